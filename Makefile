@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` and `make test`. Both set up .venv on their own.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO := proto/debunk/v1/debunk.proto
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: demo test lint format proto proto-check bench bench-offline bench-store bench-serve clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/debunk demo
+
+test: $(STAMP) proto-check
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP) proto-check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --grpc_python_out=. --pyi_out=. $(PROTO)
+
+# Fails when the committed stubs differ from what `make proto` would write.
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d) && \
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --grpc_python_out=$$tmp --pyi_out=$$tmp $(PROTO) && \
+	for f in debunk_pb2.py debunk_pb2.pyi debunk_pb2_grpc.py; do \
+	  cmp -s $$tmp/debunk/v1/$$f debunk/v1/$$f || { echo "debunk/v1/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp
+
+bench: bench-offline
+
+bench-offline: $(STAMP)
+	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
+
+clean:
+	rm -rf .debunk build *.egg-info

@@ -1,0 +1,1 @@
+"""debunk targeting: the command line and the generated gRPC stubs."""

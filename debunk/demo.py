@@ -1,0 +1,134 @@
+"""``make demo``: a small world, the nightly job, the service on the embedded Redis, a feed server's
+calls, and a readable table of what each user got and why."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import grpc
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from offline.synth import synthesize
+
+from debunk.v1 import debunk_pb2 as pb
+from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store.connection import RedisSettings
+from feature_store.embedded import EmbeddedRedis, free_port
+from feature_store.vocab import ACTIONS
+from offline.nightly import run_nightly
+
+START = date(2026, 10, 1)
+
+
+def wait_until_serving(channel: grpc.Channel, timeout: float = 60.0) -> None:
+    """Poll the standard health check until the service reports SERVING."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the service did not become SERVING in time")
+
+
+def pick_users(state_path: Path, users: int, withdrawn: set[str]) -> list[tuple[str, str]]:
+    """A few exposed users with different stories, and two who never saw a rumor."""
+    state = pq.read_table(state_path)
+    picks: list[tuple[str, str]] = []
+    shared = state.filter(pc.equal(state["strongest_action"], "share"))
+    if shared.num_rows:
+        picks.append((shared["user_id"][0].as_py(), "shared a rumor"))
+    counts = state.group_by("user_id").aggregate([("rumor_id", "count")])
+    multi = counts.filter(pc.greater(counts["rumor_id_count"], 2))
+    if multi.num_rows:
+        picks.append((multi["user_id"][0].as_py(), "saw several rumors"))
+    seen = pc.equal(state["strongest_action"], "impression")
+    if pc.any(seen).as_py():
+        picks.append((state.filter(seen)["user_id"][-1].as_py(), "only scrolled past one"))
+    if withdrawn:
+        only = state.filter(pc.is_in(state["rumor_id"], pc.cast(list(withdrawn), "string")))
+        if only.num_rows:
+            picks.append((only["user_id"][0].as_py(), "saw a rumor later withdrawn"))
+    exposed = set(state["user_id"].to_pylist())
+    never = [f"u{i:08d}" for i in range(users) if f"u{i:08d}" not in exposed][:2]
+    picks += [(u, "never exposed") for u in never]
+    return picks
+
+
+def print_table(rows: list[tuple[str, str, pb.RankFeedResponse]]) -> None:
+    print(f"\n{'user':<10} {'story':<28} {'#':>2}  {'rumor':<8} {'debunk by':<22} why")
+    print("-" * 110)
+    for user, story, reply in rows:
+        if not reply.cards:
+            print(f"{user:<10} {story:<28} {'-':>2}  (no cards)")
+        for i, card in enumerate(reply.cards, 1):
+            head = f"{user:<10} {story:<28}" if i == 1 else " " * 39
+            who = f"{card.publisher} ({card.authority})"
+            print(f"{head} {i:>2}  {card.rumor_id:<8} {who:<22} {card.reason.text}")
+            print(f"{'':<43}claim: {card.claim[:40]}  score={card.score:.3f}")
+    print()
+
+
+def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
+    """Run everything end to end and shut it all down again."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    world = workdir / "world"
+    t0 = time.perf_counter()
+    summary = synthesize(world, users=users, days=days, seed=seed, start=START)
+    print(
+        f"[1/4] synthetic world: {summary['exposure_rows']:,} exposure rows, "
+        f"{summary['rumors']} rumors, {summary['debunks']} debunks "
+        f"({time.perf_counter() - t0:.1f}s)"
+    )
+    run_date = START + timedelta(days=days - 1)
+    with EmbeddedRedis(workdir / "redis") as server:
+        settings = RedisSettings.from_env(server.url)
+        night = run_nightly(world, run_date, workdir / "state", settings)
+        print(
+            f"[2/4] nightly {run_date}: {night['join']['rows_read']:,} rows scanned, "
+            f"{night['join']['pairs']:,} (user, rumor) pairs -> snapshot "
+            f"{night['snapshot']['version']} ({night['elapsed_s']}s)"
+        )
+        port = free_port()
+        env = {**os.environ, "REDIS_URL": server.url, "DEBUNK_LOG_LEVEL": "WARNING"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "debunk.cli", "serve", "--port", str(port)], env=env
+        )
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                wait_until_serving(channel)
+                print(f"[3/4] service SERVING on 127.0.0.1:{port}")
+                stub = pb_grpc.DebunkServiceStub(channel)
+                withdrawn = _withdrawn(world)
+                rows = []
+                for user, story in pick_users(
+                    workdir / "state" / "exposures.parquet", users, withdrawn
+                ):
+                    reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=3), timeout=2)
+                    rows.append((user, story, reply))
+                print("[4/4] RankFeed(limit=3), as a feed server calls it:")
+                print_table(rows)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    print(f"done in {time.perf_counter() - t0:.1f}s; actions, weakest first: {', '.join(ACTIONS)}")
+    return 0
+
+
+def _withdrawn(world: Path) -> set[str]:
+    from offline.catalog import load_rumors
+
+    return {r.rumor_id for r in load_rumors(world / "rumors.jsonl") if not r.confirmed}

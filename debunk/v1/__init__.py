@@ -1,0 +1,1 @@
+"""Generated from proto/debunk/v1/debunk.proto by `make proto`; do not edit."""

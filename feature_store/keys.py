@@ -1,0 +1,80 @@
+"""Every Redis key the project uses, in one place.
+
+Layout (all keys start with ``dbk:``; ``{...}`` is a Redis Cluster hash tag, so every key of
+one user lives in one slot):
+
+- ``dbk:{snap}:current``                 string: the version the service reads
+- ``dbk:{snap}:versions``                sorted set: complete versions, scored by creation time
+- ``dbk:v:<version>:meta``               hash: counts and provenance of one snapshot
+- ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
+- ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
+- ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
+
+IDs are validated against a strict alphabet before they touch a key: no input can contain a
+brace, a glob character, whitespace or a separator that would address another key.
+"""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = b"dbk:"
+MAX_ID_BYTES = 128
+_ID_RE = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
+_VERSION_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
+
+# One hash tag for both, so the flip is one MULTI/EXEC on one slot, also on a cluster.
+CURRENT = b"dbk:{snap}:current"
+VERSIONS = b"dbk:{snap}:versions"
+ALL_META_PATTERN = b"dbk:v:*:meta"
+
+
+class InvalidId(ValueError):
+    """An ID that may not be used in a key."""
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a valid ID, else raise InvalidId naming what was wrong."""
+    if not isinstance(value, str) or not value:
+        raise InvalidId(f"{what} must be a non-empty string")
+    if len(value) > MAX_ID_BYTES:
+        raise InvalidId(f"{what} is longer than {MAX_ID_BYTES} characters")
+    if not _ID_RE.fullmatch(value):
+        raise InvalidId(f"{what} may only contain letters, digits and _ . @ : + / = -")
+    return value
+
+
+def check_version(version: str) -> str:
+    """Return ``version`` if it is a valid snapshot version name, else raise InvalidId."""
+    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
+        raise InvalidId("snapshot version must be 1-64 letters, digits or dashes")
+    return version
+
+
+def _v(version: str) -> bytes:
+    return b"dbk:v:" + check_version(version).encode() + b":"
+
+
+def meta(version: str) -> bytes:
+    """The hash with a snapshot's counts and provenance."""
+    return _v(version) + b"meta"
+
+
+def rumors(version: str) -> bytes:
+    """The hash rumor_id -> rumor JSON of a snapshot."""
+    return _v(version) + b"rumors"
+
+
+def debunks(version: str) -> bytes:
+    """The hash debunk_id -> debunk JSON of a snapshot."""
+    return _v(version) + b"debunks"
+
+
+def user_exposures(version: str, user_id: str) -> bytes:
+    """The hash rumor_id -> packed exposure state of one user in a snapshot."""
+    return _v(version) + b"u:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def version_pattern(version: str) -> bytes:
+    """A SCAN MATCH pattern for every key of one snapshot version."""
+    return _v(version) + b"*"

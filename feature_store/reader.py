@@ -1,0 +1,57 @@
+"""Reads for the service: the current version, the catalog (cached per version), a user's state."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+
+from feature_store import keys
+from feature_store.codecs import load_json, unpack_exposure
+from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+
+
+class SnapshotReader:
+    """Async reads of one Redis; every user read is a single round trip to one slot."""
+
+    def __init__(self, client: redis.asyncio.Redis, *, cached_versions: int = 2) -> None:
+        self.client = client
+        self._catalogs: dict[str, Catalog] = {}
+        self._cached_versions = cached_versions
+        self._lock = asyncio.Lock()
+
+    async def current_version(self) -> str | None:
+        """The version the pointer names, or None before the first materialization."""
+        raw = await self.client.get(keys.CURRENT)
+        return raw.decode() if raw else None
+
+    async def catalog(self, version: str) -> Catalog:
+        """The rumors and debunks of ``version``, loaded once and kept in process."""
+        cached = self._catalogs.get(version)
+        if cached is not None:
+            return cached
+        async with self._lock:
+            if version not in self._catalogs:
+                self._catalogs[version] = await self._load_catalog(version)
+                while len(self._catalogs) > self._cached_versions:
+                    self._catalogs.pop(next(iter(self._catalogs)))
+            return self._catalogs[version]
+
+    async def _load_catalog(self, version: str) -> Catalog:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.rumors(version))
+            pipe.hgetall(keys.debunks(version))
+            raw_rumors, raw_debunks = await pipe.execute()
+        rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
+        debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
+        return Catalog.build(rumors, debunks)
+
+    async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
+        """Every exposure state of one user in ``version`` (empty for an unknown user)."""
+        raw = await self.client.hgetall(keys.user_exposures(version, user_id))
+        return decode_exposures(raw)
+
+
+def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
+    """Decode a user's exposure hash as HGETALL returns it."""
+    return [unpack_exposure(k.decode(), v) for k, v in raw.items()]

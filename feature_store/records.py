@@ -1,0 +1,128 @@
+"""Plain records shared by both sides: rumors, debunks, the catalog and exposure state."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from feature_store.vocab import ACTION_STRENGTH, AUTHORITY_RANK
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureState:
+    """What one user did with one rumor: how often, when, how strongly, on which surfaces."""
+
+    rumor_id: str
+    exposures: int
+    first_ts: int  # unix seconds
+    last_ts: int  # unix seconds
+    strongest_action: int  # index into vocab.ACTIONS
+    surface_mask: int  # bits from vocab.SURFACE_BIT
+
+    @property
+    def shared(self) -> bool:
+        return self.strongest_action >= ACTION_STRENGTH["share"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rumor:
+    """A rumor of the library, as the service needs it."""
+
+    rumor_id: str
+    claim: str
+    category: str
+    severity: int
+    verdict: str
+    status: str
+    keywords: tuple[str, ...] = ()
+    confirmed_at: str = ""
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "confirmed"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["keywords"] = list(self.keywords)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Rumor:
+        return cls(
+            rumor_id=str(d["rumor_id"]),
+            claim=str(d.get("claim", "")),
+            category=str(d.get("category", "other")),
+            severity=int(d.get("severity", 1)),
+            verdict=str(d.get("verdict", "false")),
+            status=str(d.get("status", "confirmed")),
+            keywords=tuple(d.get("keywords") or ()),
+            confirmed_at=str(d.get("confirmed_at") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Debunk:
+    """An authoritative debunk of one or more rumors."""
+
+    debunk_id: str
+    rumor_ids: tuple[str, ...]
+    title: str
+    url: str
+    publisher: str
+    authority: str
+    format: str = "article"
+    language: str = "zh"
+    published_at: str = ""
+
+    @property
+    def authority_rank(self) -> int:
+        return AUTHORITY_RANK.get(self.authority, len(AUTHORITY_RANK))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rumor_ids"] = list(self.rumor_ids)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Debunk:
+        return cls(
+            debunk_id=str(d["debunk_id"]),
+            rumor_ids=tuple(str(r) for r in d.get("rumor_ids") or ()),
+            title=str(d.get("title", "")),
+            url=str(d.get("url", "")),
+            publisher=str(d.get("publisher", "")),
+            authority=str(d.get("authority", "media")),
+            format=str(d.get("format", "article")),
+            language=str(d.get("language", "zh")),
+            published_at=str(d.get("published_at") or ""),
+        )
+
+
+def by_authority(debunks: list[Debunk]) -> list[Debunk]:
+    """Most authoritative first, then the most recently published, then by id."""
+    ordered = sorted(debunks, key=lambda d: d.debunk_id)
+    ordered.sort(key=lambda d: d.published_at, reverse=True)  # ISO 8601 UTC sorts as text
+    ordered.sort(key=lambda d: d.authority_rank)
+    return ordered
+
+
+@dataclass
+class Catalog:
+    """The rumors and debunks of one snapshot, indexed the way ranking reads them."""
+
+    rumors: dict[str, Rumor]
+    debunks: dict[str, Debunk]
+    debunks_by_rumor: dict[str, list[Debunk]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, rumors: list[Rumor], debunks: list[Debunk]) -> Catalog:
+        """Index debunks by rumor, each list in authority order."""
+        by_rumor: dict[str, list[Debunk]] = {}
+        for d in debunks:
+            for rid in d.rumor_ids:
+                by_rumor.setdefault(rid, []).append(d)
+        return cls(
+            rumors={r.rumor_id: r for r in rumors},
+            debunks={d.debunk_id: d for d in debunks},
+            debunks_by_rumor={rid: by_authority(lst) for rid, lst in by_rumor.items()},
+        )

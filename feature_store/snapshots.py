@@ -1,0 +1,192 @@
+"""Materialization: write a whole snapshot under a new version, then flip one pointer atomically.
+
+The service reads only the version the pointer names, so it never sees half of a new night.
+A write killed at any point leaves the current version serving; garbage collection removes
+versions older than the newest ``keep``, and abandoned partial writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from feature_store import keys
+from feature_store.codecs import dump_json
+from feature_store.records import Debunk, Rumor
+from feature_store.vocab import ACTIONS
+
+_PACKED = np.dtype(
+    [("v", "u1"), ("n", "<u4"), ("f", "<u4"), ("l", "<u4"), ("a", "u1"), ("m", "u1")]
+)
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A sortable version name from the current UTC time, to the microsecond."""
+    now = now or datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%S%f")
+
+
+@dataclass
+class WriteSummary:
+    """What one materialization wrote."""
+
+    version: str
+    users: int = 0
+    pairs: int = 0
+    rumors: int = 0
+    debunks: int = 0
+    skipped_invalid_ids: int = 0
+    seconds: float = 0.0
+    collected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _pack_states(batch: pa.RecordBatch) -> np.ndarray:
+    """Pack every row of an exposure batch into 15-byte values, vectorised."""
+    n = batch.num_rows
+    out = np.zeros(n, dtype=_PACKED)
+    out["v"] = 1
+    out["n"] = np.minimum(batch.column("exposures").to_numpy(zero_copy_only=False), 0xFFFFFFFF)
+    for name, col in (("f", "first_ts"), ("l", "last_ts")):
+        ts = pc.cast(batch.column(col), pa.timestamp("s", tz="UTC"), safe=False)
+        out[name] = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    action = batch.column("strongest_action")
+    if pa.types.is_string(action.type) or pa.types.is_large_string(action.type):
+        action = pc.index_in(action, value_set=pa.array(ACTIONS))
+    out["a"] = action.fill_null(0).to_numpy(zero_copy_only=False)
+    out["m"] = batch.column("surface_mask").to_numpy(zero_copy_only=False)
+    return out
+
+
+class SnapshotWriter:
+    """Writes one snapshot version; nothing is visible to readers until ``commit``."""
+
+    def __init__(self, client: redis.Redis, version: str | None = None, *, batch_users: int = 2000):
+        self.client = client
+        self.version = keys.check_version(version or new_version())
+        self.batch_users = batch_users
+        self.summary = WriteSummary(self.version)
+        self._started = time.perf_counter()
+        self._clear_partial()
+        client.hset(keys.meta(self.version), mapping={"state": "writing"})
+
+    def _clear_partial(self) -> None:
+        """Remove whatever an earlier, killed write of this same version left behind."""
+        _unlink_matching(self.client, keys.version_pattern(self.version))
+
+    def write_catalog(self, rumors: Iterable[Rumor], debunks: Iterable[Debunk]) -> None:
+        """Write the rumor and debunk catalogs of this version."""
+        pipe = self.client.pipeline(transaction=False)
+        rumor_map = {r.rumor_id: dump_json(r.to_dict()) for r in rumors}
+        debunk_map = {d.debunk_id: dump_json(d.to_dict()) for d in debunks}
+        if rumor_map:
+            pipe.hset(keys.rumors(self.version), mapping=rumor_map)
+        if debunk_map:
+            pipe.hset(keys.debunks(self.version), mapping=debunk_map)
+        pipe.execute()
+        self.summary.rumors += len(rumor_map)
+        self.summary.debunks += len(debunk_map)
+
+    def write_exposures(self, batches: Iterable[pa.RecordBatch]) -> None:
+        """Write per-user exposure hashes from batches with the exposure-state columns."""
+        for batch in batches:
+            if batch.num_rows:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: pa.RecordBatch) -> None:
+        packed = _pack_states(batch).tobytes()
+        size = _PACKED.itemsize
+        users = batch.column("user_id").to_pylist()
+        rumors = batch.column("rumor_id").to_pylist()
+        by_user: dict[str, list[bytes | str]] = {}
+        for i, (user, rumor) in enumerate(zip(users, rumors, strict=True)):
+            fields = by_user.get(user)
+            if fields is None:
+                try:
+                    keys.check_id(user, "user_id")
+                    keys.check_id(rumor, "rumor_id")
+                except keys.InvalidId:
+                    self.summary.skipped_invalid_ids += 1
+                    continue
+                fields = by_user[user] = []
+            fields += (rumor, packed[i * size : (i + 1) * size])
+        pipe = self.client.pipeline(transaction=False)
+        for n, (user, fields) in enumerate(by_user.items(), 1):
+            pipe.execute_command("HSET", keys.user_exposures(self.version, user), *fields)
+            if n % self.batch_users == 0:
+                pipe.execute()
+        pipe.execute()
+        self.summary.users += len(by_user)
+        self.summary.pairs += sum(len(f) // 2 for f in by_user.values())
+
+    def commit(self, meta: dict[str, str] | None = None, *, keep: int = 2) -> WriteSummary:
+        """Mark the version complete, flip the pointer to it atomically, and collect old ones."""
+        self.summary.seconds = round(time.perf_counter() - self._started, 3)
+        info = {k: str(v) for k, v in self.summary.as_dict().items() if k != "collected"}
+        info.update(meta or {})
+        info["state"] = "complete"
+        self.client.hset(keys.meta(self.version), mapping=info)
+        with self.client.pipeline(transaction=True) as tx:
+            tx.set(keys.CURRENT, self.version)
+            tx.zadd(keys.VERSIONS, {self.version: time.time()})
+            tx.execute()
+        self.summary.collected = collect_garbage(self.client, keep=keep)
+        return self.summary
+
+
+def current_version(client: redis.Redis) -> str | None:
+    """The version the pointer names, or None before the first materialization."""
+    raw = client.get(keys.CURRENT)
+    return raw.decode() if raw else None
+
+
+def collect_garbage(client: redis.Redis, *, keep: int = 2) -> list[str]:
+    """Delete complete versions beyond the newest ``keep`` and abandoned partial writes."""
+    keep = max(keep, 1)
+    current = current_version(client)
+    complete = [v.decode() for v in client.zrange(keys.VERSIONS, 0, -1)]
+    survivors = set(complete[-keep:]) | ({current} if current else set())
+    doomed = [v for v in complete if v not in survivors]
+    for raw in client.scan_iter(match=keys.ALL_META_PATTERN, count=1000):
+        version = raw.decode().split(":")[2]
+        if version in survivors or version in doomed or version in complete:
+            continue
+        if client.hget(raw, "state") == b"writing" and _is_stale(version):
+            doomed.append(version)
+    for version in doomed:
+        _unlink_matching(client, keys.version_pattern(version))
+        client.zrem(keys.VERSIONS, version)
+    return doomed
+
+
+def _is_stale(version: str, max_age_s: float = 6 * 3600) -> bool:
+    """A partial write older than ``max_age_s`` is abandoned: its writer is gone."""
+    try:
+        born = datetime.strptime(version[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return (datetime.now(UTC) - born).total_seconds() > max_age_s
+
+
+def _unlink_matching(client: redis.Redis, pattern: bytes, chunk: int = 1000) -> int:
+    """UNLINK every key matching ``pattern``, in chunks; returns how many."""
+    removed = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=pattern, count=chunk):
+        batch.append(key)
+        if len(batch) >= chunk:
+            removed += client.unlink(*batch)
+            batch.clear()
+    if batch:
+        removed += client.unlink(*batch)
+    return removed

@@ -1,0 +1,1 @@
+"""The nightly side: synthetic world, matching, the exposure join, materialization."""

@@ -1,0 +1,28 @@
+"""Candidate sources: where the cards a user might get come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One rumor a user might get a debunk card for, with what is known so far."""
+
+    rumor: Rumor
+    exposure: ExposureState
+    debunk: Debunk | None = None
+    score: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def exposed_rumor_candidates(exposures: list[ExposureState], catalog: Catalog) -> list[Candidate]:
+    """One candidate per rumor the user was exposed to that the catalog knows."""
+    out = []
+    for state in exposures:
+        rumor = catalog.rumors.get(state.rumor_id)
+        if rumor is not None:
+            out.append(Candidate(rumor=rumor, exposure=state))
+    return out

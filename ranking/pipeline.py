@@ -1,0 +1,42 @@
+"""The feed ranking pipeline: candidate sources, then filters, then scorers, then the selector."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from feature_store.records import Catalog, ExposureState
+from feature_store.vocab import ACTIONS, surfaces_from_mask
+from ranking.candidates import Candidate, exposed_rumor_candidates
+from ranking.filters import drop_rumors_without_debunk, drop_unconfirmed_rumors
+from ranking.scorers import score_exposure_recency, score_exposure_strength
+from ranking.selectors import (
+    attach_most_authoritative_debunk,
+    combine_strength_then_recency,
+    select_top,
+)
+
+
+def rank_feed(
+    exposures: list[ExposureState], catalog: Catalog, *, now: float, limit: int
+) -> list[Candidate]:
+    """The debunk cards one user should get in their feed, best first, at most ``limit``."""
+    candidates = exposed_rumor_candidates(exposures, catalog)
+    candidates = drop_unconfirmed_rumors(candidates)
+    attach_most_authoritative_debunk(candidates, catalog)
+    candidates = drop_rumors_without_debunk(candidates)
+    score_exposure_strength(candidates)
+    score_exposure_recency(candidates, now)
+    combine_strength_then_recency(candidates)
+    return select_top(candidates, limit)
+
+
+def explain(candidate: Candidate) -> str:
+    """One line a feed server can log: what the user did with the rumor, where and when."""
+    e = candidate.exposure
+    when = datetime.fromtimestamp(e.last_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    surfaces = "/".join(surfaces_from_mask(e.surface_mask)) or "unknown surface"
+    action = ACTIONS[e.strongest_action] if e.strongest_action < len(ACTIONS) else "unknown"
+    times = "once" if e.exposures == 1 else f"{e.exposures} times"
+    debunk = candidate.debunk
+    source = f"; most authoritative debunk ({debunk.authority})" if debunk else ""
+    return f"{action} on {surfaces}, {times}, last {when}{source}"

@@ -1,0 +1,33 @@
+"""Selectors: pick the debunk for each candidate and the final ordered cards."""
+
+from __future__ import annotations
+
+from feature_store.records import Catalog
+from ranking.candidates import Candidate
+
+
+def attach_most_authoritative_debunk(candidates: list[Candidate], catalog: Catalog) -> None:
+    """Give each candidate the most authoritative debunk of its rumor (None if it has none)."""
+    for c in candidates:
+        options = catalog.debunks_by_rumor.get(c.rumor.rumor_id)
+        c.debunk = options[0] if options else None
+
+
+def combine_strength_then_recency(candidates: list[Candidate]) -> None:
+    """Score = strength + recency: strength decides, recency (in (0, 1]) orders within it."""
+    for c in candidates:
+        c.score = c.features.get("strength", 0.0) + c.features.get("recency", 0.0)
+
+
+def select_top(candidates: list[Candidate], limit: int) -> list[Candidate]:
+    """The ``limit`` best, one per rumor: highest score, then latest exposure, then rumor id."""
+    seen: set[str] = set()
+    ordered = sorted(candidates, key=lambda c: (-c.score, -c.exposure.last_ts, c.rumor.rumor_id))
+    out = []
+    for c in ordered:
+        if c.rumor.rumor_id not in seen:
+            seen.add(c.rumor.rumor_id)
+            out.append(c)
+            if len(out) == limit:
+                break
+    return out

@@ -1,0 +1,45 @@
+"""Turning ranked candidates into the proto cards the caller receives."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from debunk.v1 import debunk_pb2 as pb
+from feature_store.vocab import SURFACE_BIT, SURFACES
+from ranking.candidates import Candidate
+from ranking.pipeline import explain
+
+# proto enum values follow the vocabulary order, offset by the UNSPECIFIED zero.
+_SURFACE_ENUM = {s: i + 1 for i, s in enumerate(SURFACES)}
+
+
+def _ts(seconds: int) -> Timestamp:
+    return Timestamp(seconds=seconds)
+
+
+def to_card(c: Candidate) -> pb.DebunkCard:
+    """A DebunkCard for a ranked candidate, with the reason it was chosen."""
+    d, e = c.debunk, c.exposure
+    assert d is not None, "ranked candidates always carry a debunk"
+    reason = pb.Reason(
+        action=e.strongest_action + 1,
+        exposures=e.exposures,
+        first_exposed_at=_ts(e.first_ts),
+        last_exposed_at=_ts(e.last_ts),
+        surfaces=[_SURFACE_ENUM[s] for s, bit in SURFACE_BIT.items() if e.surface_mask & bit],
+        text=explain(c),
+    )
+    return pb.DebunkCard(
+        debunk_id=d.debunk_id,
+        rumor_id=c.rumor.rumor_id,
+        title=d.title,
+        url=d.url,
+        publisher=d.publisher,
+        score=c.score,
+        authority=d.authority,
+        format=d.format,
+        language=d.language,
+        claim=c.rumor.claim,
+        verdict=c.rumor.verdict,
+        reason=reason,
+    )

@@ -1,0 +1,117 @@
+"""The grpc.aio server: DebunkService, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from debunk.v1 import debunk_pb2 as pb
+from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store.connection import RedisSettings
+from feature_store.reader import SnapshotReader
+from service.servicer import DebunkServicer
+from service.snapshot_watcher import SnapshotWatcher
+
+log = logging.getLogger("debunk.service")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DebunkService"].full_name
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where to listen and how; TLS is on when both cert and key are given."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    poll_interval: float = 0.5
+    grace_s: float = 5.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    reuse_port: bool = True
+
+
+class DebunkServer:
+    """One server process: start it, wait on it, stop it gracefully (in-flight calls drain)."""
+
+    def __init__(self, settings: RedisSettings, config: ServerConfig) -> None:
+        self.settings = settings
+        self.config = config
+        self.port: int | None = None
+        self._redis = settings.async_client()
+        self._reader = SnapshotReader(self._redis)
+        self._health = health.aio.HealthServicer()
+        self._watcher = SnapshotWatcher(
+            self._reader, poll_interval=config.poll_interval, on_ready=self._on_snapshot
+        )
+        options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
+        self._server = grpc.aio.server(options=options)
+
+    def _on_snapshot(self, version: str) -> None:
+        asyncio.get_running_loop().create_task(
+            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        )
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, status)
+
+    def _bind(self) -> int:
+        address = f"{self.config.host}:{self.config.port}"
+        if self.config.tls_cert and self.config.tls_key:
+            creds = grpc.ssl_server_credentials(
+                [(Path(self.config.tls_key).read_bytes(), Path(self.config.tls_cert).read_bytes())]
+            )
+            return self._server.add_secure_port(address, creds)
+        return self._server.add_insecure_port(address)
+
+    async def start(self) -> int:
+        """Bind, start serving, and begin following the snapshot pointer; returns the port."""
+        pb_grpc.add_DebunkServiceServicer_to_server(
+            DebunkServicer(self._reader, self._watcher), self._server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            self._server,
+        )
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = self._bind()
+        await self._server.start()
+        self._watcher.start()
+        log.info("serving", extra={"port": self.port})
+        return self.port
+
+    async def stop(self) -> None:
+        """Refuse new calls, let in-flight ones finish within the grace period, close Redis."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(self.config.grace_s)
+        await self._watcher.stop()
+        await self._redis.aclose()
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def run_until_signalled(settings: RedisSettings, config: ServerConfig) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    server = DebunkServer(settings, config)
+    port = await server.start()
+    print(f"debunk service listening on {config.host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,76 @@
+"""The embedded redis-server: starts, answers, is shared, saves its data, and always stops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from feature_store.connection import RedisSettings, redis_settings
+from feature_store.embedded import EmbeddedRedis
+
+
+def test_starts_answers_and_stops(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    url = server.start()
+    try:
+        assert redis.Redis.from_url(url).ping()
+        assert server.owner
+    finally:
+        server.stop()
+    assert server._proc is not None and server._proc.poll() is not None
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+
+
+def test_data_survives_a_restart_in_the_same_folder(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as first:
+        redis.Redis.from_url(first.url).set("k", "v")
+    with EmbeddedRedis(tmp_path) as second:
+        assert redis.Redis.from_url(second.url).get("k") == b"v"
+
+
+def test_a_second_process_attaches_instead_of_starting_another(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as owner:
+        attached = EmbeddedRedis(tmp_path)
+        assert attached.start() == owner.url
+        assert not attached.owner
+        attached.stop()  # not the owner: must leave the server running
+        assert redis.Redis.from_url(owner.url).ping()
+
+
+def test_stops_when_the_block_raises(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    with pytest.raises(RuntimeError), server:
+        raise RuntimeError("boom")
+    assert server._proc is not None and server._proc.poll() is not None
+
+
+def test_redis_url_wins_over_the_embedded_default(tmp_path: Path, redis_url: str) -> None:
+    env = {"REDIS_URL": redis_url, "DEBUNK_HOME": str(tmp_path)}
+    with redis_settings(env) as settings:
+        assert settings.url == redis_url
+    assert not (tmp_path / "redis").exists()
+
+
+def test_auth_and_tls_settings_come_from_the_environment() -> None:
+    env = {"REDIS_PASSWORD": "s3cret", "REDIS_TLS_CA_CERT": "/ca.pem"}
+    kwargs = RedisSettings.from_env("rediss://cache:6380/0", env).client_kwargs()
+    assert kwargs["password"] == "s3cret"
+    assert kwargs["ssl_ca_certs"] == "/ca.pem"
+    plain = RedisSettings.from_env("redis://cache:6379/0", env).client_kwargs()
+    assert "ssl_ca_certs" not in plain
+
+
+def test_a_password_protected_server_is_reached_with_redis_password(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("requirepass", "s3cret")
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                RedisSettings(url=server.url).sync_client().ping()
+            good = RedisSettings.from_env(server.url, {"REDIS_PASSWORD": "s3cret"})
+            assert good.sync_client().ping()
+        finally:
+            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")

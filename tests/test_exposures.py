@@ -1,0 +1,126 @@
+"""The exposure join: per (user, rumor) counts, times, strongest action, surfaces, rejects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from offline.exposures import STATE_SCHEMA, join_exposures
+
+LOG_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("surface", pa.string()),
+        ("action", pa.string()),
+    ]
+)
+
+
+def t(day: int, hour: int) -> datetime:
+    return datetime(2026, 10, day, hour, tzinfo=UTC)
+
+
+def write_logs(root: Path, rows: list[tuple]) -> Path:
+    by_day: dict[str, list[tuple]] = {}
+    for row in rows:
+        ts = row[2]
+        day = (ts or t(1, 0)).date().isoformat()
+        by_day.setdefault(day, []).append(row)
+    for day, day_rows in by_day.items():
+        part = root / "logs" / f"dt={day}"
+        part.mkdir(parents=True, exist_ok=True)
+        cols = list(zip(*day_rows, strict=True))
+        table = pa.table({f.name: pa.array(c, f.type) for f, c in zip(LOG_SCHEMA, cols, strict=True)})
+        pq.write_table(table, part / "part-0.parquet")
+    return root / "logs"
+
+
+TAGS = pa.table({"item_id": ["i1", "i2", "i3", "i3"], "rumor_id": ["rA", "rA", "rB", "rC"]})
+
+
+def rows_by_pair(table: pa.Table) -> dict[tuple[str, str], dict]:
+    return {(r["user_id"], r["rumor_id"]): r for r in table.to_pylist()}
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    return write_logs(
+        tmp_path,
+        [
+            ("u1", "i1", t(1, 8), "feed", "impression"),
+            ("u1", "i2", t(2, 9), "group", "share"),
+            ("u1", "i1", t(3, 7), "search", "click"),
+            ("u2", "i3", t(2, 1), "comment", "like"),
+            ("u2", "i9", t(2, 2), "feed", "share"),  # untagged item: not an exposure
+            ("u3", "i9", t(1, 2), "feed", "impression"),
+        ],
+    )
+
+
+def test_aggregates_per_user_and_rumor(logs: Path) -> None:
+    state, summary = join_exposures(logs, TAGS)
+    assert state.schema == STATE_SCHEMA
+    pairs = rows_by_pair(state)
+    assert set(pairs) == {("u1", "rA"), ("u2", "rB"), ("u2", "rC")}
+    a = pairs[("u1", "rA")]
+    assert a["exposures"] == 3
+    assert a["first_ts"] == t(1, 8) and a["last_ts"] == t(3, 7)
+    assert a["strongest_action"] == "share" and a["shared"] is True
+    assert a["surface_mask"] == 0b1011  # feed (1) | search (2) | group (8)
+    assert summary.rows_read == 6 and summary.rows_kept == 4 and summary.pairs == 3
+
+
+def test_an_item_tagged_to_two_rumors_counts_for_both(logs: Path) -> None:
+    pairs = rows_by_pair(join_exposures(logs, TAGS)[0])
+    assert pairs[("u2", "rB")]["exposures"] == pairs[("u2", "rC")]["exposures"] == 1
+    assert pairs[("u2", "rB")]["strongest_action"] == "like"
+    assert pairs[("u2", "rB")]["shared"] is False
+
+
+def test_dates_restrict_the_scan_to_those_partitions(logs: Path) -> None:
+    state, summary = join_exposures(logs, TAGS, dates=["2026-10-01"])
+    pairs = rows_by_pair(state)
+    assert set(pairs) == {("u1", "rA")}
+    assert pairs[("u1", "rA")]["exposures"] == 1
+    assert summary.partitions == 1 and summary.rows_read == 2
+
+
+def test_output_is_sorted_by_user_then_rumor(logs: Path) -> None:
+    state, _ = join_exposures(logs, TAGS)
+    keys = list(zip(state["user_id"].to_pylist(), state["rumor_id"].to_pylist(), strict=True))
+    assert keys == sorted(keys)
+
+
+def test_bad_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: Path) -> None:
+    logs = write_logs(
+        tmp_path,
+        [
+            ("u1", "i1", t(1, 1), "feed", "impression"),
+            ("", "i1", t(1, 2), "feed", "impression"),
+            (None, "i1", t(1, 3), "feed", "impression"),
+            ("u2", "i1", t(1, 4), "feed", "retweet"),
+            ("u3", "i1", t(1, 5), "billboard", "click"),
+            ("u4", None, t(1, 6), "feed", "click"),
+        ],
+    )
+    state, summary = join_exposures(logs, TAGS)
+    assert rows_by_pair(state).keys() == {("u1", "rA")}
+    assert summary.rows_rejected == {
+        "null_or_empty_user_id": 2,
+        "unknown_action": 1,
+        "unknown_surface": 1,
+        "null_item_id": 1,
+    }
+
+
+def test_no_tagged_items_gives_an_empty_state(logs: Path) -> None:
+    empty = pa.table({"item_id": pa.array([], pa.string()), "rumor_id": pa.array([], pa.string())})
+    state, summary = join_exposures(logs, empty)
+    assert state.num_rows == 0 and state.schema == STATE_SCHEMA
+    assert summary.rows_read == 6

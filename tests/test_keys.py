@@ -1,0 +1,44 @@
+"""The key layout: exact bytes, and IDs that could address another key are refused."""
+
+import pytest
+
+from feature_store import keys
+
+
+def test_pointer_and_registry_share_one_hash_tag() -> None:
+    assert keys.CURRENT == b"dbk:{snap}:current"
+    assert keys.VERSIONS == b"dbk:{snap}:versions"
+
+
+def test_snapshot_keys_have_exact_bytes() -> None:
+    v = "20261007T010203000004"
+    assert keys.meta(v) == b"dbk:v:20261007T010203000004:meta"
+    assert keys.rumors(v) == b"dbk:v:20261007T010203000004:rumors"
+    assert keys.debunks(v) == b"dbk:v:20261007T010203000004:debunks"
+    assert keys.user_exposures(v, "u00000042") == b"dbk:v:20261007T010203000004:u:{u00000042}"
+    assert keys.version_pattern(v) == b"dbk:v:20261007T010203000004:*"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "a}b", "{u1}", "u 1", "u*", "u?", "u[1]", "ü", "u\n1", "x" * 129, "u\x00"],
+)
+def test_user_ids_that_could_escape_their_key_are_refused(bad: str) -> None:
+    with pytest.raises(keys.InvalidId):
+        keys.user_exposures("v1", bad)
+
+
+@pytest.mark.parametrize("good", ["u00000001", "1234567890", "a.b-c_d@e:f", "YWJj+/=", "x" * 128])
+def test_ordinary_ids_are_accepted_unchanged(good: str) -> None:
+    assert keys.check_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "v:1", "v{1}", "v 1", "v*", "x" * 65])
+def test_versions_are_checked(bad: str) -> None:
+    with pytest.raises(keys.InvalidId):
+        keys.meta(bad)
+
+
+def test_error_message_says_what_is_wrong() -> None:
+    with pytest.raises(keys.InvalidId, match="user_id is longer than 128"):
+        keys.check_id("x" * 200, "user_id")

@@ -1,0 +1,98 @@
+"""The feed ranking rules, on plain data (no servers)."""
+
+from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+from feature_store.vocab import ACTION_STRENGTH, SURFACE_BIT
+from ranking.pipeline import explain, rank_feed
+
+NOW = 1_760_000_000
+HOUR = 3600
+
+
+def rumor(rid: str, status: str = "confirmed") -> Rumor:
+    return Rumor(rid, f"claim {rid}", "epidemic", 3, "false", status)
+
+
+def debunk(did: str, rid: str, authority: str, published: str = "2026-10-01T00:00:00Z") -> Debunk:
+    return Debunk(did, (rid,), f"title {did}", f"https://x/{did}", f"pub {did}", authority,
+                  published_at=published)
+
+
+def exposure(rid: str, action: str = "impression", hours_ago: float = 1, n: int = 1) -> ExposureState:
+    ts = int(NOW - hours_ago * HOUR)
+    return ExposureState(rid, n, ts - HOUR, ts, ACTION_STRENGTH[action], SURFACE_BIT["feed"])
+
+
+def catalog(*rids: str, withdrawn: tuple[str, ...] = ()) -> Catalog:
+    rumors = [rumor(r) for r in rids] + [rumor(r, "withdrawn") for r in withdrawn]
+    debunks = [debunk(f"d-{r}", r, "media") for r in (*rids, *withdrawn)]
+    return Catalog.build(rumors, debunks)
+
+
+def ranked_rumors(exposures, cat, limit=10) -> list[str]:  # noqa: ANN001
+    return [c.rumor.rumor_id for c in rank_feed(exposures, cat, now=NOW, limit=limit)]
+
+
+def test_only_confirmed_rumors_get_cards() -> None:
+    cat = catalog("r1", withdrawn=("r2",))
+    assert ranked_rumors([exposure("r1"), exposure("r2", "share")], cat) == ["r1"]
+
+
+def test_rumors_unknown_to_the_catalog_are_ignored() -> None:
+    assert ranked_rumors([exposure("r9")], catalog("r1")) == []
+
+
+def test_no_exposure_means_no_cards() -> None:
+    assert ranked_rumors([], catalog("r1", "r2")) == []
+
+
+def test_stronger_exposure_ranks_first_even_if_older() -> None:
+    cat = catalog("r1", "r2", "r3")
+    exps = [exposure("r1", "click", 1), exposure("r2", "share", 200), exposure("r3", "like", 5)]
+    assert ranked_rumors(exps, cat) == ["r2", "r3", "r1"]
+
+
+def test_same_strength_most_recent_first() -> None:
+    cat = catalog("r1", "r2", "r3")
+    exps = [exposure("r1", "click", 30), exposure("r2", "click", 2), exposure("r3", "click", 10)]
+    assert ranked_rumors(exps, cat) == ["r2", "r3", "r1"]
+
+
+def test_exposures_in_the_future_do_not_break_the_order() -> None:
+    cat = catalog("r1", "r2")
+    exps = [exposure("r1", "click", -5), exposure("r2", "click", -50)]
+    assert ranked_rumors(exps, cat) == ["r2", "r1"]
+
+
+def test_limit_is_respected() -> None:
+    cat = catalog(*[f"r{i}" for i in range(10)])
+    assert len(ranked_rumors([exposure(f"r{i}") for i in range(10)], cat, limit=3)) == 3
+
+
+def test_one_card_per_rumor() -> None:
+    cat = catalog("r1")
+    got = ranked_rumors([exposure("r1", "click"), exposure("r1", "share")], cat)
+    assert got == ["r1"]
+
+
+def test_most_authoritative_debunk_wins_then_newest() -> None:
+    rumors = [rumor("r1")]
+    debunks = [
+        debunk("d-media", "r1", "media", "2026-10-05T00:00:00Z"),
+        debunk("d-official-old", "r1", "official", "2026-10-01T00:00:00Z"),
+        debunk("d-official-new", "r1", "official", "2026-10-02T00:00:00Z"),
+        debunk("d-platform", "r1", "platform", "2026-10-06T00:00:00Z"),
+    ]
+    [card] = rank_feed([exposure("r1")], Catalog.build(rumors, debunks), now=NOW, limit=5)
+    assert card.debunk is not None and card.debunk.debunk_id == "d-official-new"
+
+
+def test_a_rumor_without_any_debunk_gets_no_card() -> None:
+    cat = Catalog.build([rumor("r1"), rumor("r2")], [debunk("d2", "r2", "media")])
+    assert ranked_rumors([exposure("r1", "share"), exposure("r2")], cat) == ["r2"]
+
+
+def test_scores_are_descending_and_explained() -> None:
+    cat = catalog("r1", "r2")
+    ranked = rank_feed([exposure("r1", "share", 3, n=4), exposure("r2")], cat, now=NOW, limit=5)
+    assert ranked[0].score > ranked[1].score
+    assert explain(ranked[0]).startswith("share on feed, 4 times, last ")

@@ -1,0 +1,199 @@
+"""The gRPC service over a real channel on loopback, backed by a real redis-server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pyarrow as pa
+import pytest
+import redis
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from debunk.v1 import debunk_pb2 as pb
+from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store.connection import RedisSettings
+from feature_store.embedded import EmbeddedRedis
+from feature_store.records import Debunk, Rumor
+from feature_store.snapshots import SnapshotWriter
+from offline.exposures import STATE_SCHEMA
+from tests.servers import ServiceThread, wait_for_health
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+RUMORS = [
+    Rumor("r1", "喝板蓝根能预防新冠", "epidemic", 4, "false", "confirmed"),
+    Rumor("r2", "明天全市停水", "livelihood", 2, "misleading", "confirmed"),
+    Rumor("r3", "地震预报", "disaster", 5, "false", "withdrawn"),
+]
+DEBUNKS = [
+    Debunk("d1", ("r1",), "辟谣：板蓝根不能预防新冠", "https://x/d1", "国家卫生健康委员会", "official"),
+    Debunk("d1m", ("r1",), "板蓝根的真相", "https://x/d1m", "澎湃新闻", "media"),
+    Debunk("d2", ("r2",), "辟谣：明天不停水", "https://x/d2", "微博辟谣", "platform"),
+    Debunk("d3", ("r3",), "辟谣：地震预报不实", "https://x/d3", "应急管理部", "official"),
+]
+
+
+def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, int]]) -> None:
+    """Write and commit a snapshot of (user, rumor, action, day-of-October) rows."""
+    n = len(rows)
+    ts = [datetime(2026, 10, r[3], tzinfo=UTC) for r in rows]
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "user_id": [r[0] for r in rows],
+            "rumor_id": [r[1] for r in rows],
+            "exposures": [2] * n,
+            "first_ts": ts,
+            "last_ts": ts,
+            "strongest_action": [r[2] for r in rows],
+            "surface_mask": [1] * n,
+            "shared": [r[2] == "share" for r in rows],
+        },
+        schema=STATE_SCHEMA,
+    )
+    w = SnapshotWriter(client, version)
+    w.write_catalog(RUMORS, DEBUNKS)
+    w.write_exposures([batch])
+    w.commit()
+
+
+@pytest.fixture
+def service(client: redis.Redis, settings: RedisSettings) -> Iterator[ServiceThread]:
+    svc = ServiceThread(settings).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def channel(service: ServiceThread) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(service.target) as ch:
+        yield ch
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> pb_grpc.DebunkServiceStub:
+    return pb_grpc.DebunkServiceStub(channel)
+
+
+@pytest.fixture
+def loaded(client: redis.Redis, channel: grpc.Channel) -> None:
+    snapshot(client, "v1", [("u1", "r1", "click", 2), ("u1", "r2", "share", 1), ("u1", "r3", "share", 3),
+                            ("u2", "r2", "impression", 4)])
+    assert wait_for_health(channel, SERVING) == SERVING
+
+
+def test_not_serving_until_a_snapshot_is_loaded(client: redis.Redis, channel: grpc.Channel) -> None:
+    assert wait_for_health(channel, NOT_SERVING) == NOT_SERVING
+    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+    assert wait_for_health(channel, SERVING) == SERVING
+
+
+@pytest.mark.usefixtures("loaded")
+def test_rank_feed_returns_ranked_cards_with_reasons(stub: pb_grpc.DebunkServiceStub) -> None:
+    reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=10), timeout=5)
+    assert [c.rumor_id for c in reply.cards] == ["r2", "r1"]  # share before click; r3 withdrawn
+    assert [c.debunk_id for c in reply.cards] == ["d2", "d1"]  # d1 (official) beats d1m (media)
+    first = reply.cards[0]
+    assert first.publisher == "微博辟谣" and first.url == "https://x/d2" and first.authority == "platform"
+    assert first.reason.action == pb.ACTION_SHARE and first.reason.exposures == 2
+    assert list(first.reason.surfaces) == [pb.SURFACE_FEED]
+    assert first.reason.last_exposed_at.seconds == int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
+    assert "share on feed" in first.reason.text
+    assert reply.cards[0].score > reply.cards[1].score
+    assert reply.snapshot_version == "v1" and not reply.degraded
+
+
+@pytest.mark.usefixtures("loaded")
+def test_limit_caps_the_cards(stub: pb_grpc.DebunkServiceStub) -> None:
+    reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=1), timeout=5)
+    assert [c.rumor_id for c in reply.cards] == ["r2"]
+
+
+@pytest.mark.usefixtures("loaded")
+def test_unknown_user_gets_an_empty_list_not_an_error(stub: pb_grpc.DebunkServiceStub) -> None:
+    reply = stub.RankFeed(pb.RankFeedRequest(user_id="never-seen", limit=5), timeout=5)
+    assert list(reply.cards) == [] and reply.snapshot_version == "v1"
+
+
+@pytest.mark.usefixtures("loaded")
+@pytest.mark.parametrize(
+    ("user_id", "limit", "message"),
+    [
+        ("", 5, "user_id must be a non-empty string"),
+        ("x" * 129, 5, "user_id is longer than 128"),
+        ("u{1}", 5, "user_id may only contain"),
+        ("u1", 0, "limit must be between 1 and 50, got 0"),
+        ("u1", 51, "limit must be between 1 and 50, got 51"),
+        ("u1", -3, "limit must be between 1 and 50, got -3"),
+    ],
+)
+def test_bad_requests_are_invalid_argument_with_a_message(
+    stub: pb_grpc.DebunkServiceStub, user_id: str, limit: int, message: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RankFeed(pb.RankFeedRequest(user_id=user_id, limit=limit), timeout=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in err.value.details()
+
+
+@pytest.mark.usefixtures("loaded")
+def test_a_flip_is_noticed_within_a_second(client: redis.Redis, stub: pb_grpc.DebunkServiceStub) -> None:
+    snapshot(client, "v2", [("u2", "r1", "share", 5)])
+    deadline = time.monotonic() + 1.0
+    reply = stub.RankFeed(pb.RankFeedRequest(user_id="u2", limit=5), timeout=5)
+    while reply.snapshot_version != "v2" and time.monotonic() < deadline:
+        reply = stub.RankFeed(pb.RankFeedRequest(user_id="u2", limit=5), timeout=5)
+    assert reply.snapshot_version == "v2"
+    assert [c.rumor_id for c in reply.cards] == ["r1"]
+
+
+@pytest.mark.usefixtures("loaded")
+@pytest.mark.parametrize(
+    ("method", "request_"),
+    [
+        ("RankFeedBatch", pb.RankFeedBatchRequest(user_ids=["u1"], limit=3)),
+        ("SearchTop", pb.SearchTopRequest(query="板蓝根")),
+        ("CommentTop", pb.CommentTopRequest(item_id="i1")),
+        ("GroupWarnings", pb.GroupWarningsRequest(group_id="g1")),
+        ("RecordEvents", pb.RecordEventsRequest()),
+    ],
+)
+def test_declared_but_unserved_rpcs_say_unimplemented(
+    stub: pb_grpc.DebunkServiceStub, method: str, request_: object
+) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        getattr(stub, method)(request_, timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert method in err.value.details()
+
+
+def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    [reply] = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"debunk.v1.DebunkService", "grpc.health.v1.Health"} <= names
+
+
+def test_feed_degrades_instead_of_failing_when_redis_goes_away(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
+    try:
+        snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
+        with grpc.insecure_channel(svc.target) as ch:
+            assert wait_for_health(ch, SERVING) == SERVING
+            stub = pb_grpc.DebunkServiceStub(ch)
+            assert len(stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=5).cards) == 1
+            server.stop()
+            reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
+            assert reply.degraded and list(reply.cards) == []
+            assert reply.snapshot_version == "v1"
+    finally:
+        svc.stop()
+        server.stop()
