@@ -98,8 +98,8 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
         settings = RedisSettings.from_env(server.url)
         night = run_nightly(world, run_date, workdir / "state", settings)
         print(
-            f"[2/4] nightly {run_date}: {night['join']['rows_read']:,} rows scanned, "
-            f"{night['join']['pairs']:,} (user, rumor) pairs -> snapshot "
+            f"[2/4] nightly {run_date}: {night['state']['join']['rows_read']:,} rows scanned, "
+            f"{night['state']['pairs']:,} (user, rumor) pairs -> snapshot "
             f"{night['snapshot']['version']} ({night['elapsed_s']}s)"
         )
         port = free_port()
@@ -115,7 +115,7 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
                 withdrawn = _withdrawn(world)
                 rows = []
                 for user, story in pick_users(
-                    workdir / "state" / "exposures.parquet", users, withdrawn
+                    workdir / "state" / "current" / "exposures.parquet", users, withdrawn
                 ):
                     reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=3), timeout=2)
                     rows.append((user, story, reply))

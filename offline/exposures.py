@@ -1,13 +1,15 @@
 """The exposure join: exposure logs semi-joined with tagged items, aggregated per (user, rumor).
 
-The logs are scanned batch by batch with column projection and a vectorised membership filter on
-the tagged item ids, so memory grows with the number of exposed pairs, not with the logs.
+Logs are scanned batch by batch with column projection; a vectorised membership test on the
+tagged item ids keeps only rumor rows, which are aggregated at once. Memory grows with the number
+of exposed pairs, not with the logs. Bad rows are handed to a rejects sink with a reason.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +17,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from feature_store.vocab import ACTIONS, SURFACES
+from offline import logs as logfiles
 
-LOG_COLUMNS = ("user_id", "item_id", "ts", "surface", "action")
 TS_TYPE = pa.timestamp("us", tz="UTC")
+SHARE = ACTIONS.index("share")
 STATE_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
@@ -32,171 +34,317 @@ STATE_SCHEMA = pa.schema(
         ("strongest_action", pa.string()),
         ("surface_mask", pa.int16()),
         ("shared", pa.bool_()),
+        ("first_share_ts", TS_TYPE),
     ]
 )
-_SURFACE_FLAGS = [f"on_{s}" for s in SURFACES]
-# Compact the partial aggregates once they hold this many rows.
-_COMPACT_ROWS = 4_000_000
+FLAGS = tuple(f"on_{s}" for s in SURFACES)
+# Partial aggregates: the merge of two of them is again one (count adds, min/max/any combine).
+PAIR_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("rumor_id", pa.string()),
+        ("exposures", pa.int64()),
+        ("first_ts", TS_TYPE),
+        ("last_ts", TS_TYPE),
+        ("action_code", pa.int8()),
+        *[(f, pa.bool_()) for f in FLAGS],
+        ("first_share_ts", TS_TYPE),
+    ]
+)
+SURFACE_COUNT_SCHEMA = pa.schema(
+    [("rumor_id", pa.string()), ("surface", pa.string()), ("exposures", pa.int64())]
+)
+_PAIR_MERGE = [
+    ("exposures", "sum"),
+    ("first_ts", "min"),
+    ("last_ts", "max"),
+    ("action_code", "max"),
+    *[(f, "any") for f in FLAGS],
+    ("first_share_ts", "min"),
+]
+# Compact the partial aggregates of a scan once they hold this many rows.
+_COMPACT_ROWS = 2_000_000
+
+RejectSink = Callable[[pa.Table, str, str], None]
 
 
 @dataclass
 class JoinSummary:
-    """What one join read, kept and could not use."""
+    """What a scan read, kept and rejected."""
 
     partitions: int = 0
+    files: int = 0
     rows_read: int = 0
     rows_kept: int = 0
     rows_rejected: dict[str, int] = field(default_factory=dict)
     pairs: int = 0
     seconds: float = 0.0
 
+    def reject(self, reason: str, n: int) -> None:
+        self.rows_rejected[reason] = self.rows_rejected.get(reason, 0) + n
+
+    def add(self, other: JoinSummary) -> None:
+        """Fold another summary's counts into this one."""
+        self.partitions += other.partitions
+        self.files += other.files
+        self.rows_read += other.rows_read
+        self.rows_kept += other.rows_kept
+        for reason, n in other.rows_rejected.items():
+            self.reject(reason, n)
+
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "rows_rejected": dict(sorted(self.rows_rejected.items()))}
 
 
-def log_dataset(logs: Path) -> ds.Dataset:
-    """The exposure logs as a dataset partitioned by ``dt=YYYY-MM-DD`` (dt read as a string)."""
-    partitioning = ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
-    return ds.dataset(logs, format="parquet", partitioning=partitioning)
+@dataclass
+class Partial:
+    """Partial aggregates of log rows: per (user, rumor) pairs, per (rumor, surface) counts."""
+
+    pairs: pa.Table
+    surfaces: pa.Table
+
+    @classmethod
+    def empty(cls) -> Partial:
+        return cls(PAIR_SCHEMA.empty_table(), SURFACE_COUNT_SCHEMA.empty_table())
 
 
-def partitions(logs: Path) -> list[str]:
-    """The dt values present under ``logs``, sorted."""
-    return sorted(p.name[3:] for p in Path(logs).glob("dt=*") if p.is_dir())
+def prepare_tags(tags: pa.Table) -> pa.Table:
+    """Distinct (item_id, rumor_id) string pairs."""
+    t = tags.select(["item_id", "rumor_id"]).cast(
+        pa.schema([("item_id", pa.string()), ("rumor_id", pa.string())])
+    )
+    return t.drop_null().group_by(["item_id", "rumor_id"], use_threads=False).aggregate([])
 
 
-def _aggregate(table: pa.Table) -> pa.Table:
-    """Per (user, rumor) partial aggregate of joined exposure rows."""
-    aggs = [("ts", "count"), ("ts", "min"), ("ts", "max"), ("action_code", "max")]
-    aggs += [(flag, "any") for flag in _SURFACE_FLAGS]
-    out = table.group_by(["user_id", "rumor_id"], use_threads=False).aggregate(aggs)
-    return out.rename_columns(_renamed(out.column_names))
+def _codes(column: pa.Array, vocabulary: tuple[str, ...]) -> pa.Array:
+    """Index of each value in ``vocabulary`` (null when unknown), via the dictionary if any."""
+    if pa.types.is_dictionary(column.type):
+        known = pc.index_in(column.dictionary, value_set=pa.array(vocabulary))
+        return pc.take(known, column.indices)
+    return pc.index_in(column, value_set=pa.array(vocabulary))
 
 
-def _renamed(columns: list[str]) -> list[str]:
-    """Strip pyarrow's ``_count``/``_min``... suffixes back to the partial-aggregate names."""
-    mapping = {
-        "ts_count": "exposures",
-        "ts_min": "first_ts",
-        "ts_max": "last_ts",
-        "action_code_max": "action_code",
-        "exposures_sum": "exposures",
-        "first_ts_min": "first_ts",
-        "last_ts_max": "last_ts",
-    }
-    mapping.update({f"{f}_any": f for f in _SURFACE_FLAGS})
-    return [mapping.get(c, c) for c in columns]
-
-
-def _merge(partials: list[pa.Table]) -> pa.Table:
-    """Combine partial aggregates of the same (user, rumor) into one row each."""
-    table = pa.concat_tables(partials)
-    aggs = [("exposures", "sum"), ("first_ts", "min"), ("last_ts", "max"), ("action_code", "max")]
-    aggs += [(flag, "any") for flag in _SURFACE_FLAGS]
-    out = table.group_by(["user_id", "rumor_id"], use_threads=False).aggregate(aggs)
-    return out.rename_columns(_renamed(out.column_names))
-
-
-def _valid_rows(table: pa.Table, summary: JoinSummary) -> pa.Table:
-    """Keep rows with a user id, a time, a known action and surface; count the rest by reason."""
-    if table.num_rows == 0:
-        return table
-    checks = {
-        "null_or_empty_user_id": pc.fill_null(
-            pc.greater(pc.utf8_length(table["user_id"]), 0), False
-        ),
-        "null_ts": pc.is_valid(table["ts"]),
-        "unknown_action": pc.is_in(table["action"], value_set=pa.array(ACTIONS)),
-        "unknown_surface": pc.is_in(table["surface"], value_set=pa.array(SURFACES)),
-    }
-    keep = pa.array(np.ones(table.num_rows, dtype=bool))
-    for reason, ok in checks.items():
-        bad = pc.sum(pc.and_(keep, pc.invert(ok))).as_py() or 0
-        if bad:
-            summary.rows_rejected[reason] = summary.rows_rejected.get(reason, 0) + bad
-            keep = pc.and_(keep, ok)
-    return table.filter(keep)
-
-
-def _join_batch(
-    batch: pa.RecordBatch, item_ids: pa.Array, tags: pa.Table, summary: JoinSummary
-) -> pa.Table | None:
-    """Rows of one batch on tagged items, validated, joined to their rumors and aggregated."""
-    summary.rows_read += batch.num_rows
-    null_items = batch.column("item_id").null_count
-    if null_items:
-        summary.rows_rejected["null_item_id"] = (
-            summary.rows_rejected.get("null_item_id", 0) + null_items
-        )
-    hits = batch.filter(pc.is_in(batch.column("item_id"), value_set=item_ids))
-    table = _valid_rows(pa.Table.from_batches([hits]), summary)
-    if table.num_rows == 0:
+def _present(column: pa.Array) -> pa.Array | None:
+    """Mask of non-null, non-empty strings; None when every value is fine (the common case)."""
+    if column.null_count == 0 and pc.min(pc.binary_length(column)).as_py() != 0:
         return None
-    summary.rows_kept += table.num_rows
-    table = table.join(tags, keys="item_id", join_type="inner", use_threads=False)
-    surface_idx = pc.index_in(table["surface"], value_set=pa.array(SURFACES))
-    columns = {
-        "user_id": table["user_id"],
-        "rumor_id": table["rumor_id"],
-        "ts": pc.cast(table["ts"], TS_TYPE),
-        "action_code": pc.index_in(table["action"], value_set=pa.array(ACTIONS)),
+    return pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
+
+
+def _timestamps(column: pa.Array, is_text: bool) -> pa.Array:
+    """The ts column as UTC microseconds; unparseable text becomes null."""
+    if is_text:
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        try:
+            return pc.cast(pc.cast(column, pa.timestamp("us")), TS_TYPE)
+        except pa.ArrowInvalid:
+            return pa.array([_parse_ts(v) for v in column.to_pylist()], TS_TYPE)
+    if column.type.tz is None:
+        column = pc.assume_timezone(column, "UTC")
+    return pc.cast(column, TS_TYPE)
+
+
+def _parse_ts(value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _validate(lb: logfiles.LogBatch, summary: JoinSummary, sink: RejectSink | None) -> pa.Table:
+    """The batch's valid rows with ts, action and surface codes; bad rows go to ``sink``."""
+    b = lb.batch
+    ts = _timestamps(b.column("ts"), lb.ts_is_text)
+    action = _codes(b.column("action"), ACTIONS)
+    surface = _codes(b.column("surface"), SURFACES)
+    checks = [
+        ("null_or_empty_user_id", _present(b.column("user_id"))),
+        ("null_or_empty_item_id", _present(b.column("item_id"))),
+        (
+            "null_ts" if not lb.ts_is_text else "unparseable_ts",
+            pc.is_valid(ts) if ts.null_count else None,
+        ),
+        ("unknown_action", pc.is_valid(action) if action.null_count else None),
+        ("unknown_surface", pc.is_valid(surface) if surface.null_count else None),
+    ]
+    table = pa.table(
+        {
+            "user_id": b.column("user_id"),
+            "item_id": b.column("item_id"),
+            "ts": ts,
+            "action_code": pc.cast(action, pa.int8()),
+            "surface_code": pc.cast(surface, pa.int8()),
+        }
+    )
+    keep: pa.Array | None = None
+    for reason, ok in checks:
+        if ok is None:
+            continue
+        bad = ok if keep is None else pc.or_(pc.invert(keep), ok)  # rows still kept that fail
+        failing = pc.invert(bad)
+        n = pc.sum(failing).as_py() or 0
+        if n:
+            summary.reject(reason, n)
+            if sink is not None:
+                sink(pa.Table.from_batches([b]).filter(failing), reason, lb.path)
+            keep = ok if keep is None else pc.and_(keep, ok)
+    return table if keep is None else table.filter(keep)
+
+
+def _aggregate(hits: pa.Table) -> Partial:
+    """Partial aggregates of joined rumor rows."""
+    share_ts = pc.if_else(
+        pc.equal(hits["action_code"], SHARE), hits["ts"], pa.scalar(None, TS_TYPE)
+    )
+    cols: dict[str, Any] = {
+        "user_id": hits["user_id"],
+        "rumor_id": hits["rumor_id"],
+        "exposures": pa.array(np.ones(hits.num_rows, dtype=np.int64)),
+        "first_ts": hits["ts"],
+        "last_ts": hits["ts"],
+        "action_code": hits["action_code"],
     }
-    for i, flag in enumerate(_SURFACE_FLAGS):
-        columns[flag] = pc.equal(surface_idx, i)
-    return _aggregate(pa.table(columns))
+    for i, flag in enumerate(FLAGS):
+        cols[flag] = pc.equal(hits["surface_code"], i)
+    cols["first_share_ts"] = share_ts
+    pairs = merge_pairs([pa.table(cols)])
+    counted = hits.group_by(["rumor_id", "surface_code"], use_threads=False).aggregate(
+        [("ts", "count")]
+    )
+    surfaces = pa.table(
+        {
+            "rumor_id": counted["rumor_id"],
+            "surface": pc.take(pa.array(SURFACES), counted["surface_code"]),
+            "exposures": pc.cast(counted["ts_count"], pa.int64()),
+        },
+        schema=SURFACE_COUNT_SCHEMA,
+    )
+    return Partial(pairs, surfaces)
 
 
-def join_exposures(
-    logs: Path, tags: pa.Table, *, dates: list[str] | None = None, batch_size: int = 1 << 20
-) -> tuple[pa.Table, JoinSummary]:
-    """Exposure state per (user, rumor) from the logs (optionally only the ``dates`` partitions)."""
-    started = time.perf_counter()
-    summary = JoinSummary()
-    tags = tags.select(["item_id", "rumor_id"]).group_by(["item_id", "rumor_id"]).aggregate([])
+def merge_pairs(tables: list[pa.Table]) -> pa.Table:
+    """Combine pair aggregates so each (user, rumor) appears once."""
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return PAIR_SCHEMA.empty_table()
+    out = (
+        pa.concat_tables(tables)
+        .group_by(["user_id", "rumor_id"], use_threads=False)
+        .aggregate(_PAIR_MERGE)
+    )
+    return (
+        out.rename_columns(
+            [
+                c.rsplit("_", 1)[0] if c[-4:] in ("_sum", "_min", "_max", "_any") else c
+                for c in out.column_names
+            ]
+        )
+        .select(PAIR_SCHEMA.names)
+        .cast(PAIR_SCHEMA)
+    )
+
+
+def merge_surfaces(tables: list[pa.Table]) -> pa.Table:
+    """Combine per (rumor, surface) exposure counts."""
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return SURFACE_COUNT_SCHEMA.empty_table()
+    out = (
+        pa.concat_tables(tables)
+        .group_by(["rumor_id", "surface"], use_threads=False)
+        .aggregate([("exposures", "sum")])
+    )
+    return out.rename_columns(["rumor_id", "surface", "exposures"]).select(
+        SURFACE_COUNT_SCHEMA.names
+    )
+
+
+def merge(partials: Iterable[Partial]) -> Partial:
+    partials = list(partials)
+    return Partial(
+        merge_pairs([p.pairs for p in partials]), merge_surfaces([p.surfaces for p in partials])
+    )
+
+
+def scan_files(
+    files: list[Path],
+    tags: pa.Table,
+    summary: JoinSummary,
+    *,
+    sink: RejectSink | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    batch_size: int = 1 << 20,
+) -> Partial:
+    """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags)."""
     item_ids = pc.unique(tags["item_id"])
-    dataset = log_dataset(logs)
-    where = None if dates is None else pc.field("dt").isin(pa.array(dates, pa.string()))
-    summary.partitions = len(dates) if dates is not None else len(partitions(logs))
-    scanner = dataset.scanner(columns=list(LOG_COLUMNS), filter=where, batch_size=batch_size)
-    partials: list[pa.Table] = []
+    acc = Partial.empty()
+    pending: list[Partial] = []
     pending_rows = 0
-    for batch in scanner.to_batches():
-        part = _join_batch(batch, item_ids, tags, summary)
-        if part is not None and part.num_rows:
-            partials.append(part)
-            pending_rows += part.num_rows
+    summary.files += len(files)
+    for lb in logfiles.scan(files, batch_size=batch_size):
+        summary.rows_read += lb.batch.num_rows
+        valid = _validate(lb, summary, sink)
+        if on_batch:
+            on_batch(lb.batch.num_rows)
+        hits = valid.filter(pc.is_in(valid["item_id"], value_set=item_ids))
+        summary.rows_kept += hits.num_rows
+        if hits.num_rows == 0:
+            continue
+        hits = hits.join(tags, keys="item_id", join_type="inner", use_threads=False)
+        part = _aggregate(hits)
+        pending.append(part)
+        pending_rows += part.pairs.num_rows
         if pending_rows > _COMPACT_ROWS:
-            partials = [_merge(partials)]
-            pending_rows = partials[0].num_rows
-    state = finish_state(_merge(partials) if partials else None)
-    summary.pairs = state.num_rows
-    summary.seconds = round(time.perf_counter() - started, 3)
-    return state, summary
+            acc, pending, pending_rows = merge([acc, *pending]), [], 0
+    return merge([acc, *pending])
 
 
-def finish_state(merged: pa.Table | None) -> pa.Table:
-    """Final columns in STATE_SCHEMA, sorted by (user_id, rumor_id)."""
-    if merged is None or merged.num_rows == 0:
+def finish_state(pairs: pa.Table) -> pa.Table:
+    """Final exposure-state columns (STATE_SCHEMA), sorted by (user_id, rumor_id)."""
+    if pairs.num_rows == 0:
         return STATE_SCHEMA.empty_table()
-    mask = pa.array([0] * merged.num_rows, pa.int16())
-    for i, flag in enumerate(_SURFACE_FLAGS):
-        bit = pc.if_else(merged[flag], pa.scalar(1 << i, pa.int16()), pa.scalar(0, pa.int16()))
+    mask = pa.array(np.zeros(pairs.num_rows, dtype=np.int16))
+    for i, flag in enumerate(FLAGS):
+        bit = pc.if_else(pairs[flag], pa.scalar(1 << i, pa.int16()), pa.scalar(0, pa.int16()))
         mask = pc.add(mask, bit)
-    action = pc.take(pa.array(ACTIONS), merged["action_code"])
     state = pa.table(
         {
-            "user_id": merged["user_id"],
-            "rumor_id": merged["rumor_id"],
-            "exposures": pc.cast(merged["exposures"], pa.int64()),
-            "first_ts": merged["first_ts"],
-            "last_ts": merged["last_ts"],
-            "strongest_action": action,
+            "user_id": pairs["user_id"],
+            "rumor_id": pairs["rumor_id"],
+            "exposures": pairs["exposures"],
+            "first_ts": pairs["first_ts"],
+            "last_ts": pairs["last_ts"],
+            "strongest_action": pc.take(pa.array(ACTIONS), pairs["action_code"]),
             "surface_mask": mask,
-            "shared": pc.equal(merged["action_code"], ACTIONS.index("share")),
+            "shared": pc.equal(pairs["action_code"], SHARE),
+            "first_share_ts": pairs["first_share_ts"],
         },
         schema=STATE_SCHEMA,
     )
     return state.sort_by([("user_id", "ascending"), ("rumor_id", "ascending")])
+
+
+def join_exposures(
+    logs: Path, tags: pa.Table, *, dates: list[str] | None = None, sink: RejectSink | None = None
+) -> tuple[pa.Table, JoinSummary]:
+    """Exposure state per (user, rumor) from the logs (optionally only the ``dates`` partitions)."""
+    started = time.perf_counter()
+    summary = JoinSummary()
+    tags = prepare_tags(tags)
+    wanted = logfiles.partitions(logs) if dates is None else dates
+    files = [f for dt in wanted for f in logfiles.partition_files(logs, dt)]
+    summary.partitions = len(wanted)
+    partial = scan_files(files, tags, summary, sink=sink)
+    state = finish_state(partial.pairs)
+    summary.pairs = state.num_rows
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return state, summary
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:

@@ -1,26 +1,21 @@
-"""The nightly job: join the exposure logs with the tagged items, then materialize into Redis."""
+"""The nightly job: bring the exposure state up to date, then materialize a snapshot into Redis."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from feature_store.connection import RedisSettings
 from offline import catalog
-from offline.exposures import join_exposures, partitions, write_parquet_atomic
 from offline.materialize import materialize
+from offline.state import update_state
 
 DEFAULT_LOOKBACK_DAYS = 30
-
-
-def window(run_date: date, lookback_days: int, available: list[str]) -> list[str]:
-    """The partitions inside the lookback window ending on ``run_date`` that exist."""
-    first = run_date - timedelta(days=lookback_days - 1)
-    return [d for d in available if first.isoformat() <= d <= run_date.isoformat()]
 
 
 def run_nightly(
@@ -37,30 +32,37 @@ def run_nightly(
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
     tags = catalog.load_tags(catalog.find_input(data, catalog.TAG_FILES))
-    dates = window(run_date, lookback_days, partitions(data / "exposures"))
-    state, join = join_exposures(data / "exposures", tags, dates=dates)
-    state_path = write_parquet_atomic(state, state_dir / "exposures.parquet")
-    meta = {
-        "run_date": run_date.isoformat(),
-        "first_dt": dates[0] if dates else "",
-        "last_dt": dates[-1] if dates else "",
-    }
+    confirmed = {r.rumor_id for r in rumors if r.confirmed}
+    state = update_state(
+        data / "exposures",
+        tags,
+        state_dir,
+        run_date,
+        lookback_days=lookback_days,
+        confirmed=confirmed,
+    )
+    meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
     client = settings.sync_client()
     try:
-        written = materialize(client, state_path, rumors, debunks, meta=meta, keep=keep_versions)
+        written = materialize(
+            client, state.exposures, rumors, debunks, meta=meta, keep=keep_versions
+        )
     finally:
         client.close()
     summary = {
         "run_date": run_date.isoformat(),
-        "partitions": dates,
-        "join": join.as_dict(),
+        "state": state.summary,
         "snapshot": written.as_dict(),
         "rumors": len(rumors),
+        "confirmed_rumors": len(confirmed),
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
         "elapsed_s": round(time.perf_counter() - started, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    _save_summary(state_dir / "runs" / f"{run_date.isoformat()}.json", summary)
+    _save_summary(
+        state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
+    )
     return summary
 
 

@@ -38,14 +38,21 @@ def test_claim_review_maps_to_a_debunk() -> None:
     assert d.debunk_id == "d0000001" and d.rumor_ids == ("r000001",)
     assert d.title == "辟谣：喝板蓝根能预防新冠不实"
     assert (d.publisher, d.authority, d.format, d.language) == (
-        "国家卫生健康委员会", "official", "video", "zh",
+        "国家卫生健康委员会",
+        "official",
+        "video",
+        "zh",
     )
     assert d.published_at == "2026-10-02T00:00:00Z"  # normalised to UTC
 
 
 def test_claim_review_with_several_claims_and_a_plain_author() -> None:
-    obj = {**CLAIM_REVIEW, "author": "澎湃新闻", "additionalType": "podcast",
-           "itemReviewed": [{"identifier": "r1"}, {"identifier": "r2"}]}
+    obj = {
+        **CLAIM_REVIEW,
+        "author": "澎湃新闻",
+        "additionalType": "podcast",
+        "itemReviewed": [{"identifier": "r1"}, {"identifier": "r2"}],
+    }
     d = debunk_from_claim_review(obj)
     assert d.rumor_ids == ("r1", "r2")
     assert d.publisher == "澎湃新闻" and d.authority == "media" and d.format == "article"
@@ -71,11 +78,26 @@ def test_debunks_from_csv(tmp_path: Path) -> None:
 def test_rumors_from_json_lines(tmp_path: Path) -> None:
     path = tmp_path / "rumors.jsonl"
     rows = [
-        {"rumor_id": "r1", "claim": "c", "category": "epidemic", "severity": 4,
-         "keywords": ["板蓝根"], "verdict": "false", "status": "confirmed",
-         "confirmed_at": "2026-10-01T00:00:00Z"},
-        {"rumor_id": "r2", "claim": "d", "category": "other", "severity": 1,
-         "keywords": [], "verdict": "disputed", "status": "withdrawn", "confirmed_at": None},
+        {
+            "rumor_id": "r1",
+            "claim": "c",
+            "category": "epidemic",
+            "severity": 4,
+            "keywords": ["板蓝根"],
+            "verdict": "false",
+            "status": "confirmed",
+            "confirmed_at": "2026-10-01T00:00:00Z",
+        },
+        {
+            "rumor_id": "r2",
+            "claim": "d",
+            "category": "other",
+            "severity": 1,
+            "keywords": [],
+            "verdict": "disputed",
+            "status": "withdrawn",
+            "confirmed_at": None,
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     r1, r2 = load_rumors(path)
@@ -92,7 +114,9 @@ def test_a_broken_line_names_the_file_and_line(tmp_path: Path) -> None:
 
 def test_tags_need_item_and_rumor_columns(tmp_path: Path) -> None:
     good = tmp_path / "tags.parquet"
-    pq.write_table(pa.table({"item_id": ["i1", None], "rumor_id": ["r1", "r1"], "score": [1.0, 1.0]}), good)
+    pq.write_table(
+        pa.table({"item_id": ["i1", None], "rumor_id": ["r1", "r1"], "score": [1.0, 1.0]}), good
+    )
     assert load_tags(good).to_pylist() == [{"item_id": "i1", "rumor_id": "r1"}]
     bad = tmp_path / "bad.parquet"
     pq.write_table(pa.table({"item": ["i1"], "rumor_id": ["r1"]}), bad)

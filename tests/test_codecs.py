@@ -10,14 +10,17 @@ def test_exposure_state_round_trips_in_15_bytes() -> None:
     assert len(raw) == 15
     state = unpack_exposure("r000001", raw)
     assert (state.rumor_id, state.exposures, state.first_ts, state.last_ts) == (
-        "r000001", 7, 1_759_300_000, 1_759_400_000,
+        "r000001",
+        7,
+        1_759_300_000,
+        1_759_400_000,
     )
     assert state.strongest_action == 4 and state.surface_mask == 0b101
     assert state.shared
 
 
 def test_pinned_bytes() -> None:
-    assert pack_exposure(1, 2, 3, 1, 1) == bytes.fromhex("01" "01000000" "02000000" "03000000" "01" "01")
+    assert pack_exposure(1, 2, 3, 1, 1) == bytes.fromhex("010100000002000000030000000101")
 
 
 def test_unknown_encoding_is_an_error_not_garbage() -> None:

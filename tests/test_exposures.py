@@ -2,56 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from offline.exposures import STATE_SCHEMA, join_exposures
-
-LOG_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("item_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("surface", pa.string()),
-        ("action", pa.string()),
-    ]
-)
-
-
-def t(day: int, hour: int) -> datetime:
-    return datetime(2026, 10, day, hour, tzinfo=UTC)
-
-
-def write_logs(root: Path, rows: list[tuple]) -> Path:
-    by_day: dict[str, list[tuple]] = {}
-    for row in rows:
-        ts = row[2]
-        day = (ts or t(1, 0)).date().isoformat()
-        by_day.setdefault(day, []).append(row)
-    for day, day_rows in by_day.items():
-        part = root / "logs" / f"dt={day}"
-        part.mkdir(parents=True, exist_ok=True)
-        cols = list(zip(*day_rows, strict=True))
-        table = pa.table({f.name: pa.array(c, f.type) for f, c in zip(LOG_SCHEMA, cols, strict=True)})
-        pq.write_table(table, part / "part-0.parquet")
-    return root / "logs"
-
+from tests.logdata import by_pair, t, write_logs
 
 TAGS = pa.table({"item_id": ["i1", "i2", "i3", "i3"], "rumor_id": ["rA", "rA", "rB", "rC"]})
-
-
-def rows_by_pair(table: pa.Table) -> dict[tuple[str, str], dict]:
-    return {(r["user_id"], r["rumor_id"]): r for r in table.to_pylist()}
 
 
 @pytest.fixture
 def logs(tmp_path: Path) -> Path:
     return write_logs(
-        tmp_path,
+        tmp_path / "logs",
         [
             ("u1", "i1", t(1, 8), "feed", "impression"),
             ("u1", "i2", t(2, 9), "group", "share"),
@@ -66,7 +31,7 @@ def logs(tmp_path: Path) -> Path:
 def test_aggregates_per_user_and_rumor(logs: Path) -> None:
     state, summary = join_exposures(logs, TAGS)
     assert state.schema == STATE_SCHEMA
-    pairs = rows_by_pair(state)
+    pairs = by_pair(state)
     assert set(pairs) == {("u1", "rA"), ("u2", "rB"), ("u2", "rC")}
     a = pairs[("u1", "rA")]
     assert a["exposures"] == 3
@@ -77,7 +42,7 @@ def test_aggregates_per_user_and_rumor(logs: Path) -> None:
 
 
 def test_an_item_tagged_to_two_rumors_counts_for_both(logs: Path) -> None:
-    pairs = rows_by_pair(join_exposures(logs, TAGS)[0])
+    pairs = by_pair(join_exposures(logs, TAGS)[0])
     assert pairs[("u2", "rB")]["exposures"] == pairs[("u2", "rC")]["exposures"] == 1
     assert pairs[("u2", "rB")]["strongest_action"] == "like"
     assert pairs[("u2", "rB")]["shared"] is False
@@ -85,7 +50,7 @@ def test_an_item_tagged_to_two_rumors_counts_for_both(logs: Path) -> None:
 
 def test_dates_restrict_the_scan_to_those_partitions(logs: Path) -> None:
     state, summary = join_exposures(logs, TAGS, dates=["2026-10-01"])
-    pairs = rows_by_pair(state)
+    pairs = by_pair(state)
     assert set(pairs) == {("u1", "rA")}
     assert pairs[("u1", "rA")]["exposures"] == 1
     assert summary.partitions == 1 and summary.rows_read == 2
@@ -99,7 +64,7 @@ def test_output_is_sorted_by_user_then_rumor(logs: Path) -> None:
 
 def test_bad_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: Path) -> None:
     logs = write_logs(
-        tmp_path,
+        tmp_path / "logs",
         [
             ("u1", "i1", t(1, 1), "feed", "impression"),
             ("", "i1", t(1, 2), "feed", "impression"),
@@ -110,12 +75,12 @@ def test_bad_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: Path) 
         ],
     )
     state, summary = join_exposures(logs, TAGS)
-    assert rows_by_pair(state).keys() == {("u1", "rA")}
+    assert by_pair(state).keys() == {("u1", "rA")}
     assert summary.rows_rejected == {
         "null_or_empty_user_id": 2,
         "unknown_action": 1,
         "unknown_surface": 1,
-        "null_item_id": 1,
+        "null_or_empty_item_id": 1,
     }
 
 

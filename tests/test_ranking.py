@@ -13,11 +13,20 @@ def rumor(rid: str, status: str = "confirmed") -> Rumor:
 
 
 def debunk(did: str, rid: str, authority: str, published: str = "2026-10-01T00:00:00Z") -> Debunk:
-    return Debunk(did, (rid,), f"title {did}", f"https://x/{did}", f"pub {did}", authority,
-                  published_at=published)
+    return Debunk(
+        did,
+        (rid,),
+        f"title {did}",
+        f"https://x/{did}",
+        f"pub {did}",
+        authority,
+        published_at=published,
+    )
 
 
-def exposure(rid: str, action: str = "impression", hours_ago: float = 1, n: int = 1) -> ExposureState:
+def exposure(
+    rid: str, action: str = "impression", hours_ago: float = 1, n: int = 1
+) -> ExposureState:
     ts = int(NOW - hours_ago * HOUR)
     return ExposureState(rid, n, ts - HOUR, ts, ACTION_STRENGTH[action], SURFACE_BIT["feed"])
 

@@ -32,7 +32,9 @@ RUMORS = [
     Rumor("r3", "地震预报", "disaster", 5, "false", "withdrawn"),
 ]
 DEBUNKS = [
-    Debunk("d1", ("r1",), "辟谣：板蓝根不能预防新冠", "https://x/d1", "国家卫生健康委员会", "official"),
+    Debunk(
+        "d1", ("r1",), "辟谣：板蓝根不能预防新冠", "https://x/d1", "国家卫生健康委员会", "official"
+    ),
     Debunk("d1m", ("r1",), "板蓝根的真相", "https://x/d1m", "澎湃新闻", "media"),
     Debunk("d2", ("r2",), "辟谣：明天不停水", "https://x/d2", "微博辟谣", "platform"),
     Debunk("d3", ("r3",), "辟谣：地震预报不实", "https://x/d3", "应急管理部", "official"),
@@ -82,8 +84,16 @@ def stub(channel: grpc.Channel) -> pb_grpc.DebunkServiceStub:
 
 @pytest.fixture
 def loaded(client: redis.Redis, channel: grpc.Channel) -> None:
-    snapshot(client, "v1", [("u1", "r1", "click", 2), ("u1", "r2", "share", 1), ("u1", "r3", "share", 3),
-                            ("u2", "r2", "impression", 4)])
+    snapshot(
+        client,
+        "v1",
+        [
+            ("u1", "r1", "click", 2),
+            ("u1", "r2", "share", 1),
+            ("u1", "r3", "share", 3),
+            ("u2", "r2", "impression", 4),
+        ],
+    )
     assert wait_for_health(channel, SERVING) == SERVING
 
 
@@ -99,10 +109,16 @@ def test_rank_feed_returns_ranked_cards_with_reasons(stub: pb_grpc.DebunkService
     assert [c.rumor_id for c in reply.cards] == ["r2", "r1"]  # share before click; r3 withdrawn
     assert [c.debunk_id for c in reply.cards] == ["d2", "d1"]  # d1 (official) beats d1m (media)
     first = reply.cards[0]
-    assert first.publisher == "微博辟谣" and first.url == "https://x/d2" and first.authority == "platform"
+    assert (
+        first.publisher == "微博辟谣"
+        and first.url == "https://x/d2"
+        and first.authority == "platform"
+    )
     assert first.reason.action == pb.ACTION_SHARE and first.reason.exposures == 2
     assert list(first.reason.surfaces) == [pb.SURFACE_FEED]
-    assert first.reason.last_exposed_at.seconds == int(datetime(2026, 10, 1, tzinfo=UTC).timestamp())
+    assert first.reason.last_exposed_at.seconds == int(
+        datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+    )
     assert "share on feed" in first.reason.text
     assert reply.cards[0].score > reply.cards[1].score
     assert reply.snapshot_version == "v1" and not reply.degraded
@@ -142,7 +158,9 @@ def test_bad_requests_are_invalid_argument_with_a_message(
 
 
 @pytest.mark.usefixtures("loaded")
-def test_a_flip_is_noticed_within_a_second(client: redis.Redis, stub: pb_grpc.DebunkServiceStub) -> None:
+def test_a_flip_is_noticed_within_a_second(
+    client: redis.Redis, stub: pb_grpc.DebunkServiceStub
+) -> None:
     snapshot(client, "v2", [("u2", "r1", "share", 5)])
     deadline = time.monotonic() + 1.0
     reply = stub.RankFeed(pb.RankFeedRequest(user_id="u2", limit=5), timeout=5)
@@ -189,7 +207,9 @@ def test_feed_degrades_instead_of_failing_when_redis_goes_away(tmp_path: Path) -
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             stub = pb_grpc.DebunkServiceStub(ch)
-            assert len(stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=5).cards) == 1
+            assert (
+                len(stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=5).cards) == 1
+            )
             server.stop()
             reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
             assert reply.degraded and list(reply.cards) == []

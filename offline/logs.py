@@ -1,0 +1,91 @@
+"""The exposure logs on disk: partitions, their files, fingerprints and schema checks.
+
+A partition is a ``dt=YYYY-MM-DD`` folder of Parquet files. A file whose schema cannot be used
+fails the run with a message naming the file and the column, before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+LOG_COLUMNS = ("user_id", "item_id", "ts", "surface", "action")
+# Read as dictionaries: checking and mapping them then costs one look per distinct value.
+DICTIONARY_COLUMNS = ("surface", "action")
+
+
+class LogSchemaError(ValueError):
+    """A log file whose schema the join cannot read; the message names file and column."""
+
+
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def check_schema(path: Path) -> bool:
+    """Validate one file's columns; returns True when ``ts`` is text that must be parsed."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise LogSchemaError(f"{path}: not a readable Parquet file: {e}") from None
+    for col in LOG_COLUMNS:
+        if col not in schema.names:
+            raise LogSchemaError(f"{path}: missing column {col!r}")
+        t = schema.field(col).type
+        if col == "ts":
+            if not (pa.types.is_timestamp(t) or _is_text(t)):
+                raise LogSchemaError(f"{path}: column 'ts' has type {t}, expected timestamp")
+        elif not _is_text(t):
+            raise LogSchemaError(f"{path}: column {col!r} has type {t}, expected string")
+    return _is_text(schema.field("ts").type)
+
+
+def partitions(logs: Path) -> list[str]:
+    """The dt values present under ``logs``, sorted."""
+    return sorted(p.name[3:] for p in Path(logs).glob("dt=*") if p.is_dir())
+
+
+def partition_files(logs: Path, dt: str) -> list[Path]:
+    """The Parquet files of one partition, sorted (temporary and hidden files ignored)."""
+    folder = Path(logs) / f"dt={dt}"
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Changes when a file of the partition is added, removed, rewritten or touched."""
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """One batch of log rows and the file it came from."""
+
+    batch: pa.RecordBatch
+    path: str
+    ts_is_text: bool
+
+
+def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
+    """Batches of the log columns of ``files``, checked first, decoded with read-ahead."""
+    groups: dict[bool, list[str]] = {}
+    for f in files:
+        groups.setdefault(check_schema(f), []).append(str(f))
+    fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": list(DICTIONARY_COLUMNS)})
+    for ts_is_text, paths in groups.items():
+        dataset = ds.dataset(paths, format=fmt)
+        scanner = dataset.scanner(columns=list(LOG_COLUMNS), batch_size=batch_size)
+        for tagged in scanner.scan_batches():
+            if tagged.record_batch.num_rows:
+                yield LogBatch(tagged.record_batch, tagged.fragment.path, ts_is_text)

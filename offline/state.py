@@ -1,0 +1,343 @@
+"""The incremental nightly exposure state on disk.
+
+Each log partition is scanned once into immutable per-partition aggregates; a run scans only
+partitions that are new or changed (late data), back-fills newly tagged items from the partitions
+inside the lookback window, and merges the window into a new generation of outputs. A generation
+becomes current by one atomic symlink flip, so a run killed at any moment leaves the previous
+state intact, and re-running the same date changes nothing.
+
+Layout under the state folder::
+
+    current -> generations/<run_id>     the outputs readers use (exposures, audience, manifest)
+    generations/<run_id>/               exposures.parquet, audience.parquet, manifest.json
+    parts/dt=YYYY-MM-DD/                immutable pairs-*, surfaces-* aggregates of one partition
+    rejects/dt=YYYY-MM-DD/              rejected log rows with a reason, per scan
+    runs/<date>-<run_id>.json           run summaries
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from offline import logs as logfiles
+from offline.audience import build_audience
+from offline.exposures import (
+    JoinSummary,
+    Partial,
+    finish_state,
+    merge_pairs,
+    merge_surfaces,
+    prepare_tags,
+    scan_files,
+    write_parquet_atomic,
+)
+from offline.progress import RowProgress
+from offline.rejects import RejectWriter
+
+MANIFEST_VERSION = 1
+KEEP_GENERATIONS = 2
+
+
+@dataclass
+class PartitionEntry:
+    """What the state holds for one log partition."""
+
+    fingerprint: str
+    pairs: list[str]
+    surfaces: list[str]
+    rejects: list[str] = field(default_factory=list)
+
+    def files(self) -> list[str]:
+        return [*self.pairs, *self.surfaces, *self.rejects]
+
+
+@dataclass
+class Manifest:
+    """Which partition aggregates, tag set and window make up one generation."""
+
+    run_date: str = ""
+    lookback_days: int = 0
+    tags_file: str = ""
+    partitions: dict[str, PartitionEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        if not path.exists():
+            return cls()
+        raw = json.loads(path.read_text())
+        if raw.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"{path}: unknown manifest version {raw.get('version')}")
+        parts = {dt: PartitionEntry(**p) for dt, p in raw["partitions"].items()}
+        return cls(raw["run_date"], raw["lookback_days"], raw["tags_file"], parts)
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "version": MANIFEST_VERSION,
+                "run_date": self.run_date,
+                "lookback_days": self.lookback_days,
+                "tags_file": self.tags_file,
+                "partitions": {dt: e.__dict__ for dt, e in sorted(self.partitions.items())},
+            },
+            indent=1,
+            sort_keys=True,
+        )
+
+    def referenced(self) -> set[str]:
+        files = {self.tags_file} if self.tags_file else set()
+        for e in self.partitions.values():
+            files.update(e.files())
+        return files
+
+
+@dataclass
+class StateRun:
+    """The outcome of one state update."""
+
+    generation: Path
+    summary: dict[str, Any]
+
+    @property
+    def exposures(self) -> Path:
+        return self.generation / "exposures.parquet"
+
+    @property
+    def audience(self) -> Path:
+        return self.generation / "audience.parquet"
+
+
+def window(run_date: date, lookback_days: int, available: list[str]) -> list[str]:
+    """The partitions inside the lookback window ending on ``run_date`` that exist."""
+    first = (run_date - timedelta(days=lookback_days - 1)).isoformat()
+    return [d for d in available if first <= d <= run_date.isoformat()]
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    """One writer per state folder at a time."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"{state_dir}: another nightly run holds the lock") from None
+        yield
+
+
+def current_generation(state_dir: Path) -> Path | None:
+    """The generation folder ``current`` points at, if any."""
+    link = state_dir / "current"
+    return link.resolve() if link.exists() else None
+
+
+def _anti_join(left: pa.Table, right: pa.Table) -> pa.Table:
+    """Rows of ``left`` whose (item_id, rumor_id) is not in ``right``."""
+    if right.num_rows == 0 or left.num_rows == 0:
+        return left
+    return left.join(right, keys=["item_id", "rumor_id"], join_type="left anti", use_threads=False)
+
+
+class StateUpdate:
+    """One run: decide what to scan, scan it, merge the window, flip the generation."""
+
+    def __init__(self, logs: Path, state_dir: Path, run_date: date, lookback_days: int) -> None:
+        self.logs = logs
+        self.dir = state_dir
+        self.run_date = run_date
+        self.lookback_days = lookback_days
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.join = JoinSummary()
+        self.backfill = JoinSummary()
+        self.actions: dict[str, list[str]] = {
+            "scanned": [],
+            "backfilled": [],
+            "unchanged": [],
+            "aged_out": [],
+        }
+
+    def _path(self, rel: str) -> Path:
+        return self.dir / rel
+
+    def _write_partial(self, dt: str, kind: str, partial: Partial) -> tuple[str, str]:
+        base = f"parts/dt={dt}"
+        pairs = f"{base}/pairs-{kind}-{self.run_id}.parquet"
+        surfaces = f"{base}/surfaces-{kind}-{self.run_id}.parquet"
+        write_parquet_atomic(partial.pairs, self._path(pairs))
+        write_parquet_atomic(partial.surfaces, self._path(surfaces))
+        return pairs, surfaces
+
+    def _scan(
+        self, dt: str, files: list[Path], tags: pa.Table, kind: str, progress: RowProgress
+    ) -> tuple[str, str, str | None]:
+        rejects = RejectWriter(self._path(f"rejects/dt={dt}/rejects-{kind}-{self.run_id}.parquet"))
+        full = kind == "full"
+        partial = scan_files(
+            files,
+            tags,
+            self.join if full else self.backfill,
+            sink=rejects.add if full else None,
+            on_batch=progress.advance,
+        )
+        pairs, surfaces = self._write_partial(dt, kind, partial)
+        written = rejects.close()
+        rel = str(written.relative_to(self.dir)) if written else None
+        return pairs, surfaces, rel
+
+    def run(self, tags: pa.Table, confirmed: set[str] | None) -> StateRun:
+        started = time.perf_counter()
+        old = Manifest.load(self.dir / "current" / "manifest.json")
+        tags_now = prepare_tags(tags)
+        applied = (
+            pq.read_table(self._path(old.tags_file)) if old.tags_file else tags_now.slice(0, 0)
+        )
+        added, removed = _anti_join(tags_now, applied), _anti_join(applied, tags_now)
+        dts = window(self.run_date, self.lookback_days, logfiles.partitions(self.logs))
+        plan = self._plan(old, dts, added, removed)
+        new = Manifest(self.run_date.isoformat(), self.lookback_days, old.tags_file)
+        total_rows = sum(_row_count(files) for _, files, _, action in plan if action != "keep")
+        with RowProgress(total_rows, f"nightly {self.run_date}") as progress:
+            for dt, files, fp, action in plan:
+                entry = old.partitions.get(dt)
+                if action == "full":
+                    pairs, surfaces, rejects = self._scan(dt, files, tags_now, "full", progress)
+                    entry = PartitionEntry(fp, [pairs], [surfaces], [rejects] if rejects else [])
+                    self.actions["scanned"].append(dt)
+                elif action == "backfill":
+                    assert entry is not None
+                    pairs, surfaces, _ = self._scan(dt, files, added, "tags", progress)
+                    entry = PartitionEntry(
+                        fp, [*entry.pairs, pairs], [*entry.surfaces, surfaces], entry.rejects
+                    )
+                    self.actions["backfilled"].append(dt)
+                else:
+                    self.actions["unchanged"].append(dt)
+                assert entry is not None
+                new.partitions[dt] = entry
+        self.actions["aged_out"] = sorted(set(old.partitions) - set(new.partitions))
+        if added.num_rows or removed.num_rows or not old.tags_file:
+            new.tags_file = f"parts/tags-{self.run_id}.parquet"
+            write_parquet_atomic(tags_now, self._path(new.tags_file))
+        generation = self._write_generation(new, confirmed)
+        summary = self._summary(new, generation, added.num_rows, removed.num_rows, started)
+        self._flip(generation)
+        self._collect(keep=KEEP_GENERATIONS)
+        return StateRun(generation, summary)
+
+    def _plan(
+        self, old: Manifest, dts: list[str], added: pa.Table, removed: pa.Table
+    ) -> list[tuple[str, list[Path], str, str]]:
+        """(dt, files, fingerprint, full|backfill|keep) for every partition in the window."""
+        plan = []
+        for dt in dts:
+            files = logfiles.partition_files(self.logs, dt)
+            fp = logfiles.fingerprint(files)
+            entry = old.partitions.get(dt)
+            if entry is None or entry.fingerprint != fp or removed.num_rows:
+                action = "full"
+            elif added.num_rows:
+                action = "backfill"
+            else:
+                action = "keep"
+            plan.append((dt, files, fp, action))
+        return plan
+
+    def _write_generation(self, manifest: Manifest, confirmed: set[str] | None) -> Path:
+        generation = self.dir / "generations" / self.run_id
+        generation.mkdir(parents=True, exist_ok=True)
+        pairs = merge_pairs([])
+        surface_tables = []
+        for entry in manifest.partitions.values():  # fold: memory stays at one state's size
+            pairs = merge_pairs([pairs, *(pq.read_table(self._path(p)) for p in entry.pairs)])
+            surface_tables += [pq.read_table(self._path(p)) for p in entry.surfaces]
+        if confirmed is not None:
+            keep = pa.array(sorted(confirmed), pa.string())
+            pairs = pairs.filter(pc.is_in(pairs["rumor_id"], value_set=keep))
+        state = finish_state(pairs)
+        surfaces = merge_surfaces(surface_tables)
+        if confirmed is not None:
+            surfaces = surfaces.filter(pc.is_in(surfaces["rumor_id"], value_set=keep))
+        write_parquet_atomic(state, generation / "exposures.parquet")
+        write_parquet_atomic(build_audience(state, surfaces), generation / "audience.parquet")
+        (generation / "manifest.json").write_text(manifest.dump())
+        self._pairs = state.num_rows
+        return generation
+
+    def _flip(self, generation: Path) -> None:
+        link = self.dir / "current"
+        tmp = self.dir / f".current-{self.run_id}"
+        os.symlink(os.path.relpath(generation, self.dir), tmp)
+        os.replace(tmp, link)
+
+    def _collect(self, keep: int) -> None:
+        """Remove generations beyond ``keep`` and part files no kept generation references."""
+        gens = sorted((self.dir / "generations").iterdir(), key=lambda p: p.name)
+        current = current_generation(self.dir)
+        kept = [g for g in gens[-keep:]] + ([current] if current else [])
+        for g in gens:
+            if g not in kept:
+                shutil.rmtree(g, ignore_errors=True)
+        referenced: set[str] = set()
+        for g in kept:
+            referenced |= Manifest.load(g / "manifest.json").referenced()
+        for folder in ("parts", "rejects"):
+            for f in (self.dir / folder).rglob("*.parquet") if (self.dir / folder).exists() else []:
+                if str(f.relative_to(self.dir)) not in referenced:
+                    f.unlink(missing_ok=True)
+            for d in (
+                sorted((self.dir / folder).glob("dt=*")) if (self.dir / folder).exists() else []
+            ):
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only when empty
+
+    def _summary(
+        self, manifest: Manifest, generation: Path, added: int, removed: int, started: float
+    ) -> dict[str, Any]:
+        import resource
+
+        return {
+            "run_id": self.run_id,
+            "run_date": self.run_date.isoformat(),
+            "lookback_days": self.lookback_days,
+            "window": sorted(manifest.partitions),
+            "partitions": self.actions,
+            "tags": {"added": added, "removed": removed},
+            "join": self.join.as_dict(),
+            "backfill": self.backfill.as_dict(),
+            "pairs": self._pairs,
+            "generation": str(generation),
+            "elapsed_s": round(time.perf_counter() - started, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+
+
+def _row_count(files: list[Path]) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def update_state(
+    logs: Path,
+    tags: pa.Table,
+    state_dir: Path,
+    run_date: date,
+    *,
+    lookback_days: int = 30,
+    confirmed: set[str] | None = None,
+) -> StateRun:
+    """Bring the state up to ``run_date`` and flip to the new generation (see module doc)."""
+    with _locked(state_dir):
+        return StateUpdate(logs, state_dir, run_date, lookback_days).run(tags, confirmed)
