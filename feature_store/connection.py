@@ -11,6 +11,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 
 from feature_store.embedded import EmbeddedRedis
 
@@ -32,6 +34,7 @@ class RedisSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     socket_timeout: float = 5.0
+    cluster: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -44,6 +47,7 @@ class RedisSettings:
             tls_ca_cert=env.get("REDIS_TLS_CA_CERT") or None,
             tls_cert=env.get("REDIS_TLS_CERT") or None,
             tls_key=env.get("REDIS_TLS_KEY") or None,
+            cluster=env.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"),
         )
 
     def client_kwargs(self) -> dict[str, Any]:
@@ -61,12 +65,17 @@ class RedisSettings:
         return kwargs
 
     def sync_client(self) -> redis.Redis:
-        """A blocking client, for the nightly job and the CLI."""
+        """A blocking client, for the nightly job and the CLI (a cluster client when asked)."""
+        if self.cluster:
+            return redis.cluster.RedisCluster.from_url(self.url, **self.client_kwargs())
         return redis.Redis.from_url(self.url, **self.client_kwargs())
 
     def async_client(self, **overrides: Any) -> redis.asyncio.Redis:
-        """An asyncio client, for the service."""
-        return redis.asyncio.Redis.from_url(self.url, **{**self.client_kwargs(), **overrides})
+        """An asyncio client, for the service (a cluster client when asked)."""
+        kwargs = {**self.client_kwargs(), **overrides}
+        if self.cluster:
+            return redis.asyncio.cluster.RedisCluster.from_url(self.url, **kwargs)
+        return redis.asyncio.Redis.from_url(self.url, **kwargs)
 
 
 def home() -> Path:

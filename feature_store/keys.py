@@ -9,6 +9,8 @@ one user lives in one slot):
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
+- ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
+- ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -73,6 +75,18 @@ def debunks(version: str) -> bytes:
 def user_exposures(version: str, user_id: str) -> bytes:
     """The hash rumor_id -> packed exposure state of one user in a snapshot."""
     return _v(version) + b"u:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def delivery(user_id: str) -> bytes:
+    """The hash of what one user was served, saw, clicked, shared and dismissed."""
+    return b"dbk:dlv:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def daily_caps(user_id: str, day: str) -> bytes:
+    """The per-surface count of cards served to one user on one UTC day (YYYYMMDD)."""
+    if not (len(day) == 8 and day.isdigit()):
+        raise InvalidId("day must be YYYYMMDD")
+    return b"dbk:cap:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
 
 
 def version_pattern(version: str) -> bytes:

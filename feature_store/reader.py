@@ -8,6 +8,7 @@ import redis.asyncio
 
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure
+from feature_store.delivery import Delivery, day_of, decode
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
 
 
@@ -50,6 +51,20 @@ class SnapshotReader:
         """Every exposure state of one user in ``version`` (empty for an unknown user)."""
         raw = await self.client.hgetall(keys.user_exposures(version, user_id))
         return decode_exposures(raw)
+
+    async def user_view(
+        self, version: str, user_id: str, *, surface: str, now: float
+    ) -> tuple[list[ExposureState], Delivery]:
+        """Exposure state, delivery state and today's served count: one pipelined round trip.
+
+        All three keys carry the user's hash tag, so on a cluster they live on one node.
+        """
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.user_exposures(version, user_id))
+            pipe.hgetall(keys.delivery(user_id))
+            pipe.hget(keys.daily_caps(user_id, day_of(now)), surface)
+            exposures, delivery, served_today = await pipe.execute()
+        return decode_exposures(exposures), decode(delivery, served_today)
 
 
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:

@@ -160,7 +160,7 @@ class StateUpdate:
         self.dir = state_dir
         self.run_date = run_date
         self.lookback_days = lookback_days
-        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
         self.join = JoinSummary()
         self.backfill = JoinSummary()
         self.actions: dict[str, list[str]] = {

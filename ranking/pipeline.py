@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from feature_store.delivery import Delivery
 from feature_store.records import Catalog, ExposureState
 from feature_store.vocab import ACTIONS, surfaces_from_mask
 from ranking.candidates import Candidate, exposed_rumor_candidates
-from ranking.filters import drop_rumors_without_debunk, drop_unconfirmed_rumors
+from ranking.filters import (
+    drop_dismissed_rumors,
+    drop_rumors_without_debunk,
+    drop_unconfirmed_rumors,
+)
 from ranking.scorers import score_exposure_recency, score_exposure_strength
 from ranking.selectors import (
     attach_most_authoritative_debunk,
@@ -17,12 +22,18 @@ from ranking.selectors import (
 
 
 def rank_feed(
-    exposures: list[ExposureState], catalog: Catalog, *, now: float, limit: int
+    exposures: list[ExposureState],
+    catalog: Catalog,
+    *,
+    now: float,
+    limit: int,
+    delivery: Delivery | None = None,
 ) -> list[Candidate]:
     """The debunk cards one user should get in their feed, best first, at most ``limit``."""
     candidates = exposed_rumor_candidates(exposures, catalog)
     candidates = drop_unconfirmed_rumors(candidates)
-    attach_most_authoritative_debunk(candidates, catalog)
+    candidates = drop_dismissed_rumors(candidates, delivery)
+    attach_most_authoritative_debunk(candidates, catalog, delivery)
     candidates = drop_rumors_without_debunk(candidates)
     score_exposure_strength(candidates)
     score_exposure_recency(candidates, now)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from feature_store.delivery import Delivery
 from feature_store.records import Catalog
 from ranking.candidates import Candidate
 
 
-def attach_most_authoritative_debunk(candidates: list[Candidate], catalog: Catalog) -> None:
-    """Give each candidate the most authoritative debunk of its rumor (None if it has none)."""
+def attach_most_authoritative_debunk(
+    candidates: list[Candidate], catalog: Catalog, delivery: Delivery | None = None
+) -> None:
+    """Give each candidate the most authoritative debunk of its rumor that the user has not
+    already seen or clicked (None if there is none)."""
     for c in candidates:
-        options = catalog.debunks_by_rumor.get(c.rumor.rumor_id)
-        c.debunk = options[0] if options else None
+        options = catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+        c.debunk = next((d for d in options if not (delivery and delivery.seen(d.debunk_id))), None)
 
 
 def combine_strength_then_recency(candidates: list[Candidate]) -> None:

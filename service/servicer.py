@@ -49,19 +49,21 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         version = self.watcher.version
         if version is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
+        now = time.time()
         try:
-            exposures, catalog = await asyncio.wait_for(
-                self._read_user(version, user_id), timeout=self._store_timeout(context)
+            exposures, delivery, catalog = await asyncio.wait_for(
+                self._read_user(version, user_id, now), timeout=self._store_timeout(context)
             )
         except (TimeoutError, redis.RedisError, OSError) as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True)
-        ranked = rank_feed(exposures, catalog, now=time.time(), limit=limit)
+        ranked = rank_feed(exposures, catalog, now=now, limit=limit, delivery=delivery)
         return pb.RankFeedResponse(cards=[to_card(c) for c in ranked], snapshot_version=version)
 
-    async def _read_user(self, version: str, user_id: str):  # noqa: ANN202
+    async def _read_user(self, version: str, user_id: str, now: float):  # noqa: ANN202
         catalog = await self.reader.catalog(version)
-        return await self.reader.user_exposures(version, user_id), catalog
+        exposures, delivery = await self.reader.user_view(version, user_id, surface="feed", now=now)
+        return exposures, delivery, catalog
 
     async def _not_yet(self, context: grpc.aio.ServicerContext, rpc: str) -> None:
         await context.abort(

@@ -1,5 +1,6 @@
 """The feed ranking rules, on plain data (no servers)."""
 
+from feature_store.delivery import Delivery
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store.vocab import ACTION_STRENGTH, SURFACE_BIT
 from ranking.pipeline import explain, rank_feed
@@ -105,3 +106,46 @@ def test_scores_are_descending_and_explained() -> None:
     ranked = rank_feed([exposure("r1", "share", 3, n=4), exposure("r2")], cat, now=NOW, limit=5)
     assert ranked[0].score > ranked[1].score
     assert explain(ranked[0]).startswith("share on feed, 4 times, last ")
+
+
+def two_debunks() -> Catalog:
+    return Catalog.build(
+        [rumor("r1"), rumor("r2")],
+        [
+            debunk("d-off", "r1", "official"),
+            debunk("d-med", "r1", "media"),
+            debunk("d2", "r2", "media"),
+        ],
+    )
+
+
+def test_a_debunk_already_seen_or_clicked_is_skipped_for_the_next_best() -> None:
+    for seen in (Delivery(impression={"d-off": NOW}), Delivery(click={"d-off": NOW})):
+        ranked = rank_feed([exposure("r1")], two_debunks(), now=NOW, limit=5, delivery=seen)
+        assert [c.debunk.debunk_id for c in ranked if c.debunk] == ["d-med"]
+
+
+def test_a_rumor_whose_debunks_were_all_seen_gets_no_card() -> None:
+    seen = Delivery(impression={"d-off": NOW, "d-med": NOW})
+    ranked = rank_feed(
+        [exposure("r1"), exposure("r2")], two_debunks(), now=NOW, limit=5, delivery=seen
+    )
+    assert [c.rumor.rumor_id for c in ranked] == ["r2"]
+
+
+def test_served_but_unseen_debunks_may_be_served_again() -> None:
+    served = Delivery(served={"d-off": NOW})
+    ranked = rank_feed([exposure("r1")], two_debunks(), now=NOW, limit=5, delivery=served)
+    assert ranked[0].debunk is not None and ranked[0].debunk.debunk_id == "d-off"
+
+
+def test_a_dismissed_rumor_is_not_pushed_again() -> None:
+    dismissed = Delivery(dismissed_rumors={"r1": NOW})
+    ranked = rank_feed(
+        [exposure("r1", "share"), exposure("r2")],
+        two_debunks(),
+        now=NOW,
+        limit=5,
+        delivery=dismissed,
+    )
+    assert [c.rumor.rumor_id for c in ranked] == ["r2"]

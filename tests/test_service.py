@@ -55,6 +55,7 @@ def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, 
             "strongest_action": [r[2] for r in rows],
             "surface_mask": [1] * n,
             "shared": [r[2] == "share" for r in rows],
+            "first_share_ts": [None] * n,
         },
         schema=STATE_SCHEMA,
     )

@@ -32,6 +32,7 @@ def state(*rows: tuple[str, str, int]) -> pa.RecordBatch:
             "strongest_action": ["click"] * n,
             "surface_mask": [1] * n,
             "shared": [False] * n,
+            "first_share_ts": [None] * n,
         },
         schema=STATE_SCHEMA,
     )

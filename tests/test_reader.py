@@ -1,0 +1,119 @@
+"""Service reads and delivery state in a real Redis: one round trip per request, exact keys,
+delivery that survives flips and expires on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis
+import redis.asyncio
+from redis.asyncio.connection import Connection
+
+from feature_store import keys
+from feature_store.delivery import (
+    CAP_TTL_S,
+    DELIVERY_TTL_S,
+    DeliveryEvent,
+    day_of,
+    queue_events,
+)
+from feature_store.reader import SnapshotReader
+from tests.test_snapshots import write
+
+NOW = datetime(2026, 10, 7, 12, tzinfo=UTC).timestamp()
+
+
+class CountingConnection(Connection):
+    """Counts writes to the socket: one per round trip (a pipeline sends once)."""
+
+    sends = 0
+
+    async def send_packed_command(self, command, check_health=True):  # noqa: ANN001, ANN201
+        CountingConnection.sends += 1
+        return await super().send_packed_command(command, check_health)
+
+
+def record(url: str, *events: DeliveryEvent) -> None:
+    c = redis.Redis.from_url(url)
+    pipe = c.pipeline(transaction=False)
+    queue_events(pipe, list(events))
+    pipe.execute()
+    c.close()
+
+
+def ev(event: str, debunk: str = "d1", rumor: str = "r1", ts: float = NOW) -> DeliveryEvent:
+    return DeliveryEvent("u1", debunk, rumor, "feed", event, int(ts))
+
+
+def test_delivery_keys_have_exact_bytes() -> None:
+    assert keys.delivery("u1") == b"dbk:dlv:{u1}"
+    assert keys.daily_caps("u1", "20261007") == b"dbk:cap:{u1}:20261007"
+    with pytest.raises(keys.InvalidId):
+        keys.daily_caps("u1", "2026-10-07")
+    with pytest.raises(keys.InvalidId):
+        keys.delivery("u}1")
+
+
+def test_user_view_is_one_round_trip_and_the_catalog_is_cached(
+    client: redis.Redis, redis_url: str
+) -> None:
+    write(client, "v1", ("u1", "r1", 3))
+    record(redis_url, ev("impression"), ev("served", ts=NOW))
+
+    async def go() -> tuple[int, int, object]:
+        c = redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+        reader = SnapshotReader(c)
+        try:
+            await reader.catalog("v1")
+            CountingConnection.sends = 0
+            await reader.catalog("v1")
+            exposures, delivery = await reader.user_view("v1", "u1", surface="feed", now=NOW)
+            return CountingConnection.sends, len(exposures), delivery
+        finally:
+            await c.aclose()
+
+    sends, n_exposures, delivery = asyncio.run(go())
+    assert sends == 1
+    assert n_exposures == 1
+    assert delivery.seen("d1") and delivery.served_today == 1  # type: ignore[attr-defined]
+
+
+def test_delivery_survives_a_flip(client: redis.Redis, redis_url: str) -> None:
+    write(client, "v1", ("u1", "r1", 3))
+    record(redis_url, ev("click"), ev("dismiss", rumor="r9"))
+    write(client, "v2", ("u1", "r1", 4))
+    write(client, "v3", ("u1", "r1", 5))  # v1 is collected; delivery is not versioned
+
+    async def go():  # noqa: ANN202
+        c = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            return (await SnapshotReader(c).user_view("v3", "u1", surface="feed", now=NOW))[1]
+        finally:
+            await c.aclose()
+
+    delivery = asyncio.run(go())
+    assert delivery.click == {"d1": int(NOW)} and delivery.dismissed_rumors == {"r9": int(NOW)}
+    assert not client.exists(keys.meta("v1"))
+
+
+def test_delivery_keys_carry_ttls(client: redis.Redis, redis_url: str) -> None:
+    record(redis_url, ev("served"))
+    assert 0 < client.ttl(keys.delivery("u1")) <= DELIVERY_TTL_S
+    assert 0 < client.ttl(keys.daily_caps("u1", day_of(NOW))) <= CAP_TTL_S
+
+
+def test_caps_count_served_cards_per_surface_and_day(client: redis.Redis, redis_url: str) -> None:
+    record(redis_url, ev("served", "d1"), ev("served", "d2"), ev("served", "d3", ts=NOW + 86400))
+    assert client.hget(keys.daily_caps("u1", day_of(NOW)), "feed") == b"2"
+    assert client.hget(keys.daily_caps("u1", day_of(NOW + 86400)), "feed") == b"1"
+
+
+def test_events_are_validated_before_touching_a_key() -> None:
+    with pytest.raises(keys.InvalidId, match="event must be one of"):
+        DeliveryEvent("u1", "d1", "r1", "feed", "liked", 1)
+    with pytest.raises(keys.InvalidId, match="surface must be one of"):
+        DeliveryEvent("u1", "d1", "r1", "tv", "click", 1)
+    with pytest.raises(keys.InvalidId):
+        DeliveryEvent("u 1", "d1", "r1", "feed", "click", 1)
