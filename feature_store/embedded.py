@@ -264,4 +264,5 @@ def _cluster_ok(info: object, nodes: int) -> bool:
         text = info.decode() if isinstance(info, bytes) else info
         info = dict(line.split(":", 1) for line in text.split() if ":" in line)
     assert isinstance(info, dict)
-    return str(info.get("cluster_state")) == "ok" and int(info.get("cluster_known_nodes", 0)) == nodes
+    known = int(info.get("cluster_known_nodes", 0))
+    return str(info.get("cluster_state")) == "ok" and known == nodes
