@@ -5,6 +5,7 @@ one user lives in one slot):
 
 - ``dbk:{snap}:current``                 string: the version the service reads
 - ``dbk:{snap}:versions``                sorted set: complete versions, scored by creation time
+- ``dbk:{snap}:writing``                 hash: versions being written -> start time (unix)
 - ``dbk:v:<version>:meta``               hash: counts and provenance of one snapshot
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
@@ -28,7 +29,7 @@ _VERSION_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
 # One hash tag for both, so the flip is one MULTI/EXEC on one slot, also on a cluster.
 CURRENT = b"dbk:{snap}:current"
 VERSIONS = b"dbk:{snap}:versions"
-ALL_META_PATTERN = b"dbk:v:*:meta"
+WRITING = b"dbk:{snap}:writing"
 
 
 class InvalidId(ValueError):
@@ -75,6 +76,11 @@ def debunks(version: str) -> bytes:
 def user_exposures(version: str, user_id: str) -> bytes:
     """The hash rumor_id -> packed exposure state of one user in a snapshot."""
     return _v(version) + b"u:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def user_exposures_prefix(version: str) -> bytes:
+    """What user_exposures(version, u) puts before ``{u}``: for bulk writers that add the tag."""
+    return _v(version) + b"u:"
 
 
 def delivery(user_id: str) -> bytes:

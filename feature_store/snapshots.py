@@ -17,12 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import redis
+import redis.cluster
 
 from feature_store import keys
+from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
 from feature_store.codecs import dump_json
 from feature_store.records import Debunk, Rumor
 from feature_store.vocab import ACTIONS
 
+# A partial write whose writer has not committed for this long is abandoned.
+ABANDON_AFTER_S = 6 * 3600
 _PACKED = np.dtype(
     [("v", "u1"), ("n", "<u4"), ("f", "<u4"), ("l", "<u4"), ("a", "u1"), ("m", "u1")]
 )
@@ -45,6 +49,7 @@ class WriteSummary:
     debunks: int = 0
     skipped_invalid_ids: int = 0
     seconds: float = 0.0
+    gc_seconds: float = 0.0
     collected: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,13 +76,23 @@ def _pack_states(batch: pa.RecordBatch) -> np.ndarray:
 class SnapshotWriter:
     """Writes one snapshot version; nothing is visible to readers until ``commit``."""
 
-    def __init__(self, client: redis.Redis, version: str | None = None, *, batch_users: int = 2000):
+    def __init__(
+        self,
+        client: redis.Redis,
+        version: str | None = None,
+        *,
+        batch_users: int = 2000,
+        chunk_pairs: int = 50_000,
+    ):
         self.client = client
+        self.chunk_pairs = chunk_pairs
+        self._last_user: str | None = None
         self.version = keys.check_version(version or new_version())
         self.batch_users = batch_users
         self.summary = WriteSummary(self.version)
         self._started = time.perf_counter()
         self._clear_partial()
+        client.hset(keys.WRITING, self.version, time.time())
         client.hset(keys.meta(self.version), mapping={"state": "writing"})
 
     def _clear_partial(self) -> None:
@@ -104,30 +119,60 @@ class SnapshotWriter:
                 self._write_batch(batch)
 
     def _write_batch(self, batch: pa.RecordBatch) -> None:
-        packed = _pack_states(batch).tobytes()
-        size = _PACKED.itemsize
-        users = batch.column("user_id").to_pylist()
-        rumors = batch.column("rumor_id").to_pylist()
+        table = pa.Table.from_batches([batch]).sort_by("user_id").combine_chunks()
+        ok = pc.and_(
+            pc.match_substring_regex(table["user_id"], ID_PATTERN),
+            pc.match_substring_regex(table["rumor_id"], ID_PATTERN),
+        )
+        valid = table.filter(pc.fill_null(ok, False))
+        self.summary.skipped_invalid_ids += table.num_rows - valid.num_rows
+        if valid.num_rows == 0:
+            return
+        users = valid["user_id"].combine_chunks()
+        fields = valid["rumor_id"].combine_chunks()
+        packed = _pack_states(valid.to_batches()[0])
+        values = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(_PACKED.itemsize), len(packed), [None, pa.py_buffer(packed.tobytes())]
+        )
+        self._count_users(users)
+        self.summary.pairs += valid.num_rows
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            self._write_pipelined(users, fields, values)
+            return
+        prefix = keys.user_exposures_prefix(self.version)
+        bulk = BulkConnection(self.client)
+        start = 0
+        while start < valid.num_rows:
+            stop = min(start + self.chunk_pairs, valid.num_rows)
+            while stop < valid.num_rows and users[stop] == users[stop - 1]:
+                stop += 1  # never split one user's fields over two chunks
+            payload, n = hset_payload(
+                prefix, users[start:stop], fields[start:stop], values[start:stop]
+            )
+            bulk.send(payload, n)
+            start = stop
+        bulk.finish()
+
+    def _count_users(self, users: pa.Array) -> None:
+        distinct = pc.count_distinct(users).as_py()
+        if self._last_user is not None and users[0].as_py() == self._last_user:
+            distinct -= 1  # the same user continued from the previous batch
+        self.summary.users += distinct
+        self._last_user = users[-1].as_py()
+
+    def _write_pipelined(self, users: pa.Array, fields: pa.Array, values: pa.Array) -> None:
+        """The generic path (Redis Cluster): one HSET per user through redis-py's pipeline."""
         by_user: dict[str, list[bytes | str]] = {}
-        for i, (user, rumor) in enumerate(zip(users, rumors, strict=True)):
-            fields = by_user.get(user)
-            if fields is None:
-                try:
-                    keys.check_id(user, "user_id")
-                    keys.check_id(rumor, "rumor_id")
-                except keys.InvalidId:
-                    self.summary.skipped_invalid_ids += 1
-                    continue
-                fields = by_user[user] = []
-            fields += (rumor, packed[i * size : (i + 1) * size])
+        for user, rumor, value in zip(
+            users.to_pylist(), fields.to_pylist(), values.to_pylist(), strict=True
+        ):
+            by_user.setdefault(user, []).extend((rumor, value))
         pipe = self.client.pipeline(transaction=False)
-        for n, (user, fields) in enumerate(by_user.items(), 1):
-            pipe.execute_command("HSET", keys.user_exposures(self.version, user), *fields)
+        for n, (user, fv) in enumerate(by_user.items(), 1):
+            pipe.execute_command("HSET", keys.user_exposures(self.version, user), *fv)
             if n % self.batch_users == 0:
                 pipe.execute()
         pipe.execute()
-        self.summary.users += len(by_user)
-        self.summary.pairs += sum(len(f) // 2 for f in by_user.values())
 
     def commit(self, meta: dict[str, str] | None = None, *, keep: int = 2) -> WriteSummary:
         """Mark the version complete, flip the pointer to it atomically, and collect old ones."""
@@ -139,8 +184,11 @@ class SnapshotWriter:
         with self.client.pipeline(transaction=True) as tx:
             tx.set(keys.CURRENT, self.version)
             tx.zadd(keys.VERSIONS, {self.version: time.time()})
+            tx.hdel(keys.WRITING, self.version)
             tx.execute()
+        gc_started = time.perf_counter()
         self.summary.collected = collect_garbage(self.client, keep=keep)
+        self.summary.gc_seconds = round(time.perf_counter() - gc_started, 3)
         return self.summary
 
 
@@ -150,32 +198,25 @@ def current_version(client: redis.Redis) -> str | None:
     return raw.decode() if raw else None
 
 
-def collect_garbage(client: redis.Redis, *, keep: int = 2) -> list[str]:
+def collect_garbage(
+    client: redis.Redis, *, keep: int = 2, abandon_after_s: float = ABANDON_AFTER_S
+) -> list[str]:
     """Delete complete versions beyond the newest ``keep`` and abandoned partial writes."""
     keep = max(keep, 1)
     current = current_version(client)
     complete = [v.decode() for v in client.zrange(keys.VERSIONS, 0, -1)]
     survivors = set(complete[-keep:]) | ({current} if current else set())
     doomed = [v for v in complete if v not in survivors]
-    for raw in client.scan_iter(match=keys.ALL_META_PATTERN, count=1000):
-        version = raw.decode().split(":")[2]
-        if version in survivors or version in doomed or version in complete:
-            continue
-        if client.hget(raw, "state") == b"writing" and _is_stale(version):
-            doomed.append(version)
+    now = time.time()
+    for raw, started in client.hgetall(keys.WRITING).items():
+        version = raw.decode()
+        if version not in survivors and now - float(started) > abandon_after_s:
+            doomed.append(version)  # its writer is gone
     for version in doomed:
         _unlink_matching(client, keys.version_pattern(version))
         client.zrem(keys.VERSIONS, version)
+        client.hdel(keys.WRITING, version)
     return doomed
-
-
-def _is_stale(version: str, max_age_s: float = 6 * 3600) -> bool:
-    """A partial write older than ``max_age_s`` is abandoned: its writer is gone."""
-    try:
-        born = datetime.strptime(version[:21], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
-    except ValueError:
-        return False
-    return (datetime.now(UTC) - born).total_seconds() > max_age_s
 
 
 def _unlink_matching(client: redis.Redis, pattern: bytes, chunk: int = 1000) -> int:

@@ -8,6 +8,7 @@ from feature_store import keys
 def test_pointer_and_registry_share_one_hash_tag() -> None:
     assert keys.CURRENT == b"dbk:{snap}:current"
     assert keys.VERSIONS == b"dbk:{snap}:versions"
+    assert keys.WRITING == b"dbk:{snap}:writing"
 
 
 def test_snapshot_keys_have_exact_bytes() -> None:

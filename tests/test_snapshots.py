@@ -72,6 +72,7 @@ def test_commit_flips_the_pointer_and_records_the_version(client: redis.Redis) -
     assert client.get(keys.CURRENT) == b"v2"
     assert client.zrange(keys.VERSIONS, 0, -1) == [b"v1", b"v2"]
     assert client.hget(keys.meta("v2"), "state") == b"complete"
+    assert not client.exists(keys.WRITING)
     assert client.hget(keys.meta("v2"), "pairs") == b"1"
 
 
@@ -108,13 +109,14 @@ def test_invalid_ids_are_skipped_and_counted(client: redis.Redis) -> None:
 
 
 def test_abandoned_partial_writes_are_collected_when_stale(client: redis.Redis) -> None:
-    SnapshotWriter(client, "20200101T000000000000").write_exposures([state(("u1", "r1", 1))])
+    SnapshotWriter(client, "vold").write_exposures([state(("u1", "r1", 1))])
+    client.hset(keys.WRITING, "vold", 0)  # started long ago, never committed
+    SnapshotWriter(client, "vbusy")  # started just now: a writer may still be busy with it
     write(client, "v1", ("u1", "r1", 1))
-    assert not client.exists(keys.meta("20200101T000000000000"))
-    fresh = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    SnapshotWriter(client, fresh)
-    assert collect_garbage(client) == []  # a writer may still be busy with it
-    assert client.exists(keys.meta(fresh))
+    assert not client.exists(keys.meta("vold"), keys.user_exposures("vold", "u1"))
+    assert client.hkeys(keys.WRITING) == [b"vbusy"]
+    assert client.exists(keys.meta("vbusy"))
+    assert collect_garbage(client, abandon_after_s=0) == ["vbusy"]
 
 
 def test_catalog_is_read_once_per_version(client: redis.Redis, redis_url: str) -> None:
