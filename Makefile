@@ -42,10 +42,13 @@ proto-check: $(STAMP)
 	  cmp -s $$tmp/debunk/v1/$$f debunk/v1/$$f || { echo "debunk/v1/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp
 
-bench: bench-offline
+bench: bench-offline bench-store
 
 bench-offline: $(STAMP)
 	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
+
+bench-store: $(STAMP)
+	$(PY) bench/bench_store.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .debunk build *.egg-info

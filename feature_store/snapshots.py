@@ -50,10 +50,16 @@ class WriteSummary:
     skipped_invalid_ids: int = 0
     seconds: float = 0.0
     gc_seconds: float = 0.0
+    redis_bytes: int = 0
     collected: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        out = dict(self.__dict__)
+        if self.seconds:
+            out["pairs_per_s"] = round(self.pairs / self.seconds)
+        if self.redis_bytes and self.pairs:
+            out["redis_bytes_per_pair"] = round(self.redis_bytes / self.pairs, 1)
+        return out
 
 
 def _pack_states(batch: pa.RecordBatch) -> np.ndarray:
@@ -113,12 +119,22 @@ class SnapshotWriter:
         self.summary.debunks += len(debunk_map)
 
     def write_exposures(self, batches: Iterable[pa.RecordBatch]) -> None:
-        """Write per-user exposure hashes from batches with the exposure-state columns."""
+        """Write per-user exposure hashes from batches with the exposure-state columns.
+
+        Batches are streamed on one connection: Redis loads one while the next is prepared.
+        """
+        bulk = (
+            None
+            if isinstance(self.client, redis.cluster.RedisCluster)
+            else BulkConnection(self.client)
+        )
         for batch in batches:
             if batch.num_rows:
-                self._write_batch(batch)
+                self._write_batch(batch, bulk)
+        if bulk is not None:
+            bulk.finish()
 
-    def _write_batch(self, batch: pa.RecordBatch) -> None:
+    def _write_batch(self, batch: pa.RecordBatch, bulk: BulkConnection | None) -> None:
         table = pa.Table.from_batches([batch]).sort_by("user_id").combine_chunks()
         ok = pc.and_(
             pc.match_substring_regex(table["user_id"], ID_PATTERN),
@@ -136,11 +152,10 @@ class SnapshotWriter:
         )
         self._count_users(users)
         self.summary.pairs += valid.num_rows
-        if isinstance(self.client, redis.cluster.RedisCluster):
+        if bulk is None:
             self._write_pipelined(users, fields, values)
             return
         prefix = keys.user_exposures_prefix(self.version)
-        bulk = BulkConnection(self.client)
         start = 0
         while start < valid.num_rows:
             stop = min(start + self.chunk_pairs, valid.num_rows)
@@ -151,7 +166,6 @@ class SnapshotWriter:
             )
             bulk.send(payload, n)
             start = stop
-        bulk.finish()
 
     def _count_users(self, users: pa.Array) -> None:
         distinct = pc.count_distinct(users).as_py()
@@ -177,7 +191,11 @@ class SnapshotWriter:
     def commit(self, meta: dict[str, str] | None = None, *, keep: int = 2) -> WriteSummary:
         """Mark the version complete, flip the pointer to it atomically, and collect old ones."""
         self.summary.seconds = round(time.perf_counter() - self._started, 3)
-        info = {k: str(v) for k, v in self.summary.as_dict().items() if k != "collected"}
+        info = {
+            k: str(v)
+            for k, v in self.summary.as_dict().items()
+            if k not in ("collected", "gc_seconds")
+        }
         info.update(meta or {})
         info["state"] = "complete"
         self.client.hset(keys.meta(self.version), mapping=info)

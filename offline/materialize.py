@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
 from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter, WriteSummary
+from offline.progress import RowProgress
+
+
+def used_memory(client: redis.Redis) -> int:
+    """Bytes Redis uses now, summed over the primaries of a cluster."""
+    info = client.info("memory")
+    if isinstance(info, dict) and "used_memory" in info:
+        return int(info["used_memory"])
+    return sum(int(v["used_memory"]) for v in info.values() if isinstance(v, dict))
 
 
 def materialize(
@@ -20,10 +31,22 @@ def materialize(
     meta: dict[str, str] | None = None,
     version: str | None = None,
     keep: int = 2,
-    batch_rows: int = 200_000,
+    batch_rows: int = 250_000,
 ) -> WriteSummary:
     """Write a complete snapshot from an exposure-state Parquet file, then flip to it."""
+    source = pq.ParquetFile(state)
+    before = used_memory(client)
     writer = SnapshotWriter(client, version)
     writer.write_catalog(rumors, debunks)
-    writer.write_exposures(pq.ParquetFile(state).iter_batches(batch_size=batch_rows))
-    return writer.commit(meta, keep=keep)
+    with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
+        writer.write_exposures(_batches(source, batch_rows, progress))
+    written = used_memory(client) - before
+    writer.summary.redis_bytes = written
+    summary = writer.commit(meta, keep=keep)
+    return summary
+
+
+def _batches(source: pq.ParquetFile, rows: int, progress: RowProgress) -> Iterator[pa.RecordBatch]:
+    for batch in source.iter_batches(batch_size=rows):
+        yield batch
+        progress.advance(batch.num_rows)
