@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import grpc
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from offline.synth import synthesize
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
@@ -24,8 +24,7 @@ from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from feature_store.vocab import ACTIONS
 from offline.nightly import run_nightly
-
-START = date(2026, 10, 1)
+from offline.synth import synthesize
 
 
 def wait_until_serving(channel: grpc.Channel, timeout: float = 60.0) -> None:
@@ -67,16 +66,22 @@ def pick_users(state_path: Path, users: int, withdrawn: set[str]) -> list[tuple[
     return picks
 
 
+def pad(text: str, width: int) -> str:
+    """Left-justify for a terminal, where CJK characters take two columns."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - cols)
+
+
 def print_table(rows: list[tuple[str, str, pb.RankFeedResponse]]) -> None:
-    print(f"\n{'user':<10} {'story':<28} {'#':>2}  {'rumor':<8} {'debunk by':<22} why")
-    print("-" * 110)
+    print(f"\n{'user':<10} {'story':<28} {'#':>2}  {'rumor':<8} {pad('debunk by', 34)} why")
+    print("-" * 120)
     for user, story, reply in rows:
         if not reply.cards:
             print(f"{user:<10} {story:<28} {'-':>2}  (no cards)")
         for i, card in enumerate(reply.cards, 1):
             head = f"{user:<10} {story:<28}" if i == 1 else " " * 39
-            who = f"{card.publisher} ({card.authority})"
-            print(f"{head} {i:>2}  {card.rumor_id:<8} {who:<22} {card.reason.text}")
+            who = pad(f"{card.publisher} ({card.authority})", 34)
+            print(f"{head} {i:>2}  {card.rumor_id:<8} {who} {card.reason.text}")
             print(f"{'':<43}claim: {card.claim[:40]}  score={card.score:.3f}")
     print()
 
@@ -87,13 +92,14 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
         shutil.rmtree(workdir)
     world = workdir / "world"
     t0 = time.perf_counter()
-    summary = synthesize(world, users=users, days=days, seed=seed, start=START)
+    start = date.today() - timedelta(days=days)  # the last day is yesterday: recency matters
+    summary = synthesize(world, users=users, days=days, seed=seed, start=start)
     print(
         f"[1/4] synthetic world: {summary['exposure_rows']:,} exposure rows, "
         f"{summary['rumors']} rumors, {summary['debunks']} debunks "
         f"({time.perf_counter() - t0:.1f}s)"
     )
-    run_date = START + timedelta(days=days - 1)
+    run_date = start + timedelta(days=days - 1)
     with EmbeddedRedis(workdir / "redis") as server:
         settings = RedisSettings.from_env(server.url)
         night = run_nightly(world, run_date, workdir / "state", settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -32,7 +32,7 @@ def expected_cards(world: Path, run_date: date) -> dict[str, list[tuple[str, str
     best: dict[str, tuple] = {}
     for cr in json.loads((world / "debunks.jsonld").read_text()):
         rid = cr["itemReviewed"]["identifier"]
-        published = duckdb.sql(f"select epoch(timestamptz '{cr['datePublished']}')").fetchone()[0]
+        published = datetime.fromisoformat(cr["datePublished"].replace("Z", "+00:00")).timestamp()
         key = (AUTHORITY_RANK[cr["author"]["additionalType"]], -published, cr["identifier"])
         if rid not in best or key < best[rid][0]:
             best[rid] = (key, cr["identifier"])
@@ -41,7 +41,7 @@ def expected_cards(world: Path, run_date: date) -> dict[str, list[tuple[str, str
         select e.user_id, t.rumor_id, count(*) as n,
                max(case e.action when 'impression' then 0 when 'click' then 1 when 'like' then 2
                                  when 'comment' then 3 when 'share' then 4 end) as strength,
-               epoch(max(e.ts))::bigint as last_ts
+               floor(epoch(max(e.ts)))::bigint as last_ts
         from read_parquet('{world}/exposures/*/*.parquet', hive_partitioning=true) e
         join (select distinct item_id, rumor_id from read_parquet('{world}/tagged_items.parquet')) t
           on e.item_id = t.item_id
