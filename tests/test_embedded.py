@@ -72,5 +72,7 @@ def test_a_password_protected_server_is_reached_with_redis_password(tmp_path: Pa
                 RedisSettings(url=server.url).sync_client().ping()
             good = RedisSettings.from_env(server.url, {"REDIS_PASSWORD": "s3cret"})
             assert good.sync_client().ping()
+            in_url = server.url.replace("redis://", "redis://:s3cret@")
+            assert RedisSettings.from_env(in_url, {}).sync_client().ping()
         finally:
             redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
