@@ -92,7 +92,7 @@ def test_no_tagged_items_gives_an_empty_state(logs: Path) -> None:
 
 
 def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None:
-    """Same pairs, counts, times, strongest action and surfaces as the SQL an analyst would write."""
+    """Same pairs, counts, times, strongest action and surfaces as an analyst's SQL."""
     import duckdb
 
     from offline.catalog import load_tags
