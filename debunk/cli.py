@@ -37,11 +37,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_exposures(args: argparse.Namespace) -> int:
     from offline import catalog
     from offline.exposures import join_exposures, write_parquet_atomic
+    from offline.rejects import RejectWriter
 
+    out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
-    state, summary = join_exposures(Path(args.logs), tags)
-    out = write_parquet_atomic(state, Path(args.out) / "exposures.parquet")
-    _print_json({"output": str(out), **summary.as_dict()})
+    rejects = RejectWriter(out / "rejects.parquet")
+    state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add)
+    rejected = rejects.close()
+    written = write_parquet_atomic(state, out / "exposures.parquet")
+    _print_json({"output": str(written), "rejects": str(rejected or ""), **summary.as_dict()})
     return 0
 
 
@@ -145,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # a clear one-line message for operators; details at debug level
         from offline.catalog import InputError
+        from offline.logs import LogSchemaError
 
-        if isinstance(e, InputError | FileNotFoundError):
+        if isinstance(e, InputError | LogSchemaError | FileNotFoundError):
             print(f"debunk {args.command}: {e}", file=sys.stderr)
             return 2
         raise
