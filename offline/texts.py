@@ -278,7 +278,8 @@ BACKGROUND_HASHTAGS: dict[str, str] = {
     "entertainment": "#追剧#",
 }
 BACKGROUND_OPENERS: tuple[str, ...] = (
-    "", "", "", "哈哈，", "唉，", "记录一下：", "说真的，", "分享一下，", "今天的小确幸：", "emmm，",
+    "", "", "", "哈哈，", "唉，", "记录一下：", "说真的，", "分享一下，", "今天的小确幸：",
+    "emmm，",
 )  # fmt: skip
 BACKGROUND_COMMENTS: tuple[str, ...] = (
     "", "，开心", "，有点累", "，值得", "，下次还来", "，你们呢？", "，好想休息",
@@ -434,9 +435,7 @@ def noisy_variant(text: str, rng: np.random.Generator, city: str = "") -> str:
     return text
 
 
-def headline(
-    short: str, publisher: str, rng: np.random.Generator, language: str = "zh"
-) -> str:
+def headline(short: str, publisher: str, rng: np.random.Generator, language: str = "zh") -> str:
     """A debunk title about the claim summarised as ``short``."""
     if language == "en":
         return HEADLINE_EN.format(short=short)
@@ -444,10 +443,9 @@ def headline(
 
 
 def claim_short(claim: str) -> str:
-    """The first clause of a claim, at most 20 characters: the headline's subject."""
-    first = claim.replace("：", "，").split("，")
-    head = max(first, key=len) if len(first[0]) < 6 else first[0]
-    return head[:20]
+    """The longest clause of a claim, cut to 24 characters: the subject of a headline."""
+    head = max(claim.replace("：", "，").split("，"), key=len)
+    return head if len(head) <= 24 else head[:22] + "…"
 
 
 def official_publisher(category: str, city: str, rng: np.random.Generator) -> str:
