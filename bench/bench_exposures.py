@@ -42,6 +42,7 @@ from offline import logs as logfiles  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 WORLDS = OUT / "worlds"
+RUMORS: int | None = None  # --rumors; part of the cached world's name
 RESULTS = OUT / "results"
 REPORT = OUT / "bench_exposures.json"
 THREADS = 2
@@ -68,7 +69,11 @@ COMPARED = pa.schema(
 
 def world_dir(users: int, days: int, seed: int) -> Path:
     """Where the world of these parameters is cached."""
-    return WORLDS / f"{users}-{days}-{seed}"
+    return (
+        WORLDS / f"{users}-{days}-{seed}"
+        if RUMORS is None
+        else WORLDS / f"{users}-{days}-{seed}-r{RUMORS}"
+    )
 
 
 def ensure_world(users: int, days: int, seed: int) -> Path:
@@ -81,7 +86,7 @@ def ensure_world(users: int, days: int, seed: int) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     print(f"generating world users={users} days={days} seed={seed} -> {out}", flush=True)
     with timed() as t:
-        synthesize(out, users=users, days=days, seed=seed)
+        synthesize(out, users=users, days=days, seed=seed, rumors=RUMORS)
     print(f"  done in {t.seconds:.1f}s", flush=True)
     return out
 
@@ -213,88 +218,33 @@ def child(engine: str, world: Path, result: Path) -> int:
 # --- profile of ours (child process) -------------------------------------------------------
 
 
-class Stages:
-    """Seconds spent per named stage, summed over calls."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        """Charge the time since the previous lap to ``name``."""
-        now = time.perf_counter()
-        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._t
-        self._t = now
-
-    def wrap(self, module: Any, attr: str, name: str) -> None:
-        """Time every call of ``module.attr`` as ``name`` (patched in this process only)."""
-        fn = getattr(module, attr)
-
-        def timed_call(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
-
-        setattr(module, attr, timed_call)
-
-
-PROFILE_STAGES = (
-    "load + prepare tags",
-    "scan wait (parquet decode)",
-    "validate (all rows)",
-    "  validate: timestamps",
-    "  validate: codes",
-    "  validate: present",
-    "is_in item_id",
-    "filter",
-    "join tags (hits)",
-    "aggregate (group_by)",
-    "merge + finish (sort)",
-)
-
-
 def profile_ours(world: Path) -> dict[str, float]:
-    """Our join stage by stage: the loop of offline.exposures.scan_files with a timer per step.
+    """Where ours spends its time: decoding alone, per-batch processing alone, and the whole join.
 
-    "scan wait" is the main thread blocked on Parquet decoding (done on Arrow's threads, which
-    overlap the other steps); "decode only" is a separate pass that just decodes the logs.
+    The join overlaps decoding (Arrow's threads) with processing (a pool of 2), so its total is
+    less than the sum of the two separate passes.
     """
     import pyarrow.compute as pc
 
     from offline import exposures as ex
     from offline.catalog import load_tags
 
-    st = Stages()
-    st.seconds = dict.fromkeys(PROFILE_STAGES, 0.0)  # fixes the print order
-    for attr in ("_timestamps", "_codes", "_present"):
-        st.wrap(ex, attr, f"  validate: {attr.strip('_')}")
     tags = ex.prepare_tags(load_tags(world / "tagged_items.parquet"))
     item_ids = pc.unique(tags["item_id"])
-    summary, parts = ex.JoinSummary(), []
-    st.lap("load + prepare tags")
-    for lb in logfiles.scan(log_files(world)):
-        st.lap("scan wait (parquet decode)")
-        valid = ex._validate(lb, summary, None)
-        st.lap("validate (all rows)")
-        mask = pc.is_in(valid["item_id"], value_set=item_ids)
-        st.lap("is_in item_id")
-        hits = valid.filter(mask)
-        st.lap("filter")
-        if hits.num_rows:
-            hits = hits.join(tags, keys="item_id", join_type="inner", use_threads=False)
-            st.lap("join tags (hits)")
-            parts.append(ex._aggregate(hits))
-            st.lap("aggregate (group_by)")
-    ex.finish_state(ex.merge(parts).pairs)
-    st.lap("merge + finish (sort)")
-    stages = dict(st.seconds)
-    stages["total"] = sum(v for k, v in stages.items() if not k.startswith("  "))
-    for _ in logfiles.scan(log_files(world)):
-        pass
-    st.lap("decode only (separate pass)")
-    stages["decode only (separate pass)"] = st.seconds["decode only (separate pass)"]
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    batches = list(logfiles.scan(log_files(world)))
+    stages["decode only (scan pass, 2 threads)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    for lb in batches:
+        ex._process(lb, item_ids, tags)
+    stages["process batches (validate, is_in, join, aggregate; 1 thread)"] = (
+        time.perf_counter() - started
+    )
+    del batches
+    started = time.perf_counter()
+    ex.join_exposures(world / "exposures", load_tags(world / "tagged_items.parquet"))
+    stages["total"] = time.perf_counter() - started
     return {k: round(v, 3) for k, v in stages.items()}
 
 
@@ -504,6 +454,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--days", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeat", type=int, default=3, help="runs per engine (best counts)")
+    p.add_argument("--rumors", type=int, help="rumors in the world (default: users // 1000)")
     p.add_argument("--sizes", type=parse_sizes, help="several sizes, e.g. 200000x10,400000x10")
     p.add_argument("--profile", action="store_true", help="also time ours stage by stage")
     p.add_argument("--engine", choices=[*ENGINES, "profile"], help=argparse.SUPPRESS)  # child
@@ -517,6 +468,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    global RUMORS
+    RUMORS = args.rumors
     if args.engine == "profile":
         return profile_child(args.world)
     if args.engine:

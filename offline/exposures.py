@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,17 @@ def _codes(column: pa.Array, vocabulary: tuple[str, ...]) -> pa.Array:
     return pc.index_in(column, value_set=pa.array(vocabulary))
 
 
+def _known(column: pa.Array, vocabulary: tuple[str, ...]) -> pa.Array | None:
+    """Mask of values in ``vocabulary``; None when all are (checked once per dictionary)."""
+    if pa.types.is_dictionary(column.type):
+        known = pc.is_in(column.dictionary, value_set=pa.array(vocabulary))
+        if column.indices.null_count == 0 and pc.all(known).as_py() is not False:
+            return None
+        return pc.fill_null(pc.take(known, column.indices), False)
+    ok = pc.fill_null(pc.is_in(column, value_set=pa.array(vocabulary)), False)
+    return None if pc.all(ok).as_py() is not False else ok
+
+
 def _present(column: pa.Array) -> pa.Array | None:
     """Mask of non-null, non-empty strings; None when every value is fine (the common case)."""
     if column.null_count == 0 and pc.min(pc.binary_length(column)).as_py() != 0:
@@ -157,48 +170,66 @@ def _parse_ts(value: str | None) -> Any:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _validate(lb: logfiles.LogBatch, summary: JoinSummary, sink: RejectSink | None) -> pa.Table:
-    """The batch's valid rows with ts, action and surface codes; bad rows go to ``sink``."""
+@dataclass
+class BatchResult:
+    """What one batch contributed: its aggregates, rejected rows and counts."""
+
+    rows: int
+    kept: int = 0
+    partial: Partial | None = None
+    rejected: list[tuple[str, pa.Table]] = field(default_factory=list)
+
+
+def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
+    """The batch's valid rows (ts as UTC microseconds); bad rows are set aside with a reason."""
     b = lb.batch
     ts = _timestamps(b.column("ts"), lb.ts_is_text)
-    action = _codes(b.column("action"), ACTIONS)
-    surface = _codes(b.column("surface"), SURFACES)
     checks = [
         ("null_or_empty_user_id", _present(b.column("user_id"))),
         ("null_or_empty_item_id", _present(b.column("item_id"))),
         (
-            "null_ts" if not lb.ts_is_text else "unparseable_ts",
+            "unparseable_ts" if lb.ts_is_text else "null_ts",
             pc.is_valid(ts) if ts.null_count else None,
         ),
-        ("unknown_action", pc.is_valid(action) if action.null_count else None),
-        ("unknown_surface", pc.is_valid(surface) if surface.null_count else None),
+        ("unknown_action", _known(b.column("action"), ACTIONS)),
+        ("unknown_surface", _known(b.column("surface"), SURFACES)),
     ]
     table = pa.table(
-        {
-            "user_id": b.column("user_id"),
-            "item_id": b.column("item_id"),
-            "ts": ts,
-            "action_code": pc.cast(action, pa.int8()),
-            "surface_code": pc.cast(surface, pa.int8()),
-        }
-    )
+        {"user_id": b.column("user_id"), "item_id": b.column("item_id"), "ts": ts,
+         "action": b.column("action"), "surface": b.column("surface")}
+    )  # fmt: skip
     keep: pa.Array | None = None
     for reason, ok in checks:
         if ok is None:
             continue
-        bad = ok if keep is None else pc.or_(pc.invert(keep), ok)  # rows still kept that fail
-        failing = pc.invert(bad)
-        n = pc.sum(failing).as_py() or 0
-        if n:
-            summary.reject(reason, n)
-            if sink is not None:
-                sink(pa.Table.from_batches([b]).filter(failing), reason, lb.path)
+        failing = pc.invert(ok) if keep is None else pc.and_(keep, pc.invert(ok))
+        if pc.any(failing).as_py():
+            result.rejected.append((reason, pa.Table.from_batches([b]).filter(failing)))
             keep = ok if keep is None else pc.and_(keep, ok)
     return table if keep is None else table.filter(keep)
 
 
+def _process(lb: logfiles.LogBatch, item_ids: pa.Array, tags: pa.Table) -> BatchResult:
+    """Validate one batch, keep the rows on tagged items, join them to rumors, aggregate."""
+    result = BatchResult(rows=lb.batch.num_rows)
+    valid = _validate(lb, result)
+    hits = valid.filter(pc.is_in(valid["item_id"], value_set=item_ids))
+    result.kept = hits.num_rows
+    if hits.num_rows:
+        hits = hits.join(tags, keys="item_id", join_type="inner", use_threads=False)
+        result.partial = _aggregate(hits)
+    return result
+
+
 def _aggregate(hits: pa.Table) -> Partial:
-    """Partial aggregates of joined rumor rows."""
+    """Partial aggregates of joined rumor rows (codes are computed here, on the few hits)."""
+    hits = hits.set_column(
+        hits.column_names.index("action"), "action_code",
+        pc.cast(_codes(hits["action"].combine_chunks(), ACTIONS), pa.int8()),
+    ).set_column(
+        hits.column_names.index("surface"), "surface_code",
+        pc.cast(_codes(hits["surface"].combine_chunks(), SURFACES), pa.int8()),
+    )  # fmt: skip
     share_ts = pc.if_else(
         pc.equal(hits["action_code"], SHARE), hits["ts"], pa.scalar(None, TS_TYPE)
     )
@@ -279,29 +310,46 @@ def scan_files(
     *,
     sink: RejectSink | None = None,
     on_batch: Callable[[int], None] | None = None,
-    batch_size: int = 1 << 20,
+    batch_size: int = 1 << 18,
+    workers: int = 2,
 ) -> Partial:
-    """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags)."""
+    """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags).
+
+    Batches are processed by ``workers`` threads (Arrow kernels release the GIL) while the
+    scanner decodes ahead; at most ``2 * workers`` batches are in flight, so memory stays flat.
+    """
     item_ids = pc.unique(tags["item_id"])
     acc = Partial.empty()
     pending: list[Partial] = []
     pending_rows = 0
     summary.files += len(files)
-    for lb in logfiles.scan(files, batch_size=batch_size):
-        summary.rows_read += lb.batch.num_rows
-        valid = _validate(lb, summary, sink)
+    in_flight: deque[tuple[str, Future[BatchResult]]] = deque()
+
+    def collect(path: str, result: BatchResult) -> None:
+        nonlocal acc, pending, pending_rows
+        summary.rows_read += result.rows
+        summary.rows_kept += result.kept
+        for reason, rows in result.rejected:
+            summary.reject(reason, rows.num_rows)
+            if sink is not None:
+                sink(rows, reason, path)
         if on_batch:
-            on_batch(lb.batch.num_rows)
-        hits = valid.filter(pc.is_in(valid["item_id"], value_set=item_ids))
-        summary.rows_kept += hits.num_rows
-        if hits.num_rows == 0:
-            continue
-        hits = hits.join(tags, keys="item_id", join_type="inner", use_threads=False)
-        part = _aggregate(hits)
-        pending.append(part)
-        pending_rows += part.pairs.num_rows
-        if pending_rows > _COMPACT_ROWS:
-            acc, pending, pending_rows = merge([acc, *pending]), [], 0
+            on_batch(result.rows)
+        if result.partial is not None:
+            pending.append(result.partial)
+            pending_rows += result.partial.pairs.num_rows
+            if pending_rows > _COMPACT_ROWS:
+                acc, pending, pending_rows = merge([acc, *pending]), [], 0
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for lb in logfiles.scan(files, batch_size=batch_size):
+            in_flight.append((lb.path, pool.submit(_process, lb, item_ids, tags)))
+            while len(in_flight) > 2 * workers:
+                path, done = in_flight.popleft()
+                collect(path, done.result())
+        while in_flight:
+            path, done = in_flight.popleft()
+            collect(path, done.result())
     return merge([acc, *pending])
 
 

@@ -77,7 +77,7 @@ class LogBatch:
     ts_is_text: bool
 
 
-def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
+def scan(files: list[Path], *, batch_size: int = 1 << 18) -> Iterator[LogBatch]:
     """Batches of the log columns of ``files``, checked first, decoded with read-ahead."""
     groups: dict[bool, list[str]] = {}
     for f in files:
@@ -85,7 +85,10 @@ def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
     fmt = ds.ParquetFileFormat(read_options={"dictionary_columns": list(DICTIONARY_COLUMNS)})
     for ts_is_text, paths in groups.items():
         dataset = ds.dataset(paths, format=fmt)
-        scanner = dataset.scanner(columns=list(LOG_COLUMNS), batch_size=batch_size)
+        scanner = dataset.scanner(
+            columns=list(LOG_COLUMNS), batch_size=batch_size,
+            fragment_readahead=1, batch_readahead=2,  # decode ahead, but not whole files
+        )  # fmt: skip
         for tagged in scanner.scan_batches():
             if tagged.record_batch.num_rows:
                 yield LogBatch(tagged.record_batch, tagged.fragment.path, ts_is_text)
