@@ -29,6 +29,8 @@ class DeliveryEvent:
     surface: str
     event: str
     ts: int  # unix seconds
+    experiment: str = ""
+    arm: str = ""
 
     def __post_init__(self) -> None:
         keys.check_id(self.user_id, "user_id")

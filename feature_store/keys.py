@@ -9,9 +9,12 @@ one user lives in one slot):
 - ``dbk:v:<version>:meta``               hash: counts and provenance of one snapshot
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
+- ``dbk:v:<version>:items``              hash: tagged item_id -> rumor ids (comma-separated)
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
+- ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
+- ``dbk:{events}:exported``              string: the last stream id exported to Parquet
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -30,6 +33,8 @@ _VERSION_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
 CURRENT = b"dbk:{snap}:current"
 VERSIONS = b"dbk:{snap}:versions"
 WRITING = b"dbk:{snap}:writing"
+EVENTS = b"dbk:{events}:stream"
+EVENTS_EXPORTED = b"dbk:{events}:exported"
 
 
 class InvalidId(ValueError):
@@ -45,6 +50,11 @@ def check_id(value: str, what: str = "id") -> str:
     if not _ID_RE.fullmatch(value):
         raise InvalidId(f"{what} may only contain letters, digits and _ . @ : + / = -")
     return value
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` may be used in a key (check_id without the exception)."""
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))
 
 
 def check_version(version: str) -> str:
@@ -71,6 +81,11 @@ def rumors(version: str) -> bytes:
 def debunks(version: str) -> bytes:
     """The hash debunk_id -> debunk JSON of a snapshot."""
     return _v(version) + b"debunks"
+
+
+def items(version: str) -> bytes:
+    """The hash tagged item_id -> comma-separated rumor ids of a snapshot."""
+    return _v(version) + b"items"
 
 
 def user_exposures(version: str, user_id: str) -> bytes:

@@ -47,6 +47,27 @@ class SnapshotReader:
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks)
 
+    async def item_rumors(self, version: str, item_id: str) -> list[str]:
+        """The rumors a tagged item carries in ``version`` (empty when it is not tagged)."""
+        raw = await self.client.hget(keys.items(version), item_id)
+        return raw.decode().split(",") if raw else []
+
+    async def users_view(
+        self, version: str, user_ids: list[str], *, surface: str, now: float
+    ) -> list[tuple[list[ExposureState], Delivery]]:
+        """user_view for many users in one pipelined round trip (per node on a cluster)."""
+        day = day_of(now)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hgetall(keys.user_exposures(version, user_id))
+                pipe.hgetall(keys.delivery(user_id))
+                pipe.hget(keys.daily_caps(user_id, day), surface)
+            raw = await pipe.execute()
+        return [
+            (decode_exposures(raw[i]), decode(raw[i + 1], raw[i + 2]))
+            for i in range(0, len(raw), 3)
+        ]
+
     async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
         """Every exposure state of one user in ``version`` (empty for an unknown user)."""
         raw = await self.client.hgetall(keys.user_exposures(version, user_id))

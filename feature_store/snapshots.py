@@ -47,6 +47,7 @@ class WriteSummary:
     pairs: int = 0
     rumors: int = 0
     debunks: int = 0
+    items: int = 0
     skipped_invalid_ids: int = 0
     seconds: float = 0.0
     gc_seconds: float = 0.0
@@ -117,6 +118,21 @@ class SnapshotWriter:
         pipe.execute()
         self.summary.rumors += len(rumor_map)
         self.summary.debunks += len(debunk_map)
+
+    def write_items(self, item_rumors: dict[str, list[str]]) -> None:
+        """Write which rumors each tagged item carries (for comment tops and group warnings)."""
+        pipe = self.client.pipeline(transaction=False)
+        mapping: dict[str, str] = {}
+        for item, rumors in item_rumors.items():
+            if keys.valid_id(item) and all(keys.valid_id(r) for r in rumors):
+                mapping[item] = ",".join(sorted(rumors))
+            if len(mapping) >= 10_000:
+                pipe.hset(keys.items(self.version), mapping=mapping)
+                mapping = {}
+        if mapping:
+            pipe.hset(keys.items(self.version), mapping=mapping)
+        pipe.execute()
+        self.summary.items += len(item_rumors)
 
     def write_exposures(self, batches: Iterable[pa.RecordBatch]) -> None:
         """Write per-user exposure hashes from batches with the exposure-state columns.

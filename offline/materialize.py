@@ -28,6 +28,7 @@ def materialize(
     rumors: list[Rumor],
     debunks: list[Debunk],
     *,
+    item_rumors: dict[str, list[str]] | None = None,
     meta: dict[str, str] | None = None,
     version: str | None = None,
     keep: int = 2,
@@ -38,6 +39,7 @@ def materialize(
     before = used_memory(client)
     writer = SnapshotWriter(client, version)
     writer.write_catalog(rumors, debunks)
+    writer.write_items(item_rumors or {})
     with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
         writer.write_exposures(_batches(source, batch_rows, progress))
     written = used_memory(client) - before

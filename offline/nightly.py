@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from feature_store.connection import RedisSettings
 from offline import catalog
 from offline.materialize import materialize
@@ -45,8 +47,9 @@ def run_nightly(
     client = settings.sync_client()
     try:
         written = materialize(
-            client, state.exposures, rumors, debunks, meta=meta, keep=keep_versions
-        )
+            client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
+            meta=meta, keep=keep_versions,
+        )  # fmt: skip
     finally:
         client.close()
     summary = {
@@ -64,6 +67,15 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
+    """Tagged item -> the confirmed rumors it carries."""
+    out: dict[str, list[str]] = {}
+    for item, rumor in zip(tags["item_id"].to_pylist(), tags["rumor_id"].to_pylist(), strict=True):
+        if rumor in confirmed and rumor not in out.setdefault(item, []):
+            out[item].append(rumor)
+    return {k: v for k, v in out.items() if v}
 
 
 def _save_summary(path: Path, summary: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debunk.v1 import debunk_pb2 as pb
+from feature_store.records import Debunk, Rumor
 from feature_store.vocab import SURFACE_BIT, SURFACES
 from ranking.candidates import Candidate
 from ranking.pipeline import explain
@@ -42,4 +43,22 @@ def to_card(c: Candidate) -> pb.DebunkCard:
         claim=c.rumor.claim,
         verdict=c.rumor.verdict,
         reason=reason,
+    )
+
+
+def pinned_card(rumor: Rumor, debunk: Debunk, why: str) -> pb.DebunkCard:
+    """A card pinned on a surface (comments, search, group) rather than ranked for a user."""
+    return pb.DebunkCard(
+        debunk_id=debunk.debunk_id,
+        rumor_id=rumor.rumor_id,
+        title=debunk.title,
+        url=debunk.url,
+        publisher=debunk.publisher,
+        score=1.0,
+        authority=debunk.authority,
+        format=debunk.format,
+        language=debunk.language,
+        claim=rumor.claim,
+        verdict=rumor.verdict,
+        reason=pb.Reason(text=why),
     )

@@ -5,16 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store.delivery import Delivery, queue_events
+from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
+from feature_store.records import Catalog, ExposureState
 from ranking.pipeline import rank_feed
+from ranking.selectors import comment_top_debunk
 from service import validation
-from service.cards import to_card
+from service.cards import pinned_card, to_card
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
@@ -23,20 +30,59 @@ log = logging.getLogger("debunk.service")
 DEFAULT_STORE_TIMEOUT_S = 0.25
 # Time kept back from the caller's deadline to build and send the answer.
 DEADLINE_MARGIN_S = 0.005
+STORE_ERRORS = (TimeoutError, redis.RedisError, OSError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """Knobs of the serving policy that operators set."""
+
+    feed_daily_cap: int = 5
 
 
 class DebunkServicer(pb_grpc.DebunkServiceServicer):
     """Serves cards from the snapshot the watcher pins; never fails a feed because Redis did."""
 
-    def __init__(self, reader: SnapshotReader, watcher: SnapshotWatcher) -> None:
+    def __init__(
+        self,
+        reader: SnapshotReader,
+        watcher: SnapshotWatcher,
+        policy: ServingPolicy | None = None,
+    ) -> None:
         self.reader = reader
         self.watcher = watcher
+        self.policy = policy or ServingPolicy()
 
     def _store_timeout(self, context: grpc.aio.ServicerContext) -> float:
         remaining = context.time_remaining()
         if remaining is None:
             return DEFAULT_STORE_TIMEOUT_S
         return max(0.0, min(DEFAULT_STORE_TIMEOUT_S, remaining - DEADLINE_MARGIN_S))
+
+    async def _store(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+        """Await a store call within the caller's deadline."""
+        return await asyncio.wait_for(call, timeout=self._store_timeout(context))
+
+    async def _version(self, context: grpc.aio.ServicerContext) -> str:
+        version = self.watcher.version
+        if version is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
+        return version  # type: ignore[return-value]
+
+    def _rank(
+        self,
+        exposures: list[ExposureState],
+        delivery: Delivery,
+        catalog: Catalog,
+        now: float,
+        limit: int,
+    ) -> list[pb.DebunkCard]:
+        budget = min(limit, self.policy.feed_daily_cap - delivery.served_today)
+        if budget <= 0:
+            return []
+        ranked = rank_feed(exposures, catalog, now=now, limit=budget, delivery=delivery)
+        return [to_card(c) for c in ranked]
 
     async def RankFeed(
         self, request: pb.RankFeedRequest, context: grpc.aio.ServicerContext
@@ -46,41 +92,93 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             limit = validation.feed_limit(request.limit)
         except validation.BadRequest as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        version = self.watcher.version
-        if version is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
+        version = await self._version(context)
         now = time.time()
         try:
-            exposures, delivery, catalog = await asyncio.wait_for(
-                self._read_user(version, user_id, now), timeout=self._store_timeout(context)
+            catalog = await self._store(context, self.reader.catalog(version))
+            exposures, delivery = await self._store(
+                context, self.reader.user_view(version, user_id, surface="feed", now=now)
             )
-        except (TimeoutError, redis.RedisError, OSError) as e:
+        except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True)
-        ranked = rank_feed(exposures, catalog, now=now, limit=limit, delivery=delivery)
-        return pb.RankFeedResponse(cards=[to_card(c) for c in ranked], snapshot_version=version)
+        cards = self._rank(exposures, delivery, catalog, now, limit)
+        return pb.RankFeedResponse(cards=cards, snapshot_version=version)
 
-    async def _read_user(self, version: str, user_id: str, now: float):  # noqa: ANN202
-        catalog = await self.reader.catalog(version)
-        exposures, delivery = await self.reader.user_view(version, user_id, surface="feed", now=now)
-        return exposures, delivery, catalog
+    async def RankFeedBatch(
+        self, request: pb.RankFeedBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RankFeedBatchResponse:
+        try:
+            user_ids = validation.batch_user_ids(list(request.user_ids))
+            limit = validation.feed_limit(request.limit)
+        except validation.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        version = await self._version(context)
+        now = time.time()
+        try:
+            catalog = await self._store(context, self.reader.catalog(version))
+            views = await self._store(
+                context, self.reader.users_view(version, user_ids, surface="feed", now=now)
+            )
+        except STORE_ERRORS as e:
+            log.warning("RankFeedBatch degraded: %s", type(e).__name__)
+            feeds = [pb.UserFeed(user_id=u) for u in user_ids]
+            return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version, degraded=True)
+        feeds = [
+            pb.UserFeed(user_id=u, cards=self._rank(exposures, delivery, catalog, now, limit))
+            for u, (exposures, delivery) in zip(user_ids, views, strict=True)
+        ]
+        return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version)
+
+    async def CommentTop(
+        self, request: pb.CommentTopRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CommentTopResponse:
+        try:
+            item_id = validation.some_id(request.item_id, "item_id")
+        except validation.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        version = await self._version(context)
+        try:
+            catalog = await self._store(context, self.reader.catalog(version))
+            rumor_ids = await self._store(context, self.reader.item_rumors(version, item_id))
+        except STORE_ERRORS as e:
+            log.warning("CommentTop degraded: %s", type(e).__name__)
+            return pb.CommentTopResponse(snapshot_version=version, degraded=True)
+        best = comment_top_debunk(rumor_ids, catalog)
+        reply = pb.CommentTopResponse(snapshot_version=version)
+        if best is not None:
+            rumor, debunk = best
+            reply.card.CopyFrom(pinned_card(rumor, debunk, f"item {item_id} carries this rumor"))
+        return reply
+
+    async def RecordEvents(
+        self, request: pb.RecordEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordEventsResponse:
+        version = self.watcher.version
+        catalog = await self.reader.catalog(version) if version else None
+        try:
+            events = validation.events(list(request.events), catalog, now=time.time())
+        except validation.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        pipe = self.reader.client.pipeline(transaction=False)
+        queue_events(pipe, events)
+        queue_append(pipe, events)
+        try:
+            await self._store(context, pipe.execute())
+        except STORE_ERRORS as e:
+            # Unlike a feed, an event the caller thinks is stored must be: say it was not.
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
+            )
+        return pb.RecordEventsResponse(accepted=len(events))
 
     async def _not_yet(self, context: grpc.aio.ServicerContext, rpc: str) -> None:
         await context.abort(
             grpc.StatusCode.UNIMPLEMENTED, f"{rpc} is declared in the contract but not served yet"
         )
 
-    async def RankFeedBatch(self, request, context):  # noqa: ANN001, ANN201
-        await self._not_yet(context, "RankFeedBatch")
-
     async def SearchTop(self, request, context):  # noqa: ANN001, ANN201
         await self._not_yet(context, "SearchTop")
 
-    async def CommentTop(self, request, context):  # noqa: ANN001, ANN201
-        await self._not_yet(context, "CommentTop")
-
     async def GroupWarnings(self, request, context):  # noqa: ANN001, ANN201
         await self._not_yet(context, "GroupWarnings")
-
-    async def RecordEvents(self, request, context):  # noqa: ANN001, ANN201
-        await self._not_yet(context, "RecordEvents")

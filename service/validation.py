@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from debunk.v1 import debunk_pb2 as pb
+from feature_store.delivery import DeliveryEvent
 from feature_store.keys import InvalidId, check_id
+from feature_store.records import Catalog
+from feature_store.vocab import DEBUNK_EVENTS, SURFACES
 
 MAX_FEED_LIMIT = 50
+# proto enum value -> vocabulary word (the enums follow the vocabulary, after UNSPECIFIED = 0)
+_SURFACES = {i + 1: s for i, s in enumerate(SURFACES)}
+_EVENTS = {i + 1: e for i, e in enumerate(DEBUNK_EVENTS)}
 
 
 class BadRequest(ValueError):
@@ -24,3 +31,60 @@ def feed_limit(value: int) -> int:
     if not 1 <= value <= MAX_FEED_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_FEED_LIMIT}, got {value}")
     return value
+
+
+MAX_BATCH_USERS = 1000
+MAX_EVENTS = 1000
+# Events may be stamped by callers whose clocks run a little ahead; more than this is refused.
+MAX_CLOCK_SKEW_S = 300
+
+
+def some_id(value: str, field: str) -> str:
+    """An id (item, debunk, rumor, group...) safe to use in a store key."""
+    return user_id(value, field)
+
+
+def batch_user_ids(values: list[str]) -> list[str]:
+    """1..1000 valid user ids, in request order."""
+    if not 1 <= len(values) <= MAX_BATCH_USERS:
+        raise BadRequest(f"user_ids must hold 1 to {MAX_BATCH_USERS} ids, got {len(values)}")
+    for i, value in enumerate(values):
+        user_id(value, f"user_ids[{i}]")
+    return values
+
+
+def events(
+    values: list[pb.DebunkEvent], catalog: Catalog | None, *, now: float
+) -> list[DeliveryEvent]:
+    """Validated events; the rumor comes from the catalog when the caller left it out."""
+    if not 1 <= len(values) <= MAX_EVENTS:
+        raise BadRequest(f"events must hold 1 to {MAX_EVENTS} events, got {len(values)}")
+    out = []
+    for i, e in enumerate(values):
+        where = f"events[{i}]"
+        if e.surface == pb.SURFACE_UNSPECIFIED or e.surface not in _SURFACES:
+            raise BadRequest(f"{where}.surface must be set")
+        if e.event == pb.EVENT_TYPE_UNSPECIFIED or e.event not in _EVENTS:
+            raise BadRequest(f"{where}.event must be set")
+        ts = e.ts.seconds if e.HasField("ts") else int(now)
+        if ts <= 0 or ts > now + MAX_CLOCK_SKEW_S:
+            raise BadRequest(f"{where}.ts must not be in the future")
+        rumor = e.rumor_id
+        if not rumor and catalog is not None and e.debunk_id in catalog.debunks:
+            rumor = catalog.debunks[e.debunk_id].rumor_ids[0]
+        try:
+            out.append(
+                DeliveryEvent(
+                    user_id=e.user_id,
+                    debunk_id=e.debunk_id,
+                    rumor_id=rumor,
+                    surface=_SURFACES[e.surface],
+                    event=_EVENTS[e.event],
+                    ts=ts,
+                    experiment=e.experiment,
+                    arm=e.arm,
+                )
+            )
+        except InvalidId as err:
+            raise BadRequest(f"{where}: {err}") from None
+    return out
