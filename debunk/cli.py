@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -66,20 +68,59 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_events(args: argparse.Namespace) -> int:
+    from feature_store.connection import redis_settings
+    from offline.export_events import export_events
+
+    with redis_settings() as settings:
+        client = settings.sync_client()
+        try:
+            summary = export_events(client, Path(args.out), chunk=args.chunk)
+        finally:
+            client.close()
+    if summary["lost_warning"]:
+        print(f"WARNING: {summary['lost_warning']}", file=sys.stderr)
+    _print_json(summary)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
     from service.server import ServerConfig, run_until_signalled
 
+    if args.workers > 1 and args.port == 0:
+        raise SystemExit("debunk serve: --workers needs a fixed --port to share")
     config = ServerConfig(
-        host=args.host,
-        port=args.port,
-        poll_interval=args.poll_interval,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-    )
+        host=args.host, port=args.port, poll_interval=args.poll_interval,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
+        feed_daily_cap=args.feed_daily_cap,
+    )  # fmt: skip
     with redis_settings() as settings:
-        asyncio.run(run_until_signalled(settings, config))
+        children = _spawn_workers(args, settings.url) if args.workers > 1 else []
+        try:
+            asyncio.run(run_until_signalled(settings, config))
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                child.wait(timeout=30)
     return 0
+
+
+def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.Popen[bytes]]:
+    """Workers 2..N: same port (SO_REUSEPORT), same Redis, metrics on the next ports."""
+    children = []
+    for i in range(1, args.workers):
+        cmd = [sys.executable, "-m", "debunk.cli", "--log-level", args.log_level, "serve",
+               "--host", args.host, "--port", str(args.port), "--workers", "1",
+               "--poll-interval", str(args.poll_interval),
+               "--feed-daily-cap", str(args.feed_daily_cap)]  # fmt: skip
+        if args.metrics_port:
+            cmd += ["--metrics-port", str(args.metrics_port + i)]
+        if args.tls_cert and args.tls_key:
+            cmd += ["--tls-cert", args.tls_cert, "--tls-key", args.tls_key]
+        children.append(subprocess.Popen(cmd, env={**os.environ, "REDIS_URL": redis_url}))
+    return children
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -123,12 +164,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-versions", type=int, default=2)
     s.set_defaults(func=cmd_nightly)
 
+    s = sub.add_parser("export-events", help="drain the service's event stream into Parquet")
+    s.add_argument("--out", required=True, help="folder for dt=YYYY-MM-DD/events-*.parquet")
+    s.add_argument("--chunk", type=int, default=100_000, help="events per file at most")
+    s.set_defaults(func=cmd_export_events)
+
     s = sub.add_parser("serve", help="run the gRPC service")
     s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", "50051")))
     s.add_argument("--poll-interval", type=float, default=0.5)
     s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT"))
     s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY"))
+    s.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    s.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Prometheus /metrics port (worker i uses port + i)",
+    )
+    s.add_argument(
+        "--feed-daily-cap", type=int, default=5, help="feed cards a user may be served per UTC day"
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="the whole path end to end on the embedded Redis")

@@ -80,10 +80,12 @@ class EmbeddedRedis:
         *,
         start_timeout: float = 15.0,
         extra_args: tuple[str, ...] = (),
+        port: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.start_timeout = start_timeout
         self.extra_args = extra_args
+        self.port = port  # None: a free port, chosen at each start
         self.url: str = ""
         self.owner = False
         self._proc: subprocess.Popen[bytes] | None = None
@@ -101,8 +103,8 @@ class EmbeddedRedis:
             return attached
         binary = find_redis_server()
         last_error = ""
-        for _ in range(3):
-            port = free_port()
+        for _ in range(3 if self.port is None else 1):
+            port = self.port or free_port()
             url = f"redis://127.0.0.1:{port}/0"
             self._proc = self._spawn(binary, port)
             if self._wait_ready(url):

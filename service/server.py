@@ -17,7 +17,8 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
-from service.servicer import DebunkServicer
+from service.metrics import Metrics, MetricsInterceptor
+from service.servicer import DebunkServicer, ServingPolicy
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
@@ -35,6 +36,8 @@ class ServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     reuse_port: bool = True
+    metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
+    feed_daily_cap: int = 5
 
 
 class DebunkServer:
@@ -51,9 +54,14 @@ class DebunkServer:
             self._reader, poll_interval=config.poll_interval, on_ready=self._on_snapshot
         )
         options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
-        self._server = grpc.aio.server(options=options)
+        self.metrics = Metrics()
+        self.metrics_port: int | None = None
+        self._server = grpc.aio.server(
+            options=options, interceptors=[MetricsInterceptor(self.metrics)]
+        )
 
     def _on_snapshot(self, version: str) -> None:
+        self.metrics.set_snapshot(version)
         asyncio.get_running_loop().create_task(
             self._set_health(health_pb2.HealthCheckResponse.SERVING)
         )
@@ -73,8 +81,9 @@ class DebunkServer:
 
     async def start(self) -> int:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
+        policy = ServingPolicy(feed_daily_cap=self.config.feed_daily_cap)
         pb_grpc.add_DebunkServiceServicer_to_server(
-            DebunkServicer(self._reader, self._watcher), self._server
+            DebunkServicer(self._reader, self._watcher, policy), self._server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -89,6 +98,8 @@ class DebunkServer:
         self.port = self._bind()
         await self._server.start()
         self._watcher.start()
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
         log.info("serving", extra={"port": self.port})
         return self.port
 
@@ -98,6 +109,7 @@ class DebunkServer:
         await self._server.stop(self.config.grace_s)
         await self._watcher.stop()
         await self._redis.aclose()
+        self.metrics.close()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
@@ -107,7 +119,8 @@ async def run_until_signalled(settings: RedisSettings, config: ServerConfig) -> 
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
     server = DebunkServer(settings, config)
     port = await server.start()
-    print(f"debunk service listening on {config.host}:{port}", flush=True)
+    metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
+    print(f"debunk service listening on {config.host}:{port}{metrics}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

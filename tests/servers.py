@@ -16,8 +16,10 @@ from service.server import DebunkServer, ServerConfig
 class ServiceThread:
     """A DebunkServer on 127.0.0.1 with an ephemeral port, its loop running in a thread."""
 
-    def __init__(self, settings: RedisSettings, *, poll_interval: float = 0.05) -> None:
-        self.config = ServerConfig(port=0, poll_interval=poll_interval, grace_s=1.0)
+    def __init__(
+        self, settings: RedisSettings, *, poll_interval: float = 0.05, **config: object
+    ) -> None:
+        self.config = ServerConfig(port=0, poll_interval=poll_interval, grace_s=1.0, **config)
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)

@@ -103,3 +103,44 @@ def test_a_bad_log_file_fails_with_a_clear_message(small_world: Path, tmp_path: 
 def test_a_bad_date_is_refused_by_the_parser() -> None:
     done = debunk("nightly", "--data", ".", "--date", "yesterday")
     assert done.returncode == 2 and "not a YYYY-MM-DD date" in done.stderr
+
+
+def test_serve_with_two_workers_shares_one_port(
+    client: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    import grpc
+
+    from debunk.v1 import debunk_pb2 as pb
+    from debunk.v1 import debunk_pb2_grpc as pb_grpc
+    from feature_store.embedded import free_port
+    from tests.servers import wait_for_health
+    from tests.test_service import SERVING, snapshot
+
+    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+    port, metrics = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "debunk.cli", "serve", "--port", str(port), "--workers", "2",
+         "--metrics-port", str(metrics)],
+        env={**os.environ, "REDIS_URL": redis_url},
+    )  # fmt: skip
+    try:
+        for _ in range(20):  # fresh connections: the kernel spreads them over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                assert wait_for_health(ch, SERVING) == SERVING
+                reply = pb_grpc.DebunkServiceStub(ch).RankFeed(
+                    pb.RankFeedRequest(user_id="u1", limit=3), timeout=5
+                )
+                assert [c.rumor_id for c in reply.cards] == ["r1"]
+        counts = []
+        for p in (metrics, metrics + 1):
+            text = urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=5).read()
+            found = re.search(rb'debunk_rpc_latency_seconds_count\{method="RankFeed"\} (\d+)', text)
+            counts.append(int(float(found.group(1))) if found else 0)
+        assert sum(counts) == 20 and all(c > 0 for c in counts), counts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

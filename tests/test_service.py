@@ -197,22 +197,32 @@ def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
     assert {"debunk.v1.DebunkService", "grpc.health.v1.Health"} <= names
 
 
-def test_feed_degrades_instead_of_failing_when_redis_goes_away(tmp_path: Path) -> None:
+def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path)
     server.start()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
     try:
         snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             stub = pb_grpc.DebunkServiceStub(ch)
-            assert (
-                len(stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=5).cards) == 1
-            )
-            server.stop()
-            reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
-            assert reply.degraded and list(reply.cards) == []
-            assert reply.snapshot_version == "v1"
+
+            def call() -> pb.RankFeedResponse:
+                return stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
+
+            assert len(call().cards) == 1
+            server.stop()  # saves its data and exits
+            down = [call() for _ in range(20)]
+            assert all(r.degraded and not r.cards for r in down)
+            assert all(r.snapshot_version == "v1" for r in down)
+            server = EmbeddedRedis(tmp_path, port=port)
+            server.start()  # back, with the same data, on the same port
+            deadline = time.monotonic() + 10
+            reply = call()
+            while reply.degraded and time.monotonic() < deadline:
+                reply = call()
+            assert not reply.degraded and [c.rumor_id for c in reply.cards] == ["r1"]
     finally:
         svc.stop()
         server.stop()

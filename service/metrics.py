@@ -1,0 +1,97 @@
+"""Prometheus metrics on their own HTTP port: per-RPC latency, errors, degraded answers and the
+snapshot version. Labels are method names and status codes only, never user ids."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """One registry per server, so several servers (tests, workers) never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "debunk_rpc_latency_seconds", "Server-side latency of each RPC.", ["method"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.errors = Counter(
+            "debunk_rpc_errors_total", "RPCs that ended with a non-OK status.", ["method", "code"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.degraded = Counter(
+            "debunk_degraded_total", "Answers flagged degraded because the store failed.",
+            ["method"], registry=self.registry,
+        )  # fmt: skip
+        self.snapshot = Gauge(
+            "debunk_snapshot_info", "1 for the snapshot version being served.", ["version"],
+            registry=self.registry,
+        )  # fmt: skip
+        self._version: str | None = None
+        self._http: Any = None
+
+    def set_snapshot(self, version: str) -> None:
+        if self._version is not None:
+            self.snapshot.remove(self._version)
+        self.snapshot.labels(version=version).set(1)
+        self._version = version
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Expose /metrics on ``port`` (0: any free port); returns the port."""
+        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        return self._http.server_port
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Times every unary RPC and counts its non-OK endings."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        inner = handler.unary_unary
+        metrics = self.metrics
+
+        async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                reply = await inner(request, context)
+            except BaseException:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                metrics.errors.labels(method, _name(code)).inc()
+                raise
+            finally:
+                metrics.latency.labels(method).observe(time.perf_counter() - started)
+            if getattr(reply, "degraded", False):
+                metrics.degraded.labels(method).inc()
+            return reply
+
+        return grpc.unary_unary_rpc_method_handler(
+            timed,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _name(code: Any) -> str:
+    return code.name if isinstance(code, grpc.StatusCode) else str(code)
