@@ -26,8 +26,9 @@ from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
 
-# How long a request may wait for the store when the caller set no deadline.
+# How long a request may wait for the store at most (less when the caller's deadline is nearer).
 DEFAULT_STORE_TIMEOUT_S = 0.25
+BATCH_STORE_TIMEOUT_S = 2.0
 # Time kept back from the caller's deadline to build and send the answer.
 DEADLINE_MARGIN_S = 0.005
 STORE_ERRORS = (TimeoutError, redis.RedisError, OSError)
@@ -54,15 +55,20 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.watcher = watcher
         self.policy = policy or ServingPolicy()
 
-    def _store_timeout(self, context: grpc.aio.ServicerContext) -> float:
+    def _store_timeout(self, context: grpc.aio.ServicerContext, limit: float) -> float:
         remaining = context.time_remaining()
         if remaining is None:
-            return DEFAULT_STORE_TIMEOUT_S
-        return max(0.0, min(DEFAULT_STORE_TIMEOUT_S, remaining - DEADLINE_MARGIN_S))
+            return limit
+        return max(0.0, min(limit, remaining - DEADLINE_MARGIN_S))
 
-    async def _store(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
-        """Await a store call within the caller's deadline."""
-        return await asyncio.wait_for(call, timeout=self._store_timeout(context))
+    async def _store(
+        self,
+        context: grpc.aio.ServicerContext,
+        call: Awaitable[T],
+        limit: float = DEFAULT_STORE_TIMEOUT_S,
+    ) -> T:
+        """Await a store call within the caller's deadline and at most ``limit`` seconds."""
+        return await asyncio.wait_for(call, timeout=self._store_timeout(context, limit))
 
     async def _version(self, context: grpc.aio.ServicerContext) -> str:
         version = self.watcher.version
@@ -118,7 +124,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         try:
             catalog = await self._store(context, self.reader.catalog(version))
             views = await self._store(
-                context, self.reader.users_view(version, user_ids, surface="feed", now=now)
+                context,
+                self.reader.users_view(version, user_ids, surface="feed", now=now),
+                BATCH_STORE_TIMEOUT_S,
             )
         except STORE_ERRORS as e:
             log.warning("RankFeedBatch degraded: %s", type(e).__name__)
