@@ -18,21 +18,11 @@ import pyarrow.compute as pc
 import redis
 
 from feature_store import events
+from offline.contracts import EVENT_SCHEMA as DEBUNK_EVENT_SCHEMA
 from offline.exposures import write_parquet_atomic
 
-EVENT_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("debunk_id", pa.string()),
-        ("rumor_id", pa.string()),
-        ("surface", pa.string()),
-        ("event", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("experiment", pa.string()),
-        ("arm", pa.string()),
-        ("stream_id", pa.string()),
-    ]
-)
+# The debunk-events contract plus the stream id each event had in Redis.
+EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string()))
 
 
 def _table(rows: list[tuple[str, dict[str, str]]]) -> pa.Table:

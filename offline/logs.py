@@ -15,7 +15,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-LOG_COLUMNS = ("user_id", "item_id", "ts", "surface", "action")
+from offline.contracts import EXPOSURE_SCHEMA
+
+LOG_COLUMNS = tuple(EXPOSURE_SCHEMA.names)
 # Read as dictionaries: checking and mapping them then costs one look per distinct value.
 DICTIONARY_COLUMNS = ("surface", "action")
 

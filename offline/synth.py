@@ -55,38 +55,14 @@ from feature_store.vocab import (
     VERDICTS,
 )
 from offline import texts
+from offline.contracts import (  # noqa: E402
+    EVENT_SCHEMA,
+    EXPOSURE_SCHEMA,
+    ITEM_SCHEMA,
+    TAG_SCHEMA,
+    TS,
+)
 
-TS = pa.timestamp("us", tz="UTC")
-EXPOSURE_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("item_id", pa.string()),
-        ("ts", TS),
-        ("surface", pa.string()),
-        ("action", pa.string()),
-    ]
-)
-ITEM_SCHEMA = pa.schema([("item_id", pa.string()), ("text", pa.string()), ("created_at", TS)])
-TAG_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("rumor_id", pa.string()),
-        ("source", pa.string()),
-        ("score", pa.float64()),
-    ]
-)
-EVENT_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("debunk_id", pa.string()),
-        ("rumor_id", pa.string()),
-        ("surface", pa.string()),
-        ("event", pa.string()),
-        ("ts", TS),
-        ("experiment", pa.string()),
-        ("arm", pa.string()),
-    ]
-)
 TRUTH_USER_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),

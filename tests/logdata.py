@@ -8,15 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-LOG_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("item_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("surface", pa.string()),
-        ("action", pa.string()),
-    ]
-)
+from offline.contracts import EXPOSURE_SCHEMA
+
+LOG_SCHEMA = EXPOSURE_SCHEMA
 
 
 def t(day: int, hour: int = 0) -> datetime:
