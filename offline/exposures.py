@@ -209,15 +209,44 @@ def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
     return table if keep is None else table.filter(keep)
 
 
-def _process(lb: logfiles.LogBatch, item_ids: pa.Array, tags: pa.Table) -> BatchResult:
-    """Validate one batch, keep the rows on tagged items, join them to rumors, aggregate."""
+@dataclass(frozen=True)
+class TagIndex:
+    """Tagged items as lookup arrays: one set lookup per batch finds both the rows on tagged
+    items and their (first) rumor; the rare items tagged to several rumors are joined apart."""
+
+    items: pa.Array
+    first_rumor: pa.Array
+    extra: pa.Table  # (item_id, rumor_id) beyond each item's first rumor
+
+    @classmethod
+    def build(cls, tags: pa.Table) -> TagIndex:
+        """From distinct (item_id, rumor_id) pairs (see prepare_tags)."""
+        ordered = tags.sort_by([("item_id", "ascending"), ("rumor_id", "ascending")])
+        items = ordered["item_id"].combine_chunks()
+        n = len(items)
+        first = np.ones(n, dtype=bool)
+        if n > 1:
+            first[1:] = pc.not_equal(items[1:], items[:-1]).to_numpy(zero_copy_only=False)
+        mask = pa.array(first)
+        rumors = ordered["rumor_id"].combine_chunks()
+        return cls(items.filter(mask), rumors.filter(mask), ordered.filter(pc.invert(mask)))
+
+
+def _process(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
+    """Validate one batch, keep the rows on tagged items with their rumors, aggregate."""
     result = BatchResult(rows=lb.batch.num_rows)
     valid = _validate(lb, result)
-    hits = valid.filter(pc.is_in(valid["item_id"], value_set=item_ids))
+    position = pc.index_in(valid["item_id"], value_set=index.items)
+    on_tagged = pc.is_valid(position)
+    hits = valid.filter(on_tagged)
     result.kept = hits.num_rows
     if hits.num_rows:
-        hits = hits.join(tags, keys="item_id", join_type="inner", use_threads=False)
-        result.partial = _aggregate(hits)
+        rumors = pc.take(index.first_rumor, position.filter(on_tagged))
+        joined = hits.append_column("rumor_id", rumors)
+        if index.extra.num_rows:
+            more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
+            joined = pa.concat_tables([joined, more.select(joined.column_names)])
+        result.partial = _aggregate(joined)
     return result
 
 
@@ -310,7 +339,7 @@ def scan_files(
     *,
     sink: RejectSink | None = None,
     on_batch: Callable[[int], None] | None = None,
-    batch_size: int = 1 << 18,
+    batch_size: int = 1 << 20,
     workers: int = 2,
 ) -> Partial:
     """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags).
@@ -318,7 +347,7 @@ def scan_files(
     Batches are processed by ``workers`` threads (Arrow kernels release the GIL) while the
     scanner decodes ahead; at most ``2 * workers`` batches are in flight, so memory stays flat.
     """
-    item_ids = pc.unique(tags["item_id"])
+    index = TagIndex.build(tags)
     acc = Partial.empty()
     pending: list[Partial] = []
     pending_rows = 0
@@ -343,7 +372,7 @@ def scan_files(
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for lb in logfiles.scan(files, batch_size=batch_size):
-            in_flight.append((lb.path, pool.submit(_process, lb, item_ids, tags)))
+            in_flight.append((lb.path, pool.submit(_process, lb, index)))
             while len(in_flight) > 2 * workers:
                 path, done = in_flight.popleft()
                 collect(path, done.result())

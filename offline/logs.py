@@ -79,7 +79,7 @@ class LogBatch:
     ts_is_text: bool
 
 
-def scan(files: list[Path], *, batch_size: int = 1 << 18) -> Iterator[LogBatch]:
+def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
     """Batches of the log columns of ``files``, checked first, decoded with read-ahead."""
     groups: dict[bool, list[str]] = {}
     for f in files:

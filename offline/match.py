@@ -1,0 +1,204 @@
+"""Offline matching: item texts × the rumor library → auto tags and a human review queue.
+
+``run_match`` streams ``items.parquet`` in batches (bounded memory), matches each batch with the
+pure ``matching.Matcher``, and writes ``matched_tags.parquet`` (item_id, rumor_id,
+source="matched", score) and ``review_queue.parquet`` (item_id, rumor_id, score, best_claim, text)
+aside, moving both into place only when the run completes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
+from offline.catalog import InputError, find_input
+
+TAG_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("rumor_id", pa.string()),
+        ("source", pa.string()),
+        ("score", pa.float64()),
+    ]
+)
+REVIEW_SCHEMA = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("rumor_id", pa.string()),
+        ("score", pa.float64()),
+        ("best_claim", pa.string()),
+        ("text", pa.string()),
+    ]
+)
+BATCH_ROWS = 20_000
+TOP_K = 3
+
+
+def _rumor_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Rumor records from JSON Lines or Parquet (``variants`` included)."""
+    if path.suffix == ".parquet":
+        yield from pq.read_table(path).to_pylist()
+        return
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list field as a tuple of non-empty strings (a comma-separated string is split)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.replace(";", ",").split(",")
+    return tuple(str(v).strip() for v in value if v and str(v).strip())
+
+
+def _variants(value: Any) -> tuple[str, ...]:
+    """Known variant texts: a list (commas inside a variant are kept), or one string."""
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    return tuple(str(v) for v in value or () if v and str(v).strip())
+
+
+def load_library(library_dir: Path) -> list[LibraryEntry]:
+    """The confirmed rumors of ``library_dir/rumors.jsonl`` (or ``.parquet``) as entries."""
+    path = find_input(Path(library_dir), ("rumors.jsonl", "rumors.parquet"))
+    out = []
+    for rec in _rumor_records(path):
+        if rec.get("status", "confirmed") != "confirmed" or not rec.get("claim"):
+            continue
+        out.append(
+            LibraryEntry(
+                rumor_id=str(rec["rumor_id"]),
+                claim=str(rec["claim"]),
+                keywords=_strings(rec.get("keywords")),
+                variants=_variants(rec.get("variants")),
+            )
+        )
+    return out
+
+
+def make_matcher(
+    library: list[LibraryEntry],
+    thresholds: Thresholds | None = None,
+    params: ScoreParams | None = None,
+) -> Matcher:
+    """A matcher built over ``library``."""
+    return Matcher(thresholds=thresholds, params=params).build(library)
+
+
+def match_items(
+    items: pa.Table,
+    library: list[LibraryEntry] | Matcher,
+    thresholds: Thresholds | None = None,
+    params: ScoreParams | None = None,
+) -> tuple[pa.Table, pa.Table]:
+    """(tags, review) for ``items`` (columns item_id, text): matches at or above ``high`` are
+    tags, those in [low, high) go to review; up to TOP_K rumors per item."""
+    matcher = library if isinstance(library, Matcher) else make_matcher(library, thresholds, params)
+    claims = {rid: matcher.doc_texts[i] for i, rid in enumerate(_claim_docs(matcher))}
+    ids = items.column("item_id").to_pylist()
+    texts = items.column("text").to_pylist()
+    tags: dict[str, list] = {k: [] for k in TAG_SCHEMA.names}
+    review: dict[str, list] = {k: [] for k in REVIEW_SCHEMA.names}
+    for item, text, found in zip(ids, texts, matcher.match_batch(texts, TOP_K), strict=True):
+        for m in found:
+            decision = matcher.decide(m.score)
+            if decision == "auto":
+                for k, v in zip(TAG_SCHEMA.names, (item, m.rumor_id, "matched", m.score), strict=True):
+                    tags[k].append(v)
+            elif decision == "review":
+                row = (item, m.rumor_id, m.score, claims[m.rumor_id], text)
+                for k, v in zip(REVIEW_SCHEMA.names, row, strict=True):
+                    review[k].append(v)
+    return (
+        pa.Table.from_pydict(tags, schema=TAG_SCHEMA),
+        pa.Table.from_pydict(review, schema=REVIEW_SCHEMA),
+    )
+
+
+def _claim_docs(matcher: Matcher) -> list[str]:
+    """Rumor id of each claim document, in rumor order (claims are the first doc of a rumor)."""
+    assert matcher.index is not None
+    rumor = matcher.index.doc_rumor
+    kind = matcher.index.doc_kind
+    out = [""] * len(matcher.rumor_ids)
+    for d in range(len(rumor)):
+        if kind[d] == 0:
+            out[rumor[d]] = matcher.rumor_ids[rumor[d]]
+    return out
+
+
+@contextmanager
+def _aside(path: Path) -> Iterator[Path]:
+    """A hidden temporary path next to ``path``, removed if it is still there afterwards."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def run_match(
+    items_path: Path,
+    library_dir: Path,
+    out_dir: Path,
+    thresholds: Thresholds | None = None,
+    params: ScoreParams | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, Any]:
+    """Match ``items_path`` against the confirmed rumors of ``library_dir``; write
+    ``out_dir/matched_tags.parquet`` and ``out_dir/review_queue.parquet`` atomically; return a
+    summary (texts, auto, review, texts_per_s, ...)."""
+    t0 = time.perf_counter()
+    library = load_library(Path(library_dir))
+    matcher = make_matcher(library, thresholds, params)
+    build_s = time.perf_counter() - t0
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tags_path, review_path = out_dir / "matched_tags.parquet", out_dir / "review_queue.parquet"
+    texts = auto = queued = 0
+    t1 = time.perf_counter()
+    source = pq.ParquetFile(items_path)
+    with ExitStack() as stack:
+        tags_tmp = stack.enter_context(_aside(tags_path))
+        review_tmp = stack.enter_context(_aside(review_path))
+        tag_w = stack.enter_context(pq.ParquetWriter(tags_tmp, TAG_SCHEMA))
+        rev_w = stack.enter_context(pq.ParquetWriter(review_tmp, REVIEW_SCHEMA))
+        for batch in source.iter_batches(batch_size=batch_rows, columns=["item_id", "text"]):
+            tags, review = match_items(pa.Table.from_batches([batch]), matcher)
+            tag_w.write_table(tags)
+            rev_w.write_table(review)
+            texts += batch.num_rows
+            auto += tags.num_rows
+            queued += review.num_rows
+        tag_w.close()
+        rev_w.close()
+        os.replace(tags_tmp, tags_path)
+        os.replace(review_tmp, review_path)
+    match_s = time.perf_counter() - t1
+    return {
+        "rumors": len(library),
+        "texts": texts,
+        "auto": auto,
+        "review": queued,
+        "texts_per_s": round(texts / match_s, 1) if match_s > 0 else None,
+        "build_s": round(build_s, 3),
+        "elapsed_s": round(time.perf_counter() - t0, 3),
+        "thresholds": {"high": matcher.thresholds.high, "low": matcher.thresholds.low},
+        "outputs": {"tags": str(tags_path), "review": str(review_path)},
+    }
