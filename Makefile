@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve eval-matching clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -52,6 +52,9 @@ bench-store: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py $(BENCH_ARGS)
+
+eval-matching: $(STAMP)
+	$(PY) -m bench.eval_matching $(BENCH_ARGS)
 
 clean:
 	rm -rf .debunk build *.egg-info

@@ -51,6 +51,15 @@ def cmd_exposures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_match(args: argparse.Namespace) -> int:
+    from matching import Thresholds
+    from offline.match import run_match
+
+    thresholds = Thresholds(high=args.high, low=args.low)
+    _print_json(run_match(Path(args.items), Path(args.library), Path(args.out), thresholds))
+    return 0
+
+
 def cmd_nightly(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
     from offline.nightly import run_nightly
@@ -155,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tags", required=True, help="tagged items (Parquet or CSV)")
     s.add_argument("--out", required=True, help="folder for exposures.parquet")
     s.set_defaults(func=cmd_exposures)
+
+    s = sub.add_parser("match", help="tag item texts to library rumors; write a review queue")
+    s.add_argument("--items", required=True, help="items.parquet (item_id, text)")
+    s.add_argument("--library", required=True, help="folder with rumors.jsonl (or .parquet)")
+    s.add_argument("--out", required=True, help="folder for matched_tags and review_queue")
+    s.add_argument("--high", type=float, default=0.35, help="auto-tag at or above this score")
+    s.add_argument("--low", type=float, default=0.15, help="review queue at or above this")
+    s.set_defaults(func=cmd_match)
 
     s = sub.add_parser("nightly", help="join, then materialize a new snapshot into Redis")
     s.add_argument("--data", required=True, help="folder with the input contracts")

@@ -21,15 +21,8 @@ import pyarrow.parquet as pq
 
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
 from offline.catalog import InputError, find_input
+from offline.contracts import TAG_SCHEMA
 
-TAG_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("rumor_id", pa.string()),
-        ("source", pa.string()),
-        ("score", pa.float64()),
-    ]
-)
 REVIEW_SCHEMA = pa.schema(
     [
         ("item_id", pa.string()),
@@ -109,7 +102,7 @@ def match_items(
     """(tags, review) for ``items`` (columns item_id, text): matches at or above ``high`` are
     tags, those in [low, high) go to review; up to TOP_K rumors per item."""
     matcher = library if isinstance(library, Matcher) else make_matcher(library, thresholds, params)
-    claims = {rid: matcher.doc_texts[i] for i, rid in enumerate(_claim_docs(matcher))}
+    claims = dict(zip(matcher.rumor_ids, matcher.claims, strict=True))
     ids = items.column("item_id").to_pylist()
     texts = items.column("text").to_pylist()
     tags: dict[str, list] = {k: [] for k in TAG_SCHEMA.names}
@@ -118,7 +111,9 @@ def match_items(
         for m in found:
             decision = matcher.decide(m.score)
             if decision == "auto":
-                for k, v in zip(TAG_SCHEMA.names, (item, m.rumor_id, "matched", m.score), strict=True):
+                for k, v in zip(
+                    TAG_SCHEMA.names, (item, m.rumor_id, "matched", m.score), strict=True
+                ):
                     tags[k].append(v)
             elif decision == "review":
                 row = (item, m.rumor_id, m.score, claims[m.rumor_id], text)
@@ -128,18 +123,6 @@ def match_items(
         pa.Table.from_pydict(tags, schema=TAG_SCHEMA),
         pa.Table.from_pydict(review, schema=REVIEW_SCHEMA),
     )
-
-
-def _claim_docs(matcher: Matcher) -> list[str]:
-    """Rumor id of each claim document, in rumor order (claims are the first doc of a rumor)."""
-    assert matcher.index is not None
-    rumor = matcher.index.doc_rumor
-    kind = matcher.index.doc_kind
-    out = [""] * len(matcher.rumor_ids)
-    for d in range(len(rumor)):
-        if kind[d] == 0:
-            out[rumor[d]] = matcher.rumor_ids[rumor[d]]
-    return out
 
 
 @contextmanager

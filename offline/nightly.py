@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
 from offline import catalog
+from offline.match import run_match
 from offline.materialize import materialize
 from offline.state import update_state
 
@@ -34,6 +36,11 @@ def run_nightly(
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
     tags = catalog.load_tags(catalog.find_input(data, catalog.TAG_FILES))
+    matched: dict[str, Any] = {}
+    if (data / "items.parquet").exists():  # the library finds the copies nobody tagged by hand
+        matched = run_match(data / "items.parquet", data, state_dir / "match")
+        auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
+        tags = pa.concat_tables([tags, auto.select(["item_id", "rumor_id"])])
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
         data / "exposures",
@@ -60,6 +67,7 @@ def run_nightly(
         "confirmed_rumors": len(confirmed),
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
+        "match": matched,
         "elapsed_s": round(time.perf_counter() - started, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

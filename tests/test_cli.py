@@ -110,6 +110,7 @@ def test_serve_with_two_workers_shares_one_port(
 ) -> None:
     import re
     import signal
+    import time
     import urllib.request
 
     import grpc
@@ -127,7 +128,18 @@ def test_serve_with_two_workers_shares_one_port(
          "--metrics-port", str(metrics)],
         env={**os.environ, "REDIS_URL": redis_url},
     )  # fmt: skip
+
+    def scrape(p: int) -> bytes | None:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=5).read()
+        except OSError:
+            return None
+
     try:
+        deadline = time.monotonic() + 60
+        while not all(scrape(p) for p in (metrics, metrics + 1)):  # both workers are up
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
         for _ in range(20):  # fresh connections: the kernel spreads them over the workers
             with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
                 assert wait_for_health(ch, SERVING) == SERVING
@@ -137,7 +149,7 @@ def test_serve_with_two_workers_shares_one_port(
                 assert [c.rumor_id for c in reply.cards] == ["r1"]
         counts = []
         for p in (metrics, metrics + 1):
-            text = urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=5).read()
+            text = scrape(p) or b""
             found = re.search(rb'debunk_rpc_latency_seconds_count\{method="RankFeed"\} (\d+)', text)
             counts.append(int(float(found.group(1))) if found else 0)
         assert sum(counts) == 20 and all(c > 0 for c in counts), counts

@@ -23,7 +23,9 @@ from tests.servers import ServiceThread, wait_for_health
 AUTHORITY_RANK = {"official": 0, "platform": 1, "fact_checker": 2, "media": 3}
 
 
-def expected_cards(world: Path, run_date: date) -> dict[str, list[tuple[str, str, int, int]]]:
+def expected_cards(
+    world: Path, run_date: date, matched: Path
+) -> dict[str, list[tuple[str, str, int, int]]]:
     """user -> [(rumor_id, debunk_id, exposures, last_ts seconds)] in feed order, from raw files."""
     rumors = [
         json.loads(line) for line in (world / "rumors.jsonl").read_text().splitlines() if line
@@ -43,7 +45,9 @@ def expected_cards(world: Path, run_date: date) -> dict[str, list[tuple[str, str
                                  when 'comment' then 3 when 'share' then 4 end) as strength,
                floor(epoch(max(e.ts)))::bigint as last_ts
         from read_parquet('{world}/exposures/*/*.parquet', hive_partitioning=true) e
-        join (select distinct item_id, rumor_id from read_parquet('{world}/tagged_items.parquet')) t
+        join (select distinct item_id, rumor_id from (
+                select item_id, rumor_id from read_parquet('{world}/tagged_items.parquet')
+                union all select item_id, rumor_id from read_parquet('{matched}'))) t
           on e.item_id = t.item_id
         where e.dt <= '{run_date.isoformat()}'
         group by 1, 2
@@ -69,11 +73,14 @@ def served(
 ) -> Iterator[pb_grpc.DebunkServiceStub]:
     summary = run_nightly(small_world, run_date, tmp_path / "state", settings)
     assert summary["state"]["pairs"] > 0
+    assert summary["match"]["auto"] > 0, "the library should find rumor copies nobody tagged"
     svc = ServiceThread(settings).start()
     try:
         with grpc.insecure_channel(svc.target) as channel:
             assert wait_for_health(channel, health_pb2.HealthCheckResponse.SERVING) == 1
-            yield pb_grpc.DebunkServiceStub(channel)
+            stub = pb_grpc.DebunkServiceStub(channel)
+            stub.matched = tmp_path / "state" / "match" / "matched_tags.parquet"  # type: ignore
+            yield stub
     finally:
         svc.stop()
 
@@ -81,7 +88,7 @@ def served(
 def test_served_cards_match_an_independent_recomputation(
     served: pb_grpc.DebunkServiceStub, small_world: Path, run_date: date
 ) -> None:
-    expected = expected_cards(small_world, run_date)
+    expected = expected_cards(small_world, run_date, served.matched)
     assert len(expected) > 50, "the world should expose a fair number of users"
     sample = sorted(expected)[:: max(1, len(expected) // 150)]
     for user in sample:
@@ -96,7 +103,7 @@ def test_served_cards_match_an_independent_recomputation(
 def test_unexposed_users_get_nothing(
     served: pb_grpc.DebunkServiceStub, small_world: Path, run_date: date
 ) -> None:
-    exposed = set(expected_cards(small_world, run_date))
+    exposed = set(expected_cards(small_world, run_date, served.matched))
     unexposed = [f"u{i:08d}" for i in range(3000) if f"u{i:08d}" not in exposed][:30]
     assert len(unexposed) == 30
     for user in unexposed:

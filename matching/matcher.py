@@ -1,0 +1,109 @@
+"""The rumor sample-library matcher: build an index over the library, match texts against it,
+and decide what a score means (auto-tag, review queue, nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from matching.grams import batch_grams
+from matching.index import Index, build_index
+from matching.library import LibraryEntry, Match, documents
+from matching.scoring import PairScores, ScoreParams, score_pairs
+
+Decision = Literal["auto", "review", "none"]
+BATCH = 512
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """``score >= high`` is auto-tagged; ``low <= score < high`` goes to human review.
+
+    Defaults from ``bench/eval_matching.py`` on CED (Weibo): high keeps auto-tag precision
+    >= 0.98 with a margin, low keeps the review queue mostly relevant."""
+
+    high: float = 0.35
+    low: float = 0.15
+
+    def decide(self, score: float) -> Decision:
+        """ "auto", "review" or "none" for ``score``."""
+        if score >= self.high:
+            return "auto"
+        return "review" if score >= self.low else "none"
+
+
+class Matcher:
+    """Matches texts against a rumor library. Deterministic; stateless after ``build``."""
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        params: ScoreParams | None = None,
+        max_df: float = 0.005,
+    ) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.params = params or ScoreParams()
+        self.max_df = max_df
+        self.rumor_ids: list[str] = []
+        self.claims: list[str] = []
+        self.doc_texts: list[str] = []
+        self.index: Index | None = None
+
+    def build(self, library: Sequence[LibraryEntry]) -> Matcher:
+        """Index ``library`` (claims, variants, keywords); returns self."""
+        entries = list(library)
+        texts, rumor, kind = documents(entries)
+        self.rumor_ids = [e.rumor_id for e in entries]
+        self.claims = [e.claim for e in entries]
+        self.doc_texts = texts
+        self.index = build_index(texts, rumor, kind, len(entries), self.max_df)
+        return self
+
+    def decide(self, score: float) -> Decision:
+        """ "auto", "review" or "none" for ``score``."""
+        return self.thresholds.decide(score)
+
+    def scores(self, texts: Sequence[str | None]) -> PairScores:
+        """Raw (text, rumor, document, score) arrays for ``texts``, best first per text."""
+        if self.index is None:
+            raise RuntimeError("Matcher.build() has not been called")
+        owner, grams = batch_grams(texts)
+        return score_pairs(self.index, owner, grams, len(texts), self.params)
+
+    def match(self, text: str | None, k: int = 3) -> list[Match]:
+        """The ``k`` best rumors for ``text``, best first (possibly fewer, possibly none)."""
+        return self.match_batch([text], k)[0]
+
+    def match_batch(self, texts: Sequence[str | None], k: int = 3) -> list[list[Match]]:
+        """``match`` for many texts, vectorised in chunks of ``BATCH``."""
+        out: list[list[Match]] = []
+        for lo in range(0, len(texts), BATCH):
+            chunk = texts[lo : lo + BATCH]
+            out += self._matches(self.scores(chunk), len(chunk), k)
+        return out
+
+    def best(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top rumor index (-1 if none), its score and document index for each text."""
+        rumor = np.full(len(texts), -1, dtype=np.int64)
+        score = np.zeros(len(texts), dtype=np.float32)
+        doc = np.full(len(texts), -1, dtype=np.int64)
+        for lo in range(0, len(texts), BATCH):
+            s = self.scores(texts[lo : lo + BATCH])
+            first = np.ones(len(s.text), dtype=bool)
+            first[1:] = s.text[1:] != s.text[:-1]
+            t = s.text[first] + lo
+            rumor[t], score[t], doc[t] = s.rumor[first], s.score[first], s.doc[first]
+        return rumor, score, doc
+
+    def _matches(self, s: PairScores, n: int, k: int) -> list[list[Match]]:
+        """Per-text lists of the top ``k`` matches."""
+        out: list[list[Match]] = [[] for _ in range(n)]
+        for t, r, d, sc in zip(
+            s.text.tolist(), s.rumor.tolist(), s.doc.tolist(), s.score.tolist(), strict=True
+        ):
+            if len(out[t]) < k:
+                out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
+        return out
