@@ -89,7 +89,7 @@ def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
         dataset = ds.dataset(paths, format=fmt)
         scanner = dataset.scanner(
             columns=list(LOG_COLUMNS), batch_size=batch_size,
-            fragment_readahead=1, batch_readahead=2,  # decode ahead, but not whole files
+            fragment_readahead=2, batch_readahead=4,  # two files decode at once, no more
         )  # fmt: skip
         for tagged in scanner.scan_batches():
             if tagged.record_batch.num_rows:
