@@ -52,6 +52,30 @@ class SnapshotReader:
         raw = await self.client.hget(keys.items(version), item_id)
         return raw.decode().split(",") if raw else []
 
+    async def items_rumors(self, version: str, item_ids: list[str]) -> list[list[str]]:
+        """item_rumors for many items in one round trip."""
+        if not item_ids:
+            return []
+        raw = await self.client.hmget(keys.items(version), item_ids)
+        return [r.decode().split(",") if r else [] for r in raw]
+
+    async def exposed_members(
+        self, version: str, members: list[str], rumor_ids: list[str]
+    ) -> dict[str, list[str]]:
+        """rumor_id -> the ``members`` exposed to it in ``version``; one pipelined round trip."""
+        out: dict[str, list[str]] = {r: [] for r in rumor_ids}
+        if not members or not rumor_ids:
+            return out
+        async with self.client.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hmget(keys.user_exposures(version, member), rumor_ids)
+            rows = await pipe.execute()
+        for member, values in zip(members, rows, strict=True):
+            for rumor, value in zip(rumor_ids, values, strict=True):
+                if value is not None:
+                    out[rumor].append(member)
+        return out
+
     async def users_view(
         self, version: str, user_ids: list[str], *, surface: str, now: float
     ) -> list[tuple[list[ExposureState], Delivery]]:

@@ -36,6 +36,7 @@ class Rumor:
     status: str
     keywords: tuple[str, ...] = ()
     confirmed_at: str = ""
+    variants: tuple[str, ...] = ()
 
     @property
     def confirmed(self) -> bool:
@@ -44,6 +45,7 @@ class Rumor:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["keywords"] = list(self.keywords)
+        d["variants"] = list(self.variants)
         return d
 
     @classmethod
@@ -57,6 +59,7 @@ class Rumor:
             status=str(d.get("status", "confirmed")),
             keywords=tuple(d.get("keywords") or ()),
             confirmed_at=str(d.get("confirmed_at") or ""),
+            variants=tuple(str(v) for v in d.get("variants") or ()),
         )
 
 

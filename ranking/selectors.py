@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from feature_store.delivery import Delivery
-from feature_store.records import Catalog, Debunk, Rumor
+from feature_store.records import Catalog
 from ranking.candidates import Candidate
 
 
@@ -35,14 +35,3 @@ def select_top(candidates: list[Candidate], limit: int) -> list[Candidate]:
             if len(out) == limit:
                 break
     return out
-
-
-def comment_top_debunk(rumor_ids: list[str], catalog: Catalog) -> tuple[Rumor, Debunk] | None:
-    """The debunk to pin on an item's comments: of the confirmed rumors it carries, the most
-    severe one with a debunk, and that rumor's most authoritative debunk."""
-    rumors = [catalog.rumors[r] for r in rumor_ids if r in catalog.rumors]
-    for rumor in sorted(rumors, key=lambda r: (-r.severity, r.rumor_id)):
-        options = catalog.debunks_by_rumor.get(rumor.rumor_id)
-        if rumor.confirmed and options:
-            return rumor, options[0]
-    return None

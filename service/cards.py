@@ -5,9 +5,9 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debunk.v1 import debunk_pb2 as pb
-from feature_store.records import Debunk, Rumor
 from feature_store.vocab import SURFACE_BIT, SURFACES
 from ranking.candidates import Candidate
+from ranking.pinned import Pinned
 from ranking.pipeline import explain
 
 # proto enum values follow the vocabulary order, offset by the UNSPECIFIED zero.
@@ -46,15 +46,16 @@ def to_card(c: Candidate) -> pb.DebunkCard:
     )
 
 
-def pinned_card(rumor: Rumor, debunk: Debunk, why: str) -> pb.DebunkCard:
+def pinned_card(pinned: Pinned, why: str) -> pb.DebunkCard:
     """A card pinned on a surface (comments, search, group) rather than ranked for a user."""
+    rumor, debunk = pinned.rumor, pinned.debunk
     return pb.DebunkCard(
         debunk_id=debunk.debunk_id,
         rumor_id=rumor.rumor_id,
         title=debunk.title,
         url=debunk.url,
         publisher=debunk.publisher,
-        score=1.0,
+        score=pinned.score,
         authority=debunk.authority,
         format=debunk.format,
         language=debunk.language,

@@ -17,6 +17,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
+from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
 from service.servicer import DebunkServicer, ServingPolicy
 from service.snapshot_watcher import SnapshotWatcher
@@ -50,8 +51,12 @@ class DebunkServer:
         self._redis = settings.async_client()
         self._reader = SnapshotReader(self._redis)
         self._health = health.aio.HealthServicer()
+        self._matchers = LibraryMatchers(self._reader)
         self._watcher = SnapshotWatcher(
-            self._reader, poll_interval=config.poll_interval, on_ready=self._on_snapshot
+            self._reader,
+            poll_interval=config.poll_interval,
+            on_ready=self._on_snapshot,
+            prepare=self._matchers.prepare,
         )
         options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
         self.metrics = Metrics()
@@ -83,7 +88,7 @@ class DebunkServer:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
         policy = ServingPolicy(feed_daily_cap=self.config.feed_daily_cap)
         pb_grpc.add_DebunkServiceServicer_to_server(
-            DebunkServicer(self._reader, self._watcher, policy), self._server
+            DebunkServicer(self._reader, self._watcher, policy, self._matchers), self._server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

@@ -18,10 +18,11 @@ from feature_store.delivery import Delivery, queue_events
 from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
 from feature_store.records import Catalog, ExposureState
+from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
 from ranking.pipeline import rank_feed
-from ranking.selectors import comment_top_debunk
 from service import validation
 from service.cards import pinned_card, to_card
+from service.library import LibraryMatchers
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
@@ -50,9 +51,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         reader: SnapshotReader,
         watcher: SnapshotWatcher,
         policy: ServingPolicy | None = None,
+        matchers: LibraryMatchers | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
+        self.matchers = matchers or LibraryMatchers(reader)
         self.policy = policy or ServingPolicy()
 
     def _store_timeout(self, context: grpc.aio.ServicerContext, limit: float) -> float:
@@ -152,12 +155,96 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         except STORE_ERRORS as e:
             log.warning("CommentTop degraded: %s", type(e).__name__)
             return pb.CommentTopResponse(snapshot_version=version, degraded=True)
-        best = comment_top_debunk(rumor_ids, catalog)
+        best = pin_item_rumors(rumor_ids, catalog)
         reply = pb.CommentTopResponse(snapshot_version=version)
         if best is not None:
-            rumor, debunk = best
-            reply.card.CopyFrom(pinned_card(rumor, debunk, f"item {item_id} carries this rumor"))
+            reply.card.CopyFrom(pinned_card(best, f"item {item_id} carries this rumor"))
         return reply
+
+    async def SearchTop(
+        self, request: pb.SearchTopRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchTopResponse:
+        try:
+            query = validation.query(request.query)
+            user_id = validation.user_id(request.user_id) if request.user_id else ""
+            limit = validation.pinned_limit(request.limit)
+        except validation.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        version = await self._version(context)
+        matcher = self.matchers.get(version)
+        try:
+            catalog = await self._store(context, self.reader.catalog(version))
+        except STORE_ERRORS:
+            return pb.SearchTopResponse(snapshot_version=version, degraded=True)
+        if matcher is None:  # only before the first index is built
+            return pb.SearchTopResponse(snapshot_version=version, degraded=True)
+        pinned = pin_matches(matcher.match(query, k=limit + 2), catalog, matcher.thresholds.high)
+        degraded = False
+        if user_id and pinned:
+            try:
+                exposures = await self._store(context, self.reader.user_exposures(version, user_id))
+                pinned = first_seen_first(pinned, exposures)
+            except STORE_ERRORS:
+                degraded = True  # unpersonalised, still correct
+        cards = [pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned]
+        return pb.SearchTopResponse(
+            cards=cards[:limit], snapshot_version=version, degraded=degraded
+        )
+
+    async def GroupWarnings(
+        self, request: pb.GroupWarningsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GroupWarningsResponse:
+        try:
+            messages, members = validation.group(request)
+        except validation.BadRequest as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        version = await self._version(context)
+        matcher = self.matchers.get(version)
+        degraded = False
+        try:
+            catalog = await self._store(context, self.reader.catalog(version))
+        except STORE_ERRORS:
+            return pb.GroupWarningsResponse(snapshot_version=version, degraded=True)
+        with_items = [m for m in messages if m.item_id]
+        try:
+            item_rumors = await self._store(
+                context, self.reader.items_rumors(version, [m.item_id for m in with_items])
+            )
+        except STORE_ERRORS:
+            item_rumors, degraded = [[] for _ in with_items], True
+        found: dict[str, tuple[Pinned, str]] = {}
+        for m, rumors in zip(with_items, item_rumors, strict=True):
+            best = pin_item_rumors(rumors, catalog)
+            if best is not None:
+                found[m.message_id] = (best, "item")
+        texts = [m for m in messages if m.message_id not in found and m.text]
+        if texts and matcher is not None:
+            for m, matches in zip(texts, matcher.match_batch([m.text for m in texts], k=3),
+                                  strict=True):  # fmt: skip
+                pinned = pin_matches(matches, catalog, matcher.thresholds.high)
+                if pinned:
+                    found[m.message_id] = (pinned[0], "text")
+        rumor_ids = sorted({p.rumor.rumor_id for p, _ in found.values()})
+        try:
+            exposed = await self._store(
+                context, self.reader.exposed_members(version, members, rumor_ids)
+            )
+        except STORE_ERRORS:
+            exposed, degraded = {}, True
+        warnings = [
+            pb.GroupWarning(
+                message_id=m.message_id,
+                card=pinned_card(found[m.message_id][0], "this message carries a known rumor"),
+                exposed_member_ids=exposed.get(found[m.message_id][0].rumor.rumor_id, []),
+                matched_by=found[m.message_id][1],
+                match_score=found[m.message_id][0].score,
+            )
+            for m in messages
+            if m.message_id in found
+        ]
+        return pb.GroupWarningsResponse(
+            warnings=warnings, snapshot_version=version, degraded=degraded
+        )
 
     async def RecordEvents(
         self, request: pb.RecordEventsRequest, context: grpc.aio.ServicerContext
@@ -179,14 +266,3 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
             )
         return pb.RecordEventsResponse(accepted=len(events))
-
-    async def _not_yet(self, context: grpc.aio.ServicerContext, rpc: str) -> None:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, f"{rpc} is declared in the contract but not served yet"
-        )
-
-    async def SearchTop(self, request, context):  # noqa: ANN001, ANN201
-        await self._not_yet(context, "SearchTop")
-
-    async def GroupWarnings(self, request, context):  # noqa: ANN001, ANN201
-        await self._not_yet(context, "GroupWarnings")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis
 
@@ -23,11 +23,13 @@ class SnapshotWatcher:
         *,
         poll_interval: float = 0.5,
         on_ready: Callable[[str], None] | None = None,
+        prepare: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.reader = reader
         self.poll_interval = poll_interval
         self.version: str | None = None
         self._on_ready = on_ready
+        self._prepare = prepare
         self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> str | None:
@@ -35,6 +37,8 @@ class SnapshotWatcher:
         latest = await self.reader.current_version()
         if latest and latest != self.version:
             await self.reader.catalog(latest)
+            if self._prepare:
+                await self._prepare(latest)  # e.g. the matcher index: built before adoption
             previous, self.version = self.version, latest
             log.info("snapshot adopted", extra={"version": latest, "previous": previous})
             if self._on_ready:

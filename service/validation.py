@@ -88,3 +88,57 @@ def events(
         except InvalidId as err:
             raise BadRequest(f"{where}: {err}") from None
     return out
+
+
+MAX_QUERY_CHARS = 256
+MAX_PINNED = 10
+MAX_MESSAGES = 100
+MAX_MEMBERS = 1000
+MAX_MESSAGE_CHARS = 4000
+
+
+def query(value: str) -> str:
+    """A search query: 1..256 characters once trimmed."""
+    text = value.strip()
+    if not text:
+        raise BadRequest("query must not be empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadRequest(f"query is longer than {MAX_QUERY_CHARS} characters")
+    return text
+
+
+def pinned_limit(value: int) -> int:
+    """How many pinned cards: 0 means 3; at most 10."""
+    if value == 0:
+        return 3
+    if not 1 <= value <= MAX_PINNED:
+        raise BadRequest(f"limit must be between 1 and {MAX_PINNED}, got {value}")
+    return value
+
+
+def group(request: pb.GroupWarningsRequest) -> tuple[list[pb.GroupMessage], list[str]]:
+    """Messages (1..100, ids unique, text <= 4000 chars) and members (<= 1000) of a group call."""
+    some_id(request.group_id, "group_id")
+    messages = list(request.messages)
+    if not 1 <= len(messages) <= MAX_MESSAGES:
+        raise BadRequest(f"messages must hold 1 to {MAX_MESSAGES}, got {len(messages)}")
+    seen: set[str] = set()
+    for i, m in enumerate(messages):
+        some_id(m.message_id, f"messages[{i}].message_id")
+        if m.message_id in seen:
+            raise BadRequest(f"messages[{i}].message_id repeats {m.message_id!r}")
+        seen.add(m.message_id)
+        if m.item_id:
+            some_id(m.item_id, f"messages[{i}].item_id")
+        if m.sender_id:
+            some_id(m.sender_id, f"messages[{i}].sender_id")
+        if len(m.text) > MAX_MESSAGE_CHARS:
+            raise BadRequest(f"messages[{i}].text is longer than {MAX_MESSAGE_CHARS} characters")
+        if not m.text and not m.item_id:
+            raise BadRequest(f"messages[{i}] needs text or item_id")
+    members = list(request.member_ids)
+    if len(members) > MAX_MEMBERS:
+        raise BadRequest(f"member_ids must hold at most {MAX_MEMBERS}, got {len(members)}")
+    for i, member in enumerate(members):
+        user_id(member, f"member_ids[{i}]")
+    return messages, members

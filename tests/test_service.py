@@ -172,23 +172,6 @@ def test_a_flip_is_noticed_within_a_second(
     assert [c.rumor_id for c in reply.cards] == ["r1"]
 
 
-@pytest.mark.usefixtures("loaded")
-@pytest.mark.parametrize(
-    ("method", "request_"),
-    [
-        ("SearchTop", pb.SearchTopRequest(query="板蓝根")),
-        ("GroupWarnings", pb.GroupWarningsRequest(group_id="g1")),
-    ],
-)
-def test_declared_but_unserved_rpcs_say_unimplemented(
-    stub: pb_grpc.DebunkServiceStub, method: str, request_: object
-) -> None:
-    with pytest.raises(grpc.RpcError) as err:
-        getattr(stub, method)(request_, timeout=5)
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert method in err.value.details()
-
-
 def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     request = reflection_pb2.ServerReflectionRequest(list_services="")
