@@ -85,7 +85,9 @@ async def open_loop(
     return {"rate": round(rate), "calls": n, **percentiles(latencies)}
 
 
-async def run_load(target: str, users: list[str], args: argparse.Namespace) -> dict[str, object]:
+async def run_load(
+    target: str, users: list[str], texts: list[str], args: argparse.Namespace
+) -> dict[str, object]:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.DebunkServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
@@ -107,6 +109,25 @@ async def run_load(target: str, users: list[str], args: argparse.Namespace) -> d
             return await stub.RankFeedBatch(pb.RankFeedBatchRequest(user_ids=ids, limit=5),
                                             timeout=30)  # fmt: skip
 
+        async def search(i: int) -> object:
+            return await stub.SearchTop(
+                pb.SearchTopRequest(
+                    query=texts[i % len(texts)][:200], user_id=users[i % len(users)]
+                ),
+                timeout=5,
+            )
+
+        async def group(i: int) -> object:
+            messages = [
+                pb.GroupMessage(message_id=f"m{j}", text=texts[(i * 5 + j) % len(texts)][:500])
+                for j in range(5)
+            ]
+            members = [users[(i * 20 + j) % len(users)] for j in range(20)]
+            return await stub.GroupWarnings(
+                pb.GroupWarningsRequest(group_id="g1", messages=messages, member_ids=members),
+                timeout=5,
+            )
+
         await closed_loop(feed, args.concurrency, 1.0)  # warm up
         empty = await closed_loop(ping, args.concurrency, args.seconds)
         rank = await closed_loop(feed, args.concurrency, args.seconds)
@@ -114,12 +135,16 @@ async def run_load(target: str, users: list[str], args: argparse.Namespace) -> d
         best_empty = max(empty["per_s"], empty2["per_s"])
         half = await open_loop(feed, rank["per_s"] / 2, args.seconds)
         batches = await closed_loop(batch, 4, args.seconds)
+        searches = await open_loop(search, args.pinned_rate, args.seconds)
+        groups = await open_loop(group, args.pinned_rate, args.seconds)
         return {
             "empty_unary_per_s": best_empty,
             "rank_feed_per_s": rank["per_s"],
             "rank_feed_over_empty": round(rank["per_s"] / best_empty, 3),
             "rank_feed_at_half_max": half,
             "rank_feed_batch_users_per_s": round(batches["per_s"] * batch_size),
+            "search_top": searches,
+            "group_warnings_5_messages_20_members": groups,
         }
 
 
@@ -130,10 +155,18 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--rumors", type=int, default=30_000, help="rumor library size")
+    p.add_argument(
+        "--pinned-rate",
+        type=float,
+        default=200.0,
+        help="SearchTop / GroupWarnings calls per second (open loop)",
+    )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     start = date.today() - timedelta(days=args.days)
-    synthesize(work / "world", users=args.users, days=args.days, seed=args.seed, start=start)
+    synthesize(work / "world", users=args.users, days=args.days, seed=args.seed, start=start,
+               rumors=args.rumors)  # fmt: skip
     with EmbeddedRedis(work / "redis") as server:
         night = run_nightly(work / "world", start + timedelta(days=args.days - 1), work / "state",
                             RedisSettings(url=server.url))  # fmt: skip
@@ -141,6 +174,9 @@ def main() -> int:
         users = exposed["user_id"].unique().to_pylist()
         users += [f"u{i:08d}" for i in range(0, args.users, 7)]  # unexposed users too
         np.random.default_rng(args.seed).shuffle(users)
+        items = pq.read_table(work / "world" / "items.parquet", columns=["text"])
+        texts = items["text"].to_pylist()  # rumor copies and ordinary posts, as people search
+        np.random.default_rng(args.seed).shuffle(texts)
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "debunk.cli", "--log-level", "WARNING", "serve",
@@ -152,8 +188,8 @@ def main() -> int:
             with grpc.insecure_channel(target) as ch:
                 from debunk.demo import wait_until_serving
 
-                wait_until_serving(ch)
-            result = asyncio.run(run_load(target, users, args))
+                wait_until_serving(ch, timeout=300)  # the library index is built first
+            result = asyncio.run(run_load(target, users, texts, args))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

@@ -127,11 +127,38 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
                     rows.append((user, story, reply))
                 print("[4/4] RankFeed(limit=3), as a feed server calls it:")
                 print_table(rows)
+                show_pinned(stub, world)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
     print(f"done in {time.perf_counter() - t0:.1f}s; actions, weakest first: {', '.join(ACTIONS)}")
     return 0
+
+
+def show_pinned(stub: pb_grpc.DebunkServiceStub, world: Path) -> None:
+    """What a search server and a messaging server get for rumor-bearing content."""
+    from offline.match import load_library
+
+    entry = load_library(world)[0]
+    query = " ".join(entry.keywords) or entry.claim
+    for q in (query, "周末去哪里吃火锅"):
+        reply = stub.SearchTop(pb.SearchTopRequest(query=q), timeout=2)
+        got = ", ".join(f"{c.rumor_id} {c.publisher} ({c.score:.2f})" for c in reply.cards)
+        print(f"SearchTop({q!r}) -> {got or 'nothing'}")
+    noisy = f"//@老王: 转给大家！{entry.variants[0] if entry.variants else entry.claim} [泪]"
+    reply = stub.GroupWarnings(
+        pb.GroupWarningsRequest(
+            group_id="family", member_ids=["u00000001", "u00000002"],
+            messages=[pb.GroupMessage(message_id="m1", text=noisy, sender_id="u00000003")],
+        ),
+        timeout=2,
+    )  # fmt: skip
+    for w in reply.warnings:
+        print(
+            f"GroupWarnings: message {w.message_id} ({w.matched_by}, {w.match_score:.2f}) -> "
+            f"{w.card.rumor_id} {w.card.title}; exposed members: {list(w.exposed_member_ids)}"
+        )
+    print()
 
 
 def _withdrawn(world: Path) -> set[str]:
