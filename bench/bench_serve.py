@@ -3,7 +3,7 @@ served by the same server) in the same run, RankFeed latency at half of its maxi
 and RankFeedBatch users/s. Load generator and server share this machine.
 
     make bench-serve
-    .venv/bin/python bench/bench_serve.py --users 50000 --seconds 5 --concurrency 64
+    .venv/bin/python bench/bench_serve.py --users 300000 --rumors 30000 --seconds 5
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ async def run_load(
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--users", type=int, default=50_000)
+    p.add_argument("--users", type=int, default=300_000)
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--concurrency", type=int, default=64)
