@@ -109,11 +109,21 @@ class DebunkServer:
         return self.port
 
     async def stop(self) -> None:
-        """Refuse new calls, let in-flight ones finish within the grace period, close Redis."""
-        await self._health.enter_graceful_shutdown()
-        await self._server.stop(self.config.grace_s)
-        await self._watcher.stop()
-        await self._redis.aclose()
+        """Refuse new calls, let in-flight ones finish within the grace period, close Redis.
+
+        Every step is bounded, so a stuck dependency cannot keep the process from exiting.
+        """
+        steps = (
+            ("health", self._health.enter_graceful_shutdown(), 5.0),
+            ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
+            ("watcher", self._watcher.stop(), 5.0),
+            ("redis", self._redis.aclose(), 5.0),
+        )
+        for name, step, limit in steps:
+            try:
+                await asyncio.wait_for(step, timeout=limit)
+            except TimeoutError:
+                log.warning("shutdown step %s took longer than %.0fs; going on", name, limit)
         self.metrics.close()
 
     async def wait(self) -> None:
