@@ -5,6 +5,7 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from debunk.v1 import debunk_pb2 as pb
+from feature_store.records import Debunk, Rumor
 from feature_store.vocab import SURFACE_BIT, SURFACES
 from ranking.candidates import Candidate
 from ranking.pinned import Pinned
@@ -18,10 +19,28 @@ def _ts(seconds: int) -> Timestamp:
     return Timestamp(seconds=seconds)
 
 
+def card(rumor: Rumor, debunk: Debunk, score: float, reason: pb.Reason) -> pb.DebunkCard:
+    """The card a caller shows: the debunk, the rumor it corrects, and why it is there."""
+    return pb.DebunkCard(
+        debunk_id=debunk.debunk_id,
+        rumor_id=rumor.rumor_id,
+        title=debunk.title,
+        url=debunk.url,
+        publisher=debunk.publisher,
+        score=score,
+        authority=debunk.authority,
+        format=debunk.format,
+        language=debunk.language,
+        claim=rumor.claim,
+        verdict=rumor.verdict,
+        reason=reason,
+    )
+
+
 def to_card(c: Candidate) -> pb.DebunkCard:
     """A DebunkCard for a ranked candidate, with the reason it was chosen."""
-    d, e = c.debunk, c.exposure
-    assert d is not None, "ranked candidates always carry a debunk"
+    e = c.exposure
+    assert c.debunk is not None, "ranked candidates always carry a debunk"
     reason = pb.Reason(
         action=e.strongest_action + 1,
         exposures=e.exposures,
@@ -30,36 +49,9 @@ def to_card(c: Candidate) -> pb.DebunkCard:
         surfaces=[_SURFACE_ENUM[s] for s, bit in SURFACE_BIT.items() if e.surface_mask & bit],
         text=explain(c),
     )
-    return pb.DebunkCard(
-        debunk_id=d.debunk_id,
-        rumor_id=c.rumor.rumor_id,
-        title=d.title,
-        url=d.url,
-        publisher=d.publisher,
-        score=c.score,
-        authority=d.authority,
-        format=d.format,
-        language=d.language,
-        claim=c.rumor.claim,
-        verdict=c.rumor.verdict,
-        reason=reason,
-    )
+    return card(c.rumor, c.debunk, c.score, reason)
 
 
 def pinned_card(pinned: Pinned, why: str) -> pb.DebunkCard:
     """A card pinned on a surface (comments, search, group) rather than ranked for a user."""
-    rumor, debunk = pinned.rumor, pinned.debunk
-    return pb.DebunkCard(
-        debunk_id=debunk.debunk_id,
-        rumor_id=rumor.rumor_id,
-        title=debunk.title,
-        url=debunk.url,
-        publisher=debunk.publisher,
-        score=pinned.score,
-        authority=debunk.authority,
-        format=debunk.format,
-        language=debunk.language,
-        claim=rumor.claim,
-        verdict=rumor.verdict,
-        reason=pb.Reason(text=why),
-    )
+    return card(pinned.rumor, pinned.debunk, pinned.score, pb.Reason(text=why))
