@@ -16,7 +16,7 @@ Labels (a rule, not human judgement):
   characters after normalisation (any rumor above threshold is a false positive);
 - left out: rumor reposts without such a quote (mostly short reactions: "真的吗", "[怒]").
 Positives and negatives are split by post into a tuning half (thresholds are picked there) and a
-test half (the reported numbers). high = the lowest threshold with precision >= 0.98 on tuning;
+test half (the reported numbers). high = the lowest threshold with precision >= 0.99 on tuning (a margin over the 0.98 target);
 low = the lowest with precision >= 0.80 (the review queue).
 """
 
@@ -50,7 +50,7 @@ SEED = 20240611
 MAX_POSITIVES = 12_000
 MAX_NEGATIVE_REPOSTS = 12_000
 LIBRARY_SIZE = 30_000
-HIGH_PRECISION = 0.98
+HIGH_PRECISION = 0.99  # the target is 0.98 on unseen data: tune with a margin
 LOW_PRECISION = 0.80
 
 
