@@ -16,8 +16,8 @@ Labels (a rule, not human judgement):
   characters after normalisation (any rumor above threshold is a false positive);
 - left out: rumor reposts without such a quote (mostly short reactions: "真的吗", "[怒]").
 Positives and negatives are split by post into a tuning half (thresholds are picked there) and a
-test half (the reported numbers). high = the lowest threshold with precision >= 0.99 on tuning (a margin over the 0.98 target);
-low = the lowest with precision >= 0.80 (the review queue).
+test half (the reported numbers). high = the lowest threshold with precision >= 0.99 on tuning
+(a margin over the 0.98 target); low = the lowest with precision >= 0.80 (the review queue).
 """
 
 from __future__ import annotations
