@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve eval-matching clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report eval-matching clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -42,7 +42,7 @@ proto-check: $(STAMP)
 	  cmp -s $$tmp/debunk/v1/$$f debunk/v1/$$f || { echo "debunk/v1/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp
 
-bench: bench-offline bench-store bench-serve
+bench: bench-offline bench-store bench-serve bench-report
 
 bench-offline: $(STAMP)
 	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
@@ -52,6 +52,9 @@ bench-store: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py $(BENCH_ARGS)
+
+bench-report: $(STAMP)
+	$(PY) bench/bench_report.py $(BENCH_ARGS)
 
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)

@@ -60,6 +60,7 @@ COMPARED = pa.schema(
         ("surface_mask", pa.int16()),
         ("shared", pa.bool_()),
         ("first_share_ts", TS),
+        ("last_share_ts", TS),
     ]
 )
 
@@ -166,7 +167,8 @@ def duckdb_sql(files: list[Path], tags: Path) -> str:
            ({_sql_list(list(ACTIONS))})[max(l.a) + 1] AS strongest_action,
            bit_or((1 << l.s)::SMALLINT) AS surface_mask,
            max(l.a) = {share} AS shared,
-           min(l.ts) FILTER (WHERE l.a = {share}) AS first_share_ts
+           min(l.ts) FILTER (WHERE l.a = {share}) AS first_share_ts,
+           max(l.ts) FILTER (WHERE l.a = {share}) AS last_share_ts
     FROM logs AS l JOIN tags AS t ON l.item_id = t.item_id
     WHERE l.user_id <> '' AND l.item_id <> '' AND l.ts IS NOT NULL
       AND l.a IS NOT NULL AND l.s IS NOT NULL

@@ -55,6 +55,7 @@ def state_table(pairs: int, seed: int) -> pa.Table:
             "surface_mask": pa.array((rumors % 63 + 1).astype(np.int16)),
             "shared": pa.array(rumors % 3 == 2),
             "first_share_ts": pa.nulls(n, TS),
+            "last_share_ts": pa.nulls(n, TS),
         },
         schema=STATE_SCHEMA,
     )

@@ -1,4 +1,5 @@
-"""The ``debunk`` command: synth, exposures, nightly, serve, demo."""
+"""The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
+report, demo."""
 
 from __future__ import annotations
 
@@ -21,8 +22,13 @@ def _print_json(obj: dict[str, Any]) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from offline.synth import synthesize
+    from offline.synth import PlantedExperiment, synthesize
 
+    planted = None
+    if args.experiment:
+        planted = PlantedExperiment(
+            args.experiment, args.arms, _lifts(args.lift), args.experiment_salt or ""
+        )
     summary = synthesize(
         Path(args.out),
         users=args.users,
@@ -30,10 +36,90 @@ def cmd_synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         rumors=args.rumors,
+        mean_daily=args.mean_daily,
         progress=sys.stderr.isatty(),
+        experiment=planted,
     )
     _print_json(summary)
     return 0
+
+
+def _lifts(spec: str) -> dict[str, float]:
+    """``treatment=0.2,other=-0.1`` -> {arm: relative lift}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        arm, _, value = part.partition("=")
+        try:
+            out[arm] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--lift wants arm=number, got {part!r}") from None
+    return out
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    import time
+
+    from feature_store import experiments
+    from feature_store.connection import redis_settings
+    from feature_store.experiments import Experiment, parse_arms
+
+    with redis_settings() as settings:
+        client = settings.sync_client()
+        try:
+            if args.action == "create":
+                if args.config:
+                    exp = Experiment.from_json(Path(args.config).read_text())
+                else:
+                    if not (args.name and args.arms and args.end):
+                        raise experiments.ExperimentError(
+                            "create needs --config FILE, or NAME with --arms and --end"
+                        )
+                    start = args.start or time.time()
+                    exp = Experiment(args.name, args.salt or args.name, parse_arms(args.arms),
+                                     _when(start), _when(args.end), args.description)  # fmt: skip
+                experiments.save(client, exp)
+                _print_json(exp.to_dict())
+            elif args.action == "list":
+                _print_json({n: e.to_dict() for n, e in experiments.load_all(client).items()})
+            elif args.action == "show":
+                _print_json(experiments.load(client, _name(args)).to_dict())
+            elif args.action == "stop":
+                _print_json(experiments.stop(client, _name(args), time.time()).to_dict())
+            elif args.action == "delete" and not experiments.delete(client, _name(args)):
+                raise experiments.ExperimentError(f"no experiment named {args.name!r}")
+        finally:
+            client.close()
+    return 0
+
+
+def _name(args: argparse.Namespace) -> str:
+    if not args.name:
+        raise argparse.ArgumentTypeError(f"experiment {args.action} needs a NAME")
+    return args.name
+
+
+def _when(value: float | str) -> float:
+    from feature_store.experiments import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {value!r}") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from offline.reach import reach_report
+
+    report = reach_report(
+        Path(args.data), args.config or args.experiment, args.date_from, args.date_to,
+        events=args.events, extra_tags=args.extra_tags, attribution_days=args.attribution_days,
+        alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed,
+    )  # fmt: skip
+    out = report.write(Path(args.out))
+    _print_json({"out": str(out), "srm": report.srm, "warnings": report.warnings,
+                 "arms": report.arms[["arm", "exposed_users", "user_reach", "pair_reach"]]
+                 .to_dict(orient="records"), **report.summary})  # fmt: skip
+    return 1 if report.srm["mismatch"] and args.fail_on_srm else 0
 
 
 def cmd_exposures(args: argparse.Namespace) -> int:
@@ -157,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--start", type=_date, default=date(2026, 10, 1))
     s.add_argument("--rumors", type=int, default=None)
+    s.add_argument("--mean-daily", type=float, default=5.0, help="background rows per user-day")
+    s.add_argument("--experiment", help="plant an A/B experiment with this name")
+    s.add_argument("--arms", default="control:0.5,treatment:0.5", help="name:share[:policy],...")
+    s.add_argument("--lift", default="", help="arm=relative serving lift, e.g. treatment=0.2")
+    s.add_argument("--experiment-salt", default="", help="assignment salt (default: the name)")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("exposures", help="run the exposure join alone, to Parquet")
@@ -204,6 +295,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_serve)
 
+    s = sub.add_parser("experiment", help="create, list, show, stop or delete experiments")
+    s.add_argument("action", choices=["create", "list", "show", "stop", "delete"])
+    s.add_argument("name", nargs="?")
+    s.add_argument("--config", help="an experiment JSON (e.g. a synthetic world's experiment.json)")
+    s.add_argument("--arms", help="name:share[:policy[:feed_daily_cap]],... policy: rules, "
+                   "holdout, model")  # fmt: skip
+    s.add_argument("--salt", help="assignment salt (default: the name)")
+    s.add_argument("--start", help="ISO time (default: now)")
+    s.add_argument("--end", help="ISO time")
+    s.add_argument("--description", default="")
+    s.set_defaults(func=cmd_experiment)
+
+    s = sub.add_parser("report", help="the A/B reach report: tables, HTML with plots")
+    s.add_argument("--experiment", required=True, help="experiment name (store or data folder)")
+    s.add_argument("--config", help="experiment JSON instead of the store")
+    s.add_argument("--from", dest="date_from", required=True, type=_date)
+    s.add_argument("--to", dest="date_to", required=True, type=_date)
+    s.add_argument("--data", required=True, help="folder with exposures/, rumors, tags")
+    s.add_argument("--events", help="debunk events folder (default: DATA/debunk_events)")
+    s.add_argument("--extra-tags", help="more tagged items, e.g. STATE/match/matched_tags.parquet")
+    s.add_argument("--attribution-days", type=int, default=0,
+                   help="count debunk impressions up to this many days after --to")  # fmt: skip
+    s.add_argument("--alpha", type=float, default=0.05)
+    s.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for times")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--fail-on-srm", action="store_true", help="exit 1 on a sample ratio mismatch")
+    s.add_argument("--out", required=True, help="folder for the tables and report.html")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("demo", help="the whole path end to end on the embedded Redis")
     s.add_argument("--workdir", default=".debunk/demo")
     s.add_argument("--users", type=int, default=20_000)
@@ -221,10 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a clear one-line message for operators; details at debug level
+        from feature_store.experiments import ExperimentError
         from offline.catalog import InputError
         from offline.logs import LogSchemaError
 
-        if isinstance(e, InputError | LogSchemaError | FileNotFoundError):
+        if isinstance(
+            e, InputError | LogSchemaError | FileNotFoundError | ExperimentError
+            | argparse.ArgumentTypeError,
+        ):  # fmt: skip
             print(f"debunk {args.command}: {e}", file=sys.stderr)
             return 2
         raise

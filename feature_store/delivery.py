@@ -37,6 +37,10 @@ class DeliveryEvent:
         keys.check_id(self.debunk_id, "debunk_id")
         if self.rumor_id:
             keys.check_id(self.rumor_id, "rumor_id")
+        if self.experiment:
+            keys.check_id(self.experiment, "experiment")
+        if self.arm:
+            keys.check_id(self.arm, "arm")
         if self.event not in DEBUNK_EVENTS:
             raise keys.InvalidId(f"event must be one of {', '.join(DEBUNK_EVENTS)}")
         if self.surface not in SURFACES:

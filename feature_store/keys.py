@@ -15,6 +15,7 @@ one user lives in one slot):
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
+- ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -35,6 +36,8 @@ VERSIONS = b"dbk:{snap}:versions"
 WRITING = b"dbk:{snap}:writing"
 EVENTS = b"dbk:{events}:stream"
 EVENTS_EXPORTED = b"dbk:{events}:exported"
+# All experiment configs in one hash: the service loads them in one round trip.
+EXPERIMENTS = b"dbk:experiments"
 
 
 class InvalidId(ValueError):

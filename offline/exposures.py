@@ -37,6 +37,7 @@ STATE_SCHEMA = pa.schema(
         ("surface_mask", pa.int16()),
         ("shared", pa.bool_()),
         ("first_share_ts", TS_TYPE),
+        ("last_share_ts", TS_TYPE),
     ]
 )
 FLAGS = tuple(f"on_{s}" for s in SURFACES)
@@ -51,6 +52,7 @@ PAIR_SCHEMA = pa.schema(
         ("action_code", pa.int8()),
         *[(f, pa.bool_()) for f in FLAGS],
         ("first_share_ts", TS_TYPE),
+        ("last_share_ts", TS_TYPE),
     ]
 )
 SURFACE_COUNT_SCHEMA = pa.schema(
@@ -63,6 +65,7 @@ _PAIR_MERGE = [
     ("action_code", "max"),
     *[(f, "any") for f in FLAGS],
     ("first_share_ts", "min"),
+    ("last_share_ts", "max"),
 ]
 # Compact the partial aggregates of a scan once they hold this many rows.
 _COMPACT_ROWS = 2_000_000
@@ -273,6 +276,7 @@ def _aggregate(hits: pa.Table) -> Partial:
     for i, flag in enumerate(FLAGS):
         cols[flag] = pc.equal(hits["surface_code"], i)
     cols["first_share_ts"] = share_ts
+    cols["last_share_ts"] = share_ts
     pairs = merge_pairs([pa.table(cols)])
     counted = hits.group_by(["rumor_id", "surface_code"], use_threads=False).aggregate(
         [("ts", "count")]
@@ -401,6 +405,7 @@ def finish_state(pairs: pa.Table) -> pa.Table:
             "surface_mask": mask,
             "shared": pc.equal(pairs["action_code"], SHARE),
             "first_share_ts": pairs["first_share_ts"],
+            "last_share_ts": pairs["last_share_ts"],
         },
         schema=STATE_SCHEMA,
     )

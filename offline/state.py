@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -49,8 +50,10 @@ from offline.exposures import (
 from offline.progress import RowProgress
 from offline.rejects import RejectWriter
 
-MANIFEST_VERSION = 1
+# 2: pair aggregates carry last_share_ts. A manifest of another version is not reused.
+MANIFEST_VERSION = 2
 KEEP_GENERATIONS = 2
+log = logging.getLogger("debunk.state")
 
 
 @dataclass
@@ -81,7 +84,9 @@ class Manifest:
             return cls()
         raw = json.loads(path.read_text())
         if raw.get("version") != MANIFEST_VERSION:
-            raise ValueError(f"{path}: unknown manifest version {raw.get('version')}")
+            log.warning("%s: manifest version %s, not %s: rescanning every partition",
+                        path, raw.get("version"), MANIFEST_VERSION)  # fmt: skip
+            return cls()
         parts = {dt: PartitionEntry(**p) for dt, p in raw["partitions"].items()}
         return cls(raw["run_date"], raw["lookback_days"], raw["tags_file"], parts)
 

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
@@ -45,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from feature_store.experiments import Arm, Experiment, parse_arms
 from feature_store.vocab import (
     ACTIONS,
     AUTHORITIES,
@@ -682,6 +684,7 @@ def _serve(
     handled: np.ndarray,
     seed: int,
     window_end: int,
+    serve_p: np.ndarray | None = None,
 ) -> tuple[Cols, np.ndarray]:
     """Serve one debunk card to exposed users of confirmed rumors (once per user and rumor)
     after its first debunk is out, and play out impression, click, dismiss and share."""
@@ -692,7 +695,8 @@ def _serve(
     new = ~np.isin(keys, handled, assume_unique=True)
     handled = np.union1d(handled, keys)
     idx = conf[first[new]]
-    idx = idx[rng.random(len(idx)) < SERVE_P]
+    p = SERVE_P if serve_p is None else serve_p[rows["user"][idx]]
+    idx = idx[rng.random(len(idx)) < p]
     n = len(idx)
     user, rumor = rows["user"][idx], rows["rumor"][idx]
     wait = (rng.exponential(SERVE_DELAY_H, n) * HOUR_US).astype(np.int64) + 60 * SECOND_US
@@ -805,12 +809,17 @@ def _exposure_table(rows: Cols) -> pa.Table:
     )
 
 
-def _event_table(ev: Cols) -> pa.Table:
-    """Debunk events (integer codes) as the event table, experiment and arm left empty."""
+def _event_table(ev: Cols, trial: _Trial | None) -> pa.Table:
+    """Debunk events (integer codes) as the event table, labelled with the user's arm when the
+    world runs an experiment (else experiment and arm are empty)."""
     n = len(ev["ts"])
-    empty = pa.StringArray.from_buffers(
-        n, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b"")
-    )
+    if trial is None:
+        experiment = arm = pa.StringArray.from_buffers(
+            n, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b"")
+        )
+    else:
+        experiment = _codes(np.zeros(n, np.int8), pa.array([trial.experiment.name]))
+        arm = _codes(trial.arm[ev["user"]], trial.arm_names)
     return pa.Table.from_arrays(
         [
             user_ids(ev["user"]),
@@ -819,8 +828,8 @@ def _event_table(ev: Cols) -> pa.Table:
             _codes(ev["surface"], _SURFACE_NAMES),
             _codes(ev["event"], _EVENT_NAMES),
             pa.array(ev["ts"], type=TS),
-            empty,
-            empty,
+            experiment,
+            arm,
         ],
         names=EVENT_SCHEMA.names,
     )
@@ -1035,6 +1044,75 @@ class _Tally:
         return np.where(self.last_day >= 0, self.last_day - self.first_day + 1, 0)
 
 
+@dataclass(frozen=True)
+class PlantedExperiment:
+    """An A/B experiment the world runs: users split by the production hash, and each arm's
+    chance of being served a debunk scaled by its planted lift (a holdout arm is never served),
+    so the reach report has a known effect to recover."""
+
+    name: str
+    arms: str = "control:0.5,treatment:0.5"  # feature_store.experiments.parse_arms syntax
+    lifts: dict[str, float] = field(default_factory=dict)  # arm -> relative serving lift
+    salt: str = ""
+
+
+class _Trial:
+    """A planted experiment resolved for this world: every user's arm and serving chance."""
+
+    def __init__(self, planted: PlantedExperiment, users: int, start: date, days: int) -> None:
+        begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
+        self.experiment = Experiment(
+            planted.name, planted.salt or planted.name, parse_arms(planted.arms),
+            begin.timestamp(), (begin + timedelta(days=days)).timestamp(),
+            description="planted by debunk synth",
+        )  # fmt: skip
+        unknown = set(planted.lifts) - {a.name for a in self.experiment.arms}
+        if unknown:
+            raise ValueError(f"lifts name arms the experiment lacks: {sorted(unknown)}")
+        self.lifts = planted.lifts
+        self.arm_serve_p = np.array([self._serve_p(a, planted) for a in self.experiment.arms])
+        self.arm = np.empty(users, dtype=np.int8)
+        for lo in range(0, users, 1 << 20):
+            hi = min(users, lo + (1 << 20))
+            ids = user_ids(np.arange(lo, hi)).to_pylist()
+            self.arm[lo:hi] = self.experiment.arm_indexes(ids)
+        self.serve_p = self.arm_serve_p[self.arm]
+        self.arm_names = pa.array([a.name for a in self.experiment.arms])
+
+    @staticmethod
+    def _serve_p(arm: Arm, planted: PlantedExperiment) -> float:
+        if arm.policy == "holdout":
+            return 0.0
+        return min(1.0, SERVE_P * (1 + planted.lifts.get(arm.name, 0.0)))
+
+    def planted(self) -> dict[str, Any]:
+        """What the report should find: each arm's serving chance and its reach relative to
+        the control arm (reach is proportional to the serving chance)."""
+        control = [a.name for a in self.experiment.arms].index(self.experiment.control.name)
+        base = self.arm_serve_p[control]
+        return {
+            "name": self.experiment.name,
+            "arms": [a.name for a in self.experiment.arms],
+            "lifts": dict(sorted(self.lifts.items())),
+            "serve_p": dict(zip(self.arm_names.to_pylist(), self.arm_serve_p.round(6).tolist(),
+                                strict=True)),
+            "expected_relative_reach": {
+                a.name: round(float(p / base), 6) if base else None
+                for a, p in zip(self.experiment.arms, self.arm_serve_p, strict=True)
+            },
+        }  # fmt: skip
+
+
+def _write_experiment(out: Path, trial: _Trial | None) -> None:
+    """experiment.json: the planted experiment's config (what `debunk experiment create` takes)."""
+    path = out / "experiment.json"
+    if trial is None:
+        path.unlink(missing_ok=True)
+        return
+    config = {**trial.experiment.to_dict(), "planted": trial.planted()}
+    _write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", path)
+
+
 def _simulate(
     out: Path,
     start: date,
@@ -1044,6 +1122,7 @@ def _simulate(
     lib: _Library,
     pools: _Pools,
     progress: bool,
+    trial: _Trial | None = None,
 ) -> tuple[_Tally, int]:
     """The day loop: cascades, background, serving; writes the exposure and event partitions.
     Returns the tally and the number of seed shares."""
@@ -1074,12 +1153,15 @@ def _simulate(
             )
             tally.parts["exposures"][dt] = parts
 
-            new_events, handled = _serve(day, rows, lib, users, handled, seed, window_end)
+            new_events, handled = _serve(
+                day, rows, lib, users, handled, seed, window_end,
+                None if trial is None else trial.serve_p,
+            )  # fmt: skip
             events = _sort_by_ts(_cat([events_carry, new_events], _EVENT_DTYPES))
             now = events["ts"] < day_end
             today, events_carry = _sel(events, now), _sel(events, ~now)
             path = out / "debunk_events" / dt / "part-00000.parquet"
-            writer.submit(_write_parquet, _event_table(today), path, **LOG_OPTIONS)
+            writer.submit(_write_parquet, _event_table(today, trial), path, **LOG_OPTIONS)
             tally.parts["debunk_events"][dt] = {"part-00000.parquet"}
             tally.events += np.bincount(today["event"], minlength=len(DEBUNK_EVENTS))
             bar.set_postfix(rows=f"{tally.exposure_rows:,}", refresh=False)
@@ -1095,6 +1177,7 @@ def synthesize(
     rumors: int | None = None,
     mean_daily: float = 5.0,
     progress: bool = False,
+    experiment: PlantedExperiment | None = None,
 ) -> dict:
     """Write a synthetic world into ``out`` and return its summary (also ``out/world.json``).
 
@@ -1116,7 +1199,9 @@ def synthesize(
     _write_truth_users(out, population)
     per_day = min(max(users // 10, 100), 500_000)
     pools = _Pools(len(lib.item_rumor), per_day, days, start_us, seed)
-    tally, seed_shares = _simulate(out, start, days, seed, population, lib, pools, progress)
+    trial = None if experiment is None else _Trial(experiment, users, start, days)
+    tally, seed_shares = _simulate(out, start, days, seed, population, lib, pools, progress, trial)
+    _write_experiment(out, trial)
     for name, keep in tally.parts.items():
         _prune(out / name, keep)
     rumor_items, background_items = _write_items(out, lib, pools, seed)
@@ -1130,6 +1215,7 @@ def synthesize(
             "start": start.isoformat(),
             "rumors": rumors,
             "mean_daily": mean_daily,
+            "experiment": None if trial is None else trial.planted(),
         },
         "format_version": 1,
         "start": start.isoformat(),

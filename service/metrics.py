@@ -4,6 +4,7 @@ snapshot version. Labels are method names and status codes only, never user ids.
 from __future__ import annotations
 
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,11 @@ class Metrics:
             "debunk_snapshot_info", "1 for the snapshot version being served.", ["version"],
             registry=self.registry,
         )  # fmt: skip
+        self.assignments = Counter(
+            "debunk_feed_assignments_total",
+            "Feed answers per experiment arm (compare with the configured shares: SRM).",
+            ["experiment", "arm"], registry=self.registry,
+        )  # fmt: skip
         self._version: str | None = None
         self._http: Any = None
 
@@ -42,6 +48,14 @@ class Metrics:
             self.snapshot.remove(self._version)
         self.snapshot.labels(version=version).set(1)
         self._version = version
+
+    def count_assignments(self, reply: Any) -> None:
+        """Count the experiment arms of a feed answer (one per user)."""
+        if getattr(reply, "experiment", ""):
+            self.assignments.labels(reply.experiment, reply.arm).inc()
+        arms = Tally((f.experiment, f.arm) for f in getattr(reply, "feeds", ()) if f.experiment)
+        for (experiment, arm), n in arms.items():
+            self.assignments.labels(experiment, arm).inc(n)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         """Expose /metrics on ``port`` (0: any free port); returns the port."""
@@ -84,6 +98,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 metrics.latency.labels(method).observe(time.perf_counter() - started)
             if getattr(reply, "degraded", False):
                 metrics.degraded.labels(method).inc()
+            metrics.count_assignments(reply)
             return reply
 
         return grpc.unary_unary_rpc_method_handler(

@@ -17,6 +17,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
+from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
 from service.servicer import DebunkServicer, ServingPolicy
@@ -52,6 +53,7 @@ class DebunkServer:
         self._reader = SnapshotReader(self._redis)
         self._health = health.aio.HealthServicer()
         self._matchers = LibraryMatchers(self._reader)
+        self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
         self._watcher = SnapshotWatcher(
             self._reader,
             poll_interval=config.poll_interval,
@@ -88,7 +90,8 @@ class DebunkServer:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
         policy = ServingPolicy(feed_daily_cap=self.config.feed_daily_cap)
         pb_grpc.add_DebunkServiceServicer_to_server(
-            DebunkServicer(self._reader, self._watcher, policy, self._matchers), self._server
+            DebunkServicer(self._reader, self._watcher, policy, self._matchers, self._experiments),
+            self._server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -103,6 +106,7 @@ class DebunkServer:
         self.port = self._bind()
         await self._server.start()
         self._watcher.start()
+        self._experiments.start()
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
         log.info("serving", extra={"port": self.port})
@@ -117,6 +121,7 @@ class DebunkServer:
             ("health", self._health.enter_graceful_shutdown(), 5.0),
             ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
             ("watcher", self._watcher.stop(), 5.0),
+            ("experiments", self._experiments.stop(), 5.0),
             ("redis", self._redis.aclose(), 5.0),
         )
         for name, step, limit in steps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable
@@ -14,14 +15,16 @@ import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
-from feature_store.delivery import Delivery, queue_events
+from feature_store.delivery import Delivery, DeliveryEvent, queue_events
 from feature_store.events import queue_append
+from feature_store.experiments import Arm, Experiment
 from feature_store.reader import SnapshotReader
 from feature_store.records import Catalog, ExposureState
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
 from ranking.pipeline import rank_feed
 from service import validation
 from service.cards import pinned_card, to_card
+from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.snapshot_watcher import SnapshotWatcher
 
@@ -52,11 +55,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         watcher: SnapshotWatcher,
         policy: ServingPolicy | None = None,
         matchers: LibraryMatchers | None = None,
+        experiments: ExperimentBook | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
         self.matchers = matchers or LibraryMatchers(reader)
         self.policy = policy or ServingPolicy()
+        self.experiments = experiments or ExperimentBook(reader.client)
 
     def _store_timeout(self, context: grpc.aio.ServicerContext, limit: float) -> float:
         remaining = context.time_remaining()
@@ -86,8 +91,12 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         catalog: Catalog,
         now: float,
         limit: int,
+        arm: Arm | None = None,
     ) -> list[pb.DebunkCard]:
-        budget = min(limit, self.policy.feed_daily_cap - delivery.served_today)
+        cap = self.policy.feed_daily_cap
+        if arm is not None and arm.feed_daily_cap is not None:
+            cap = arm.feed_daily_cap
+        budget = min(limit, cap - delivery.served_today)
         if budget <= 0:
             return []
         ranked = rank_feed(exposures, catalog, now=now, limit=budget, delivery=delivery)
@@ -103,6 +112,10 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         version = await self._version(context)
         now = time.time()
+        exp, arm = self.experiments.assign(user_id, now)
+        labels = _labels(exp, arm)
+        if _is_holdout(arm):
+            return pb.RankFeedResponse(snapshot_version=version, **labels)
         try:
             catalog = await self._store(context, self.reader.catalog(version))
             exposures, delivery = await self._store(
@@ -110,9 +123,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             )
         except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
-            return pb.RankFeedResponse(snapshot_version=version, degraded=True)
-        cards = self._rank(exposures, delivery, catalog, now, limit)
-        return pb.RankFeedResponse(cards=cards, snapshot_version=version)
+            return pb.RankFeedResponse(snapshot_version=version, degraded=True, **labels)
+        cards = self._rank(exposures, delivery, catalog, now, limit, arm)
+        return pb.RankFeedResponse(cards=cards, snapshot_version=version, **labels)
 
     async def RankFeedBatch(
         self, request: pb.RankFeedBatchRequest, context: grpc.aio.ServicerContext
@@ -124,21 +137,26 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         version = await self._version(context)
         now = time.time()
+        assigned = [self.experiments.assign(u, now) for u in user_ids]
+        feeds = [
+            pb.UserFeed(user_id=u, **_labels(*a)) for u, a in zip(user_ids, assigned, strict=True)
+        ]
+        targeted = [i for i, (_, arm) in enumerate(assigned) if not _is_holdout(arm)]
         try:
             catalog = await self._store(context, self.reader.catalog(version))
             views = await self._store(
                 context,
-                self.reader.users_view(version, user_ids, surface="feed", now=now),
+                self.reader.users_view(
+                    version, [user_ids[i] for i in targeted], surface="feed", now=now
+                ),
                 BATCH_STORE_TIMEOUT_S,
             )
         except STORE_ERRORS as e:
             log.warning("RankFeedBatch degraded: %s", type(e).__name__)
-            feeds = [pb.UserFeed(user_id=u) for u in user_ids]
             return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version, degraded=True)
-        feeds = [
-            pb.UserFeed(user_id=u, cards=self._rank(exposures, delivery, catalog, now, limit))
-            for u, (exposures, delivery) in zip(user_ids, views, strict=True)
-        ]
+        for i, (exposures, delivery) in zip(targeted, views, strict=True):
+            cards = self._rank(exposures, delivery, catalog, now, limit, assigned[i][1])
+            feeds[i].cards.extend(cards)
         return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version)
 
     async def CommentTop(
@@ -246,6 +264,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             warnings=warnings, snapshot_version=version, degraded=degraded
         )
 
+    def _label_event(self, event: DeliveryEvent) -> DeliveryEvent:
+        """Fill in the experiment and arm the user was in when the event happened."""
+        if event.experiment:
+            return event
+        exp, arm = self.experiments.assign(event.user_id, event.ts)
+        if exp is None or arm is None:
+            return event
+        return dataclasses.replace(event, experiment=exp.name, arm=arm.name)
+
     async def RecordEvents(
         self, request: pb.RecordEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordEventsResponse:
@@ -255,6 +282,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             events = validation.events(list(request.events), catalog, now=time.time())
         except validation.BadRequest as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        events = [self._label_event(e) for e in events]
         pipe = self.reader.client.pipeline(transaction=False)
         queue_events(pipe, events)
         queue_append(pipe, events)
@@ -266,3 +294,12 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
             )
         return pb.RecordEventsResponse(accepted=len(events))
+
+
+def _labels(exp: Experiment | None, arm: Arm | None) -> dict[str, str]:
+    """The experiment and arm fields of an answer (empty when no experiment runs)."""
+    return {"experiment": exp.name, "arm": arm.name} if exp and arm else {}
+
+
+def _is_holdout(arm: Arm | None) -> bool:
+    return arm is not None and arm.policy == "holdout"

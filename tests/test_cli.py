@@ -156,3 +156,31 @@ def test_serve_with_two_workers_shares_one_port(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_an_experiment_is_planted_stored_and_reported_from_the_command_line(
+    tmp_path: Path, redis_url: str
+) -> None:
+    world, env = tmp_path / "world", {"REDIS_URL": redis_url}
+    redis.Redis.from_url(redis_url).delete(keys.EXPERIMENTS)
+    done = debunk("synth", "--out", str(world), "--users", "3000", "--days", "3",
+                  "--experiment", "cli-ab", "--arms", "control:0.5,treatment:0.5",
+                  "--lift", "treatment=0.2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = debunk("experiment", "create", "--config", str(world / "experiment.json"), env=env)
+    assert done.returncode == 0, done.stderr
+    done = debunk("experiment", "create", "other", "--arms", "a:0.5,b:0.7", "--end",
+                  "2030-01-01", env=env)  # fmt: skip
+    assert done.returncode == 2 and "arm shares must add up to 1" in done.stderr
+    shown = debunk("experiment", "show", "cli-ab", env=env)
+    assert json.loads(shown.stdout)["arms"][1]["name"] == "treatment"
+    out = tmp_path / "report"
+    done = debunk("report", "--experiment", "cli-ab", "--data", str(world), "--from",
+                  "2026-10-01", "--to", "2026-10-03", "--out", str(out), "--bootstrap", "20",
+                  env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {a["arm"] for a in summary["arms"]} == {"control", "treatment"}
+    assert (out / "report.html").exists() and (out / "arms.csv").exists()
+    stopped = debunk("experiment", "stop", "cli-ab", env=env)
+    assert json.loads(stopped.stdout)["end"] == "2026-10-04T00:00:00Z"  # ended already: kept

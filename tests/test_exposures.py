@@ -92,7 +92,7 @@ def test_no_tagged_items_gives_an_empty_state(logs: Path) -> None:
 
 
 def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None:
-    """Same pairs, counts, times, strongest action and surfaces as an analyst's SQL."""
+    """Same pairs, counts, times, strongest action, surfaces and share times as an analyst's SQL."""
     import duckdb
 
     from offline.catalog import load_tags
@@ -111,7 +111,9 @@ def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None
                    list_position(['impression','click','like','comment','share'], e.action) - 1)]
                    as strongest_action,
                bit_or(1 << (list_position(['feed','search','comment','group','push','other'],
-                                          e.surface) - 1))::smallint as surface_mask
+                                          e.surface) - 1))::smallint as surface_mask,
+               min(e.ts) filter (where e.action = 'share') as first_share_ts,
+               max(e.ts) filter (where e.action = 'share') as last_share_ts
         from read_parquet('{small_world}/exposures/*/*.parquet') e join t using (item_id)
         group by 1, 2 order by 1, 2
         """

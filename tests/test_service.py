@@ -56,6 +56,7 @@ def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, 
             "surface_mask": [1] * n,
             "shared": [r[2] == "share" for r in rows],
             "first_share_ts": [None] * n,
+            "last_share_ts": [None] * n,
         },
         schema=STATE_SCHEMA,
     )

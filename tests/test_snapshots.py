@@ -33,6 +33,7 @@ def state(*rows: tuple[str, str, int]) -> pa.RecordBatch:
             "surface_mask": [1] * n,
             "shared": [False] * n,
             "first_share_ts": [None] * n,
+            "last_share_ts": [None] * n,
         },
         schema=STATE_SCHEMA,
     )

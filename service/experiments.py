@@ -1,0 +1,57 @@
+"""The experiment configs the service assigns users with, refreshed from the store in the
+background so that no request waits on them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import redis
+
+from feature_store import experiments
+from feature_store.experiments import Arm, Experiment
+
+log = logging.getLogger("debunk.service.experiments")
+
+
+class ExperimentBook:
+    """All experiment configs; keeps the last good copy while the store is unreachable."""
+
+    def __init__(self, client: Any, *, poll_interval: float = 1.0) -> None:
+        self.client = client
+        self.poll_interval = poll_interval
+        self.experiments: tuple[Experiment, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+
+    def assign(self, user_id: str, now: float) -> tuple[Experiment | None, Arm | None]:
+        """The running experiment and the user's arm in it (None, None when none runs)."""
+        exp = experiments.running(self.experiments, now)
+        return (exp, exp.arm_of(user_id)) if exp else (None, None)
+
+    async def refresh(self) -> None:
+        loaded = await experiments.load_all_async(self.client)
+        names = [e.name for e in self.experiments]
+        self.experiments = tuple(loaded.values())
+        if list(loaded) != names:
+            log.info("experiments loaded", extra={"experiments": list(loaded)})
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (TimeoutError, redis.RedisError, OSError) as e:
+                log.warning("experiment poll failed; keeping the last configs: %s", e)
+            except experiments.ExperimentError as e:
+                log.error("a stored experiment config is invalid; keeping the last: %s", e)
+            await asyncio.sleep(self.poll_interval)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
