@@ -31,6 +31,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         start=args.start,
         rumors=args.rumors,
         progress=sys.stderr.isatty(),
+        mean_daily=args.mean_daily,
+        reach=args.reach,
+        cards=args.cards,
     )
     _print_json(summary)
     return 0
@@ -157,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--start", type=_date, default=date(2026, 10, 1))
     s.add_argument("--rumors", type=int, default=None)
+    s.add_argument("--mean-daily", type=float, default=5.0, help="background exposures/user/day")
+    s.add_argument("--reach", type=float, default=0.2, help="rumor exposure rows per user")
+    s.add_argument("--cards", type=int, default=1, help="debunks served per user and rumor")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("exposures", help="run the exposure join alone, to Parquet")
