@@ -16,6 +16,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.delivery import Delivery, queue_events
 from feature_store.events import queue_append
+from feature_store.models import UserModel
 from feature_store.reader import SnapshotReader
 from feature_store.records import Catalog, ExposureState
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
@@ -86,11 +87,14 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         catalog: Catalog,
         now: float,
         limit: int,
+        model: UserModel | None = None,
     ) -> list[pb.DebunkCard]:
         budget = min(limit, self.policy.feed_daily_cap - delivery.served_today)
         if budget <= 0:
             return []
-        ranked = rank_feed(exposures, catalog, now=now, limit=budget, delivery=delivery)
+        ranked = rank_feed(
+            exposures, catalog, now=now, limit=budget, delivery=delivery, model=model
+        )
         return [to_card(c) for c in ranked]
 
     async def RankFeed(
@@ -105,13 +109,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         now = time.time()
         try:
             catalog = await self._store(context, self.reader.catalog(version))
-            exposures, delivery = await self._store(
-                context, self.reader.user_view(version, user_id, surface="feed", now=now)
+            exposures, delivery, model = await self._store(
+                context, self.reader.feed_view(version, user_id, surface="feed", now=now)
             )
         except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True)
-        cards = self._rank(exposures, delivery, catalog, now, limit)
+        cards = self._rank(exposures, delivery, catalog, now, limit, model)
         return pb.RankFeedResponse(cards=cards, snapshot_version=version)
 
     async def RankFeedBatch(
@@ -128,7 +132,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             catalog = await self._store(context, self.reader.catalog(version))
             views = await self._store(
                 context,
-                self.reader.users_view(version, user_ids, surface="feed", now=now),
+                self.reader.feeds_view(version, user_ids, surface="feed", now=now),
                 BATCH_STORE_TIMEOUT_S,
             )
         except STORE_ERRORS as e:
@@ -136,8 +140,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             feeds = [pb.UserFeed(user_id=u) for u in user_ids]
             return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version, degraded=True)
         feeds = [
-            pb.UserFeed(user_id=u, cards=self._rank(exposures, delivery, catalog, now, limit))
-            for u, (exposures, delivery) in zip(user_ids, views, strict=True)
+            pb.UserFeed(user_id=u, cards=self._rank(exposures, delivery, catalog, now, limit, m))
+            for u, (exposures, delivery, m) in zip(user_ids, views, strict=True)
         ]
         return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version)
 
