@@ -42,7 +42,7 @@ class RankerConfig:
     learning_rate: float = 0.1
     alpha: float = 1e-6  # L2 on user and item features (1e-5 already erases user identity)
     loss: str = "logistic"
-    threads: int = MAX_THREADS
+    threads: int = 1  # LightFM is Hogwild with more: only one thread gives the same factors
     weight: float = 0.9  # the serving blend (see ranking.models.combine_policy_and_affinity)
     seed: int = SEED
 
