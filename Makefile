@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report eval-matching clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report eval-matching eval-models clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -58,6 +58,11 @@ bench-report: $(STAMP)
 
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
+
+eval-models: $(STAMP)
+	@test -f bench/out/wdense/world.json || $(VENV)/bin/debunk synth --out bench/out/wdense --users 20000 --days 14 --seed 5 --reach 3 --cards 3 --mean-daily 1 >/dev/null
+	@if [ -d ../shared/data/ced ]; then ced="--ced ../shared/data/ced"; else echo "../shared/data/ced absent: at-risk evaluation skipped"; ced=""; fi; \
+	$(VENV)/bin/debunk evaluate --world bench/out/wdense $$ced --out bench/out/eval_models.json
 
 clean:
 	rm -rf .debunk build *.egg-info

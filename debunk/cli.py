@@ -39,6 +39,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         mean_daily=args.mean_daily,
         progress=sys.stderr.isatty(),
         experiment=planted,
+        reach=args.reach,
+        cards=args.cards,
     )
     _print_json(summary)
     return 0
@@ -158,8 +160,41 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             settings,
             lookback_days=args.lookback_days,
             keep_versions=args.keep_versions,
+            train=not args.no_train,
         )
     _print_json(summary)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from offline import catalog
+    from offline.nightly import train_night
+
+    data = Path(args.data)
+    rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
+    debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
+    state = Path(args.state) / "current" / "exposures.parquet"
+    models = train_night(data, state, rumors, debunks, args.date, args.lookback_days)
+    _print_json(models.summary)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from offline.evaluate import evaluate_at_risk, evaluate_ranker
+
+    out: dict[str, Any] = {}
+    if args.world:
+        out["ranker"] = evaluate_ranker(Path(args.world), train_days=args.train_days, k=args.k)
+    if args.ced:
+        ced = Path(args.ced)
+        if (ced / "engagements.parquet").exists():
+            out["at_risk"] = evaluate_at_risk(ced, k=args.at_risk_k)
+        else:
+            out["at_risk"] = {"skipped": f"{ced}/engagements.parquet not found"}
+    _print_json(out)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True, default=str))
     return 0
 
 
@@ -248,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arms", default="control:0.5,treatment:0.5", help="name:share[:policy],...")
     s.add_argument("--lift", default="", help="arm=relative serving lift, e.g. treatment=0.2")
     s.add_argument("--experiment-salt", default="", help="assignment salt (default: the name)")
+    s.add_argument("--reach", type=float, default=0.2, help="rumor exposure rows per user")
+    s.add_argument("--cards", type=int, default=1, help="debunks served per user and rumor")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("exposures", help="run the exposure join alone, to Parquet")
@@ -270,7 +307,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--state", default=".debunk/state", help="folder for the job's outputs")
     s.add_argument("--lookback-days", type=int, default=30)
     s.add_argument("--keep-versions", type=int, default=2)
+    s.add_argument("--no-train", action="store_true", help="skip the models (rules only)")
     s.set_defaults(func=cmd_nightly)
+
+    s = sub.add_parser("train", help="train the ranker and the at-risk model (dry run)")
+    s.add_argument("--data", required=True, help="folder with the input contracts")
+    s.add_argument("--date", required=True, type=_date, help="train on events up to this day")
+    s.add_argument("--state", default=".debunk/state", help="the nightly state folder")
+    s.add_argument("--lookback-days", type=int, default=30)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="time-split evaluation of the models and baselines")
+    s.add_argument("--world", help="a synthetic world (debunk synth) for the ranker")
+    s.add_argument("--train-days", type=int, default=None, help="days before the split")
+    s.add_argument("--k", type=int, default=5)
+    s.add_argument("--ced", help="the CED folder for the at-risk model")
+    s.add_argument("--at-risk-k", type=int, default=100)
+    s.add_argument("--out", help="also write the JSON here")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("export-events", help="drain the service's event stream into Parquet")
     s.add_argument("--out", required=True, help="folder for dt=YYYY-MM-DD/events-*.parquet")

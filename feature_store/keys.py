@@ -11,6 +11,8 @@ one user lives in one slot):
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
 - ``dbk:v:<version>:items``              hash: tagged item_id -> rumor ids (comma-separated)
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
+- ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
+- ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -99,6 +101,16 @@ def user_exposures(version: str, user_id: str) -> bytes:
 def user_exposures_prefix(version: str) -> bytes:
     """What user_exposures(version, u) puts before ``{u}``: for bulk writers that add the tag."""
     return _v(version) + b"u:"
+
+
+def model(version: str) -> bytes:
+    """The hash with a snapshot's model metadata, debunk factors and default user factors."""
+    return _v(version) + b"model"
+
+
+def user_model(version: str, user_id: str) -> bytes:
+    """The hash with one user's ranker factors (``f``) and prebunk rumors (``p``)."""
+    return _v(version) + b"m:{" + check_id(user_id, "user_id").encode() + b"}"
 
 
 def delivery(user_id: str) -> bytes:

@@ -9,6 +9,7 @@ import redis.asyncio
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure
 from feature_store.delivery import Delivery, day_of, decode
+from feature_store.models import UserModel, decode_feed_model, decode_user_model
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
 
 
@@ -42,10 +43,11 @@ class SnapshotReader:
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.rumors(version))
             pipe.hgetall(keys.debunks(version))
-            raw_rumors, raw_debunks = await pipe.execute()
+            pipe.hgetall(keys.model(version))
+            raw_rumors, raw_debunks, raw_model = await pipe.execute()
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
-        return Catalog.build(rumors, debunks)
+        return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
 
     async def item_rumors(self, version: str, item_id: str) -> list[str]:
         """The rumors a tagged item carries in ``version`` (empty when it is not tagged)."""
@@ -110,6 +112,33 @@ class SnapshotReader:
             pipe.hget(keys.daily_caps(user_id, day_of(now)), surface)
             exposures, delivery, served_today = await pipe.execute()
         return decode_exposures(exposures), decode(delivery, served_today)
+
+    async def feeds_view(
+        self, version: str, user_ids: list[str], *, surface: str, now: float
+    ) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
+        """users_view plus each user's model side (factors, prebunks): still one round trip."""
+        day = day_of(now)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hgetall(keys.user_exposures(version, user_id))
+                pipe.hgetall(keys.delivery(user_id))
+                pipe.hget(keys.daily_caps(user_id, day), surface)
+                pipe.hgetall(keys.user_model(version, user_id))
+            raw = await pipe.execute()
+        return [
+            (
+                decode_exposures(raw[i]),
+                decode(raw[i + 1], raw[i + 2]),
+                decode_user_model(raw[i + 3]),
+            )
+            for i in range(0, len(raw), 4)
+        ]
+
+    async def feed_view(
+        self, version: str, user_id: str, *, surface: str, now: float
+    ) -> tuple[list[ExposureState], Delivery, UserModel]:
+        """user_view plus the user's model side, in the same single round trip (one hash tag)."""
+        return (await self.feeds_view(version, [user_id], surface=surface, now=now))[0]
 
 
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:

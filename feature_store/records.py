@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from feature_store.models import FeedModel
 from feature_store.vocab import ACTION_STRENGTH, AUTHORITY_RANK
 
 
@@ -116,9 +117,12 @@ class Catalog:
     rumors: dict[str, Rumor]
     debunks: dict[str, Debunk]
     debunks_by_rumor: dict[str, list[Debunk]] = field(default_factory=dict)
+    model: FeedModel | None = None  # the learned ranker's debunk side, when the snapshot has one
 
     @classmethod
-    def build(cls, rumors: list[Rumor], debunks: list[Debunk]) -> Catalog:
+    def build(
+        cls, rumors: list[Rumor], debunks: list[Debunk], model: FeedModel | None = None
+    ) -> Catalog:
         """Index debunks by rumor, each list in authority order."""
         by_rumor: dict[str, list[Debunk]] = {}
         for d in debunks:
@@ -128,4 +132,5 @@ class Catalog:
             rumors={r.rumor_id: r for r in rumors},
             debunks={d.debunk_id: d for d in debunks},
             debunks_by_rumor={rid: by_authority(lst) for rid, lst in by_rumor.items()},
+            model=model,
         )

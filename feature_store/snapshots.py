@@ -22,6 +22,7 @@ import redis.cluster
 from feature_store import keys
 from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
 from feature_store.codecs import dump_json
+from feature_store.models import FeedModel, encode_feed_model, encode_prebunks
 from feature_store.records import Debunk, Rumor
 from feature_store.vocab import ACTIONS
 
@@ -48,6 +49,7 @@ class WriteSummary:
     rumors: int = 0
     debunks: int = 0
     items: int = 0
+    model_users: int = 0
     skipped_invalid_ids: int = 0
     seconds: float = 0.0
     gc_seconds: float = 0.0
@@ -133,6 +135,35 @@ class SnapshotWriter:
             pipe.hset(keys.items(self.version), mapping=mapping)
         pipe.execute()
         self.summary.items += len(item_rumors)
+
+    def write_models(
+        self,
+        model: FeedModel | None,
+        user_factors: dict[str, np.ndarray],
+        prebunks: dict[str, list[tuple[str, float]]],
+    ) -> None:
+        """Write the learned models: the debunk side as one hash, each user's side under the
+        user's hash tag (``f``: float32 factors, ``p``: prebunk rumors)."""
+        pipe = self.client.pipeline(transaction=False)
+        if model is not None:
+            pipe.hset(keys.model(self.version), mapping=encode_feed_model(model))
+        users = sorted(set(user_factors) | set(prebunks))
+        written = 0
+        for user in users:
+            if not keys.valid_id(user):
+                self.summary.skipped_invalid_ids += 1
+                continue
+            fields: dict[bytes, bytes] = {}
+            if user in user_factors:
+                fields[b"f"] = np.ascontiguousarray(user_factors[user], dtype="<f4").tobytes()
+            if prebunks.get(user):
+                fields[b"p"] = encode_prebunks(prebunks[user])
+            pipe.hset(keys.user_model(self.version, user), mapping=fields)
+            written += 1
+            if written % self.batch_users == 0:
+                pipe.execute()
+        pipe.execute()
+        self.summary.model_users += written
 
     def write_exposures(self, batches: Iterable[pa.RecordBatch]) -> None:
         """Write per-user exposure hashes from batches with the exposure-state columns.

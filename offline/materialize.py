@@ -12,6 +12,7 @@ import redis
 from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter, WriteSummary
 from offline.progress import RowProgress
+from offline.train import TrainedModels
 
 
 def used_memory(client: redis.Redis) -> int:
@@ -33,8 +34,10 @@ def materialize(
     version: str | None = None,
     keep: int = 2,
     batch_rows: int = 250_000,
+    models: TrainedModels | None = None,
 ) -> WriteSummary:
-    """Write a complete snapshot from an exposure-state Parquet file, then flip to it."""
+    """Write a complete snapshot from an exposure-state Parquet file (and the night's models,
+    versioned with it), then flip to it."""
     source = pq.ParquetFile(state)
     before = used_memory(client)
     writer = SnapshotWriter(client, version)
@@ -42,6 +45,8 @@ def materialize(
     writer.write_items(item_rumors or {})
     with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
         writer.write_exposures(_batches(source, batch_rows, progress))
+    if models is not None:
+        writer.write_models(models.feed, models.user_factors, models.prebunks)
     written = used_memory(client) - before
     writer.summary.redis_bytes = written
     summary = writer.commit(meta, keep=keep)

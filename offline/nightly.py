@@ -6,7 +6,7 @@ import json
 import os
 import resource
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from offline import catalog
 from offline.match import run_match
 from offline.materialize import materialize
 from offline.state import update_state
+from offline.train import TrainedModels, train_models
 
 DEFAULT_LOOKBACK_DAYS = 30
 
@@ -30,6 +31,7 @@ def run_nightly(
     *,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keep_versions: int = 2,
+    train: bool = True,
 ) -> dict[str, Any]:
     """Run the whole nightly job for ``run_date``; returns (and saves) the run summary."""
     started = time.perf_counter()
@@ -50,12 +52,17 @@ def run_nightly(
         lookback_days=lookback_days,
         confirmed=confirmed,
     )
+    models = (
+        train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)
+        if train
+        else None
+    )
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
     client = settings.sync_client()
     try:
         written = materialize(
             client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
-            meta=meta, keep=keep_versions,
+            meta=meta, keep=keep_versions, models=models,
         )  # fmt: skip
     finally:
         client.close()
@@ -68,6 +75,7 @@ def run_nightly(
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
         "match": matched,
+        "models": models.summary if models else {"trained": False, "reason": "--no-train"},
         "elapsed_s": round(time.perf_counter() - started, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -75,6 +83,25 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def train_night(
+    data: Path,
+    exposures: Path,
+    rumors: list,
+    debunks: list,
+    run_date: date,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> TrainedModels:
+    """Train both models on the lookback window's debunk events and exposure state."""
+    from offline.features import read_events
+
+    end = datetime.combine(run_date + timedelta(days=1), datetime.min.time(), UTC)
+    events = read_events(
+        data / "debunk_events", since=end - timedelta(days=lookback_days), until=end
+    )
+    state = pq.read_table(exposures)
+    return train_models(events, state, rumors, debunks)
 
 
 def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:

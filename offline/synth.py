@@ -152,6 +152,7 @@ CLICK_TRUSTED_OFFICIAL = 0.12
 DISMISS_P = 0.35
 DISMISS_PREFERRED_P = 0.15
 SHARE_AFTER_CLICK_P = 0.15
+MORE_CARDS_DELAY_H = 12.0  # with cards > 1: later cards of the same rumor come hours apart
 
 SHARE = ACTIONS.index("share")
 OFFICIAL = AUTHORITIES.index("official")
@@ -174,6 +175,7 @@ class _S(IntEnum):
     BACKGROUND = 8
     CASCADE = 9
     SERVE = 10
+    SERVE_MORE = 11
 
 
 def _rng(seed: int, purpose: _S, *key: int) -> np.random.Generator:
@@ -685,9 +687,11 @@ def _serve(
     seed: int,
     window_end: int,
     serve_p: np.ndarray | None = None,
+    cards: int = 1,
 ) -> tuple[Cols, np.ndarray]:
-    """Serve one debunk card to exposed users of confirmed rumors (once per user and rumor)
-    after its first debunk is out, and play out impression, click, dismiss and share."""
+    """Serve debunk cards to exposed users of confirmed rumors (``cards`` distinct debunks per
+    user and rumor at most, the first after the rumor's first debunk is out), and play out
+    impression, click, dismiss and share."""
     rng = _rng(seed, _S.SERVE, day)
     conf = np.flatnonzero(lib.confirmed[rows["rumor"]])
     keys = rows["user"][conf] * max(lib.n, 1) + rows["rumor"][conf]
@@ -703,6 +707,11 @@ def _serve(
     served_ts = np.maximum(rows["ts"][idx], lib.pub[rumor, 0]) + wait
     available = (lib.pub[rumor] <= served_ts[:, None]).sum(axis=1)
     k = np.minimum((rng.random(n) * available).astype(np.int64), np.maximum(available - 1, 0))
+    if cards > 1:
+        user, rumor, k, served_ts = _more_cards(
+            _rng(seed, _S.SERVE_MORE, day), lib, user, rumor, k, served_ts, cards
+        )
+        n = len(user)
     fmt, authority = lib.debunk_format[rumor, k], lib.debunk_authority[rumor, k]
     preferred = fmt == users.pref_format[user]
     official = authority == OFFICIAL
@@ -738,6 +747,32 @@ def _serve(
         part["event"] = np.full(len(part["ts"]), EVENT[name], dtype=np.int8)
         parts.append(part)
     return _cat(parts, _EVENT_DTYPES), handled
+
+
+def _more_cards(
+    rng: np.random.Generator,
+    lib: _Library,
+    user: np.ndarray,
+    rumor: np.ndarray,
+    k: np.ndarray,
+    served_ts: np.ndarray,
+    cards: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Up to ``cards - 1`` further distinct debunks of the same rumor, each hours after the
+    previous card, chosen at random among those published by then; appended after the first."""
+    used = np.zeros((len(k), lib.pub.shape[1]), dtype=np.bool_)
+    used[np.arange(len(k)), k] = True
+    parts = [(user, rumor, k, served_ts)]
+    ts = served_ts
+    for _ in range(cards - 1):
+        ts = ts + (rng.exponential(MORE_CARDS_DELAY_H, len(ts)) * HOUR_US).astype(np.int64)
+        key = rng.random(used.shape)
+        key[used | (lib.pub[rumor] > ts[:, None])] = np.inf
+        pick = key.argmin(axis=1)
+        ok = np.isfinite(key[np.arange(len(pick)), pick])
+        used[np.arange(len(pick)), pick] |= ok
+        parts.append((user[ok], rumor[ok], pick[ok], ts[ok]))
+    return tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1123,12 +1158,14 @@ def _simulate(
     pools: _Pools,
     progress: bool,
     trial: _Trial | None = None,
+    reach: float = REACH,
+    cards: int = 1,
 ) -> tuple[_Tally, int]:
     """The day loop: cascades, background, serving; writes the exposure and event partitions.
     Returns the tally and the number of seed shares."""
     start_us = (start - date(1970, 1, 1)).days * DAY_US
     window_end = start_us + days * DAY_US
-    seeds = _seeds(lib, users, seed, REACH * users.n / max(lib.n, 1))
+    seeds = _seeds(lib, users, seed, reach * users.n / max(lib.n, 1))
     carry = _cat([], _EXPOSURE_DTYPES)
     events_carry = _cat([], _EVENT_DTYPES)
     handled = np.empty(0, dtype=np.int64)
@@ -1155,7 +1192,7 @@ def _simulate(
 
             new_events, handled = _serve(
                 day, rows, lib, users, handled, seed, window_end,
-                None if trial is None else trial.serve_p,
+                None if trial is None else trial.serve_p, cards,
             )  # fmt: skip
             events = _sort_by_ts(_cat([events_carry, new_events], _EVENT_DTYPES))
             now = events["ts"] < day_end
@@ -1178,17 +1215,21 @@ def synthesize(
     mean_daily: float = 5.0,
     progress: bool = False,
     experiment: PlantedExperiment | None = None,
+    reach: float = REACH,
+    cards: int = 1,
 ) -> dict:
     """Write a synthetic world into ``out`` and return its summary (also ``out/world.json``).
 
     Same arguments, same bytes. Each file is written aside and moved into place, so a killed
     run never leaves a half-written file under a final name; part files of an earlier run in
-    ``out`` that this run did not write are removed.
+    ``out`` that this run did not write are removed. ``reach`` (rumor exposure rows per user)
+    and ``cards`` (distinct debunks served per user and rumor) make denser worlds for model
+    evaluation; their defaults give the original world.
     """
     if isinstance(start, str):
         start = date.fromisoformat(start)
     n_rumors = default_rumors(users) if rumors is None else int(rumors)
-    _check(users, days, seed, n_rumors, mean_daily)
+    _check(users, days, seed, n_rumors, mean_daily, reach, cards)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start_us = (start - date(1970, 1, 1)).days * DAY_US
@@ -1200,7 +1241,9 @@ def synthesize(
     per_day = min(max(users // 10, 100), 500_000)
     pools = _Pools(len(lib.item_rumor), per_day, days, start_us, seed)
     trial = None if experiment is None else _Trial(experiment, users, start, days)
-    tally, seed_shares = _simulate(out, start, days, seed, population, lib, pools, progress, trial)
+    tally, seed_shares = _simulate(
+        out, start, days, seed, population, lib, pools, progress, trial, reach, cards
+    )
     _write_experiment(out, trial)
     for name, keep in tally.parts.items():
         _prune(out / name, keep)
@@ -1215,7 +1258,9 @@ def synthesize(
             "start": start.isoformat(),
             "rumors": rumors,
             "mean_daily": mean_daily,
-            "experiment": None if trial is None else trial.planted(),
+            **({"experiment": trial.planted()} if trial is not None else {}),
+            **({"reach": reach} if reach != REACH else {}),
+            **({"cards": cards} if cards != 1 else {}),
         },
         "format_version": 1,
         "start": start.isoformat(),
@@ -1247,7 +1292,15 @@ def synthesize(
     return summary
 
 
-def _check(users: int, days: int, seed: int, rumors: int, mean_daily: float) -> None:
+def _check(
+    users: int,
+    days: int,
+    seed: int,
+    rumors: int,
+    mean_daily: float,
+    reach: float = REACH,
+    cards: int = 1,
+) -> None:
     """Refuse parameters the id formats or the model cannot take."""
     if not 1 <= users <= 10**8:
         raise ValueError(f"users must be in [1, 100000000], got {users}")
@@ -1259,3 +1312,7 @@ def _check(users: int, days: int, seed: int, rumors: int, mean_daily: float) -> 
         raise ValueError(f"rumors must be in [0, 999999], got {rumors}")
     if not mean_daily >= 0:
         raise ValueError(f"mean_daily must be >= 0, got {mean_daily}")
+    if not 0 < reach <= 1000:
+        raise ValueError(f"reach must be in (0, 1000], got {reach}")
+    if not 1 <= cards <= 4:
+        raise ValueError(f"cards must be in [1, 4], got {cards}")

@@ -16,6 +16,7 @@ class Candidate:
     debunk: Debunk | None = None
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
+    prebunk: bool = False  # not exposed: the at-risk model expects the user to meet the rumor
 
 
 def exposed_rumor_candidates(exposures: list[ExposureState], catalog: Catalog) -> list[Candidate]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from feature_store.delivery import Delivery
+from feature_store.models import UserModel
 from feature_store.records import Catalog, ExposureState
 from feature_store.vocab import ACTIONS, surfaces_from_mask
 from ranking.candidates import Candidate, exposed_rumor_candidates
@@ -12,6 +13,12 @@ from ranking.filters import (
     drop_dismissed_rumors,
     drop_rumors_without_debunk,
     drop_unconfirmed_rumors,
+)
+from ranking.models import (
+    PREBUNK_TEXT,
+    attach_preferred_debunk,
+    combine_policy_and_affinity,
+    prebunk_candidates,
 )
 from ranking.scorers import score_exposure_recency, score_exposure_strength
 from ranking.selectors import (
@@ -28,21 +35,39 @@ def rank_feed(
     now: float,
     limit: int,
     delivery: Delivery | None = None,
+    model: UserModel | None = None,
 ) -> list[Candidate]:
-    """The debunk cards one user should get in their feed, best first, at most ``limit``."""
+    """The debunk cards one user should get in their feed, best first, at most ``limit``.
+
+    With a ``model`` (the user's side) and a catalog that carries the ranker, the model picks
+    each rumor's debunk and orders cards within an exposure strength; a prebunk card (at most
+    one) may follow the exposed ones. Without, the rules alone rank.
+    """
+    ranker = catalog.model if model is not None else None
     candidates = exposed_rumor_candidates(exposures, catalog)
     candidates = drop_unconfirmed_rumors(candidates)
     candidates = drop_dismissed_rumors(candidates, delivery)
-    attach_most_authoritative_debunk(candidates, catalog, delivery)
+    if ranker is not None and model is not None:
+        attach_preferred_debunk(candidates, catalog, ranker, model, delivery)
+    else:
+        attach_most_authoritative_debunk(candidates, catalog, delivery)
     candidates = drop_rumors_without_debunk(candidates)
     score_exposure_strength(candidates)
     score_exposure_recency(candidates, now)
-    combine_strength_then_recency(candidates)
-    return select_top(candidates, limit)
+    if ranker is not None:
+        combine_policy_and_affinity(candidates, ranker.weight)
+    else:
+        combine_strength_then_recency(candidates)
+    top = select_top(candidates, limit)
+    if model is not None and model.prebunks and len(top) < limit:
+        top += prebunk_candidates(exposures, catalog, ranker, model, delivery)
+    return top
 
 
 def explain(candidate: Candidate) -> str:
     """One line a feed server can log: what the user did with the rumor, where and when."""
+    if candidate.prebunk:
+        return f"{PREBUNK_TEXT} (at-risk score {candidate.features.get('risk', 0.0):.2f})"
     e = candidate.exposure
     when = datetime.fromtimestamp(e.last_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
     surfaces = "/".join(surfaces_from_mask(e.surface_mask)) or "unknown surface"

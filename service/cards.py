@@ -41,6 +41,10 @@ def to_card(c: Candidate) -> pb.DebunkCard:
     """A DebunkCard for a ranked candidate, with the reason it was chosen."""
     e = c.exposure
     assert c.debunk is not None, "ranked candidates always carry a debunk"
+    affinity = c.features.get("affinity", 0.0)
+    if c.prebunk:
+        reason = pb.Reason(text=explain(c), prebunk=True, model_affinity=affinity)
+        return card(c.rumor, c.debunk, c.score, reason)
     reason = pb.Reason(
         action=e.strongest_action + 1,
         exposures=e.exposures,
@@ -48,6 +52,7 @@ def to_card(c: Candidate) -> pb.DebunkCard:
         last_exposed_at=_ts(e.last_ts),
         surfaces=[_SURFACE_ENUM[s] for s, bit in SURFACE_BIT.items() if e.surface_mask & bit],
         text=explain(c),
+        model_affinity=affinity,
     )
     return card(c.rumor, c.debunk, c.score, reason)
 

@@ -18,6 +18,7 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.delivery import Delivery, DeliveryEvent, queue_events
 from feature_store.events import queue_append
 from feature_store.experiments import Arm, Experiment
+from feature_store.models import UserModel
 from feature_store.reader import SnapshotReader
 from feature_store.records import Catalog, ExposureState
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
@@ -92,6 +93,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         now: float,
         limit: int,
         arm: Arm | None = None,
+        model: UserModel | None = None,
     ) -> list[pb.DebunkCard]:
         cap = self.policy.feed_daily_cap
         if arm is not None and arm.feed_daily_cap is not None:
@@ -99,7 +101,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         budget = min(limit, cap - delivery.served_today)
         if budget <= 0:
             return []
-        ranked = rank_feed(exposures, catalog, now=now, limit=budget, delivery=delivery)
+        ranked = rank_feed(
+            exposures, catalog, now=now, limit=budget, delivery=delivery, model=model
+        )
         return [to_card(c) for c in ranked]
 
     async def RankFeed(
@@ -118,13 +122,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return pb.RankFeedResponse(snapshot_version=version, **labels)
         try:
             catalog = await self._store(context, self.reader.catalog(version))
-            exposures, delivery = await self._store(
-                context, self.reader.user_view(version, user_id, surface="feed", now=now)
+            exposures, delivery, model = await self._store(
+                context, self.reader.feed_view(version, user_id, surface="feed", now=now)
             )
         except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True, **labels)
-        cards = self._rank(exposures, delivery, catalog, now, limit, arm)
+        cards = self._rank(exposures, delivery, catalog, now, limit, arm, _model(arm, model))
         return pb.RankFeedResponse(cards=cards, snapshot_version=version, **labels)
 
     async def RankFeedBatch(
@@ -146,7 +150,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             catalog = await self._store(context, self.reader.catalog(version))
             views = await self._store(
                 context,
-                self.reader.users_view(
+                self.reader.feeds_view(
                     version, [user_ids[i] for i in targeted], surface="feed", now=now
                 ),
                 BATCH_STORE_TIMEOUT_S,
@@ -154,8 +158,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         except STORE_ERRORS as e:
             log.warning("RankFeedBatch degraded: %s", type(e).__name__)
             return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version, degraded=True)
-        for i, (exposures, delivery) in zip(targeted, views, strict=True):
-            cards = self._rank(exposures, delivery, catalog, now, limit, assigned[i][1])
+        for i, (exposures, delivery, model) in zip(targeted, views, strict=True):
+            arm = assigned[i][1]
+            cards = self._rank(exposures, delivery, catalog, now, limit, arm, _model(arm, model))
             feeds[i].cards.extend(cards)
         return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version)
 
@@ -303,3 +308,8 @@ def _labels(exp: Experiment | None, arm: Arm | None) -> dict[str, str]:
 
 def _is_holdout(arm: Arm | None) -> bool:
     return arm is not None and arm.policy == "holdout"
+
+
+def _model(arm: Arm | None, model: UserModel | None) -> UserModel | None:
+    """The learned ranker runs unless the user's arm runs the rules alone."""
+    return None if arm is not None and arm.policy == "rules" else model

@@ -71,7 +71,7 @@ def run_date() -> date:
 def served(
     small_world: Path, tmp_path: Path, client: redis.Redis, settings: RedisSettings, run_date: date
 ) -> Iterator[pb_grpc.DebunkServiceStub]:
-    summary = run_nightly(small_world, run_date, tmp_path / "state", settings)
+    summary = run_nightly(small_world, run_date, tmp_path / "state", settings, train=False)
     assert summary["state"]["pairs"] > 0
     assert summary["match"]["auto"] > 0, "the library should find rumor copies nobody tagged"
     svc = ServiceThread(settings).start()

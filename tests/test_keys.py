@@ -18,6 +18,8 @@ def test_snapshot_keys_have_exact_bytes() -> None:
     assert keys.debunks(v) == b"dbk:v:20261007T010203000004:debunks"
     assert keys.user_exposures(v, "u00000042") == b"dbk:v:20261007T010203000004:u:{u00000042}"
     assert keys.version_pattern(v) == b"dbk:v:20261007T010203000004:*"
+    assert keys.model(v) == b"dbk:v:20261007T010203000004:model"
+    assert keys.user_model(v, "u00000042") == b"dbk:v:20261007T010203000004:m:{u00000042}"
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,8 @@ def test_snapshot_keys_have_exact_bytes() -> None:
 def test_user_ids_that_could_escape_their_key_are_refused(bad: str) -> None:
     with pytest.raises(keys.InvalidId):
         keys.user_exposures("v1", bad)
+    with pytest.raises(keys.InvalidId):
+        keys.user_model("v1", bad)
 
 
 @pytest.mark.parametrize("good", ["u00000001", "1234567890", "a.b-c_d@e:f", "YWJj+/=", "x" * 128])

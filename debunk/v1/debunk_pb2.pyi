@@ -58,20 +58,24 @@ EVENT_TYPE_DISMISS: EventType
 EVENT_TYPE_SHARE: EventType
 
 class Reason(_message.Message):
-    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text")
+    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text", "prebunk", "model_affinity")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     EXPOSURES_FIELD_NUMBER: _ClassVar[int]
     FIRST_EXPOSED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_EXPOSED_AT_FIELD_NUMBER: _ClassVar[int]
     SURFACES_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    PREBUNK_FIELD_NUMBER: _ClassVar[int]
+    MODEL_AFFINITY_FIELD_NUMBER: _ClassVar[int]
     action: Action
     exposures: int
     first_exposed_at: _timestamp_pb2.Timestamp
     last_exposed_at: _timestamp_pb2.Timestamp
     surfaces: _containers.RepeatedScalarFieldContainer[Surface]
     text: str
-    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ...) -> None: ...
+    prebunk: bool
+    model_affinity: float
+    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ..., prebunk: _Optional[bool] = ..., model_affinity: _Optional[float] = ...) -> None: ...
 
 class DebunkCard(_message.Message):
     __slots__ = ("debunk_id", "rumor_id", "title", "url", "publisher", "score", "authority", "format", "language", "claim", "verdict", "reason")

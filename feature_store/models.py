@@ -1,0 +1,98 @@
+"""Learned-model artifacts as the snapshot stores them: float32 factor blobs and their codecs.
+
+A score is one dot product: user rows are ``[bias, 1, factors...]`` and debunk rows
+``[1, bias, factors...]``, so ``user @ debunk`` is the ranker's logit. No model library needed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+MAX_PREBUNKS = 3  # rumors kept per user (the service shows at most one)
+
+
+@dataclass(frozen=True)
+class FeedModel:
+    """The debunk side of the ranker for one snapshot: one row per debunk, plus cold users."""
+
+    debunk_row: dict[str, int]
+    factors: np.ndarray  # float32 (debunks, dim)
+    default_user: np.ndarray  # float32 (dim,): users the ranker never saw
+    weight: float = 0.9  # how much the model orders cards within one exposure strength
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def logits(self, user: np.ndarray | None, debunk_ids: list[str]) -> np.ndarray:
+        """The ranker's logit for each debunk (NaN for a debunk the model does not know)."""
+        vec = self.default_user if user is None or len(user) != self.factors.shape[1] else user
+        rows = [self.debunk_row.get(d, -1) for d in debunk_ids]
+        idx = np.array(rows, dtype=np.int64)
+        out = np.full(len(rows), np.nan, dtype=np.float64)
+        known = idx >= 0
+        if known.any():
+            out[known] = self.factors[idx[known]] @ vec
+        return out
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """One user's side: ranker factors (None: use the default) and at-risk rumors, best first."""
+
+    factors: np.ndarray | None = None
+    prebunks: tuple[tuple[str, float], ...] = ()
+
+
+EMPTY_USER = UserModel()
+
+
+def encode_feed_model(model: FeedModel) -> dict[bytes, bytes]:
+    """The fields of the ``keys.model`` hash."""
+    meta = {**model.meta, "format_version": FORMAT_VERSION, "weight": model.weight}
+    ids = sorted(model.debunk_row, key=model.debunk_row.__getitem__)
+    return {
+        b"meta": json.dumps(meta, sort_keys=True).encode(),
+        b"debunks": "\n".join(ids).encode(),
+        b"factors": np.ascontiguousarray(model.factors, dtype="<f4").tobytes(),
+        b"default_user": np.ascontiguousarray(model.default_user, dtype="<f4").tobytes(),
+    }
+
+
+def decode_feed_model(raw: dict[bytes, bytes]) -> FeedModel | None:
+    """The FeedModel from a ``keys.model`` hash (None when the snapshot has no model)."""
+    if not raw or b"meta" not in raw:
+        return None
+    meta = json.loads(raw[b"meta"])
+    if meta.get("format_version") != FORMAT_VERSION:
+        return None
+    ids = raw[b"debunks"].decode().split("\n") if raw.get(b"debunks") else []
+    default = np.frombuffer(raw[b"default_user"], dtype="<f4")
+    factors = np.frombuffer(raw[b"factors"], dtype="<f4").reshape(len(ids), len(default))
+    return FeedModel(
+        debunk_row={d: i for i, d in enumerate(ids)},
+        factors=factors,
+        default_user=default,
+        weight=float(meta.get("weight", 0.9)),
+        meta=meta,
+    )
+
+
+def encode_prebunks(prebunks: list[tuple[str, float]]) -> bytes:
+    """``rumor:score,rumor:score`` (best first)."""
+    return ",".join(f"{r}:{s:.4f}" for r, s in prebunks[:MAX_PREBUNKS]).encode()
+
+
+def decode_user_model(raw: dict[bytes, bytes]) -> UserModel:
+    """A UserModel from a ``keys.user_model`` hash (empty for users without one)."""
+    if not raw:
+        return EMPTY_USER
+    factors = np.frombuffer(raw[b"f"], dtype="<f4") if raw.get(b"f") else None
+    prebunks = []
+    for part in raw.get(b"p", b"").decode().split(","):
+        rumor, _, score = part.rpartition(":")
+        if rumor:
+            prebunks.append((rumor, float(score)))
+    return UserModel(factors=factors, prebunks=tuple(prebunks))

@@ -1,0 +1,93 @@
+"""Learned-model steps of the feed: pick the debunk a user will read, blend model and policy,
+and add a capped prebunk card. Numpy dot products on snapshot factors; no model library."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from feature_store.delivery import Delivery
+from feature_store.models import FeedModel, UserModel
+from feature_store.records import Catalog, ExposureState
+from ranking.candidates import Candidate
+
+PREBUNK_TEXT = "prebunk: you may meet this rumor"
+MAX_PREBUNK_CARDS = 1  # per answer, always after every exposed card
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, safe for large |x|."""
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def attach_preferred_debunk(
+    candidates: list[Candidate],
+    catalog: Catalog,
+    model: FeedModel,
+    user: UserModel,
+    delivery: Delivery | None = None,
+) -> None:
+    """Give each candidate the unseen debunk of its rumor the user is likeliest to read
+    (ties and debunks unknown to the model: authority order); store its affinity."""
+    for c in candidates:
+        options = [
+            d
+            for d in catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+            if not (delivery and delivery.seen(d.debunk_id))
+        ]
+        if not options:
+            c.debunk = None
+            continue
+        logits = model.logits(user.factors, [d.debunk_id for d in options])
+        logits = np.where(np.isnan(logits), -np.inf, logits)
+        best = int(np.argmax(logits))  # first maximum: authority order breaks ties
+        c.debunk = options[best]
+        c.features["affinity"] = sigmoid(float(logits[best])) if np.isfinite(logits[best]) else 0.0
+
+
+def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:
+    """Score = strength + (1 - w) x recency + w x affinity rank: the rule's exposure strength
+    still decides, the model orders cards within one strength (affinity min-max scaled)."""
+    if not candidates:
+        return
+    aff = np.array([c.features.get("affinity", 0.0) for c in candidates])
+    span = float(aff.max() - aff.min())
+    scaled = (aff - aff.min()) / span if span > 0 else np.ones_like(aff)
+    for c, a in zip(candidates, scaled, strict=True):
+        c.features["affinity_rank"] = float(a)
+        recency = c.features.get("recency", 0.0)
+        c.score = c.features.get("strength", 0.0) + (1 - weight) * recency + weight * float(a)
+
+
+def prebunk_candidates(
+    exposures: list[ExposureState],
+    catalog: Catalog,
+    model: FeedModel | None,
+    user: UserModel,
+    delivery: Delivery | None = None,
+) -> list[Candidate]:
+    """At most MAX_PREBUNK_CARDS at-risk rumors the user is not logged as exposed to: confirmed,
+    not dismissed, with an unseen debunk; scored below every exposed card (score < 0)."""
+    exposed = {e.rumor_id for e in exposures}
+    dismissed = delivery.dismissed_rumors if delivery else set()
+    out: list[Candidate] = []
+    for rumor_id, risk in user.prebunks:
+        rumor = catalog.rumors.get(rumor_id)
+        if rumor is None or not rumor.confirmed or rumor_id in exposed or rumor_id in dismissed:
+            continue
+        c = Candidate(rumor=rumor, exposure=ExposureState(rumor_id, 0, 0, 0, 0, 0), prebunk=True)
+        if model is not None:
+            attach_preferred_debunk([c], catalog, model, user, delivery)
+        else:
+            options = catalog.debunks_by_rumor.get(rumor_id, ())
+            c.debunk = next((d for d in options if not (delivery and delivery.seen(d.debunk_id))),
+                            None)  # fmt: skip
+        if c.debunk is None:
+            continue
+        c.features["risk"] = risk
+        c.score = -1.0 + min(max(risk, 0.0), 0.999)  # in [-1, 0): after every exposed card
+        out.append(c)
+        if len(out) == MAX_PREBUNK_CARDS:
+            break
+    return out
