@@ -169,17 +169,19 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     ) -> pb.CommentTopResponse:
         try:
             item_id = validation.some_id(request.item_id, "item_id")
+            user_id = validation.user_id(request.user_id) if request.user_id else ""
         except validation.BadRequest as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         version = await self._version(context)
+        labels = self._viewer_labels(user_id)
         try:
             catalog = await self._store(context, self.reader.catalog(version))
             rumor_ids = await self._store(context, self.reader.item_rumors(version, item_id))
         except STORE_ERRORS as e:
             log.warning("CommentTop degraded: %s", type(e).__name__)
-            return pb.CommentTopResponse(snapshot_version=version, degraded=True)
+            return pb.CommentTopResponse(snapshot_version=version, degraded=True, **labels)
         best = pin_item_rumors(rumor_ids, catalog)
-        reply = pb.CommentTopResponse(snapshot_version=version)
+        reply = pb.CommentTopResponse(snapshot_version=version, **labels)
         if best is not None:
             reply.card.CopyFrom(pinned_card(best, f"item {item_id} carries this rumor"))
         return reply
@@ -194,13 +196,14 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         except validation.BadRequest as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         version = await self._version(context)
+        labels = self._viewer_labels(user_id)
         matcher = self.matchers.get(version)
         try:
             catalog = await self._store(context, self.reader.catalog(version))
         except STORE_ERRORS:
-            return pb.SearchTopResponse(snapshot_version=version, degraded=True)
+            return pb.SearchTopResponse(snapshot_version=version, degraded=True, **labels)
         if matcher is None:  # only before the first index is built
-            return pb.SearchTopResponse(snapshot_version=version, degraded=True)
+            return pb.SearchTopResponse(snapshot_version=version, degraded=True, **labels)
         pinned = pin_matches(matcher.match(query, k=limit + 2), catalog, matcher.thresholds.high)
         degraded = False
         if user_id and pinned:
@@ -211,7 +214,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 degraded = True  # unpersonalised, still correct
         cards = [pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned]
         return pb.SearchTopResponse(
-            cards=cards[:limit], snapshot_version=version, degraded=degraded
+            cards=cards[:limit], snapshot_version=version, degraded=degraded, **labels
         )
 
     async def GroupWarnings(
@@ -268,6 +271,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         return pb.GroupWarningsResponse(
             warnings=warnings, snapshot_version=version, degraded=degraded
         )
+
+    def _viewer_labels(self, user_id: str) -> dict[str, str]:
+        """Experiment and arm of an optional viewer (pinned cards are not targeted, so every
+        arm gets them; the labels let analysts attribute what each arm saw)."""
+        return _labels(*self.experiments.assign(user_id, time.time())) if user_id else {}
 
     def _label_event(self, event: DeliveryEvent) -> DeliveryEvent:
         """Fill in the experiment and arm the user was in when the event happened."""

@@ -120,3 +120,47 @@ def test_a_bad_arm_label_on_an_event_is_invalid_argument(stub: pb_grpc.DebunkSer
         stub.RecordEvents(pb.RecordEventsRequest(events=[bad]), timeout=5)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "arm may only contain" in err.value.details()
+
+
+def test_pinned_answers_carry_the_viewers_arm_and_every_arm_gets_them(
+    client: redis.Redis, stub: pb_grpc.DebunkServiceStub
+) -> None:
+    exp = start(client, "control:0.5,holdout:0.5:holdout")
+    labelled(stub, "u1")
+    for u in USERS[:8]:
+        reply = stub.CommentTop(pb.CommentTopRequest(item_id="i1", user_id=u), timeout=5)
+        assert (reply.experiment, reply.arm) == ("feed-test", exp.arm_of(u).name)
+        assert reply.card.rumor_id == "r1"  # pinned cards are not targeted: holdout sees them
+    anonymous = stub.CommentTop(pb.CommentTopRequest(item_id="i1"), timeout=5)
+    assert (anonymous.experiment, anonymous.arm) == ("", "")
+    search = stub.SearchTop(pb.SearchTopRequest(query="anything", user_id="u2"), timeout=5)
+    assert (search.experiment, search.arm) == ("feed-test", exp.arm_of("u2").name)
+
+
+def test_feed_answers_are_counted_per_arm_for_online_srm_checks(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    snapshot(client, "v1", ROWS)
+    exp = start(client, "control:0.5,treatment:0.5")
+    svc = ServiceThread(settings).start()
+    try:
+        with grpc.insecure_channel(svc.target) as ch:
+            wait_for_health(ch, SERVING)
+            stub = pb_grpc.DebunkServiceStub(ch)
+            labelled(stub, "u1")
+            stub.RankFeedBatch(pb.RankFeedBatchRequest(user_ids=USERS, limit=1), timeout=5)
+        registry = svc.server.metrics.registry
+        counted = {
+            arm: registry.get_sample_value(
+                "debunk_feed_assignments_total", {"experiment": "feed-test", "arm": arm}
+            )
+            or 0
+            for arm in ("control", "treatment")
+        }
+    finally:
+        svc.stop()
+    in_batch = {a: sum(exp.arm_of(u).name == a for u in USERS) for a in counted}
+    assert (
+        counted["control"] >= in_batch["control"] and counted["treatment"] >= in_batch["treatment"]
+    )
+    assert sum(counted.values()) - len(USERS) >= 1  # plus the polling RankFeed calls

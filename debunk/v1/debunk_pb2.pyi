@@ -168,14 +168,18 @@ class SearchTopRequest(_message.Message):
     def __init__(self, query: _Optional[str] = ..., user_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class SearchTopResponse(_message.Message):
-    __slots__ = ("cards", "snapshot_version", "degraded")
+    __slots__ = ("cards", "snapshot_version", "degraded", "experiment", "arm")
     CARDS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     cards: _containers.RepeatedCompositeFieldContainer[DebunkCard]
     snapshot_version: str
     degraded: bool
-    def __init__(self, cards: _Optional[_Iterable[_Union[DebunkCard, _Mapping]]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ...) -> None: ...
+    experiment: str
+    arm: str
+    def __init__(self, cards: _Optional[_Iterable[_Union[DebunkCard, _Mapping]]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class CommentTopRequest(_message.Message):
     __slots__ = ("item_id", "user_id")
@@ -186,14 +190,18 @@ class CommentTopRequest(_message.Message):
     def __init__(self, item_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class CommentTopResponse(_message.Message):
-    __slots__ = ("card", "snapshot_version", "degraded")
+    __slots__ = ("card", "snapshot_version", "degraded", "experiment", "arm")
     CARD_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     card: DebunkCard
     snapshot_version: str
     degraded: bool
-    def __init__(self, card: _Optional[_Union[DebunkCard, _Mapping]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ...) -> None: ...
+    experiment: str
+    arm: str
+    def __init__(self, card: _Optional[_Union[DebunkCard, _Mapping]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class GroupMessage(_message.Message):
     __slots__ = ("message_id", "text", "item_id", "sender_id")
