@@ -1,5 +1,6 @@
 """``make demo``: a small world, the nightly job, the service on the embedded Redis, a feed server's
-calls, and a readable table of what each user got and why."""
+calls under a live experiment, a readable table of what each user got and why, and the reach
+report of the experiment the world ran."""
 
 from __future__ import annotations
 
@@ -20,11 +21,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store import experiments
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from feature_store.vocab import ACTIONS
 from offline.nightly import run_nightly
-from offline.synth import synthesize
+from offline.reach import reach_report
+from offline.synth import PlantedExperiment, synthesize
+
+PLANTED = PlantedExperiment(
+    "demo-ab", "control:0.45,treatment:0.45,holdout:0.1:holdout", {"treatment": 0.2}
+)
+LIVE_ARMS = "rules:0.5:rules,learned:0.5:model"
 
 
 def wait_until_serving(channel: grpc.Channel, timeout: float = 60.0) -> None:
@@ -76,6 +84,8 @@ def print_table(rows: list[tuple[str, str, pb.RankFeedResponse]]) -> None:
     print(f"\n{'user':<10} {'story':<28} {'#':>2}  {'rumor':<8} {pad('debunk by', 34)} why")
     print("-" * 120)
     for user, story, reply in rows:
+        if reply.arm:
+            story = f"{story} [{reply.arm}]"
         if not reply.cards:
             print(f"{user:<10} {story:<28} {'-':>2}  (no cards)")
         for i, card in enumerate(reply.cards, 1):
@@ -93,9 +103,9 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
     world = workdir / "world"
     t0 = time.perf_counter()
     start = date.today() - timedelta(days=days)  # the last day is yesterday: recency matters
-    summary = synthesize(world, users=users, days=days, seed=seed, start=start)
+    summary = synthesize(world, users=users, days=days, seed=seed, start=start, experiment=PLANTED)
     print(
-        f"[1/4] synthetic world: {summary['exposure_rows']:,} exposure rows, "
+        f"[1/5] synthetic world: {summary['exposure_rows']:,} exposure rows, "
         f"{summary['rumors']} rumors, {summary['debunks']} debunks "
         f"({time.perf_counter() - t0:.1f}s)"
     )
@@ -104,10 +114,11 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
         settings = RedisSettings.from_env(server.url)
         night = run_nightly(world, run_date, workdir / "state", settings)
         print(
-            f"[2/4] nightly {run_date}: {night['state']['join']['rows_read']:,} rows scanned, "
+            f"[2/5] nightly {run_date}: {night['state']['join']['rows_read']:,} rows scanned, "
             f"{night['state']['pairs']:,} (user, rumor) pairs -> snapshot "
             f"{night['snapshot']['version']} ({night['elapsed_s']}s)"
         )
+        start_live_experiment(settings)
         port = free_port()
         env = {**os.environ, "REDIS_URL": server.url, "DEBUNK_LOG_LEVEL": "WARNING"}
         proc = subprocess.Popen(
@@ -116,23 +127,64 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 wait_until_serving(channel)
-                print(f"[3/4] service SERVING on 127.0.0.1:{port}")
+                print(f"[3/5] service SERVING on 127.0.0.1:{port}")
                 stub = pb_grpc.DebunkServiceStub(channel)
                 withdrawn = _withdrawn(world)
                 rows = []
                 for user, story in pick_users(
                     workdir / "state" / "current" / "exposures.parquet", users, withdrawn
                 ):
-                    reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=3), timeout=2)
-                    rows.append((user, story, reply))
-                print("[4/4] RankFeed(limit=3), as a feed server calls it:")
+                    rows.append((user, story, labelled_feed(stub, user)))
+                print(f"[4/5] RankFeed(limit=3), as a feed server calls it (live experiment "
+                      f"demo-live: {LIVE_ARMS}):")  # fmt: skip
                 print_table(rows)
                 show_pinned(stub, world)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+    show_report(world, start, run_date, workdir / "report")
     print(f"done in {time.perf_counter() - t0:.1f}s; actions, weakest first: {', '.join(ACTIONS)}")
     return 0
+
+
+def start_live_experiment(settings: RedisSettings) -> None:
+    """An experiment running now, so that feed answers carry arms."""
+    now = time.time()
+    exp = experiments.Experiment(
+        "demo-live", "demo-live", experiments.parse_arms(LIVE_ARMS), now - 1, now + 3600
+    )
+    client = settings.sync_client()
+    try:
+        experiments.save(client, exp)
+    finally:
+        client.close()
+
+
+def labelled_feed(stub: pb_grpc.DebunkServiceStub, user: str) -> pb.RankFeedResponse:
+    """RankFeed, retried until the service has loaded the experiment (it polls the store)."""
+    deadline = time.monotonic() + 10
+    while True:
+        reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=3), timeout=2)
+        if reply.experiment or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.1)
+
+
+def show_report(world: Path, start: date, end: date, out: Path) -> None:
+    """The reach report of the experiment the synthetic world ran (planted: treatment +20%)."""
+    report = reach_report(world, world / "experiment.json", start, end, n_boot=100)
+    report.write(out)
+    print(f"[5/5] reach report of {report.experiment.name} ({start} .. {end}), "
+          f"SRM p = {report.srm['p_value']:.2f}:")  # fmt: skip
+    for row in report.arms.itertuples():
+        print(f"  {row.arm:<10} exposed users {row.exposed_users:>6,}  reached "
+              f"{row.user_reach:6.1%} [{row.user_reach_lo:.1%}, {row.user_reach_hi:.1%}]  "
+              f"median {row.hours_to_debunk_p50:4.1f} h to the debunk")  # fmt: skip
+    lift = report.comparisons.set_index(["arm", "metric"])
+    t = lift.loc[("treatment", "pair_reach")]
+    print(f"  treatment vs control: reach {t.rel_lift:+.1%} [{t.rel_lift_lo:+.1%}, "
+          f"{t.rel_lift_hi:+.1%}], p = {t.p_value:.2g} (planted +20% serving)")  # fmt: skip
+    print(f"  tables and HTML: {out}/report.html\n")
 
 
 def show_pinned(stub: pb_grpc.DebunkServiceStub, world: Path) -> None:
