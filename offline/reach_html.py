@@ -47,14 +47,15 @@ def _pyplot():  # noqa: ANN202
     return plt
 
 
-def plot_daily(daily: pd.DataFrame) -> str:
+def plot_daily(daily: pd.DataFrame, arms: list[str]) -> str:
     """Reach by arm over the days of first exposure, with Wilson bands."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    for arm, g in daily.groupby("arm", sort=False):
+    for k, arm in enumerate(arms):
+        g = daily[daily["arm"] == arm]
         x = pd.to_datetime(g["day"])
-        ax.plot(x, g["reach"], marker="o", ms=3, label=arm)
-        ax.fill_between(x, g["reach_lo"], g["reach_hi"], alpha=0.2)
+        ax.plot(x, g["reach"], marker="o", ms=3, label=arm, color=f"C{k}")
+        ax.fill_between(x, g["reach_lo"], g["reach_hi"], alpha=0.2, color=f"C{k}")
     ax.set_ylabel("reached / exposed pairs")
     ax.set_title("Reach by arm, by day of first exposure")
     ax.set_ylim(0, 1)
@@ -63,18 +64,17 @@ def plot_daily(daily: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def plot_time(times: pd.DataFrame) -> str:
+def plot_time(times: pd.DataFrame, arms: list[str]) -> str:
     """The share of reached pairs per time-to-debunk bin, one bar group per arm."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    arms = list(dict.fromkeys(times["arm"]))
     bins = times[times["arm"] == arms[0]] if arms else times
     labels = [_span(lo) + "–" + _span(hi) for lo, hi in zip(bins["from_s"], bins["to_s"],
                                                             strict=True)]  # fmt: skip
     width = 0.8 / max(len(arms), 1)
     for k, arm in enumerate(arms):
         share = times.loc[times["arm"] == arm, "share"].to_numpy()
-        ax.bar(np.arange(len(share)) + k * width, share, width, label=arm)
+        ax.bar(np.arange(len(share)) + k * width, share, width, label=arm, color=f"C{k}")
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right")
     ax.set_ylabel("share of reached pairs")
     ax.set_title("Time from exposure to the first debunk impression")
@@ -92,16 +92,18 @@ def _span(seconds: float) -> str:
     return f"{seconds / 86_400:g}d"
 
 
-def plot_rumors(rumors: pd.DataFrame) -> str:
+def plot_rumors(rumors: pd.DataFrame, arms: list[str]) -> str:
     """Reach per rumor and arm for the rumors with the most exposed users."""
     plt = _pyplot()
     top = rumors.groupby("rumor_id")["exposed_users"].sum().nlargest(TOP_RUMORS).index
     sub = rumors[rumors["rumor_id"].isin(top)]
     pivot = sub.pivot(index="rumor_id", columns="arm", values="reach").reindex(top[::-1])
+    pivot = pivot.reindex(columns=arms)
     fig, ax = plt.subplots(figsize=(9, max(3, 0.28 * len(top))))
     height = 0.8 / max(len(pivot.columns), 1)
     for k, arm in enumerate(pivot.columns):
-        ax.barh(np.arange(len(pivot)) + k * height, pivot[arm].fillna(0), height, label=arm)
+        ax.barh(np.arange(len(pivot)) + k * height, pivot[arm].fillna(0), height, label=arm,
+                color=f"C{k}")  # fmt: skip
     ax.set_yticks(np.arange(len(pivot)) + 0.4 - height / 2, pivot.index)
     ax.set_xlabel("reached / exposed users")
     ax.set_xlim(0, 1)
@@ -128,6 +130,7 @@ def render(report: ReachReport) -> str:
     )
     warnings = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in report.warnings)
     arms = report.arms
+    names = [a.name for a in exp.arms]
     sections = [
         f"<h1>Reach report: {html.escape(exp.name)}</h1>",
         f"<p>{report.date_from} to {report.date_to}; arms "
@@ -142,11 +145,11 @@ def render(report: ReachReport) -> str:
         "<h2>Differences against control</h2>",
         _table(report.comparisons),
         "<h2>Reach over time</h2>",
-        plot_daily(report.daily) if len(report.daily) else "<p>no data</p>",
+        plot_daily(report.daily, names) if len(report.daily) else "<p>no data</p>",
         "<h2>Time to debunk</h2>",
-        plot_time(report.time_to_debunk) if len(report.time_to_debunk) else "<p>no data</p>",
+        plot_time(report.time_to_debunk, names) if len(report.time_to_debunk) else "<p>no data</p>",
         "<h2>Per rumor</h2>",
-        plot_rumors(report.rumors) if len(report.rumors) else "<p>no data</p>",
+        plot_rumors(report.rumors, names) if len(report.rumors) else "<p>no data</p>",
         _table(report.rumors.sort_values("exposed_users", ascending=False).head(100)),
     ]
     return (
