@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report eval-matching eval-models clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -55,6 +55,9 @@ bench-serve: $(STAMP)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)
+
+calibrate-report: $(STAMP)
+	$(PY) bench/calibrate_report.py $(BENCH_ARGS)
 
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
