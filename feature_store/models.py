@@ -7,6 +7,7 @@ A score is one dot product: user rows are ``[bias, 1, factors...]`` and debunk r
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +29,16 @@ class FeedModel:
 
     def logits(self, user: np.ndarray | None, debunk_ids: list[str]) -> np.ndarray:
         """The ranker's logit for each debunk (NaN for a debunk the model does not know)."""
+        return np.array(self.logit_list(user, debunk_ids), dtype=np.float64)
+
+    def logit_list(self, user: np.ndarray | None, debunk_ids: list[str]) -> list[float]:
+        """``logits`` as a plain list: one matrix product, no per-item numpy (the hot path)."""
+        if not debunk_ids:
+            return []
         vec = self.default_user if user is None or len(user) != self.factors.shape[1] else user
         rows = [self.debunk_row.get(d, -1) for d in debunk_ids]
-        idx = np.array(rows, dtype=np.int64)
-        out = np.full(len(rows), np.nan, dtype=np.float64)
-        known = idx >= 0
-        if known.any():
-            out[known] = self.factors[idx[known]] @ vec
-        return out
+        scores = (self.factors[[max(r, 0) for r in rows]] @ vec).tolist()
+        return [v if r >= 0 else math.nan for v, r in zip(scores, rows, strict=True)]
 
 
 @dataclass(frozen=True)

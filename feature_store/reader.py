@@ -11,13 +11,21 @@ from feature_store.codecs import load_json, unpack_exposure
 from feature_store.delivery import Delivery, day_of, decode
 from feature_store.models import UserModel, decode_feed_model, decode_user_model
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+from feature_store.resp import RespPool, as_dict
 
 
 class SnapshotReader:
     """Async reads of one Redis; every user read is a single round trip to one slot."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, cached_versions: int = 2) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        cached_versions: int = 2,
+        fast: RespPool | None = None,
+    ) -> None:
         self.client = client
+        self.fast = fast  # the lean pipelined client for feed reads, when it can reach Redis
         self._catalogs: dict[str, Catalog] = {}
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
@@ -118,13 +126,25 @@ class SnapshotReader:
     ) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
         """users_view plus each user's model side (factors, prebunks): still one round trip."""
         day = day_of(now)
-        async with self.client.pipeline(transaction=False) as pipe:
+        if self.fast is not None:
+            commands = []
             for user_id in user_ids:
-                pipe.hgetall(keys.user_exposures(version, user_id))
-                pipe.hgetall(keys.delivery(user_id))
-                pipe.hget(keys.daily_caps(user_id, day), surface)
-                pipe.hgetall(keys.user_model(version, user_id))
-            raw = await pipe.execute()
+                commands += [
+                    (b"HGETALL", keys.user_exposures(version, user_id)),
+                    (b"HGETALL", keys.delivery(user_id)),
+                    (b"HGET", keys.daily_caps(user_id, day), surface),
+                    (b"HGETALL", keys.user_model(version, user_id)),
+                ]
+            flat = await self.fast.execute(commands)
+            raw = [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.hgetall(keys.user_exposures(version, user_id))
+                    pipe.hgetall(keys.delivery(user_id))
+                    pipe.hget(keys.daily_caps(user_id, day), surface)
+                    pipe.hgetall(keys.user_model(version, user_id))
+                raw = await pipe.execute()
         return [
             (
                 decode_exposures(raw[i]),

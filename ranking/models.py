@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from feature_store.delivery import Delivery
 from feature_store.models import FeedModel, UserModel
 from feature_store.records import Catalog, ExposureState
@@ -29,21 +27,27 @@ def attach_preferred_debunk(
     delivery: Delivery | None = None,
 ) -> None:
     """Give each candidate the unseen debunk of its rumor the user is likeliest to read
-    (ties and debunks unknown to the model: authority order); store its affinity."""
-    for c in candidates:
-        options = [
-            d
-            for d in catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
-            if not (delivery and delivery.seen(d.debunk_id))
-        ]
-        if not options:
+    (ties and debunks unknown to the model: authority order); store its affinity. One matrix
+    product per user scores every option of every candidate."""
+    options = [
+        [d for d in catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+         if not (delivery and delivery.seen(d.debunk_id))]
+        for c in candidates
+    ]  # fmt: skip
+    logits = model.logit_list(user.factors, [d.debunk_id for opts in options for d in opts])
+    at = 0
+    for c, opts in zip(candidates, options, strict=True):
+        if not opts:
             c.debunk = None
             continue
-        logits = model.logits(user.factors, [d.debunk_id for d in options])
-        logits = np.where(np.isnan(logits), -np.inf, logits)
-        best = int(np.argmax(logits))  # first maximum: authority order breaks ties
-        c.debunk = options[best]
-        c.features["affinity"] = sigmoid(float(logits[best])) if np.isfinite(logits[best]) else 0.0
+        best, best_logit = 0, -math.inf
+        for i in range(len(opts)):
+            value = logits[at + i]
+            if value > best_logit:  # NaN (unknown to the model) never wins; first max does
+                best, best_logit = i, value
+        at += len(opts)
+        c.debunk = opts[best]
+        c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
 
 
 def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:
@@ -51,13 +55,13 @@ def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> N
     still decides, the model orders cards within one strength (affinity min-max scaled)."""
     if not candidates:
         return
-    aff = np.array([c.features.get("affinity", 0.0) for c in candidates])
-    span = float(aff.max() - aff.min())
-    scaled = (aff - aff.min()) / span if span > 0 else np.ones_like(aff)
-    for c, a in zip(candidates, scaled, strict=True):
-        c.features["affinity_rank"] = float(a)
+    aff = [c.features.get("affinity", 0.0) for c in candidates]
+    low, span = min(aff), max(aff) - min(aff)
+    for c, a in zip(candidates, aff, strict=True):
+        scaled = (a - low) / span if span > 0 else 1.0
+        c.features["affinity_rank"] = scaled
         recency = c.features.get("recency", 0.0)
-        c.score = c.features.get("strength", 0.0) + (1 - weight) * recency + weight * float(a)
+        c.score = c.features.get("strength", 0.0) + (1 - weight) * recency + weight * scaled
 
 
 def prebunk_candidates(

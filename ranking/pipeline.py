@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from feature_store.delivery import Delivery
@@ -64,13 +65,23 @@ def rank_feed(
     return top
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _minute(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.lru_cache(maxsize=256)
+def _surfaces(mask: int) -> str:
+    return "/".join(surfaces_from_mask(mask)) or "unknown surface"
+
+
 def explain(candidate: Candidate) -> str:
     """One line a feed server can log: what the user did with the rumor, where and when."""
     if candidate.prebunk:
         return f"{PREBUNK_TEXT} (at-risk score {candidate.features.get('risk', 0.0):.2f})"
     e = candidate.exposure
-    when = datetime.fromtimestamp(e.last_ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    surfaces = "/".join(surfaces_from_mask(e.surface_mask)) or "unknown surface"
+    when = _minute(e.last_ts // 60)
+    surfaces = _surfaces(e.surface_mask)
     action = ACTIONS[e.strongest_action] if e.strongest_action < len(ACTIONS) else "unknown"
     times = "once" if e.exposures == 1 else f"{e.exposures} times"
     debunk = candidate.debunk

@@ -17,6 +17,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
+from feature_store.resp import RespPool
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
@@ -50,7 +51,8 @@ class DebunkServer:
         self.config = config
         self.port: int | None = None
         self._redis = settings.async_client()
-        self._reader = SnapshotReader(self._redis)
+        self._fast = RespPool(settings) if RespPool.supports(settings) else None
+        self._reader = SnapshotReader(self._redis, fast=self._fast)
         self._health = health.aio.HealthServicer()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
@@ -122,7 +124,7 @@ class DebunkServer:
             ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
             ("watcher", self._watcher.stop(), 5.0),
             ("experiments", self._experiments.stop(), 5.0),
-            ("redis", self._redis.aclose(), 5.0),
+            ("redis", self._close_redis(), 5.0),
         )
         for name, step, limit in steps:
             try:
@@ -130,6 +132,11 @@ class DebunkServer:
             except TimeoutError:
                 log.warning("shutdown step %s took longer than %.0fs; going on", name, limit)
         self.metrics.close()
+
+    async def _close_redis(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
+        await self._redis.aclose()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

@@ -1,0 +1,108 @@
+"""feature_store.resp: the lean pipelined client of the hot feed reads, against a real
+redis-server: same answers as redis-py, one write per pipeline, errors and cancellations safe."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis
+
+from feature_store.connection import RedisSettings
+from feature_store.embedded import EmbeddedRedis
+from feature_store.resp import RespPool, as_dict, encode
+
+
+def test_commands_are_encoded_as_one_resp_buffer() -> None:
+    assert encode([(b"HGET", "k", b"f"), ("PING",)]) == (
+        b"*3\r\n$4\r\nHGET\r\n$1\r\nk\r\n$1\r\nf\r\n*1\r\n$4\r\nPING\r\n"
+    )
+    assert as_dict([b"a", b"1", b"b", b"2"]) == {b"a": b"1", b"b": b"2"}
+    assert as_dict([]) == {} and as_dict(None) == {}
+
+
+def test_a_pipeline_answers_as_redis_py_does(client: redis.Redis, settings: RedisSettings) -> None:
+    client.hset("h", mapping={"a": "1", "b": "\x00\xff"})
+    client.set("s", "x" * 300_000)  # a reply larger than one read
+
+    async def go() -> list:
+        pool = RespPool(settings, size=2)
+        try:
+            return await pool.execute(
+                [(b"HGETALL", b"h"), (b"HGET", b"h", b"a"), (b"HGET", b"h", b"zz"),
+                 (b"HGETALL", b"none"), (b"GET", b"s")]
+            )  # fmt: skip
+        finally:
+            await pool.aclose()
+
+    got = asyncio.run(go())
+    assert as_dict(got[0]) == client.hgetall("h")
+    assert got[1:4] == [b"1", None, []]
+    assert got[4] == b"x" * 300_000
+
+
+def test_an_error_reply_raises_and_the_connection_stays_usable(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    client.set("s", "x")
+
+    async def go() -> bytes:
+        pool = RespPool(settings, size=1)
+        try:
+            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+                await pool.execute([(b"HGETALL", b"s")])
+            return (await pool.execute([(b"GET", b"s")]))[0]
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(go()) == b"x"
+
+
+def test_a_cancelled_call_never_leaves_replies_for_the_next_one(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    client.hset("big", mapping={f"f{i}": "v" * 100 for i in range(2000)})
+    client.set("s", "mine")
+
+    async def go() -> list:
+        pool = RespPool(settings, size=1)
+        try:
+            for _ in range(20):
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(pool.execute([(b"HGETALL", b"big")] * 200), 1e-4)
+                assert await pool.execute([(b"GET", b"s")]) == [b"mine"]
+            return len(pool._idle)
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(go()) == 1  # one connection, healthy, back in the pool
+
+
+def test_auth_and_database_come_from_the_settings(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path / "r") as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("requirepass", "s3cret")
+        try:
+            url = server.url.rsplit("/", 1)[0] + "/3"
+            redis.Redis.from_url(url, password="s3cret").set("k", "db3")
+
+            async def go(password: str | None) -> list:
+                pool = RespPool(RedisSettings(url=url, password=password))
+                try:
+                    return await pool.execute([(b"GET", b"k")])
+                finally:
+                    await pool.aclose()
+
+            assert asyncio.run(go("s3cret")) == [b"db3"]
+            with pytest.raises(redis.AuthenticationError):
+                asyncio.run(go("wrong"))
+        finally:
+            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+
+
+def test_only_single_node_tcp_and_tls_urls_take_the_fast_path() -> None:
+    assert RespPool.supports(RedisSettings(url="redis://h:1"))
+    assert RespPool.supports(RedisSettings(url="rediss://h:1"))
+    assert not RespPool.supports(RedisSettings(url="unix:///tmp/r.sock"))
+    assert not RespPool.supports(RedisSettings(url="redis://h:1", cluster=True))
