@@ -1,9 +1,10 @@
 """Calibration of the reach report over repeated synthetic worlds (``make calibrate-report``).
 
 For each seed, two small worlds are synthesised: an A/A world (both arms served alike) and an
-A/B world with a planted serving lift. The report should reject the A/A null at about the
-stated rate (alpha) and its interval for the relative reach lift should cover the planted value
-about 1 - alpha of the time. Prints both rates with their binomial standard errors.
+A/B world with a planted serving lift, each with a salt of its own (with one salt for every world,
+the same few thousand user ids would be split the same way every time). The report should
+reject the A/A null at about the stated rate (alpha), and its interval for the relative reach
+lift should cover the planted value about 1 - alpha of the time. Prints both rates with their binomial standard errors.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def one(seed: int, users: int, days: int, lift: float, tmp: Path) -> dict:
     for kind, lifts in (("aa", {}), ("ab", {"b": lift})):
         world = tmp / f"{kind}-{seed}"
         synthesize(world, users=users, days=days, seed=seed, start=START,
-                   experiment=PlantedExperiment(f"cal-{kind}", "a:0.5,b:0.5", lifts))  # fmt: skip
+                   experiment=PlantedExperiment(f"cal-{kind}", "a:0.5,b:0.5", lifts,
+                                                salt=f"cal-{kind}-{seed}"))  # fmt: skip
         report = reach_report(world, world / "experiment.json", START, end, n_boot=0,
                               progress=False)  # fmt: skip
         cmp = report.comparisons.set_index("metric")
