@@ -4,7 +4,8 @@ For each seed, two small worlds are synthesised: an A/A world (both arms served 
 A/B world with a planted serving lift, each with a salt of its own (with one salt for every world,
 the same few thousand user ids would be split the same way every time). The report should
 reject the A/A null at about the stated rate (alpha), and its interval for the relative reach
-lift should cover the planted value about 1 - alpha of the time. Prints both rates with their binomial standard errors.
+lift should cover the planted value about 1 - alpha of the time. Prints both rates with their
+binomial standard errors.
 """
 
 from __future__ import annotations
