@@ -228,13 +228,15 @@ def _top_unexposed(
     matrix: sp.csr_matrix,
     eligible: np.ndarray,
     min_score: float,
-    chunk: int = 16_384,
+    block_bytes: int = 64 << 20,
 ) -> list[tuple[int, int, float]]:
-    """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors."""
+    """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors.
+    Users are scored in blocks of about ``block_bytes`` of scores, so memory stays flat."""
     out: list[tuple[int, int, float]] = []
     k = min(MAX_PREBUNKS, int(eligible.sum()))
     if k == 0:
         return out
+    chunk = max(1, block_bytes // (8 * max(rfac.shape[0], 1)))
     for lo in range(0, len(ufac), chunk):
         hi = min(lo + chunk, len(ufac))
         scores = ufac[lo:hi] @ rfac.T
@@ -242,7 +244,7 @@ def _top_unexposed(
         block = matrix[lo:hi]
         rows = np.repeat(np.arange(hi - lo), np.diff(block.indptr))
         scores[rows, block.indices] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
         best = np.take_along_axis(scores, top, axis=1)
         uu, jj = np.nonzero(best >= min_score)
         out += zip((uu + lo).tolist(), top[uu, jj].tolist(), best[uu, jj].tolist(), strict=True)
