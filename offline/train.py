@@ -57,6 +57,7 @@ class AtRiskConfig:
     alpha: float = 4.0  # confidence = 1 + alpha x engagement
     threads: int = MAX_THREADS
     max_per_rumor: int = 10_000  # and never more at-risk users than exposed ones
+    max_rumors: int = 1_000  # prebunk only the rumors with the most exposed users (spreading)
     min_score: float = 0.05
     seed: int = SEED
 
@@ -210,7 +211,8 @@ def train_at_risk(
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     eligible = np.array([r in confirmed and r in with_debunk for r in rumor_ids])
     exposed_count = np.diff(matrix.tocsc().indptr)
-    prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score)
+    eligible &= _most_exposed(exposed_count, eligible, config.max_rumors)
+    prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score, config.threads)
     prebunks = _cap_per_rumor(prebunks, exposed_count, config.max_per_rumor)
     out: dict[str, list[tuple[str, float]]] = {}
     for u, r, s in sorted(prebunks, key=lambda x: (x[0], -x[2], x[1])):
@@ -222,32 +224,46 @@ def train_at_risk(
                  "seed": config.seed, "train_seconds": seconds}  # fmt: skip
 
 
+def _most_exposed(exposed: np.ndarray, eligible: np.ndarray, limit: int) -> np.ndarray:
+    """Mask of the ``limit`` eligible rumors with the most exposed users (ties: lower index):
+    scoring every user against every rumor of a large library would cost minutes."""
+    order = np.lexsort((np.arange(len(exposed)), -exposed))
+    order = order[eligible[order]][:limit]
+    mask = np.zeros(len(exposed), dtype=bool)
+    mask[order] = True
+    return mask
+
+
 def _top_unexposed(
     ufac: np.ndarray,
     rfac: np.ndarray,
     matrix: sp.csr_matrix,
     eligible: np.ndarray,
     min_score: float,
-    block_bytes: int = 64 << 20,
+    threads: int = 1,
+    block: int = 65_536,
 ) -> list[tuple[int, int, float]]:
-    """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors.
-    Users are scored in blocks of about ``block_bytes`` of scores, so memory stays flat."""
+    """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors, by
+    implicit's C++ top-k (exposed and ineligible rumors filtered inside it), block by block."""
+    from implicit.cpu.topk import topk
+    from threadpoolctl import threadpool_limits
+
     out: list[tuple[int, int, float]] = []
     k = min(MAX_PREBUNKS, int(eligible.sum()))
     if k == 0:
         return out
-    chunk = max(1, block_bytes // (8 * max(rfac.shape[0], 1)))
-    for lo in range(0, len(ufac), chunk):
-        hi = min(lo + chunk, len(ufac))
-        scores = ufac[lo:hi] @ rfac.T
-        scores[:, ~eligible] = -np.inf
-        block = matrix[lo:hi]
-        rows = np.repeat(np.arange(hi - lo), np.diff(block.indptr))
-        scores[rows, block.indices] = -np.inf
-        top = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
-        best = np.take_along_axis(scores, top, axis=1)
-        uu, jj = np.nonzero(best >= min_score)
-        out += zip((uu + lo).tolist(), top[uu, jj].tolist(), best[uu, jj].tolist(), strict=True)
+    keep = np.flatnonzero(eligible)
+    items = np.ascontiguousarray(rfac[keep], dtype=np.float32)
+    exposed = matrix[:, keep].tocsr()
+    with threadpool_limits(1, "blas"):
+        for lo in range(0, len(ufac), block):
+            hi = min(lo + block, len(ufac))
+            query = np.ascontiguousarray(ufac[lo:hi], dtype=np.float32)
+            top, best = topk(items, query, k, filter_query_items=exposed[lo:hi],
+                             num_threads=_bounded_threads(threads))  # fmt: skip
+            uu, jj = np.nonzero(np.isfinite(best) & (best >= min_score))
+            out += zip((uu + lo).tolist(), keep[top[uu, jj]].tolist(), best[uu, jj].tolist(),
+                       strict=True)  # fmt: skip
     return out
 
 
