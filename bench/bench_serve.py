@@ -1,6 +1,7 @@
 """Serving benchmark: RankFeed throughput against an empty unary RPC (the standard health Check,
 served by the same server) in the same run, RankFeed latency at half of its maximum throughput,
-and RankFeedBatch users/s. Load generator and server share this machine.
+RankFeedBatch users/s, and SearchTop / GroupWarnings latency at half of their own maximum
+throughput (or at ``--pinned-rate``). Load generator and server share this machine.
 
     make bench-serve
     .venv/bin/python bench/bench_serve.py --users 300000 --rumors 30000 --seconds 5
@@ -85,6 +86,11 @@ async def open_loop(
     return {"rate": round(rate), "calls": n, **percentiles(latencies)}
 
 
+def _pinned_rate(args: argparse.Namespace, at_max: dict) -> float:
+    """The open-loop rate for SearchTop/GroupWarnings: --pinned-rate, or half their max."""
+    return args.pinned_rate if args.pinned_rate > 0 else at_max["per_s"] / 2
+
+
 async def run_load(
     target: str, users: list[str], texts: list[str], args: argparse.Namespace
 ) -> dict[str, object]:
@@ -135,15 +141,19 @@ async def run_load(
         best_empty = max(empty["per_s"], empty2["per_s"])
         half = await open_loop(feed, rank["per_s"] / 2, args.seconds)
         batches = await closed_loop(batch, 4, args.seconds)
-        searches = await open_loop(search, args.pinned_rate, args.seconds)
-        groups = await open_loop(group, args.pinned_rate, args.seconds)
+        search_max = await closed_loop(search, args.concurrency, args.seconds)
+        searches = await open_loop(search, _pinned_rate(args, search_max), args.seconds)
+        group_max = await closed_loop(group, args.concurrency, args.seconds)
+        groups = await open_loop(group, _pinned_rate(args, group_max), args.seconds)
         return {
             "empty_unary_per_s": best_empty,
             "rank_feed_per_s": rank["per_s"],
             "rank_feed_over_empty": round(rank["per_s"] / best_empty, 3),
             "rank_feed_at_half_max": half,
             "rank_feed_batch_users_per_s": round(batches["per_s"] * batch_size),
+            "search_top_max_per_s": search_max["per_s"],
             "search_top": searches,
+            "group_warnings_max_per_s": group_max["per_s"],
             "group_warnings_5_messages_20_members": groups,
         }
 
@@ -159,8 +169,8 @@ def main() -> int:
     p.add_argument(
         "--pinned-rate",
         type=float,
-        default=200.0,
-        help="SearchTop / GroupWarnings calls per second (open loop)",
+        default=0.0,
+        help="SearchTop / GroupWarnings calls per second (open loop); 0: half of each one's max",
     )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
