@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from feature_store.records import Catalog, ExposureState
 from offline import catalog as inputs
 from offline.exposures import join_exposures
-from offline.features import read_events
+from offline.features import labelled_pairs, read_events
 from offline.train import AtRiskConfig, RankerConfig, fit_als, train_ranker
 from ranking.candidates import Candidate
 from ranking.models import combine_policy_and_affinity, sigmoid
@@ -66,7 +66,17 @@ def evaluate_ranker(
     k: int = 5,
     config: RankerConfig | None = None,
 ) -> dict[str, Any]:
-    """Train on events before the split, rank each test user's candidates four ways."""
+    """Train on events before the split; rank what each test user was shown after it.
+
+    Test lists are the debunks shown to a user after the split (impression, click, dismiss or
+    share; not shown before it), labelled 2 shared, 1 clicked, 0 shown only. The synthetic
+    platform serves debunks at random, so these lists are an unbiased sample of the choices
+    and "shown, not clicked" is a real negative (an unshown debunk could not be clicked).
+    Two views, every ranker in the same run:
+    - ``feed``: per user, all their shown debunks (users with >= 2 and a click);
+    - ``within_rumor``: per (user, rumor), that rumor's shown debunks: which debunk the user
+      reads, the choice ``attach_preferred_debunk`` makes (rule-only = authority order).
+    """
     summary = json.loads((world / "world.json").read_text())
     start = datetime.fromisoformat(summary["start"]).replace(tzinfo=UTC)
     days = int(summary["days"])
@@ -92,71 +102,93 @@ def evaluate_ranker(
     )
     train_seconds = round(time.perf_counter() - started, 3)
 
-    shown_before = set(zip(*_cols(train_events, "user_id", "debunk_id"), strict=True))
-    popularity: dict[str, float] = {}
-    for d, e in zip(*_cols(train_events, "debunk_id", "event"), strict=True):
-        if e in ("click", "share"):
-            popularity[d] = popularity.get(d, 0.0) + 1.0
-    labels: dict[str, dict[str, int]] = {}
-    for u, d, e in zip(*_cols(test_events, "user_id", "debunk_id", "event"), strict=True):
-        if e in ("click", "share"):
-            cur = labels.setdefault(u, {})
-            cur[d] = max(cur.get(d, 0), 2 if e == "share" else 1)
-    exposures = _exposures_by_user(state_all, set(labels))
+    train_pairs = labelled_pairs(train_events)
+    shown_before = set(zip(train_pairs["user_id"], train_pairs["debunk_id"], strict=True))
+    popularity = train_pairs[train_pairs["label"] > 0].groupby("debunk_id").size().to_dict()
+    test = labelled_pairs(test_events)
+    keep = [(u, d) not in shown_before and d in cat.debunks for u, d in
+            zip(test["user_id"], test["debunk_id"], strict=True)]  # fmt: skip
+    test = test[np.array(keep, dtype=bool)] if len(test) else test
+    test = test[test["user_id"].isin(test.loc[test["label"] > 0, "user_id"])]
+    exposures = _exposures_by_user(state_all, set(test["user_id"]))
     now = end.timestamp()
-    end_iso = end.strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows: dict[str, list[dict[str, float]]] = {"popularity": [], "rule_only": [], "lightfm": [],
-                                               "blend": [], "random": []}  # fmt: skip
+    names = ("popularity", "rule_only", "random", "lightfm", "blend")
+    feed: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    within: dict[str, list[dict[str, float]]] = {n: [] for n in names if n != "blend"}
     rng = np.random.default_rng(0)
-    for user in sorted(labels):
+    for user, g in test.groupby("user_id", sort=True):
+        by_rumor = {e.rumor_id: e for e in exposures.get(user, [])}
         cands: list[Candidate] = []
-        for e in exposures.get(user, []):
-            rumor = cat.rumors.get(e.rumor_id)
-            if rumor is None or not rumor.confirmed:
+        for d in sorted(g["debunk_id"], key=lambda x: (cat.debunks[x].authority_rank, x)):
+            deb = cat.debunks[d]
+            rid = deb.rumor_ids[0] if deb.rumor_ids else ""
+            rumor = cat.rumors.get(rid)
+            if rumor is None:
                 continue
-            for d in cat.debunks_by_rumor.get(e.rumor_id, ()):
-                if d.published_at < end_iso and (user, d.debunk_id) not in shown_before:
-                    cands.append(Candidate(rumor=rumor, exposure=e, debunk=d))
-        y = np.array([labels[user].get(c.debunk.debunk_id, 0) for c in cands])  # type: ignore[union-attr]
-        if len(cands) < 2 or not (y > 0).any():
+            e = by_rumor.get(rid) or ExposureState(rid, 0, 0, 0, 0, 0)
+            cands.append(Candidate(rumor=rumor, exposure=e, debunk=deb))
+        if len(cands) < 2:
             continue
+        label = dict(zip(g["debunk_id"], g["label"], strict=True))
         ids = [c.debunk.debunk_id for c in cands]  # type: ignore[union-attr]
+        y = np.array([label[d] for d in ids])
+        if not (y > 0).any():
+            continue
         score_exposure_strength(cands)
         score_exposure_recency(cands, now)
-        auth = np.array([c.debunk.authority_rank for c in cands])  # type: ignore[union-attr]
-        rule = np.array([c.features["strength"] + c.features["recency"] for c in cands])
-        rule = rule - 1e-3 * auth
-        pop = np.array([popularity.get(d, 0.0) for d in ids]) - 1e-6 * auth
-        rows["popularity"].append(ranking_metrics(pop, y, k))
-        rows["rule_only"].append(ranking_metrics(rule, y, k))
-        rows["random"].append(ranking_metrics(rng.random(len(y)), y, k))
-        if model is None:
-            continue
-        logits = model.logits(user_rows.get(user), ids)
-        rows["lightfm"].append(ranking_metrics(logits, y, k))
-        for c, z in zip(cands, logits, strict=True):
-            c.features["affinity"] = sigmoid(float(z))
-        combine_policy_and_affinity(cands, model.weight)
-        rows["blend"].append(
-            ranking_metrics(np.array([c.score for c in cands]) - 1e-6 * auth, y, k)
-        )
-    result = {name: _mean(r) for name, r in rows.items() if r}
-    base = result["rule_only"][f"ndcg@{k}"] if rows["rule_only"] else 0.0
-    lifts = {
-        f"{name}_ndcg@{k}_over_rule_only": round(m[f"ndcg@{k}"] / base, 3)
-        for name, m in result.items()
-        if base > 0
-    }
+        # candidates are in authority order, and every sort below is stable: authority
+        # breaks ties, as in the service
+        scores = {
+            "popularity": np.array([popularity.get(d, 0) for d in ids], dtype=np.float64),
+            "rule_only": np.array(
+                [c.features["strength"] + c.features["recency"] for c in cands]
+            ),  # fmt: skip
+            "random": rng.random(len(y)),
+        }
+        if model is not None:
+            logits = model.logits(user_rows.get(user), ids)
+            scores["lightfm"] = np.where(np.isnan(logits), -np.inf, logits)
+            for c, z in zip(cands, scores["lightfm"], strict=True):
+                c.features["affinity"] = sigmoid(float(z)) if np.isfinite(z) else 0.0
+            combine_policy_and_affinity(cands, model.weight)
+            scores["blend"] = np.array([c.score for c in cands])
+        for name, sc in scores.items():
+            feed[name].append(ranking_metrics(sc, y, k))
+        rumor_of = np.array([c.rumor.rumor_id for c in cands])
+        for rid in sorted(set(rumor_of)):
+            m = rumor_of == rid
+            if m.sum() < 2 or not (y[m] > 0).any():
+                continue
+            for name, sc in scores.items():
+                if name == "blend":
+                    continue  # within one rumor the blend is the model's order
+                # rule-only within a rumor: authority order (all candidates share the exposure)
+                s_in = np.zeros(m.sum()) if name == "rule_only" else sc[m]
+                within[name].append(ranking_metrics(s_in, y[m], k) | _pick(s_in, y[m]))
+    views = {"feed": feed, "within_rumor": within}
+    metrics = {v: {n: _mean(r) for n, r in rows.items() if r} for v, rows in views.items()}
+    lifts = {}
+    for v, result in metrics.items():
+        base = result.get("rule_only", {}).get(f"ndcg@{k}", 0.0)
+        for name, m in result.items():
+            if base > 0 and name != "rule_only":
+                lifts[f"{v}.{name}_ndcg@{k}_over_rule_only"] = round(m[f"ndcg@{k}"] / base, 3)
     return {
         "world": str(world),
         "split": split.isoformat(),
         "train_events": train_events.num_rows,
-        "test_users": len(rows["rule_only"]),
+        "test_users": len(feed["rule_only"]),
+        "test_user_rumors": len(within["rule_only"]),
         "train_seconds": train_seconds,
         "ranker": train_summary,
-        "metrics": result,
+        "metrics": metrics,
         "lift": lifts,
     }
+
+
+def _pick(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Whether the first-ranked debunk (the one served) was clicked or shared."""
+    return {"pick_clicked": float(labels[int(np.argmax(scores))] > 0)}
 
 
 def _cols(table: Any, *names: str) -> list[list[Any]]:
