@@ -1,11 +1,12 @@
 """Offline evaluation, time-split, every ranker measured in the same run.
 
-- ``evaluate_ranker``: on a synthetic world, the debunks a user could be shown after the split
-  (every debunk of the confirmed rumors they were exposed to, minus those shown before it),
-  labelled by that user's clicks (1) and shares (2) after the split; popularity, the rule-only
-  ranker, LightFM alone and the serving blend; P@k, R@k, NDCG@k and per-user AUC.
-- ``evaluate_at_risk``: on CED (Weibo cascades), from engagement before a time cut, who
-  engages with each rumor post after it; ALS against popularity, recall@k and HR@k.
+- ``evaluate_ranker``: on a synthetic world, the debunks shown to a user after the split,
+  labelled by that user's clicks (1) and shares (2); popularity, the rule-only ranker,
+  LightFM alone and the serving blend, per user (feed) and per (user, rumor) (which debunk);
+  P@k, R@k, NDCG@k, per-user AUC and whether the first-ranked debunk was read.
+- ``evaluate_at_risk``: on CED (Weibo cascades), a per-cascade split (each post's early
+  engagers known), who engages with each rumor post later; ALS against popularity and
+  co-engagement, recall@k and HR@k.
 """
 
 from __future__ import annotations
@@ -223,35 +224,46 @@ def _exposures_by_user(state: Any, users: set[str]) -> dict[str, list[ExposureSt
 def evaluate_at_risk(
     ced: Path,
     *,
-    cut_quantile: float = 0.8,
+    known_fraction: float = 0.5,
     k: int = 100,
     min_targets: int = 5,
     config: AtRiskConfig | None = None,
 ) -> dict[str, Any]:
-    """Fit ALS on engagements before the cut; for each rumor post with engagement on both
-    sides, rank known users who had not engaged with it; targets: those who engage after."""
-    config = config or AtRiskConfig(factors=64, iterations=15, regularization=0.05, alpha=10.0)
+    """Per-cascade time split: for every post (rumor or not) the earliest ``known_fraction``
+    of its engagers are known, the rest are not. ALS is fitted on the known engagements of all
+    posts (non-rumor posts are the background); for each rumor post with at least
+    ``min_targets`` later engagers who are known users, every known user who is not one of
+    its early engagers is ranked by the post's trained item factor, and the later engagers
+    are the targets. Baselines in the same run: popularity (users by their number of known
+    engagements) and co-engagement (users by how many early engagers of the post they
+    shared other posts with: X (X^T x_post))."""
+    config = config or AtRiskConfig(factors=64, iterations=15, regularization=0.1, alpha=20.0)
     posts = pq.read_table(ced / "posts.parquet", columns=["post_id", "label"]).to_pandas()
     eng = pq.read_table(ced / "engagements.parquet", columns=["post_id", "uid", "ts"]).to_pandas()
     eng = eng.dropna(subset=["ts", "uid"])
+    eng = eng.sort_values(["post_id", "ts", "uid"], kind="stable")
+    eng = eng.drop_duplicates(["post_id", "uid"])  # a user's first engagement with a post
+    size = eng.groupby("post_id")["uid"].transform("size").to_numpy()
+    rank = eng.groupby("post_id").cumcount().to_numpy()
+    early = rank < np.ceil(known_fraction * size)
     rumor_posts = set(posts.loc[posts["label"] == "rumor", "post_id"])
-    cut = eng.loc[eng["post_id"].isin(rumor_posts), "ts"].quantile(cut_quantile)
-    train = eng[eng["ts"] < cut].drop_duplicates(["uid", "post_id"])
-    test = eng[(eng["ts"] >= cut) & eng["post_id"].isin(rumor_posts)]
+    train = eng[early]
+    test = eng[~early & eng["post_id"].isin(rumor_posts).to_numpy()]
     users, ucode = np.unique(train["uid"].to_numpy(dtype=str), return_inverse=True)
     items, icode = np.unique(train["post_id"].to_numpy(dtype=str), return_inverse=True)
     matrix = sp.csr_matrix(
-        (np.full(len(ucode), 1.0 + config.alpha, np.float32), (ucode, icode)),
-        shape=(len(users), len(items)),
+        (np.ones(len(ucode), np.float32), (ucode, icode)), shape=(len(users), len(items))
     )
     started = time.perf_counter()
-    ufac, ifac = fit_als(matrix, config)
+    ufac, ifac = fit_als((matrix * (1.0 + config.alpha)).tocsr(), config)
     fit_seconds = round(time.perf_counter() - started, 2)
     activity = np.asarray(matrix.getnnz(axis=1), dtype=np.float64)
     item_row = {p: i for i, p in enumerate(items)}
     user_row = pd.Index(users)
     by_item = matrix.tocsc()
-    rows: dict[str, list[dict[str, float]]] = {"als": [], "popularity": []}
+    by_post = matrix.T.tocsr()
+    rows: dict[str, list[dict[str, float]]] = {"als": [], "popularity": [], "co_engagement": []}
+    targets_total = 0
     for post, g in test.groupby("post_id", sort=True):
         if post not in item_row:
             continue
@@ -261,8 +273,12 @@ def evaluate_at_risk(
         targets = np.setdiff1d(idx[idx >= 0], engaged)
         if len(targets) < min_targets:
             continue
-        for name, scores in (("als", ufac @ ifac[i]), ("popularity", activity.copy())):
-            scores = scores.astype(np.float64)
+        targets_total += len(targets)
+        co = by_post @ np.asarray(by_item[:, i].todense()).ravel()
+        co[i] = 0.0
+        for name, scores in (("als", ufac @ ifac[i]), ("popularity", activity),
+                             ("co_engagement", matrix @ co)):  # fmt: skip
+            scores = np.array(scores, dtype=np.float64)
             scores[engaged] = -np.inf
             top = np.argpartition(-scores, k)[:k]
             hits = np.isin(top, targets).sum()
@@ -271,19 +287,23 @@ def evaluate_at_risk(
     base = result["popularity"].get(f"recall@{k}", 0.0) if rows["popularity"] else 0.0
     return {
         "data": str(ced),
-        "cut": str(cut),
+        "split": f"per cascade: first {known_fraction:.0%} of each post's engagers known",
         "train_engagements": len(train),
         "users": len(users),
         "posts": len(items),
         "test_rumors": len(rows["als"]),
+        "test_targets": targets_total,
         "fit_seconds": fit_seconds,
-        "factors": config.factors,
+        "als": {
+            "factors": config.factors,
+            "regularization": config.regularization,
+            "alpha": config.alpha,
+            "iterations": config.iterations,
+        },  # fmt: skip
         "metrics": result,
         "lift": {
-            f"als_recall@{k}_over_popularity": round(
-                result["als"].get(f"recall@{k}", 0.0) / base, 3
-            )
-            if base
-            else None
-        },  # fmt: skip
+            f"{name}_recall@{k}_over_popularity": round(m.get(f"recall@{k}", 0.0) / base, 3)
+            for name, m in result.items()
+            if base and name != "popularity"
+        },
     }
