@@ -63,9 +63,9 @@ eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
 
 eval-models: $(STAMP)
-	@test -f bench/out/wdense/world.json || $(VENV)/bin/debunk synth --out bench/out/wdense --users 20000 --days 14 --seed 5 --reach 3 --cards 3 --mean-daily 1 >/dev/null
+	@test -f bench/out/wpref/world.json || $(VENV)/bin/debunk synth --out bench/out/wpref --users 5000 --days 14 --seed 5 --rumors 300 --reach 20 --cards 3 --mean-daily 1 >/dev/null
 	@if [ -d ../shared/data/ced ]; then ced="--ced ../shared/data/ced"; else echo "../shared/data/ced absent: at-risk evaluation skipped"; ced=""; fi; \
-	$(VENV)/bin/debunk evaluate --world bench/out/wdense $$ced --out bench/out/eval_models.json
+	$(VENV)/bin/debunk evaluate --world bench/out/wpref $$ced --out bench/out/eval_models.json
 
 clean:
 	rm -rf .debunk build *.egg-info

@@ -1,11 +1,12 @@
 """Offline evaluation, time-split, every ranker measured in the same run.
 
-- ``evaluate_ranker``: on a synthetic world, the debunks a user could be shown after the split
-  (every debunk of the confirmed rumors they were exposed to, minus those shown before it),
-  labelled by that user's clicks (1) and shares (2) after the split; popularity, the rule-only
-  ranker, LightFM alone and the serving blend; P@k, R@k, NDCG@k and per-user AUC.
-- ``evaluate_at_risk``: on CED (Weibo cascades), from engagement before a time cut, who
-  engages with each rumor post after it; ALS against popularity, recall@k and HR@k.
+- ``evaluate_ranker``: on a synthetic world, the debunks shown to a user after the split,
+  labelled by that user's clicks (1) and shares (2); popularity, the rule-only ranker,
+  LightFM alone and the serving blend, per user (feed) and per (user, rumor) (which debunk);
+  P@k, R@k, NDCG@k, per-user AUC and whether the first-ranked debunk was read.
+- ``evaluate_at_risk``: on CED (Weibo cascades), a per-cascade split (each post's early
+  engagers known), who engages with each rumor post later; ALS against popularity and
+  co-engagement, recall@k and HR@k.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 from feature_store.records import Catalog, ExposureState
 from offline import catalog as inputs
 from offline.exposures import join_exposures
-from offline.features import read_events
+from offline.features import labelled_pairs, read_events
 from offline.train import AtRiskConfig, RankerConfig, fit_als, train_ranker
 from ranking.candidates import Candidate
 from ranking.models import combine_policy_and_affinity, sigmoid
@@ -66,7 +67,17 @@ def evaluate_ranker(
     k: int = 5,
     config: RankerConfig | None = None,
 ) -> dict[str, Any]:
-    """Train on events before the split, rank each test user's candidates four ways."""
+    """Train on events before the split; rank what each test user was shown after it.
+
+    Test lists are the debunks shown to a user after the split (impression, click, dismiss or
+    share; not shown before it), labelled 2 shared, 1 clicked, 0 shown only. The synthetic
+    platform serves debunks at random, so these lists are an unbiased sample of the choices
+    and "shown, not clicked" is a real negative (an unshown debunk could not be clicked).
+    Two views, every ranker in the same run:
+    - ``feed``: per user, all their shown debunks (users with >= 2 and a click);
+    - ``within_rumor``: per (user, rumor), that rumor's shown debunks: which debunk the user
+      reads, the choice ``attach_preferred_debunk`` makes (rule-only = authority order).
+    """
     summary = json.loads((world / "world.json").read_text())
     start = datetime.fromisoformat(summary["start"]).replace(tzinfo=UTC)
     days = int(summary["days"])
@@ -92,71 +103,93 @@ def evaluate_ranker(
     )
     train_seconds = round(time.perf_counter() - started, 3)
 
-    shown_before = set(zip(*_cols(train_events, "user_id", "debunk_id"), strict=True))
-    popularity: dict[str, float] = {}
-    for d, e in zip(*_cols(train_events, "debunk_id", "event"), strict=True):
-        if e in ("click", "share"):
-            popularity[d] = popularity.get(d, 0.0) + 1.0
-    labels: dict[str, dict[str, int]] = {}
-    for u, d, e in zip(*_cols(test_events, "user_id", "debunk_id", "event"), strict=True):
-        if e in ("click", "share"):
-            cur = labels.setdefault(u, {})
-            cur[d] = max(cur.get(d, 0), 2 if e == "share" else 1)
-    exposures = _exposures_by_user(state_all, set(labels))
+    train_pairs = labelled_pairs(train_events)
+    shown_before = set(zip(train_pairs["user_id"], train_pairs["debunk_id"], strict=True))
+    popularity = train_pairs[train_pairs["label"] > 0].groupby("debunk_id").size().to_dict()
+    test = labelled_pairs(test_events)
+    keep = [(u, d) not in shown_before and d in cat.debunks for u, d in
+            zip(test["user_id"], test["debunk_id"], strict=True)]  # fmt: skip
+    test = test[np.array(keep, dtype=bool)] if len(test) else test
+    test = test[test["user_id"].isin(test.loc[test["label"] > 0, "user_id"])]
+    exposures = _exposures_by_user(state_all, set(test["user_id"]))
     now = end.timestamp()
-    end_iso = end.strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows: dict[str, list[dict[str, float]]] = {"popularity": [], "rule_only": [], "lightfm": [],
-                                               "blend": [], "random": []}  # fmt: skip
+    names = ("popularity", "rule_only", "random", "lightfm", "blend")
+    feed: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    within: dict[str, list[dict[str, float]]] = {n: [] for n in names if n != "blend"}
     rng = np.random.default_rng(0)
-    for user in sorted(labels):
+    for user, g in test.groupby("user_id", sort=True):
+        by_rumor = {e.rumor_id: e for e in exposures.get(user, [])}
         cands: list[Candidate] = []
-        for e in exposures.get(user, []):
-            rumor = cat.rumors.get(e.rumor_id)
-            if rumor is None or not rumor.confirmed:
+        for d in sorted(g["debunk_id"], key=lambda x: (cat.debunks[x].authority_rank, x)):
+            deb = cat.debunks[d]
+            rid = deb.rumor_ids[0] if deb.rumor_ids else ""
+            rumor = cat.rumors.get(rid)
+            if rumor is None:
                 continue
-            for d in cat.debunks_by_rumor.get(e.rumor_id, ()):
-                if d.published_at < end_iso and (user, d.debunk_id) not in shown_before:
-                    cands.append(Candidate(rumor=rumor, exposure=e, debunk=d))
-        y = np.array([labels[user].get(c.debunk.debunk_id, 0) for c in cands])  # type: ignore[union-attr]
-        if len(cands) < 2 or not (y > 0).any():
+            e = by_rumor.get(rid) or ExposureState(rid, 0, 0, 0, 0, 0)
+            cands.append(Candidate(rumor=rumor, exposure=e, debunk=deb))
+        if len(cands) < 2:
             continue
+        label = dict(zip(g["debunk_id"], g["label"], strict=True))
         ids = [c.debunk.debunk_id for c in cands]  # type: ignore[union-attr]
+        y = np.array([label[d] for d in ids])
+        if not (y > 0).any():
+            continue
         score_exposure_strength(cands)
         score_exposure_recency(cands, now)
-        auth = np.array([c.debunk.authority_rank for c in cands])  # type: ignore[union-attr]
-        rule = np.array([c.features["strength"] + c.features["recency"] for c in cands])
-        rule = rule - 1e-3 * auth
-        pop = np.array([popularity.get(d, 0.0) for d in ids]) - 1e-6 * auth
-        rows["popularity"].append(ranking_metrics(pop, y, k))
-        rows["rule_only"].append(ranking_metrics(rule, y, k))
-        rows["random"].append(ranking_metrics(rng.random(len(y)), y, k))
-        if model is None:
-            continue
-        logits = model.logits(user_rows.get(user), ids)
-        rows["lightfm"].append(ranking_metrics(logits, y, k))
-        for c, z in zip(cands, logits, strict=True):
-            c.features["affinity"] = sigmoid(float(z))
-        combine_policy_and_affinity(cands, model.weight)
-        rows["blend"].append(
-            ranking_metrics(np.array([c.score for c in cands]) - 1e-6 * auth, y, k)
-        )
-    result = {name: _mean(r) for name, r in rows.items() if r}
-    base = result["rule_only"][f"ndcg@{k}"] if rows["rule_only"] else 0.0
-    lifts = {
-        f"{name}_ndcg@{k}_over_rule_only": round(m[f"ndcg@{k}"] / base, 3)
-        for name, m in result.items()
-        if base > 0
-    }
+        # candidates are in authority order, and every sort below is stable: authority
+        # breaks ties, as in the service
+        scores = {
+            "popularity": np.array([popularity.get(d, 0) for d in ids], dtype=np.float64),
+            "rule_only": np.array(
+                [c.features["strength"] + c.features["recency"] for c in cands]
+            ),  # fmt: skip
+            "random": rng.random(len(y)),
+        }
+        if model is not None:
+            logits = model.logits(user_rows.get(user), ids)
+            scores["lightfm"] = np.where(np.isnan(logits), -np.inf, logits)
+            for c, z in zip(cands, scores["lightfm"], strict=True):
+                c.features["affinity"] = sigmoid(float(z)) if np.isfinite(z) else 0.0
+            combine_policy_and_affinity(cands, model.weight)
+            scores["blend"] = np.array([c.score for c in cands])
+        for name, sc in scores.items():
+            feed[name].append(ranking_metrics(sc, y, k))
+        rumor_of = np.array([c.rumor.rumor_id for c in cands])
+        for rid in sorted(set(rumor_of)):
+            m = rumor_of == rid
+            if m.sum() < 2 or not (y[m] > 0).any():
+                continue
+            for name, sc in scores.items():
+                if name == "blend":
+                    continue  # within one rumor the blend is the model's order
+                # rule-only within a rumor: authority order (all candidates share the exposure)
+                s_in = np.zeros(m.sum()) if name == "rule_only" else sc[m]
+                within[name].append(ranking_metrics(s_in, y[m], k) | _pick(s_in, y[m]))
+    views = {"feed": feed, "within_rumor": within}
+    metrics = {v: {n: _mean(r) for n, r in rows.items() if r} for v, rows in views.items()}
+    lifts = {}
+    for v, result in metrics.items():
+        base = result.get("rule_only", {}).get(f"ndcg@{k}", 0.0)
+        for name, m in result.items():
+            if base > 0 and name != "rule_only":
+                lifts[f"{v}.{name}_ndcg@{k}_over_rule_only"] = round(m[f"ndcg@{k}"] / base, 3)
     return {
         "world": str(world),
         "split": split.isoformat(),
         "train_events": train_events.num_rows,
-        "test_users": len(rows["rule_only"]),
+        "test_users": len(feed["rule_only"]),
+        "test_user_rumors": len(within["rule_only"]),
         "train_seconds": train_seconds,
         "ranker": train_summary,
-        "metrics": result,
+        "metrics": metrics,
         "lift": lifts,
     }
+
+
+def _pick(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Whether the first-ranked debunk (the one served) was clicked or shared."""
+    return {"pick_clicked": float(labels[int(np.argmax(scores))] > 0)}
 
 
 def _cols(table: Any, *names: str) -> list[list[Any]]:
@@ -191,35 +224,46 @@ def _exposures_by_user(state: Any, users: set[str]) -> dict[str, list[ExposureSt
 def evaluate_at_risk(
     ced: Path,
     *,
-    cut_quantile: float = 0.8,
+    known_fraction: float = 0.5,
     k: int = 100,
     min_targets: int = 5,
     config: AtRiskConfig | None = None,
 ) -> dict[str, Any]:
-    """Fit ALS on engagements before the cut; for each rumor post with engagement on both
-    sides, rank known users who had not engaged with it; targets: those who engage after."""
-    config = config or AtRiskConfig(factors=64, iterations=15, regularization=0.05, alpha=10.0)
+    """Per-cascade time split: for every post (rumor or not) the earliest ``known_fraction``
+    of its engagers are known, the rest are not. ALS is fitted on the known engagements of all
+    posts (non-rumor posts are the background); for each rumor post with at least
+    ``min_targets`` later engagers who are known users, every known user who is not one of
+    its early engagers is ranked by the post's trained item factor, and the later engagers
+    are the targets. Baselines in the same run: popularity (users by their number of known
+    engagements) and co-engagement (users by how many early engagers of the post they
+    shared other posts with: X (X^T x_post))."""
+    config = config or AtRiskConfig(factors=64, iterations=15, regularization=0.1, alpha=20.0)
     posts = pq.read_table(ced / "posts.parquet", columns=["post_id", "label"]).to_pandas()
     eng = pq.read_table(ced / "engagements.parquet", columns=["post_id", "uid", "ts"]).to_pandas()
     eng = eng.dropna(subset=["ts", "uid"])
+    eng = eng.sort_values(["post_id", "ts", "uid"], kind="stable")
+    eng = eng.drop_duplicates(["post_id", "uid"])  # a user's first engagement with a post
+    size = eng.groupby("post_id")["uid"].transform("size").to_numpy()
+    rank = eng.groupby("post_id").cumcount().to_numpy()
+    early = rank < np.ceil(known_fraction * size)
     rumor_posts = set(posts.loc[posts["label"] == "rumor", "post_id"])
-    cut = eng.loc[eng["post_id"].isin(rumor_posts), "ts"].quantile(cut_quantile)
-    train = eng[eng["ts"] < cut].drop_duplicates(["uid", "post_id"])
-    test = eng[(eng["ts"] >= cut) & eng["post_id"].isin(rumor_posts)]
+    train = eng[early]
+    test = eng[~early & eng["post_id"].isin(rumor_posts).to_numpy()]
     users, ucode = np.unique(train["uid"].to_numpy(dtype=str), return_inverse=True)
     items, icode = np.unique(train["post_id"].to_numpy(dtype=str), return_inverse=True)
     matrix = sp.csr_matrix(
-        (np.full(len(ucode), 1.0 + config.alpha, np.float32), (ucode, icode)),
-        shape=(len(users), len(items)),
+        (np.ones(len(ucode), np.float32), (ucode, icode)), shape=(len(users), len(items))
     )
     started = time.perf_counter()
-    ufac, ifac = fit_als(matrix, config)
+    ufac, ifac = fit_als((matrix * (1.0 + config.alpha)).tocsr(), config)
     fit_seconds = round(time.perf_counter() - started, 2)
     activity = np.asarray(matrix.getnnz(axis=1), dtype=np.float64)
     item_row = {p: i for i, p in enumerate(items)}
     user_row = pd.Index(users)
     by_item = matrix.tocsc()
-    rows: dict[str, list[dict[str, float]]] = {"als": [], "popularity": []}
+    by_post = matrix.T.tocsr()
+    rows: dict[str, list[dict[str, float]]] = {"als": [], "popularity": [], "co_engagement": []}
+    targets_total = 0
     for post, g in test.groupby("post_id", sort=True):
         if post not in item_row:
             continue
@@ -229,8 +273,12 @@ def evaluate_at_risk(
         targets = np.setdiff1d(idx[idx >= 0], engaged)
         if len(targets) < min_targets:
             continue
-        for name, scores in (("als", ufac @ ifac[i]), ("popularity", activity.copy())):
-            scores = scores.astype(np.float64)
+        targets_total += len(targets)
+        co = by_post @ np.asarray(by_item[:, i].todense()).ravel()
+        co[i] = 0.0
+        for name, scores in (("als", ufac @ ifac[i]), ("popularity", activity),
+                             ("co_engagement", matrix @ co)):  # fmt: skip
+            scores = np.array(scores, dtype=np.float64)
             scores[engaged] = -np.inf
             top = np.argpartition(-scores, k)[:k]
             hits = np.isin(top, targets).sum()
@@ -239,19 +287,23 @@ def evaluate_at_risk(
     base = result["popularity"].get(f"recall@{k}", 0.0) if rows["popularity"] else 0.0
     return {
         "data": str(ced),
-        "cut": str(cut),
+        "split": f"per cascade: first {known_fraction:.0%} of each post's engagers known",
         "train_engagements": len(train),
         "users": len(users),
         "posts": len(items),
         "test_rumors": len(rows["als"]),
+        "test_targets": targets_total,
         "fit_seconds": fit_seconds,
-        "factors": config.factors,
+        "als": {
+            "factors": config.factors,
+            "regularization": config.regularization,
+            "alpha": config.alpha,
+            "iterations": config.iterations,
+        },  # fmt: skip
         "metrics": result,
         "lift": {
-            f"als_recall@{k}_over_popularity": round(
-                result["als"].get(f"recall@{k}", 0.0) / base, 3
-            )
-            if base
-            else None
-        },  # fmt: skip
+            f"{name}_recall@{k}_over_popularity": round(m.get(f"recall@{k}", 0.0) / base, 3)
+            for name, m in result.items()
+            if base and name != "popularity"
+        },
     }

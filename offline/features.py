@@ -100,15 +100,60 @@ def debunk_features(debunks: list[Debunk], rumors: dict[str, Rumor]) -> FeatureR
 COMMON_USER_FEATURE = "user:*"  # every user has it: the representation of a user never seen
 
 
+TASTE_PRIOR = 3.0  # pseudo-shows at the population click rate that smooth a user's rates
+TASTE_SCALE = 0.5  # taste feature values are scaled log rate ratios (about -1..1)
+
+
+def taste_features(
+    pairs: pd.DataFrame, debunks: list[Debunk], user_ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-user click history by debunk format and authority, from labelled pairs (training
+    events only): for each kind k the user was shown, the smoothed log ratio of their click
+    rate on k to the population's, log((c_k + m p) / (n_k + m)) - log(p); (rows, names,
+    values) for the sparse user matrix. This is what carries a user's format preference and
+    trust in official sources to the ranker (identity alone needs many clicks per user)."""
+    kind = {d.debunk_id: (f"taste:format:{d.format}", f"taste:authority:{d.authority}")
+            for d in debunks}  # fmt: skip
+    df = pairs[pairs["debunk_id"].isin(kind) & pairs["user_id"].isin(user_ids)]
+    empty = (np.zeros(0, np.int64), np.zeros(0, object), np.zeros(0, np.float32))
+    if df.empty:
+        return empty
+    rate = float((pairs["label"] > 0).mean())
+    if not 0 < rate < 1:
+        return empty
+    pos = (df["label"].to_numpy() > 0).astype(np.float64)
+    ks = df["debunk_id"].map(kind)
+    kinds = [ks.str[0].to_numpy(dtype=object), ks.str[1].to_numpy(dtype=object)]
+    long = pd.DataFrame(
+        {
+            "user": np.concatenate([df["user_id"].to_numpy(dtype=object)] * 2),
+            "kind": np.concatenate(kinds),
+            "pos": np.concatenate([pos, pos]),
+        }
+    )
+    agg = long.groupby(["user", "kind"], sort=True)["pos"].agg(["sum", "count"]).reset_index()
+    smoothed = (agg["sum"] + TASTE_PRIOR * rate) / (agg["count"] + TASTE_PRIOR)
+    values = (TASTE_SCALE * np.log(smoothed / rate)).to_numpy(np.float32)
+    rows = pd.Index(user_ids).get_indexer(agg["user"])
+    return rows.astype(np.int64), agg["kind"].to_numpy(dtype=object), values
+
+
 def user_features(
-    user_ids: list[str], exposures: pa.Table | None, rumors: dict[str, Rumor] | None = None
+    user_ids: list[str],
+    exposures: pa.Table | None,
+    rumors: dict[str, Rumor] | None = None,
+    taste: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    identity: bool = True,
 ) -> FeatureRows:
     """Identity, the categories of rumors met, the strongest action, exposure volume
-    (vectorised: one group-by, no per-user Python)."""
+    (vectorised: one group-by, no per-user Python), each row normalised to sum 1; then the
+    ``taste`` columns (see taste_features) with their own values."""
     n = len(user_ids)
-    row_parts = [np.arange(n), np.arange(n)]
-    name_parts = [np.full(n, COMMON_USER_FEATURE, dtype=object),
-                  np.array([f"id:{u}" for u in user_ids], dtype=object)]  # fmt: skip
+    row_parts = [np.arange(n)]
+    name_parts = [np.full(n, COMMON_USER_FEATURE, dtype=object)]
+    if identity:
+        row_parts.append(np.arange(n))
+        name_parts.append(np.array([f"id:{u}" for u in user_ids], dtype=object))
     if exposures is not None and exposures.num_rows and n:
         keep = exposures.filter(pc.is_in(exposures["user_id"], pa.array(user_ids, pa.string())))
         df = keep.select(["user_id", "rumor_id", "exposures", "strongest_action"]).to_pandas()
@@ -126,11 +171,16 @@ def user_features(
             met = pd.DataFrame({"row": df["row"], "cat": cat}).dropna().drop_duplicates()
             row_parts.append(met["row"].to_numpy())
             name_parts.append(("met:" + met["cat"]).to_numpy(dtype=object))
+    per_row = np.bincount(np.concatenate(row_parts), minlength=n).astype(np.float32)
+    data_parts = [1.0 / per_row[r] for r in row_parts]
+    if taste is not None and len(taste[0]):
+        row_parts.append(taste[0])
+        name_parts.append(taste[1])
+        data_parts.append(taste[2])
     rows = np.concatenate(row_parts)
     names_all = np.concatenate(name_parts)
     names, cols = np.unique(names_all.astype(str), return_inverse=True)
-    per_row = np.bincount(rows, minlength=n).astype(np.float32)
-    data = 1.0 / per_row[rows]
+    data = np.concatenate(data_parts)
     m = sp.csr_matrix((data.astype(np.float32), (rows, cols)), shape=(n, len(names)))
     return FeatureRows(list(user_ids), names.tolist(), m)
 

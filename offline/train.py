@@ -19,8 +19,10 @@ from feature_store.models import MAX_PREBUNKS, FeedModel
 from feature_store.records import Debunk, Rumor
 from offline.features import (
     COMMON_USER_FEATURE,
+    FeatureRows,
     debunk_features,
     labelled_pairs,
+    taste_features,
     user_features,
 )
 
@@ -38,13 +40,18 @@ class RankerConfig:
     """LightFM settings: logistic loss on shown pairs (clicks/shares +1, the rest -1)."""
 
     components: int = 16
-    epochs: int = 30
+    epochs: int = 10
     learning_rate: float = 0.1
     alpha: float = 1e-6  # L2 on user and item features (1e-5 already erases user identity)
     loss: str = "logistic"
     threads: int = 1  # LightFM is Hogwild with more: only one thread gives the same factors
     weight: float = 0.9  # the serving blend (see ranking.models.combine_policy_and_affinity)
     seed: int = SEED
+    taste: bool = True  # per-user click history by format and authority (taste_features)
+    identity: bool = True  # a feature per user (its own factors) besides the shared ones
+    profile: bool = True  # exposure volume, strongest action, categories met
+    taste_split: float = 0.5  # > 0: fit on the pairs after this quantile of time, with taste
+    # from the pairs before it (no label leaks into its own feature); served rows use all
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,20 @@ def train_ranker(
     rumor_map = {r.rumor_id: r for r in rumors}
     items = debunk_features(debunks, rumor_map)
     user_ids = sorted(pairs["user_id"].unique().tolist())
-    users = user_features(user_ids, exposures, rumor_map)
+    profile = exposures if config.profile else None
+    fit_pairs, history = pairs, pairs
+    if config.taste and config.taste_split > 0:
+        cut = pairs["ts"].quantile(config.taste_split)
+        fit_pairs, history = pairs[pairs["ts"] >= cut], pairs[pairs["ts"] < cut]
+    taste = taste_features(history, debunks, user_ids) if config.taste else None
+    users = user_features(user_ids, profile, rumor_map, taste, identity=config.identity)
+    serve_users = users
+    if history is not pairs:
+        all_taste = taste_features(pairs, debunks, user_ids)
+        full = user_features(user_ids, profile, rumor_map, all_taste, identity=config.identity)
+        serve_users = _align(full, users.names)
+    pairs = fit_pairs
+    summary["history_pairs"] = len(history) if history is not pairs else 0
     urow = pd.Series(np.arange(len(user_ids)), index=user_ids)
     irow = pd.Series(np.arange(len(items.ids)), index=items.ids)
     r = urow[pairs["user_id"]].to_numpy()
@@ -129,7 +149,7 @@ def train_ranker(
         interactions, user_features=users.matrix, item_features=items.matrix,
         sample_weight=weights, epochs=config.epochs, num_threads=_bounded_threads(config.threads),
     )  # fmt: skip
-    ubias, uemb = model.get_user_representations(users.matrix)
+    ubias, uemb = model.get_user_representations(serve_users.matrix)
     ibias, iemb = model.get_item_representations(items.matrix)
     common = sp.csr_matrix(
         ([1.0], ([0], [users.names.index(COMMON_USER_FEATURE)])), shape=(1, len(users.names))
@@ -141,6 +161,7 @@ def train_ranker(
     seconds = round(time.perf_counter() - started, 3)
     meta = {"ranker": "lightfm", "loss": config.loss, "components": config.components,
             "epochs": config.epochs, "seed": config.seed, "pairs": len(pairs),
+            "taste": config.taste, "taste_split": config.taste_split,
             "positives": positives, "users": len(user_ids), "train_seconds": seconds}  # fmt: skip
     feed = FeedModel(
         debunk_row={d: i for i, d in enumerate(items.ids)},
@@ -151,6 +172,18 @@ def train_ranker(
     )
     user_map = {u: user_rows[i] for i, u in enumerate(user_ids)}
     return feed, user_map, {**summary, "trained": True, **meta}
+
+
+def _align(rows: FeatureRows, names: list[str]) -> FeatureRows:
+    """``rows`` with the columns ``names`` (in that order; features not in it dropped)."""
+    col = {n: i for i, n in enumerate(names)}
+    keep = np.array([n in col for n in rows.names], dtype=bool)
+    target = np.array([col.get(n, -1) for n in rows.names], dtype=np.int64)
+    m = rows.matrix.tocoo()
+    ok = keep[m.col]
+    matrix = sp.csr_matrix((m.data[ok], (m.row[ok], target[m.col[ok]])),
+                           shape=(m.shape[0], len(names)))  # fmt: skip
+    return FeatureRows(rows.ids, list(names), matrix)
 
 
 def engagement_matrix(

@@ -4,7 +4,7 @@ training on a small world, and RankFeed over real gRPC serving model order and p
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
@@ -115,13 +115,14 @@ def test_at_most_one_prebunk_after_every_exposed_card() -> None:
     assert [(c.rumor.rumor_id, c.prebunk) for c in only] == [("r3", True)]
 
 
-def _events(rows: list[tuple[str, str, str]]) -> pa.Table:
+def _events(rows: list[tuple], hours: list[float] | None = None) -> pa.Table:
     ts = datetime(2026, 10, 3, tzinfo=UTC)
     n = len(rows)
+    times = [ts + timedelta(hours=h) for h in hours] if hours else [ts] * n
     return pa.table(
         {"user_id": [r[0] for r in rows], "debunk_id": [r[1] for r in rows],
          "rumor_id": ["r0"] * n, "surface": ["feed"] * n, "event": [r[2] for r in rows],
-         "ts": [ts] * n, "experiment": [""] * n, "arm": [""] * n},
+         "ts": times, "experiment": [""] * n, "arm": [""] * n},
         schema=EVENT_SCHEMA,
     )  # fmt: skip
 
@@ -141,15 +142,17 @@ def test_empty_or_tiny_logs_degrade_to_rules_with_a_warning(
 
 def test_ranker_learns_a_planted_format_preference_deterministically() -> None:
     rng = np.random.default_rng(3)
-    rows = []
+    rows, hours = [], []
     for u in range(300):
         fan = u % 2  # odd users read videos, even users articles
-        for d in DEBUNKS:
+        for k, d in enumerate(DEBUNKS):  # each user's cards an hour apart
             rows.append((f"u{u}", d.debunk_id, "impression"))
+            hours.append(k)
             likes = (d.format == "video") == bool(fan)
             if rng.random() < (0.6 if likes else 0.05):
                 rows.append((f"u{u}", d.debunk_id, "click"))
-    events = _events(rows)
+                hours.append(k + 0.1)
+    events = _events(rows, hours)
     model, users, summary = train_ranker(events, DEBUNKS, RUMORS)
     again, users2, _ = train_ranker(events, DEBUNKS, RUMORS)
     assert model is not None and summary["trained"]
@@ -267,3 +270,73 @@ def test_nightly_versions_the_models_with_the_snapshot(
         assert decode_feed_model(client.hgetall(keys.model(version))) is not None
     else:  # degraded: the snapshot has no model and the service ranks by the rules
         assert not client.exists(keys.model(version))
+
+
+def test_taste_features_are_smoothed_click_rates_by_format_and_authority() -> None:
+    import pandas as pd
+
+    from offline.features import taste_features, user_features
+
+    pairs = pd.DataFrame(
+        {"user_id": ["a", "a", "a", "a", "b", "b"],
+         "debunk_id": ["d0v", "d1v", "d0o", "d1o", "d0v", "d0o"],
+         "label": [1, 2, 0, 0, 0, 0]}
+    )  # fmt: skip
+    rows, names, values = taste_features(pairs, DEBUNKS, ["a", "b", "c"])
+    got = {(int(r), str(n)): float(v) for r, n, v in zip(rows, names, values, strict=True)}
+    assert got[(0, "taste:format:video")] > 0 > got[(0, "taste:format:article")]
+    assert got[(0, "taste:authority:media")] > 0 > got[(0, "taste:authority:official")]
+    assert got[(1, "taste:format:video")] < 0  # shown, never clicked
+    assert not any(r == 2 for r, _ in got)  # no history, no taste
+    m = user_features(["a", "b", "c"], None, None, (rows, names, values), identity=False)
+    assert m.matrix.shape[0] == 3 and "taste:format:video" in m.names
+    assert m.matrix[2].nnz == 1  # only the feature every user has
+
+
+def test_ranker_taste_comes_from_earlier_events_only() -> None:
+    # users click videos in the first half; in the second half they only see articles
+    rows, hours = [], []
+    for u in range(200):
+        for k, (d, clicked) in enumerate((("d0v", True), ("d1v", True), ("d0o", False),
+                                          ("d1o", False), ("d2o", u % 5 == 0),
+                                          ("d3o", u % 7 == 0))):  # fmt: skip
+            rows.append((f"u{u}", d, "impression"))
+            hours.append(k)
+            if clicked:
+                rows.append((f"u{u}", d, "click"))
+                hours.append(k + 0.1)
+    events = _events(rows, hours)
+    model, users, summary = train_ranker(events, DEBUNKS, RUMORS)
+    assert model is not None
+    assert summary["pairs"] == 200 * 3  # fitted on the later half; the earlier half is history
+    assert summary["history_pairs"] == 200 * 3
+
+
+def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path) -> None:  # noqa: ANN001
+    import pyarrow.parquet as pq
+
+    from offline.evaluate import evaluate_at_risk
+
+    # two communities of 60 users; each post is engaged by most of one community, over time,
+    # plus a few very active users who engage with everything (popularity's favourites)
+    rng = np.random.default_rng(1)
+    posts, rows = [], []
+    t0 = datetime(2012, 9, 1, tzinfo=UTC)
+    for p in range(40):
+        community = p % 2
+        posts.append((f"p{p}", "rumor" if p % 4 < 2 else "non-rumor"))
+        members = [f"c{community}u{i}" for i in range(60) if rng.random() < 0.5]
+        engagers = members + [f"hub{i}" for i in range(3)]
+        for j, u in enumerate(rng.permutation(engagers)):
+            rows.append((f"p{p}", str(u), t0 + timedelta(days=p, minutes=j)))
+    pq.write_table(pa.table({"post_id": [p for p, _ in posts], "label": [x for _, x in posts]}),
+                   tmp_path / "posts.parquet")  # fmt: skip
+    eng = {"post_id": [r[0] for r in rows], "uid": [r[1] for r in rows], "ts": [r[2] for r in rows]}
+    pq.write_table(pa.table(eng), tmp_path / "engagements.parquet")
+    out = evaluate_at_risk(tmp_path, k=10, config=AtRiskConfig(factors=4, alpha=10.0))
+    assert out["test_rumors"] == 20  # every rumor post, split at half of its cascade
+    m = out["metrics"]
+    assert set(m) == {"als", "popularity", "co_engagement"}
+    assert m["als"]["recall@10"] > m["popularity"]["recall@10"]
+    assert m["co_engagement"]["recall@10"] > m["popularity"]["recall@10"]
+    assert out["lift"]["als_recall@10_over_popularity"] > 1
