@@ -86,22 +86,6 @@ class SnapshotReader:
                     out[rumor].append(member)
         return out
 
-    async def users_view(
-        self, version: str, user_ids: list[str], *, surface: str, now: float
-    ) -> list[tuple[list[ExposureState], Delivery]]:
-        """user_view for many users in one pipelined round trip (per node on a cluster)."""
-        day = day_of(now)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                pipe.hgetall(keys.user_exposures(version, user_id))
-                pipe.hgetall(keys.delivery(user_id))
-                pipe.hget(keys.daily_caps(user_id, day), surface)
-            raw = await pipe.execute()
-        return [
-            (decode_exposures(raw[i]), decode(raw[i + 1], raw[i + 2]))
-            for i in range(0, len(raw), 3)
-        ]
-
     async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
         """Every exposure state of one user in ``version`` (empty for an unknown user)."""
         raw = await self.client.hgetall(keys.user_exposures(version, user_id))
@@ -124,7 +108,8 @@ class SnapshotReader:
     async def feeds_view(
         self, version: str, user_ids: list[str], *, surface: str, now: float
     ) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
-        """users_view plus each user's model side (factors, prebunks): still one round trip."""
+        """For each user: exposure state, delivery state with today's served count, and the model
+        side (factors, prebunks); all users in one pipelined round trip (per node on a cluster)."""
         day = day_of(now)
         if self.fast is not None:
             commands = []

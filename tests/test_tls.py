@@ -21,6 +21,7 @@ from feature_store import keys
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from feature_store.reader import SnapshotReader
+from feature_store.resp import RespPool
 from tests.test_snapshots import write
 
 
@@ -98,3 +99,21 @@ def test_rediss_refuses_a_server_it_cannot_verify(tls_url: tuple[str, Path]) -> 
     url, _ = tls_url
     with pytest.raises(redis.ConnectionError):
         RedisSettings.from_env(url, {}).sync_client().ping()  # system CAs do not know ours
+
+
+def test_the_fast_feed_read_path_speaks_tls_and_auth_too(tls_url: tuple[str, Path]) -> None:
+    url, ca = tls_url
+    settings = RedisSettings.from_env(url, {"REDIS_TLS_CA_CERT": str(ca)})
+    write(settings.sync_client(), "v1", ("u1", "r1", 4))
+
+    async def read() -> int:
+        pool = RespPool(settings)
+        c = settings.async_client()
+        try:
+            view = await SnapshotReader(c, fast=pool).feed_view("v1", "u1", surface="feed", now=0)
+            return view[0][0].exposures
+        finally:
+            await pool.aclose()
+            await c.aclose()
+
+    assert asyncio.run(read()) == 4
