@@ -140,6 +140,8 @@ async def run_load(
         empty2 = await closed_loop(ping, args.concurrency, args.seconds)
         best_empty = max(empty["per_s"], empty2["per_s"])
         half = await open_loop(feed, rank["per_s"] / 2, args.seconds)
+        # The floor of this harness: the empty RPC at the same rate, same client, same cores.
+        ping_half = await open_loop(ping, rank["per_s"] / 2, args.seconds)
         batches = await closed_loop(batch, 4, args.seconds)
         search_max = await closed_loop(search, args.concurrency, args.seconds)
         searches = await open_loop(search, _pinned_rate(args, search_max), args.seconds)
@@ -150,6 +152,7 @@ async def run_load(
             "rank_feed_per_s": rank["per_s"],
             "rank_feed_over_empty": round(rank["per_s"] / best_empty, 3),
             "rank_feed_at_half_max": half,
+            "empty_unary_at_that_rate": ping_half,
             "rank_feed_batch_users_per_s": round(batches["per_s"] * batch_size),
             "search_top_max_per_s": search_max["per_s"],
             "search_top": searches,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass
@@ -71,6 +72,10 @@ class DebunkServer:
 
     def _on_snapshot(self, version: str) -> None:
         self.metrics.set_snapshot(version)
+        # The catalog and matcher index just loaded are long-lived: move them out of the
+        # collector's sight, so full collections stop walking them on the request path.
+        gc.collect()
+        gc.freeze()
         asyncio.get_running_loop().create_task(
             self._set_health(health_pb2.HealthCheckResponse.SERVING)
         )
