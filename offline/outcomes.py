@@ -45,6 +45,9 @@ _AGG_SCHEMA = pa.schema(
         ("clicks", pa.int64()),
     ]
 )
+_FIRST_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("rumor_id", pa.string()), ("debunked_ts", TS)]
+)
 _LABEL_SCHEMA = pa.schema([("user_id", pa.string()), ("arm", pa.string())])
 _KEYS = ["user_id", "rumor_id"]
 _COMPACT_ROWS = 2_000_000
@@ -92,15 +95,16 @@ def exposed_pairs(
     return pairs, summary
 
 
-def _event_batches(events: Path, days: list[str]) -> tuple[ds.Scanner, int]:
+def _event_scanner(events: Path, days: list[str]) -> ds.Scanner | None:
+    """A scanner over the event partitions of ``days`` (None when there are none)."""
     files = [str(f) for f in _files(events, days)]
     if not files:
-        return None, 0  # type: ignore[return-value]
+        return None
     dataset = ds.dataset(files, format="parquet")
     missing = [c for c in _EVENT_COLUMNS if c not in dataset.schema.names]
     if missing:
         raise ValueError(f"{events}: debunk events lack column(s) {missing}")
-    return dataset.scanner(columns=_EVENT_COLUMNS, batch_size=1 << 20), dataset.count_rows()
+    return dataset.scanner(columns=_EVENT_COLUMNS, batch_size=1 << 20)
 
 
 def _strings(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -151,7 +155,7 @@ def event_aggregates(
 ) -> tuple[pa.Table, pa.Table, int]:
     """Per (user, rumor): first and last debunk impression, impressions, clicks; plus the
     distinct (user, arm) labels of the experiment's events; plus the events read."""
-    scanner, _ = _event_batches(events, days)
+    scanner = _event_scanner(events, days)
     acc, labels, pending, rows = [_AGG_SCHEMA.empty_table()], [], 0, 0
     if scanner is not None:
         for batch in scanner.to_batches():
@@ -172,8 +176,10 @@ def event_aggregates(
 def first_impression_after(events: Path, days: list[str], pairs: pa.Table) -> pa.Table:
     """For the few pairs whose debunk was seen both before and after the exposure, the first
     impression at or after it: a second, filtered pass over the events."""
-    scanner, _ = _event_batches(events, days)
-    found = []
+    scanner = _event_scanner(events, days)
+    found: list[pa.Table] = []
+    if scanner is None:
+        return _FIRST_SCHEMA.empty_table()
     wanted = pairs.select(["user_id", "rumor_id", "first_ts"])
     for batch in scanner.to_batches():
         t = _plain(batch)
