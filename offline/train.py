@@ -66,6 +66,7 @@ class AtRiskConfig:
     max_per_rumor: int = 10_000  # and never more at-risk users than exposed ones
     max_rumors: int = 1_000  # prebunk only the rumors with the most exposed users (spreading)
     min_score: float = 0.05
+    co_weight: float = 1.0  # beta in the blend (at_risk_scores); 0: ALS alone (chosen on CED)
     seed: int = SEED
 
 
@@ -227,8 +228,9 @@ def train_at_risk(
     debunks: list[Debunk],
     config: AtRiskConfig | None = None,
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, Any]]:
-    """Prebunk rumors per user: the ALS-likeliest rumors a user is not logged as exposed to,
-    at most MAX_PREBUNKS per user and, per rumor, never more users than it has exposed ones."""
+    """Prebunk rumors per user: the likeliest rumors (ALS blended with co-engagement,
+    at_risk_scores) a user is not logged as exposed to, at most MAX_PREBUNKS per user and,
+    per rumor, never more users than it has exposed ones."""
     config = config or AtRiskConfig()
     started = time.perf_counter()
     if exposures is None or exposures.num_rows < MIN_AT_RISK_PAIRS:
@@ -245,7 +247,10 @@ def train_at_risk(
     eligible = np.array([r in confirmed and r in with_debunk for r in rumor_ids])
     exposed_count = np.diff(matrix.tocsc().indptr)
     eligible &= _most_exposed(exposed_count, eligible, config.max_rumors)
-    prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score, config.threads)
+    if config.co_weight > 0:
+        prebunks = _top_blended(ufac, rfac, matrix, eligible, config)
+    else:
+        prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score, config.threads)
     prebunks = _cap_per_rumor(prebunks, exposed_count, config.max_per_rumor)
     out: dict[str, list[tuple[str, float]]] = {}
     for u, r, s in sorted(prebunks, key=lambda x: (x[0], -x[2], x[1])):
@@ -254,6 +259,7 @@ def train_at_risk(
     return out, {"trained": True, "pairs": int(matrix.nnz), "users": len(users),
                  "rumors": len(rumor_ids), "prebunk_users": len(out),
                  "prebunk_pairs": len(prebunks), "factors": config.factors,
+                 "co_weight": config.co_weight,
                  "seed": config.seed, "train_seconds": seconds}  # fmt: skip
 
 
@@ -295,6 +301,89 @@ def _top_unexposed(
             top, best = topk(items, query, k, filter_query_items=exposed[lo:hi],
                              num_threads=_bounded_threads(threads))  # fmt: skip
             uu, jj = np.nonzero(np.isfinite(best) & (best >= min_score))
+            out += zip((uu + lo).tolist(), keep[top[uu, jj]].tolist(), best[uu, jj].tolist(),
+                       strict=True)  # fmt: skip
+    return out
+
+
+def co_engagement(matrix: sp.csr_matrix, keep: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(binary users x rumors, rumors x kept rumors cosine co-engagement): users shared by
+    rumor j and kept rumor r over sqrt(users of j x users of r), a rumor with itself 0."""
+    binary = matrix.tocsr(copy=True).astype(np.float32)
+    binary.data[:] = 1.0
+    users = np.maximum(np.asarray(binary.getnnz(axis=0), dtype=np.float32), 1.0)
+    c = (binary.T @ binary[:, keep]).tocoo()
+    w = c.data / np.sqrt(users[c.row] * users[keep[c.col]])
+    w[c.row == keep[c.col]] = 0.0
+    co = sp.csr_matrix((w.astype(np.float32), (c.row, c.col)), shape=(binary.shape[1], len(keep)))
+    return binary, co
+
+
+def at_risk_parts(
+    ufac: np.ndarray, rfac: np.ndarray, binary: sp.csr_matrix, co: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ALS dot products, co-engagement) of these users x the kept rumors, both dense."""
+    als = np.asarray(ufac, dtype=np.float32) @ np.asarray(rfac, dtype=np.float32).T
+    return als, np.asarray((binary @ co).todense(), dtype=np.float32)
+
+
+def at_risk_scores(
+    als: np.ndarray, co: np.ndarray, scales: tuple[np.ndarray, np.ndarray], beta: float
+) -> np.ndarray:
+    """The at-risk score: ALS / its per-rumor max |.| + beta x co-engagement / its per-rumor
+    max, the maxima taken over the users not exposed to the rumor (risk_scales; 0 reads 1)."""
+    a, c = (np.where(x > 0, x, 1.0).astype(np.float32) for x in scales)
+    return als / a + beta * (co / c)
+
+
+def risk_scales(
+    als: np.ndarray, co: np.ndarray, unexposed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-rumor (column) max |ALS| and max co-engagement over the unexposed cells."""
+    a = np.where(unexposed, np.abs(als), 0.0).max(axis=0, initial=0.0)
+    c = np.where(unexposed, co, 0.0).max(axis=0, initial=0.0)
+    return a.astype(np.float32), c.astype(np.float32)
+
+
+def _top_blended(
+    ufac: np.ndarray,
+    rfac: np.ndarray,
+    matrix: sp.csr_matrix,
+    eligible: np.ndarray,
+    config: AtRiskConfig,
+    cells: int = 1 << 22,
+) -> list[tuple[int, int, float]]:
+    """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors by
+    at_risk_scores; users in blocks of at most ``cells`` user x rumor cells (two passes: the
+    per-rumor maxima, then the scores and a partial sort), so memory stays bounded."""
+    from threadpoolctl import threadpool_limits
+
+    out: list[tuple[int, int, float]] = []
+    k = min(MAX_PREBUNKS, int(eligible.sum()))
+    if k == 0:
+        return out
+    keep = np.flatnonzero(eligible)
+    binary, co = co_engagement(matrix, keep)
+    exposed = binary[:, keep].tocsr()
+    items = rfac[keep]
+    block = max(1, cells // len(keep))
+    spans = [(lo, min(lo + block, len(ufac))) for lo in range(0, len(ufac), block)]
+    a_max = np.zeros(len(keep), np.float32)
+    c_max = np.zeros(len(keep), np.float32)
+    with threadpool_limits(1, "blas"):
+        for lo, hi in spans:
+            als, cos = at_risk_parts(ufac[lo:hi], items, binary[lo:hi], co)
+            a, c = risk_scales(als, cos, exposed[lo:hi].toarray() == 0)
+            a_max, c_max = np.maximum(a_max, a), np.maximum(c_max, c)
+        scales = (a_max, c_max)
+        for lo, hi in spans:
+            als, cos = at_risk_parts(ufac[lo:hi], items, binary[lo:hi], co)
+            s = at_risk_scores(als, cos, scales, config.co_weight)
+            s[exposed[lo:hi].toarray() > 0] = -np.inf
+            top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else \
+                np.tile(np.arange(s.shape[1]), (len(s), 1))  # fmt: skip
+            best = np.take_along_axis(s, top, axis=1)
+            uu, jj = np.nonzero(np.isfinite(best) & (best >= config.min_score))
             out += zip((uu + lo).tolist(), keep[top[uu, jj]].tolist(), best[uu, jj].tolist(),
                        strict=True)  # fmt: skip
     return out

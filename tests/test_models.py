@@ -205,6 +205,53 @@ def test_at_risk_prebunks_follow_co_engagement_and_are_capped() -> None:
     assert sum(len(v) for v in capped.values()) <= 5 * 4
 
 
+def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -> None:
+    from offline.train import _top_blended, co_engagement, engagement_matrix
+
+    # eight communities of readers, each of its own pair of rumors: two ALS factors cannot
+    # tell eight communities apart, co-engagement with the pair's readers can
+    groups = 8
+    rumors = [Rumor(f"q{i}", "c", "epidemic", 3, "false", "confirmed") for i in range(2 * groups)]
+    debunks = [Debunk(f"d{i}", (f"q{i}",), "t", "u", "p", "official") for i in range(2 * groups)]
+    pairs = []
+    for u in range(groups * 40):
+        g = u % groups
+        pairs.append((f"u{u:03d}", f"q{2 * g}"))
+        if u < groups * 30:
+            pairs.append((f"u{u:03d}", f"q{2 * g + 1}"))
+    late = range(groups * 30, groups * 40)
+
+    def found(prebunks: dict[str, list[tuple[str, float]]]) -> int:
+        first = {u: rows[0][0] for u, rows in prebunks.items()}
+        return sum(1 for u in late if first.get(f"u{u:03d}") == f"q{2 * (u % groups) + 1}")
+
+    state = _state(pairs)
+    als_only, _ = train_at_risk(state, rumors, debunks, AtRiskConfig(factors=2, co_weight=0.0))
+    blend, summary = train_at_risk(state, rumors, debunks, AtRiskConfig(factors=2))
+    assert summary["co_weight"] > 0
+    assert found(blend) == len(late) > found(als_only)
+    again, _ = train_at_risk(state, rumors, debunks, AtRiskConfig(factors=2))
+    assert again == blend  # seeds fixed
+    for rows in blend.values():
+        assert len(rows) <= 3
+    exposed = {(u, r) for u, r in pairs}
+    assert all((u, r) not in exposed for u, rows in blend.items() for r, _ in rows)
+    # the co-engagement of q1 is q0 (shared readers over sqrt of both audiences), not itself
+    _, _, matrix = engagement_matrix(state, 4.0)
+    _, co = co_engagement(matrix, np.array([1]))
+    assert co[1, 0] == 0 and co[0, 0] == pytest.approx(30 / np.sqrt(40 * 30))
+    # blocks of a few users give exactly the scores of one block
+    ufac = np.random.default_rng(0).normal(size=(matrix.shape[0], 3)).astype(np.float32)
+    rfac = np.random.default_rng(1).normal(size=(matrix.shape[1], 3)).astype(np.float32)
+    eligible = np.ones(matrix.shape[1], dtype=bool)
+    config = AtRiskConfig(min_score=-10.0)
+    whole = _top_blended(ufac, rfac, matrix, eligible, config)
+    small = _top_blended(ufac, rfac, matrix, eligible, config, cells=16 * 7)
+    assert [(u, r) for u, r, _ in sorted(whole)] == [(u, r) for u, r, _ in sorted(small)]
+    assert np.allclose([x[2] for x in sorted(whole)], [x[2] for x in sorted(small)], atol=1e-5)
+    assert len(whole) == 3 * matrix.shape[0]
+
+
 def test_train_on_a_small_world(small_world) -> None:  # noqa: ANN001
     from offline import catalog
     from offline.exposures import join_exposures
@@ -334,9 +381,13 @@ def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path)
     eng = {"post_id": [r[0] for r in rows], "uid": [r[1] for r in rows], "ts": [r[2] for r in rows]}
     pq.write_table(pa.table(eng), tmp_path / "engagements.parquet")
     out = evaluate_at_risk(tmp_path, k=10, config=AtRiskConfig(factors=4, alpha=10.0))
-    assert out["test_rumors"] == 20  # every rumor post, split at half of its cascade
+    # every rumor post, split at half of its cascade; half of them tune beta, half report
+    assert out["test_rumors"] + out["tune_rumors"] == 20
+    assert out["test_rumors"] > 0 and out["tune_rumors"] > 0
+    assert out["co_weight"] in (0.3, 1.0, 3.0, 10.0)
     m = out["metrics"]
-    assert set(m) == {"als", "popularity", "co_engagement"}
+    assert set(m) == {"at_risk", "als", "popularity", "co_engagement"}
     assert m["als"]["recall@10"] > m["popularity"]["recall@10"]
     assert m["co_engagement"]["recall@10"] > m["popularity"]["recall@10"]
+    assert m["at_risk"]["recall@10"] > m["popularity"]["recall@10"]
     assert out["lift"]["als_recall@10_over_popularity"] > 1
