@@ -6,6 +6,7 @@ TTL refreshed on write, so state of inactive users expires by itself.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -58,6 +59,11 @@ class Delivery:
     dismissed_rumors: dict[str, int] = field(default_factory=dict)
     served_today: int = 0
 
+    @property
+    def saw_any(self) -> bool:
+        """Whether the user saw or clicked any debunk at all."""
+        return bool(self.impression or self.click)
+
     def seen(self, debunk_id: str) -> bool:
         """The user already saw (an impression) or clicked this debunk."""
         return debunk_id in self.impression or debunk_id in self.click
@@ -65,7 +71,12 @@ class Delivery:
 
 def day_of(ts: float) -> str:
     """The UTC day of a unix time, as YYYYMMDD (the caps key suffix)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%d")
+    return _day(int(ts // 86400))
+
+
+@functools.lru_cache(maxsize=64)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y%m%d")
 
 
 def decode(raw: dict[bytes, bytes], served_today: bytes | None = None) -> Delivery:

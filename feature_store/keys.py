@@ -125,6 +125,22 @@ def daily_caps(user_id: str, day: str) -> bytes:
     return b"dbk:cap:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
 
 
+def feed_keys(
+    version: str, user_ids: list[str], day: str
+) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
+    user_model (same bytes as those functions; each id is checked once, not four times)."""
+    if not (len(day) == 8 and day.isdigit()):
+        raise InvalidId("day must be YYYYMMDD")
+    v, d = _v(version), b"}:" + day.encode()
+    out = []
+    for user_id in user_ids:
+        tag = b"{" + check_id(user_id, "user_id").encode()
+        out.append((v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
+                    v + b"m:" + tag + b"}"))  # fmt: skip
+    return out
+
+
 def version_pattern(version: str) -> bytes:
     """A SCAN MATCH pattern for every key of one snapshot version."""
     return _v(version) + b"*"

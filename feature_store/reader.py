@@ -35,6 +35,10 @@ class SnapshotReader:
         raw = await self.client.get(keys.CURRENT)
         return raw.decode() if raw else None
 
+    def cached_catalog(self, version: str) -> Catalog | None:
+        """The catalog of ``version`` when it is already loaded in this process, else None."""
+        return self._catalogs.get(version)
+
     async def catalog(self, version: str) -> Catalog:
         """The rumors and debunks of ``version``, loaded once and kept in process."""
         cached = self._catalogs.get(version)
@@ -110,25 +114,25 @@ class SnapshotReader:
     ) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster)."""
-        day = day_of(now)
+        user_keys = keys.feed_keys(version, user_ids, day_of(now))
         if self.fast is not None:
             commands = []
-            for user_id in user_ids:
+            for exposures, delivery, caps, model in user_keys:
                 commands += [
-                    (b"HGETALL", keys.user_exposures(version, user_id)),
-                    (b"HGETALL", keys.delivery(user_id)),
-                    (b"HGET", keys.daily_caps(user_id, day), surface),
-                    (b"HGETALL", keys.user_model(version, user_id)),
+                    (b"HGETALL", exposures),
+                    (b"HGETALL", delivery),
+                    (b"HGET", caps, surface),
+                    (b"HGETALL", model),
                 ]
             flat = await self.fast.execute(commands)
             raw = [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
         else:
             async with self.client.pipeline(transaction=False) as pipe:
-                for user_id in user_ids:
-                    pipe.hgetall(keys.user_exposures(version, user_id))
-                    pipe.hgetall(keys.delivery(user_id))
-                    pipe.hget(keys.daily_caps(user_id, day), surface)
-                    pipe.hgetall(keys.user_model(version, user_id))
+                for exposures, delivery, caps, model in user_keys:
+                    pipe.hgetall(exposures)
+                    pipe.hgetall(delivery)
+                    pipe.hget(caps, surface)
+                    pipe.hgetall(model)
                 raw = await pipe.execute()
         return [
             (

@@ -1,9 +1,11 @@
-"""A lean pipelined RESP2 client for the service's hot reads.
+"""A lean, auto-pipelined RESP2 client for the service's hot reads.
 
 A feed read is a few commands per user; redis-py spends tens of microseconds per command on
-packing, per-reply timeouts and parsing. Here a whole pipeline is encoded into one buffer, sent
-with one write, and its replies are parsed by hiredis in C. Connections (TCP, TLS, AUTH, SELECT)
-come from the same settings as redis-py's; everything else keeps using redis-py.
+packing, per-reply timeouts and parsing. Here each call's commands are encoded into one buffer,
+the buffers of every call made in the same event-loop turn go out in one write on a shared
+connection (auto-pipelining), and replies are parsed by hiredis in C and handed back in order.
+Connections (TCP, TLS, AUTH, SELECT) come from the same settings as redis-py's; everything else
+keeps using redis-py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -20,7 +24,9 @@ import redis
 
 from feature_store.connection import RedisSettings
 
-READ_CHUNK = 1 << 17
+# A connection whose oldest unanswered call is older than this is taken as hung: it is closed
+# (its callers get ConnectionError) and the next call opens a fresh one.
+STALE_S = 5.0
 
 
 def encode(commands: Sequence[Sequence[bytes | str]]) -> bytes:
@@ -42,46 +48,85 @@ def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:
     return dict(zip(it, it, strict=True))
 
 
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.parser = hiredis.Reader()
+class _Lane(asyncio.Protocol):
+    """One connection: calls are queued in order, replies are matched to them in order. A call
+    whose caller gave up still gets its replies read (and dropped), so none is misattributed."""
 
-    async def execute(self, payload: bytes, n: int) -> list[Any]:
-        self.writer.write(payload)
-        await self.writer.drain()
-        replies: list[Any] = []
-        while len(replies) < n:
-            reply = self.parser.gets()
-            if reply is False:
-                data = await self.reader.read(READ_CHUNK)
-                if not data:
-                    raise redis.ConnectionError("Redis closed the connection")
-                self.parser.feed(data)
-                continue
-            replies.append(reply)
-        return replies
+    def __init__(self) -> None:
+        self.parser = hiredis.Reader()
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[tuple[asyncio.Future[list[Any]], int, list[Any], float]] = deque()
+        self.outgoing: list[bytes] = []
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        waiting, gets = self.waiting, self.parser.gets
+        while waiting:
+            future, n, got, _ = waiting[0]
+            while len(got) < n:
+                reply = gets()
+                if reply is False:
+                    return
+                got.append(reply)
+            waiting.popleft()
+            if not future.done():
+                future.set_result(got)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        error = redis.ConnectionError(f"Redis connection lost: {exc or 'closed by the server'}")
+        while self.waiting:
+            future = self.waiting.popleft()[0]
+            if not future.done():
+                future.set_exception(error)
+
+    def send(self, payload: bytes, n: int) -> asyncio.Future[list[Any]]:
+        """Queue ``n`` commands' bytes; they go out with this loop turn's other calls."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        if not self.outgoing:
+            loop.call_soon(self._flush)
+        self.outgoing.append(payload)
+        self.waiting.append((future, n, [], time.monotonic()))
+        return future
+
+    def _flush(self) -> None:
+        payload, self.outgoing = b"".join(self.outgoing), []
+        if self.transport is not None and not self.closed:
+            self.transport.write(payload)
+
+    def hung(self, now: float) -> bool:
+        return bool(self.waiting) and now - self.waiting[0][3] > STALE_S
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost fails whatever still waits
 
 
 class RespPool:
-    """Up to ``size`` connections; each pipeline holds one for its single round trip. A call that
-    is cancelled or fails mid-flight drops its connection, so no reply is ever misattributed."""
+    """Up to ``size`` auto-pipelined connections; each call goes to the least busy one. Calls
+    that are cancelled or time out leave the connection usable; a lost connection fails its
+    waiting calls and is replaced on the next call."""
 
-    def __init__(self, settings: RedisSettings, *, size: int = 8) -> None:
+    def __init__(self, settings: RedisSettings, *, size: int = 2) -> None:
         self.settings = settings
-        self.size = size
-        self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(size)
+        self.size = max(1, size)
+        self._lanes: list[_Lane] = []
+        self._connecting: asyncio.Future[_Lane] | None = None
 
     @staticmethod
     def supports(settings: RedisSettings) -> bool:
         """Whether this client can talk to ``settings`` (one node over TCP or TLS)."""
         return not settings.cluster and urlparse(settings.url).scheme in ("redis", "rediss")
+
+    @property
+    def connections(self) -> int:
+        """Open connections (for tests and metrics)."""
+        return sum(not lane.closed for lane in self._lanes)
 
     def _ssl(self) -> ssl.SSLContext | None:
         if urlparse(self.settings.url).scheme != "rediss":
@@ -91,50 +136,69 @@ class RespPool:
             ctx.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
         return ctx
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> _Lane:
         url = urlparse(self.settings.url)
-        reader, writer = await asyncio.open_connection(
-            url.hostname or "127.0.0.1", url.port or 6379, ssl=self._ssl(), limit=READ_CHUNK
+        loop = asyncio.get_running_loop()
+        _, lane = await loop.create_connection(
+            _Lane, url.hostname or "127.0.0.1", url.port or 6379, ssl=self._ssl()
         )
-        conn = _Connection(reader, writer)
         password = self.settings.password or (unquote(url.password) if url.password else None)
         db = url.path.strip("/")
         try:
             if password:
                 user = unquote(url.username) if url.username else None
-                await self._hello(conn, ["AUTH", user, password] if user else ["AUTH", password],
+                await self._hello(lane, ["AUTH", user, password] if user else ["AUTH", password],
                                   redis.AuthenticationError)  # fmt: skip
             if db and db != "0":
-                await self._hello(conn, ["SELECT", db], redis.ConnectionError)
+                await self._hello(lane, ["SELECT", db], redis.ConnectionError)
         except BaseException:
-            conn.close()
+            lane.close()
             raise
-        return conn
+        return lane
 
     @staticmethod
-    async def _hello(conn: _Connection, command: list[Any], error: type[Exception]) -> None:
-        (reply,) = await conn.execute(encode([command]), 1)
+    async def _hello(lane: _Lane, command: list[Any], error: type[Exception]) -> None:
+        (reply,) = await lane.send(encode([command]), 1)
         if isinstance(reply, hiredis.ReplyError):
             raise error(f"{command[0]}: {reply}")
+
+    async def _lane(self) -> _Lane:
+        """The least busy open connection; a new one while fewer than ``size`` are open and
+        every open one has calls in flight."""
+        now = time.monotonic()
+        for lane in self._lanes:
+            if not lane.closed and lane.hung(now):
+                lane.close()
+        self._lanes = [lane for lane in self._lanes if not lane.closed]
+        best = min(self._lanes, key=lambda lane: len(lane.waiting), default=None)
+        if best is not None and (not best.waiting or len(self._lanes) >= self.size):
+            return best
+        if self._connecting is None:  # one connect at a time; concurrent callers share it
+            self._connecting = asyncio.ensure_future(self._connect())
+            self._connecting.add_done_callback(self._connected)
+        return await asyncio.shield(self._connecting)
+
+    def _connected(self, future: asyncio.Future[_Lane]) -> None:
+        self._connecting = None
+        if not future.cancelled() and future.exception() is None:
+            self._lanes.append(future.result())
 
     async def execute(self, commands: Sequence[Sequence[bytes | str]]) -> list[Any]:
         """The replies of ``commands``, sent as one pipeline; a Redis error reply raises."""
         if not commands:
             return []
         payload = encode(commands)
-        async with self._slots:
-            conn = self._idle.pop() if self._idle else await self._connect()
-            try:
-                replies = await conn.execute(payload, len(commands))
-            except BaseException:
-                conn.close()  # its stream may hold half a reply: never reuse it
-                raise
-            self._idle.append(conn)
+        lane = await self._lane()
+        replies = await lane.send(payload, len(commands))
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise redis.ResponseError(str(reply))
         return replies
 
     async def aclose(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._connecting
+        while self._lanes:
+            self._lanes.pop().close()

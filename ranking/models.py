@@ -29,25 +29,29 @@ def attach_preferred_debunk(
     """Give each candidate the unseen debunk of its rumor the user is likeliest to read
     (ties and debunks unknown to the model: authority order); store its affinity. One matrix
     product per user scores every option of every candidate."""
-    options = [
-        [d for d in catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
-         if not (delivery and delivery.seen(d.debunk_id))]
-        for c in candidates
-    ]  # fmt: skip
-    logits = model.logit_list(user.factors, [d.debunk_id for opts in options for d in opts])
+    if delivery is not None and not delivery.saw_any:
+        delivery = None  # nothing seen yet: no per-option look-ups
+    groups, rows = [], []
+    for c in candidates:
+        options = catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+        option_rows, known = model.option_rows(c.rumor.rumor_id, options)
+        groups.append((options, known))
+        rows += option_rows
+    logits = model.row_logits(rows, model.user_vector(user.factors))
     at = 0
-    for c, opts in zip(candidates, options, strict=True):
-        if not opts:
-            c.debunk = None
-            continue
-        best, best_logit = 0, -math.inf
-        for i in range(len(opts)):
-            value = logits[at + i]
-            if value > best_logit:  # NaN (unknown to the model) never wins; first max does
-                best, best_logit = i, value
-        at += len(opts)
-        c.debunk = opts[best]
-        c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
+    for c, (options, known) in zip(candidates, groups, strict=True):
+        best, best_logit = None, -math.inf
+        for i, d in enumerate(options):
+            if delivery is not None and delivery.seen(d.debunk_id):
+                continue
+            if best is None:
+                best = d  # the most authoritative unseen debunk, unless the model prefers one
+            if known[i] and logits[at + i] > best_logit:  # the first maximum wins ties
+                best, best_logit = d, logits[at + i]
+        at += len(options)
+        c.debunk = best
+        if best is not None:
+            c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
 
 
 def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:

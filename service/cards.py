@@ -27,8 +27,9 @@ def card(rumor: Rumor, debunk: Debunk, score: float, reason: pb.Reason) -> pb.De
     return out
 
 
-def _blank(rumor: Rumor, debunk: Debunk) -> pb.DebunkCard:
-    """A fresh card with the static fields of (rumor, debunk) copied from a cached template."""
+def _blank(rumor: Rumor, debunk: Debunk, out: pb.DebunkCard | None = None) -> pb.DebunkCard:
+    """``out`` (or a fresh card) with the static fields of (rumor, debunk) copied from a cached
+    template."""
     key = (id(rumor), id(debunk))
     hit = _TEMPLATES.get(key)
     if hit is None or hit[0] is not rumor or hit[1] is not debunk:
@@ -41,16 +42,18 @@ def _blank(rumor: Rumor, debunk: Debunk) -> pb.DebunkCard:
             verdict=rumor.verdict,
         )  # fmt: skip
         hit = _TEMPLATES[key] = (rumor, debunk, template)
-    out = pb.DebunkCard()
+    if out is None:
+        out = pb.DebunkCard()
     out.CopyFrom(hit[2])
     return out
 
 
-def to_card(c: Candidate) -> pb.DebunkCard:
-    """A DebunkCard for a ranked candidate, with the reason it was chosen."""
+def to_card(c: Candidate, out: pb.DebunkCard | None = None) -> pb.DebunkCard:
+    """A DebunkCard for a ranked candidate, with the reason it was chosen; written into ``out``
+    (e.g. ``reply.cards.add()``, which saves copying the card into the reply) when given."""
     e = c.exposure
     assert c.debunk is not None, "ranked candidates always carry a debunk"
-    out = _blank(c.rumor, c.debunk)
+    out = _blank(c.rumor, c.debunk, out)
     out.score = c.score
     reason = out.reason
     reason.text = explain(c)

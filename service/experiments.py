@@ -30,6 +30,16 @@ class ExperimentBook:
         exp = experiments.running(self.experiments, now)
         return (exp, exp.arm_of(user_id)) if exp else (None, None)
 
+    def assign_batch(
+        self, user_ids: list[str], now: float
+    ) -> tuple[Experiment | None, list[Arm | None]]:
+        """``assign`` for many users: the running experiment and each user's arm (hashed in
+        one vectorised pass)."""
+        exp = experiments.running(self.experiments, now)
+        if exp is None:
+            return None, [None] * len(user_ids)
+        return exp, [exp.arms[i] for i in exp.arm_indexes(user_ids).tolist()]
+
     async def refresh(self) -> None:
         loaded = await experiments.load_all_async(self.client)
         names = [e.name for e in self.experiments]

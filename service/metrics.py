@@ -11,6 +11,9 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+# Answers that carry the experiment and arm of their viewer, or one per user (batch).
+VIEWER_LABELLED = frozenset({"RankFeed", "SearchTop", "CommentTop"})
+BATCH_LABELLED = frozenset({"RankFeedBatch"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -50,10 +53,13 @@ class Metrics:
         self._version = version
 
     def count_assignments(self, reply: Any) -> None:
-        """Count the experiment arms of a feed answer (one per user)."""
-        if getattr(reply, "experiment", ""):
+        """Count the experiment arm of a single-viewer answer (RankFeed, SearchTop, ...)."""
+        if reply.experiment:
             self.assignments.labels(reply.experiment, reply.arm).inc()
-        arms = Tally((f.experiment, f.arm) for f in getattr(reply, "feeds", ()) if f.experiment)
+
+    def count_batch_assignments(self, reply: Any) -> None:
+        """Count the experiment arms of a batch answer (one per user)."""
+        arms = Tally((f.experiment, f.arm) for f in reply.feeds if f.experiment)
         for (experiment, arm), n in arms.items():
             self.assignments.labels(experiment, arm).inc(n)
 
@@ -69,10 +75,12 @@ class Metrics:
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Times every unary RPC and counts its non-OK endings."""
+    """Times every unary RPC and counts its non-OK endings. The timed handler of each method is
+    built once and reused while the server returns the same inner handler."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -82,9 +90,23 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or handler.unary_unary is None:
             return handler
-        method = details.method.rsplit("/", 1)[-1]
+        cached = self._wrapped.get(details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._timed(details.method.rsplit("/", 1)[-1], handler)
+        self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _timed(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
         metrics = self.metrics
+        latency = metrics.latency.labels(method)
+        degraded = metrics.degraded.labels(method)
+        count = (
+            metrics.count_batch_assignments if method in BATCH_LABELLED
+            else metrics.count_assignments if method in VIEWER_LABELLED
+            else None
+        )  # fmt: skip
 
         async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -95,10 +117,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 metrics.errors.labels(method, _name(code)).inc()
                 raise
             finally:
-                metrics.latency.labels(method).observe(time.perf_counter() - started)
+                latency.observe(time.perf_counter() - started)
             if getattr(reply, "degraded", False):
-                metrics.degraded.labels(method).inc()
-            metrics.count_assignments(reply)
+                degraded.inc()
+            if count is not None:
+                count(reply)
             return reply
 
         return grpc.unary_unary_rpc_method_handler(

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import redis
@@ -76,8 +76,17 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         call: Awaitable[T],
         limit: float = DEFAULT_STORE_TIMEOUT_S,
     ) -> T:
-        """Await a store call within the caller's deadline and at most ``limit`` seconds."""
-        return await asyncio.wait_for(call, timeout=self._store_timeout(context, limit))
+        """Await a store call within the caller's deadline and at most ``limit`` seconds
+        (inline: a timeout scope, not a new task per call)."""
+        async with asyncio.timeout(self._store_timeout(context, limit)):
+            return await call
+
+    async def _catalog(self, context: grpc.aio.ServicerContext, version: str) -> Catalog:
+        """The pinned version's catalog: from the process cache without awaiting the store."""
+        cached = self.reader.cached_catalog(version)
+        if cached is not None:
+            return cached
+        return await self._store(context, self.reader.catalog(version))
 
     async def _version(self, context: grpc.aio.ServicerContext) -> str:
         version = self.watcher.version
@@ -87,6 +96,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
 
     def _rank(
         self,
+        into: Any,
         exposures: list[ExposureState],
         delivery: Delivery,
         catalog: Catalog,
@@ -94,17 +104,19 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         limit: int,
         arm: Arm | None = None,
         model: UserModel | None = None,
-    ) -> list[pb.DebunkCard]:
+    ) -> None:
+        """Rank one user's cards and write them into ``into`` (a reply's repeated cards)."""
         cap = self.policy.feed_daily_cap
         if arm is not None and arm.feed_daily_cap is not None:
             cap = arm.feed_daily_cap
         budget = min(limit, cap - delivery.served_today)
         if budget <= 0:
-            return []
+            return
         ranked = rank_feed(
             exposures, catalog, now=now, limit=budget, delivery=delivery, model=model
         )
-        return [to_card(c) for c in ranked]
+        for c in ranked:
+            to_card(c, into.add())
 
     async def RankFeed(
         self, request: pb.RankFeedRequest, context: grpc.aio.ServicerContext
@@ -121,15 +133,16 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if _is_holdout(arm):
             return pb.RankFeedResponse(snapshot_version=version, **labels)
         try:
-            catalog = await self._store(context, self.reader.catalog(version))
+            catalog = await self._catalog(context, version)
             exposures, delivery, model = await self._store(
                 context, self.reader.feed_view(version, user_id, surface="feed", now=now)
             )
         except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True, **labels)
-        cards = self._rank(exposures, delivery, catalog, now, limit, arm, _model(arm, model))
-        return pb.RankFeedResponse(cards=cards, snapshot_version=version, **labels)
+        reply = pb.RankFeedResponse(snapshot_version=version, **labels)
+        self._rank(reply.cards, exposures, delivery, catalog, now, limit, arm, _model(arm, model))
+        return reply
 
     async def RankFeedBatch(
         self, request: pb.RankFeedBatchRequest, context: grpc.aio.ServicerContext
@@ -141,13 +154,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         version = await self._version(context)
         now = time.time()
-        assigned = [self.experiments.assign(u, now) for u in user_ids]
-        feeds = [
-            pb.UserFeed(user_id=u, **_labels(*a)) for u, a in zip(user_ids, assigned, strict=True)
-        ]
-        targeted = [i for i, (_, arm) in enumerate(assigned) if not _is_holdout(arm)]
+        exp, arms = self.experiments.assign_batch(user_ids, now)
+        reply = pb.RankFeedBatchResponse(snapshot_version=version)
+        feeds = [reply.feeds.add(user_id=u) for u in user_ids]
+        if exp is not None:
+            for feed, arm in zip(feeds, arms, strict=True):
+                feed.experiment, feed.arm = exp.name, arm.name  # type: ignore[union-attr]
+        targeted = [i for i, arm in enumerate(arms) if not _is_holdout(arm)]
         try:
-            catalog = await self._store(context, self.reader.catalog(version))
+            catalog = await self._catalog(context, version)
             views = await self._store(
                 context,
                 self.reader.feeds_view(
@@ -157,12 +172,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             )
         except STORE_ERRORS as e:
             log.warning("RankFeedBatch degraded: %s", type(e).__name__)
-            return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version, degraded=True)
+            reply.degraded = True
+            return reply
         for i, (exposures, delivery, model) in zip(targeted, views, strict=True):
-            arm = assigned[i][1]
-            cards = self._rank(exposures, delivery, catalog, now, limit, arm, _model(arm, model))
-            feeds[i].cards.extend(cards)
-        return pb.RankFeedBatchResponse(feeds=feeds, snapshot_version=version)
+            arm = arms[i]
+            model = _model(arm, model)
+            self._rank(feeds[i].cards, exposures, delivery, catalog, now, limit, arm, model)
+        return reply
 
     async def CommentTop(
         self, request: pb.CommentTopRequest, context: grpc.aio.ServicerContext
@@ -175,7 +191,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         version = await self._version(context)
         labels = self._viewer_labels(user_id)
         try:
-            catalog = await self._store(context, self.reader.catalog(version))
+            catalog = await self._catalog(context, version)
             rumor_ids = await self._store(context, self.reader.item_rumors(version, item_id))
         except STORE_ERRORS as e:
             log.warning("CommentTop degraded: %s", type(e).__name__)
@@ -199,7 +215,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         labels = self._viewer_labels(user_id)
         matcher = self.matchers.get(version)
         try:
-            catalog = await self._store(context, self.reader.catalog(version))
+            catalog = await self._catalog(context, version)
         except STORE_ERRORS:
             return pb.SearchTopResponse(snapshot_version=version, degraded=True, **labels)
         if matcher is None:  # only before the first index is built
@@ -228,7 +244,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         matcher = self.matchers.get(version)
         degraded = False
         try:
-            catalog = await self._store(context, self.reader.catalog(version))
+            catalog = await self._catalog(context, version)
         except STORE_ERRORS:
             return pb.GroupWarningsResponse(snapshot_version=version, degraded=True)
         with_items = [m for m in messages if m.item_id]

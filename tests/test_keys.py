@@ -31,6 +31,28 @@ def test_user_ids_that_could_escape_their_key_are_refused(bad: str) -> None:
         keys.user_exposures("v1", bad)
     with pytest.raises(keys.InvalidId):
         keys.user_model("v1", bad)
+    with pytest.raises(keys.InvalidId):
+        keys.feed_keys("v1", ["u1", bad], "20261007")
+
+
+def test_a_feed_read_touches_exactly_the_keys_of_the_single_key_functions() -> None:
+    v, day = "20261007T010203000004", "20261007"
+    assert keys.feed_keys(v, ["u00000042"], day) == [
+        (
+            b"dbk:v:20261007T010203000004:u:{u00000042}",
+            b"dbk:dlv:{u00000042}",
+            b"dbk:cap:{u00000042}:20261007",
+            b"dbk:v:20261007T010203000004:m:{u00000042}",
+        )
+    ]
+    users = ["a.b-c_d@e:f", "YWJj+/=", "x" * 128]
+    assert keys.feed_keys(v, users, day) == [
+        (keys.user_exposures(v, u), keys.delivery(u), keys.daily_caps(u, day),
+         keys.user_model(v, u))
+        for u in users
+    ]  # fmt: skip
+    with pytest.raises(keys.InvalidId, match="YYYYMMDD"):
+        keys.feed_keys(v, ["u1"], "2026-10-07")
 
 
 @pytest.mark.parametrize("good", ["u00000001", "1234567890", "a.b-c_d@e:f", "YWJj+/=", "x" * 128])

@@ -3,6 +3,7 @@ and never a user id in a label."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import grpc
@@ -21,6 +22,17 @@ def scrape(port: int) -> str:
         return r.read().decode()
 
 
+def scrape_until(port: int, line: str, timeout: float = 5.0) -> str:
+    """Scrape until ``line`` shows: an aborted call's status reaches the client before the
+    server's interceptor has finished recording it."""
+    deadline = time.monotonic() + timeout
+    text = scrape(port)
+    while line not in text and time.monotonic() < deadline:
+        time.sleep(0.01)
+        text = scrape(port)
+    return text
+
+
 def test_metrics_count_latency_errors_and_the_snapshot(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
@@ -35,7 +47,9 @@ def test_metrics_count_latency_errors_and_the_snapshot(
             with pytest.raises(grpc.RpcError):
                 stub.RankFeed(pb.RankFeedRequest(user_id="user-secret-42", limit=0), timeout=5)
         assert svc.server is not None and svc.server.metrics_port
-        text = scrape(svc.server.metrics_port)
+        text = scrape_until(
+            svc.server.metrics_port, 'debunk_rpc_latency_seconds_count{method="RankFeed"} 4.0'
+        )
     finally:
         svc.stop()
     assert 'debunk_rpc_latency_seconds_count{method="RankFeed"} 4.0' in text

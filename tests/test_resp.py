@@ -1,5 +1,6 @@
-"""feature_store.resp: the lean pipelined client of the hot feed reads, against a real
-redis-server: same answers as redis-py, one write per pipeline, errors and cancellations safe."""
+"""feature_store.resp: the lean auto-pipelined client of the hot feed reads, against a real
+redis-server: same answers as redis-py, concurrent calls share a connection and each gets its
+own replies, errors, cancellations and lost connections are safe."""
 
 from __future__ import annotations
 
@@ -72,11 +73,55 @@ def test_a_cancelled_call_never_leaves_replies_for_the_next_one(
                 with pytest.raises(TimeoutError):
                     await asyncio.wait_for(pool.execute([(b"HGETALL", b"big")] * 200), 1e-4)
                 assert await pool.execute([(b"GET", b"s")]) == [b"mine"]
-            return len(pool._idle)
+            return pool.connections
         finally:
             await pool.aclose()
 
-    assert asyncio.run(go()) == 1  # one connection, healthy, back in the pool
+    assert asyncio.run(go()) == 1  # one connection, still healthy, still in use
+
+
+def test_concurrent_calls_share_one_connection_and_each_gets_its_own_replies(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    for i in range(300):
+        client.hset(f"h{i}", mapping={"i": str(i), "pad": "x" * (i * 7)})
+
+    async def go() -> tuple[list, int, int]:
+        pool = RespPool(settings, size=1)
+        try:
+            calls = [
+                pool.execute([(b"HGET", f"h{i}", b"i"), (b"HGETALL", f"h{(i * 7) % 300}")])
+                for i in range(300)
+            ]
+            got = await asyncio.gather(*calls)
+            return got, pool.connections, len(client.client_list())
+        finally:
+            await pool.aclose()
+
+    got, connections, _ = asyncio.run(go())
+    assert connections == 1
+    for i, (value, whole) in enumerate(got):
+        assert value == str(i).encode()
+        assert as_dict(whole)[b"i"] == str((i * 7) % 300).encode()
+
+
+def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    client.set("s", "back")
+
+    async def go() -> list:
+        pool = RespPool(settings, size=1)
+        try:
+            await pool.execute([(b"CLIENT", b"SETNAME", b"victim")])
+            with pytest.raises(redis.ConnectionError):
+                await pool.execute([(b"CLIENT", b"KILL", b"SKIPME", b"no", b"TYPE", b"normal"),
+                                    (b"GET", b"s")])  # fmt: skip
+            return await pool.execute([(b"GET", b"s")])
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(go()) == [b"back"]
 
 
 def test_auth_and_database_come_from_the_settings(tmp_path: Path) -> None:
