@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -206,6 +208,40 @@ def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path
             reply = call()
             while reply.degraded and time.monotonic() < deadline:
                 reply = call()
+            assert not reply.degraded and [c.rumor_id for c in reply.cards] == ["r1"]
+    finally:
+        svc.stop()
+        server.stop()
+
+
+def test_feed_degrades_while_redis_hangs_and_recovers_when_it_resumes(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
+    assert server._proc is not None
+    try:
+        snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
+        with grpc.insecure_channel(svc.target) as ch:
+            assert wait_for_health(ch, SERVING) == SERVING
+            stub = pb_grpc.DebunkServiceStub(ch)
+
+            def call() -> tuple[pb.RankFeedResponse, float]:
+                started = time.monotonic()
+                reply = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=0.1)
+                return reply, time.monotonic() - started
+
+            assert len(call()[0].cards) == 1
+            os.kill(server._proc.pid, signal.SIGSTOP)  # alive, connected, answering nothing
+            try:
+                hung = [call() for _ in range(10)]
+            finally:
+                os.kill(server._proc.pid, signal.SIGCONT)
+            assert all(r.degraded and not r.cards for r, _ in hung)
+            assert max(took for _, took in hung) < 0.1  # inside the caller's deadline
+            deadline = time.monotonic() + 10
+            reply, _ = call()
+            while reply.degraded and time.monotonic() < deadline:
+                reply, _ = call()
             assert not reply.degraded and [c.rumor_id for c in reply.cards] == ["r1"]
     finally:
         svc.stop()
