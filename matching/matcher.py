@@ -103,11 +103,11 @@ class Matcher:
         out: list[list[Match]] = [[] for _ in range(n)]
         if len(s.text) == 0 or k <= 0:
             return out
-        starts = np.ones(len(s.text), dtype=bool)
-        starts[1:] = s.text[1:] != s.text[:-1]
-        first = np.flatnonzero(starts)
-        rank = np.arange(len(s.text)) - np.repeat(first, np.diff(first, append=len(s.text)))
-        top = np.flatnonzero(rank < k)  # pairs come best first per text
+        # Pairs come sorted by text, best first: a pair is in its text's top k unless the pair
+        # k places before it belongs to the same text.
+        top = np.ones(len(s.text), dtype=bool)
+        top[k:] = s.text[k:] != s.text[:-k]
+        top = np.flatnonzero(top)
         for t, r, d, sc in zip(
             s.text[top].tolist(),
             s.rumor[top].tolist(),

@@ -60,13 +60,15 @@ def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _best_per_rumor(text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray):
     """Keep the best document of each (text, rumor), then sort by text and descending score."""
-    order = np.lexsort((-score, rumor, text))
-    text, rumor, doc, score = text[order], rumor[order], doc[order], score[order]
-    first = np.ones(len(text), dtype=bool)
-    first[1:] = (text[1:] != text[:-1]) | (rumor[1:] != rumor[:-1])
-    text, rumor, doc, score = text[first], rumor[first], doc[first], score[first]
+    key = (text.astype(np.int64) << 32) | rumor  # orders as (text, rumor) does
+    order = np.lexsort((-score, key))
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    best = order[first]
+    text, rumor, score = text[best], rumor[best], score[best]
     order = np.lexsort((rumor, -score, text))
-    return PairScores(text[order], rumor[order], doc[order], score[order])
+    return PairScores(text[order], rumor[order], doc[best[order]], score[order])
 
 
 def _slot_table(cells: int) -> np.ndarray:
