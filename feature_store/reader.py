@@ -70,7 +70,10 @@ class SnapshotReader:
         """item_rumors for many items in one round trip."""
         if not item_ids:
             return []
-        raw = await self.client.hmget(keys.items(version), item_ids)
+        if self.fast is not None:
+            (raw,) = await self.fast.execute([(b"HMGET", keys.items(version), *item_ids)])
+        else:
+            raw = await self.client.hmget(keys.items(version), item_ids)
         return [r.decode().split(",") if r else [] for r in raw]
 
     async def exposed_members(
@@ -80,10 +83,15 @@ class SnapshotReader:
         out: dict[str, list[str]] = {r: [] for r in rumor_ids}
         if not members or not rumor_ids:
             return out
-        async with self.client.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hmget(keys.user_exposures(version, member), rumor_ids)
-            rows = await pipe.execute()
+        if self.fast is not None:
+            rows = await self.fast.execute(
+                [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
+            )
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for member in members:
+                    pipe.hmget(keys.user_exposures(version, member), rumor_ids)
+                rows = await pipe.execute()
         for member, values in zip(members, rows, strict=True):
             for rumor, value in zip(rumor_ids, values, strict=True):
                 if value is not None:

@@ -101,9 +101,19 @@ class Matcher:
     def _matches(self, s: PairScores, n: int, k: int) -> list[list[Match]]:
         """Per-text lists of the top ``k`` matches."""
         out: list[list[Match]] = [[] for _ in range(n)]
+        if len(s.text) == 0 or k <= 0:
+            return out
+        # Pairs come sorted by text, best first: a pair is in its text's top k unless the pair
+        # k places before it belongs to the same text.
+        top = np.ones(len(s.text), dtype=bool)
+        top[k:] = s.text[k:] != s.text[:-k]
+        top = np.flatnonzero(top)
         for t, r, d, sc in zip(
-            s.text.tolist(), s.rumor.tolist(), s.doc.tolist(), s.score.tolist(), strict=True
+            s.text[top].tolist(),
+            s.rumor[top].tolist(),
+            s.doc[top].tolist(),
+            s.score[top].tolist(),
+            strict=True,
         ):
-            if len(out[t]) < k:
-                out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
+            out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
         return out

@@ -14,13 +14,17 @@ For a text T and a library document D with gram weights w (idf; stop grams 0):
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from matching.index import Index
 
-DENSE_CELLS = 1 << 18  # (text, doc) cells accumulated at once (2 MB)
+# (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
+# thread (8 MB of address space, touched only where postings land)
+SLOT_CELLS = 1 << 21
+_scratch = threading.local()
 
 
 @dataclass(frozen=True)
@@ -56,38 +60,61 @@ def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _best_per_rumor(text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray):
     """Keep the best document of each (text, rumor), then sort by text and descending score."""
-    order = np.lexsort((-score, rumor, text))
-    text, rumor, doc, score = text[order], rumor[order], doc[order], score[order]
-    first = np.ones(len(text), dtype=bool)
-    first[1:] = (text[1:] != text[:-1]) | (rumor[1:] != rumor[:-1])
-    text, rumor, doc, score = text[first], rumor[first], doc[first], score[first]
+    key = (text.astype(np.int64) << 32) | rumor  # orders as (text, rumor) does
+    order = np.lexsort((-score, key))
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    best = order[first]
+    text, rumor, score = text[best], rumor[best], score[best]
     order = np.lexsort((rumor, -score, text))
-    return PairScores(text[order], rumor[order], doc[order], score[order])
+    return PairScores(text[order], rumor[order], doc[best[order]], score[order])
+
+
+def _slot_table(cells: int) -> np.ndarray:
+    """This thread's scratch table of at least ``cells`` int32 slots (contents are garbage)."""
+    table = getattr(_scratch, "slots", None)
+    if table is None or len(table) < cells:
+        table = np.empty(cells, dtype=np.int32)
+        _scratch.slots = table
+    return table
 
 
 def _intersections(
     text: np.ndarray, doc: np.ndarray, w: np.ndarray, n_texts: int, n_docs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Summed weight per (text, doc) pair, without sorting: a dense bincount over slices of
-    texts, and the distinct cells found by scattering positions (only touched cells are read)."""
-    step = max(1, DENSE_CELLS // max(n_docs, 1))
+    """Summed weight per (text, doc) pair, without sorting, in the order of each pair's last
+    posting (postings come sorted by text).
+
+    Each posting writes its position into its cell of a slot table reused across calls; a
+    posting that reads its own position back is its cell's last one. The sums are then a
+    bincount over the distinct cells only, each adding its postings in order, so they equal a
+    dense accumulation bit for bit while touching memory in proportion to the postings, not to
+    texts x documents."""
+    n_docs = max(n_docs, 1)
+    step = max(1, min(n_texts, SLOT_CELLS // n_docs))
+    slot = _slot_table(step * n_docs)
     bounds = np.searchsorted(text, np.arange(0, n_texts + step, step))
     ts, ds, ws = [], [], []
-    slot = np.empty(step * n_docs, dtype=np.int64)
     for i in range(len(bounds) - 1):
         lo, hi = bounds[i], bounds[i + 1]
         if lo == hi:
             continue
-        cell = (text[lo:hi] - i * step) * n_docs + doc[lo:hi]
-        acc = np.bincount(cell, weights=w[lo:hi])
-        pos = np.arange(len(cell))
+        t, d = text[lo:hi], doc[lo:hi]
+        cell = (t - i * step) * n_docs + d
+        pos = np.arange(hi - lo, dtype=np.int32)
         slot[cell] = pos
-        cell = cell[slot[cell] == pos]
-        ts.append(cell // n_docs + i * step)
-        ds.append(cell % n_docs)
-        ws.append(acc[cell])
+        last = slot[cell]
+        first = np.flatnonzero(last == pos)  # each cell once, at its last posting
+        rank = np.empty(hi - lo, dtype=np.int32)
+        rank[first] = np.arange(len(first), dtype=np.int32)
+        ts.append(t[first])
+        ds.append(d[first])
+        ws.append(np.bincount(rank[last], weights=w[lo:hi], minlength=len(first)))
     if not ts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    if len(ts) == 1:
+        return ts[0], ds[0], ws[0]
     return np.concatenate(ts), np.concatenate(ds), np.concatenate(ws)
 
 

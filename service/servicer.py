@@ -76,9 +76,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         call: Awaitable[T],
         limit: float = DEFAULT_STORE_TIMEOUT_S,
     ) -> T:
-        """Await a store call within the caller's deadline and at most ``limit`` seconds
-        (inline: a timeout scope, not a new task per call)."""
-        async with asyncio.timeout(self._store_timeout(context, limit)):
+        """Await a store call within the caller's deadline and at most ``limit`` seconds, in the
+        calling task (a timeout scope, not wait_for's extra task): a read that needs no IO costs
+        no trip around the event loop. A call whose time is already up is never started."""
+        timeout = self._store_timeout(context, limit)
+        if timeout <= 0:
+            if asyncio.iscoroutine(call):
+                call.close()
+            raise TimeoutError
+        async with asyncio.timeout(timeout):
             return await call
 
     async def _catalog(self, context: grpc.aio.ServicerContext, version: str) -> Catalog:

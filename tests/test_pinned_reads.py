@@ -1,0 +1,106 @@
+"""The reads behind GroupWarnings (which members saw which rumors, which rumors tagged items
+carry) answer the same through the lean RESP client as through redis-py, in one round trip,
+and degrade the same way when Redis is gone."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+import redis.asyncio
+
+from feature_store.connection import RedisSettings
+from feature_store.reader import SnapshotReader
+from feature_store.resp import RespPool
+from feature_store.snapshots import SnapshotWriter
+from tests.test_snapshots import DEBUNKS, RUMORS, state
+
+MEMBERS = ["u1", "u2", "u3", "nobody"]
+RUMOR_IDS = ["r1", "r2", "r3", "r9"]
+ITEMS = ["i1", "i2", "unknown", "i1"]
+
+
+@pytest.fixture
+def snapshot(client: redis.Redis) -> str:
+    w = SnapshotWriter(client, "v1")
+    w.write_catalog(RUMORS, DEBUNKS)
+    w.write_items({"i1": ["r1"], "i2": ["r2", "r3"]})
+    rows = [("u1", "r1", 1), ("u1", "r3", 2), ("u2", "r3", 1), ("u3", "r2", 5)]
+    w.write_exposures([state(*rows)])
+    w.commit()
+    return "v1"
+
+
+class CountingPool(RespPool):
+    """Counts pipelines sent: one per round trip."""
+
+    calls = 0
+
+    async def execute(self, commands):  # noqa: ANN001, ANN201
+        CountingPool.calls += 1
+        return await super().execute(commands)
+
+
+def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):  # noqa: ANN001, ANN201
+    async def go():  # noqa: ANN202
+        client = settings.async_client()
+        pool = CountingPool(settings, size=2)
+        try:
+            slow = SnapshotReader(client)
+            fast = SnapshotReader(client, fast=pool)
+            return (
+                await slow.exposed_members(version, members, rumor_ids),
+                await fast.exposed_members(version, members, rumor_ids),
+                await slow.items_rumors(version, items),
+                await fast.items_rumors(version, items),
+            )
+        finally:
+            await pool.aclose()
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_exposed_members_and_item_rumors_are_the_same_through_resp_and_redis_py(
+    snapshot: str, settings: RedisSettings
+) -> None:
+    CountingPool.calls = 0
+    slow_exp, fast_exp, slow_items, fast_items = read_both(
+        settings, snapshot, MEMBERS, RUMOR_IDS, ITEMS
+    )
+    assert fast_exp == slow_exp == {"r1": ["u1"], "r2": ["u3"], "r3": ["u1", "u2"], "r9": []}
+    assert fast_items == slow_items == [["r1"], ["r2", "r3"], [], ["r1"]]
+    assert CountingPool.calls == 2  # one round trip for each read
+
+
+def test_empty_members_rumors_or_items_need_no_round_trip(
+    snapshot: str, settings: RedisSettings
+) -> None:
+    CountingPool.calls = 0
+    assert read_both(settings, snapshot, [], ["r1"], []) == ({"r1": []}, {"r1": []}, [], [])
+    assert read_both(settings, snapshot, ["u1"], [], [])[:2] == ({}, {})
+    assert CountingPool.calls == 0
+
+
+def test_the_resp_reads_raise_a_store_error_when_redis_is_gone() -> None:
+    from service.servicer import STORE_ERRORS
+
+    settings = RedisSettings(url="redis://127.0.0.1:1")  # nothing listens on port 1
+
+    async def go(read: str) -> None:
+        pool = RespPool(settings)
+        client = settings.async_client()
+        reader = SnapshotReader(client, fast=pool)
+        try:
+            if read == "exposed":
+                await reader.exposed_members("v1", ["u1"], ["r1"])
+            else:
+                await reader.items_rumors("v1", ["i1"])
+        finally:
+            await pool.aclose()
+            await client.aclose()
+
+    for read in ("exposed", "items"):
+        with pytest.raises(STORE_ERRORS):
+            asyncio.run(go(read))
