@@ -100,8 +100,11 @@ class SnapshotReader:
 
     async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
         """Every exposure state of one user in ``version`` (empty for an unknown user)."""
-        raw = await self.client.hgetall(keys.user_exposures(version, user_id))
-        return decode_exposures(raw)
+        key = keys.user_exposures(version, user_id)
+        if self.fast is not None:
+            (flat,) = await self.fast.execute([(b"HGETALL", key)])
+            return decode_exposures(as_dict(flat))
+        return decode_exposures(await self.client.hgetall(key))
 
     async def user_view(
         self, version: str, user_id: str, *, surface: str, now: float

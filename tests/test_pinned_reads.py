@@ -104,3 +104,27 @@ def test_the_resp_reads_raise_a_store_error_when_redis_is_gone() -> None:
     for read in ("exposed", "items"):
         with pytest.raises(STORE_ERRORS):
             asyncio.run(go(read))
+
+
+def test_a_searchers_exposures_are_the_same_through_resp_and_redis_py(
+    snapshot: str, settings: RedisSettings
+) -> None:
+    async def go():  # noqa: ANN202
+        client = settings.async_client()
+        pool = CountingPool(settings, size=1)
+        try:
+            slow, fast = SnapshotReader(client), SnapshotReader(client, fast=pool)
+            return [
+                (await slow.user_exposures(snapshot, u), await fast.user_exposures(snapshot, u))
+                for u in ("u1", "nobody")
+            ]
+        finally:
+            await pool.aclose()
+            await client.aclose()
+
+    CountingPool.calls = 0
+    (slow_u1, fast_u1), (slow_none, fast_none) = asyncio.run(go())
+    assert sorted(fast_u1, key=lambda e: e.rumor_id) == sorted(slow_u1, key=lambda e: e.rumor_id)
+    assert [e.rumor_id for e in sorted(fast_u1, key=lambda e: e.rumor_id)] == ["r1", "r3"]
+    assert fast_none == slow_none == []
+    assert CountingPool.calls == 2  # one round trip per read
