@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from feature_store.vocab import ACTIONS, SURFACES
 from offline import logs as logfiles
+from offline.idfilter import IdFilter
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 SHARE = ACTIONS.index("share")
@@ -69,6 +70,9 @@ _PAIR_MERGE = [
 ]
 # Compact the partial aggregates of a scan once they hold this many rows.
 _COMPACT_ROWS = 2_000_000
+# Join the screened candidate rows once this many are buffered: the exact lookup builds its hash
+# set of the tagged ids once per call, so calls on few rows would spend most time building it.
+_JOIN_ROWS = 1 << 20
 
 RejectSink = Callable[[pa.Table, str, str], None]
 
@@ -175,12 +179,23 @@ def _parse_ts(value: str | None) -> Any:
 
 @dataclass
 class BatchResult:
-    """What one batch contributed: its aggregates, rejected rows and counts."""
+    """What one batch contributed: its candidate rows, rejected rows and counts."""
 
     rows: int
-    kept: int = 0
-    partial: Partial | None = None
+    candidates: pa.Table | None = None
     rejected: list[tuple[str, pa.Table]] = field(default_factory=list)
+
+
+# Candidate rows (after the prefilter): ids as plain strings, action and surface as codes.
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("ts", TS_TYPE),
+        ("action_code", pa.int8()),
+        ("surface_code", pa.int8()),
+    ]
+)
 
 
 def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
@@ -214,12 +229,13 @@ def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
 
 @dataclass(frozen=True)
 class TagIndex:
-    """Tagged items as lookup arrays: one set lookup per batch finds both the rows on tagged
-    items and their (first) rumor; the rare items tagged to several rumors are joined apart."""
+    """Tagged items as lookup arrays: one set lookup finds both the rows on tagged items and
+    their (first) rumor; the rare items tagged to several rumors are joined apart."""
 
     items: pa.Array
     first_rumor: pa.Array
     extra: pa.Table  # (item_id, rumor_id) beyond each item's first rumor
+    prefilter: IdFilter  # drops most untagged rows before the exact lookup
 
     @classmethod
     def build(cls, tags: pa.Table) -> TagIndex:
@@ -232,36 +248,55 @@ class TagIndex:
             first[1:] = pc.not_equal(items[1:], items[:-1]).to_numpy(zero_copy_only=False)
         mask = pa.array(first)
         rumors = ordered["rumor_id"].combine_chunks()
-        return cls(items.filter(mask), rumors.filter(mask), ordered.filter(pc.invert(mask)))
+        items = items.filter(mask)
+        return cls(
+            items, rumors.filter(mask), ordered.filter(pc.invert(mask)), IdFilter.build(items)
+        )
+
+    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """Rows on tagged items (as row numbers) and their first rumor, by exact lookup."""
+        position = pc.index_in(item_ids, value_set=self.items)
+        found = pc.is_valid(position)
+        rows = pa.array(np.flatnonzero(found.to_numpy(zero_copy_only=False)))
+        return rows, pc.take(self.first_rumor, position.filter(found))
 
 
-def _process(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
-    """Validate one batch, keep the rows on tagged items with their rumors, aggregate."""
+def _screen(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
+    """Validate one batch and keep the rows the prefilter cannot rule out (a few percent),
+    with ids as strings and action/surface as codes, ready for the exact join."""
     result = BatchResult(rows=lb.batch.num_rows)
     valid = _validate(lb, result)
-    position = pc.index_in(valid["item_id"], value_set=index.items)
-    on_tagged = pc.is_valid(position)
-    hits = valid.filter(on_tagged)
-    result.kept = hits.num_rows
-    if hits.num_rows:
-        rumors = pc.take(index.first_rumor, position.filter(on_tagged))
-        joined = hits.append_column("rumor_id", rumors)
-        if index.extra.num_rows:
-            more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
-            joined = pa.concat_tables([joined, more.select(joined.column_names)])
-        result.partial = _aggregate(joined)
+    maybe = np.flatnonzero(index.prefilter.candidates(valid["item_id"]))
+    rows = valid.take(maybe) if len(maybe) < valid.num_rows else valid
+    result.candidates = pa.table(
+        {
+            "user_id": pc.cast(rows["user_id"], pa.string()),
+            "item_id": pc.cast(rows["item_id"], pa.string()),
+            "ts": rows["ts"],
+            "action_code": pc.cast(_codes(rows["action"].combine_chunks(), ACTIONS), pa.int8()),
+            "surface_code": pc.cast(_codes(rows["surface"].combine_chunks(), SURFACES), pa.int8()),
+        },
+        schema=CANDIDATE_SCHEMA,
+    )
     return result
 
 
+def _join(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
+    """Candidate rows (of many batches, so the lookup set is built once for all of them)
+    joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
+    rows, rumors = index.lookup(candidates["item_id"])
+    hits = candidates.take(rows)
+    if not hits.num_rows:
+        return 0, None
+    joined = hits.append_column("rumor_id", rumors)
+    if index.extra.num_rows:
+        more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
+        joined = pa.concat_tables([joined, more.select(joined.column_names)])
+    return hits.num_rows, _aggregate(joined)
+
+
 def _aggregate(hits: pa.Table) -> Partial:
-    """Partial aggregates of joined rumor rows (codes are computed here, on the few hits)."""
-    hits = hits.set_column(
-        hits.column_names.index("action"), "action_code",
-        pc.cast(_codes(hits["action"].combine_chunks(), ACTIONS), pa.int8()),
-    ).set_column(
-        hits.column_names.index("surface"), "surface_code",
-        pc.cast(_codes(hits["surface"].combine_chunks(), SURFACES), pa.int8()),
-    )  # fmt: skip
+    """Partial aggregates of joined rumor rows."""
     share_ts = pc.if_else(
         pc.equal(hits["action_code"], SHARE), hits["ts"], pa.scalar(None, TS_TYPE)
     )
@@ -348,41 +383,66 @@ def scan_files(
 ) -> Partial:
     """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags).
 
-    Batches are processed by ``workers`` threads (Arrow kernels release the GIL) while the
-    scanner decodes ahead; at most ``2 * workers`` batches are in flight, so memory stays flat.
+    Two kinds of tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the
+    GIL) while the scanner decodes ahead: each batch is validated and screened by the prefilter;
+    the candidates of many batches are then joined exactly and aggregated in one task. At most
+    ``2 * workers`` tasks of each kind are in flight, so memory stays flat.
     """
     index = TagIndex.build(tags)
     acc = Partial.empty()
     pending: list[Partial] = []
     pending_rows = 0
     summary.files += len(files)
-    in_flight: deque[tuple[str, Future[BatchResult]]] = deque()
+    screens: deque[tuple[str, Future[BatchResult]]] = deque()
+    joins: deque[Future[tuple[int, Partial | None]]] = deque()
+    buffered: list[pa.Table] = []
+    buffered_rows = 0
 
-    def collect(path: str, result: BatchResult) -> None:
+    def joined(done: Future[tuple[int, Partial | None]]) -> None:
         nonlocal acc, pending, pending_rows
+        kept, partial = done.result()
+        summary.rows_kept += kept
+        if partial is not None:
+            pending.append(partial)
+            pending_rows += partial.pairs.num_rows
+            if pending_rows > _COMPACT_ROWS:
+                acc, pending, pending_rows = merge([acc, *pending]), [], 0
+
+    def flush(pool: ThreadPoolExecutor) -> None:
+        nonlocal buffered, buffered_rows
+        if buffered:
+            joins.append(pool.submit(_join, pa.concat_tables(buffered), index))
+            buffered, buffered_rows = [], 0
+        while len(joins) > workers:
+            joined(joins.popleft())
+
+    def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
+        nonlocal buffered_rows
         summary.rows_read += result.rows
-        summary.rows_kept += result.kept
         for reason, rows in result.rejected:
             summary.reject(reason, rows.num_rows)
             if sink is not None:
                 sink(rows, reason, path)
         if on_batch:
             on_batch(result.rows)
-        if result.partial is not None:
-            pending.append(result.partial)
-            pending_rows += result.partial.pairs.num_rows
-            if pending_rows > _COMPACT_ROWS:
-                acc, pending, pending_rows = merge([acc, *pending]), [], 0
+        if result.candidates is not None and result.candidates.num_rows:
+            buffered.append(result.candidates)
+            buffered_rows += result.candidates.num_rows
+            if buffered_rows >= _JOIN_ROWS:
+                flush(pool)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for lb in logfiles.scan(files, batch_size=batch_size):
-            in_flight.append((lb.path, pool.submit(_process, lb, index)))
-            while len(in_flight) > 2 * workers:
-                path, done = in_flight.popleft()
-                collect(path, done.result())
-        while in_flight:
-            path, done = in_flight.popleft()
-            collect(path, done.result())
+            screens.append((lb.path, pool.submit(_screen, lb, index)))
+            while len(screens) > 2 * workers:
+                path, done = screens.popleft()
+                screened(path, done.result(), pool)
+        while screens:
+            path, done = screens.popleft()
+            screened(path, done.result(), pool)
+        flush(pool)
+        while joins:
+            joined(joins.popleft())
     return merge([acc, *pending])
 
 
