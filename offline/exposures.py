@@ -72,7 +72,7 @@ _PAIR_MERGE = [
 _COMPACT_ROWS = 2_000_000
 # Join the screened candidate rows once this many are buffered: the exact lookup builds its hash
 # set of the tagged ids once per call, so calls on few rows would spend most time building it.
-_JOIN_ROWS = 1 << 20
+_JOIN_ROWS = 1 << 18
 
 RejectSink = Callable[[pa.Table, str, str], None]
 
@@ -281,6 +281,16 @@ def _screen(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
     return result
 
 
+def _screen_file(
+    path: str, ts_is_text: bool, index: TagIndex, batch_size: int
+) -> list[BatchResult]:
+    """Decode and screen one file batch by batch in this thread; only the (small) screened
+    results are kept, so memory holds one decoded batch per worker."""
+    return [
+        _screen(lb, index) for lb in logfiles.read_batches(path, ts_is_text, batch_size=batch_size)
+    ]
+
+
 def _join(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
     """Candidate rows (of many batches, so the lookup set is built once for all of them)
     joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
@@ -383,30 +393,36 @@ def scan_files(
 ) -> Partial:
     """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags).
 
-    Two kinds of tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the
-    GIL) while the scanner decodes ahead: each batch is validated and screened by the prefilter;
-    the candidates of many batches are then joined exactly and aggregated in one task. At most
-    ``2 * workers`` tasks of each kind are in flight, so memory stays flat.
+    Tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the GIL): each
+    file is decoded and screened batch by batch by one worker (validation, prefilter); the
+    candidates of many batches are then joined exactly and aggregated in one task, and partial
+    aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
+    tasks are in flight, so memory stays flat.
     """
     index = TagIndex.build(tags)
     acc = Partial.empty()
+    compacting: Future[Partial] | None = None  # merges acc with older partials, in the pool
     pending: list[Partial] = []
     pending_rows = 0
     summary.files += len(files)
-    screens: deque[tuple[str, Future[BatchResult]]] = deque()
+    screens: deque[tuple[str, Future[list[BatchResult]]]] = deque()
     joins: deque[Future[tuple[int, Partial | None]]] = deque()
     buffered: list[pa.Table] = []
     buffered_rows = 0
 
-    def joined(done: Future[tuple[int, Partial | None]]) -> None:
-        nonlocal acc, pending, pending_rows
+    def joined(done: Future[tuple[int, Partial | None]], pool: ThreadPoolExecutor) -> None:
+        nonlocal acc, compacting, pending, pending_rows
         kept, partial = done.result()
         summary.rows_kept += kept
         if partial is not None:
             pending.append(partial)
             pending_rows += partial.pairs.num_rows
-            if pending_rows > _COMPACT_ROWS:
-                acc, pending, pending_rows = merge([acc, *pending]), [], 0
+        if compacting is not None and compacting.done():
+            acc, compacting = compacting.result(), None
+        if pending_rows > _COMPACT_ROWS and compacting is None:
+            # Compacting in the pool keeps this thread feeding batches meanwhile.
+            compacting = pool.submit(merge, [acc, *pending])
+            pending, pending_rows = [], 0
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal buffered, buffered_rows
@@ -414,7 +430,7 @@ def scan_files(
             joins.append(pool.submit(_join, pa.concat_tables(buffered), index))
             buffered, buffered_rows = [], 0
         while len(joins) > workers:
-            joined(joins.popleft())
+            joined(joins.popleft(), pool)
 
     def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
         nonlocal buffered_rows
@@ -431,18 +447,24 @@ def scan_files(
             if buffered_rows >= _JOIN_ROWS:
                 flush(pool)
 
+    checked = logfiles.check_files(files)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for lb in logfiles.scan(files, batch_size=batch_size):
-            screens.append((lb.path, pool.submit(_screen, lb, index)))
+        for path, ts_is_text in checked:
+            task = pool.submit(_screen_file, path, ts_is_text, index, batch_size)
+            screens.append((path, task))
             while len(screens) > 2 * workers:
                 path, done = screens.popleft()
-                screened(path, done.result(), pool)
+                for result in done.result():
+                    screened(path, result, pool)
         while screens:
             path, done = screens.popleft()
-            screened(path, done.result(), pool)
+            for result in done.result():
+                screened(path, result, pool)
         flush(pool)
         while joins:
-            joined(joins.popleft())
+            joined(joins.popleft(), pool)
+        if compacting is not None:
+            acc = compacting.result()
     return merge([acc, *pending])
 
 

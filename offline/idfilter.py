@@ -51,15 +51,30 @@ def keys(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         unkeyed |= np.asarray(array.is_null())
     if data is None or data.size < 8:
         return np.zeros(n, dtype=np.uint64), np.ones(n, dtype=bool)
-    # Every 8-byte window of the data buffer, unaligned: window k starts at byte k.
-    windows = np.ndarray(shape=(data.size - 7,), dtype=_LE_U64, buffer=data, strides=(1,))
-    key = windows[np.maximum(ends - 8, 0)].astype(np.uint64, copy=False)
+    key = _tail_windows(data, offsets[0], ends, lengths)
     short = lengths < 8
     if short.any():
         # A short id is the top ``length`` bytes of its window: shift the bytes before it out.
         shift = (8 - np.clip(lengths, 1, 8)).astype(np.uint64) * np.uint64(8)
         np.right_shift(key, shift, out=key)
     return key, unkeyed
+
+
+def _tail_windows(data: pa.Buffer, start: int, ends: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The 8 bytes ending at each value's end, as little-endian uint64 (ends below 8 read from
+    byte 0). Ids of one fixed length (the usual case) are read with a strided copy instead of a
+    gather, which is several times cheaper."""
+    n = len(ends)
+    width = int(lengths[0]) if n else 0
+    if width >= 8 and int(ends[-1]) - start == n * width and lengths.min() == lengths.max():
+        # Fixed width: value i ends at start + (i + 1) * width; its window starts 8 bytes earlier.
+        tails = np.ndarray(
+            shape=(n,), dtype=_LE_U64, buffer=data, offset=start + width - 8, strides=(width,)
+        )
+        return tails.astype(np.uint64)
+    # Every 8-byte window of the data buffer, unaligned: window k starts at byte k.
+    windows = np.ndarray(shape=(data.size - 7,), dtype=_LE_U64, buffer=data, strides=(1,))
+    return windows[np.maximum(ends - 8, 0)].astype(np.uint64, copy=False)
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,13 @@ def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None
 def test_small_batches_and_joins_give_the_same_state(
     logs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Candidates screened batch by batch and joined in several calls aggregate the same."""
+    """Candidates screened batch by batch, joined in several calls and compacted in the
+    background aggregate the same."""
     import offline.exposures as ex
 
     whole, _ = join_exposures(logs, TAGS)
     monkeypatch.setattr(ex, "_JOIN_ROWS", 2)
+    monkeypatch.setattr(ex, "_COMPACT_ROWS", 1)
     files = sorted(logs.glob("dt=*/*.parquet"))
     summary = ex.JoinSummary()
     partial = ex.scan_files(files, ex.prepare_tags(TAGS), summary, batch_size=1)

@@ -100,3 +100,12 @@ def test_unsupported_types_pass_everything() -> None:
     prefilter = IdFilter.build(pa.array(["a"]))
     ids = pa.array(["a", "b"]).dictionary_encode()
     assert np.array_equal(prefilter.candidates(ids), [True, True])
+
+
+@pytest.mark.parametrize("width", [8, 10, 23])
+def test_keys_of_fixed_width_ids_take_the_strided_path_and_agree(width: int) -> None:
+    values = [f"{i:0{width}d}" for i in range(50)] + ["日" * (width // 3) + "x" * (width % 3)]
+    arr = pa.array(["w" * width] * 5 + values)[5:]  # a slice: offsets do not start at 0
+    key, unkeyed = keys(arr)
+    assert not unkeyed.any()
+    assert [int(k) for k in key] == [reference_key(v.encode()) for v in values]
