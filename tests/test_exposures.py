@@ -142,3 +142,18 @@ def test_small_batches_and_joins_give_the_same_state(
     partial = ex.scan_files(files, ex.prepare_tags(TAGS), summary, batch_size=1)
     assert ex.finish_state(partial.pairs).equals(whole)
     assert summary.rows_read == 6 and summary.rows_kept == 4
+
+
+def test_sort_pairs_in_two_halves_equals_one_sort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parallel sort splits at a pivot; the result is the same order as one sort."""
+    import random
+
+    import offline.exposures as ex
+
+    rng = random.Random(3)
+    users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a", "z9"]) + str(rng.randrange(50))
+             for _ in range(3000)]  # fmt: skip
+    table = pa.table({"user_id": users, "rumor_id": [rng.choice("rABC") for _ in users]})
+    monkeypatch.setattr(ex, "_PARALLEL_SORT_ROWS", 10)
+    got = ex.sort_pairs(table)
+    assert got.to_pylist() == table.sort_by(ex._SORT_KEYS).to_pylist()
