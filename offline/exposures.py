@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from feature_store.vocab import ACTIONS, SURFACES
 from offline import logs as logfiles
+from offline.idfilter import IdFilter
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 SHARE = ACTIONS.index("share")
@@ -67,8 +68,14 @@ _PAIR_MERGE = [
     ("first_share_ts", "min"),
     ("last_share_ts", "max"),
 ]
+_SORT_KEYS = [("user_id", "ascending"), ("rumor_id", "ascending")]
+# Below this many rows one sort is about as fast as splitting in two.
+_PARALLEL_SORT_ROWS = 200_000
 # Compact the partial aggregates of a scan once they hold this many rows.
 _COMPACT_ROWS = 2_000_000
+# Join the screened candidate rows once this many are buffered: the exact lookup builds its hash
+# set of the tagged ids once per call, so calls on few rows would spend most time building it.
+_JOIN_ROWS = 1 << 18
 
 RejectSink = Callable[[pa.Table, str, str], None]
 
@@ -175,12 +182,23 @@ def _parse_ts(value: str | None) -> Any:
 
 @dataclass
 class BatchResult:
-    """What one batch contributed: its aggregates, rejected rows and counts."""
+    """What one batch contributed: its candidate rows, rejected rows and counts."""
 
     rows: int
-    kept: int = 0
-    partial: Partial | None = None
+    candidates: pa.Table | None = None
     rejected: list[tuple[str, pa.Table]] = field(default_factory=list)
+
+
+# Candidate rows (after the prefilter): ids as plain strings, action and surface as codes.
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("ts", TS_TYPE),
+        ("action_code", pa.int8()),
+        ("surface_code", pa.int8()),
+    ]
+)
 
 
 def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
@@ -214,12 +232,13 @@ def _validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.Table:
 
 @dataclass(frozen=True)
 class TagIndex:
-    """Tagged items as lookup arrays: one set lookup per batch finds both the rows on tagged
-    items and their (first) rumor; the rare items tagged to several rumors are joined apart."""
+    """Tagged items as lookup arrays: one set lookup finds both the rows on tagged items and
+    their (first) rumor; the rare items tagged to several rumors are joined apart."""
 
     items: pa.Array
     first_rumor: pa.Array
     extra: pa.Table  # (item_id, rumor_id) beyond each item's first rumor
+    prefilter: IdFilter  # drops most untagged rows before the exact lookup
 
     @classmethod
     def build(cls, tags: pa.Table) -> TagIndex:
@@ -232,36 +251,65 @@ class TagIndex:
             first[1:] = pc.not_equal(items[1:], items[:-1]).to_numpy(zero_copy_only=False)
         mask = pa.array(first)
         rumors = ordered["rumor_id"].combine_chunks()
-        return cls(items.filter(mask), rumors.filter(mask), ordered.filter(pc.invert(mask)))
+        items = items.filter(mask)
+        return cls(
+            items, rumors.filter(mask), ordered.filter(pc.invert(mask)), IdFilter.build(items)
+        )
+
+    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """Rows on tagged items (as row numbers) and their first rumor, by exact lookup."""
+        position = pc.index_in(item_ids, value_set=self.items)
+        found = pc.is_valid(position)
+        rows = pa.array(np.flatnonzero(found.to_numpy(zero_copy_only=False)))
+        return rows, pc.take(self.first_rumor, position.filter(found))
 
 
-def _process(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
-    """Validate one batch, keep the rows on tagged items with their rumors, aggregate."""
+def _screen(lb: logfiles.LogBatch, index: TagIndex) -> BatchResult:
+    """Validate one batch and keep the rows the prefilter cannot rule out (a few percent),
+    with ids as strings and action/surface as codes, ready for the exact join."""
     result = BatchResult(rows=lb.batch.num_rows)
     valid = _validate(lb, result)
-    position = pc.index_in(valid["item_id"], value_set=index.items)
-    on_tagged = pc.is_valid(position)
-    hits = valid.filter(on_tagged)
-    result.kept = hits.num_rows
-    if hits.num_rows:
-        rumors = pc.take(index.first_rumor, position.filter(on_tagged))
-        joined = hits.append_column("rumor_id", rumors)
-        if index.extra.num_rows:
-            more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
-            joined = pa.concat_tables([joined, more.select(joined.column_names)])
-        result.partial = _aggregate(joined)
+    maybe = np.flatnonzero(index.prefilter.candidates(valid["item_id"]))
+    rows = valid.take(maybe) if len(maybe) < valid.num_rows else valid
+    result.candidates = pa.table(
+        {
+            "user_id": pc.cast(rows["user_id"], pa.string()),
+            "item_id": pc.cast(rows["item_id"], pa.string()),
+            "ts": rows["ts"],
+            "action_code": pc.cast(_codes(rows["action"].combine_chunks(), ACTIONS), pa.int8()),
+            "surface_code": pc.cast(_codes(rows["surface"].combine_chunks(), SURFACES), pa.int8()),
+        },
+        schema=CANDIDATE_SCHEMA,
+    )
     return result
 
 
+def _screen_file(
+    path: str, ts_is_text: bool, index: TagIndex, batch_size: int
+) -> list[BatchResult]:
+    """Decode and screen one file batch by batch in this thread; only the (small) screened
+    results are kept, so memory holds one decoded batch per worker."""
+    return [
+        _screen(lb, index) for lb in logfiles.read_batches(path, ts_is_text, batch_size=batch_size)
+    ]
+
+
+def _join(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
+    """Candidate rows (of many batches, so the lookup set is built once for all of them)
+    joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
+    rows, rumors = index.lookup(candidates["item_id"])
+    hits = candidates.take(rows)
+    if not hits.num_rows:
+        return 0, None
+    joined = hits.append_column("rumor_id", rumors)
+    if index.extra.num_rows:
+        more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
+        joined = pa.concat_tables([joined, more.select(joined.column_names)])
+    return hits.num_rows, _aggregate(joined)
+
+
 def _aggregate(hits: pa.Table) -> Partial:
-    """Partial aggregates of joined rumor rows (codes are computed here, on the few hits)."""
-    hits = hits.set_column(
-        hits.column_names.index("action"), "action_code",
-        pc.cast(_codes(hits["action"].combine_chunks(), ACTIONS), pa.int8()),
-    ).set_column(
-        hits.column_names.index("surface"), "surface_code",
-        pc.cast(_codes(hits["surface"].combine_chunks(), SURFACES), pa.int8()),
-    )  # fmt: skip
+    """Partial aggregates of joined rumor rows."""
     share_ts = pc.if_else(
         pc.equal(hits["action_code"], SHARE), hits["ts"], pa.scalar(None, TS_TYPE)
     )
@@ -343,46 +391,84 @@ def scan_files(
     *,
     sink: RejectSink | None = None,
     on_batch: Callable[[int], None] | None = None,
-    batch_size: int = 1 << 20,
+    batch_size: int = 1 << 18,
     workers: int = 2,
 ) -> Partial:
     """Aggregate the rows of ``files`` that fall on tagged items (``tags`` from prepare_tags).
 
-    Batches are processed by ``workers`` threads (Arrow kernels release the GIL) while the
-    scanner decodes ahead; at most ``2 * workers`` batches are in flight, so memory stays flat.
+    Tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the GIL): each
+    file is decoded and screened batch by batch by one worker (validation, prefilter); the
+    candidates of many batches are then joined exactly and aggregated in one task, and partial
+    aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
+    tasks are in flight, so memory stays flat. Batches of 256k rows keep each worker's decoded
+    batch small (peak RSS ~120 MB lower than with 1M-row batches, at the same speed).
     """
     index = TagIndex.build(tags)
     acc = Partial.empty()
+    compacting: Future[Partial] | None = None  # merges acc with older partials, in the pool
     pending: list[Partial] = []
     pending_rows = 0
     summary.files += len(files)
-    in_flight: deque[tuple[str, Future[BatchResult]]] = deque()
+    screens: deque[tuple[str, Future[list[BatchResult]]]] = deque()
+    joins: deque[Future[tuple[int, Partial | None]]] = deque()
+    buffered: list[pa.Table] = []
+    buffered_rows = 0
 
-    def collect(path: str, result: BatchResult) -> None:
-        nonlocal acc, pending, pending_rows
+    def joined(done: Future[tuple[int, Partial | None]], pool: ThreadPoolExecutor) -> None:
+        nonlocal acc, compacting, pending, pending_rows
+        kept, partial = done.result()
+        summary.rows_kept += kept
+        if partial is not None:
+            pending.append(partial)
+            pending_rows += partial.pairs.num_rows
+        if compacting is not None and compacting.done():
+            acc, compacting = compacting.result(), None
+        if pending_rows > _COMPACT_ROWS and compacting is None:
+            # Compacting in the pool keeps this thread feeding batches meanwhile.
+            compacting = pool.submit(merge, [acc, *pending])
+            pending, pending_rows = [], 0
+
+    def flush(pool: ThreadPoolExecutor) -> None:
+        nonlocal buffered, buffered_rows
+        if buffered:
+            joins.append(pool.submit(_join, pa.concat_tables(buffered), index))
+            buffered, buffered_rows = [], 0
+        while len(joins) > workers:
+            joined(joins.popleft(), pool)
+
+    def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
+        nonlocal buffered_rows
         summary.rows_read += result.rows
-        summary.rows_kept += result.kept
         for reason, rows in result.rejected:
             summary.reject(reason, rows.num_rows)
             if sink is not None:
                 sink(rows, reason, path)
         if on_batch:
             on_batch(result.rows)
-        if result.partial is not None:
-            pending.append(result.partial)
-            pending_rows += result.partial.pairs.num_rows
-            if pending_rows > _COMPACT_ROWS:
-                acc, pending, pending_rows = merge([acc, *pending]), [], 0
+        if result.candidates is not None and result.candidates.num_rows:
+            buffered.append(result.candidates)
+            buffered_rows += result.candidates.num_rows
+            if buffered_rows >= _JOIN_ROWS:
+                flush(pool)
 
+    checked = logfiles.check_files(files)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for lb in logfiles.scan(files, batch_size=batch_size):
-            in_flight.append((lb.path, pool.submit(_process, lb, index)))
-            while len(in_flight) > 2 * workers:
-                path, done = in_flight.popleft()
-                collect(path, done.result())
-        while in_flight:
-            path, done = in_flight.popleft()
-            collect(path, done.result())
+        for path, ts_is_text in checked:
+            task = pool.submit(_screen_file, path, ts_is_text, index, batch_size)
+            screens.append((path, task))
+            while len(screens) > 2 * workers:
+                path, done = screens.popleft()
+                for result in done.result():
+                    screened(path, result, pool)
+        while screens:
+            path, done = screens.popleft()
+            for result in done.result():
+                screened(path, result, pool)
+        flush(pool)
+        while joins:
+            joined(joins.popleft(), pool)
+        if compacting is not None:
+            acc = compacting.result()
     return merge([acc, *pending])
 
 
@@ -409,7 +495,23 @@ def finish_state(pairs: pa.Table) -> pa.Table:
         },
         schema=STATE_SCHEMA,
     )
-    return state.sort_by([("user_id", "ascending"), ("rumor_id", "ascending")])
+    return sort_pairs(state)
+
+
+def sort_pairs(table: pa.Table, workers: int = 2) -> pa.Table:
+    """``table`` sorted by (user_id, rumor_id). Arrow sorts on one thread, so a large table is
+    split at a sampled user_id pivot and the two halves are sorted at once."""
+    n = table.num_rows
+    if n < _PARALLEL_SORT_ROWS or workers < 2:
+        return table.sort_by(_SORT_KEYS)
+    sample = sorted(table["user_id"].take(pa.array(range(0, n, max(1, n // 1000)))).to_pylist())
+    pivot = sample[len(sample) // 2]
+    low = pc.fill_null(
+        pc.less(table["user_id"], pa.scalar(pivot, table.schema.field("user_id").type)), False
+    )
+    halves = [table.filter(low), table.filter(pc.invert(low))]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return pa.concat_tables(pool.map(lambda half: half.sort_by(_SORT_KEYS), halves))
 
 
 def join_exposures(
