@@ -214,9 +214,7 @@ async def run_load(
         half = await open_loop(feed, rank_max / 2, args.seconds)
         # The floor of this harness: the empty RPC at the same rate, same client, same cores.
         ping_half = await open_loop(ping, rank_max / 2, args.seconds)
-        batches = await measured(
-            cpu, closed_loop(batch, args.channels, args.seconds), batch_size
-        )
+        batches = await measured(cpu, closed_loop(batch, args.channels, args.seconds), batch_size)
         search_max = await closed_loop(search, args.concurrency, args.seconds)
         searches = await open_loop(search, _pinned_rate(args, search_max), args.seconds)
         group_max = await closed_loop(group, args.concurrency, args.seconds)
