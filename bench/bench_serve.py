@@ -5,7 +5,8 @@ throughput (or at ``--pinned-rate``). Load generator and server share this machi
 
 The server runs ``--workers`` processes on one port (default: one per core, as deployed); the
 load generator spreads its calls over ``--channels`` connections, so every worker gets some
-(the kernel balances connections, not calls), and keeps one batch in flight per connection.
+(the kernel balances connections, not calls), with ``--batches-in-flight`` RankFeedBatch calls
+at once.
 The RankFeed/empty ratio is the median of ``--rounds`` alternating rounds of the two (the machine
 is shared and noisy; a round's two rates are measured seconds apart), and the server's own CPU
 time per call (all workers, from /proc) is reported beside each rate.
@@ -214,7 +215,9 @@ async def run_load(
         half = await open_loop(feed, rank_max / 2, args.seconds)
         # The floor of this harness: the empty RPC at the same rate, same client, same cores.
         ping_half = await open_loop(ping, rank_max / 2, args.seconds)
-        batches = await measured(cpu, closed_loop(batch, args.channels, args.seconds), batch_size)
+        batches = await measured(
+            cpu, closed_loop(batch, args.batches_in_flight, args.seconds), batch_size
+        )
         search_max = await closed_loop(search, args.concurrency, args.seconds)
         searches = await open_loop(search, _pinned_rate(args, search_max), args.seconds)
         group_max = await closed_loop(group, args.concurrency, args.seconds)
@@ -267,7 +270,8 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="server processes sharing the port (default: one per core)")  # fmt: skip
-    p.add_argument("--channels", type=int, default=16, help="client connections")
+    p.add_argument("--channels", type=int, default=8, help="client connections")
+    p.add_argument("--batches-in-flight", type=int, default=16, help="RankFeedBatch calls at once")
     p.add_argument("--rounds", type=int, default=3, help="alternating empty/RankFeed rounds")
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--rumors", type=int, default=30_000, help="rumor library size")

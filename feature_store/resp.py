@@ -57,6 +57,7 @@ class _Lane(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiting: deque[tuple[asyncio.Future[list[Any]], int, list[Any], float]] = deque()
         self.outgoing: list[bytes] = []
+        self.written = 0  # calls at the head of ``waiting`` whose commands have been sent
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -73,8 +74,11 @@ class _Lane(asyncio.Protocol):
                     return
                 got.append(reply)
             waiting.popleft()
+            self.written -= 1
             if not future.done():
                 future.set_result(got)
+            if not self.written and self.outgoing:
+                self._flush()  # the calls queued while this round trip was out go together
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -85,17 +89,22 @@ class _Lane(asyncio.Protocol):
                 future.set_exception(error)
 
     def send(self, payload: bytes, n: int) -> asyncio.Future[list[Any]]:
-        """Queue ``n`` commands' bytes; they go out with this loop turn's other calls."""
+        """Queue ``n`` commands' bytes. With nothing in flight they go out at the end of this
+        loop turn (with the turn's other calls); else when the round trip in flight returns,
+        together with every call queued meanwhile: one write and one read per round trip."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
-        if not self.outgoing:
+        if not self.outgoing and not self.written:
             loop.call_soon(self._flush)
         self.outgoing.append(payload)
         self.waiting.append((future, n, [], time.monotonic()))
         return future
 
     def _flush(self) -> None:
-        payload, self.outgoing = b"".join(self.outgoing), []
+        if not self.outgoing or self.written:
+            return  # already sent, or the round trip in flight will send it when it returns
+        payload, count, self.outgoing = b"".join(self.outgoing), len(self.outgoing), []
+        self.written += count
         if self.transport is not None and not self.closed:
             self.transport.write(payload)
 

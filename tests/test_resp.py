@@ -105,6 +105,39 @@ def test_concurrent_calls_share_one_connection_and_each_gets_its_own_replies(
         assert as_dict(whole)[b"i"] == str((i * 7) % 300).encode()
 
 
+def test_calls_made_while_a_round_trip_is_out_go_together_when_it_returns(
+    client: redis.Redis, settings: RedisSettings
+) -> None:
+    client.set("s", "v")
+
+    async def go() -> tuple[list, int]:
+        pool = RespPool(settings, size=1)
+        try:
+            await pool.execute([(b"PING",)])  # connected
+            lane = pool._lanes[0]
+            writes = 0
+            write = lane.transport.write
+
+            def counting(data: bytes) -> None:
+                nonlocal writes
+                writes += 1
+                write(data)
+
+            lane.transport.write = counting  # type: ignore[method-assign]
+            first = asyncio.ensure_future(pool.execute([(b"GET", b"s")]))
+            while not lane.written:  # the first call's commands are on the wire
+                await asyncio.sleep(0)
+            later = [asyncio.ensure_future(pool.execute([(b"GET", b"s")])) for _ in range(20)]
+            got = await asyncio.gather(first, *later)
+            return got, writes
+        finally:
+            await pool.aclose()
+
+    got, writes = asyncio.run(go())
+    assert got == [[b"v"]] * 21
+    assert writes == 2  # the first call, then the twenty queued behind it in one write
+
+
 def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
