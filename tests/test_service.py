@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -183,20 +184,36 @@ def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
     assert {"debunk.v1.DebunkService", "grpc.health.v1.Health"} <= names
 
 
-def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path: Path) -> None:
-    server = EmbeddedRedis(tmp_path)
-    server.start()
-    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+@contextlib.contextmanager
+def u1_feed(server: EmbeddedRedis, timeout: float) -> Iterator[Callable[[], pb.RankFeedResponse]]:
+    """A service over ``server`` with a snapshot in which u1 clicked r1, and a RankFeed call for
+    u1 with the given deadline."""
     svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
     try:
         snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             stub = pb_grpc.DebunkServiceStub(ch)
+            yield lambda: stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=timeout)
+    finally:
+        svc.stop()
 
-            def call() -> pb.RankFeedResponse:
-                return stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
 
+def first_whole_answer(call: Callable[[], pb.RankFeedResponse]) -> pb.RankFeedResponse:
+    """Call until an answer is no longer degraded (for at most 10 s); that answer."""
+    deadline = time.monotonic() + 10
+    reply = call()
+    while reply.degraded and time.monotonic() < deadline:
+        reply = call()
+    return reply
+
+
+def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        with u1_feed(server, timeout=2) as call:
             assert len(call().cards) == 1
             server.stop()  # saves its data and exits
             down = [call() for _ in range(20)]
@@ -204,31 +221,19 @@ def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path
             assert all(r.snapshot_version == "v1" for r in down)
             server = EmbeddedRedis(tmp_path, port=port)
             server.start()  # back, with the same data, on the same port
-            deadline = time.monotonic() + 10
-            reply = call()
-            while reply.degraded and time.monotonic() < deadline:
-                reply = call()
+            reply = first_whole_answer(call)
             assert not reply.degraded and [c.rumor_id for c in reply.cards] == ["r1"]
     finally:
-        svc.stop()
         server.stop()
 
 
 def test_feed_degrades_while_redis_hangs_and_recovers_when_it_resumes(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path)
     server.start()
-    svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
     assert server._proc is not None
     try:
-        snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
-        with grpc.insecure_channel(svc.target) as ch:
-            assert wait_for_health(ch, SERVING) == SERVING
-            stub = pb_grpc.DebunkServiceStub(ch)
-
-            def call() -> pb.RankFeedResponse:
-                # A reply, not DEADLINE_EXCEEDED: the service answered inside the deadline.
-                return stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=0.5)
-
+        # A reply, not DEADLINE_EXCEEDED, means the service answered inside the deadline.
+        with u1_feed(server, timeout=0.5) as call:
             assert len(call().cards) == 1
             os.kill(server._proc.pid, signal.SIGSTOP)  # alive, connected, answering nothing
             try:
@@ -236,11 +241,7 @@ def test_feed_degrades_while_redis_hangs_and_recovers_when_it_resumes(tmp_path: 
             finally:
                 os.kill(server._proc.pid, signal.SIGCONT)
             assert all(r.degraded and not r.cards for r in hung)
-            deadline = time.monotonic() + 10
-            reply = call()
-            while reply.degraded and time.monotonic() < deadline:
-                reply = call()
+            reply = first_whole_answer(call)
             assert not reply.degraded and [c.rumor_id for c in reply.cards] == ["r1"]
     finally:
-        svc.stop()
         server.stop()
