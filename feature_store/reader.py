@@ -63,8 +63,7 @@ class SnapshotReader:
 
     async def item_rumors(self, version: str, item_id: str) -> list[str]:
         """The rumors a tagged item carries in ``version`` (empty when it is not tagged)."""
-        raw = await self.client.hget(keys.items(version), item_id)
-        return raw.decode().split(",") if raw else []
+        return (await self.items_rumors(version, [item_id]))[0]
 
     async def items_rumors(self, version: str, item_ids: list[str]) -> list[list[str]]:
         """item_rumors for many items in one round trip."""
