@@ -83,6 +83,20 @@ def test_logits_are_dot_products_and_unknown_debunks_are_nan() -> None:
     assert m.logits(None, ["d0v"]).tolist() == [0.0]  # the default user
 
 
+def test_option_rows_are_gathered_once_per_list_and_match_the_logits() -> None:
+    m = feed_model()
+    cat = Catalog.build(RUMORS, DEBUNKS, m)
+    options = cat.debunks_by_rumor["r0"]
+    rows, known = m.option_rows("r0", options)
+    assert known == tuple(d.debunk_id in m.debunk_row for d in options)
+    ids = [d.debunk_id for d in options]
+    assert m.row_logits(rows, VIDEO_FAN.factors) == m.logits(VIDEO_FAN.factors, ids).tolist()
+    assert m.option_rows("r0", options)[0] is rows  # cached while the list is the same object
+    fresh = list(options)
+    assert m.option_rows("r0", fresh)[0] is not rows and m.option_rows("r0", fresh)[0] == rows
+    assert m.row_logits([], VIDEO_FAN.factors) == []
+
+
 def test_model_picks_the_debunk_and_orders_within_a_strength() -> None:
     cat = Catalog.build(RUMORS, DEBUNKS, feed_model())
     exps = [exposure("r0", hours_ago=1), exposure("r1", hours_ago=30), exposure("r2", "share")]
