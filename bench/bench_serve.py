@@ -245,6 +245,21 @@ async def run_load(
             await c.close()
 
 
+def rules_for_everyone(url: str) -> None:
+    """An experiment whose one arm ranks by the rules alone: the model in the snapshot is read
+    but not used, to compare the serving cost of the learned ranker."""
+    import redis
+
+    from feature_store import experiments
+
+    now = time.time()
+    only = experiments.Experiment.from_dict({
+        "name": "bench-rules", "arms": [{"name": "rules", "share": 1.0, "policy": "rules"}],
+        "start": now - 60, "end": now + 24 * 3600,
+    })  # fmt: skip
+    experiments.save(redis.Redis.from_url(url), only)
+
+
 def wait_for_workers(metrics_port: int, workers: int, timeout: float = 300) -> None:
     """Poll each worker's /metrics until it reports an adopted snapshot (its index is built)."""
     deadline = time.monotonic() + timeout
@@ -275,6 +290,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating empty/RankFeed rounds")
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--rumors", type=int, default=30_000, help="rumor library size")
+    p.add_argument("--policy", choices=("model", "rules"), default="model",
+                   help="rank with the snapshot's model, or by the rules alone")  # fmt: skip
     p.add_argument(
         "--pinned-rate",
         type=float,
@@ -289,6 +306,8 @@ def main() -> int:
     with EmbeddedRedis(work / "redis") as server:
         night = run_nightly(work / "world", start + timedelta(days=args.days - 1), work / "state",
                             RedisSettings(url=server.url))  # fmt: skip
+        if args.policy == "rules":
+            rules_for_everyone(server.url)
         exposed = pq.read_table(work / "state" / "current" / "exposures.parquet")
         users = exposed["user_id"].unique().to_pylist()
         users += [f"u{i:08d}" for i in range(0, args.users, 7)]  # unexposed users too
@@ -316,6 +335,7 @@ def main() -> int:
             proc.wait(timeout=30)
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "policy": args.policy,
         "workers": args.workers,
         "channels": args.channels,
         "users_in_snapshot": night["state"]["pairs"],
