@@ -6,11 +6,9 @@ caller's deadline."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
-import pyarrow as pa
 import pytest
 import redis
 
@@ -20,10 +18,9 @@ from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
 from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter
-from offline.exposures import STATE_SCHEMA
 from service.servicer import DebunkServicer
 from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING
+from tests.test_service import SERVING, exposure_batch
 
 CLAIMS = {
     "r1": "喝板蓝根可以预防新冠病毒，医生都在偷偷喝，赶紧转发给家里人",
@@ -36,23 +33,7 @@ DEBUNKS = [Debunk(f"d{r}", (r,), f"辟谣 {r}", f"https://x/{r}", "pub", "offici
 
 def write_snapshot(client: redis.Redis) -> None:
     rows = [("u1", "r1", 3), ("u1", "r2", 1), ("u2", "r2", 2)]  # u1 saw r2 first
-    ts = [datetime(2026, 10, d, tzinfo=UTC) for _, _, d in rows]
-    n = len(rows)
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "user_id": [r[0] for r in rows],
-            "rumor_id": [r[1] for r in rows],
-            "exposures": [1] * n,
-            "first_ts": ts,
-            "last_ts": ts,
-            "strongest_action": ["impression"] * n,
-            "surface_mask": [1] * n,
-            "shared": [False] * n,
-            "first_share_ts": [None] * n,
-            "last_share_ts": [None] * n,
-        },
-        schema=STATE_SCHEMA,
-    )
+    batch = exposure_batch([(u, r, "impression", day) for u, r, day in rows], exposures=1)
     w = SnapshotWriter(client, "v1")
     w.write_catalog(RUMORS, DEBUNKS)
     w.write_items({"i3": ["r3"]})

@@ -44,15 +44,15 @@ DEBUNKS = [
 ]
 
 
-def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, int]]) -> None:
-    """Write and commit a snapshot of (user, rumor, action, day-of-October) rows."""
+def exposure_batch(rows: list[tuple[str, str, str, int]], exposures: int = 2) -> pa.RecordBatch:
+    """Exposure state of (user, rumor, action, day-of-October) rows, ``exposures`` each."""
     n = len(rows)
     ts = [datetime(2026, 10, r[3], tzinfo=UTC) for r in rows]
-    batch = pa.RecordBatch.from_pydict(
+    return pa.RecordBatch.from_pydict(
         {
             "user_id": [r[0] for r in rows],
             "rumor_id": [r[1] for r in rows],
-            "exposures": [2] * n,
+            "exposures": [exposures] * n,
             "first_ts": ts,
             "last_ts": ts,
             "strongest_action": [r[2] for r in rows],
@@ -63,6 +63,11 @@ def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, 
         },
         schema=STATE_SCHEMA,
     )
+
+
+def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, int]]) -> None:
+    """Write and commit a snapshot of (user, rumor, action, day-of-October) rows."""
+    batch = exposure_batch(rows)
     w = SnapshotWriter(client, version)
     w.write_catalog(RUMORS, DEBUNKS)
     w.write_items({"i1": ["r1"], "i2": ["r2", "r1"], "i3": ["r3"]})
