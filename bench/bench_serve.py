@@ -36,12 +36,11 @@ from typing import Any
 import grpc
 import numpy as np
 import pyarrow.parquet as pq
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from debunk.v1 import debunk_pb2 as pb  # noqa: E402
-from debunk.v1 import debunk_pb2_grpc as pb_grpc  # noqa: E402
 from feature_store.connection import RedisSettings  # noqa: E402
 from feature_store.embedded import EmbeddedRedis, free_port  # noqa: E402
 from offline.nightly import run_nightly  # noqa: E402
@@ -141,16 +140,76 @@ async def measured(
     return result
 
 
-class RoundRobin:
-    """Stubs over several channels, used in turn (each channel is its own connection)."""
+class Method:
+    """One RPC over several channels (each its own connection); each call takes the channel
+    with the fewest calls in flight, as a least-request balancer would, so a worker that got
+    more connections than another from the kernel does not hold the whole load back.
 
-    def __init__(self, stubs: list[Any]) -> None:
-        self.stubs = stubs
-        self.turn = 0
+    With ``--client raw`` (the default) requests are serialized before the load starts and
+    replies are kept as bytes, as a native load generator would: the harness then spends the
+    same few microseconds on every RPC, so the ratio compares what the server does. With
+    ``--client proto`` each call builds its request and parses its reply in Python.
+    """
 
-    def next(self) -> Any:
-        self.turn += 1
-        return self.stubs[self.turn % len(self.stubs)]
+    def __init__(self, channels: list[grpc.aio.Channel], path: str, reply: Any, raw: bool):
+        self.raw = raw
+        self.reply = reply
+        self.calls = [
+            c.unary_unary(path) if raw
+            else c.unary_unary(path, request_serializer=_serialize,
+                               response_deserializer=reply.FromString)
+            for c in channels
+        ]  # fmt: skip
+        self.in_flight = [0] * len(channels)
+
+    def prepare(self, request: Any) -> Any:
+        """What a call sends: the serialized request (raw) or the message itself (proto)."""
+        return request.SerializeToString() if self.raw else request
+
+    async def __call__(self, request: Any, timeout: float) -> Any:
+        busy = self.in_flight
+        i = busy.index(min(busy))
+        busy[i] += 1
+        try:
+            return await self.calls[i](request, timeout=timeout)
+        finally:
+            busy[i] -= 1
+
+    def parse(self, reply: Any) -> Any:
+        return self.reply.FromString(reply) if self.raw else reply
+
+
+def _serialize(message: Any) -> bytes:
+    return message.SerializeToString()
+
+
+def group_request(texts: list[str], users: list[str], i: int) -> pb.GroupWarningsRequest:
+    """A group of 20 members whose last 5 messages are posts (rumor copies among them)."""
+    messages = [
+        pb.GroupMessage(message_id=f"m{j}", text=texts[(i * 5 + j) % len(texts)][:500])
+        for j in range(5)
+    ]
+    members = [users[(i * 20 + j) % len(users)] for j in range(20)]
+    return pb.GroupWarningsRequest(group_id="g1", messages=messages, member_ids=members)
+
+
+async def check_replies(
+    feed: Method, feeds: list[Any], batch: Method, batches: list[Any]
+) -> dict[str, int]:
+    """Parse a sample of real answers before the load: they must carry cards and not be
+    degraded, or the rates below would measure an error path."""
+    with_cards = 0
+    for request in feeds[:200]:
+        reply = feed.parse(await feed(request, timeout=5))
+        if reply.degraded:
+            raise RuntimeError("RankFeed answered degraded before the load started")
+        with_cards += bool(reply.cards)
+    reply = batch.parse(await batch(batches[0], timeout=30))
+    if reply.degraded or not any(f.cards for f in reply.feeds):
+        raise RuntimeError("RankFeedBatch answered without cards before the load started")
+    if not with_cards:
+        raise RuntimeError("no RankFeed answer carried a card")
+    return {"rank_feed_sampled": 200, "rank_feed_with_cards": with_cards}
 
 
 async def run_load(
@@ -161,47 +220,48 @@ async def run_load(
         grpc.aio.insecure_channel(target, options=[*options, ("bench.channel", i)])
         for i in range(args.channels)
     ]
+    raw = args.client == "raw"
+    service = "/debunk.v1.DebunkService/"
     try:
-        stubs = RoundRobin([pb_grpc.DebunkServiceStub(c) for c in channels])
-        healths = RoundRobin([health_pb2_grpc.HealthStub(c) for c in channels])
-        ping_req = health_pb2.HealthCheckRequest(service="")
+        check_rpc = Method(
+            channels, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse, raw
+        )
+        feed_rpc = Method(channels, service + "RankFeed", pb.RankFeedResponse, raw)
+        batch_rpc = Method(channels, service + "RankFeedBatch", pb.RankFeedBatchResponse, raw)
+        search_rpc = Method(channels, service + "SearchTop", pb.SearchTopResponse, raw)
+        group_rpc = Method(channels, service + "GroupWarnings", pb.GroupWarningsResponse, raw)
+        ping_req = check_rpc.prepare(health_pb2.HealthCheckRequest(service=""))
+        batch_size = 1000
+        feed_reqs = [feed_rpc.prepare(pb.RankFeedRequest(user_id=u, limit=5)) for u in users]
+        batch_reqs = [
+            batch_rpc.prepare(pb.RankFeedBatchRequest(user_ids=users[s : s + batch_size], limit=5))
+            for s in range(0, max(1, len(users) - batch_size), batch_size)
+        ]
+        n_texts = min(len(texts), 20_000)
+        search_reqs = [
+            search_rpc.prepare(
+                pb.SearchTopRequest(query=texts[i][:200], user_id=users[i % len(users)])
+            )
+            for i in range(n_texts)
+        ]
+        group_reqs = [group_rpc.prepare(group_request(texts, users, i)) for i in range(n_texts)]
 
         async def ping(i: int) -> object:
-            return await healths.next().Check(ping_req, timeout=5)
+            return await check_rpc(ping_req, timeout=5)
 
         async def feed(i: int) -> object:
-            return await stubs.next().RankFeed(
-                pb.RankFeedRequest(user_id=users[i % len(users)], limit=5), timeout=5
-            )
-
-        batch_size = 1000
+            return await feed_rpc(feed_reqs[i % len(feed_reqs)], timeout=5)
 
         async def batch(i: int) -> object:
-            start = (i * batch_size) % max(1, len(users) - batch_size)
-            ids = users[start : start + batch_size]
-            return await stubs.next().RankFeedBatch(
-                pb.RankFeedBatchRequest(user_ids=ids, limit=5), timeout=30
-            )
+            return await batch_rpc(batch_reqs[i % len(batch_reqs)], timeout=30)
 
         async def search(i: int) -> object:
-            return await stubs.next().SearchTop(
-                pb.SearchTopRequest(
-                    query=texts[i % len(texts)][:200], user_id=users[i % len(users)]
-                ),
-                timeout=5,
-            )
+            return await search_rpc(search_reqs[i % len(search_reqs)], timeout=5)
 
         async def group(i: int) -> object:
-            messages = [
-                pb.GroupMessage(message_id=f"m{j}", text=texts[(i * 5 + j) % len(texts)][:500])
-                for j in range(5)
-            ]
-            members = [users[(i * 20 + j) % len(users)] for j in range(20)]
-            return await stubs.next().GroupWarnings(
-                pb.GroupWarningsRequest(group_id="g1", messages=messages, member_ids=members),
-                timeout=5,
-            )
+            return await group_rpc(group_reqs[i % len(group_reqs)], timeout=5)
 
+        checked = await check_replies(feed_rpc, feed_reqs, batch_rpc, batch_reqs)
         await closed_loop(feed, args.concurrency, 1.0)  # warm up
         await closed_loop(ping, args.concurrency, 1.0)
         rounds = []
@@ -223,6 +283,8 @@ async def run_load(
         group_max = await closed_loop(group, args.concurrency, args.seconds)
         groups = await open_loop(group, _pinned_rate(args, group_max), args.seconds)
         return {
+            "client": args.client,
+            "replies_checked": checked,
             "empty_unary_per_s": max(r["empty"]["per_s"] for r in rounds),
             "rank_feed_per_s": rank_max,
             "rank_feed_over_empty": ratios[len(ratios) // 2],  # the median round
@@ -245,19 +307,23 @@ async def run_load(
             await c.close()
 
 
-def rules_for_everyone(url: str) -> None:
-    """An experiment whose one arm ranks by the rules alone: the model in the snapshot is read
-    but not used, to compare the serving cost of the learned ranker."""
+def set_policy(url: str, policy: str) -> None:
+    """For ``rules``: an experiment whose one arm ranks by the rules alone (the model in the
+    snapshot is read but not used), to compare the serving cost of the learned ranker. For
+    ``model``: no experiment (a reused world may hold the rules one)."""
     import redis
 
     from feature_store import experiments
 
-    now = time.time()
-    only = experiments.Experiment.from_dict({
-        "name": "bench-rules", "arms": [{"name": "rules", "share": 1.0, "policy": "rules"}],
-        "start": now - 60, "end": now + 24 * 3600,
-    })  # fmt: skip
-    experiments.save(redis.Redis.from_url(url), only)
+    client = redis.Redis.from_url(url)
+    experiments.delete(client, "bench-rules")
+    if policy == "rules":
+        now = time.time()
+        only = experiments.Experiment.from_dict({
+            "name": "bench-rules", "arms": [{"name": "rules", "share": 1.0, "policy": "rules"}],
+            "start": now - 60, "end": now + 24 * 3600,
+        })  # fmt: skip
+        experiments.save(client, only)
 
 
 def wait_for_workers(metrics_port: int, workers: int, timeout: float = 300) -> None:
@@ -290,6 +356,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating empty/RankFeed rounds")
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--rumors", type=int, default=30_000, help="rumor library size")
+    p.add_argument("--reuse", metavar="DIR", default="",
+                   help="build world and snapshot in DIR once; reuse them later")  # fmt: skip
+    p.add_argument("--client", choices=("raw", "proto"), default="raw",
+                   help="raw: requests serialized up front, replies kept as bytes (default); "
+                   "proto: build and parse each message in Python")  # fmt: skip
     p.add_argument("--policy", choices=("model", "rules"), default="model",
                    help="rank with the snapshot's model, or by the rules alone")  # fmt: skip
     p.add_argument(
@@ -299,15 +370,19 @@ def main() -> int:
         help="SearchTop / GroupWarnings calls per second (open loop); 0: half of each one's max",
     )
     args = p.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
     start = date.today() - timedelta(days=args.days)
-    synthesize(work / "world", users=args.users, days=args.days, seed=args.seed, start=start,
-               rumors=args.rumors)  # fmt: skip
+    built = work / "built.json"  # written once the world and its snapshot are in place
+    if not built.exists():
+        synthesize(work / "world", users=args.users, days=args.days, seed=args.seed,
+                   start=start, rumors=args.rumors)  # fmt: skip
     with EmbeddedRedis(work / "redis") as server:
-        night = run_nightly(work / "world", start + timedelta(days=args.days - 1), work / "state",
-                            RedisSettings(url=server.url))  # fmt: skip
-        if args.policy == "rules":
-            rules_for_everyone(server.url)
+        if not built.exists():
+            night = run_nightly(work / "world", start + timedelta(days=args.days - 1),
+                                work / "state", RedisSettings(url=server.url))  # fmt: skip
+            built.write_text(json.dumps({"pairs": night["state"]["pairs"]}))
+        pairs = json.loads(built.read_text())["pairs"]
+        set_policy(server.url, args.policy)
         exposed = pq.read_table(work / "state" / "current" / "exposures.parquet")
         users = exposed["user_id"].unique().to_pylist()
         users += [f"u{i:08d}" for i in range(0, args.users, 7)]  # unexposed users too
@@ -338,7 +413,7 @@ def main() -> int:
         "policy": args.policy,
         "workers": args.workers,
         "channels": args.channels,
-        "users_in_snapshot": night["state"]["pairs"],
+        "users_in_snapshot": pairs,
         "exposed_users": len(exposed["user_id"].unique()),
         **result,
     }

@@ -20,10 +20,14 @@ def pack_exposure(exposures: int, first_ts: int, last_ts: int, action: int, mask
 
 def unpack_exposure(rumor_id: str, raw: bytes) -> ExposureState:
     """Decode bytes written by pack_exposure; raises ValueError on an unknown codec."""
-    if len(raw) != _EXPOSURE.size or raw[0] != _EXPOSURE_V1:
+    if len(raw) != _SIZE or raw[0] != _EXPOSURE_V1:
         raise ValueError(f"unknown exposure encoding for rumor {rumor_id!r}")
-    _, n, first, last, action, mask = _EXPOSURE.unpack(raw)
-    return ExposureState(rumor_id, n, first, last, action, mask)
+    return _make((rumor_id, *_unpack(raw)[1:]))
+
+
+_SIZE = _EXPOSURE.size
+_unpack = _EXPOSURE.unpack
+_make = ExposureState._make
 
 
 def dump_json(obj: dict[str, Any]) -> bytes:

@@ -49,7 +49,8 @@ class FeedModel:
 
     def row_logits(self, rows: list[int], user: np.ndarray) -> list[float]:
         """The logits of factor ``rows`` for the user row ``user``: one matrix product."""
-        return (self.factors[rows] @ user).tolist() if rows else []
+        # take + dot: a quarter of the cost of fancy indexing with a list, for a few rows.
+        return np.dot(self.factors.take(rows, axis=0), user).tolist() if rows else []
 
     def logits(self, user: np.ndarray | None, debunk_ids: list[str]) -> np.ndarray:
         """The ranker's logit for each debunk (NaN for a debunk the model does not know)."""

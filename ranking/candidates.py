@@ -21,9 +21,5 @@ class Candidate:
 
 def exposed_rumor_candidates(exposures: list[ExposureState], catalog: Catalog) -> list[Candidate]:
     """One candidate per rumor the user was exposed to that the catalog knows."""
-    out = []
-    for state in exposures:
-        rumor = catalog.rumors.get(state.rumor_id)
-        if rumor is not None:
-            out.append(Candidate(rumor=rumor, exposure=state))
-    return out
+    rumors = catalog.rumors
+    return [Candidate(r, e) for e in exposures if (r := rumors.get(e.rumor_id)) is not None]
