@@ -382,17 +382,59 @@ def merge_surfaces(tables: list[pa.Table]) -> pa.Table:
 
 
 def merge(partials: Iterable[Partial], pool: ThreadPoolExecutor | None = None) -> Partial:
-    """One partial aggregate of many. With a ``pool``, many pairs are merged as two halves of
-    the users at once (Arrow's grouping runs on one thread), while this thread merges the
-    (few) surface counts."""
+    """One partial aggregate of many. With a ``pool`` and many pairs, the pairs come out sorted
+    by (user_id, rumor_id): they are split into two ranges of users, and each range is sorted
+    and merged (see merge_sorted) in the pool at once, while this thread merges the (few)
+    surface counts. Arrow groups and sorts on one thread, and the output is sorted anyway."""
     partials = list(partials)
     tables = [p.pairs for p in partials if p.pairs.num_rows]
     if pool is None or sum(t.num_rows for t in tables) < _PARALLEL_MERGE_ROWS:
         pairs = merge_pairs(tables)
         return Partial(pairs, merge_surfaces([p.surfaces for p in partials]))
-    halves = [pool.submit(merge_pairs, [half]) for half in _split_users(pa.concat_tables(tables))]
+    halves = [pool.submit(merge_sorted, half) for half in _split_users(pa.concat_tables(tables))]
     surfaces = merge_surfaces([p.surfaces for p in partials])
     return Partial(pa.concat_tables([half.result() for half in halves]), surfaces)
+
+
+def merge_sorted(pairs: pa.Table) -> pa.Table:
+    """Pair aggregates combined so each (user, rumor) appears once, sorted by (user, rumor).
+
+    The same result as merge_pairs then a sort, by one sort and a numpy reduction of each run
+    of equal keys: cheaper than hashing the two string keys and sorting after."""
+    if not pairs.num_rows:
+        return PAIR_SCHEMA.empty_table()
+    ordered = pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA).sort_by(_SORT_KEYS)
+    ordered = ordered.combine_chunks()
+    users, rumors = ordered["user_id"], ordered["rumor_id"]
+    new_key = pc.or_(pc.not_equal(users[1:], users[:-1]), pc.not_equal(rumors[1:], rumors[:-1]))
+    starts = np.flatnonzero(np.concatenate([[True], new_key.to_numpy(zero_copy_only=False)]))
+    if len(starts) == ordered.num_rows:
+        return ordered
+    reduce: dict[str, np.ufunc] = {"sum": np.add, "min": np.minimum, "max": np.maximum}
+    reduce["any"] = np.logical_or
+    columns = {
+        "user_id": users.take(starts),
+        "rumor_id": rumors.take(starts),
+        **{name: _reduce_runs(ordered[name], starts, reduce[how]) for name, how in _PAIR_MERGE},
+    }
+    return pa.table(columns, schema=PAIR_SCHEMA)
+
+
+def _reduce_runs(column: pa.ChunkedArray, starts: np.ndarray, ufunc: np.ufunc) -> pa.Array:
+    """``ufunc`` over each run of ``column`` beginning at ``starts``, skipping nulls as Arrow's
+    aggregates do (a run of nulls only gives null)."""
+    array = column.combine_chunks()
+    storage = pa.int64() if pa.types.is_timestamp(array.type) else array.type
+    values = array.cast(storage)
+    if values.null_count:
+        info = np.iinfo(np.int64)  # nulls (only in the share timestamps) never win min or max
+        fill = {np.minimum: info.max, np.maximum: info.min}.get(ufunc, 0)
+        runs = ufunc.reduceat(pc.fill_null(values, fill).to_numpy(), starts)
+        valid = np.logical_or.reduceat(values.is_valid().to_numpy(zero_copy_only=False), starts)
+        return pa.array(runs, storage, mask=~valid).cast(array.type)
+    return pa.array(ufunc.reduceat(values.to_numpy(zero_copy_only=False), starts), storage).cast(
+        array.type
+    )
 
 
 def scan_files(
@@ -522,9 +564,22 @@ def _split_users(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return table.filter(low), table.filter(pc.invert(low))
 
 
+def _is_sorted(table: pa.Table) -> bool:
+    """Whether ``table`` is already in (user_id, rumor_id) order, with no null keys."""
+    users, rumors = table["user_id"], table["rumor_id"]
+    if users.null_count or rumors.null_count:
+        return False
+    u0, u1, r0, r1 = users[:-1], users[1:], rumors[:-1], rumors[1:]
+    ordered = pc.or_(pc.less(u0, u1), pc.and_(pc.equal(u0, u1), pc.less_equal(r0, r1)))
+    return pc.all(ordered).as_py() is not False
+
+
 def sort_pairs(table: pa.Table, workers: int = 2) -> pa.Table:
-    """``table`` sorted by (user_id, rumor_id). Arrow sorts on one thread, so a large table is
-    split at a sampled user_id pivot and the two halves are sorted at once."""
+    """``table`` sorted by (user_id, rumor_id). A table already in order (as the join's merge
+    leaves it) is returned as is. Arrow sorts on one thread, so a large table is split at a
+    sampled user_id pivot and the two halves are sorted at once."""
+    if table.num_rows < 2 or _is_sorted(table):
+        return table
     if table.num_rows < _PARALLEL_SORT_ROWS or workers < 2:
         return table.sort_by(_SORT_KEYS)
     with ThreadPoolExecutor(max_workers=2) as pool:
