@@ -157,3 +157,64 @@ def test_sort_pairs_in_two_halves_equals_one_sort(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(ex, "_PARALLEL_SORT_ROWS", 10)
     got = ex.sort_pairs(table)
     assert got.to_pylist() == table.sort_by(ex._SORT_KEYS).to_pylist()
+
+
+def _random_pairs(seed: int, n: int) -> pa.Table:
+    """Partial pair aggregates with many repeated (user, rumor) keys and null share times."""
+    import random
+
+    import offline.exposures as ex
+
+    rng = random.Random(seed)
+    users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a"]) + str(rng.randrange(40))
+             for _ in range(n)]  # fmt: skip
+    ts = [t(rng.randrange(1, 5), rng.randrange(24)) for _ in range(n)]
+    share = [None if rng.random() < 0.7 else v for v in ts]
+    columns = {
+        "user_id": users,
+        "rumor_id": [rng.choice(["rA", "rB", "rC"]) for _ in range(n)],
+        "exposures": [rng.randrange(1, 4) for _ in range(n)],
+        "first_ts": ts,
+        "last_ts": ts,
+        "action_code": [rng.randrange(4) for _ in range(n)],
+        **{f: [rng.random() < 0.3 for _ in range(n)] for f in ex.FLAGS},
+        "first_share_ts": share,
+        "last_share_ts": share,
+    }
+    return pa.table(columns).cast(ex.PAIR_SCHEMA)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sorted_merge_equals_hash_merge_then_sort(seed: int) -> None:
+    import offline.exposures as ex
+
+    pairs = _random_pairs(seed, 3000)
+    expected = ex.merge_pairs([pairs]).sort_by(ex._SORT_KEYS)
+    assert ex.merge_sorted(pairs).equals(expected)
+    assert ex.merge_sorted(ex.merge_pairs([pairs])).equals(expected)  # no repeated keys
+    assert ex.merge_sorted(pairs.slice(0, 0)).equals(ex.PAIR_SCHEMA.empty_table())
+
+
+def test_merge_in_a_pool_gives_sorted_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's final merge, in two user ranges at once, equals one merge (and is sorted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import offline.exposures as ex
+
+    monkeypatch.setattr(ex, "_PARALLEL_MERGE_ROWS", 10)
+    partials = [ex.Partial(p, ex.SURFACE_COUNT_SCHEMA.empty_table())
+                for p in (_random_pairs(7, 1000), _random_pairs(8, 2000))]  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        got = ex.merge(partials, pool).pairs
+    assert got.equals(ex.merge_pairs([p.pairs for p in partials]).sort_by(ex._SORT_KEYS))
+    assert ex._is_sorted(got) and ex.sort_pairs(got) is got
+
+
+def test_sort_pairs_sorts_what_is_not_sorted() -> None:
+    import offline.exposures as ex
+
+    table = pa.table({"user_id": ["u1", "u1", "u0"], "rumor_id": ["rB", "rA", "rC"]})
+    assert not ex._is_sorted(table)
+    assert not ex._is_sorted(pa.table({"user_id": ["u1", "u1"], "rumor_id": ["rB", "rA"]}))
+    assert not ex._is_sorted(pa.table({"user_id": [None, "u1"], "rumor_id": ["rA", "rA"]}))
+    assert ex.sort_pairs(table).to_pylist() == table.sort_by(ex._SORT_KEYS).to_pylist()

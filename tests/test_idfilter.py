@@ -109,3 +109,11 @@ def test_keys_of_fixed_width_ids_take_the_strided_path_and_agree(width: int) -> 
     key, unkeyed = keys(arr)
     assert not unkeyed.any()
     assert [int(k) for k in key] == [reference_key(v.encode()) for v in values]
+
+
+def test_two_probes_screen_out_almost_every_non_member() -> None:
+    """Ids that differ only in their digits (as item ids do) spread over both probes."""
+    members = pa.array([f"i{i:09d}" for i in range(0, 2_000_000, 17)])
+    others = pa.array([f"i{i:09d}" for i in range(1, 2_000_000, 3) if i % 17])
+    prefilter = IdFilter.build(members)
+    assert prefilter.candidates(others).mean() < 0.01
