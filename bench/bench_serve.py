@@ -395,7 +395,7 @@ def main() -> int:
             [sys.executable, "-m", "debunk.cli", "--log-level", "WARNING", "serve",
              "--port", str(port), "--feed-daily-cap", "1000000",
              "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
-            env={**os.environ, "REDIS_URL": server.url},
+            env={**os.environ, "REDIS_URL": server.local_url},
         )  # fmt: skip
         try:
             wait_for_workers(metrics_port, args.workers)  # each builds its library index first

@@ -92,4 +92,4 @@ def redis_settings(env: dict[str, str] | None = None) -> Iterator[RedisSettings]
         yield RedisSettings.from_env(url, env)
         return
     with EmbeddedRedis(home() / "redis") as server:
-        yield RedisSettings.from_env(server.url, env)
+        yield RedisSettings.from_env(server.local_url, env)

@@ -11,7 +11,7 @@ from feature_store.codecs import load_json, unpack_exposure
 from feature_store.delivery import Delivery, day_of, decode
 from feature_store.models import UserModel, decode_feed_model, decode_user_model
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
-from feature_store.resp import RespPool, as_dict
+from feature_store.resp import LocalLane, RespPool, as_dict
 
 
 class SnapshotReader:
@@ -23,9 +23,11 @@ class SnapshotReader:
         *,
         cached_versions: int = 2,
         fast: RespPool | None = None,
+        local: LocalLane | None = None,
     ) -> None:
         self.client = client
         self.fast = fast  # the lean pipelined client for feed reads, when it can reach Redis
+        self.local = local  # blocking reads of one user's feed, when Redis is on this machine
         self._catalogs: dict[str, Catalog] = {}
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
@@ -126,15 +128,7 @@ class SnapshotReader:
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster)."""
         user_keys = keys.feed_keys(version, user_ids, day_of(now))
         if self.fast is not None:
-            commands = []
-            for exposures, delivery, caps, model in user_keys:
-                commands += [
-                    (b"HGETALL", exposures),
-                    (b"HGETALL", delivery),
-                    (b"HGET", caps, surface),
-                    (b"HGETALL", model),
-                ]
-            flat = await self.fast.execute(commands)
+            flat = await self.fast.execute(_feed_commands(user_keys, surface))
             raw = [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
         else:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -144,20 +138,40 @@ class SnapshotReader:
                     pipe.hget(caps, surface)
                     pipe.hgetall(model)
                 raw = await pipe.execute()
-        return [
-            (
-                decode_exposures(raw[i]),
-                decode(raw[i + 1], raw[i + 2]),
-                decode_user_model(raw[i + 3]),
-            )
-            for i in range(0, len(raw), 4)
-        ]
+        return _decode_views(raw)
+
+    def local_feed_view(
+        self, version: str, user_id: str, *, surface: str, now: float, timeout: float
+    ) -> tuple[list[ExposureState], Delivery, UserModel]:
+        """feed_view as one blocking round trip over the local lane (see LocalLane); only
+        when ``local`` is set and usable."""
+        assert self.local is not None, "no local lane"
+        user_keys = keys.feed_keys(version, [user_id], day_of(now))
+        flat = self.local.execute(_feed_commands(user_keys, surface), timeout)
+        return _decode_views([r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)])[0]
 
     async def feed_view(
         self, version: str, user_id: str, *, surface: str, now: float
     ) -> tuple[list[ExposureState], Delivery, UserModel]:
         """user_view plus the user's model side, in the same single round trip (one hash tag)."""
         return (await self.feeds_view(version, [user_id], surface=surface, now=now))[0]
+
+
+def _feed_commands(user_keys: list[tuple[bytes, bytes, bytes, bytes]], surface: str) -> list:
+    """The four reads of each user's feed view, in order."""
+    commands: list[tuple[bytes, ...] | tuple[bytes, bytes, str]] = []
+    for exposures, delivery, caps, model in user_keys:
+        commands += [(b"HGETALL", exposures), (b"HGETALL", delivery), (b"HGET", caps, surface),
+                     (b"HGETALL", model)]  # fmt: skip
+    return commands
+
+
+def _decode_views(raw: list) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
+    """Per user: exposures, delivery (with today's served count) and model side."""
+    return [
+        (decode_exposures(raw[i]), decode(raw[i + 1], raw[i + 2]), decode_user_model(raw[i + 3]))
+        for i in range(0, len(raw), 4)
+    ]
 
 
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:

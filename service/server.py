@@ -18,7 +18,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
-from feature_store.resp import RespPool
+from feature_store.resp import LocalLane, RespPool
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
@@ -42,6 +42,9 @@ class ServerConfig:
     reuse_port: bool = True
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     feed_daily_cap: int = 5
+    # One user's feed read blocks for its ~20 µs round trip when Redis is on a unix socket
+    # (resp.LocalLane): about 90 µs less CPU per RankFeed than awaiting it.
+    blocking_local_reads: bool = True
 
 
 class DebunkServer:
@@ -53,7 +56,12 @@ class DebunkServer:
         self.port: int | None = None
         self._redis = settings.async_client()
         self._fast = RespPool(settings) if RespPool.supports(settings) else None
-        self._reader = SnapshotReader(self._redis, fast=self._fast)
+        self._local = (
+            LocalLane(settings)
+            if config.blocking_local_reads and LocalLane.supports(settings)
+            else None
+        )
+        self._reader = SnapshotReader(self._redis, fast=self._fast, local=self._local)
         self._health = health.aio.HealthServicer()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
@@ -141,6 +149,8 @@ class DebunkServer:
     async def _close_redis(self) -> None:
         if self._fast is not None:
             await self._fast.aclose()
+        if self._local is not None:
+            self._local.close()
         await self._redis.aclose()
 
     async def wait(self) -> None:

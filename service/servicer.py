@@ -87,6 +87,22 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         async with asyncio.timeout(timeout):
             return await call
 
+    async def _feed_view(
+        self, context: grpc.aio.ServicerContext, version: str, user_id: str, now: float
+    ) -> tuple[list[ExposureState], Delivery, UserModel | None]:
+        """One user's feed view: a blocking read over the local lane when Redis is on this
+        machine and answering, else awaited. A failed local read raises (the answer is
+        degraded) and the lane rests, so the next reads are awaited with their own timeouts."""
+        local = self.reader.local
+        if local is not None and local.usable():
+            timeout = self._store_timeout(context, DEFAULT_STORE_TIMEOUT_S)
+            return self.reader.local_feed_view(
+                version, user_id, surface="feed", now=now, timeout=timeout
+            )
+        return await self._store(
+            context, self.reader.feed_view(version, user_id, surface="feed", now=now)
+        )
+
     async def _catalog(self, context: grpc.aio.ServicerContext, version: str) -> Catalog:
         """The pinned version's catalog: from the process cache without awaiting the store."""
         cached = self.reader.cached_catalog(version)
@@ -140,9 +156,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return pb.RankFeedResponse(snapshot_version=version, **labels)
         try:
             catalog = await self._catalog(context, version)
-            exposures, delivery, model = await self._store(
-                context, self.reader.feed_view(version, user_id, surface="feed", now=now)
-            )
+            exposures, delivery, model = await self._feed_view(context, version, user_id, now)
         except STORE_ERRORS as e:
             log.warning("RankFeed degraded: %s", type(e).__name__)
             return pb.RankFeedResponse(snapshot_version=version, degraded=True, **labels)

@@ -40,6 +40,30 @@ def test_a_second_process_attaches_instead_of_starting_another(tmp_path: Path) -
         assert redis.Redis.from_url(owner.url).ping()
 
 
+def test_local_processes_reach_it_over_a_unix_socket(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as owner:
+        assert owner.local_url == f"unix://{tmp_path.resolve() / 'redis.sock'}?db=0"
+        redis.Redis.from_url(owner.local_url).set("k", "over the socket")
+        assert redis.Redis.from_url(owner.url).get("k") == b"over the socket"
+        attached = EmbeddedRedis(tmp_path)
+        attached.start()
+        assert attached.local_url == owner.local_url  # learnt from the running server's info
+
+
+def test_a_folder_too_deep_for_a_socket_address_uses_tcp_only(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    with EmbeddedRedis(deep) as server:
+        assert server.local_url == server.url
+        assert redis.Redis.from_url(server.local_url).ping()
+        assert not (deep / "redis.sock").exists()
+
+
+def test_the_embedded_default_hands_out_the_socket_url(tmp_path: Path) -> None:
+    with redis_settings({"DEBUNK_HOME": str(tmp_path)}) as settings:
+        assert settings.url.startswith("unix://")
+        assert settings.sync_client().ping()
+
+
 def test_stops_when_the_block_raises(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path)
     with pytest.raises(RuntimeError), server:

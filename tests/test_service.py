@@ -190,10 +190,12 @@ def test_reflection_lists_the_service(channel: grpc.Channel) -> None:
 
 
 @contextlib.contextmanager
-def u1_feed(server: EmbeddedRedis, timeout: float) -> Iterator[Callable[[], pb.RankFeedResponse]]:
-    """A service over ``server`` with a snapshot in which u1 clicked r1, and a RankFeed call for
-    u1 with the given deadline."""
-    svc = ServiceThread(RedisSettings(url=server.url, socket_timeout=0.2)).start()
+def u1_feed(
+    server: EmbeddedRedis, timeout: float, url: str | None = None
+) -> Iterator[Callable[[], pb.RankFeedResponse]]:
+    """A service over ``server`` (at ``url``: its TCP port by default) with a snapshot in which
+    u1 clicked r1, and a RankFeed call for u1 with the given deadline."""
+    svc = ServiceThread(RedisSettings(url=url or server.url, socket_timeout=0.2)).start()
     try:
         snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
         with grpc.insecure_channel(svc.target) as ch:
@@ -213,12 +215,26 @@ def first_whole_answer(call: Callable[[], pb.RankFeedResponse]) -> pb.RankFeedRe
     return reply
 
 
-def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path: Path) -> None:
+# Over TCP every read is awaited; over the unix socket RankFeed's read blocks (LocalLane).
+TRANSPORTS = pytest.mark.parametrize("transport", ["tcp", "unix"])
+
+
+def _url(server: EmbeddedRedis, transport: str) -> str:
+    if transport == "unix":
+        assert server.local_url.startswith("unix://")
+        return server.local_url
+    return server.url
+
+
+@TRANSPORTS
+def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(
+    tmp_path: Path, transport: str
+) -> None:
     server = EmbeddedRedis(tmp_path)
     server.start()
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     try:
-        with u1_feed(server, timeout=2) as call:
+        with u1_feed(server, timeout=2, url=_url(server, transport)) as call:
             assert len(call().cards) == 1
             server.stop()  # saves its data and exits
             down = [call() for _ in range(20)]
@@ -232,13 +248,16 @@ def test_feed_degrades_while_redis_is_down_and_recovers_when_it_returns(tmp_path
         server.stop()
 
 
-def test_feed_degrades_while_redis_hangs_and_recovers_when_it_resumes(tmp_path: Path) -> None:
+@TRANSPORTS
+def test_feed_degrades_while_redis_hangs_and_recovers_when_it_resumes(
+    tmp_path: Path, transport: str
+) -> None:
     server = EmbeddedRedis(tmp_path)
     server.start()
     assert server._proc is not None
     try:
         # A reply, not DEADLINE_EXCEEDED, means the service answered inside the deadline.
-        with u1_feed(server, timeout=0.5) as call:
+        with u1_feed(server, timeout=0.5, url=_url(server, transport)) as call:
             assert len(call().cards) == 1
             os.kill(server._proc.pid, signal.SIGSTOP)  # alive, connected, answering nothing
             try:
