@@ -43,8 +43,9 @@ class ServerConfig:
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     feed_daily_cap: int = 5
     # One user's feed read blocks for its ~20 µs round trip when Redis is on a unix socket
-    # (resp.LocalLane): about 90 µs less CPU per RankFeed than awaiting it.
-    blocking_local_reads: bool = True
+    # (resp.LocalLane): ~90 µs less CPU per RankFeed on one process with cores to spare, no
+    # gain where the worker then waits for Redis to get a core (see README), so it is opt-in.
+    blocking_local_reads: bool = False
 
 
 class DebunkServer:
