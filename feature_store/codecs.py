@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -11,22 +12,43 @@ from feature_store.records import ExposureState
 # codec version, exposures, first_ts, last_ts (unix seconds), strongest action, surface mask
 _EXPOSURE = struct.Struct("<BIIIBB")
 _EXPOSURE_V1 = 1
+# v2 adds the ranker's logits of the rumor's first debunk options (see ExposureState.logits):
+# how many (0..OPTION_SLOTS), then OPTION_SLOTS float32 slots.
+OPTION_SLOTS = 4
+_SCORED = struct.Struct(f"<BIIIBBB{OPTION_SLOTS}f")
+_EXPOSURE_V2 = 2
 
 
-def pack_exposure(exposures: int, first_ts: int, last_ts: int, action: int, mask: int) -> bytes:
-    """Pack one (user, rumor) exposure state into 15 bytes."""
-    return _EXPOSURE.pack(_EXPOSURE_V1, min(exposures, 0xFFFFFFFF), first_ts, last_ts, action, mask)
+def pack_exposure(
+    exposures: int,
+    first_ts: int,
+    last_ts: int,
+    action: int,
+    mask: int,
+    logits: tuple[float, ...] = (),
+) -> bytes:
+    """Pack one (user, rumor) exposure state: 15 bytes, or 32 with precomputed option logits."""
+    n = min(exposures, 0xFFFFFFFF)
+    if not logits:
+        return _EXPOSURE.pack(_EXPOSURE_V1, n, first_ts, last_ts, action, mask)
+    if len(logits) > OPTION_SLOTS:
+        raise ValueError(f"at most {OPTION_SLOTS} option logits, got {len(logits)}")
+    slots = (*logits, *([math.nan] * (OPTION_SLOTS - len(logits))))
+    return _SCORED.pack(_EXPOSURE_V2, n, first_ts, last_ts, action, mask, len(logits), *slots)
 
 
 def unpack_exposure(rumor_id: str, raw: bytes) -> ExposureState:
     """Decode bytes written by pack_exposure; raises ValueError on an unknown codec."""
-    if len(raw) != _SIZE or raw[0] != _EXPOSURE_V1:
-        raise ValueError(f"unknown exposure encoding for rumor {rumor_id!r}")
-    return _make((rumor_id, *_unpack(raw)[1:]))
+    if len(raw) == _SIZE and raw[0] == _EXPOSURE_V1:
+        return _make((rumor_id, *_unpack(raw)[1:], ()))
+    if len(raw) == _SCORED_SIZE and raw[0] == _EXPOSURE_V2:
+        _, n, first, last, action, mask, k, *slots = _unpack_scored(raw)
+        return _make((rumor_id, n, first, last, action, mask, tuple(slots[:k])))
+    raise ValueError(f"unknown exposure encoding for rumor {rumor_id!r}")
 
 
-_SIZE = _EXPOSURE.size
-_unpack = _EXPOSURE.unpack
+_SIZE, _SCORED_SIZE = _EXPOSURE.size, _SCORED.size
+_unpack, _unpack_scored = _EXPOSURE.unpack, _SCORED.unpack
 _make = ExposureState._make
 
 

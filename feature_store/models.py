@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 FORMAT_VERSION = 1
 MAX_PREBUNKS = 3  # rumors kept per user (the service shows at most one)
@@ -64,6 +66,60 @@ class FeedModel:
         rows = [self.debunk_row.get(d, -1) for d in debunk_ids]
         scores = (self.factors[[max(r, 0) for r in rows]] @ vec).tolist()
         return [v if r >= 0 else math.nan for v, r in zip(scores, rows, strict=True)]
+
+
+class PairScorer:
+    """The ranker's logits for (user, rumor) pairs at materialization: each pair gets the logit
+    of every debunk option of its rumor (in catalog order, up to ``slots``), so that serving
+    picks a user's debunk without a matrix product (see ExposureState.logits). Users without
+    factors (or with stale ones) get the cold-user row, as online."""
+
+    def __init__(
+        self,
+        model: FeedModel,
+        user_factors: dict[str, np.ndarray],
+        options: dict[str, list[str]],
+        *,
+        slots: int = 4,
+        chunk: int = 1 << 16,
+    ) -> None:
+        dim = model.factors.shape[1]
+        users = list(user_factors)
+        self.model, self.slots, self.chunk = model, slots, chunk
+        self.users = pa.array(users, pa.string())
+        self.user_rows = np.empty((len(users) + 1, dim), dtype=np.float32)
+        self.user_rows[0] = model.default_user  # row 0: the cold user
+        for i, user in enumerate(users, 1):
+            self.user_rows[i] = model.user_vector(user_factors[user])
+        rumors = sorted(options)
+        self.rumors = pa.array(rumors, pa.string())
+        # Per rumor: factor rows of its options (-1: unknown to the model or beyond the slots),
+        # and how many options it has (0 when more than ``slots``: left to serving).
+        self.option_rows = np.full((len(rumors) + 1, slots), -1, dtype=np.int64)
+        self.counts = np.zeros(len(rumors) + 1, dtype=np.uint8)
+        for j, rumor in enumerate(rumors):
+            ids = options[rumor]
+            if 0 < len(ids) <= slots:
+                self.counts[j] = len(ids)
+                self.option_rows[j, : len(ids)] = [model.debunk_row.get(d, -1) for d in ids]
+
+    def score(self, users: pa.Array, rumors: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, logits): per pair, how many options its rumor has (0: not precomputed) and
+        their logits in ``slots`` float32 columns (NaN: no option, or unknown to the model)."""
+        user_at = pc.fill_null(pc.index_in(users, value_set=self.users), -1)
+        user_at = user_at.to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        rumor_at = pc.fill_null(pc.index_in(rumors, value_set=self.rumors), -1)
+        rumor_at = rumor_at.to_numpy(zero_copy_only=False).astype(np.int64)  # -1: the empty row
+        counts = self.counts[rumor_at]
+        logits = np.full((len(user_at), self.slots), np.nan, dtype=np.float32)
+        for start in range(0, len(user_at), self.chunk):
+            end = start + self.chunk
+            rows = self.option_rows[rumor_at[start:end]]
+            known = rows >= 0
+            debunks = self.model.factors[np.maximum(rows, 0)]  # (n, slots, dim)
+            scores = np.einsum("nsd,nd->ns", debunks, self.user_rows[user_at[start:end]])
+            logits[start:end] = np.where(known, scores, np.nan)
+        return counts, logits
 
 
 @dataclass(frozen=True)

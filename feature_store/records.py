@@ -21,6 +21,9 @@ class ExposureState(NamedTuple):
     last_ts: int  # unix seconds
     strongest_action: int  # index into vocab.ACTIONS
     surface_mask: int  # bits from vocab.SURFACE_BIT
+    # The ranker's logit of each debunk option of the rumor (catalog order; NaN: unknown to the
+    # model), computed when the snapshot was written; empty when not precomputed.
+    logits: tuple[float, ...] = ()
 
     @property
     def shared(self) -> bool:

@@ -21,8 +21,8 @@ import redis.cluster
 
 from feature_store import keys
 from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
-from feature_store.codecs import dump_json
-from feature_store.models import FeedModel, encode_feed_model, encode_prebunks
+from feature_store.codecs import OPTION_SLOTS, dump_json
+from feature_store.models import FeedModel, PairScorer, encode_feed_model, encode_prebunks
 from feature_store.records import Debunk, Rumor
 from feature_store.vocab import ACTIONS
 
@@ -31,6 +31,8 @@ ABANDON_AFTER_S = 6 * 3600
 _PACKED = np.dtype(
     [("v", "u1"), ("n", "<u4"), ("f", "<u4"), ("l", "<u4"), ("a", "u1"), ("m", "u1")]
 )
+# codecs v2: the same, then the ranker's logits of the rumor's options (count, float32 slots).
+_SCORED = np.dtype(_PACKED.descr + [("k", "u1"), ("o", "<f4", (OPTION_SLOTS,))])
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -65,11 +67,16 @@ class WriteSummary:
         return out
 
 
-def _pack_states(batch: pa.RecordBatch) -> np.ndarray:
-    """Pack every row of an exposure batch into 15-byte values, vectorised."""
+def _pack_states(
+    batch: pa.RecordBatch, scores: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
+    """Pack every row of an exposure batch into 15-byte values (32 with ``scores``, the
+    PairScorer's counts and logits of each row), vectorised."""
     n = batch.num_rows
-    out = np.zeros(n, dtype=_PACKED)
-    out["v"] = 1
+    out = np.zeros(n, dtype=_PACKED if scores is None else _SCORED)
+    out["v"] = 1 if scores is None else 2
+    if scores is not None:
+        out["k"], out["o"] = scores
     out["n"] = np.minimum(batch.column("exposures").to_numpy(zero_copy_only=False), 0xFFFFFFFF)
     for name, col in (("f", "first_ts"), ("l", "last_ts")):
         ts = pc.cast(batch.column(col), pa.timestamp("s", tz="UTC"), safe=False)
@@ -165,8 +172,11 @@ class SnapshotWriter:
         pipe.execute()
         self.summary.model_users += written
 
-    def write_exposures(self, batches: Iterable[pa.RecordBatch]) -> None:
-        """Write per-user exposure hashes from batches with the exposure-state columns.
+    def write_exposures(
+        self, batches: Iterable[pa.RecordBatch], scorer: PairScorer | None = None
+    ) -> None:
+        """Write per-user exposure hashes from batches with the exposure-state columns; with a
+        ``scorer``, each value also carries the ranker's logits of its rumor's options.
 
         Batches are streamed on one connection: Redis loads one while the next is prepared.
         """
@@ -177,11 +187,13 @@ class SnapshotWriter:
         )
         for batch in batches:
             if batch.num_rows:
-                self._write_batch(batch, bulk)
+                self._write_batch(batch, bulk, scorer)
         if bulk is not None:
             bulk.finish()
 
-    def _write_batch(self, batch: pa.RecordBatch, bulk: BulkConnection | None) -> None:
+    def _write_batch(
+        self, batch: pa.RecordBatch, bulk: BulkConnection | None, scorer: PairScorer | None
+    ) -> None:
         table = pa.Table.from_batches([batch]).sort_by("user_id").combine_chunks()
         ok = pc.and_(
             pc.match_substring_regex(table["user_id"], ID_PATTERN),
@@ -193,9 +205,10 @@ class SnapshotWriter:
             return
         users = valid["user_id"].combine_chunks()
         fields = valid["rumor_id"].combine_chunks()
-        packed = _pack_states(valid.to_batches()[0])
+        scores = scorer.score(users, fields) if scorer is not None else None
+        packed = _pack_states(valid.to_batches()[0], scores)
         values = pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(_PACKED.itemsize), len(packed), [None, pa.py_buffer(packed.tobytes())]
+            pa.binary(packed.dtype.itemsize), len(packed), [None, pa.py_buffer(packed.tobytes())]
         )
         self._count_users(users)
         self.summary.pairs += valid.num_rows

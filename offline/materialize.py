@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
-from feature_store.records import Debunk, Rumor
+from feature_store.codecs import OPTION_SLOTS
+from feature_store.models import PairScorer
+from feature_store.records import Catalog, Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter, WriteSummary
 from offline.progress import RowProgress
 from offline.train import TrainedModels
@@ -43,14 +45,27 @@ def materialize(
     writer = SnapshotWriter(client, version)
     writer.write_catalog(rumors, debunks)
     writer.write_items(item_rumors or {})
+    scorer = _scorer(models, rumors, debunks)
     with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
-        writer.write_exposures(_batches(source, batch_rows, progress))
+        writer.write_exposures(_batches(source, batch_rows, progress), scorer)
     if models is not None:
         writer.write_models(models.feed, models.user_factors, models.prebunks)
     written = used_memory(client) - before
     writer.summary.redis_bytes = written
     summary = writer.commit(meta, keep=keep)
     return summary
+
+
+def _scorer(
+    models: TrainedModels | None, rumors: list[Rumor], debunks: list[Debunk]
+) -> PairScorer | None:
+    """Precomputes the ranker's option logits of every exposed pair, when there is a ranker:
+    serving then needs no matrix product for a user's exposed rumors."""
+    if models is None or models.feed is None:
+        return None
+    by_rumor = Catalog.build(rumors, debunks).debunks_by_rumor
+    options = {rid: [d.debunk_id for d in ds] for rid, ds in by_rumor.items()}
+    return PairScorer(models.feed, models.user_factors, options, slots=OPTION_SLOTS)
 
 
 def _batches(source: pq.ParquetFile, rows: int, progress: RowProgress) -> Iterator[pa.RecordBatch]:

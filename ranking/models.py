@@ -4,10 +4,11 @@ and add a capped prebunk card. Numpy dot products on snapshot factors; no model 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from feature_store.delivery import Delivery
 from feature_store.models import FeedModel, UserModel
-from feature_store.records import Catalog, ExposureState
+from feature_store.records import Catalog, Debunk, ExposureState
 from ranking.candidates import Candidate
 
 PREBUNK_TEXT = "prebunk: you may meet this rumor"
@@ -27,31 +28,55 @@ def attach_preferred_debunk(
     delivery: Delivery | None = None,
 ) -> None:
     """Give each candidate the unseen debunk of its rumor the user is likeliest to read
-    (ties and debunks unknown to the model: authority order); store its affinity. One matrix
-    product per user scores every option of every candidate."""
+    (ties and debunks unknown to the model: authority order); store its affinity. The logits
+    come with the exposure when the snapshot precomputed them, else from one matrix product per
+    user over every option of the remaining candidates."""
     if delivery is not None and not delivery.saw_any:
         delivery = None  # nothing seen yet: no per-option look-ups
-    groups, rows = [], []
+    scored: list[tuple[Sequence[Debunk], Sequence[float]]] = []
+    missing: list[tuple[int, tuple[bool, ...]]] = []  # (candidate, which options are known)
+    rows: list[int] = []
     for c in candidates:
         options = catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+        stored = c.exposure.logits
+        if stored and len(stored) == len(options):
+            scored.append((options, stored))  # NaN for a debunk the model does not know
+            continue
         option_rows, known = model.option_rows(c.rumor.rumor_id, options)
-        groups.append((options, known))
+        missing.append((len(scored), known))
+        scored.append((options, ()))
         rows += option_rows
-    logits = model.row_logits(rows, model.user_vector(user.factors))
-    at = 0
-    for c, (options, known) in zip(candidates, groups, strict=True):
-        best, best_logit = None, -math.inf
-        for i, d in enumerate(options):
-            if delivery is not None and delivery.seen(d.debunk_id):
-                continue
-            if best is None:
-                best = d  # the most authoritative unseen debunk, unless the model prefers one
-            if known[i] and logits[at + i] > best_logit:  # the first maximum wins ties
-                best, best_logit = d, logits[at + i]
-        at += len(options)
-        c.debunk = best
-        if best is not None:
+    if rows:
+        logits = model.row_logits(rows, model.user_vector(user.factors))
+        at = 0
+        for i, known in missing:
+            n = len(known)
+            part = logits[at : at + n]
+            scored[i] = (
+                scored[i][0],
+                [v if k else math.nan for v, k in zip(part, known, strict=True)],
+            )
+            at += n
+    for c, (options, logit) in zip(candidates, scored, strict=True):
+        c.debunk, best_logit = _preferred(options, logit, delivery)
+        if c.debunk is not None:
             c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
+
+
+def _preferred(
+    options: Sequence[Debunk], logits: Sequence[float], delivery: Delivery | None
+) -> tuple[Debunk | None, float]:
+    """The unseen option with the highest logit (NaN never wins; the first maximum wins ties),
+    else the most authoritative unseen one; and its logit (-inf when none had one)."""
+    best, best_logit = None, -math.inf
+    for d, logit in zip(options, logits, strict=False):
+        if delivery is not None and delivery.seen(d.debunk_id):
+            continue
+        if best is None:
+            best = d
+        if logit > best_logit:
+            best, best_logit = d, logit
+    return best, best_logit
 
 
 def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:

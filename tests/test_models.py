@@ -13,9 +13,11 @@ import pytest
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from feature_store import keys
 from feature_store.delivery import Delivery
 from feature_store.models import (
     FeedModel,
+    PairScorer,
     UserModel,
     decode_feed_model,
     decode_user_model,
@@ -95,6 +97,51 @@ def test_option_rows_are_gathered_once_per_list_and_match_the_logits() -> None:
     fresh = list(options)
     assert m.option_rows("r0", fresh)[0] is not rows and m.option_rows("r0", fresh)[0] == rows
     assert m.row_logits([], VIDEO_FAN.factors) == []
+
+
+def test_the_pair_scorer_precomputes_the_logits_serving_would_compute() -> None:
+    m = feed_model()
+    cat = Catalog.build(RUMORS, DEBUNKS, m)
+    options = {rid: [d.debunk_id for d in ds] for rid, ds in cat.debunks_by_rumor.items()}
+    options["r9"] = ["d0o", "d1o", "d2o"]  # more options than slots: left to serving
+    options["r8"] = ["d0v", "gone"]  # a debunk the model does not know
+    scorer = PairScorer(m, {"u1": VIDEO_FAN.factors, "stale": np.ones(7, np.float32)}, options,
+                        slots=2)  # fmt: skip
+    users = pa.array(["u1", "u1", "cold", "stale", "u1", "u1", "u1"])
+    rumors = pa.array(["r0", "r2", "r0", "r1", "r9", "r8", "unknown"])
+    counts, logits = scorer.score(users, rumors)
+    assert counts.tolist() == [2, 1, 2, 2, 0, 2, 0]
+    for i, (user, rid) in enumerate(zip(users.to_pylist(), rumors.to_pylist(), strict=True)):
+        factors = VIDEO_FAN.factors if user == "u1" else None  # cold and stale: the default row
+        want = m.logits(factors, options[rid])[: counts[i]] if counts[i] else []
+        np.testing.assert_allclose(logits[i, : counts[i]], want, rtol=1e-6)
+        assert np.isnan(logits[i, counts[i] :]).all()  # unused slots
+    assert np.isnan(logits[5, 1])  # "gone" is unknown to the model
+
+
+def test_precomputed_logits_rank_as_the_matrix_product_does() -> None:
+    m = feed_model()
+    cat = Catalog.build(RUMORS, DEBUNKS, m)
+    exps = [exposure("r0", hours_ago=1), exposure("r1", hours_ago=30), exposure("r2", "share")]
+    user = UserModel(VIDEO_FAN.factors, (("r3", 0.7),))
+
+    def scored(e: ExposureState) -> ExposureState:
+        ids = [d.debunk_id for d in cat.debunks_by_rumor[e.rumor_id]]
+        return e._replace(logits=tuple(m.logits(user.factors, ids).tolist()))
+
+    for delivery in (None, Delivery(impression={"d0v": 1}), Delivery(click={"d1o": 1})):
+        online = rank_feed(exps, cat, now=NOW, limit=5, delivery=delivery, model=user)
+        stored = rank_feed([scored(e) for e in exps], cat, now=NOW, limit=5, delivery=delivery,
+                           model=user)  # fmt: skip
+        assert [(c.rumor.rumor_id, c.debunk.debunk_id, c.prebunk) for c in stored] == [
+            (c.rumor.rumor_id, c.debunk.debunk_id, c.prebunk) for c in online
+        ]
+        assert [c.features.get("affinity") for c in stored] == pytest.approx(
+            [c.features.get("affinity") for c in online]
+        )
+    # logits that do not fit the rumor's options (another catalog) are ignored
+    odd = exps[0]._replace(logits=(9.0,))
+    assert rank_feed([odd], cat, now=NOW, limit=5, model=user)[0].debunk.debunk_id == "d0v"
 
 
 def test_model_picks_the_debunk_and_orders_within_a_strength() -> None:
@@ -281,7 +328,10 @@ def test_train_on_a_small_world(small_world) -> None:  # noqa: ANN001
     assert "ranker" in trained.summary and "at_risk" in trained.summary
 
 
-def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(client, settings) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("precomputed", [False, True], ids=["matrix-product", "precomputed"])
+def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(
+    client, settings, precomputed: bool
+) -> None:  # noqa: ANN001
     ts = datetime(2026, 10, 1, tzinfo=UTC)
     state = pa.RecordBatch.from_pydict(
         {"user_id": ["u1", "u1"], "rumor_id": ["r0", "r1"], "exposures": [1, 1],
@@ -292,7 +342,13 @@ def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(client, s
     )  # fmt: skip
     w = SnapshotWriter(client, "v1")
     w.write_catalog(RUMORS, DEBUNKS)
-    w.write_exposures([state])
+    options = {r: [d.debunk_id for d in ds]
+               for r, ds in Catalog.build(RUMORS, DEBUNKS).debunks_by_rumor.items()}  # fmt: skip
+    scorer = PairScorer(feed_model(), {"u1": VIDEO_FAN.factors}, options)
+    w.write_exposures([state], scorer if precomputed else None)
+    assert {len(v) for v in client.hgetall(keys.user_exposures("v1", "u1")).values()} == {
+        32 if precomputed else 15
+    }
     w.write_models(feed_model(), {"u1": VIDEO_FAN.factors},
                    {"u1": [("r2", 0.8), ("r3", 0.7)], "u2": [("r3", 0.6)]})  # fmt: skip
     w.commit()
@@ -321,16 +377,19 @@ def test_nightly_versions_the_models_with_the_snapshot(
 ) -> None:  # noqa: ANN001, E501
     from datetime import date
 
-    from feature_store import keys
     from offline.nightly import run_nightly
 
     summary = run_nightly(small_world, date(2026, 10, 5), tmp_path / "state", settings)
     version = summary["snapshot"]["version"]
     assert "ranker" in summary["models"] and "at_risk" in summary["models"]
+    some_user = next(client.scan_iter(match=keys.user_exposures_prefix(version) + b"*"))
+    values = list(client.hgetall(some_user).values())
     if summary["models"]["ranker"]["trained"]:
         assert decode_feed_model(client.hgetall(keys.model(version))) is not None
+        assert {len(v) for v in values} == {32}  # option logits precomputed with the state
     else:  # degraded: the snapshot has no model and the service ranks by the rules
         assert not client.exists(keys.model(version))
+        assert {len(v) for v in values} == {15}
 
 
 def test_taste_features_are_smoothed_click_rates_by_format_and_authority() -> None:
