@@ -7,6 +7,7 @@ import math
 import struct
 from typing import Any
 
+from feature_store.models import OPTION_SLOTS
 from feature_store.records import ExposureState
 
 # codec version, exposures, first_ts, last_ts (unix seconds), strongest action, surface mask
@@ -14,7 +15,6 @@ _EXPOSURE = struct.Struct("<BIIIBB")
 _EXPOSURE_V1 = 1
 # v2 adds the ranker's logits of the rumor's first debunk options (see ExposureState.logits):
 # how many (0..OPTION_SLOTS), then OPTION_SLOTS float32 slots.
-OPTION_SLOTS = 4
 _SCORED = struct.Struct(f"<BIIIBBB{OPTION_SLOTS}f")
 _EXPOSURE_V2 = 2
 

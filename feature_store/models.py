@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 
 FORMAT_VERSION = 1
 MAX_PREBUNKS = 3  # rumors kept per user (the service shows at most one)
+# Debunk options per rumor whose logits are precomputed (codecs v2, PairScorer, pack_logits).
+OPTION_SLOTS = 4
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,12 @@ class PairScorer:
 
 @dataclass(frozen=True)
 class UserModel:
-    """One user's side: ranker factors (None: use the default) and at-risk rumors, best first."""
+    """One user's side: ranker factors (None: use the default), at-risk rumors, best first, and
+    (when the snapshot precomputed them) the ranker's option logits of each at-risk rumor."""
 
     factors: np.ndarray | None = None
     prebunks: tuple[tuple[str, float], ...] = ()
+    prebunk_logits: tuple[tuple[float, ...], ...] = ()
 
 
 EMPTY_USER = UserModel()
@@ -164,6 +169,23 @@ def decode_feed_model(raw: dict[bytes, bytes]) -> FeedModel | None:
     )
 
 
+_LOGITS = struct.Struct(f"<B{OPTION_SLOTS}f")
+
+
+def pack_logits(logits: list[float] | tuple[float, ...]) -> bytes:
+    """One rumor's option logits in 17 bytes: how many, then OPTION_SLOTS float32 slots."""
+    if len(logits) > OPTION_SLOTS:
+        raise ValueError(f"at most {OPTION_SLOTS} option logits, got {len(logits)}")
+    return _LOGITS.pack(len(logits), *logits, *([math.nan] * (OPTION_SLOTS - len(logits))))
+
+
+def unpack_logits(raw: bytes) -> list[tuple[float, ...]]:
+    """The logit tuples of consecutive pack_logits records."""
+    if len(raw) % _LOGITS.size:
+        raise ValueError("truncated option logits")
+    return [tuple(rec[1 : 1 + rec[0]]) for rec in _LOGITS.iter_unpack(raw)]
+
+
 def encode_prebunks(prebunks: list[tuple[str, float]]) -> bytes:
     """``rumor:score,rumor:score`` (best first)."""
     return ",".join(f"{r}:{s:.4f}" for r, s in prebunks[:MAX_PREBUNKS]).encode()
@@ -179,4 +201,7 @@ def decode_user_model(raw: dict[bytes, bytes]) -> UserModel:
         rumor, _, score = part.rpartition(":")
         if rumor:
             prebunks.append((rumor, float(score)))
-    return UserModel(factors=factors, prebunks=tuple(prebunks))
+    logits = tuple(unpack_logits(raw[b"q"])) if b"q" in raw else ()
+    if len(logits) != len(prebunks):
+        logits = ()  # written by another version of the writer: score them online
+    return UserModel(factors=factors, prebunks=tuple(prebunks), prebunk_logits=logits)

@@ -21,8 +21,16 @@ import redis.cluster
 
 from feature_store import keys
 from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
-from feature_store.codecs import OPTION_SLOTS, dump_json
-from feature_store.models import FeedModel, PairScorer, encode_feed_model, encode_prebunks
+from feature_store.codecs import dump_json
+from feature_store.models import (
+    MAX_PREBUNKS,
+    OPTION_SLOTS,
+    FeedModel,
+    PairScorer,
+    encode_feed_model,
+    encode_prebunks,
+    pack_logits,
+)
 from feature_store.records import Debunk, Rumor
 from feature_store.vocab import ACTIONS
 
@@ -65,6 +73,21 @@ class WriteSummary:
         if self.redis_bytes and self.pairs:
             out["redis_bytes_per_pair"] = round(self.redis_bytes / self.pairs, 1)
         return out
+
+
+def _prebunk_logits(
+    scorer: PairScorer, prebunks: dict[str, list[tuple[str, float]]]
+) -> dict[str, bytes]:
+    """Per user, the packed option logits of the prebunk rumors ``encode_prebunks`` keeps, in
+    the same order (one vectorised scoring of every (user, prebunk rumor) pair)."""
+    pairs = [(u, r) for u, kept in prebunks.items() for r, _ in kept[:MAX_PREBUNKS]]
+    if not pairs:
+        return {}
+    counts, logits = scorer.score(pa.array([u for u, _ in pairs]), pa.array([r for _, r in pairs]))
+    out: dict[str, list[bytes]] = {}
+    for i, (user, _) in enumerate(pairs):
+        out.setdefault(user, []).append(pack_logits(logits[i, : counts[i]].tolist()))
+    return {user: b"".join(parts) for user, parts in out.items()}
 
 
 def _pack_states(
@@ -148,13 +171,16 @@ class SnapshotWriter:
         model: FeedModel | None,
         user_factors: dict[str, np.ndarray],
         prebunks: dict[str, list[tuple[str, float]]],
+        scorer: PairScorer | None = None,
     ) -> None:
         """Write the learned models: the debunk side as one hash, each user's side under the
-        user's hash tag (``f``: float32 factors, ``p``: prebunk rumors)."""
+        user's hash tag (``f``: float32 factors, ``p``: prebunk rumors; with a ``scorer``,
+        ``q``: the ranker's logits of each prebunk rumor's options, as codecs.pack_logits)."""
         pipe = self.client.pipeline(transaction=False)
         if model is not None:
             pipe.hset(keys.model(self.version), mapping=encode_feed_model(model))
         users = sorted(set(user_factors) | set(prebunks))
+        logits = _prebunk_logits(scorer, prebunks) if scorer is not None else {}
         written = 0
         for user in users:
             if not keys.valid_id(user):
@@ -165,6 +191,8 @@ class SnapshotWriter:
                 fields[b"f"] = np.ascontiguousarray(user_factors[user], dtype="<f4").tobytes()
             if prebunks.get(user):
                 fields[b"p"] = encode_prebunks(prebunks[user])
+                if user in logits:
+                    fields[b"q"] = logits[user]
             pipe.hset(keys.user_model(self.version, user), mapping=fields)
             written += 1
             if written % self.batch_users == 0:

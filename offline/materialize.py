@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
-from feature_store.codecs import OPTION_SLOTS
-from feature_store.models import PairScorer
+from feature_store.models import OPTION_SLOTS, PairScorer
 from feature_store.records import Catalog, Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter, WriteSummary
 from offline.progress import RowProgress
@@ -49,7 +48,7 @@ def materialize(
     with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
         writer.write_exposures(_batches(source, batch_rows, progress), scorer)
     if models is not None:
-        writer.write_models(models.feed, models.user_factors, models.prebunks)
+        writer.write_models(models.feed, models.user_factors, models.prebunks, scorer)
     written = used_memory(client) - before
     writer.summary.redis_bytes = written
     summary = writer.commit(meta, keep=keep)

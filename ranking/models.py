@@ -105,11 +105,13 @@ def prebunk_candidates(
     exposed = {e.rumor_id for e in exposures}
     dismissed = delivery.dismissed_rumors if delivery else set()
     out: list[Candidate] = []
-    for rumor_id, risk in user.prebunks:
+    stored = user.prebunk_logits  # the ranker's option logits, when precomputed
+    for i, (rumor_id, risk) in enumerate(user.prebunks):
         rumor = catalog.rumors.get(rumor_id)
         if rumor is None or not rumor.confirmed or rumor_id in exposed or rumor_id in dismissed:
             continue
-        c = Candidate(rumor=rumor, exposure=ExposureState(rumor_id, 0, 0, 0, 0, 0), prebunk=True)
+        logits = stored[i] if i < len(stored) else ()
+        c = Candidate(rumor, ExposureState(rumor_id, 0, 0, 0, 0, 0, logits), prebunk=True)
         if model is not None:
             attach_preferred_debunk([c], catalog, model, user, delivery)
         else:

@@ -23,6 +23,8 @@ from feature_store.models import (
     decode_user_model,
     encode_feed_model,
     encode_prebunks,
+    pack_logits,
+    unpack_logits,
 )
 from feature_store.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store.snapshots import SnapshotWriter
@@ -142,6 +144,45 @@ def test_precomputed_logits_rank_as_the_matrix_product_does() -> None:
     # logits that do not fit the rumor's options (another catalog) are ignored
     odd = exps[0]._replace(logits=(9.0,))
     assert rank_feed([odd], cat, now=NOW, limit=5, model=user)[0].debunk.debunk_id == "d0v"
+
+
+def test_prebunk_logits_are_packed_per_rumor_and_rank_as_computed_online() -> None:
+    assert unpack_logits(pack_logits([1.0, -2.0]) + pack_logits([])) == [(1.0, -2.0), ()]
+    with pytest.raises(ValueError):
+        unpack_logits(pack_logits([1.0])[:-1])
+    m = feed_model()
+    cat = Catalog.build(RUMORS, DEBUNKS, m)
+    ids = {r: [d.debunk_id for d in ds] for r, ds in cat.debunks_by_rumor.items()}
+    prebunks = (("r0", 0.9), ("r1", 0.8))
+    raw = {b"f": VIDEO_FAN.factors.tobytes(), b"p": encode_prebunks(list(prebunks)),
+           b"q": b"".join(pack_logits(m.logits(VIDEO_FAN.factors, ids[r]).tolist())
+                          for r, _ in prebunks)}  # fmt: skip
+    stored = decode_user_model(raw)
+    assert len(stored.prebunk_logits) == 2
+    online = UserModel(VIDEO_FAN.factors, prebunks)
+    for delivery in (None, Delivery(impression={"d1v": 1}), Delivery(dismissed_rumors={"r0": 1})):
+        got = rank_feed([], cat, now=NOW, limit=5, delivery=delivery, model=stored)
+        want = rank_feed([], cat, now=NOW, limit=5, delivery=delivery, model=online)
+        assert [(c.rumor.rumor_id, c.debunk.debunk_id) for c in got] == [
+            (c.rumor.rumor_id, c.debunk.debunk_id) for c in want
+        ]
+    # logits of a different length than the prebunk list are not trusted
+    assert decode_user_model({**raw, b"q": pack_logits([1.0])}).prebunk_logits == ()
+
+
+def test_the_writer_stores_prebunk_logits_beside_the_prebunks(client) -> None:  # noqa: ANN001
+    m = feed_model()
+    options = {r: [d.debunk_id for d in ds]
+               for r, ds in Catalog.build(RUMORS, DEBUNKS).debunks_by_rumor.items()}  # fmt: skip
+    w = SnapshotWriter(client, "vq")
+    w.write_models(m, {"u1": VIDEO_FAN.factors}, {"u1": [("r0", 0.9), ("r2", 0.5)],
+                                                  "u2": [("r1", 0.4)]},
+                   PairScorer(m, {"u1": VIDEO_FAN.factors}, options))  # fmt: skip
+    u1 = decode_user_model(client.hgetall(keys.user_model("vq", "u1")))
+    np.testing.assert_allclose(u1.prebunk_logits[0], m.logits(VIDEO_FAN.factors, options["r0"]))
+    np.testing.assert_allclose(u1.prebunk_logits[1], m.logits(VIDEO_FAN.factors, options["r2"]))
+    u2 = decode_user_model(client.hgetall(keys.user_model("vq", "u2")))  # cold: default row
+    np.testing.assert_allclose(u2.prebunk_logits[0], m.logits(None, options["r1"]))
 
 
 def test_model_picks_the_debunk_and_orders_within_a_strength() -> None:
