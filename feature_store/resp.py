@@ -179,18 +179,27 @@ class RespPool:
         if isinstance(reply, hiredis.ReplyError):
             raise error(f"{command[0]}: {reply}")
 
-    async def _lane(self) -> _Lane:
-        """The least busy open connection; a new one while fewer than ``size`` are open and
-        every open one has calls in flight."""
+    def _ready_lane(self) -> _Lane | None:
+        """The least busy open connection, or None when a new one should be opened (fewer than
+        ``size`` are open and every open one has calls in flight). Hung ones are closed."""
         now = time.monotonic()
-        for lane in self._lanes:
-            if not lane.closed and lane.hung(now):
-                lane.close()
-        self._lanes = [lane for lane in self._lanes if not lane.closed]
-        best = min(self._lanes, key=lambda lane: len(lane.waiting), default=None)
-        if best is not None and (not best.waiting or len(self._lanes) >= self.size):
-            return best
-        if self._connecting is None:  # one connect at a time; concurrent callers share it
+        lanes = self._lanes
+        if any(lane.closed or lane.hung(now) for lane in lanes):
+            for lane in lanes:
+                if not lane.closed and lane.hung(now):
+                    lane.close()
+            lanes = self._lanes = [lane for lane in lanes if not lane.closed]
+        best = None
+        for lane in lanes:
+            if not lane.waiting:
+                return lane
+            if best is None or len(lane.waiting) < len(best.waiting):
+                best = lane
+        return best if len(lanes) >= self.size else None
+
+    async def _new_lane(self) -> _Lane:
+        """A new connection; one connect at a time, concurrent callers share it."""
+        if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._connect())
             self._connecting.add_done_callback(self._connected)
         return await asyncio.shield(self._connecting)
@@ -205,7 +214,7 @@ class RespPool:
         if not commands:
             return []
         payload = encode(commands)
-        lane = await self._lane()
+        lane = self._ready_lane() or await self._new_lane()
         replies = await lane.send(payload, len(commands))
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
