@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -326,6 +327,25 @@ def set_policy(url: str, policy: str) -> None:
         experiments.save(client, only)
 
 
+def free_port_run(n: int) -> int:
+    """The first of ``n`` consecutive loopback ports that were all free a moment ago (worker i
+    serves its metrics on the first + i)."""
+    for _ in range(100):
+        first = free_port()
+        if first + n <= 65536 and all(_free(first + i) for i in range(1, n)):
+            return first
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def wait_for_workers(metrics_port: int, workers: int, timeout: float = 300) -> None:
     """Poll each worker's /metrics until it reports an adopted snapshot (its index is built)."""
     deadline = time.monotonic() + timeout
@@ -392,7 +412,7 @@ def main() -> int:
         items = pq.read_table(work / "world" / "items.parquet", columns=["text"])
         texts = items["text"].to_pylist()  # rumor copies and ordinary posts, as people search
         np.random.default_rng(args.seed).shuffle(texts)
-        port, metrics_port = free_port(), free_port()
+        port, metrics_port = free_port(), free_port_run(args.workers)
         proc = subprocess.Popen(
             [sys.executable, "-m", "debunk.cli", "--log-level", "WARNING", "serve",
              "--port", str(port), "--feed-daily-cap", "1000000",
