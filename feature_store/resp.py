@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 import time
@@ -25,6 +26,7 @@ import redis
 
 from feature_store.connection import RedisSettings
 
+log = logging.getLogger("debunk.resp")
 # A connection whose oldest unanswered call is older than this is taken as hung: it is closed
 # (its callers get ConnectionError) and the next call opens a fresh one.
 STALE_S = 5.0
@@ -330,6 +332,7 @@ class LocalLane:
         self.close()
         self.trips += 1
         self._resting_until = time.monotonic() + self.cool_down
+        log.warning("local Redis read failed; reads are awaited for %.1f s", self.cool_down)
 
     def close(self) -> None:
         if self._sock is not None:

@@ -90,8 +90,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     async def _feed_view(
         self, context: grpc.aio.ServicerContext, version: str, user_id: str, now: float
     ) -> tuple[list[ExposureState], Delivery, UserModel | None]:
-        """One user's feed view: a blocking read over the local lane when Redis is on this
-        machine and answering, else awaited. A failed local read raises (the answer is
+        """One user's feed view: a blocking read over the local lane when blocking reads are on
+        and the lane is not resting, else awaited. A failed local read raises (the answer is
         degraded) and the lane rests, so the next reads are awaited with their own timeouts."""
         local = self.reader.local
         if local is not None and local.usable():
