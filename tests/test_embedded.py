@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from feature_store.connection import RedisSettings, redis_settings
-from feature_store.embedded import EmbeddedRedis
+from feature_store.embedded import EmbeddedRedis, free_port
 
 
 def test_starts_answers_and_stops(tmp_path: Path) -> None:
@@ -100,3 +100,9 @@ def test_a_password_protected_server_is_reached_with_redis_password(tmp_path: Pa
             assert RedisSettings.from_env(in_url, {}).sync_client().ping()
         finally:
             redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+
+
+def test_a_free_port_can_be_asked_for_under_a_bound() -> None:
+    # cluster nodes need one: their bus listens on port + 10000
+    assert all(free_port(below=55536) < 55536 for _ in range(50))
+    assert 0 < free_port() < 65536
