@@ -39,11 +39,11 @@ def pack_exposure(
 
 def unpack_exposure(rumor_id: str, raw: bytes) -> ExposureState:
     """Decode bytes written by pack_exposure; raises ValueError on an unknown codec."""
+    if len(raw) == _SCORED_SIZE and raw[0] == _EXPOSURE_V2:
+        t = _unpack_scored(raw)  # (codec, n, first, last, action, mask, k, *slots)
+        return _make((rumor_id, t[1], t[2], t[3], t[4], t[5], t[7 : 7 + t[6]]))
     if len(raw) == _SIZE and raw[0] == _EXPOSURE_V1:
         return _make((rumor_id, *_unpack(raw)[1:], ()))
-    if len(raw) == _SCORED_SIZE and raw[0] == _EXPOSURE_V2:
-        _, n, first, last, action, mask, k, *slots = _unpack_scored(raw)
-        return _make((rumor_id, n, first, last, action, mask, tuple(slots[:k])))
     raise ValueError(f"unknown exposure encoding for rumor {rumor_id!r}")
 
 

@@ -11,7 +11,7 @@ import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -125,10 +125,10 @@ class PairScorer:
         return counts, logits
 
 
-@dataclass(frozen=True)
-class UserModel:
+class UserModel(NamedTuple):
     """One user's side: ranker factors (None: use the default), at-risk rumors, best first, and
-    (when the snapshot precomputed them) the ranker's option logits of each at-risk rumor."""
+    (when the snapshot precomputed them) the ranker's option logits of each at-risk rumor.
+    A named tuple: the service decodes one per user of every request."""
 
     factors: np.ndarray | None = None
     prebunks: tuple[tuple[str, float], ...] = ()
@@ -195,13 +195,18 @@ def decode_user_model(raw: dict[bytes, bytes]) -> UserModel:
     """A UserModel from a ``keys.user_model`` hash (empty for users without one)."""
     if not raw:
         return EMPTY_USER
-    factors = np.frombuffer(raw[b"f"], dtype="<f4") if raw.get(b"f") else None
+    f = raw.get(b"f")
+    factors = np.frombuffer(f, dtype="<f4") if f else None
+    p = raw.get(b"p")
+    if not p:
+        return UserModel(factors)
     prebunks = []
-    for part in raw.get(b"p", b"").decode().split(","):
+    for part in p.decode().split(","):
         rumor, _, score = part.rpartition(":")
         if rumor:
             prebunks.append((rumor, float(score)))
-    logits = tuple(unpack_logits(raw[b"q"])) if b"q" in raw else ()
+    q = raw.get(b"q")
+    logits = tuple(unpack_logits(q)) if q is not None else ()
     if len(logits) != len(prebunks):
         logits = ()  # written by another version of the writer: score them online
-    return UserModel(factors=factors, prebunks=tuple(prebunks), prebunk_logits=logits)
+    return UserModel(factors, tuple(prebunks), logits)

@@ -128,7 +128,7 @@ class SnapshotReader:
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster)."""
         user_keys = keys.feed_keys(version, user_ids, day_of(now))
         if self.fast is not None:
-            flat = await self.fast.execute(_feed_commands(user_keys, surface))
+            flat = await self.fast.send(feed_payload(user_keys, surface), 4 * len(user_keys))
             raw = [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
         else:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -147,7 +147,7 @@ class SnapshotReader:
         when ``local`` is set and usable."""
         assert self.local is not None, "no local lane"
         user_keys = keys.feed_keys(version, [user_id], day_of(now))
-        flat = self.local.execute(_feed_commands(user_keys, surface), timeout)
+        flat = self.local.send(feed_payload(user_keys, surface), 4, timeout)
         return _decode_views([r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)])[0]
 
     async def feed_view(
@@ -157,13 +157,23 @@ class SnapshotReader:
         return (await self.feeds_view(version, [user_id], surface=surface, now=now))[0]
 
 
-def _feed_commands(user_keys: list[tuple[bytes, bytes, bytes, bytes]], surface: str) -> list:
-    """The four reads of each user's feed view, in order."""
-    commands: list[tuple[bytes, ...] | tuple[bytes, bytes, str]] = []
-    for exposures, delivery, caps, model in user_keys:
-        commands += [(b"HGETALL", exposures), (b"HGETALL", delivery), (b"HGET", caps, surface),
-                     (b"HGETALL", model)]  # fmt: skip
-    return commands
+def feed_payload(user_keys: list[tuple[bytes, bytes, bytes, bytes]], surface: str) -> bytes:
+    """The four reads of each user's feed view, in order, as one RESP buffer: HGETALL of the
+    exposures and of the delivery state, HGET of today's cap for ``surface``, HGETALL of the
+    model side (what resp.encode gives for those commands, built in one format per user)."""
+    s = surface.encode()
+    field = b"$%d\r\n%s\r\n" % (len(s), s)
+    return b"".join(
+        _FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m) for e, d, c, m in user_keys
+    )
+
+
+_FEED_READ = (
+    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
+    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
+    b"*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n%s"
+    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
+)
 
 
 def _decode_views(raw: list) -> list[tuple[list[ExposureState], Delivery, UserModel]]:

@@ -193,6 +193,9 @@ class RespPool:
             lanes = self._lanes = [lane for lane in lanes if not lane.closed]
         best = None
         for lane in lanes:
+            if lane.outgoing and not lane.written:
+                return lane  # its write goes out at the end of this turn: join it for free
+        for lane in lanes:
             if not lane.waiting:
                 return lane
             if best is None or len(lane.waiting) < len(best.waiting):
@@ -215,9 +218,15 @@ class RespPool:
         """The replies of ``commands``, sent as one pipeline; a Redis error reply raises."""
         if not commands:
             return []
-        payload = encode(commands)
+        return await self.send(encode(commands), len(commands))
+
+    async def send(self, payload: bytes, n: int) -> list[Any]:
+        """execute() for ``n`` commands already encoded as one RESP buffer (hot reads build
+        theirs directly)."""
+        if not n:
+            return []
         lane = self._ready_lane() or await self._new_lane()
-        replies = await lane.send(payload, len(commands))
+        replies = await lane.send(payload, n)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise redis.ResponseError(str(reply))
@@ -267,13 +276,19 @@ class LocalLane:
     def execute(self, commands: Sequence[Sequence[bytes | str]], timeout: float) -> list[Any]:
         """The replies of ``commands``, waiting at most ``min(timeout, max_wait)`` seconds; a
         Redis error reply raises (the connection stays usable)."""
+        return self.send(encode(commands), len(commands), timeout)
+
+    def send(self, payload: bytes, n: int, timeout: float) -> list[Any]:
+        """execute() for ``n`` commands already encoded as one RESP buffer."""
+        if not n:
+            return []
         wait = min(timeout, self.max_wait)
         if wait <= 0:
             raise TimeoutError
         try:
             deadline = time.monotonic() + wait
             sock = self._sock or self._connect(deadline)
-            replies = self._round_trip(sock, encode(commands), len(commands), deadline)
+            replies = self._round_trip(sock, payload, n, deadline)
         except redis.ConnectionError:
             self._trip()
             raise

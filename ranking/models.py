@@ -33,34 +33,40 @@ def attach_preferred_debunk(
     user over every option of the remaining candidates."""
     if delivery is not None and not delivery.saw_any:
         delivery = None  # nothing seen yet: no per-option look-ups
-    scored: list[tuple[Sequence[Debunk], Sequence[float]]] = []
-    missing: list[tuple[int, tuple[bool, ...]]] = []  # (candidate, which options are known)
+    by_rumor = catalog.debunks_by_rumor
+    missing: list[tuple[Candidate, Sequence[Debunk], tuple[bool, ...]]] = []
     rows: list[int] = []
     for c in candidates:
-        options = catalog.debunks_by_rumor.get(c.rumor.rumor_id, ())
+        options = by_rumor.get(c.rumor.rumor_id, ())
         stored = c.exposure.logits
         if stored and len(stored) == len(options):
-            scored.append((options, stored))  # NaN for a debunk the model does not know
+            _attach(c, options, stored, delivery)  # NaN for a debunk the model does not know
             continue
         option_rows, known = model.option_rows(c.rumor.rumor_id, options)
-        missing.append((len(scored), known))
-        scored.append((options, ()))
+        missing.append((c, options, known))
         rows += option_rows
-    if rows:
-        logits = model.row_logits(rows, model.user_vector(user.factors))
-        at = 0
-        for i, known in missing:
-            n = len(known)
-            part = logits[at : at + n]
-            scored[i] = (
-                scored[i][0],
-                [v if k else math.nan for v, k in zip(part, known, strict=True)],
-            )
-            at += n
-    for c, (options, logit) in zip(candidates, scored, strict=True):
-        c.debunk, best_logit = _preferred(options, logit, delivery)
-        if c.debunk is not None:
-            c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
+    if not missing:
+        return
+    logits = model.row_logits(rows, model.user_vector(user.factors)) if rows else []
+    at = 0
+    for c, options, known in missing:
+        part = logits[at : at + len(known)]
+        at += len(known)
+        _attach(c, options, [v if k else math.nan for v, k in zip(part, known, strict=True)],
+                delivery)  # fmt: skip
+
+
+def _attach(
+    c: Candidate, options: Sequence[Debunk], logits: Sequence[float], delivery: Delivery | None
+) -> None:
+    """Give ``c`` its preferred option and that option's affinity."""
+    if delivery is None and len(options) == 1:
+        best, best_logit = options[0], logits[0]  # the one option (NaN: not known)
+    else:
+        best, best_logit = _preferred(options, logits, delivery)
+    c.debunk = best
+    if best is not None:
+        c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
 
 
 def _preferred(

@@ -80,10 +80,19 @@ def explain(candidate: Candidate) -> str:
     if candidate.prebunk:
         return f"{PREBUNK_TEXT} (at-risk score {candidate.features.get('risk', 0.0):.2f})"
     e = candidate.exposure
-    when = _minute(e.last_ts // 60)
-    surfaces = _surfaces(e.surface_mask)
-    action = ACTIONS[e.strongest_action] if e.strongest_action < len(ACTIONS) else "unknown"
     times = "once" if e.exposures == 1 else f"{e.exposures} times"
     debunk = candidate.debunk
-    source = f"; most authoritative debunk ({debunk.authority})" if debunk else ""
-    return f"{action} on {surfaces}, {times}, last {when}{source}"
+    source = _source(debunk.authority) if debunk else ""
+    lead = _lead(e.strongest_action, e.surface_mask)
+    return f"{lead}{times}, last {_minute(e.last_ts // 60)}{source}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _lead(action: int, mask: int) -> str:
+    name = ACTIONS[action] if action < len(ACTIONS) else "unknown"
+    return f"{name} on {_surfaces(mask)}, "
+
+
+@functools.lru_cache(maxsize=256)
+def _source(authority: str) -> str:
+    return f"; most authoritative debunk ({authority})"

@@ -19,7 +19,8 @@ from feature_store.delivery import (
     day_of,
     queue_events,
 )
-from feature_store.reader import SnapshotReader
+from feature_store.reader import SnapshotReader, feed_payload
+from feature_store.resp import encode
 from tests.test_snapshots import write
 
 NOW = datetime(2026, 10, 7, 12, tzinfo=UTC).timestamp()
@@ -54,6 +55,19 @@ def test_delivery_keys_have_exact_bytes() -> None:
         keys.daily_caps("u1", "2026-10-07")
     with pytest.raises(keys.InvalidId):
         keys.delivery("u}1")
+
+
+def test_a_feed_read_is_the_four_commands_per_user_in_one_resp_buffer() -> None:
+    user_keys = keys.feed_keys("v1", ["u1", "user-22"], "20261007")
+    commands = []
+    for exposures, delivery, caps, model in user_keys:
+        commands += [(b"HGETALL", exposures), (b"HGETALL", delivery), (b"HGET", caps, "feed"),
+                     (b"HGETALL", model)]  # fmt: skip
+    assert feed_payload(user_keys, "feed") == encode(commands)
+    assert feed_payload(user_keys, "feed").startswith(
+        b"*2\r\n$7\r\nHGETALL\r\n$15\r\ndbk:v:v1:u:{u1}\r\n*2\r\n$7\r\nHGETALL\r\n"
+    )
+    assert feed_payload([], "feed") == b""
 
 
 def test_user_view_is_one_round_trip_and_the_catalog_is_cached(
