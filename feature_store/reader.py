@@ -122,16 +122,27 @@ class SnapshotReader:
         return decode_exposures(exposures), decode(delivery, served_today)
 
     async def feeds_view(
-        self, version: str, user_ids: list[str], *, surface: str, now: float
+        self,
+        version: str,
+        user_ids: list[str],
+        *,
+        surface: str,
+        now: float,
+        timeout: float | None = None,
     ) -> list[tuple[list[ExposureState], Delivery, UserModel]]:
         """For each user: exposure state, delivery state with today's served count, and the model
-        side (factors, prebunks); all users in one pipelined round trip (per node on a cluster)."""
+        side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
+        TimeoutError when ``timeout`` seconds pass first."""
         user_keys = keys.feed_keys(version, user_ids, day_of(now))
         if self.fast is not None:
-            flat = await self.fast.send(feed_payload(user_keys, surface), 4 * len(user_keys))
+            payload = feed_payload(user_keys, surface)
+            flat = await self.fast.send(payload, 4 * len(user_keys), timeout)
             raw = [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
         else:
-            async with self.client.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(timeout),
+                self.client.pipeline(transaction=False) as pipe,
+            ):
                 for exposures, delivery, caps, model in user_keys:
                     pipe.hgetall(exposures)
                     pipe.hgetall(delivery)
@@ -151,10 +162,11 @@ class SnapshotReader:
         return _decode_views([r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)])[0]
 
     async def feed_view(
-        self, version: str, user_id: str, *, surface: str, now: float
+        self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
     ) -> tuple[list[ExposureState], Delivery, UserModel]:
         """user_view plus the user's model side, in the same single round trip (one hash tag)."""
-        return (await self.feeds_view(version, [user_id], surface=surface, now=now))[0]
+        views = await self.feeds_view(version, [user_id], surface=surface, now=now, timeout=timeout)
+        return views[0]
 
 
 def feed_payload(user_keys: list[tuple[bytes, bytes, bytes, bytes]], surface: str) -> bytes:

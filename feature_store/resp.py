@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import ssl
 import time
@@ -53,15 +54,24 @@ def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:
 
 class _Lane(asyncio.Protocol):
     """One connection: calls are queued in order, replies are matched to them in order. A call
-    whose caller gave up still gets its replies read (and dropped), so none is misattributed."""
+    whose caller gave up (or whose deadline passed) still gets its replies read (and dropped),
+    so none is misattributed.
+
+    Deadlines are kept by one timer per lane, armed for the earliest one, instead of a timer
+    per call: a call that returns in time costs no timer at all."""
 
     def __init__(self) -> None:
         self.parser = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[tuple[asyncio.Future[list[Any]], int, list[Any], float]] = deque()
+        # (future, replies expected, replies so far, sent at, deadline or inf), in send order
+        self.waiting: deque[tuple[asyncio.Future[list[Any]], int, list[Any], float, float]] = (
+            deque()
+        )
         self.outgoing: list[bytes] = []
         self.written = 0  # calls at the head of ``waiting`` whose commands have been sent
         self.closed = False
+        self._watch: asyncio.TimerHandle | None = None
+        self._watch_at = math.inf
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -70,7 +80,7 @@ class _Lane(asyncio.Protocol):
         self.parser.feed(data)
         waiting, gets = self.waiting, self.parser.gets
         while waiting:
-            future, n, got, _ = waiting[0]
+            future, n, got, _, _ = waiting[0]
             while len(got) < n:
                 reply = gets()
                 if reply is False:
@@ -85,23 +95,48 @@ class _Lane(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._watch is not None:
+            self._watch.cancel()
         error = redis.ConnectionError(f"Redis connection lost: {exc or 'closed by the server'}")
         while self.waiting:
             future = self.waiting.popleft()[0]
             if not future.done():
                 future.set_exception(error)
 
-    def send(self, payload: bytes, n: int) -> asyncio.Future[list[Any]]:
+    def send(self, payload: bytes, n: int, deadline: float = math.inf) -> asyncio.Future[list[Any]]:
         """Queue ``n`` commands' bytes. With nothing in flight they go out at the end of this
         loop turn (with the turn's other calls); else when the round trip in flight returns,
-        together with every call queued meanwhile: one write and one read per round trip."""
+        together with every call queued meanwhile: one write and one read per round trip.
+        Past ``deadline`` (loop time) the future fails with TimeoutError."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         if not self.outgoing and not self.written:
             loop.call_soon(self._flush)
         self.outgoing.append(payload)
-        self.waiting.append((future, n, [], time.monotonic()))
+        self.waiting.append((future, n, [], loop.time(), deadline))
+        if deadline < self._watch_at:
+            self._arm(loop, deadline)
         return future
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        self._watch_at = when
+        self._watch = loop.call_at(when, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail the calls whose deadline has passed; re-arm for the earliest one left."""
+        self._watch, self._watch_at = None, math.inf
+        now, earliest = loop.time(), math.inf
+        for future, _, _, _, deadline in self.waiting:
+            if future.done():
+                continue
+            if deadline <= now:
+                future.set_exception(TimeoutError("Redis did not answer before the deadline"))
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < math.inf and not self.closed:
+            self._arm(loop, earliest)
 
     def _flush(self) -> None:
         if not self.outgoing or self.written:
@@ -112,6 +147,7 @@ class _Lane(asyncio.Protocol):
             self.transport.write(payload)
 
     def hung(self, now: float) -> bool:
+        """Whether the oldest call has waited more than STALE_S (``now``: loop time)."""
         return bool(self.waiting) and now - self.waiting[0][3] > STALE_S
 
     def close(self) -> None:
@@ -184,7 +220,7 @@ class RespPool:
     def _ready_lane(self) -> _Lane | None:
         """The least busy open connection, or None when a new one should be opened (fewer than
         ``size`` are open and every open one has calls in flight). Hung ones are closed."""
-        now = time.monotonic()
+        now = asyncio.get_running_loop().time()
         lanes = self._lanes
         if any(lane.closed or lane.hung(now) for lane in lanes):
             for lane in lanes:
@@ -214,19 +250,29 @@ class RespPool:
         if not future.cancelled() and future.exception() is None:
             self._lanes.append(future.result())
 
-    async def execute(self, commands: Sequence[Sequence[bytes | str]]) -> list[Any]:
-        """The replies of ``commands``, sent as one pipeline; a Redis error reply raises."""
+    async def execute(
+        self, commands: Sequence[Sequence[bytes | str]], timeout: float | None = None
+    ) -> list[Any]:
+        """The replies of ``commands``, sent as one pipeline; a Redis error reply raises, and
+        so does TimeoutError when ``timeout`` seconds pass first."""
         if not commands:
             return []
-        return await self.send(encode(commands), len(commands))
+        return await self.send(encode(commands), len(commands), timeout)
 
-    async def send(self, payload: bytes, n: int) -> list[Any]:
+    async def send(self, payload: bytes, n: int, timeout: float | None = None) -> list[Any]:
         """execute() for ``n`` commands already encoded as one RESP buffer (hot reads build
         theirs directly)."""
         if not n:
             return []
-        lane = self._ready_lane() or await self._new_lane()
-        replies = await lane.send(payload, n)
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError("no time left for Redis")
+        loop = asyncio.get_running_loop()
+        deadline = math.inf if timeout is None else loop.time() + timeout
+        lane = self._ready_lane()
+        if lane is None:
+            async with asyncio.timeout_at(None if timeout is None else deadline):
+                lane = await self._new_lane()
+        replies = await lane.send(payload, n, deadline)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise redis.ResponseError(str(reply))

@@ -93,14 +93,17 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         """One user's feed view: a blocking read over the local lane when blocking reads are on
         and the lane is not resting, else awaited. A failed local read raises (the answer is
         degraded) and the lane rests, so the next reads are awaited with their own timeouts."""
+        timeout = self._store_timeout(context, DEFAULT_STORE_TIMEOUT_S)
+        if timeout <= 0:
+            raise TimeoutError
         local = self.reader.local
         if local is not None and local.usable():
-            timeout = self._store_timeout(context, DEFAULT_STORE_TIMEOUT_S)
             return self.reader.local_feed_view(
                 version, user_id, surface="feed", now=now, timeout=timeout
             )
-        return await self._store(
-            context, self.reader.feed_view(version, user_id, surface="feed", now=now)
+        # The reader keeps the deadline itself (no timer per call when the answer is in time).
+        return await self.reader.feed_view(
+            version, user_id, surface="feed", now=now, timeout=timeout
         )
 
     async def _catalog(self, context: grpc.aio.ServicerContext, version: str) -> Catalog:
@@ -183,12 +186,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         targeted = [i for i, arm in enumerate(arms) if not _is_holdout(arm)]
         try:
             catalog = await self._catalog(context, version)
-            views = await self._store(
-                context,
-                self.reader.feeds_view(
-                    version, [user_ids[i] for i in targeted], surface="feed", now=now
-                ),
-                BATCH_STORE_TIMEOUT_S,
+            timeout = self._store_timeout(context, BATCH_STORE_TIMEOUT_S)
+            if timeout <= 0:
+                raise TimeoutError
+            views = await self.reader.feeds_view(
+                version, [user_ids[i] for i in targeted], surface="feed", now=now, timeout=timeout
             )
         except STORE_ERRORS as e:
             log.warning("RankFeedBatch degraded: %s", type(e).__name__)

@@ -142,6 +142,42 @@ def test_calls_made_while_a_round_trip_is_out_go_together_when_it_returns(
     assert writes == 2  # the first call, then the twenty queued behind it in one write
 
 
+def test_a_call_past_its_timeout_fails_alone_and_its_late_replies_are_dropped(
+    tmp_path: Path,
+) -> None:
+    with EmbeddedRedis(tmp_path / "r") as server:
+        assert server._proc is not None
+        redis.Redis.from_url(server.url).set("s", "mine")
+
+        async def go() -> tuple[float, list, list, int]:
+            pool = RespPool(RedisSettings(url=server.local_url), size=1)
+            try:
+                assert await pool.execute([(b"PING",)], timeout=1.0) == [b"PONG"]
+                os.kill(server._proc.pid, signal.SIGSTOP)
+                try:
+                    started = time.monotonic()
+                    short = pool.execute([(b"GET", b"s")], timeout=0.05)
+                    long = asyncio.ensure_future(pool.execute([(b"GET", b"s")], timeout=5.0))
+                    with pytest.raises(TimeoutError):
+                        await short
+                    waited = time.monotonic() - started
+                    assert not long.done()  # its own deadline is later
+                finally:
+                    os.kill(server._proc.pid, signal.SIGCONT)
+                late = await long  # the timed-out call's replies were read and dropped
+                after = await pool.execute([(b"GET", b"s")], timeout=1.0)
+                with pytest.raises(TimeoutError):
+                    await pool.execute([(b"PING",)], timeout=0.0)  # no time left: not sent
+                return waited, late, after, pool.connections
+            finally:
+                await pool.aclose()
+
+        waited, late, after, connections = asyncio.run(go())
+        assert 0.04 <= waited < 1.0
+        assert late == after == [b"mine"]
+        assert connections == 1  # the same connection throughout
+
+
 def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
