@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,28 @@ def percentiles(samples: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(a, 99)), 3)}  # fmt: skip
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The load generator's own garbage-collection pauses are not the server's latency: the
+    collector is off while a measurement runs (as timeit does)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 async def closed_loop(
     call: Callable[[int], Awaitable[object]], concurrency: int, seconds: float
 ) -> dict[str, float]:
     """As many calls as ``concurrency`` workers can make in ``seconds``: the maximum rate."""
+    with collector_paused():
+        return await _closed_loop(call, concurrency, seconds)
+
+
+async def _closed_loop(
+    call: Callable[[int], Awaitable[object]], concurrency: int, seconds: float
+) -> dict[str, float]:
     done = 0
     stop = time.perf_counter() + seconds
 
@@ -82,6 +101,13 @@ async def open_loop(
     call: Callable[[int], Awaitable[object]], rate: float, seconds: float
 ) -> dict[str, float]:
     """Calls started at a fixed ``rate`` for ``seconds``; latency of each, queueing included."""
+    with collector_paused():
+        return await _open_loop(call, rate, seconds)
+
+
+async def _open_loop(
+    call: Callable[[int], Awaitable[object]], rate: float, seconds: float
+) -> dict[str, float]:
     latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
