@@ -37,7 +37,7 @@ from bench.common import (  # noqa: E402
     run_child,
     timed,
 )
-from feature_store.vocab import ACTIONS, SURFACES  # noqa: E402
+from domain.vocab import ACTIONS, SURFACES  # noqa: E402
 from offline import logs as logfiles  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

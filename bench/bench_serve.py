@@ -47,6 +47,7 @@ from grpc_health.v1 import health_pb2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from debunk.v1 import debunk_pb2 as pb  # noqa: E402
+from domain.experiments import Experiment
 from feature_store.connection import RedisSettings  # noqa: E402
 from feature_store.embedded import EmbeddedRedis, free_port  # noqa: E402
 from offline.nightly import run_nightly  # noqa: E402
@@ -374,7 +375,7 @@ def set_policy(url: str, policy: str) -> None:
     experiments.delete(client, "bench-rules")
     if policy == "rules":
         now = time.time()
-        only = experiments.Experiment.from_dict({
+        only = Experiment.from_dict({
             "name": "bench-rules", "arms": [{"name": "rules", "share": 1.0, "policy": "rules"}],
             "start": now - 60, "end": now + 24 * 3600,
         })  # fmt: skip

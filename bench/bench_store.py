@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from domain.records import Debunk, Rumor  # noqa: E402
 from feature_store.connection import RedisSettings  # noqa: E402
 from feature_store.embedded import EmbeddedRedis  # noqa: E402
 from feature_store.reader import SnapshotReader  # noqa: E402
-from feature_store.records import Debunk, Rumor  # noqa: E402
 from offline.exposures import STATE_SCHEMA  # noqa: E402
 from offline.materialize import materialize  # noqa: E402
 

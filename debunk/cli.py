@@ -61,9 +61,9 @@ def _lifts(spec: str) -> dict[str, float]:
 def cmd_experiment(args: argparse.Namespace) -> int:
     import time
 
+    from domain.experiments import Experiment, ExperimentError, parse_arms
     from feature_store import experiments
     from feature_store.connection import redis_settings
-    from feature_store.experiments import Experiment, parse_arms
 
     with redis_settings() as settings:
         client = settings.sync_client()
@@ -73,7 +73,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
                     exp = Experiment.from_json(Path(args.config).read_text())
                 else:
                     if not (args.name and args.arms and args.end):
-                        raise experiments.ExperimentError(
+                        raise ExperimentError(
                             "create needs --config FILE, or NAME with --arms and --end"
                         )
                     start = args.start or time.time()
@@ -88,7 +88,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             elif args.action == "stop":
                 _print_json(experiments.stop(client, _name(args), time.time()).to_dict())
             elif args.action == "delete" and not experiments.delete(client, _name(args)):
-                raise experiments.ExperimentError(f"no experiment named {args.name!r}")
+                raise ExperimentError(f"no experiment named {args.name!r}")
         finally:
             client.close()
     return 0
@@ -101,7 +101,7 @@ def _name(args: argparse.Namespace) -> str:
 
 
 def _when(value: float | str) -> float:
-    from feature_store.experiments import parse_time
+    from domain.experiments import parse_time
 
     try:
         return parse_time(value)
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a clear one-line message for operators; details at debug level
-        from feature_store.experiments import ExperimentError
+        from domain.experiments import ExperimentError
         from offline.catalog import InputError
         from offline.logs import LogSchemaError
 

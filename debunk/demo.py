@@ -21,10 +21,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.experiments import Experiment, parse_arms
+from domain.vocab import ACTIONS
 from feature_store import experiments
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
-from feature_store.vocab import ACTIONS
 from offline.nightly import run_nightly
 from offline.reach import reach_report
 from offline.synth import PlantedExperiment, synthesize
@@ -150,9 +151,7 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
 def start_live_experiment(settings: RedisSettings) -> None:
     """An experiment running now, so that feed answers carry arms."""
     now = time.time()
-    exp = experiments.Experiment(
-        "demo-live", "demo-live", experiments.parse_arms(LIVE_ARMS), now - 1, now + 3600
-    )
+    exp = Experiment("demo-live", "demo-live", parse_arms(LIVE_ARMS), now - 1, now + 3600)
     client = settings.sync_client()
     try:
         experiments.save(client, exp)

@@ -7,8 +7,8 @@ import math
 import struct
 from typing import Any
 
-from feature_store.models import OPTION_SLOTS
-from feature_store.records import ExposureState
+from domain.models import OPTION_SLOTS
+from domain.records import ExposureState
 
 # codec version, exposures, first_ts, last_ts (unix seconds), strongest action, surface mask
 _EXPOSURE = struct.Struct("<BIIIBB")

@@ -7,8 +7,8 @@ from typing import Any
 
 import redis
 
+from domain.delivery import DeliveryEvent
 from feature_store import keys
-from feature_store.delivery import DeliveryEvent
 
 # Approximate bound on the stream; export-events must run before this many events pile up.
 STREAM_MAXLEN = 2_000_000

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import re
 
+from domain.ids import InvalidId, check_id, valid_id
+
+__all__ = ["InvalidId", "check_id", "valid_id"]
+
 PREFIX = b"dbk:"
-MAX_ID_BYTES = 128
-_ID_RE = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
 _VERSION_RE = re.compile(r"[0-9A-Za-z-]{1,64}")
 
 # One hash tag for both, so the flip is one MULTI/EXEC on one slot, also on a cluster.
@@ -40,26 +42,6 @@ EVENTS = b"dbk:{events}:stream"
 EVENTS_EXPORTED = b"dbk:{events}:exported"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
-
-
-class InvalidId(ValueError):
-    """An ID that may not be used in a key."""
-
-
-def check_id(value: str, what: str = "id") -> str:
-    """Return ``value`` if it is a valid ID, else raise InvalidId naming what was wrong."""
-    if not isinstance(value, str) or not value:
-        raise InvalidId(f"{what} must be a non-empty string")
-    if len(value) > MAX_ID_BYTES:
-        raise InvalidId(f"{what} is longer than {MAX_ID_BYTES} characters")
-    if not _ID_RE.fullmatch(value):
-        raise InvalidId(f"{what} may only contain letters, digits and _ . @ : + / = -")
-    return value
-
-
-def valid_id(value: str) -> bool:
-    """Whether ``value`` may be used in a key (check_id without the exception)."""
-    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))
 
 
 def check_version(version: str) -> str:

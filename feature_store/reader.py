@@ -6,11 +6,13 @@ import asyncio
 
 import redis.asyncio
 
+from domain.delivery import Delivery, day_of
+from domain.models import UserModel
+from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure
-from feature_store.delivery import Delivery, day_of, decode
-from feature_store.models import UserModel, decode_feed_model, decode_user_model
-from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+from feature_store.delivery import decode
+from feature_store.models import decode_feed_model, decode_user_model
 from feature_store.resp import LocalLane, RespPool, as_dict
 
 

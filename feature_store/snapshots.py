@@ -19,20 +19,13 @@ import pyarrow.compute as pc
 import redis
 import redis.cluster
 
+from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
+from domain.records import Debunk, Rumor
+from domain.vocab import ACTIONS
 from feature_store import keys
 from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
 from feature_store.codecs import dump_json
-from feature_store.models import (
-    MAX_PREBUNKS,
-    OPTION_SLOTS,
-    FeedModel,
-    PairScorer,
-    encode_feed_model,
-    encode_prebunks,
-    pack_logits,
-)
-from feature_store.records import Debunk, Rumor
-from feature_store.vocab import ACTIONS
+from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 
 # A partial write whose writer has not committed for this long is abandoned.
 ABANDON_AFTER_S = 6 * 3600

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from feature_store.vocab import SURFACES
+from domain.vocab import SURFACES
 
 EARLIEST_SHARERS = 10
 AUDIENCE_SCHEMA = pa.schema(

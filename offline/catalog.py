@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from feature_store.records import Debunk, Rumor
-from feature_store.vocab import AUTHORITIES, FORMATS
+from domain.records import Debunk, Rumor
+from domain.vocab import AUTHORITIES, FORMATS
 
 RUMOR_FILES = ("rumors.jsonl", "rumors.parquet")
 DEBUNK_FILES = ("debunks.jsonld", "debunks.jsonl", "debunks.csv")

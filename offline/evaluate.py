@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from feature_store.records import Catalog, ExposureState
+from domain.records import Catalog, ExposureState
 from offline import catalog as inputs
 from offline.exposures import join_exposures
 from offline.features import labelled_pairs, read_events
@@ -210,7 +210,7 @@ def _cols(table: Any, *names: str) -> list[list[Any]]:
 def _exposures_by_user(state: Any, users: set[str]) -> dict[str, list[ExposureState]]:
     """ExposureState records of ``users`` from an exposure-state table."""
 
-    from feature_store.vocab import ACTION_STRENGTH
+    from domain.vocab import ACTION_STRENGTH
 
     t = state.filter(pc.is_in(state["user_id"], pa.array(sorted(users), pa.string())))
     out: dict[str, list[ExposureState]] = {}

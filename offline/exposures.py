@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from feature_store.vocab import ACTIONS, SURFACES
+from domain.vocab import ACTIONS, SURFACES
 from offline import logs as logfiles
 from offline.idfilter import IdFilter
 

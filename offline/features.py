@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import scipy.sparse as sp
 
-from feature_store.records import Debunk, Rumor
-from feature_store.vocab import ACTIONS
+from domain.records import Debunk, Rumor
+from domain.vocab import ACTIONS
 
 POSITIVE_EVENTS = ("click", "share")
 SHOWN_EVENTS = ("impression", "click", "dismiss", "share")

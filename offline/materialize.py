@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
-from feature_store.models import OPTION_SLOTS, PairScorer
-from feature_store.records import Catalog, Debunk, Rumor
+from domain.models import OPTION_SLOTS
+from domain.records import Catalog, Debunk, Rumor
+from feature_store.models import PairScorer
 from feature_store.snapshots import SnapshotWriter, WriteSummary
 from offline.progress import RowProgress
 from offline.train import TrainedModels

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from feature_store.experiments import Experiment
+from domain.experiments import Experiment
 from offline import catalog, stats
 from offline.outcomes import Outcomes, collect, day_range, seconds_between, window_of
 from offline.progress import RowProgress

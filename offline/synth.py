@@ -46,8 +46,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from feature_store.experiments import Arm, Experiment, parse_arms
-from feature_store.vocab import (
+from domain.experiments import Arm, Experiment, parse_arms
+from domain.vocab import (
     ACTIONS,
     AUTHORITIES,
     CATEGORIES,
@@ -1086,7 +1086,7 @@ class PlantedExperiment:
     so the reach report has a known effect to recover."""
 
     name: str
-    arms: str = "control:0.5,treatment:0.5"  # feature_store.experiments.parse_arms syntax
+    arms: str = "control:0.5,treatment:0.5"  # domain.experiments.parse_arms syntax
     lifts: dict[str, float] = field(default_factory=dict)  # arm -> relative serving lift
     salt: str = ""
 

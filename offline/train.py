@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from feature_store.models import MAX_PREBUNKS, FeedModel
-from feature_store.records import Debunk, Rumor
+from domain.models import MAX_PREBUNKS, FeedModel
+from domain.records import Debunk, Rumor
 from offline.features import (
     COMMON_USER_FEATURE,
     FeatureRows,
@@ -194,7 +194,7 @@ def engagement_matrix(
     df = exposures.select(["user_id", "rumor_id", "exposures", "strongest_action"]).to_pandas()
     action = df["strongest_action"]
     if action.dtype == object or str(action.dtype) in ("string", "str", "category"):
-        from feature_store.vocab import ACTION_STRENGTH
+        from domain.vocab import ACTION_STRENGTH
 
         strength = action.map(ACTION_STRENGTH).fillna(0).to_numpy(np.float32)
     else:

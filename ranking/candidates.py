@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+from domain.records import Catalog, Debunk, ExposureState, Rumor
 
 
 @dataclass(slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feature_store.delivery import Delivery
+from domain.delivery import Delivery
 from ranking.candidates import Candidate
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from feature_store.delivery import Delivery
-from feature_store.models import FeedModel, UserModel
-from feature_store.records import Catalog, Debunk, ExposureState
+from domain.delivery import Delivery
+from domain.models import FeedModel, UserModel
+from domain.records import Catalog, Debunk, ExposureState
 from ranking.candidates import Candidate
 
 PREBUNK_TEXT = "prebunk: you may meet this rumor"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from feature_store.records import Catalog, Debunk, ExposureState, Rumor
+from domain.records import Catalog, Debunk, ExposureState, Rumor
 from matching import Match
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-from feature_store.delivery import Delivery
-from feature_store.models import UserModel
-from feature_store.records import Catalog, ExposureState
-from feature_store.vocab import ACTIONS, surfaces_from_mask
+from domain.delivery import Delivery
+from domain.models import UserModel
+from domain.records import Catalog, ExposureState
+from domain.vocab import ACTIONS, surfaces_from_mask
 from ranking.candidates import Candidate, exposed_rumor_candidates
 from ranking.filters import (
     drop_dismissed_rumors,

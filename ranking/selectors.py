@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from feature_store.delivery import Delivery
-from feature_store.records import Catalog
+from domain.delivery import Delivery
+from domain.records import Catalog
 from ranking.candidates import Candidate
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 
 from debunk.v1 import debunk_pb2 as pb
-from feature_store.records import Debunk, Rumor
-from feature_store.vocab import SURFACE_BIT, SURFACES
+from domain.records import Debunk, Rumor
+from domain.vocab import SURFACE_BIT, SURFACES
 from ranking.candidates import Candidate
 from ranking.pinned import Pinned
 from ranking.pipeline import explain

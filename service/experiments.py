@@ -10,8 +10,9 @@ from typing import Any
 
 import redis
 
+from domain import experiments as assignment
+from domain.experiments import Arm, Experiment
 from feature_store import experiments
-from feature_store.experiments import Arm, Experiment
 
 log = logging.getLogger("debunk.service.experiments")
 
@@ -27,7 +28,7 @@ class ExperimentBook:
 
     def assign(self, user_id: str, now: float) -> tuple[Experiment | None, Arm | None]:
         """The running experiment and the user's arm in it (None, None when none runs)."""
-        exp = experiments.running(self.experiments, now)
+        exp = assignment.running(self.experiments, now)
         return (exp, exp.arm_of(user_id)) if exp else (None, None)
 
     def assign_batch(
@@ -35,7 +36,7 @@ class ExperimentBook:
     ) -> tuple[Experiment | None, list[Arm | None]]:
         """``assign`` for many users: the running experiment and each user's arm (hashed in
         one vectorised pass)."""
-        exp = experiments.running(self.experiments, now)
+        exp = assignment.running(self.experiments, now)
         if exp is None:
             return None, [None] * len(user_ids)
         return exp, [exp.arms[i] for i in exp.arm_indexes(user_ids).tolist()]
@@ -53,7 +54,7 @@ class ExperimentBook:
                 await self.refresh()
             except (TimeoutError, redis.RedisError, OSError) as e:
                 log.warning("experiment poll failed; keeping the last configs: %s", e)
-            except experiments.ExperimentError as e:
+            except assignment.ExperimentError as e:
                 log.error("a stored experiment config is invalid; keeping the last: %s", e)
             await asyncio.sleep(self.poll_interval)
 

@@ -15,12 +15,13 @@ import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
-from feature_store.delivery import Delivery, DeliveryEvent, queue_events
+from domain.delivery import Delivery, DeliveryEvent
+from domain.experiments import Arm, Experiment
+from domain.models import UserModel
+from domain.records import Catalog, ExposureState
+from feature_store.delivery import queue_events
 from feature_store.events import queue_append
-from feature_store.experiments import Arm, Experiment
-from feature_store.models import UserModel
 from feature_store.reader import SnapshotReader
-from feature_store.records import Catalog, ExposureState
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
 from ranking.pipeline import rank_feed
 from service import validation

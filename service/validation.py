@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from debunk.v1 import debunk_pb2 as pb
-from feature_store.delivery import DeliveryEvent
-from feature_store.keys import InvalidId, check_id
-from feature_store.records import Catalog
-from feature_store.vocab import DEBUNK_EVENTS, SURFACES
+from domain.delivery import DeliveryEvent
+from domain.ids import InvalidId, check_id
+from domain.records import Catalog
+from domain.vocab import DEBUNK_EVENTS, SURFACES
 
 MAX_FEED_LIMIT = 50
 # proto enum value -> vocabulary word (the enums follow the vocabulary, after UNSPECIFIED = 0)

@@ -14,9 +14,10 @@ from grpc_health.v1 import health_pb2
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
 from feature_store.connection import RedisSettings
-from feature_store.delivery import DeliveryEvent, day_of, queue_events
+from feature_store.delivery import queue_events
 from feature_store.embedded import EmbeddedCluster
 from feature_store.reader import SnapshotReader
 from tests.servers import ServiceThread, wait_for_health

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import redis
 
+from domain import experiments as assignment
+from domain.experiments import Arm, Experiment, ExperimentError, parse_arms
 from feature_store import experiments, keys
-from feature_store.experiments import Arm, Experiment, ExperimentError, parse_arms
 
 NOW = 1_790_000_000.0
 
@@ -22,19 +23,19 @@ def make(name: str = "exp1", start: float = NOW - 60, end: float = NOW + 3600, *
 
 
 def test_the_bucket_is_pinned_so_every_process_and_machine_agrees() -> None:
-    assert [experiments.bucket("salt-1", u) for u in ("u1", "u2", "user_000042")] == [
+    assert [assignment.bucket("salt-1", u) for u in ("u1", "u2", "user_000042")] == [
         2551,
         4709,
         6864,
     ]
-    code = "from feature_store.experiments import bucket; print(bucket('salt-1', 'u1'))"
+    code = "from domain.experiments import bucket; print(bucket('salt-1', 'u1'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == 2551
 
 
 def test_the_salt_reshuffles_users() -> None:
     users = [f"u{i}" for i in range(2000)]
-    a, b = experiments.buckets("a", users), experiments.buckets("b", users)
+    a, b = assignment.buckets("a", users), assignment.buckets("b", users)
     assert np.corrcoef(a, b)[0, 1] < 0.1
 
 
@@ -89,9 +90,9 @@ def test_bad_names_and_windows_are_refused() -> None:
 
 def test_only_the_experiment_whose_window_holds_now_runs() -> None:
     a, b = make("a", NOW - 100, NOW), make("b", NOW, NOW + 100)
-    assert experiments.running([a, b], NOW - 1) is a
-    assert experiments.running([a, b], NOW) is b
-    assert experiments.running([a, b], NOW + 100) is None
+    assert assignment.running([a, b], NOW - 1) is a
+    assert assignment.running([a, b], NOW) is b
+    assert assignment.running([a, b], NOW + 100) is None
 
 
 def test_the_store_keeps_all_configs_in_one_hash(client: redis.Redis) -> None:

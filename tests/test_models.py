@@ -13,12 +13,13 @@ import pytest
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.delivery import Delivery
+from domain.models import FeedModel, UserModel
+from domain.records import Catalog, Debunk, ExposureState, Rumor
+from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
 from feature_store import keys
-from feature_store.delivery import Delivery
 from feature_store.models import (
-    FeedModel,
     PairScorer,
-    UserModel,
     decode_feed_model,
     decode_user_model,
     encode_feed_model,
@@ -26,9 +27,7 @@ from feature_store.models import (
     pack_logits,
     unpack_logits,
 )
-from feature_store.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store.snapshots import SnapshotWriter
-from feature_store.vocab import ACTION_STRENGTH, SURFACE_BIT
 from offline.contracts import EVENT_SCHEMA
 from offline.exposures import STATE_SCHEMA
 from offline.features import read_events

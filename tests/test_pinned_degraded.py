@@ -14,9 +14,9 @@ import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
-from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter
 from service.servicer import DebunkServicer
 from tests.servers import ServiceThread, wait_for_health

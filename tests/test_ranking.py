@@ -1,8 +1,8 @@
 """The feed ranking rules, on plain data (no servers)."""
 
-from feature_store.delivery import Delivery
-from feature_store.records import Catalog, Debunk, ExposureState, Rumor
-from feature_store.vocab import ACTION_STRENGTH, SURFACE_BIT
+from domain.delivery import Delivery
+from domain.records import Catalog, Debunk, ExposureState, Rumor
+from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
 from ranking.pipeline import explain, rank_feed
 
 NOW = 1_760_000_000

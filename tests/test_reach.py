@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from feature_store.experiments import Experiment, parse_arms
+from domain.experiments import Experiment, parse_arms
 from offline.contracts import EVENT_SCHEMA, EXPOSURE_SCHEMA
 from offline.outcomes import Outcomes
 from offline.reach import analyze, reach_report

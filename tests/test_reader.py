@@ -11,14 +11,9 @@ import redis
 import redis.asyncio
 from redis.asyncio.connection import Connection
 
+from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
-from feature_store.delivery import (
-    CAP_TTL_S,
-    DELIVERY_TTL_S,
-    DeliveryEvent,
-    day_of,
-    queue_events,
-)
+from feature_store.delivery import CAP_TTL_S, DELIVERY_TTL_S, queue_events
 from feature_store.reader import SnapshotReader, feed_payload
 from feature_store.resp import encode
 from tests.test_snapshots import write

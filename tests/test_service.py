@@ -19,9 +19,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
-from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter
 from offline.exposures import STATE_SCHEMA
 from tests.servers import ServiceThread, wait_for_health

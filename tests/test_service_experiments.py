@@ -12,9 +12,9 @@ import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.experiments import Experiment, parse_arms
 from feature_store import experiments, keys
 from feature_store.connection import RedisSettings
-from feature_store.experiments import Experiment, parse_arms
 from tests.servers import ServiceThread, wait_for_health
 from tests.test_service import SERVING, snapshot
 from tests.test_service_rpcs import event

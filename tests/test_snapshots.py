@@ -9,9 +9,9 @@ import pyarrow as pa
 import redis
 import redis.asyncio
 
+from domain.records import Debunk, Rumor
 from feature_store import keys
 from feature_store.reader import SnapshotReader
-from feature_store.records import Debunk, Rumor
 from feature_store.snapshots import SnapshotWriter, collect_garbage, current_version
 from offline.exposures import STATE_SCHEMA
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from feature_store.vocab import (
+from domain.vocab import (
     ACTIONS,
     AUTHORITIES,
     CATEGORIES,

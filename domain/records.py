@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from feature_store.models import FeedModel
-from feature_store.vocab import ACTION_STRENGTH, AUTHORITY_RANK
+from domain.models import FeedModel
+from domain.vocab import ACTION_STRENGTH, AUTHORITY_RANK
 
 
 class ExposureState(NamedTuple):

@@ -1,0 +1,33 @@
+"""The id rules of every contract: which strings may name a user, item, rumor, debunk or arm.
+
+An id that passes ``check_id`` can be put in a Redis key without addressing another key: no brace,
+glob character, whitespace or separator.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_ID_BYTES = 128
+ID_ALPHABET = "A-Za-z0-9_.@:+/=-"
+_ID_RE = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
+
+
+class InvalidId(ValueError):
+    """An ID that may not be used in a key."""
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is a valid ID, else raise InvalidId naming what was wrong."""
+    if not isinstance(value, str) or not value:
+        raise InvalidId(f"{what} must be a non-empty string")
+    if len(value) > MAX_ID_BYTES:
+        raise InvalidId(f"{what} is longer than {MAX_ID_BYTES} characters")
+    if not _ID_RE.fullmatch(value):
+        raise InvalidId(f"{what} may only contain letters, digits and _ . @ : + / = -")
+    return value
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` may be used in a key (check_id without the exception)."""
+    return isinstance(value, str) and bool(_ID_RE.fullmatch(value))
