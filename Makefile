@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
 
-$(STAMP): pyproject.toml setup.py offline/_idscan.c
+$(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

@@ -6,7 +6,10 @@ setup(
     ext_modules=[
         # Optional: without a C compiler the install still succeeds and idfilter uses numpy.
         Extension(
-            "offline._idscan", ["offline/_idscan.c"], optional=True, extra_compile_args=["-O3"]
+            "offline.join._idscan",
+            ["offline/join/_idscan.c"],
+            optional=True,
+            extra_compile_args=["-O3"],
         ),
     ]
 )

@@ -9,7 +9,7 @@ sys.path.insert(0, ".")
 import numpy as np
 import scipy.sparse as sp
 
-from offline.train import AtRiskConfig, _most_exposed, _top_blended, _top_unexposed
+from offline.models.train import AtRiskConfig, _most_exposed, _top_blended, _top_unexposed
 
 rng = np.random.default_rng(0)
 U, R, per = 300_000, 30_000, 10

@@ -38,7 +38,7 @@ from bench.common import (  # noqa: E402
     timed,
 )
 from domain.vocab import ACTIONS, SURFACES  # noqa: E402
-from offline import logs as logfiles  # noqa: E402
+from offline.io import logs as logfiles  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 WORLDS = OUT / "worlds"
@@ -82,7 +82,7 @@ def ensure_world(users: int, days: int, seed: int) -> Path:
     out = world_dir(users, days, seed)
     if (out / "world.json").exists():
         return out
-    from offline.synth import synthesize  # imported late: only needed on a cache miss
+    from offline.synth.world import synthesize  # imported late: only needed on a cache miss
 
     shutil.rmtree(out, ignore_errors=True)
     print(f"generating world users={users} days={days} seed={seed} -> {out}", flush=True)
@@ -122,8 +122,8 @@ def limit_arrow_threads() -> None:
 
 def run_ours(world: Path) -> tuple[pa.Table, dict[str, Any]]:
     """Our streaming join over the world's logs and tagged items."""
-    from offline.catalog import load_tags
-    from offline.exposures import join_exposures
+    from offline.io.catalog import load_tags
+    from offline.join.local import join_exposures
 
     state, summary = join_exposures(world / "exposures", load_tags(world / "tagged_items.parquet"))
     return state, {"rows_read": summary.rows_read, "rows_kept": summary.rows_kept}
@@ -196,8 +196,8 @@ def child(engine: str, world: Path, result: Path) -> int:
     if engine == "duckdb":
         import duckdb  # noqa: F401  (import cost stays out of the timing, as for ours)
     else:
-        import offline.catalog  # noqa: F401
-        import offline.exposures  # noqa: F401
+        import offline.io.catalog  # noqa: F401
+        import offline.join.local  # noqa: F401
     base = current_rss_mb()
     with timed() as t:
         table, extra = run(world)
@@ -226,8 +226,8 @@ def profile_ours(world: Path) -> dict[str, float]:
     The join overlaps decoding (Arrow's threads) with processing (a pool of 2), so its total is
     less than the sum of the two separate passes.
     """
-    from offline import exposures as ex
-    from offline.catalog import load_tags
+    from offline.io.catalog import load_tags
+    from offline.join import local as ex
 
     index = ex.TagIndex.build(ex.prepare_tags(load_tags(world / "tagged_items.parquet")))
     stages: dict[str, float] = {}

@@ -5,7 +5,7 @@ times in child processes of their own, with 2 Arrow threads:
 
 - ``scan``: a plain projected scan of the same exposure and event files (the baseline: the
   report cannot beat reading its inputs);
-- ``report``: ``offline.reach.reach_report`` end to end, tables and HTML written.
+- ``report``: ``offline.report.reach.reach_report`` end to end, tables and HTML written.
 
 Prints seconds, rows/s, peak RSS of each and their ratio, and the planted treatment effect next
 to the recovered one. ``--users 10000000 --days 30 --mean-daily 1`` is the scale in the README.
@@ -52,7 +52,7 @@ def world_dir(users: int, days: int, seed: int, mean_daily: float) -> Path:
 
 def ensure_world(users: int, days: int, seed: int, mean_daily: float, lift: float) -> Path:
     """The cached world, synthesised first when missing or made with other parameters."""
-    from offline.synth import PlantedExperiment, synthesize
+    from offline.synth.world import PlantedExperiment, synthesize
 
     out = world_dir(users, days, seed, mean_daily)
     planted = out / "experiment.json"
@@ -89,7 +89,7 @@ def child_scan(world: Path) -> dict:
 def child_report(world: Path, days: int) -> dict:
     import pyarrow as pa
 
-    from offline.reach import reach_report
+    from offline.report.reach import reach_report
 
     pa.set_cpu_count(2)
     pa.set_io_thread_count(2)

@@ -50,8 +50,8 @@ from debunk.v1 import debunk_pb2 as pb  # noqa: E402
 from domain.experiments import Experiment
 from feature_store.connection import RedisSettings  # noqa: E402
 from feature_store.embedded import EmbeddedRedis, free_port  # noqa: E402
-from offline.nightly import run_nightly  # noqa: E402
-from offline.synth import synthesize  # noqa: E402
+from offline.nightly.job import run_nightly  # noqa: E402
+from offline.synth.world import synthesize  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

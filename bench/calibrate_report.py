@@ -30,8 +30,8 @@ METRICS = ("user_reach", "pair_reach", "ctr", "reshare_after_debunk")
 
 def one(seed: int, users: int, days: int, lift: float, tmp: Path) -> dict:
     """p-values of the A/A world and whether the A/B interval covers the planted lift."""
-    from offline.reach import reach_report
-    from offline.synth import PlantedExperiment, synthesize
+    from offline.report.reach import reach_report
+    from offline.synth.world import PlantedExperiment, synthesize
 
     end = START + timedelta(days=days - 1)
     out = {}

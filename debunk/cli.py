@@ -22,7 +22,7 @@ def _print_json(obj: dict[str, Any]) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from offline.synth import PlantedExperiment, synthesize
+    from offline.synth.world import PlantedExperiment, synthesize
 
     planted = None
     if args.experiment:
@@ -110,7 +110,7 @@ def _when(value: float | str) -> float:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from offline.reach import reach_report
+    from offline.report.reach import reach_report
 
     report = reach_report(
         Path(args.data), args.config or args.experiment, args.date_from, args.date_to,
@@ -125,9 +125,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_exposures(args: argparse.Namespace) -> int:
-    from offline import catalog
-    from offline.exposures import join_exposures, write_parquet_atomic
-    from offline.rejects import RejectWriter
+    from offline.io import catalog
+    from offline.io.rejects import RejectWriter
+    from offline.join.local import join_exposures, write_parquet_atomic
 
     out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
@@ -141,7 +141,7 @@ def cmd_exposures(args: argparse.Namespace) -> int:
 
 def cmd_match(args: argparse.Namespace) -> int:
     from matching import Thresholds
-    from offline.match import run_match
+    from offline.nightly.match import run_match
 
     thresholds = Thresholds(high=args.high, low=args.low)
     _print_json(run_match(Path(args.items), Path(args.library), Path(args.out), thresholds))
@@ -150,7 +150,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
-    from offline.nightly import run_nightly
+    from offline.nightly.job import run_nightly
 
     with redis_settings() as settings:
         summary = run_nightly(
@@ -167,8 +167,8 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from offline import catalog
-    from offline.nightly import train_night
+    from offline.io import catalog
+    from offline.nightly.job import train_night
 
     data = Path(args.data)
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
@@ -180,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from offline.evaluate import evaluate_at_risk, evaluate_ranker
+    from offline.models.evaluate import evaluate_at_risk, evaluate_ranker
 
     out: dict[str, Any] = {}
     if args.world:
@@ -200,7 +200,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export_events(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
-    from offline.export_events import export_events
+    from offline.nightly.export_events import export_events
 
     with redis_settings() as settings:
         client = settings.sync_client()
@@ -404,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # a clear one-line message for operators; details at debug level
         from domain.experiments import ExperimentError
-        from offline.catalog import InputError
-        from offline.logs import LogSchemaError
+        from offline.io.catalog import InputError
+        from offline.io.logs import LogSchemaError
 
         if isinstance(
             e, InputError | LogSchemaError | FileNotFoundError | ExperimentError

@@ -26,9 +26,9 @@ from domain.vocab import ACTIONS
 from feature_store import experiments
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
-from offline.nightly import run_nightly
-from offline.reach import reach_report
-from offline.synth import PlantedExperiment, synthesize
+from offline.nightly.job import run_nightly
+from offline.report.reach import reach_report
+from offline.synth.world import PlantedExperiment, synthesize
 
 PLANTED = PlantedExperiment(
     "demo-ab", "control:0.45,treatment:0.45,holdout:0.1:holdout", {"treatment": 0.2}
@@ -188,7 +188,7 @@ def show_report(world: Path, start: date, end: date, out: Path) -> None:
 
 def show_pinned(stub: pb_grpc.DebunkServiceStub, world: Path) -> None:
     """What a search server and a messaging server get for rumor-bearing content."""
-    from offline.match import load_library
+    from offline.nightly.match import load_library
 
     entry = load_library(world)[0]
     query = " ".join(entry.keywords) or entry.claim
@@ -213,6 +213,6 @@ def show_pinned(stub: pb_grpc.DebunkServiceStub, world: Path) -> None:
 
 
 def _withdrawn(world: Path) -> set[str]:
-    from offline.catalog import load_rumors
+    from offline.io.catalog import load_rumors
 
     return {r.rumor_id for r in load_rumors(world / "rumors.jsonl") if not r.confirmed}

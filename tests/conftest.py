@@ -40,7 +40,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic world, generated once per session."""
-    from offline.synth import synthesize
+    from offline.synth.world import synthesize
 
     out = tmp_path_factory.mktemp("world")
     synthesize(out, users=3000, days=5, seed=11)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from offline.contracts import EXPOSURE_SCHEMA
+from offline.io.contracts import EXPOSURE_SCHEMA
 
 LOG_SCHEMA = EXPOSURE_SCHEMA
 

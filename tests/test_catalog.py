@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.catalog import (
+from offline.io.catalog import (
     InputError,
     debunk_from_claim_review,
     load_debunks,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from offline.exposures import STATE_SCHEMA, join_exposures
+from offline.join.local import STATE_SCHEMA, join_exposures
 from tests.logdata import by_pair, t, write_logs
 
 TAGS = pa.table({"item_id": ["i1", "i2", "i3", "i3"], "rumor_id": ["rA", "rA", "rB", "rC"]})
@@ -95,7 +95,7 @@ def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None
     """Same pairs, counts, times, strongest action, surfaces and share times as an analyst's SQL."""
     import duckdb
 
-    from offline.catalog import load_tags
+    from offline.io.catalog import load_tags
 
     state, summary = join_exposures(
         small_world / "exposures", load_tags(small_world / "tagged_items.parquet")
@@ -132,7 +132,7 @@ def test_small_batches_and_joins_give_the_same_state(
 ) -> None:
     """Candidates screened batch by batch, joined in several calls and compacted in the
     background aggregate the same."""
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     whole, _ = join_exposures(logs, TAGS)
     monkeypatch.setattr(ex, "_JOIN_ROWS", 2)
@@ -148,7 +148,7 @@ def test_sort_pairs_in_two_halves_equals_one_sort(monkeypatch: pytest.MonkeyPatc
     """The parallel sort splits at a pivot; the result is the same order as one sort."""
     import random
 
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     rng = random.Random(3)
     users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a", "z9"]) + str(rng.randrange(50))
@@ -163,7 +163,7 @@ def _random_pairs(seed: int, n: int) -> pa.Table:
     """Partial pair aggregates with many repeated (user, rumor) keys and null share times."""
     import random
 
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     rng = random.Random(seed)
     users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a"]) + str(rng.randrange(40))
@@ -186,7 +186,7 @@ def _random_pairs(seed: int, n: int) -> pa.Table:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_sorted_merge_equals_hash_merge_then_sort(seed: int) -> None:
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     pairs = _random_pairs(seed, 3000)
     expected = ex.merge_pairs([pairs]).sort_by(ex._SORT_KEYS)
@@ -199,7 +199,7 @@ def test_merge_in_a_pool_gives_sorted_pairs(monkeypatch: pytest.MonkeyPatch) -> 
     """The scan's final merge, in two user ranges at once, equals one merge (and is sorted)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     monkeypatch.setattr(ex, "_PARALLEL_MERGE_ROWS", 10)
     partials = [ex.Partial(p, ex.SURFACE_COUNT_SCHEMA.empty_table())
@@ -211,7 +211,7 @@ def test_merge_in_a_pool_gives_sorted_pairs(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_sort_pairs_sorts_what_is_not_sorted() -> None:
-    import offline.exposures as ex
+    import offline.join.local as ex
 
     table = pa.table({"user_id": ["u1", "u1", "u0"], "rumor_id": ["rB", "rA", "rC"]})
     assert not ex._is_sorted(table)

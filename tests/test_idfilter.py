@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from offline.idfilter import IdFilter, keys, reference_key
+from offline.join.idfilter import IdFilter, keys, reference_key
 
 ADVERSARIAL = [
     "a",

@@ -1,4 +1,4 @@
-"""The C row scan of the id prefilter (offline._idscan) keeps exactly the rows numpy keeps."""
+"""The C row scan of the id prefilter (offline.join._idscan) keeps exactly the rows numpy keeps."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from offline import idfilter
-from offline.idfilter import IdFilter
+from offline.join import idfilter
+from offline.join.idfilter import IdFilter
 from tests.test_idfilter import ADVERSARIAL, _noise
 
-needs_c = pytest.mark.skipif(idfilter._idscan is None, reason="offline._idscan is not built")
+needs_c = pytest.mark.skipif(idfilter._idscan is None, reason="offline.join._idscan is not built")
 
 
 def test_the_c_scan_is_built() -> None:
     """`make test` builds the extension; without it the join falls back to numpy, ~20 ns a row
     slower, so a failed build should not pass unnoticed."""
-    assert idfilter._idscan is not None, "offline._idscan missing: run `pip install -e .`"
+    assert idfilter._idscan is not None, "offline.join._idscan missing: run `pip install -e .`"
 
 
 def _both(prefilter: IdFilter, ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.match import load_library, match_items, run_match
-from offline.synth import synthesize
+from offline.nightly.match import load_library, match_items, run_match
+from offline.synth.world import synthesize
 
 
 @pytest.fixture(scope="module")

@@ -28,10 +28,10 @@ from feature_store.models import (
     unpack_logits,
 )
 from feature_store.snapshots import SnapshotWriter
-from offline.contracts import EVENT_SCHEMA
-from offline.exposures import STATE_SCHEMA
-from offline.features import read_events
-from offline.train import AtRiskConfig, train_at_risk, train_models, train_ranker
+from offline.io.contracts import EVENT_SCHEMA
+from offline.join.local import STATE_SCHEMA
+from offline.models.features import read_events
+from offline.models.train import AtRiskConfig, train_at_risk, train_models, train_ranker
 from ranking.models import PREBUNK_TEXT
 from ranking.pipeline import rank_feed
 from tests.servers import ServiceThread, wait_for_health
@@ -307,7 +307,7 @@ def test_at_risk_prebunks_follow_co_engagement_and_are_capped() -> None:
 
 
 def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -> None:
-    from offline.train import _top_blended, co_engagement, engagement_matrix
+    from offline.models.train import _top_blended, co_engagement, engagement_matrix
 
     # eight communities of readers, each of its own pair of rumors: two ALS factors cannot
     # tell eight communities apart, co-engagement with the pair's readers can
@@ -354,8 +354,8 @@ def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -
 
 
 def test_train_on_a_small_world(small_world) -> None:  # noqa: ANN001
-    from offline import catalog
-    from offline.exposures import join_exposures
+    from offline.io import catalog
+    from offline.join.local import join_exposures
 
     rumors = catalog.load_rumors(small_world / "rumors.jsonl")
     debunks = catalog.load_debunks(small_world / "debunks.jsonld")
@@ -417,7 +417,7 @@ def test_nightly_versions_the_models_with_the_snapshot(
 ) -> None:  # noqa: ANN001, E501
     from datetime import date
 
-    from offline.nightly import run_nightly
+    from offline.nightly.job import run_nightly
 
     summary = run_nightly(small_world, date(2026, 10, 5), tmp_path / "state", settings)
     version = summary["snapshot"]["version"]
@@ -435,7 +435,7 @@ def test_nightly_versions_the_models_with_the_snapshot(
 def test_taste_features_are_smoothed_click_rates_by_format_and_authority() -> None:
     import pandas as pd
 
-    from offline.features import taste_features, user_features
+    from offline.models.features import taste_features, user_features
 
     pairs = pd.DataFrame(
         {"user_id": ["a", "a", "a", "a", "b", "b"],
@@ -475,7 +475,7 @@ def test_ranker_taste_comes_from_earlier_events_only() -> None:
 def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path) -> None:  # noqa: ANN001
     import pyarrow.parquet as pq
 
-    from offline.evaluate import evaluate_at_risk
+    from offline.models.evaluate import evaluate_at_risk
 
     # two communities of 60 users; each post is engaged by most of one community, over time,
     # plus a few very active users who engage with everything (popularity's favourites)

@@ -1,5 +1,6 @@
-"""offline.reach: the A/B reach report, from hand-made logs (exact outcomes) and from synthetic
-worlds with a planted effect (recovered inside its interval) or none (A/A false positives)."""
+"""offline.report.reach: the A/B reach report, from hand-made logs (exact outcomes) and from
+synthetic worlds with a planted effect (recovered inside its interval) or none (A/A false
+positives)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from domain.experiments import Experiment, parse_arms
-from offline.contracts import EVENT_SCHEMA, EXPOSURE_SCHEMA
-from offline.outcomes import Outcomes
-from offline.reach import analyze, reach_report
-from offline.synth import PlantedExperiment, synthesize
+from offline.io.contracts import EVENT_SCHEMA, EXPOSURE_SCHEMA
+from offline.report.outcomes import Outcomes
+from offline.report.reach import analyze, reach_report
+from offline.synth.world import PlantedExperiment, synthesize
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
 

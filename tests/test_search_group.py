@@ -18,7 +18,7 @@ import redis
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
-from offline.nightly import run_nightly
+from offline.nightly.job import run_nightly
 from tests.servers import ServiceThread, wait_for_health
 from tests.test_service import SERVING
 

@@ -23,7 +23,7 @@ from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
 from feature_store.snapshots import SnapshotWriter
-from offline.exposures import STATE_SCHEMA
+from offline.join.local import STATE_SCHEMA
 from tests.servers import ServiceThread, wait_for_health
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -17,7 +17,7 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from domain.delivery import day_of
 from feature_store import keys
 from feature_store.connection import RedisSettings
-from offline.export_events import export_events
+from offline.nightly.export_events import export_events
 from tests.servers import ServiceThread, wait_for_health
 from tests.test_service import SERVING, snapshot
 

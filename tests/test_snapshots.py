@@ -13,7 +13,7 @@ from domain.records import Debunk, Rumor
 from feature_store import keys
 from feature_store.reader import SnapshotReader
 from feature_store.snapshots import SnapshotWriter, collect_garbage, current_version
-from offline.exposures import STATE_SCHEMA
+from offline.join.local import STATE_SCHEMA
 
 RUMORS = [Rumor("r1", "claim one", "epidemic", 4, "false", "confirmed")]
 DEBUNKS = [Debunk("d1", ("r1",), "title", "https://x/d1", "pub", "official")]

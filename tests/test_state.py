@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from offline.exposures import join_exposures
-from offline.logs import LogSchemaError
-from offline.state import current_generation, update_state
+from offline.io.logs import LogSchemaError
+from offline.join.local import join_exposures
+from offline.nightly.state import current_generation, update_state
 from tests.logdata import by_pair, t, tags, write_logs
 
 TAGS = tags(("i1", "rA"), ("i2", "rB"))
@@ -179,7 +179,7 @@ def test_a_run_killed_before_the_flip_leaves_the_previous_state(
     logs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = run(logs, tmp_path / "state", 2)
-    from offline.state import StateUpdate
+    from offline.nightly.state import StateUpdate
 
     def die(self, generation):  # noqa: ANN001, ANN202
         raise KeyboardInterrupt

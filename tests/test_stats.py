@@ -1,4 +1,5 @@
-"""offline.stats against scipy / statsmodels on the same inputs, plus calibration by simulation.
+"""offline.report.stats against scipy / statsmodels on the same inputs, plus calibration by
+simulation.
 
 The module itself must not use scipy or statsmodels; these tests are where they serve as the
 reference implementations.
@@ -18,7 +19,7 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from offline import stats
+from offline.report import stats
 
 RTOL = 1e-9
 

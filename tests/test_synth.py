@@ -25,7 +25,7 @@ from domain.vocab import (
     SURFACES,
     VERDICTS,
 )
-from offline.synth import default_rumors, fixed_ids, synthesize
+from offline.synth.world import default_rumors, fixed_ids, synthesize
 
 START = date(2026, 10, 1)
 DAYS = 5

@@ -13,8 +13,8 @@ from domain.models import OPTION_SLOTS
 from domain.records import Catalog, Debunk, Rumor
 from feature_store.models import PairScorer
 from feature_store.snapshots import SnapshotWriter, WriteSummary
+from offline.models.train import TrainedModels
 from offline.progress import RowProgress
-from offline.train import TrainedModels
 
 
 def used_memory(client: redis.Redis) -> int:

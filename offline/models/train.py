@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from domain.models import MAX_PREBUNKS, FeedModel
 from domain.records import Debunk, Rumor
-from offline.features import (
+from offline.models.features import (
     COMMON_USER_FEATURE,
     FeatureRows,
     debunk_features,

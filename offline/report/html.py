@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from offline.reach import ReachReport
+    from offline.report.reach import ReachReport
 
 TOP_RUMORS = 25
 _STYLE = """

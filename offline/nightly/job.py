@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
-from offline import catalog
-from offline.match import run_match
-from offline.materialize import materialize
-from offline.state import update_state
-from offline.train import TrainedModels, train_models
+from offline.io import catalog
+from offline.models.train import TrainedModels, train_models
+from offline.nightly.match import run_match
+from offline.nightly.materialize import materialize
+from offline.nightly.state import update_state
 
 DEFAULT_LOOKBACK_DAYS = 30
 
@@ -94,7 +94,7 @@ def train_night(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> TrainedModels:
     """Train both models on the lookback window's debunk events and exposure state."""
-    from offline.features import read_events
+    from offline.models.features import read_events
 
     end = datetime.combine(run_date + timedelta(days=1), datetime.min.time(), UTC)
     events = read_events(

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
-from offline.catalog import InputError, find_input
-from offline.contracts import TAG_SCHEMA
+from offline.io.catalog import InputError, find_input
+from offline.io.contracts import TAG_SCHEMA
 
 REVIEW_SCHEMA = pa.schema(
     [

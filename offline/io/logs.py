@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from offline.contracts import EXPOSURE_SCHEMA
+from offline.io.contracts import EXPOSURE_SCHEMA
 
 LOG_COLUMNS = tuple(EXPOSURE_SCHEMA.names)
 # Read as dictionaries: checking and mapping them then costs one look per distinct value.

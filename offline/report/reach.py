@@ -1,7 +1,7 @@
 """The A/B reach report: of the users who saw a rumor, how many saw its debunk, how soon, and did
 they stop spreading it, per experiment arm, with intervals an analyst can defend.
 
-    from offline.reach import reach_report
+    from offline.report.reach import reach_report
     report = reach_report("world/", "ab1", date(2026, 10, 1), date(2026, 10, 30))
     report.arms, report.comparisons, report.rumors, report.daily  # pandas DataFrames
 
@@ -28,9 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.experiments import Experiment
-from offline import catalog, stats
-from offline.outcomes import Outcomes, collect, day_range, seconds_between, window_of
+from offline.io import catalog
 from offline.progress import RowProgress
+from offline.report import stats
+from offline.report.outcomes import Outcomes, collect, day_range, seconds_between, window_of
 
 SRM_ALPHA = 0.001  # a sample-ratio mismatch this unlikely under the configured shares is a bug
 QUANTILES = (0.5, 0.9)
@@ -65,7 +66,7 @@ class ReachReport:
     def write(self, out: Path) -> Path:
         """Parquet and CSV per table, summary.json and report.html into ``out``, atomically:
         written aside, then swapped in, so readers never see half a report."""
-        from offline.reach_html import render
+        from offline.report.html import render
 
         out = Path(out)
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

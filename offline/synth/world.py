@@ -56,14 +56,14 @@ from domain.vocab import (
     SURFACES,
     VERDICTS,
 )
-from offline import texts
-from offline.contracts import (  # noqa: E402
+from offline.io.contracts import (  # noqa: E402
     EVENT_SCHEMA,
     EXPOSURE_SCHEMA,
     ITEM_SCHEMA,
     TAG_SCHEMA,
     TS,
 )
+from offline.synth import texts
 
 TRUTH_USER_SCHEMA = pa.schema(
     [

@@ -27,10 +27,10 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from domain.records import Catalog, ExposureState
-from offline import catalog as inputs
-from offline.exposures import join_exposures
-from offline.features import labelled_pairs, read_events
-from offline.train import (
+from offline.io import catalog as inputs
+from offline.join.local import join_exposures
+from offline.models.features import labelled_pairs, read_events
+from offline.models.train import (
     AtRiskConfig,
     RankerConfig,
     at_risk_parts,
@@ -249,7 +249,7 @@ def evaluate_at_risk(
     are the targets. Baselines in the same run: popularity (users by their number of known
     engagements) and co-engagement (users by how many early engagers of the post they
     shared other posts with: X (X^T x_post)). The at-risk model is the serving scorer
-    (offline.train.at_risk_scores: ALS + beta x cosine co-engagement, each over its max), its
+    (offline.models.train.at_risk_scores: ALS + beta x cosine co-engagement, each over its max), its
     beta chosen from ``betas`` on the tuning half of the posts; every number in ``metrics``
     and ``lift`` is measured on the other half only."""
     config = config or AtRiskConfig(factors=64, iterations=15, regularization=0.1, alpha=20.0)

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from offline import logs as logfiles
-from offline.exposures import JoinSummary, prepare_tags, scan_files
+from offline.io import logs as logfiles
+from offline.join.local import JoinSummary, prepare_tags, scan_files
 
 TS = pa.timestamp("us", tz="UTC")
 OUTCOME_SCHEMA = pa.schema(

@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from offline import logs as logfiles
-from offline.audience import build_audience
-from offline.exposures import (
+from offline.io import logs as logfiles
+from offline.io.rejects import RejectWriter
+from offline.join.local import (
     JoinSummary,
     Partial,
     finish_state,
@@ -47,8 +47,8 @@ from offline.exposures import (
     scan_files,
     write_parquet_atomic,
 )
+from offline.nightly.audience import build_audience
 from offline.progress import RowProgress
-from offline.rejects import RejectWriter
 
 # 2: pair aggregates carry last_share_ts. A manifest of another version is not reused.
 MANIFEST_VERSION = 2

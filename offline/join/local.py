@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.vocab import ACTIONS, SURFACES
-from offline import logs as logfiles
-from offline.idfilter import IdFilter
+from offline.io import logs as logfiles
+from offline.join.idfilter import IdFilter
 
 TS_TYPE = pa.timestamp("us", tz="UTC")
 SHARE = ACTIONS.index("share")

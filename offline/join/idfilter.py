@@ -9,7 +9,7 @@ a fraction of a hash-table probe of the strings. The prefilter never drops a mem
 have equal keys, hence equal buckets; rows it cannot key (null, empty, or ending in the first 8
 bytes of the data buffer) are always candidates.
 
-``candidate_rows`` does the same scan in one pass in C (``offline._idscan``, built at install)
+``candidate_rows`` does the same scan in one pass in C (``offline.join._idscan``, built at install)
 when that extension is present, and with numpy otherwise; both give the same rows.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 try:
-    from offline import _idscan
+    from offline.join import _idscan
 except ImportError:  # built without a C compiler: the numpy path does the same work, slower
     _idscan = None
 

@@ -1,6 +1,6 @@
 """The statistics of the A/B reach report, in numpy and the standard library only.
 
-    from offline import stats
+    from offline.report import stats
     stats.proportion(412, 1_000)                        # Estimate with a Wilson interval
     stats.compare_ratios(num_t, den_t, num_c, den_c)    # Comparison, delta method by user
     stats.srm_check([50_310, 49_690], [0.5, 0.5])       # (chi2, p-value)

@@ -1,0 +1,2 @@
+"""The synthetic world: every input contract written from a seed, with planted truth for
+evaluation (population, library, cascades, serving and experiment planting, writers)."""
