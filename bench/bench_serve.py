@@ -473,7 +473,7 @@ def main() -> int:
         np.random.default_rng(args.seed).shuffle(texts)
         port, metrics_port = free_port(), free_port_run(args.workers)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "debunk.cli", "--log-level", "WARNING", "serve",
+            [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
              "--port", str(port), "--feed-daily-cap", "1000000",
              "--workers", str(args.workers), "--metrics-port", str(metrics_port),
              *(["--blocking-reads"] if args.blocking_reads else [])],

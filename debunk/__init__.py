@@ -1,1 +1,1 @@
-"""debunk targeting: the command line and the generated gRPC stubs."""
+"""Generated gRPC stubs of proto/debunk/v1 (`make proto`); nothing else lives here."""

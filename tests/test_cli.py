@@ -17,7 +17,7 @@ from feature_store import keys
 
 def debunk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "debunk.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -124,7 +124,7 @@ def test_serve_with_two_workers_shares_one_port(
     snapshot(client, "v1", [("u1", "r1", "click", 2)])
     port, metrics = free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "debunk.cli", "serve", "--port", str(port), "--workers", "2",
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2",
          "--metrics-port", str(metrics)],
         env={**os.environ, "REDIS_URL": redis_url},
     )  # fmt: skip

@@ -123,7 +123,7 @@ def run_demo(workdir: Path, *, users: int, days: int, seed: int) -> int:
         port = free_port()
         env = {**os.environ, "REDIS_URL": server.url, "DEBUNK_LOG_LEVEL": "WARNING"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "debunk.cli", "serve", "--port", str(port)], env=env
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env
         )
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from debunk import logs
+from cli import logs
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -241,7 +241,7 @@ def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.
     """Workers 2..N: same port (SO_REUSEPORT), same Redis, metrics on the next ports."""
     children = []
     for i in range(1, args.workers):
-        cmd = [sys.executable, "-m", "debunk.cli", "--log-level", args.log_level, "serve",
+        cmd = [sys.executable, "-m", "cli.main", "--log-level", args.log_level, "serve",
                "--host", args.host, "--port", str(args.port), "--workers", "1",
                "--poll-interval", str(args.poll_interval),
                "--feed-daily-cap", str(args.feed_daily_cap)]  # fmt: skip
@@ -256,7 +256,7 @@ def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from debunk.demo import run_demo
+    from cli.demo import run_demo
 
     return run_demo(Path(args.workdir), users=args.users, days=args.days, seed=args.seed)
 
