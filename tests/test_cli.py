@@ -118,8 +118,8 @@ def test_serve_with_two_workers_shares_one_port(
     from debunk.v1 import debunk_pb2 as pb
     from debunk.v1 import debunk_pb2_grpc as pb_grpc
     from feature_store.embedded import free_port
-    from tests.servers import wait_for_health
-    from tests.test_service import SERVING, snapshot
+    from tests.fixtures.servers import wait_for_health
+    from tests.fixtures.service import SERVING, snapshot
 
     snapshot(client, "v1", [("u1", "r1", "click", 2)])
     port, metrics = free_port(), free_port()

@@ -20,8 +20,8 @@ from feature_store.connection import RedisSettings
 from feature_store.delivery import queue_events
 from feature_store.embedded import EmbeddedCluster
 from feature_store.reader import SnapshotReader
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_snapshots import write
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.snapshots import write
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from offline.join.local import STATE_SCHEMA, join_exposures
-from tests.logdata import by_pair, t, write_logs
+from tests.fixtures.logs import by_pair, t, write_logs
 
 TAGS = pa.table({"item_id": ["i1", "i2", "i3", "i3"], "rumor_id": ["rA", "rA", "rB", "rC"]})
 

@@ -10,39 +10,12 @@ import pyarrow.compute as pc
 import pytest
 
 from offline.join.idfilter import IdFilter, keys, reference_key
-
-ADVERSARIAL = [
-    "a",
-    "ab",
-    "\0a",  # same key as "a" (zero-extended): a false positive, never a miss
-    "1234567",
-    "12345678",
-    "123456789",
-    "x12345678",  # same last 8 bytes as "12345678" and "y12345678"
-    "y12345678",
-    "ümlaut-ß-日本語",
-    "日本",
-    "a" * 100,
-    "b" + "a" * 99,
-    "prefix-shared-0000000000001",
-    "prefix-shared-0000000000002",
-]
-
-
-def _noise(n: int, seed: int) -> list[str]:
-    """Random ids of random lengths (0 to 20), some sharing tails with ADVERSARIAL."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        length = rng.randrange(0, 21)
-        s = "".join(rng.choice("0123456789abx\0ü") for _ in range(length))
-        out.append(s + rng.choice(["", "12345678", "a", "日本"]))
-    return out
+from tests.fixtures.ids import ADVERSARIAL, noise
 
 
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string(), pa.binary()])
 def test_vectorised_keys_follow_the_reference(kind: pa.DataType) -> None:
-    values = ADVERSARIAL + _noise(300, 1)
+    values = ADVERSARIAL + noise(300, 1)
     arr = pa.array(values).cast(kind)
     key, unkeyed = keys(arr)
     for i, v in enumerate(values):
@@ -68,7 +41,7 @@ def test_keys_of_a_sliced_array_with_nulls() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_no_member_is_ever_dropped(seed: int) -> None:
     rng = random.Random(seed)
-    pool = ADVERSARIAL + _noise(2000, seed)
+    pool = ADVERSARIAL + noise(2000, seed)
     members = sorted(set(rng.sample(pool, 400)) - {""})
     members_array = pa.array(members)
     prefilter = IdFilter.build(members_array)

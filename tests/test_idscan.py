@@ -10,7 +10,7 @@ import pytest
 
 from offline.join import idfilter
 from offline.join.idfilter import IdFilter
-from tests.test_idfilter import ADVERSARIAL, _noise
+from tests.fixtures.ids import ADVERSARIAL, noise
 
 needs_c = pytest.mark.skipif(idfilter._idscan is None, reason="offline.join._idscan is not built")
 
@@ -35,7 +35,7 @@ def _both(prefilter: IdFilter, ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndar
 @pytest.mark.parametrize("seed", range(3))
 def test_c_and_numpy_keep_the_same_rows(kind: pa.DataType, seed: int) -> None:
     rng = random.Random(seed)
-    pool = ADVERSARIAL + _noise(3000, seed)
+    pool = ADVERSARIAL + noise(3000, seed)
     members = pa.array(sorted(set(rng.sample(pool, 300)) - {""})).cast(kind)
     prefilter = IdFilter.build(members)
     probe = [rng.choice(pool) for _ in range(4000)] + [None, "", None]

@@ -8,31 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from matching import LibraryEntry, Matcher, Thresholds, normalize
+from matching import Matcher, Thresholds, normalize
 from matching.grams import batch_grams
-
-LIBRARY = [
-    LibraryEntry(
-        "r1",
-        "喝板蓝根可以预防流感，医生都在偷偷喝",
-        ("板蓝根", "预防流感"),
-        ("听说喝板蓝根可以预防流感，医生都在偷偷喝！！",),
-    ),
-    LibraryEntry("r2", "北京将于明天起实行单双号限行，违者罚款两千元", ("北京", "单双号限行")),
-    LibraryEntry(
-        "r3", "成都万达广场发生爆炸，已经死了好几十个人，大家千万别过去", ("成都", "爆炸")
-    ),
-    LibraryEntry("r4", "武汉商业银行即将倒闭，存款只能取出五万，赶紧去取钱", ("商业银行", "倒闭")),
-    LibraryEntry("r5", "Drinking bleach cures COVID-19, doctors confirm", ("bleach", "covid")),
-]
-UNRELATED = [
-    "今天又加班到九点，地铁上人还是很多",
-    "周末在家大扫除，翻出了好多小时候的照片[心]",
-    "中午吃了一碗牛肉面，汤头很香 http://t.cn/A6x8Yz",
-    "昨晚的比赛太精彩了，加时赛才分出胜负",
-    "The weather in Beijing is lovely this week",
-    "北京今天天气不错",
-]
+from tests.fixtures.matching import LIBRARY, UNRELATED
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 import matching.scoring as scoring
 from matching import LibraryEntry, Matcher
-from tests.test_matching import LIBRARY, UNRELATED
+from tests.fixtures.matching import LIBRARY, UNRELATED
 
 
 def dense_reference(text, doc, w, n_texts, n_docs):  # noqa: ANN001, ANN201

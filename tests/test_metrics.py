@@ -13,8 +13,8 @@ import redis
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING, snapshot
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import SERVING, snapshot
 
 
 def scrape(port: int) -> str:

@@ -34,7 +34,7 @@ from offline.models.features import read_events
 from offline.models.train import AtRiskConfig, train_at_risk, train_models, train_ranker
 from ranking.models import PREBUNK_TEXT
 from ranking.pipeline import rank_feed
-from tests.servers import ServiceThread, wait_for_health
+from tests.fixtures.servers import ServiceThread, wait_for_health
 
 NOW = 1_760_000_000
 RUMORS = [Rumor(f"r{i}", f"claim {i}", "epidemic", 3, "false", "confirmed") for i in range(4)]

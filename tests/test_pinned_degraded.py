@@ -19,8 +19,8 @@ from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
 from feature_store.snapshots import SnapshotWriter
 from service.servicer import DebunkServicer
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING, exposure_batch
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import SERVING, exposure_batch
 
 CLAIMS = {
     "r1": "喝板蓝根可以预防新冠病毒，医生都在偷偷喝，赶紧转发给家里人",

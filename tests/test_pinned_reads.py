@@ -14,7 +14,7 @@ from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
 from feature_store.resp import RespPool
 from feature_store.snapshots import SnapshotWriter
-from tests.test_snapshots import DEBUNKS, RUMORS, state
+from tests.fixtures.snapshots import DEBUNKS, RUMORS, state
 
 MEMBERS = ["u1", "u2", "u3", "nobody"]
 RUMOR_IDS = ["r1", "r2", "r3", "r9"]

@@ -16,7 +16,7 @@ from feature_store import keys
 from feature_store.delivery import CAP_TTL_S, DELIVERY_TTL_S, queue_events
 from feature_store.reader import SnapshotReader, feed_payload
 from feature_store.resp import encode
-from tests.test_snapshots import write
+from tests.fixtures.snapshots import write
 
 NOW = datetime(2026, 10, 7, 12, tzinfo=UTC).timestamp()
 

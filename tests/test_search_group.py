@@ -19,8 +19,8 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from offline.nightly.job import run_nightly
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import SERVING
 
 
 @dataclass

@@ -11,68 +11,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
-import pyarrow as pa
 import pytest
 import redis
-from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
-from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
-from feature_store.snapshots import SnapshotWriter
-from offline.join.local import STATE_SCHEMA
-from tests.servers import ServiceThread, wait_for_health
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-RUMORS = [
-    Rumor("r1", "喝板蓝根能预防新冠", "epidemic", 4, "false", "confirmed"),
-    Rumor("r2", "明天全市停水", "livelihood", 2, "misleading", "confirmed"),
-    Rumor("r3", "地震预报", "disaster", 5, "false", "withdrawn"),
-]
-DEBUNKS = [
-    Debunk(
-        "d1", ("r1",), "辟谣：板蓝根不能预防新冠", "https://x/d1", "国家卫生健康委员会", "official"
-    ),
-    Debunk("d1m", ("r1",), "板蓝根的真相", "https://x/d1m", "澎湃新闻", "media"),
-    Debunk("d2", ("r2",), "辟谣：明天不停水", "https://x/d2", "微博辟谣", "platform"),
-    Debunk("d3", ("r3",), "辟谣：地震预报不实", "https://x/d3", "应急管理部", "official"),
-]
-
-
-def exposure_batch(rows: list[tuple[str, str, str, int]], exposures: int = 2) -> pa.RecordBatch:
-    """Exposure state of (user, rumor, action, day-of-October) rows, ``exposures`` each."""
-    n = len(rows)
-    ts = [datetime(2026, 10, r[3], tzinfo=UTC) for r in rows]
-    return pa.RecordBatch.from_pydict(
-        {
-            "user_id": [r[0] for r in rows],
-            "rumor_id": [r[1] for r in rows],
-            "exposures": [exposures] * n,
-            "first_ts": ts,
-            "last_ts": ts,
-            "strongest_action": [r[2] for r in rows],
-            "surface_mask": [1] * n,
-            "shared": [r[2] == "share" for r in rows],
-            "first_share_ts": [None] * n,
-            "last_share_ts": [None] * n,
-        },
-        schema=STATE_SCHEMA,
-    )
-
-
-def snapshot(client: redis.Redis, version: str, rows: list[tuple[str, str, str, int]]) -> None:
-    """Write and commit a snapshot of (user, rumor, action, day-of-October) rows."""
-    batch = exposure_batch(rows)
-    w = SnapshotWriter(client, version)
-    w.write_catalog(RUMORS, DEBUNKS)
-    w.write_items({"i1": ["r1"], "i2": ["r2", "r1"], "i3": ["r3"]})
-    w.write_exposures([batch])
-    w.commit()
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import NOT_SERVING, SERVING, snapshot
 
 
 @pytest.fixture

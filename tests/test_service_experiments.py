@@ -15,9 +15,8 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from domain.experiments import Experiment, parse_arms
 from feature_store import experiments, keys
 from feature_store.connection import RedisSettings
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING, snapshot
-from tests.test_service_rpcs import event
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import SERVING, event, snapshot
 
 USERS = [f"u{i}" for i in range(1, 41)]
 ROWS = [(u, r, "click", 2) for u in USERS for r in ("r1", "r2")]

@@ -10,7 +10,6 @@ import grpc
 import pyarrow.dataset as ds
 import pytest
 import redis
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
@@ -18,8 +17,8 @@ from domain.delivery import day_of
 from feature_store import keys
 from feature_store.connection import RedisSettings
 from offline.nightly.export_events import export_events
-from tests.servers import ServiceThread, wait_for_health
-from tests.test_service import SERVING, snapshot
+from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.service import SERVING, event, snapshot
 
 ROWS = [("u1", "r1", "click", 2), ("u1", "r2", "share", 1), ("u2", "r2", "impression", 4)]
 
@@ -34,12 +33,6 @@ def stub(client: redis.Redis, settings: RedisSettings) -> Iterator[pb_grpc.Debun
             yield pb_grpc.DebunkServiceStub(ch)
     finally:
         svc.stop()
-
-
-def event(user: str, debunk: str, kind: int, ts: int | None = None, **kw: str) -> pb.DebunkEvent:
-    e = pb.DebunkEvent(user_id=user, debunk_id=debunk, surface=pb.SURFACE_FEED, event=kind, **kw)
-    e.ts.CopyFrom(Timestamp(seconds=ts if ts is not None else int(time.time())))
-    return e
 
 
 def feed(stub: pb_grpc.DebunkServiceStub, user: str) -> list[str]:

@@ -3,47 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
-import pyarrow as pa
 import redis
 import redis.asyncio
 
-from domain.records import Debunk, Rumor
 from feature_store import keys
 from feature_store.reader import SnapshotReader
 from feature_store.snapshots import SnapshotWriter, collect_garbage, current_version
-from offline.join.local import STATE_SCHEMA
-
-RUMORS = [Rumor("r1", "claim one", "epidemic", 4, "false", "confirmed")]
-DEBUNKS = [Debunk("d1", ("r1",), "title", "https://x/d1", "pub", "official")]
-
-
-def state(*rows: tuple[str, str, int]) -> pa.RecordBatch:
-    ts = datetime(2026, 10, 1, tzinfo=UTC)
-    n = len(rows)
-    return pa.RecordBatch.from_pydict(
-        {
-            "user_id": [r[0] for r in rows],
-            "rumor_id": [r[1] for r in rows],
-            "exposures": [r[2] for r in rows],
-            "first_ts": [ts] * n,
-            "last_ts": [ts] * n,
-            "strongest_action": ["click"] * n,
-            "surface_mask": [1] * n,
-            "shared": [False] * n,
-            "first_share_ts": [None] * n,
-            "last_share_ts": [None] * n,
-        },
-        schema=STATE_SCHEMA,
-    )
-
-
-def write(client: redis.Redis, version: str, *rows: tuple[str, str, int], keep: int = 2) -> None:
-    w = SnapshotWriter(client, version)
-    w.write_catalog(RUMORS, DEBUNKS)
-    w.write_exposures([state(*rows)])
-    w.commit(keep=keep)
+from tests.fixtures.snapshots import DEBUNKS, RUMORS, state, write
 
 
 def read_user(url: str, version: str, user: str) -> dict[str, int]:

@@ -13,7 +13,7 @@ import pytest
 from offline.io.logs import LogSchemaError
 from offline.join.local import join_exposures
 from offline.nightly.state import current_generation, update_state
-from tests.logdata import by_pair, t, tags, write_logs
+from tests.fixtures.logs import by_pair, t, tags, write_logs
 
 TAGS = tags(("i1", "rA"), ("i2", "rB"))
 ROWS = [

@@ -22,7 +22,7 @@ from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from feature_store.reader import SnapshotReader
 from feature_store.resp import RespPool
-from tests.test_snapshots import write
+from tests.fixtures.snapshots import write
 
 
 def tls_redis_server() -> str | None:
