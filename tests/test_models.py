@@ -169,7 +169,7 @@ def test_prebunk_logits_are_packed_per_rumor_and_rank_as_computed_online() -> No
     assert decode_user_model({**raw, b"q": pack_logits([1.0])}).prebunk_logits == ()
 
 
-def test_the_writer_stores_prebunk_logits_beside_the_prebunks(client) -> None:  # noqa: ANN001
+def test_the_writer_stores_prebunk_logits_beside_the_prebunks(client) -> None:
     m = feed_model()
     options = {r: [d.debunk_id for d in ds]
                for r, ds in Catalog.build(RUMORS, DEBUNKS).debunks_by_rumor.items()}  # fmt: skip
@@ -230,7 +230,7 @@ def _events(rows: list[tuple], hours: list[float] | None = None) -> pa.Table:
 
 def test_empty_or_tiny_logs_degrade_to_rules_with_a_warning(
     caplog: pytest.LogCaptureFixture, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     with caplog.at_level(logging.WARNING, "debunk.train"):
         empty = train_models(read_events(tmp_path / "none"), None, RUMORS, DEBUNKS)
         tiny = train_models(_events([("u1", "d0o", "impression"), ("u1", "d0o", "click")]),
@@ -353,7 +353,7 @@ def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -
     assert len(whole) == 3 * matrix.shape[0]
 
 
-def test_train_on_a_small_world(small_world) -> None:  # noqa: ANN001
+def test_train_on_a_small_world(small_world) -> None:
     from offline.io import catalog
     from offline.join.local import join_exposures
 
@@ -371,7 +371,7 @@ def test_train_on_a_small_world(small_world) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("precomputed", [False, True], ids=["matrix-product", "precomputed"])
 def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(
     client, settings, precomputed: bool
-) -> None:  # noqa: ANN001
+) -> None:
     ts = datetime(2026, 10, 1, tzinfo=UTC)
     state = pa.RecordBatch.from_pydict(
         {"user_id": ["u1", "u1"], "rumor_id": ["r0", "r1"], "exposures": [1, 1],
@@ -414,7 +414,7 @@ def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(
 
 def test_nightly_versions_the_models_with_the_snapshot(
     small_world, tmp_path, client, settings
-) -> None:  # noqa: ANN001, E501
+) -> None:
     from datetime import date
 
     from offline.nightly.job import run_nightly
@@ -472,7 +472,7 @@ def test_ranker_taste_comes_from_earlier_events_only() -> None:
     assert summary["history_pairs"] == 200 * 3
 
 
-def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path) -> None:  # noqa: ANN001
+def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path) -> None:
     import pyarrow.parquet as pq
 
     from offline.models.evaluate import evaluate_at_risk
