@@ -205,7 +205,9 @@ def cmd_export_events(args: argparse.Namespace) -> int:
     with redis_settings() as settings:
         client = settings.sync_client()
         try:
-            summary = export_events(client, Path(args.out), chunk=args.chunk)
+            summary = export_events(
+                client, Path(args.out), chunk=args.chunk, resume_from_ledger=args.resume_from_ledger
+            )
         finally:
             client.close()
     if summary["lost_warning"]:
@@ -331,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export-events", help="drain the service's event stream into Parquet")
     s.add_argument("--out", required=True, help="folder for dt=YYYY-MM-DD/events-*.parquet")
     s.add_argument("--chunk", type=int, default=100_000, help="events per file at most")
+    s.add_argument(
+        "--resume-from-ledger",
+        action="store_true",
+        help="after a store rollback: move the store's cursor to what OUT already holds",
+    )
     s.set_defaults(func=cmd_export_events)
 
     s = sub.add_parser("serve", help="run the gRPC service")
@@ -406,9 +413,10 @@ def main(argv: list[str] | None = None) -> int:
         from domain.experiments import ExperimentError
         from offline.io.catalog import InputError
         from offline.io.logs import LogSchemaError
+        from offline.nightly.export_events import ExportError
 
         if isinstance(
-            e, InputError | LogSchemaError | FileNotFoundError | ExperimentError
+            e, InputError | LogSchemaError | FileNotFoundError | ExperimentError | ExportError
             | argparse.ArgumentTypeError,
         ):  # fmt: skip
             print(f"debunk {args.command}: {e}", file=sys.stderr)

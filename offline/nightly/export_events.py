@@ -4,10 +4,18 @@ Each chunk starts right after the exported cursor and is written under a name ma
 stream id, aside and renamed; the cursor moves only after the files are in place. A drain killed
 at any point is re-run from the same cursor and rewrites the same files (a superset, never a
 duplicate), so nothing is lost or exported twice.
+
+Export never destroys: a file is only ever rewritten with the union of its rows and the new ones,
+and the output folder keeps its own ledger of the last exported id (``_export_cursor.json``,
+written after Redis acknowledged the cursor). A store whose cursor is behind that ledger lost
+acknowledged writes (restored from an older dump, or restarted empty): the export stops, writes
+nothing, and says how to go on.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import redis
 
 from feature_store import events
@@ -23,6 +32,40 @@ from offline.join.local import write_parquet_atomic
 
 # The debunk-events contract plus the stream id each event had in Redis.
 EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string()))
+LEDGER = "_export_cursor.json"
+
+
+class ExportError(RuntimeError):
+    """The export cannot go on without losing or rewriting exported events; nothing was written."""
+
+
+def read_ledger(out: Path) -> str | None:
+    """The last stream id this folder holds, as recorded after the store acknowledged it."""
+    try:
+        return str(json.loads((out / LEDGER).read_text())["cursor"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError) as e:
+        raise ExportError(f"{out / LEDGER}: unreadable export ledger ({e})") from None
+
+
+def _write_ledger(out: Path, cursor: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{LEDGER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"cursor": cursor}))
+    os.replace(tmp, out / LEDGER)
+
+
+def _check_not_rolled_back(cursor: str, ledger: str | None, out: Path) -> None:
+    if ledger is None or not events.id_before(cursor, ledger):
+        return
+    raise ExportError(
+        f"the store's export cursor {cursor} is behind {ledger}, the last event already exported "
+        f"to {out}: Redis lost acknowledged writes (restored from an older dump, or restarted "
+        "empty). Nothing was written and no exported row was touched. If the store's state is "
+        f"what you expect now, run `debunk export-events --out {out} --resume-from-ledger` to "
+        f"move its cursor to {ledger} and export what came after it."
+    )
 
 
 def _table(rows: list[tuple[str, dict[str, str]]]) -> pa.Table:
@@ -44,14 +87,41 @@ def _write_chunk(out: Path, table: pa.Table, first_id: str) -> list[Path]:
     for day in sorted(set(days.to_pylist())):
         part = table.filter(pc.equal(days, day))
         path = out / f"dt={day}" / f"events-{first_id.replace('-', '_')}.parquet"
-        written.append(write_parquet_atomic(part, path))
+        written.append(write_parquet_atomic(_with_existing(part, path), path))
     return written
 
 
-def export_events(client: redis.Redis, out: Path, *, chunk: int = 100_000) -> dict[str, Any]:
-    """Drain every event after the cursor into ``out/dt=YYYY-MM-DD/``; returns a summary."""
+def _with_existing(part: pa.Table, path: Path) -> pa.Table:
+    """``part`` plus the rows an earlier (killed or rolled-back) drain left in ``path`` that
+    ``part`` lacks, in stream order: a rewrite never has fewer rows than the file it replaces."""
+    if not path.exists():
+        return part
+    try:
+        old = pq.read_table(path, schema=EVENT_SCHEMA)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise ExportError(f"{path}: cannot read the exported file to extend it ({e})") from None
+    missing = old.filter(pc.invert(pc.is_in(old["stream_id"], value_set=part["stream_id"])))
+    if not missing.num_rows:
+        return part
+    merged = pa.concat_tables([part, missing])
+    ids = [tuple(map(int, s.split("-"))) for s in merged["stream_id"].to_pylist()]
+    return merged.take(sorted(range(len(ids)), key=ids.__getitem__))
+
+
+def export_events(
+    client: redis.Redis, out: Path, *, chunk: int = 100_000, resume_from_ledger: bool = False
+) -> dict[str, Any]:
+    """Drain every event after the cursor into ``out/dt=YYYY-MM-DD/``; returns a summary.
+
+    ``resume_from_ledger``: after a store rollback, move the store's cursor up to the folder's
+    ledger (what the files already hold) instead of stopping."""
     started = time.perf_counter()
     cursor = events.exported_cursor(client)
+    ledger = read_ledger(out)
+    if resume_from_ledger and ledger is not None and events.id_before(cursor, ledger):
+        events.advance(client, ledger)
+        cursor = ledger
+    _check_not_rolled_back(cursor, ledger, out)
     summary: dict[str, Any] = {"from_cursor": cursor, "events": 0, "files": 0, "lost_warning": ""}
     oldest = events.oldest_id(client)
     if cursor != "0-0" and oldest and events.id_before(events._next_id(cursor), oldest):
@@ -66,6 +136,7 @@ def export_events(client: redis.Redis, out: Path, *, chunk: int = 100_000) -> di
         summary["files"] += len(_write_chunk(out, _table(rows), rows[0][0]))
         cursor = rows[-1][0]
         events.advance(client, cursor)
+        _write_ledger(out, cursor)  # after the store acknowledged it: never ahead of the store
         summary["events"] += len(rows)
     summary["to_cursor"] = cursor
     summary["seconds"] = round(time.perf_counter() - started, 3)
