@@ -26,6 +26,15 @@ class LogSchemaError(ValueError):
     """A log file whose schema the join cannot read; the message names file and column."""
 
 
+class LogReadError(LogSchemaError):
+    """A log file whose schema reads but whose data does not (a corrupt page, a truncated
+    column chunk); the message names the file. The run fails before anything is written."""
+
+
+def _unreadable(path: str | Path, error: Exception) -> LogReadError:
+    return LogReadError(f"{path}: corrupt Parquet data, the file cannot be read: {error}")
+
+
 def _is_text(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         t = t.value_type
@@ -87,12 +96,15 @@ def check_files(files: list[Path]) -> list[tuple[str, bool]]:
 def read_batches(path: str, ts_is_text: bool, *, batch_size: int) -> Iterator[LogBatch]:
     """Batches of one file's log columns, decoded in the calling thread (no Arrow threads), so
     a worker that decodes a batch screens it right away while it is still in cache."""
-    reader = pq.ParquetFile(path, read_dictionary=list(DICTIONARY_COLUMNS), pre_buffer=False)
-    for batch in reader.iter_batches(
-        batch_size=batch_size, columns=list(LOG_COLUMNS), use_threads=False
-    ):
-        if batch.num_rows:
-            yield LogBatch(batch, path, ts_is_text)
+    try:
+        reader = pq.ParquetFile(path, read_dictionary=list(DICTIONARY_COLUMNS), pre_buffer=False)
+        for batch in reader.iter_batches(
+            batch_size=batch_size, columns=list(LOG_COLUMNS), use_threads=False
+        ):
+            if batch.num_rows:
+                yield LogBatch(batch, path, ts_is_text)
+    except (OSError, pa.ArrowException) as e:
+        raise _unreadable(path, e) from None
 
 
 def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
@@ -112,6 +124,20 @@ def scan(files: list[Path], *, batch_size: int = 1 << 20) -> Iterator[LogBatch]:
             columns=list(LOG_COLUMNS), batch_size=batch_size,
             fragment_readahead=2, batch_readahead=4,  # two files decode at once, no more
         )  # fmt: skip
-        for tagged in scanner.scan_batches():
-            if tagged.record_batch.num_rows:
-                yield LogBatch(tagged.record_batch, tagged.fragment.path, ts_is_text)
+        try:
+            for tagged in scanner.scan_batches():
+                if tagged.record_batch.num_rows:
+                    yield LogBatch(tagged.record_batch, tagged.fragment.path, ts_is_text)
+        except (OSError, pa.ArrowException) as e:
+            raise _unreadable(_first_unreadable(paths) or f"one of {paths}", e) from None
+
+
+def _first_unreadable(paths: list[str]) -> str | None:
+    """Which of ``paths`` cannot be read through (the slow path, only after a failure)."""
+    for path in paths:
+        try:
+            for _ in pq.ParquetFile(path).iter_batches(columns=list(LOG_COLUMNS)):
+                pass
+        except (OSError, pa.ArrowException):
+            return path
+    return None

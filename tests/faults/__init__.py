@@ -1,0 +1,1 @@
+"""Fault tests: real files broken the ways real writers and disks break them, real signals."""
