@@ -150,8 +150,12 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
+    from offline.nightly.guards import FlipGuard
     from offline.nightly.job import run_nightly
 
+    guard = FlipGuard(allow_shrink=args.allow_shrink)
+    if args.max_shrink is not None:
+        guard = FlipGuard(max_shrink=args.max_shrink, allow_shrink=args.allow_shrink)
     with redis_settings() as settings:
         summary = run_nightly(
             Path(args.data),
@@ -161,6 +165,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             lookback_days=args.lookback_days,
             keep_versions=args.keep_versions,
             train=not args.no_train,
+            guard=guard,
         )
     _print_json(summary)
     return 0
@@ -312,6 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lookback-days", type=int, default=30)
     s.add_argument("--keep-versions", type=int, default=2)
     s.add_argument("--no-train", action="store_true", help="skip the models (rules only)")
+    s.add_argument(
+        "--max-shrink",
+        type=float,
+        default=None,
+        help="refuse a snapshot that drops more than this share of the served users or pairs "
+        "(default 0.5)",
+    )
+    s.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="flip even an empty or shrunken snapshot (after a mass withdrawal, say)",
+    )
     s.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("train", help="train the ranker and the at-risk model (dry run)")
@@ -414,10 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         from offline.io.catalog import InputError
         from offline.io.logs import LogSchemaError
         from offline.nightly.export_events import ExportError
+        from offline.nightly.guards import NightlyRefused
 
         if isinstance(
             e, InputError | LogSchemaError | FileNotFoundError | ExperimentError | ExportError
-            | argparse.ArgumentTypeError,
+            | NightlyRefused | argparse.ArgumentTypeError,
         ):  # fmt: skip
             print(f"debunk {args.command}: {e}", file=sys.stderr)
             return 2

@@ -63,3 +63,31 @@ class RejectWriter:
         self._writer.close()
         os.replace(self._tmp, self.path)
         return self.path
+
+
+TAG_REJECT_SCHEMA = pa.schema(
+    [("reason", pa.string()), ("file", pa.string()), ("item_id", pa.string()),
+     ("rumor_id", pa.string())]
+)  # fmt: skip
+
+
+def write_rejected_tags(path: Path, tags: pa.Table, reason: str, source: str) -> Path | None:
+    """Tag rows that cannot be used (e.g. naming no rumor of the library), with the reason and
+    the file they came from; written aside and renamed. None when there are none."""
+    if not tags.num_rows:
+        return None
+    n = tags.num_rows
+    table = pa.table(
+        {
+            "reason": pa.array([reason] * n, pa.string()),
+            "file": pa.array([source] * n, pa.string()),
+            "item_id": _as_text(tags["item_id"]),
+            "rumor_id": _as_text(tags["rumor_id"]),
+        },
+        schema=TAG_REJECT_SCHEMA,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path

@@ -15,12 +15,16 @@ import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
 from offline.io import catalog
+from offline.io.rejects import write_rejected_tags
 from offline.models.train import TrainedModels, train_models
+from offline.nightly import guards
+from offline.nightly.guards import FlipGuard
 from offline.nightly.match import run_match
 from offline.nightly.materialize import materialize
 from offline.nightly.state import update_state
 
 DEFAULT_LOOKBACK_DAYS = 30
+NO_OVERRIDE = FlipGuard()  # the default guard: refuse empty and shrunken snapshots
 
 
 def run_nightly(
@@ -32,12 +36,23 @@ def run_nightly(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keep_versions: int = 2,
     train: bool = True,
+    guard: FlipGuard = NO_OVERRIDE,
 ) -> dict[str, Any]:
-    """Run the whole nightly job for ``run_date``; returns (and saves) the run summary."""
+    """Run the whole nightly job for ``run_date``; returns (and saves) the run summary.
+
+    Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
+    serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
-    tags = catalog.load_tags(catalog.find_input(data, catalog.TAG_FILES))
+    guards.check_catalog(guard, rumors, debunks)
+    guards.check_logs(guard, data / "exposures", run_date, lookback_days)
+    tag_file = catalog.find_input(data, catalog.TAG_FILES)
+    tags, unknown = guards.known_tags(catalog.load_tags(tag_file), rumors)
+    write_rejected_tags(
+        state_dir / "tag_rejects" / f"tags-{run_date.isoformat()}.parquet",
+        unknown, "unknown rumor_id: no rumor of the library has it", str(tag_file),
+    )  # fmt: skip
     matched: dict[str, Any] = {}
     if (data / "items.parquet").exists():  # the library finds the copies nobody tagged by hand
         matched = run_match(data / "items.parquet", data, state_dir / "match")
@@ -60,6 +75,7 @@ def run_nightly(
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
     client = settings.sync_client()
     try:
+        shrink = guards.check_shrink(guard, client, state.exposures)
         written = materialize(
             client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
             meta=meta, keep=keep_versions, models=models,
@@ -74,6 +90,8 @@ def run_nightly(
         "confirmed_rumors": len(confirmed),
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
+        "tags_rejected": unknown.num_rows,
+        "shrink_check": shrink,
         "match": matched,
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},
         "elapsed_s": round(time.perf_counter() - started, 3),
