@@ -17,7 +17,7 @@ import pytest
 from domain.experiments import Experiment, parse_arms
 from offline.io.contracts import EVENT_SCHEMA, EXPOSURE_SCHEMA
 from offline.report.outcomes import Outcomes
-from offline.report.reach import analyze, reach_report
+from offline.report.reach import ReachReport, analyze, reach_report
 from offline.synth.world import PlantedExperiment, synthesize
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
@@ -161,7 +161,7 @@ def test_an_aa_split_finds_no_effect_at_the_stated_rate(ab_world: Path) -> None:
     assert 0.015 <= rate <= 0.09, rate
 
 
-def _users_in(report, arm: str) -> pa.Array:  # noqa: ANN001
+def _users_in(report: ReachReport, arm: str) -> pa.Array:
     users = np.unique(report.outcomes.pairs["user_id"].to_numpy(zero_copy_only=False))
     names = np.array([a.name for a in report.experiment.arms])
     return pa.array(users[names[report.experiment.arm_indexes(users.tolist())] == arm])

@@ -25,7 +25,8 @@ from domain.vocab import (
     SURFACES,
     VERDICTS,
 )
-from offline.synth.world import default_rumors, fixed_ids, synthesize
+from offline.synth.ids import fixed_ids
+from offline.synth.world import default_rumors, synthesize
 
 START = date(2026, 10, 1)
 DAYS = 5

@@ -6,13 +6,16 @@ from __future__ import annotations
 import base64
 import html
 import io
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from offline.report.tables import ReachTables
+
 if TYPE_CHECKING:
-    from offline.report.reach import ReachReport
+    from matplotlib.figure import Figure
 
 TOP_RUMORS = 25
 _STYLE = """
@@ -27,7 +30,8 @@ img{max-width:100%}
 """
 
 
-def _png(fig) -> str:  # noqa: ANN001 (matplotlib figure)
+def _png(fig: Figure) -> str:
+    """The figure as an inline PNG <img> tag; the figure is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -38,7 +42,8 @@ def _png(fig) -> str:  # noqa: ANN001 (matplotlib figure)
     )
 
 
-def _pyplot():  # noqa: ANN202
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot on the headless Agg backend, imported only when a page is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,7 +121,7 @@ def _table(frame: pd.DataFrame, digits: int = 4) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.{digits}g}", border=0)
 
 
-def render(report: ReachReport) -> str:
+def render(report: ReachTables) -> str:
     """The whole page."""
     exp = report.experiment
     srm = report.srm
