@@ -46,12 +46,12 @@ from grpc_health.v1 import health_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from debunk.v1 import debunk_pb2 as pb  # noqa: E402
+from debunk.v1 import debunk_pb2 as pb
 from domain.experiments import Experiment
-from feature_store.connection import RedisSettings  # noqa: E402
-from feature_store.embedded import EmbeddedRedis, free_port  # noqa: E402
-from offline.nightly.job import run_nightly  # noqa: E402
-from offline.synth.world import synthesize  # noqa: E402
+from feature_store.connection import RedisSettings
+from feature_store.embedded import EmbeddedRedis, free_port
+from offline.nightly.job import run_nightly
+from offline.synth.world import synthesize
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from domain.records import Debunk, Rumor  # noqa: E402
-from feature_store.connection import RedisSettings  # noqa: E402
-from feature_store.embedded import EmbeddedRedis  # noqa: E402
-from feature_store.reader import SnapshotReader  # noqa: E402
-from offline.join.local import STATE_SCHEMA  # noqa: E402
-from offline.nightly.materialize import materialize  # noqa: E402
+from domain.records import Debunk, Rumor
+from feature_store.connection import RedisSettings
+from feature_store.embedded import EmbeddedRedis
+from feature_store.reader import SnapshotReader
+from offline.join.local import STATE_SCHEMA
+from offline.nightly.materialize import materialize
 
 TS = pa.timestamp("us", tz="UTC")
 

@@ -34,7 +34,7 @@ def decode(raw: dict[bytes, bytes], served_today: bytes | None = None) -> Delive
     return d
 
 
-def queue_events(pipe, events: list[DeliveryEvent]) -> None:  # noqa: ANN001
+def queue_events(pipe, events: list[DeliveryEvent]) -> None:
     """Queue the writes for ``events`` on a (sync or async) pipeline; the caller executes it."""
     touched: set[bytes] = set()
     for e in events:

@@ -76,7 +76,7 @@ def test_user_view_and_delivery_on_a_cluster(
     pipe.execute()
     assert cclient.hget(keys.daily_caps("u1", day_of(now)), "feed") == b"1"
 
-    async def go():  # noqa: ANN202
+    async def go():
         c = cluster.async_client()
         try:
             return await SnapshotReader(c).user_view("v1", "u1", surface="feed", now=now)

@@ -37,13 +37,13 @@ class CountingPool(RespPool):
 
     calls = 0
 
-    async def execute(self, commands):  # noqa: ANN001, ANN201
+    async def execute(self, commands):
         CountingPool.calls += 1
         return await super().execute(commands)
 
 
-def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):  # noqa: ANN001, ANN201
-    async def go():  # noqa: ANN202
+def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):
+    async def go():
         client = settings.async_client()
         pool = CountingPool(settings, size=2)
         try:
@@ -109,7 +109,7 @@ def test_the_resp_reads_raise_a_store_error_when_redis_is_gone() -> None:
 def test_a_searchers_exposures_are_the_same_through_resp_and_redis_py(
     snapshot: str, settings: RedisSettings
 ) -> None:
-    async def go():  # noqa: ANN202
+    async def go():
         client = settings.async_client()
         pool = CountingPool(settings, size=1)
         try:

@@ -26,7 +26,7 @@ class CountingConnection(Connection):
 
     sends = 0
 
-    async def send_packed_command(self, command, check_health=True):  # noqa: ANN001, ANN201
+    async def send_packed_command(self, command, check_health=True):
         CountingConnection.sends += 1
         return await super().send_packed_command(command, check_health)
 
@@ -95,7 +95,7 @@ def test_delivery_survives_a_flip(client: redis.Redis, redis_url: str) -> None:
     write(client, "v2", ("u1", "r1", 4))
     write(client, "v3", ("u1", "r1", 5))  # v1 is collected; delivery is not versioned
 
-    async def go():  # noqa: ANN202
+    async def go():
         c = redis.asyncio.Redis.from_url(redis_url)
         try:
             return (await SnapshotReader(c).user_view("v3", "u1", surface="feed", now=NOW))[1]

@@ -37,7 +37,7 @@ def run(
     tag_table: pa.Table = TAGS,
     lookback: int = 30,
     confirmed: set[str] | None = None,
-):  # noqa: ANN201
+):
     return update_state(
         logs, tag_table, state, date(2026, 10, day), lookback_days=lookback, confirmed=confirmed
     )
@@ -181,7 +181,7 @@ def test_a_run_killed_before_the_flip_leaves_the_previous_state(
     good = run(logs, tmp_path / "state", 2)
     from offline.nightly.state import StateUpdate
 
-    def die(self, generation):  # noqa: ANN001, ANN202
+    def die(self, generation):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(StateUpdate, "_flip", die)
