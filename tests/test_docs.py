@@ -1,5 +1,6 @@
 """The docs cannot drift: the Redis key page lists exactly the keys of feature_store/keys.py, and
-every relative link in README.md and docs/ points at a file that exists."""
+every relative link in README.md, CHANGELOG.md and docs/ points at a file (and heading) that
+exists."""
 
 from __future__ import annotations
 
@@ -85,12 +86,32 @@ def _relative_links(path: Path) -> list[str]:
     return out
 
 
+def _anchors(path: Path) -> set[str]:
+    """The heading anchors GitHub gives a Markdown page (lower case, punctuation dropped,
+    spaces to dashes, repeats numbered)."""
+    text = _FENCE.sub("", path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        n, candidate = 0, slug
+        while candidate in out:
+            n += 1
+            candidate = f"{slug}-{n}"
+        out.add(candidate)
+    return out
+
+
 @pytest.mark.parametrize("page", _markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_points_at_an_existing_file(page: Path) -> None:
     assert page.exists(), f"{page.relative_to(ROOT)} is missing"
-    broken = [
-        t for t in _relative_links(page) if not (page.parent / t.split("#", 1)[0]).exists()
-    ]
+    broken = []
+    for target in _relative_links(page):
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve()
+        if not dest.exists():
+            broken.append(target)
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)}: broken links {broken}"
 
 
