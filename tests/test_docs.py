@@ -30,7 +30,9 @@ def _code_keys() -> set[str]:
     found = {
         value.decode()
         for name, value in vars(keys).items()
-        if name.isupper() and isinstance(value, bytes) and value.startswith(keys.PREFIX)
+        if name.isupper()
+        and isinstance(value, bytes)
+        and value.startswith(keys.PREFIX)
         and value != keys.PREFIX
     }
     for name, fn in vars(keys).items():
@@ -108,9 +110,7 @@ def test_every_relative_link_points_at_an_existing_file(page: Path) -> None:
     for target in _relative_links(page):
         path, _, anchor = target.partition("#")
         dest = (page.parent / path).resolve()
-        if not dest.exists():
-            broken.append(target)
-        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+        if not dest.exists() or (anchor and dest.suffix == ".md" and anchor not in _anchors(dest)):
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)}: broken links {broken}"
 
