@@ -7,8 +7,10 @@ can apply the same caps and arm rules.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from domain.experiments import Arm
+if TYPE_CHECKING:  # the rules read an arm's fields; importing it would pull numpy into the CLI
+    from domain.experiments import Arm
 
 # The arm policies (domain.experiments.POLICIES) whose feed has no targeted cards, and whose
 # feed is ranked without the learned model.

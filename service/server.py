@@ -19,10 +19,11 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
 from feature_store.resp import LocalLane, RespPool
+from ranking.policy import ServingPolicy
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
-from service.servicer import DebunkServicer, ServingPolicy
+from service.servicer import DebunkServicer
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
