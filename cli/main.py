@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cli import logs
+from ranking.policy import ServingPolicy
+from service.config import ServerConfig
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -143,7 +145,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     from matching import Thresholds
     from offline.nightly.match import run_match
 
-    thresholds = Thresholds(high=args.high, low=args.low)
+    default = Thresholds()  # the matcher's defaults, the ones the service matches with
+    thresholds = Thresholds(
+        high=default.high if args.high is None else args.high,
+        low=default.low if args.low is None else args.low,
+    )
     _print_json(run_match(Path(args.items), Path(args.library), Path(args.out), thresholds))
     return 0
 
@@ -216,14 +222,15 @@ def cmd_export_events(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
-    from service.server import ServerConfig, run_until_signalled
+    from service.server import run_until_signalled
 
     if args.workers > 1 and args.port == 0:
         raise SystemExit("debunk serve: --workers needs a fixed --port to share")
     config = ServerConfig(
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
-        feed_daily_cap=args.feed_daily_cap, blocking_local_reads=args.blocking_reads,
+        policy=ServingPolicy(feed_daily_cap=args.feed_daily_cap),
+        blocking_local_reads=args.blocking_reads,
     )  # fmt: skip
     with redis_settings() as settings:
         children = _spawn_workers(args, settings.url) if args.workers > 1 else []
@@ -299,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--items", required=True, help="items.parquet (item_id, text)")
     s.add_argument("--library", required=True, help="folder with rumors.jsonl (or .parquet)")
     s.add_argument("--out", required=True, help="folder for matched_tags and review_queue")
-    s.add_argument("--high", type=float, default=0.35, help="auto-tag at or above this score")
-    s.add_argument("--low", type=float, default=0.15, help="review queue at or above this")
+    # No defaults here: the matcher's (matching.Thresholds), the ones the service uses.
+    s.add_argument("--high", type=float, help="auto-tag at or above this score")
+    s.add_argument("--low", type=float, help="review queue at or above this")
     s.set_defaults(func=cmd_match)
 
     s = sub.add_parser("nightly", help="join, then materialize a new snapshot into Redis")
@@ -334,20 +342,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_export_events)
 
     s = sub.add_parser("serve", help="run the gRPC service")
-    s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", "127.0.0.1"))
-    s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", "50051")))
-    s.add_argument("--poll-interval", type=float, default=0.5)
-    s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT"))
-    s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY"))
+    serving = ServerConfig()  # the serving defaults live there, and only there
+    s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", serving.host))
+    s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", serving.port)))
+    s.add_argument("--poll-interval", type=float, default=serving.poll_interval)
+    s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT", serving.tls_cert))
+    s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY", serving.tls_key))
     s.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     s.add_argument(
         "--metrics-port",
         type=int,
-        default=None,
+        default=serving.metrics_port,
         help="Prometheus /metrics port (worker i uses port + i)",
     )
     s.add_argument(
-        "--feed-daily-cap", type=int, default=5, help="feed cards a user may be served per UTC day"
+        "--feed-daily-cap",
+        type=int,
+        default=serving.policy.feed_daily_cap,
+        help="feed cards a user may be served per UTC day",
     )
     s.add_argument(
         "--blocking-reads",

@@ -40,15 +40,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self,
         reader: SnapshotReader,
         watcher: SnapshotWatcher,
-        policy: ServingPolicy | None = None,
-        matchers: LibraryMatchers | None = None,
-        experiments: ExperimentBook | None = None,
+        policy: ServingPolicy,
+        matchers: LibraryMatchers,
+        experiments: ExperimentBook,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
-        self.matchers = matchers or LibraryMatchers(reader)
-        self.policy = policy or ServingPolicy()
-        self.experiments = experiments or ExperimentBook(reader.client)
+        self.policy = policy
+        self.matchers = matchers
+        self.experiments = experiments
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
