@@ -40,7 +40,7 @@ def catalog(*rids: str, withdrawn: tuple[str, ...] = ()) -> Catalog:
     return Catalog.build(rumors, debunks)
 
 
-def ranked_rumors(exposures, cat, limit=10) -> list[str]:  # noqa: ANN001
+def ranked_rumors(exposures: list[ExposureState], cat: Catalog, limit: int = 10) -> list[str]:
     return [c.rumor.rumor_id for c in rank_feed(exposures, cat, now=NOW, limit=limit)]
 
 
