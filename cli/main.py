@@ -245,19 +245,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.Popen[bytes]]:
-    """Workers 2..N: same port (SO_REUSEPORT), same Redis, metrics on the next ports."""
+    """Workers 2..N: each re-runs this process's own command line, so every flag holds in every
+    worker, with only what is the worker's own put after it (the last of a flag wins): one
+    worker each, metrics on the next ports, and the Redis this process resolved."""
     children = []
     for i in range(1, args.workers):
-        cmd = [sys.executable, "-m", "cli.main", "--log-level", args.log_level, "serve",
-               "--host", args.host, "--port", str(args.port), "--workers", "1",
-               "--poll-interval", str(args.poll_interval),
-               "--feed-daily-cap", str(args.feed_daily_cap)]  # fmt: skip
-        if args.blocking_reads:
-            cmd.append("--blocking-reads")
-        if args.metrics_port:
-            cmd += ["--metrics-port", str(args.metrics_port + i)]
-        if args.tls_cert and args.tls_key:
-            cmd += ["--tls-cert", args.tls_cert, "--tls-key", args.tls_key]
+        own = ["--workers", "1"]
+        if args.metrics_port:  # 0 (any free port) stays 0
+            own += ["--metrics-port", str(args.metrics_port + i)]
+        cmd = [sys.executable, "-m", "cli.main", *args.argv, *own]
         children.append(subprocess.Popen(cmd, env={**os.environ, "REDIS_URL": redis_url}))
     return children
 
@@ -409,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what serve workers re-run
     logs.configure(args.log_level)
     try:
         return args.func(args)
