@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from cli import logs
+from ranking.policy import ServingPolicy
+from service.config import ServerConfig
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -143,7 +145,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     from matching import Thresholds
     from offline.nightly.match import run_match
 
-    thresholds = Thresholds(high=args.high, low=args.low)
+    default = Thresholds()  # the matcher's defaults, the ones the service matches with
+    thresholds = Thresholds(
+        high=default.high if args.high is None else args.high,
+        low=default.low if args.low is None else args.low,
+    )
     _print_json(run_match(Path(args.items), Path(args.library), Path(args.out), thresholds))
     return 0
 
@@ -223,14 +229,15 @@ def cmd_export_events(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from feature_store.connection import redis_settings
-    from service.server import ServerConfig, run_until_signalled
+    from service.server import run_until_signalled
 
     if args.workers > 1 and args.port == 0:
         raise SystemExit("debunk serve: --workers needs a fixed --port to share")
     config = ServerConfig(
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
-        feed_daily_cap=args.feed_daily_cap, blocking_local_reads=args.blocking_reads,
+        policy=ServingPolicy(feed_daily_cap=args.feed_daily_cap),
+        blocking_local_reads=args.blocking_reads,
     )  # fmt: skip
     with redis_settings() as settings:
         children = _spawn_workers(args, settings.url) if args.workers > 1 else []
@@ -245,19 +252,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.Popen[bytes]]:
-    """Workers 2..N: same port (SO_REUSEPORT), same Redis, metrics on the next ports."""
+    """Workers 2..N: each re-runs this process's own command line, so every flag holds in every
+    worker, with only what is the worker's own put after it (the last of a flag wins): one
+    worker each, metrics on the next ports, and the Redis this process resolved."""
     children = []
     for i in range(1, args.workers):
-        cmd = [sys.executable, "-m", "cli.main", "--log-level", args.log_level, "serve",
-               "--host", args.host, "--port", str(args.port), "--workers", "1",
-               "--poll-interval", str(args.poll_interval),
-               "--feed-daily-cap", str(args.feed_daily_cap)]  # fmt: skip
-        if args.blocking_reads:
-            cmd.append("--blocking-reads")
-        if args.metrics_port:
-            cmd += ["--metrics-port", str(args.metrics_port + i)]
-        if args.tls_cert and args.tls_key:
-            cmd += ["--tls-cert", args.tls_cert, "--tls-key", args.tls_key]
+        own = ["--workers", "1"]
+        if args.metrics_port:  # 0 (any free port) stays 0
+            own += ["--metrics-port", str(args.metrics_port + i)]
+        cmd = [sys.executable, "-m", "cli.main", *args.argv, *own]
         children.append(subprocess.Popen(cmd, env={**os.environ, "REDIS_URL": redis_url}))
     return children
 
@@ -306,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--items", required=True, help="items.parquet (item_id, text)")
     s.add_argument("--library", required=True, help="folder with rumors.jsonl (or .parquet)")
     s.add_argument("--out", required=True, help="folder for matched_tags and review_queue")
-    s.add_argument("--high", type=float, default=0.35, help="auto-tag at or above this score")
-    s.add_argument("--low", type=float, default=0.15, help="review queue at or above this")
+    # No defaults here: the matcher's (matching.Thresholds), the ones the service uses.
+    s.add_argument("--high", type=float, help="auto-tag at or above this score")
+    s.add_argument("--low", type=float, help="review queue at or above this")
     s.set_defaults(func=cmd_match)
 
     s = sub.add_parser("nightly", help="join, then materialize a new snapshot into Redis")
@@ -358,20 +362,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_export_events)
 
     s = sub.add_parser("serve", help="run the gRPC service")
-    s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", "127.0.0.1"))
-    s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", "50051")))
-    s.add_argument("--poll-interval", type=float, default=0.5)
-    s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT"))
-    s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY"))
+    serving = ServerConfig()  # the serving defaults live there, and only there
+    s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", serving.host))
+    s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", serving.port)))
+    s.add_argument("--poll-interval", type=float, default=serving.poll_interval)
+    s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT", serving.tls_cert))
+    s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY", serving.tls_key))
     s.add_argument("--workers", type=int, default=1, help="processes sharing the port")
     s.add_argument(
         "--metrics-port",
         type=int,
-        default=None,
+        default=serving.metrics_port,
         help="Prometheus /metrics port (worker i uses port + i)",
     )
     s.add_argument(
-        "--feed-daily-cap", type=int, default=5, help="feed cards a user may be served per UTC day"
+        "--feed-daily-cap",
+        type=int,
+        default=serving.policy.feed_daily_cap,
+        help="feed cards a user may be served per UTC day",
     )
     s.add_argument(
         "--blocking-reads",
@@ -421,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what serve workers re-run
     logs.configure(args.log_level)
     try:
         return args.func(args)

@@ -56,6 +56,8 @@ class Rumor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Rumor:
+        """The inverse of ``to_dict`` (the store's own encoding); input rows go through
+        ``domain.rows.parse_rumor``, which validates them."""
         return cls(
             rumor_id=str(d["rumor_id"]),
             claim=str(d.get("claim", "")),

@@ -1,7 +1,7 @@
 """The rumor sample-library matcher: a pure core (numpy and plain Python, no IO) used by the
 offline tagging job and by online lookups."""
 
-from matching.library import LibraryEntry, Match
+from matching.library import LibraryEntry, Match, matcher_library
 from matching.matcher import Matcher, Thresholds
 from matching.normalize import normalize, segments
 from matching.scoring import ScoreParams
@@ -12,6 +12,7 @@ __all__ = [
     "Matcher",
     "ScoreParams",
     "Thresholds",
+    "matcher_library",
     "normalize",
     "segments",
 ]

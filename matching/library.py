@@ -1,8 +1,13 @@
-"""The rumor library as the matcher sees it: entries and the documents indexed for them."""
+"""The rumor library as the matcher sees it: which rumors enter it, their entries, and the
+documents indexed for them. Offline tagging and the service both build it with
+``matcher_library``, so the two sides match against the same library."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from domain.records import Rumor
 
 CLAIM, VARIANT, KEYWORDS = 0, 1, 2
 KIND_NAMES = ("claim", "variant", "keywords")
@@ -25,6 +30,23 @@ class Match:
     rumor_id: str
     score: float
     matched_text: str
+
+
+def qualifies(rumor: Rumor) -> bool:
+    """Whether a rumor enters the matcher library: it is confirmed (a withdrawn or unconfirmed
+    rumor is never tagged or pinned) and has a claim (the text the matcher scores first and
+    the one reviewers see; a rumor without one stays targetable through tagged items)."""
+    return rumor.confirmed and bool(rumor.claim.strip())
+
+
+def matcher_library(rumors: Iterable[Rumor]) -> list[LibraryEntry]:
+    """The matcher library of ``rumors``: one entry per qualifying rumor, in rumor id order (so
+    a library does not depend on the order a file or a store hands the rumors over)."""
+    return [
+        LibraryEntry(r.rumor_id, r.claim, tuple(r.keywords), tuple(r.variants))
+        for r in sorted(rumors, key=lambda r: r.rumor_id)
+        if qualifies(r)
+    ]
 
 
 def documents(library: list[LibraryEntry]) -> tuple[list[str], list[int], list[int]]:

@@ -20,7 +20,7 @@ log = logging.getLogger("debunk.service.experiments")
 class ExperimentBook:
     """All experiment configs; keeps the last good copy while the store is unreachable."""
 
-    def __init__(self, client: Any, *, poll_interval: float = 1.0) -> None:
+    def __init__(self, client: Any, *, poll_interval: float) -> None:
         self.client = client
         self.poll_interval = poll_interval
         self.experiments: tuple[Experiment, ...] = ()

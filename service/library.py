@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from feature_store.reader import SnapshotReader
-from matching import LibraryEntry, Matcher, Thresholds
+from matching import Matcher, Thresholds, matcher_library
 
 
 class LibraryMatchers:
-    """version -> Matcher over the snapshot's confirmed rumors (the newest two are kept)."""
+    """version -> Matcher over the snapshot's matcher library (``matching.matcher_library``, as
+    offline tagging builds it); the newest two are kept."""
 
     def __init__(self, reader: SnapshotReader, thresholds: Thresholds | None = None) -> None:
         self.reader = reader
@@ -22,15 +23,12 @@ class LibraryMatchers:
         if version in self._by_version:
             return
         catalog = await self.reader.catalog(version)
-        library = [
-            LibraryEntry(r.rumor_id, r.claim, r.keywords, r.variants)
-            for r in catalog.rumors.values()
-            if r.confirmed
-        ]
+        library = matcher_library(catalog.rumors.values())
         matcher = await asyncio.to_thread(Matcher(self.thresholds).build, library)
         self._by_version[version] = matcher
         while len(self._by_version) > 2:
             self._by_version.pop(next(iter(self._by_version)))
 
     def get(self, version: str) -> Matcher | None:
+        """The matcher of ``version``, None before it is prepared."""
         return self._by_version.get(version)

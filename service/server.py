@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -19,33 +18,15 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
 from feature_store.resp import LocalLane, RespPool
+from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
-from service.servicer import DebunkServicer, ServingPolicy
+from service.servicer import DebunkServicer
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DebunkService"].full_name
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Where to listen and how; TLS is on when both cert and key are given."""
-
-    host: str = "127.0.0.1"
-    port: int = 50051
-    poll_interval: float = 0.5
-    grace_s: float = 5.0
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    reuse_port: bool = True
-    metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
-    feed_daily_cap: int = 5
-    # One user's feed read blocks for its ~20 µs round trip when Redis is on a unix socket
-    # (resp.LocalLane): ~90 µs less CPU per RankFeed on one process with cores to spare, no
-    # gain where the worker then waits for Redis to get a core (see README), so it is opt-in.
-    blocking_local_reads: bool = False
 
 
 class DebunkServer:
@@ -104,9 +85,10 @@ class DebunkServer:
 
     async def start(self) -> int:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
-        policy = ServingPolicy(feed_daily_cap=self.config.feed_daily_cap)
         pb_grpc.add_DebunkServiceServicer_to_server(
-            DebunkServicer(self._reader, self._watcher, policy, self._matchers, self._experiments),
+            DebunkServicer(
+                self._reader, self._watcher, self.config.policy, self._matchers, self._experiments
+            ),
             self._server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)

@@ -21,7 +21,7 @@ class SnapshotWatcher:
         self,
         reader: SnapshotReader,
         *,
-        poll_interval: float = 0.5,
+        poll_interval: float,
         on_ready: Callable[[str], None] | None = None,
         prepare: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from debunk.v1 import debunk_pb2 as pb
 from domain.delivery import DeliveryEvent
 from domain.ids import InvalidId, check_id
@@ -142,3 +144,59 @@ def group(request: pb.GroupWarningsRequest) -> tuple[list[pb.GroupMessage], list
     for i, member in enumerate(members):
         user_id(member, f"member_ids[{i}]")
     return messages, members
+
+
+# What each snapshot RPC asks for, validated (the rpc decorator's ``parse`` step).
+
+
+class FeedRequest(NamedTuple):
+    user_id: str
+    limit: int
+
+
+class BatchRequest(NamedTuple):
+    user_ids: list[str]
+    limit: int
+
+
+class CommentRequest(NamedTuple):
+    item_id: str
+    user_id: str  # "" for an anonymous viewer
+
+
+class SearchRequest(NamedTuple):
+    query: str
+    user_id: str  # "" for an anonymous searcher
+    limit: int
+
+
+class GroupRequest(NamedTuple):
+    messages: list[pb.GroupMessage]
+    members: list[str]
+
+
+def _viewer(value: str) -> str:
+    """An optional viewer: "" or a valid user id."""
+    return user_id(value) if value else ""
+
+
+def feed_request(request: pb.RankFeedRequest) -> FeedRequest:
+    return FeedRequest(user_id(request.user_id), feed_limit(request.limit))
+
+
+def batch_request(request: pb.RankFeedBatchRequest) -> BatchRequest:
+    return BatchRequest(batch_user_ids(list(request.user_ids)), feed_limit(request.limit))
+
+
+def comment_request(request: pb.CommentTopRequest) -> CommentRequest:
+    return CommentRequest(some_id(request.item_id, "item_id"), _viewer(request.user_id))
+
+
+def search_request(request: pb.SearchTopRequest) -> SearchRequest:
+    return SearchRequest(
+        query(request.query), _viewer(request.user_id), pinned_limit(request.limit)
+    )
+
+
+def group_request(request: pb.GroupWarningsRequest) -> GroupRequest:
+    return GroupRequest(*group(request))

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from domain.rows import RecordError, parse_rumor
 from offline.io.catalog import (
     InputError,
     debunk_from_claim_review,
@@ -122,3 +123,63 @@ def test_tags_need_item_and_rumor_columns(tmp_path: Path) -> None:
     pq.write_table(pa.table({"item": ["i1"], "rumor_id": ["r1"]}), bad)
     with pytest.raises(InputError, match="bad.parquet: missing column 'item_id'"):
         load_tags(bad)
+
+
+def test_rumor_rows_from_parquet_and_json_lines_parse_alike(tmp_path: Path) -> None:
+    row = {
+        "rumor_id": "r1",
+        "claim": "c",
+        "category": "epidemic",
+        "severity": 4,
+        "keywords": ["板蓝根", " 流感 ", ""],
+        "verdict": "false",
+        "status": "confirmed",
+        "confirmed_at": "2026-10-01T08:00:00+08:00",
+        "variants": ["v1, with a comma", ""],
+    }
+    (tmp_path / "rumors.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n")
+    pq.write_table(pa.Table.from_pylist([row]), tmp_path / "rumors.parquet")
+    [a] = load_rumors(tmp_path / "rumors.jsonl")
+    assert load_rumors(tmp_path / "rumors.parquet") == [a]
+    assert a.keywords == ("板蓝根", "流感") and a.variants == ("v1, with a comma",)
+    assert a.confirmed_at == "2026-10-01T00:00:00Z"
+
+
+def test_a_rumor_row_with_string_lists_and_defaults() -> None:
+    r = parse_rumor({"rumor_id": "r1", "keywords": "a; b,,c", "variants": "one, text"})
+    assert r.keywords == ("a", "b", "c") and r.variants == ("one, text",)
+    assert (r.claim, r.category, r.severity, r.verdict, r.status) == (
+        "",
+        "other",
+        1,
+        "false",
+        "confirmed",
+    )
+    assert parse_rumor({"rumor_id": "r2", "severity": "3"}).severity == 3  # CSV text
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"claim": "c"}, "rumor_id is missing"),
+        ({"rumor_id": "r 1"}, "rumor_id may only contain"),
+        ({"rumor_id": "r1", "severity": 7}, "severity must be an integer from 1 to 5, got 7"),
+        ({"rumor_id": "r1", "severity": 2.5}, "severity must be an integer"),
+        ({"rumor_id": "r1", "status": "pending"}, "status must be one of confirmed, withdrawn"),
+        ({"rumor_id": "r1", "verdict": "true"}, "verdict must be one of"),
+        ({"rumor_id": "r1", "category": "health"}, "category must be one of"),
+        ({"rumor_id": "r1", "claim": 5}, "claim must be a string"),
+        ({"rumor_id": "r1", "keywords": 5}, "keywords must be a list or a string"),
+        ({"rumor_id": "r1", "confirmed_at": "yesterday"}, "confirmed_at is not an ISO 8601"),
+    ],
+)
+def test_a_bad_rumor_row_is_refused_with_the_field_and_the_reason(row: dict, reason: str) -> None:
+    with pytest.raises(RecordError, match=reason):
+        parse_rumor(row)
+
+
+def test_a_bad_rumor_row_names_the_file_the_line_and_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "rumors.jsonl"
+    path.write_text('{"rumor_id": "r1"}\n{"rumor_id": "r2", "severity": 9}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"rumors.jsonl:2: bad rumor record: severity must be"):
+        load_rumors(path)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pyarrow as pa
 import pyarrow.parquet as pq
 import redis
 
+from debunk.v1 import debunk_pb2 as pb
+from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store import keys
+from feature_store.embedded import free_port
+from tests.fixtures.servers import wait_for_health
+from tests.fixtures.service import SERVING, snapshot
 
 
 def debunk(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -105,57 +117,74 @@ def test_a_bad_date_is_refused_by_the_parser() -> None:
     assert done.returncode == 2 and "not a YYYY-MM-DD date" in done.stderr
 
 
-def test_serve_with_two_workers_shares_one_port(
-    client: redis.Redis, redis_url: str, tmp_path: Path
-) -> None:
-    import re
-    import signal
-    import time
-    import urllib.request
+def scrape(port: int) -> bytes | None:
+    """A worker's /metrics page, None while it is not up."""
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    except OSError:
+        return None
 
-    import grpc
 
-    from debunk.v1 import debunk_pb2 as pb
-    from debunk.v1 import debunk_pb2_grpc as pb_grpc
-    from feature_store.embedded import free_port
-    from tests.fixtures.servers import wait_for_health
-    from tests.fixtures.service import SERVING, snapshot
-
-    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+@contextlib.contextmanager
+def two_workers(redis_url: str, *flags: str) -> Iterator[tuple[int, int]]:
+    """``debunk serve --workers 2`` with ``flags``, once both workers are up: (port, metrics port
+    of worker 1; worker 2's is the next)."""
     port, metrics = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2",
-         "--metrics-port", str(metrics)],
+         "--metrics-port", str(metrics), *flags],
         env={**os.environ, "REDIS_URL": redis_url},
     )  # fmt: skip
-
-    def scrape(p: int) -> bytes | None:
-        try:
-            return urllib.request.urlopen(f"http://127.0.0.1:{p}/metrics", timeout=5).read()
-        except OSError:
-            return None
-
     try:
         deadline = time.monotonic() + 60
         while not all(scrape(p) for p in (metrics, metrics + 1)):  # both workers are up
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
-        for _ in range(20):  # fresh connections: the kernel spreads them over the workers
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
-                assert wait_for_health(ch, SERVING) == SERVING
-                reply = pb_grpc.DebunkServiceStub(ch).RankFeed(
-                    pb.RankFeedRequest(user_id="u1", limit=3), timeout=5
-                )
-                assert [c.rumor_id for c in reply.cards] == ["r1"]
-        counts = []
-        for p in (metrics, metrics + 1):
-            text = scrape(p) or b""
-            found = re.search(rb'debunk_rpc_latency_seconds_count\{method="RankFeed"\} (\d+)', text)
-            counts.append(int(float(found.group(1))) if found else 0)
-        assert sum(counts) == 20 and all(c > 0 for c in counts), counts
+        yield port, metrics
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def feeds_over_fresh_connections(port: int, n: int = 20) -> list[pb.RankFeedResponse]:
+    """u1's feed ``n`` times, each on a new connection (the kernel spreads them over workers)."""
+    replies = []
+    for _ in range(n):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            assert wait_for_health(ch, SERVING) == SERVING
+            stub = pb_grpc.DebunkServiceStub(ch)
+            replies.append(stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=5))
+    return replies
+
+
+def rank_feed_counts(metrics: int) -> list[int]:
+    """RankFeed calls each of the two workers answered, from their /metrics."""
+    counts = []
+    for p in (metrics, metrics + 1):
+        text = scrape(p) or b""
+        found = re.search(rb'debunk_rpc_latency_seconds_count\{method="RankFeed"\} (\d+)', text)
+        counts.append(int(float(found.group(1))) if found else 0)
+    return counts
+
+
+def test_serve_with_two_workers_shares_one_port(client: redis.Redis, redis_url: str) -> None:
+    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+    with two_workers(redis_url) as (port, metrics):
+        for reply in feeds_over_fresh_connections(port):
+            assert [c.rumor_id for c in reply.cards] == ["r1"]
+        counts = rank_feed_counts(metrics)
+        assert sum(counts) == 20 and all(c > 0 for c in counts), counts
+
+
+def test_every_worker_runs_with_the_flags_the_operator_gave(
+    client: redis.Redis, redis_url: str
+) -> None:
+    snapshot(client, "v1", [("u1", "r1", "click", 2), ("u1", "r2", "share", 3)])
+    with two_workers(redis_url, "--feed-daily-cap", "1") as (port, metrics):
+        replies = feeds_over_fresh_connections(port)
+        counts = rank_feed_counts(metrics)
+    assert all(c > 0 for c in counts), counts  # worker 2 answered too
+    assert [len(r.cards) for r in replies] == [1] * 20  # the default cap (5) would give 2
 
 
 def test_an_experiment_is_planted_stored_and_reported_from_the_command_line(

@@ -9,7 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import redis
 
+from feature_store.connection import RedisSettings
+from matching import Matcher
 from offline.nightly.match import load_library, match_items, run_match
 from offline.synth.world import synthesize
 
@@ -90,3 +93,58 @@ def test_match_items_schema(world: Path) -> None:
     assert review.schema.names == ["item_id", "rumor_id", "score", "best_claim", "text"]
     assert tags.to_pylist()[0]["rumor_id"] == library[0].rumor_id
     assert tags.num_rows == 1
+
+
+# Rows that tell the qualification rule apart: confirmed, withdrawn, an empty claim, a status
+# left out (confirmed), keywords as one string and a single variant text, out of id order.
+LIBRARY_ROWS = [
+    {"rumor_id": "r3", "claim": "明天全市停水，赶紧囤水", "keywords": "停水; 囤水",
+     "variants": "明天停水！！赶紧囤水"},
+    {"rumor_id": "r1", "claim": "喝板蓝根可以预防流感", "keywords": ["板蓝根", " 流感 "],
+     "variants": ["听说喝板蓝根可以预防流感", ""], "status": "confirmed"},
+    {"rumor_id": "r2", "claim": "地震预报：今晚有大地震", "status": "withdrawn"},
+    {"rumor_id": "r4", "claim": "", "keywords": ["无题"], "status": "confirmed"},
+    {"rumor_id": "r5", "claim": "   ", "variants": ["只有变体"]},
+]  # fmt: skip
+
+
+def test_offline_and_service_build_the_same_library_from_the_same_rumors(
+    tmp_path: Path, client: redis.Redis, settings: RedisSettings
+) -> None:
+    import asyncio
+
+    from feature_store.reader import SnapshotReader
+    from feature_store.snapshots import SnapshotWriter
+    from offline.io.catalog import load_rumors
+    from offline.nightly.match import make_matcher
+    from service.library import LibraryMatchers
+
+    path = tmp_path / "rumors.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in LIBRARY_ROWS) + "\n")
+    offline = load_library(tmp_path)
+    assert [e.rumor_id for e in offline] == ["r1", "r3"]  # confirmed, with a claim, in id order
+    assert offline[0].keywords == ("板蓝根", "流感") and offline[1].variants == (
+        "明天停水！！赶紧囤水",
+    )
+
+    writer = SnapshotWriter(client, "lib1")  # the nightly job's catalog, as the service reads it
+    writer.write_catalog(load_rumors(path), [])
+    writer.commit()
+
+    async def service_matcher() -> Matcher | None:
+        redis_async = settings.async_client()
+        try:
+            matchers = LibraryMatchers(SnapshotReader(redis_async))
+            await matchers.prepare("lib1")
+            return matchers.get("lib1")
+        finally:
+            await redis_async.aclose()
+
+    online = asyncio.run(service_matcher())
+    built = make_matcher(offline)
+    assert online is not None
+    assert (online.rumor_ids, online.claims, online.doc_texts) == (
+        built.rumor_ids,
+        built.claims,
+        built.doc_texts,
+    )

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from matching import Matcher, Thresholds, normalize
+from domain.records import Rumor
+from matching import LibraryEntry, Matcher, Thresholds, matcher_library, normalize
 from matching.grams import batch_grams
 from tests.fixtures.matching import LIBRARY, UNRELATED
 
@@ -142,3 +143,18 @@ def test_gram_ids_are_stable_across_processes() -> None:
     assert len(outs) == 1
     local = batch_grams(["北京将于明天起实行单双号限行", "Drinking bleach cures COVID"])[1].sum()
     assert outs == {str(np.uint64(local))}
+
+
+def test_the_library_holds_confirmed_rumors_with_a_claim_in_id_order() -> None:
+    rumors = [
+        Rumor("r3", "明天全市停水", "livelihood", 2, "false", "confirmed", ("停水",)),
+        Rumor("r1", "喝板蓝根能预防新冠", "epidemic", 4, "false", "confirmed", variants=("v",)),
+        Rumor("r2", "地震预报", "disaster", 5, "false", "withdrawn"),
+        Rumor("r4", " ", "other", 1, "false", "confirmed", ("无题",)),
+    ]
+    library = matcher_library(rumors)
+    assert library == [
+        LibraryEntry("r1", "喝板蓝根能预防新冠", (), ("v",)),
+        LibraryEntry("r3", "明天全市停水", ("停水",), ()),
+    ]
+    assert matcher_library(reversed(rumors)) == library

@@ -12,8 +12,12 @@ import matching.scoring as scoring
 from matching import LibraryEntry, Matcher
 from tests.fixtures.matching import LIBRARY, UNRELATED
 
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-def dense_reference(text, doc, w, n_texts, n_docs):
+
+def dense_reference(
+    text: np.ndarray, doc: np.ndarray, w: np.ndarray, n_texts: int, n_docs: int
+) -> Arrays:
     """Sum per (text, doc) cell over a dense table; cells in the order of their last posting."""
     cell = text * n_docs + doc
     acc = np.bincount(cell, weights=w, minlength=n_texts * n_docs)
@@ -23,7 +27,7 @@ def dense_reference(text, doc, w, n_texts, n_docs):
     return cells // n_docs, cells % n_docs, acc[cells]
 
 
-def postings(seed: int, n_texts: int, n_docs: int, n: int):
+def postings(seed: int, n_texts: int, n_docs: int, n: int) -> Arrays:
     rng = np.random.default_rng(seed)
     text = np.sort(rng.integers(0, n_texts, n))
     doc = rng.integers(0, n_docs, n)

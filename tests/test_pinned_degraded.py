@@ -18,7 +18,7 @@ from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
 from feature_store.snapshots import SnapshotWriter
-from service.servicer import DebunkServicer
+from service.rpc import within_deadline
 from tests.fixtures.servers import ServiceThread, wait_for_health
 from tests.fixtures.service import SERVING, exposure_batch
 
@@ -110,10 +110,6 @@ class Context:
         return self.remaining
 
 
-def servicer() -> DebunkServicer:
-    return DebunkServicer(reader=None, watcher=None, experiments=object())  # type: ignore[arg-type]
-
-
 def test_a_store_call_whose_deadline_has_passed_times_out_without_starting() -> None:
     started = []
 
@@ -124,7 +120,7 @@ def test_a_store_call_whose_deadline_has_passed_times_out_without_starting() -> 
     async def go() -> None:
         call = read()
         with pytest.raises(TimeoutError):
-            await servicer()._store(Context(0.004), call)  # within the 5 ms margin
+            await within_deadline(Context(0.004), call)  # within the 5 ms margin
         assert call.cr_frame is None  # closed, never run
 
     asyncio.run(go())
@@ -140,11 +136,10 @@ def test_a_slow_store_call_times_out_at_the_callers_deadline_and_a_quick_one_ans
         return "now"
 
     async def go() -> float:
-        s = servicer()
-        assert await s._store(Context(None), quick()) == "now"
+        assert await within_deadline(Context(None), quick()) == "now"
         t = asyncio.get_running_loop().time()
         with pytest.raises(TimeoutError):
-            await s._store(Context(0.055), slow())
+            await within_deadline(Context(0.055), slow())
         return asyncio.get_running_loop().time() - t
 
     assert 0.04 <= asyncio.run(go()) < 1.0

@@ -1,9 +1,11 @@
 """The feed ranking rules, on plain data (no servers)."""
 
 from domain.delivery import Delivery
+from domain.experiments import Arm
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
 from ranking.pipeline import explain, rank_feed
+from ranking.policy import ServingPolicy, feed_rules
 
 NOW = 1_760_000_000
 HOUR = 3600
@@ -38,7 +40,7 @@ def catalog(*rids: str, withdrawn: tuple[str, ...] = ()) -> Catalog:
     return Catalog.build(rumors, debunks)
 
 
-def ranked_rumors(exposures, cat, limit=10) -> list[str]:
+def ranked_rumors(exposures: list[ExposureState], cat: Catalog, limit: int = 10) -> list[str]:
     return [c.rumor.rumor_id for c in rank_feed(exposures, cat, now=NOW, limit=limit)]
 
 
@@ -149,3 +151,30 @@ def test_a_dismissed_rumor_is_not_pushed_again() -> None:
         delivery=dismissed,
     )
     assert [c.rumor.rumor_id for c in ranked] == ["r2"]
+
+
+def test_the_daily_cap_leaves_what_is_left_of_the_day() -> None:
+    rules = feed_rules(ServingPolicy(feed_daily_cap=5), None)
+    assert (rules.targeted, rules.learned_ranker, rules.daily_cap) == (True, True, 5)
+    assert rules.budget(limit=3, served_today=0) == 3  # the request's limit first
+    assert rules.budget(limit=10, served_today=3) == 2  # then what the cap leaves
+    assert rules.budget(limit=10, served_today=5) == 0
+    assert rules.budget(limit=10, served_today=9) == 0  # never negative
+
+
+def test_each_arm_policy_decides_targeting_and_the_ranker() -> None:
+    policy = ServingPolicy(feed_daily_cap=4)
+    holdout = feed_rules(policy, Arm("h", 0.1, "holdout"))
+    assert not holdout.targeted and holdout.budget(limit=10, served_today=0) == 0
+    rules_only = feed_rules(policy, Arm("c", 0.5, "rules"))
+    assert rules_only.targeted and not rules_only.learned_ranker
+    model = feed_rules(policy, Arm("t", 0.4, "model"))
+    assert model.targeted and model.learned_ranker
+
+
+def test_an_arms_own_cap_replaces_the_operators_cap() -> None:
+    policy = ServingPolicy(feed_daily_cap=5)
+    assert feed_rules(policy, Arm("t", 1.0, "rules", feed_daily_cap=1)).daily_cap == 1
+    assert feed_rules(policy, Arm("z", 1.0, "rules", feed_daily_cap=0)).budget(10, 0) == 0
+    assert feed_rules(policy, Arm("c", 1.0, "rules")).daily_cap == 5
+    assert ServingPolicy().feed_daily_cap == 5  # the one default the CLI also reads

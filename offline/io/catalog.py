@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from domain.records import Debunk, Rumor
+from domain.rows import RecordError, iso_utc, parse_rumor
 from domain.vocab import AUTHORITIES, FORMATS
 
 RUMOR_FILES = ("rumors.jsonl", "rumors.parquet")
@@ -32,19 +32,6 @@ def find_input(data: Path, names: tuple[str, ...]) -> Path:
         if (data / name).exists():
             return data / name
     raise InputError(f"{data}: none of {', '.join(names)} found")
-
-
-def iso_utc(value: Any) -> str:
-    """An ISO 8601 time as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC ("" for empty)."""
-    if value in (None, ""):
-        return ""
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -65,19 +52,13 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def load_rumors(path: Path) -> list[Rumor]:
-    """The rumor library, from JSON Lines or Parquet."""
+    """The rumor library, from JSON Lines or Parquet, each row through ``parse_rumor``; a bad
+    row fails the load with the file, the line and the reason."""
     out = []
     for n, rec in _records(path):
         try:
-            keywords = rec.get("keywords") or []
-            if isinstance(keywords, str):
-                keywords = [k for k in keywords.replace(";", ",").split(",") if k]
-            out.append(
-                Rumor.from_dict(
-                    {**rec, "keywords": keywords, "confirmed_at": iso_utc(rec.get("confirmed_at"))}
-                )
-            )
-        except (KeyError, ValueError, TypeError) as e:
+            out.append(parse_rumor(rec))
+        except RecordError as e:
             raise InputError(f"{path}:{n}: bad rumor record: {e}") from None
     return out
 

@@ -8,7 +8,6 @@ aside, moving both into place only when the run completes.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
-from offline.io.catalog import InputError, find_input
+from matching import LibraryEntry, Matcher, ScoreParams, Thresholds, matcher_library
+from offline.io.catalog import RUMOR_FILES, find_input, load_rumors
 from offline.io.contracts import TAG_SCHEMA
 
 REVIEW_SCHEMA = pa.schema(
@@ -36,52 +35,11 @@ BATCH_ROWS = 20_000
 TOP_K = 3
 
 
-def _rumor_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Rumor records from JSON Lines or Parquet (``variants`` included)."""
-    if path.suffix == ".parquet":
-        yield from pq.read_table(path).to_pylist()
-        return
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{n}: not JSON: {e.msg}") from None
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    """A list field as a tuple of non-empty strings (a comma-separated string is split)."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = value.replace(";", ",").split(",")
-    return tuple(str(v).strip() for v in value if v and str(v).strip())
-
-
-def _variants(value: Any) -> tuple[str, ...]:
-    """Known variant texts: a list (commas inside a variant are kept), or one string."""
-    if isinstance(value, str):
-        return (value,) if value.strip() else ()
-    return tuple(str(v) for v in value or () if v and str(v).strip())
-
-
 def load_library(library_dir: Path) -> list[LibraryEntry]:
-    """The confirmed rumors of ``library_dir/rumors.jsonl`` (or ``.parquet``) as entries."""
-    path = find_input(Path(library_dir), ("rumors.jsonl", "rumors.parquet"))
-    out = []
-    for rec in _rumor_records(path):
-        if rec.get("status", "confirmed") != "confirmed" or not rec.get("claim"):
-            continue
-        out.append(
-            LibraryEntry(
-                rumor_id=str(rec["rumor_id"]),
-                claim=str(rec["claim"]),
-                keywords=_strings(rec.get("keywords")),
-                variants=_variants(rec.get("variants")),
-            )
-        )
-    return out
+    """The matcher library of ``library_dir/rumors.jsonl`` (or ``.parquet``): the rumors as the
+    catalog loader parses them, and the entries ``matching.matcher_library`` keeps (the service
+    builds its library the same way)."""
+    return matcher_library(load_rumors(find_input(Path(library_dir), RUMOR_FILES)))
 
 
 def make_matcher(
@@ -144,7 +102,7 @@ def run_match(
     params: ScoreParams | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> dict[str, Any]:
-    """Match ``items_path`` against the confirmed rumors of ``library_dir``; write
+    """Match ``items_path`` against the matcher library of ``library_dir``; write
     ``out_dir/matched_tags.parquet`` and ``out_dir/review_queue.parquet`` atomically; return a
     summary (texts, auto, review, texts_per_s, ...)."""
     t0 = time.perf_counter()

@@ -1,0 +1,140 @@
+"""The opening and closing every snapshot RPC shares, so each servicer method is its own logic:
+arguments validated (INVALID_ARGUMENT with the reason), the pinned snapshot (UNAVAILABLE before
+the first), store calls within the caller's deadline, and a store failure turned into a
+``degraded`` answer (the metrics interceptor counts those) instead of an error."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import grpc
+import redis
+
+from service import validation
+from service.snapshot_watcher import SnapshotWatcher
+
+log = logging.getLogger("debunk.service")
+
+# How long a request may wait for the store at most (less when the caller's deadline is nearer).
+DEFAULT_STORE_TIMEOUT_S = 0.25
+# Time kept back from the caller's deadline to build and send the answer.
+DEADLINE_MARGIN_S = 0.005
+STORE_ERRORS = (TimeoutError, redis.RedisError, OSError)
+
+A = TypeVar("A")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def time_left(context: grpc.aio.ServicerContext, limit: float = DEFAULT_STORE_TIMEOUT_S) -> float:
+    """Seconds a store call may take: ``limit``, or less when the caller's deadline (minus the
+    margin to answer) is nearer. TimeoutError when no time is left, so the call is not made."""
+    remaining = context.time_remaining()
+    timeout = limit if remaining is None else min(limit, remaining - DEADLINE_MARGIN_S)
+    if timeout <= 0:
+        raise TimeoutError
+    return timeout
+
+
+async def within_deadline(
+    context: grpc.aio.ServicerContext, call: Awaitable[T], limit: float = DEFAULT_STORE_TIMEOUT_S
+) -> T:
+    """Await a store call within the caller's deadline and at most ``limit`` seconds, in the
+    calling task (a timeout scope, not wait_for's extra task): a read that needs no IO costs
+    no trip around the event loop. A call whose time is already up is never started."""
+    try:
+        timeout = time_left(context, limit)
+    except TimeoutError:
+        if asyncio.iscoroutine(call):
+            call.close()
+        raise
+    async with asyncio.timeout(timeout):
+        return await call
+
+
+async def valid(
+    context: grpc.aio.ServicerContext, parse: Callable[..., A], *args: Any, **kwargs: Any
+) -> A:
+    """``parse(*args, **kwargs)``, or the call ends INVALID_ARGUMENT with the reason."""
+    try:
+        return parse(*args, **kwargs)
+    except validation.BadRequest as e:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))  # raises AbortError
+
+
+@dataclass(slots=True)
+class Call(Generic[A]):
+    """One opened RPC: its validated arguments, the snapshot version it reads, when it started,
+    and whether a store read was given up (the answer is then flagged degraded)."""
+
+    context: grpc.aio.ServicerContext
+    args: A
+    version: str
+    now: float
+    degraded: bool = False
+
+    def time_left(self, limit: float = DEFAULT_STORE_TIMEOUT_S) -> float:
+        """``time_left`` for this call's deadline."""
+        return time_left(self.context, limit)
+
+    async def store(self, call: Awaitable[T], limit: float = DEFAULT_STORE_TIMEOUT_S) -> T:
+        """A store read the answer needs: a failure degrades the whole answer."""
+        return await within_deadline(self.context, call, limit)
+
+    async def store_or(self, call: Awaitable[T], fallback: T) -> T:
+        """A store read the answer can do without: on failure, ``fallback`` and a degraded flag."""
+        try:
+            return await within_deadline(self.context, call)
+        except STORE_ERRORS:
+            self.degraded = True
+            return fallback
+
+
+class Snapshotted(Protocol):
+    """A servicer whose RPCs read the snapshot its watcher pins."""
+
+    watcher: SnapshotWatcher
+
+
+def rpc(
+    parse: Callable[[Any], A], answer: Callable[..., R]
+) -> Callable[[Callable[[Any, Call[A], R], Awaitable[None]]], Callable[..., Awaitable[R]]]:
+    """Make ``method(self, call, reply)`` a gRPC handler ``(self, request, context)``: the request
+    goes through ``parse``, the reply starts as ``answer(snapshot_version=...)`` and the method
+    fills it in. A store failure that escapes the method sends what the reply holds by then
+    (e.g. its experiment labels) flagged degraded, so store reads come before cards."""
+
+    def decorate(
+        method: Callable[[Any, Call[A], R], Awaitable[None]],
+    ) -> Callable[..., Awaitable[R]]:
+        name = method.__name__
+
+        @functools.wraps(method)
+        async def handler(self: Snapshotted, request: Any, context: grpc.aio.ServicerContext) -> R:
+            try:
+                args = parse(request)
+            except validation.BadRequest as e:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))  # raises AbortError
+            version = self.watcher.version
+            if version is None:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
+            reply = answer(snapshot_version=version)
+            call = Call(context, args, version, time.time())
+            try:
+                await method(self, call, reply)
+            except STORE_ERRORS as e:
+                log.warning("%s degraded: %s", name, type(e).__name__)
+                call.degraded = True
+            if call.degraded:
+                reply.degraded = True  # type: ignore[attr-defined]
+            return reply
+
+        return handler
+
+    return decorate
