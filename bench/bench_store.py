@@ -27,7 +27,7 @@ from domain.records import Debunk, Rumor  # noqa: E402
 from feature_store.connection import RedisSettings  # noqa: E402
 from feature_store.embedded import EmbeddedRedis  # noqa: E402
 from feature_store.reader import SnapshotReader  # noqa: E402
-from offline.join.local import STATE_SCHEMA  # noqa: E402
+from offline.join.contracts import STATE_SCHEMA  # noqa: E402
 from offline.nightly.materialize import materialize  # noqa: E402
 
 TS = pa.timestamp("us", tz="UTC")

@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from offline import catalog  # noqa: E402
-from offline.join.local import join_exposures  # noqa: E402
+from offline.join.engine import join_exposures  # noqa: E402
 from offline.models.features import read_events  # noqa: E402
 from offline.models.train import train_models  # noqa: E402
 from offline.synth.world import synthesize  # noqa: E402

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from offline.io.logs import LogSchemaError
-from offline.join.local import join_exposures
+from offline.join.engine import join_exposures
 from offline.nightly.state import current_generation, update_state
 from tests.fixtures.logs import by_pair, t, tags, write_logs
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
 from offline.io import catalog
+from offline.join.engine import DEFAULT_ENGINE
 from offline.models.train import TrainedModels, train_models
 from offline.nightly.match import run_match
 from offline.nightly.materialize import materialize
@@ -32,8 +33,10 @@ def run_nightly(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keep_versions: int = 2,
     train: bool = True,
+    engine: str = DEFAULT_ENGINE,
 ) -> dict[str, Any]:
-    """Run the whole nightly job for ``run_date``; returns (and saves) the run summary."""
+    """Run the whole nightly job for ``run_date`` with the join ``engine`` (see engine_named);
+    returns (and saves) the run summary."""
     started = time.perf_counter()
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
@@ -51,6 +54,7 @@ def run_nightly(
         run_date,
         lookback_days=lookback_days,
         confirmed=confirmed,
+        engine=engine,
     )
     models = (
         train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)

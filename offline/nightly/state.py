@@ -32,21 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from offline.io import logs as logfiles
+from offline.io.parquet import write_parquet_atomic
 from offline.io.rejects import RejectWriter
-from offline.join.local import (
-    JoinSummary,
-    Partial,
-    finish_state,
-    merge_pairs,
-    merge_surfaces,
-    prepare_tags,
-    scan_files,
-    write_parquet_atomic,
-)
+from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
 from offline.nightly.audience import build_audience
 from offline.progress import RowProgress
 
@@ -160,8 +152,11 @@ def _anti_join(left: pa.Table, right: pa.Table) -> pa.Table:
 class StateUpdate:
     """One run: decide what to scan, scan it, merge the window, flip the generation."""
 
-    def __init__(self, logs: Path, state_dir: Path, run_date: date, lookback_days: int) -> None:
+    def __init__(
+        self, logs: Path, state_dir: Path, run_date: date, lookback_days: int, engine: JoinEngine
+    ) -> None:
         self.logs = logs
+        self.engine = engine
         self.dir = state_dir
         self.run_date = run_date
         self.lookback_days = lookback_days
@@ -191,7 +186,7 @@ class StateUpdate:
     ) -> tuple[str, str, str | None]:
         rejects = RejectWriter(self._path(f"rejects/dt={dt}/rejects-{kind}-{self.run_id}.parquet"))
         full = kind == "full"
-        partial = scan_files(
+        partial = self.engine.scan(
             files,
             tags,
             self.join if full else self.backfill,
@@ -264,23 +259,21 @@ class StateUpdate:
     def _write_generation(self, manifest: Manifest, confirmed: set[str] | None) -> Path:
         generation = self.dir / "generations" / self.run_id
         generation.mkdir(parents=True, exist_ok=True)
-        pairs = merge_pairs([])
-        surface_tables = []
-        for entry in manifest.partitions.values():  # fold: memory stays at one state's size
-            pairs = merge_pairs([pairs, *(pq.read_table(self._path(p)) for p in entry.pairs)])
-            surface_tables += [pq.read_table(self._path(p)) for p in entry.surfaces]
-        if confirmed is not None:
-            keep = pa.array(sorted(confirmed), pa.string())
-            pairs = pairs.filter(pc.is_in(pairs["rumor_id"], value_set=keep))
-        state = finish_state(pairs)
-        surfaces = merge_surfaces(surface_tables)
-        if confirmed is not None:
-            surfaces = surfaces.filter(pc.is_in(surfaces["rumor_id"], value_set=keep))
+        merged = self.engine.merge_state(self._partials(manifest), confirmed)
+        state = merged.exposures
         write_parquet_atomic(state, generation / "exposures.parquet")
-        write_parquet_atomic(build_audience(state, surfaces), generation / "audience.parquet")
+        write_parquet_atomic(
+            build_audience(state, merged.surfaces), generation / "audience.parquet"
+        )
         (generation / "manifest.json").write_text(manifest.dump())
         self._pairs = state.num_rows
         return generation
+
+    def _partials(self, manifest: Manifest) -> Iterator[Partial]:
+        """The window's partial aggregates, read one file pair at a time as the engine folds."""
+        for entry in manifest.partitions.values():
+            for pairs, surfaces in zip(entry.pairs, entry.surfaces, strict=True):
+                yield Partial(pq.read_table(self._path(pairs)), pq.read_table(self._path(surfaces)))
 
     def _flip(self, generation: Path) -> None:
         link = self.dir / "current"
@@ -342,7 +335,10 @@ def update_state(
     *,
     lookback_days: int = 30,
     confirmed: set[str] | None = None,
+    engine: JoinEngine | str = DEFAULT_ENGINE,
 ) -> StateRun:
-    """Bring the state up to ``run_date`` and flip to the new generation (see module doc)."""
+    """Bring the state up to ``run_date`` and flip to the new generation (see module doc),
+    scanning and merging with ``engine`` (an engine or its name, see engine_named)."""
+    runner = engine_named(engine) if isinstance(engine, str) else engine
     with _locked(state_dir):
-        return StateUpdate(logs, state_dir, run_date, lookback_days).run(tags, confirmed)
+        return StateUpdate(logs, state_dir, run_date, lookback_days, runner).run(tags, confirmed)
