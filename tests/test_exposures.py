@@ -223,3 +223,15 @@ def test_sort_pairs_sorts_what_is_not_sorted() -> None:
     assert not ex.is_sorted(pa.table({"user_id": ["u1", "u1"], "rumor_id": ["rB", "rA"]}))
     assert not ex.is_sorted(pa.table({"user_id": [None, "u1"], "rumor_id": ["rA", "rA"]}))
     assert ex.sort_pairs(table).to_pylist() == table.sort_by(ex.SORT_KEYS).to_pylist()
+
+
+def test_the_duckdb_engine_without_duckdb_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from offline.join.engine import engine_named
+
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # what a missing package looks like
+    with pytest.raises(RuntimeError, match=r"duckdb join engine needs the duckdb package"):
+        engine_named("duckdb")

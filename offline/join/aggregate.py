@@ -195,15 +195,13 @@ def _split_users(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return table.filter(low), table.filter(pc.invert(low))
 
 
-def is_sorted(table: pa.Table, *, strictly: bool = False) -> bool:
-    """Whether ``table`` is already in (user_id, rumor_id) order, with no null keys; with
-    ``strictly``, also whether each (user_id, rumor_id) appears once."""
+def is_sorted(table: pa.Table) -> bool:
+    """Whether ``table`` is already in (user_id, rumor_id) order, with no null keys."""
     users, rumors = table["user_id"], table["rumor_id"]
     if users.null_count or rumors.null_count:
         return False
     u0, u1, r0, r1 = users[:-1], users[1:], rumors[:-1], rumors[1:]
-    later = pc.less(r0, r1) if strictly else pc.less_equal(r0, r1)
-    ordered = pc.or_(pc.less(u0, u1), pc.and_(pc.equal(u0, u1), later))
+    ordered = pc.or_(pc.less(u0, u1), pc.and_(pc.equal(u0, u1), pc.less_equal(r0, r1)))
     return pc.all(ordered).as_py() is not False
 
 

@@ -95,7 +95,8 @@ class JoinSummary:
 @dataclass
 class Partial:
     """Partial aggregates of log rows: per (user, rumor) pairs (PAIR_SCHEMA), per (rumor,
-    surface) counts (SURFACE_COUNT_SCHEMA). What one partition's scan leaves on disk."""
+    surface) counts (SURFACE_COUNT_SCHEMA), each key once, in any order. What one scan of a
+    partition leaves on disk."""
 
     pairs: pa.Table
     surfaces: pa.Table

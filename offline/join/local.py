@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from offline.join.aggregate import finish_state, is_sorted, merge, merge_pairs, merge_surfaces
+from offline.join.aggregate import finish_state, merge, merge_pairs, merge_surfaces
 from offline.join.contracts import ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.screen import BatchResult, screen_file
@@ -56,22 +56,15 @@ class LocalEngine(JoinEngine):
     def merge_state(
         self, partials: Iterable[Partial], confirmed: set[str] | None = None
     ) -> ExposureState:
-        """Folds the partials one by one, so memory stays at one state's size. A single scan's
-        partial that is already sorted with each pair once (as a large scan leaves it) is
-        used as it is."""
+        """Folds the partials one by one, so memory stays at one state's size. A single
+        partial holds each pair once already (see Partial) and is used as it is."""
         pairs: pa.Table | None = None
         surfaces: list[pa.Table] = []
-        merged = False
         for partial in partials:
-            if pairs is None:
-                pairs = partial.pairs
-            else:
-                pairs, merged = merge_pairs([pairs, partial.pairs]), True
+            pairs = partial.pairs if pairs is None else merge_pairs([pairs, partial.pairs])
             surfaces.append(partial.surfaces)
         if pairs is None:
             pairs = merge_pairs([])
-        elif not merged and not is_sorted(pairs, strictly=True):
-            pairs = merge_pairs([pairs])
         counts = merge_surfaces(surfaces)
         if confirmed is not None:
             keep = pa.array(sorted(confirmed), pa.string())

@@ -4,7 +4,8 @@ Each log partition is scanned once into immutable per-partition aggregates; a ru
 partitions that are new or changed (late data), back-fills newly tagged items from the partitions
 inside the lookback window, and merges the window into a new generation of outputs. A generation
 becomes current by one atomic symlink flip, so a run killed at any moment leaves the previous
-state intact, and re-running the same date changes nothing.
+state intact, and re-running the same date changes nothing. Scans and merges go through a
+JoinEngine (offline.join.engine), so any engine keeps the same state folder.
 
 Layout under the state folder::
 
@@ -19,14 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
-import logging
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,66 +39,10 @@ from offline.io.rejects import RejectWriter
 from offline.join.contracts import JoinSummary, Partial, prepare_tags
 from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
 from offline.nightly.audience import build_audience
+from offline.nightly.manifest import Manifest, PartitionEntry
 from offline.progress import RowProgress
 
-# 2: pair aggregates carry last_share_ts. A manifest of another version is not reused.
-MANIFEST_VERSION = 2
 KEEP_GENERATIONS = 2
-log = logging.getLogger("debunk.state")
-
-
-@dataclass
-class PartitionEntry:
-    """What the state holds for one log partition."""
-
-    fingerprint: str
-    pairs: list[str]
-    surfaces: list[str]
-    rejects: list[str] = field(default_factory=list)
-
-    def files(self) -> list[str]:
-        return [*self.pairs, *self.surfaces, *self.rejects]
-
-
-@dataclass
-class Manifest:
-    """Which partition aggregates, tag set and window make up one generation."""
-
-    run_date: str = ""
-    lookback_days: int = 0
-    tags_file: str = ""
-    partitions: dict[str, PartitionEntry] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        if not path.exists():
-            return cls()
-        raw = json.loads(path.read_text())
-        if raw.get("version") != MANIFEST_VERSION:
-            log.warning("%s: manifest version %s, not %s: rescanning every partition",
-                        path, raw.get("version"), MANIFEST_VERSION)  # fmt: skip
-            return cls()
-        parts = {dt: PartitionEntry(**p) for dt, p in raw["partitions"].items()}
-        return cls(raw["run_date"], raw["lookback_days"], raw["tags_file"], parts)
-
-    def dump(self) -> str:
-        return json.dumps(
-            {
-                "version": MANIFEST_VERSION,
-                "run_date": self.run_date,
-                "lookback_days": self.lookback_days,
-                "tags_file": self.tags_file,
-                "partitions": {dt: e.__dict__ for dt, e in sorted(self.partitions.items())},
-            },
-            indent=1,
-            sort_keys=True,
-        )
-
-    def referenced(self) -> set[str]:
-        files = {self.tags_file} if self.tags_file else set()
-        for e in self.partitions.values():
-            files.update(e.files())
-        return files
 
 
 @dataclass
