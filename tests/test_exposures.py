@@ -235,3 +235,30 @@ def test_the_duckdb_engine_without_duckdb_says_what_to_install(
     monkeypatch.setitem(sys.modules, "duckdb", None)  # what a missing package looks like
     with pytest.raises(RuntimeError, match=r"duckdb join engine needs the duckdb package"):
         engine_named("duckdb")
+
+
+def test_debunk_exposures_gives_the_same_state_with_either_engine(
+    small_world: Path, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    def debunk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    inputs = ["--logs", str(small_world / "exposures"),
+              "--tags", str(small_world / "tagged_items.parquet")]  # fmt: skip
+    summaries = {}
+    for engine in ("local", "duckdb"):
+        done = debunk("exposures", *inputs, "--out", str(tmp_path / engine), "--engine", engine)
+        assert done.returncode == 0, done.stderr
+        summaries[engine] = json.loads(done.stdout)
+    local, duck = (pq.read_table(tmp_path / e / "exposures.parquet") for e in ("local", "duckdb"))
+    assert local.equals(duck) and local.num_rows == summaries["duckdb"]["pairs"] > 0
+    assert summaries["local"]["rows_kept"] == summaries["duckdb"]["rows_kept"] > 0
+    refused = debunk("exposures", *inputs, "--out", str(tmp_path / "x"), "--engine", "spork")
+    assert refused.returncode == 2 and "invalid choice: 'spork'" in refused.stderr
