@@ -197,7 +197,6 @@ def child(engine: str, world: Path, result: Path) -> int:
         import duckdb  # noqa: F401  (import cost stays out of the timing, as for ours)
     else:
         import offline.io.catalog  # noqa: F401
-        import offline.join.engine  # noqa: F401
         import offline.join.local  # noqa: F401
     base = current_rss_mb()
     with timed() as t:

@@ -254,6 +254,7 @@ class StateUpdate:
             "run_id": self.run_id,
             "run_date": self.run_date.isoformat(),
             "lookback_days": self.lookback_days,
+            "engine": self.engine.name,
             "window": sorted(manifest.partitions),
             "partitions": self.actions,
             "tags": {"added": added, "removed": removed},
