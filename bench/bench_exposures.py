@@ -123,7 +123,7 @@ def limit_arrow_threads() -> None:
 def run_ours(world: Path) -> tuple[pa.Table, dict[str, Any]]:
     """Our streaming join over the world's logs and tagged items."""
     from offline.io.catalog import load_tags
-    from offline.join.local import join_exposures
+    from offline.join.engine import join_exposures
 
     state, summary = join_exposures(world / "exposures", load_tags(world / "tagged_items.parquet"))
     return state, {"rows_read": summary.rows_read, "rows_kept": summary.rows_kept}
@@ -227,22 +227,25 @@ def profile_ours(world: Path) -> dict[str, float]:
     less than the sum of the two separate passes.
     """
     from offline.io.catalog import load_tags
-    from offline.join import local as ex
+    from offline.join.contracts import prepare_tags
+    from offline.join.engine import join_exposures
+    from offline.join.screen import screen_batch
+    from offline.join.tag_index import TagIndex, join_candidates
 
-    index = ex.TagIndex.build(ex.prepare_tags(load_tags(world / "tagged_items.parquet")))
+    index = TagIndex.build(prepare_tags(load_tags(world / "tagged_items.parquet")))
     stages: dict[str, float] = {}
     started = time.perf_counter()
     batches = list(logfiles.scan(log_files(world)))
     stages["decode only (scan pass, 2 threads)"] = time.perf_counter() - started
     started = time.perf_counter()
-    screened = [ex._screen(lb, index).candidates for lb in batches]
+    screened = [screen_batch(lb, index.prefilter).candidates for lb in batches]
     stages["screen batches (validate, prefilter; 1 thread)"] = time.perf_counter() - started
     started = time.perf_counter()
-    ex._join(pa.concat_tables(screened), index)
+    join_candidates(pa.concat_tables(screened), index)
     stages["join candidates (exact lookup, aggregate; 1 thread)"] = time.perf_counter() - started
     del batches
     started = time.perf_counter()
-    ex.join_exposures(world / "exposures", load_tags(world / "tagged_items.parquet"))
+    join_exposures(world / "exposures", load_tags(world / "tagged_items.parquet"))
     stages["total"] = time.perf_counter() - started
     return {k: round(v, 3) for k, v in stages.items()}
 

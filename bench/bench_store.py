@@ -27,7 +27,7 @@ from domain.records import Debunk, Rumor
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
 from feature_store.reader import SnapshotReader
-from offline.join.local import STATE_SCHEMA
+from offline.join.contracts import STATE_SCHEMA
 from offline.nightly.materialize import materialize
 
 TS = pa.timestamp("us", tz="UTC")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from offline import catalog
-from offline.join.local import join_exposures
+from offline.io import catalog
+from offline.join.engine import join_exposures
 from offline.models.features import read_events
 from offline.models.train import train_models
 from offline.synth.world import synthesize

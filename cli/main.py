@@ -18,6 +18,9 @@ from cli import logs
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
+# offline.join.engine.ENGINE_NAMES, spelled out so that parsing the command line imports nothing.
+JOIN_ENGINES = ("local", "duckdb")
+
 
 def _print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
@@ -128,13 +131,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_exposures(args: argparse.Namespace) -> int:
     from offline.io import catalog
+    from offline.io.parquet import write_parquet_atomic
     from offline.io.rejects import RejectWriter
-    from offline.join.local import join_exposures, write_parquet_atomic
+    from offline.join.engine import join_exposures
 
     out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
     rejects = RejectWriter(out / "rejects.parquet")
-    state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add)
+    state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add, engine=args.engine)
     rejected = rejects.close()
     written = write_parquet_atomic(state, out / "exposures.parquet")
     _print_json({"output": str(written), "rejects": str(rejected or ""), **summary.as_dict()})
@@ -172,6 +176,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             keep_versions=args.keep_versions,
             train=not args.no_train,
             guard=guard,
+            engine=args.engine,
         )
     _print_json(summary)
     return 0
@@ -303,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--logs", required=True, help="folder of dt=YYYY-MM-DD partitions")
     s.add_argument("--tags", required=True, help="tagged items (Parquet or CSV)")
     s.add_argument("--out", required=True, help="folder for exposures.parquet")
+    s.add_argument("--engine", choices=JOIN_ENGINES, default="local", help="the join engine")
     s.set_defaults(func=cmd_exposures)
 
     s = sub.add_parser("match", help="tag item texts to library rumors; write a review queue")
@@ -333,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="flip even an empty or shrunken snapshot (after a mass withdrawal, say)",
     )
+    s.add_argument("--engine", choices=JOIN_ENGINES, default="local", help="the join engine")
     s.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("train", help="train the ranker and the at-risk model (dry run)")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from offline.join.local import STATE_SCHEMA, join_exposures
+from offline.join.contracts import STATE_SCHEMA
+from offline.join.engine import join_exposures
 from tests.fixtures.logs import by_pair, t, write_logs
 
 TAGS = pa.table({"item_id": ["i1", "i2", "i3", "i3"], "rumor_id": ["rA", "rA", "rB", "rC"]})
@@ -133,14 +134,16 @@ def test_small_batches_and_joins_give_the_same_state(
     """Candidates screened batch by batch, joined in several calls and compacted in the
     background aggregate the same."""
     import offline.join.local as ex
+    from offline.join.aggregate import finish_state
+    from offline.join.contracts import JoinSummary, prepare_tags
 
     whole, _ = join_exposures(logs, TAGS)
     monkeypatch.setattr(ex, "_JOIN_ROWS", 2)
     monkeypatch.setattr(ex, "_COMPACT_ROWS", 1)
     files = sorted(logs.glob("dt=*/*.parquet"))
-    summary = ex.JoinSummary()
-    partial = ex.scan_files(files, ex.prepare_tags(TAGS), summary, batch_size=1)
-    assert ex.finish_state(partial.pairs).equals(whole)
+    summary = JoinSummary()
+    partial = ex.LocalEngine(batch_size=1).scan(files, prepare_tags(TAGS), summary)
+    assert finish_state(partial.pairs).equals(whole)
     assert summary.rows_read == 6 and summary.rows_kept == 4
 
 
@@ -148,7 +151,7 @@ def test_sort_pairs_in_two_halves_equals_one_sort(monkeypatch: pytest.MonkeyPatc
     """The parallel sort splits at a pivot; the result is the same order as one sort."""
     import random
 
-    import offline.join.local as ex
+    import offline.join.aggregate as ex
 
     rng = random.Random(3)
     users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a", "z9"]) + str(rng.randrange(50))
@@ -156,14 +159,14 @@ def test_sort_pairs_in_two_halves_equals_one_sort(monkeypatch: pytest.MonkeyPatc
     table = pa.table({"user_id": users, "rumor_id": [rng.choice("rABC") for _ in users]})
     monkeypatch.setattr(ex, "_PARALLEL_SORT_ROWS", 10)
     got = ex.sort_pairs(table)
-    assert got.to_pylist() == table.sort_by(ex._SORT_KEYS).to_pylist()
+    assert got.to_pylist() == table.sort_by(ex.SORT_KEYS).to_pylist()
 
 
 def _random_pairs(seed: int, n: int) -> pa.Table:
     """Partial pair aggregates with many repeated (user, rumor) keys and null share times."""
     import random
 
-    import offline.join.local as ex
+    from offline.join.contracts import FLAGS, PAIR_SCHEMA
 
     rng = random.Random(seed)
     users = [rng.choice(["u1", "u10", "u2", "ü", "u1\0", "a"]) + str(rng.randrange(40))
@@ -177,44 +180,85 @@ def _random_pairs(seed: int, n: int) -> pa.Table:
         "first_ts": ts,
         "last_ts": ts,
         "action_code": [rng.randrange(4) for _ in range(n)],
-        **{f: [rng.random() < 0.3 for _ in range(n)] for f in ex.FLAGS},
+        **{f: [rng.random() < 0.3 for _ in range(n)] for f in FLAGS},
         "first_share_ts": share,
         "last_share_ts": share,
     }
-    return pa.table(columns).cast(ex.PAIR_SCHEMA)
+    return pa.table(columns).cast(PAIR_SCHEMA)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_sorted_merge_equals_hash_merge_then_sort(seed: int) -> None:
-    import offline.join.local as ex
+    import offline.join.aggregate as ex
+    from offline.join.contracts import PAIR_SCHEMA
 
     pairs = _random_pairs(seed, 3000)
-    expected = ex.merge_pairs([pairs]).sort_by(ex._SORT_KEYS)
+    expected = ex.merge_pairs([pairs]).sort_by(ex.SORT_KEYS)
     assert ex.merge_sorted(pairs).equals(expected)
     assert ex.merge_sorted(ex.merge_pairs([pairs])).equals(expected)  # no repeated keys
-    assert ex.merge_sorted(pairs.slice(0, 0)).equals(ex.PAIR_SCHEMA.empty_table())
+    assert ex.merge_sorted(pairs.slice(0, 0)).equals(PAIR_SCHEMA.empty_table())
 
 
 def test_merge_in_a_pool_gives_sorted_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan's final merge, in two user ranges at once, equals one merge (and is sorted)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import offline.join.local as ex
+    import offline.join.aggregate as ex
+    from offline.join.contracts import SURFACE_COUNT_SCHEMA, Partial
 
     monkeypatch.setattr(ex, "_PARALLEL_MERGE_ROWS", 10)
-    partials = [ex.Partial(p, ex.SURFACE_COUNT_SCHEMA.empty_table())
+    partials = [Partial(p, SURFACE_COUNT_SCHEMA.empty_table())
                 for p in (_random_pairs(7, 1000), _random_pairs(8, 2000))]  # fmt: skip
     with ThreadPoolExecutor(2) as pool:
         got = ex.merge(partials, pool).pairs
-    assert got.equals(ex.merge_pairs([p.pairs for p in partials]).sort_by(ex._SORT_KEYS))
-    assert ex._is_sorted(got) and ex.sort_pairs(got) is got
+    assert got.equals(ex.merge_pairs([p.pairs for p in partials]).sort_by(ex.SORT_KEYS))
+    assert ex.is_sorted(got) and ex.sort_pairs(got) is got
 
 
 def test_sort_pairs_sorts_what_is_not_sorted() -> None:
-    import offline.join.local as ex
+    import offline.join.aggregate as ex
 
     table = pa.table({"user_id": ["u1", "u1", "u0"], "rumor_id": ["rB", "rA", "rC"]})
-    assert not ex._is_sorted(table)
-    assert not ex._is_sorted(pa.table({"user_id": ["u1", "u1"], "rumor_id": ["rB", "rA"]}))
-    assert not ex._is_sorted(pa.table({"user_id": [None, "u1"], "rumor_id": ["rA", "rA"]}))
-    assert ex.sort_pairs(table).to_pylist() == table.sort_by(ex._SORT_KEYS).to_pylist()
+    assert not ex.is_sorted(table)
+    assert not ex.is_sorted(pa.table({"user_id": ["u1", "u1"], "rumor_id": ["rB", "rA"]}))
+    assert not ex.is_sorted(pa.table({"user_id": [None, "u1"], "rumor_id": ["rA", "rA"]}))
+    assert ex.sort_pairs(table).to_pylist() == table.sort_by(ex.SORT_KEYS).to_pylist()
+
+
+def test_the_duckdb_engine_without_duckdb_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from offline.join.engine import engine_named
+
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # what a missing package looks like
+    with pytest.raises(RuntimeError, match=r"duckdb join engine needs the duckdb package"):
+        engine_named("duckdb")
+
+
+def test_debunk_exposures_gives_the_same_state_with_either_engine(
+    small_world: Path, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    def debunk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    inputs = ["--logs", str(small_world / "exposures"),
+              "--tags", str(small_world / "tagged_items.parquet")]  # fmt: skip
+    summaries = {}
+    for engine in ("local", "duckdb"):
+        done = debunk("exposures", *inputs, "--out", str(tmp_path / engine), "--engine", engine)
+        assert done.returncode == 0, done.stderr
+        summaries[engine] = json.loads(done.stdout)
+    local, duck = (pq.read_table(tmp_path / e / "exposures.parquet") for e in ("local", "duckdb"))
+    assert local.equals(duck) and local.num_rows == summaries["duckdb"]["pairs"] > 0
+    assert summaries["local"]["rows_kept"] == summaries["duckdb"]["rows_kept"] > 0
+    refused = debunk("exposures", *inputs, "--out", str(tmp_path / "x"), "--engine", "spork")
+    assert refused.returncode == 2 and "invalid choice: 'spork'" in refused.stderr

@@ -29,7 +29,7 @@ from feature_store.models import (
 )
 from feature_store.snapshots import SnapshotWriter
 from offline.io.contracts import EVENT_SCHEMA
-from offline.join.local import STATE_SCHEMA
+from offline.join.contracts import STATE_SCHEMA
 from offline.models.features import read_events
 from offline.models.train import AtRiskConfig, train_at_risk, train_models, train_ranker
 from ranking.models import PREBUNK_TEXT
@@ -355,7 +355,7 @@ def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -
 
 def test_train_on_a_small_world(small_world) -> None:
     from offline.io import catalog
-    from offline.join.local import join_exposures
+    from offline.join.engine import join_exposures
 
     rumors = catalog.load_rumors(small_world / "rumors.jsonl")
     debunks = catalog.load_debunks(small_world / "debunks.jsonld")

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from offline.io.logs import LogSchemaError
-from offline.join.local import join_exposures
+from offline.join.engine import join_exposures
 from offline.nightly.state import current_generation, update_state
 from tests.fixtures.logs import by_pair, t, tags, write_logs
 
@@ -55,6 +55,16 @@ def test_first_run_equals_a_full_join(logs: Path, tmp_path: Path) -> None:
     assert result.summary["join"]["rows_read"] == 5
     assert result.summary["pairs"] == 3
     assert result.summary["peak_rss_mb"] > 0
+    assert result.summary["engine"] == "local"
+
+
+def test_the_engine_is_chosen_by_name_and_named_in_the_summary(logs: Path, tmp_path: Path) -> None:
+    result = update_state(logs, TAGS, tmp_path / "state", date(2026, 10, 3), engine="duckdb")
+    assert result.summary["engine"] == "duckdb"
+    state = pq.read_table(result.exposures)
+    assert state.equals(recomputed(logs, TAGS, ["2026-10-01", "2026-10-02", "2026-10-03"]))
+    with pytest.raises(ValueError, match="unknown join engine 'spark'"):
+        update_state(logs, TAGS, tmp_path / "other", date(2026, 10, 3), engine="spark")
 
 
 def test_rerunning_the_same_date_scans_nothing_and_changes_nothing(

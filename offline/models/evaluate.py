@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from domain.records import Catalog, ExposureState
 from offline.io import catalog as inputs
-from offline.join.local import join_exposures
+from offline.join.engine import join_exposures
 from offline.models.features import labelled_pairs, read_events
 from offline.models.train import (
     AtRiskConfig,

@@ -28,7 +28,7 @@ import redis
 
 from feature_store import events
 from offline.io.contracts import EVENT_SCHEMA as DEBUNK_EVENT_SCHEMA
-from offline.join.local import write_parquet_atomic
+from offline.io.parquet import write_parquet_atomic
 
 # The debunk-events contract plus the stream id each event had in Redis.
 EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string()))

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from feature_store.connection import RedisSettings
 from offline.io import catalog
 from offline.io.rejects import write_rejected_tags
+from offline.join.engine import DEFAULT_ENGINE
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards
 from offline.nightly.guards import FlipGuard
@@ -36,9 +37,11 @@ def run_nightly(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keep_versions: int = 2,
     train: bool = True,
+    engine: str = DEFAULT_ENGINE,
     guard: FlipGuard = NO_OVERRIDE,
 ) -> dict[str, Any]:
-    """Run the whole nightly job for ``run_date``; returns (and saves) the run summary.
+    """Run the whole nightly job for ``run_date`` with the join ``engine`` (see engine_named);
+    returns (and saves) the run summary.
 
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
@@ -66,6 +69,7 @@ def run_nightly(
         run_date,
         lookback_days=lookback_days,
         confirmed=confirmed,
+        engine=engine,
     )
     models = (
         train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)

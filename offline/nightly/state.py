@@ -4,7 +4,8 @@ Each log partition is scanned once into immutable per-partition aggregates; a ru
 partitions that are new or changed (late data), back-fills newly tagged items from the partitions
 inside the lookback window, and merges the window into a new generation of outputs. A generation
 becomes current by one atomic symlink flip, so a run killed at any moment leaves the previous
-state intact, and re-running the same date changes nothing.
+state intact, and re-running the same date changes nothing. Scans and merges go through a
+JoinEngine (offline.join.engine), so any engine keeps the same state folder.
 
 Layout under the state folder::
 
@@ -19,95 +20,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
-import logging
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from offline.io import logs as logfiles
+from offline.io.parquet import write_parquet_atomic
 from offline.io.rejects import RejectWriter
-from offline.join.local import (
-    JoinSummary,
-    Partial,
-    finish_state,
-    merge_pairs,
-    merge_surfaces,
-    prepare_tags,
-    scan_files,
-    write_parquet_atomic,
-)
+from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
 from offline.nightly.audience import build_audience
+from offline.nightly.manifest import Manifest, PartitionEntry
 from offline.progress import RowProgress
 
-# 2: pair aggregates carry last_share_ts. A manifest of another version is not reused.
-MANIFEST_VERSION = 2
 KEEP_GENERATIONS = 2
-log = logging.getLogger("debunk.state")
-
-
-@dataclass
-class PartitionEntry:
-    """What the state holds for one log partition."""
-
-    fingerprint: str
-    pairs: list[str]
-    surfaces: list[str]
-    rejects: list[str] = field(default_factory=list)
-
-    def files(self) -> list[str]:
-        return [*self.pairs, *self.surfaces, *self.rejects]
-
-
-@dataclass
-class Manifest:
-    """Which partition aggregates, tag set and window make up one generation."""
-
-    run_date: str = ""
-    lookback_days: int = 0
-    tags_file: str = ""
-    partitions: dict[str, PartitionEntry] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> Manifest:
-        if not path.exists():
-            return cls()
-        raw = json.loads(path.read_text())
-        if raw.get("version") != MANIFEST_VERSION:
-            log.warning("%s: manifest version %s, not %s: rescanning every partition",
-                        path, raw.get("version"), MANIFEST_VERSION)  # fmt: skip
-            return cls()
-        parts = {dt: PartitionEntry(**p) for dt, p in raw["partitions"].items()}
-        return cls(raw["run_date"], raw["lookback_days"], raw["tags_file"], parts)
-
-    def dump(self) -> str:
-        return json.dumps(
-            {
-                "version": MANIFEST_VERSION,
-                "run_date": self.run_date,
-                "lookback_days": self.lookback_days,
-                "tags_file": self.tags_file,
-                "partitions": {dt: e.__dict__ for dt, e in sorted(self.partitions.items())},
-            },
-            indent=1,
-            sort_keys=True,
-        )
-
-    def referenced(self) -> set[str]:
-        files = {self.tags_file} if self.tags_file else set()
-        for e in self.partitions.values():
-            files.update(e.files())
-        return files
 
 
 @dataclass
@@ -160,8 +95,11 @@ def _anti_join(left: pa.Table, right: pa.Table) -> pa.Table:
 class StateUpdate:
     """One run: decide what to scan, scan it, merge the window, flip the generation."""
 
-    def __init__(self, logs: Path, state_dir: Path, run_date: date, lookback_days: int) -> None:
+    def __init__(
+        self, logs: Path, state_dir: Path, run_date: date, lookback_days: int, engine: JoinEngine
+    ) -> None:
         self.logs = logs
+        self.engine = engine
         self.dir = state_dir
         self.run_date = run_date
         self.lookback_days = lookback_days
@@ -191,7 +129,7 @@ class StateUpdate:
     ) -> tuple[str, str, str | None]:
         rejects = RejectWriter(self._path(f"rejects/dt={dt}/rejects-{kind}-{self.run_id}.parquet"))
         full = kind == "full"
-        partial = scan_files(
+        partial = self.engine.scan(
             files,
             tags,
             self.join if full else self.backfill,
@@ -264,23 +202,21 @@ class StateUpdate:
     def _write_generation(self, manifest: Manifest, confirmed: set[str] | None) -> Path:
         generation = self.dir / "generations" / self.run_id
         generation.mkdir(parents=True, exist_ok=True)
-        pairs = merge_pairs([])
-        surface_tables = []
-        for entry in manifest.partitions.values():  # fold: memory stays at one state's size
-            pairs = merge_pairs([pairs, *(pq.read_table(self._path(p)) for p in entry.pairs)])
-            surface_tables += [pq.read_table(self._path(p)) for p in entry.surfaces]
-        if confirmed is not None:
-            keep = pa.array(sorted(confirmed), pa.string())
-            pairs = pairs.filter(pc.is_in(pairs["rumor_id"], value_set=keep))
-        state = finish_state(pairs)
-        surfaces = merge_surfaces(surface_tables)
-        if confirmed is not None:
-            surfaces = surfaces.filter(pc.is_in(surfaces["rumor_id"], value_set=keep))
+        merged = self.engine.merge_state(self._partials(manifest), confirmed)
+        state = merged.exposures
         write_parquet_atomic(state, generation / "exposures.parquet")
-        write_parquet_atomic(build_audience(state, surfaces), generation / "audience.parquet")
+        write_parquet_atomic(
+            build_audience(state, merged.surfaces), generation / "audience.parquet"
+        )
         (generation / "manifest.json").write_text(manifest.dump())
         self._pairs = state.num_rows
         return generation
+
+    def _partials(self, manifest: Manifest) -> Iterator[Partial]:
+        """The window's partial aggregates, read one file pair at a time as the engine folds."""
+        for entry in manifest.partitions.values():
+            for pairs, surfaces in zip(entry.pairs, entry.surfaces, strict=True):
+                yield Partial(pq.read_table(self._path(pairs)), pq.read_table(self._path(surfaces)))
 
     def _flip(self, generation: Path) -> None:
         link = self.dir / "current"
@@ -318,6 +254,7 @@ class StateUpdate:
             "run_id": self.run_id,
             "run_date": self.run_date.isoformat(),
             "lookback_days": self.lookback_days,
+            "engine": self.engine.name,
             "window": sorted(manifest.partitions),
             "partitions": self.actions,
             "tags": {"added": added, "removed": removed},
@@ -342,7 +279,10 @@ def update_state(
     *,
     lookback_days: int = 30,
     confirmed: set[str] | None = None,
+    engine: JoinEngine | str = DEFAULT_ENGINE,
 ) -> StateRun:
-    """Bring the state up to ``run_date`` and flip to the new generation (see module doc)."""
+    """Bring the state up to ``run_date`` and flip to the new generation (see module doc),
+    scanning and merging with ``engine`` (an engine or its name, see engine_named)."""
+    runner = engine_named(engine) if isinstance(engine, str) else engine
     with _locked(state_dir):
-        return StateUpdate(logs, state_dir, run_date, lookback_days).run(tags, confirmed)
+        return StateUpdate(logs, state_dir, run_date, lookback_days, runner).run(tags, confirmed)

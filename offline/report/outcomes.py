@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from offline.io import logs as logfiles
-from offline.join.local import JoinSummary, prepare_tags, scan_files
+from offline.join.contracts import JoinSummary, prepare_tags
+from offline.join.local import LocalEngine
 
 TS = pa.timestamp("us", tz="UTC")
 OUTCOME_SCHEMA = pa.schema(
@@ -86,7 +87,7 @@ def exposed_pairs(
 ) -> tuple[pa.Table, JoinSummary]:
     """(user_id, rumor_id, first_ts, last_share_ts) of pairs first exposed inside ``window``."""
     summary = JoinSummary(partitions=len(days))
-    partial = scan_files(_files(logs, days), prepare_tags(tags), summary, on_batch=on_batch)
+    partial = LocalEngine().scan(_files(logs, days), prepare_tags(tags), summary, on_batch=on_batch)
     pairs = partial.pairs.select(["user_id", "rumor_id", "first_ts", "last_share_ts"])
     lo, hi = (pa.scalar(_micros(t), pa.int64()).cast(TS) for t in window)
     inside = pc.and_(pc.greater_equal(pairs["first_ts"], lo), pc.less(pairs["first_ts"], hi))

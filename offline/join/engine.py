@@ -1,0 +1,118 @@
+"""The join-engine seam: scan log partitions for tagged items into partial aggregates, and merge
+partial aggregates into the exposure state. Every engine (local pyarrow, DuckDB, later Spark)
+implements JoinEngine and passes tests/contract/test_join_engine.py.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from offline.io import logs as logfiles
+from offline.join.contracts import (
+    ExposureState,
+    JoinSummary,
+    Partial,
+    RejectSink,
+    prepare_tags,
+)
+
+# name -> "module:class"; imported on first use, so an engine's library is needed only by its users.
+_ENGINES = {
+    "local": "offline.join.local:LocalEngine",
+    "duckdb": "offline.join.duckdb_engine:DuckDBEngine",
+}
+ENGINE_NAMES = tuple(_ENGINES)
+DEFAULT_ENGINE = "local"
+
+
+class JoinEngine(ABC):
+    """Logs ⋉ tagged items, aggregated per (user, rumor).
+
+    The two steps are apart because the nightly state keeps one partial aggregate per log
+    partition on disk and merges only the lookback window: a late partition or a new tag is a
+    ``scan`` of that partition (or of those tags) alone, a withdrawn rumor or an aged-out day is a
+    ``merge_state`` without it. Both speak Arrow tables of the schemas in offline.join.contracts.
+    """
+
+    name: str = ""
+
+    def scan(
+        self,
+        files: Sequence[Path],
+        tags: pa.Table,
+        summary: JoinSummary,
+        *,
+        sink: RejectSink | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Partial:
+        """Partial aggregates of the rows of ``files`` on the items of ``tags`` (distinct
+        (item_id, rumor_id) pairs, see prepare_tags). Rows that fail validation go to ``sink``
+        with a reason and are counted in ``summary``; ``on_batch`` hears of rows as they are read.
+        Every file's schema is checked before any row is read: an unusable one raises
+        LogSchemaError naming the file and the column."""
+        checked = logfiles.check_files(list(files))
+        summary.files += len(checked)
+        return self.scan_checked(checked, tags, summary, sink=sink, on_batch=on_batch)
+
+    @abstractmethod
+    def scan_checked(
+        self,
+        files: list[tuple[str, bool]],
+        tags: pa.Table,
+        summary: JoinSummary,
+        *,
+        sink: RejectSink | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> Partial:
+        """``scan`` of files whose schemas passed: (path, whether ts is text) pairs.
+
+        Rows are rejected with the first failing reason of: null_or_empty_user_id,
+        null_or_empty_item_id, null_ts (unparseable_ts when ts is text), unknown_action,
+        unknown_surface. ``summary.rows_read`` counts every row, ``rows_kept`` the valid rows on
+        a tagged item (once, however many rumors the item carries)."""
+
+    @abstractmethod
+    def merge_state(
+        self, partials: Iterable[Partial], confirmed: set[str] | None = None
+    ) -> ExposureState:
+        """The exposure state of all ``partials`` (consumed one at a time), restricted to the
+        ``confirmed`` rumors when given: STATE_SCHEMA rows sorted by (user_id, rumor_id)."""
+
+
+def engine_named(name: str) -> JoinEngine:
+    """A new engine of that name (see ENGINE_NAMES)."""
+    target = _ENGINES.get(name)
+    if target is None:
+        known = ", ".join(ENGINE_NAMES)
+        raise ValueError(f"unknown join engine {name!r}: expected one of {known}")
+    module, cls = target.split(":")
+    engine: JoinEngine = getattr(importlib.import_module(module), cls)()
+    return engine
+
+
+def join_exposures(
+    logs: Path,
+    tags: pa.Table,
+    *,
+    dates: list[str] | None = None,
+    sink: RejectSink | None = None,
+    engine: JoinEngine | str = DEFAULT_ENGINE,
+) -> tuple[pa.Table, JoinSummary]:
+    """Exposure state per (user, rumor) from the logs (optionally only the ``dates`` partitions)."""
+    started = time.perf_counter()
+    runner = engine_named(engine) if isinstance(engine, str) else engine
+    summary = JoinSummary()
+    wanted = logfiles.partitions(logs) if dates is None else dates
+    files = [f for dt in wanted for f in logfiles.partition_files(logs, dt)]
+    summary.partitions = len(wanted)
+    partial = runner.scan(files, prepare_tags(tags), summary, sink=sink)
+    state = runner.merge_state([partial]).exposures
+    summary.pairs = state.num_rows
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return state, summary
