@@ -157,8 +157,16 @@ def feeds_over_fresh_connections(port: int, n: int = 20) -> list[pb.RankFeedResp
     return replies
 
 
-def rank_feed_counts(metrics: int) -> list[int]:
-    """RankFeed calls each of the two workers answered, from their /metrics."""
+def rank_feed_counts(metrics: int, calls: int = 20) -> list[int]:
+    """RankFeed calls each of the two workers answered, from their /metrics, once they add up to
+    ``calls`` (a worker records a call's latency just after its reply is sent) or 10 s passed."""
+    deadline = time.monotonic() + 10
+    while sum(counts := _rank_feed_counts(metrics)) < calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return counts
+
+
+def _rank_feed_counts(metrics: int) -> list[int]:
     counts = []
     for p in (metrics, metrics + 1):
         text = scrape(p) or b""
