@@ -98,6 +98,32 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def threshold_lines(results: list[dict]) -> str:
+    """One line per method: its threshold per family and the tune precision it reached."""
+    lines = []
+    for res in results:
+        parts = []
+        for f in FAMILIES:
+            note = ""
+            if res["tuning"] is not None:
+                c = res["tuning"][f]
+                note = f" (tune p={c['precision']}{'' if c['reached'] else ', target not reached'})"
+            parts.append(f"{f}>={res['thresholds'][f]:.4g}{note}")
+        lines.append(f"  {res['method']:<16} " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def per_row(rows, predictions: dict[str, tuple[list, np.ndarray]]) -> list[dict]:
+    """Every row's top-1 post and score per method (for reading the misses)."""
+    out = []
+    for i, r in enumerate(rows):
+        row = {"id": r.id, "kind": r.kind, "half": r.half}
+        for name, (names, score) in predictions.items():
+            row[name] = {"post": names[i], "score": round(float(score[i]), 4)}
+        out.append(row)
+    return out
+
+
 def counts(rows) -> dict[str, dict[str, int]]:
     """Rows per kind and half."""
     return {
@@ -129,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
           f"rumors covered {len({r.expected for r in rows if r.expected})}")  # fmt: skip
     matcher = MatcherRetriever(library)
     methods = [matcher, Bm25Retriever(library), TfidfRetriever(library)]
-    results = []
+    results, predictions = [], {}
     for method in methods:
         names, score, seconds = run_method(method, rows, post_ids)
+        predictions[method.name] = (names, score)
         chosen = thresholds_on_tune(rows, names, score)
         runs = [(f"{method.name}@tuned", {f: c["threshold"] for f, c in chosen.items()})]
         if method is matcher:
@@ -148,16 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     print("thresholds (chosen on the tune half: lowest score reaching the family's precision):")
-    for res in results:
-        parts = []
-        for f in FAMILIES:
-            t = res["thresholds"][f]
-            note = ""
-            if res["tuning"] is not None:
-                c = res["tuning"][f]
-                note = f" (tune p={c['precision']}{'' if c['reached'] else ', target not reached'})"
-            parts.append(f"{f}>={t:.4g}{note}")
-        print(f"  {res['method']:<16} " + "; ".join(parts))
+    print(threshold_lines(results))
     print(f"\ntest half (targets: search p@1 {PRECISION_TARGET['search']}, "
           f"text p@1 {PRECISION_TARGET['text']})")  # fmt: skip
     print(table(results))
@@ -167,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": counts(rows),
         "precision_target": PRECISION_TARGET,
         "results": results,
+        "predictions": per_row(rows, predictions),
         "elapsed_s": round(time.perf_counter() - t0, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

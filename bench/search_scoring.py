@@ -45,7 +45,7 @@ def pick_threshold(score: np.ndarray, right: np.ndarray, target: float) -> dict:
         i = int(ok[-1])
         return {"threshold": float(s[i]), "precision": round(float(prec[i]), 4), "reached": True}
     cuts = np.flatnonzero(last)
-    i = int(cuts[np.argmax(prec[cuts])])
+    i = int(cuts[prec[cuts] == prec[cuts].max()][-1])  # the lowest of the most precise cuts
     return {"threshold": float(s[i]), "precision": round(float(prec[i]), 4), "reached": False}
 
 

@@ -72,3 +72,19 @@ def test_load_refuses_a_bad_folder(tmp_path):
     )
     with pytest.raises(ValueError, match="bad.jsonl:1"):
         judged.load(tmp_path)
+
+
+def test_the_threshold_is_the_lowest_score_reaching_the_target():
+    import numpy as np
+
+    from bench.search_scoring import pick_threshold
+
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    right = np.array([True, True, False, True, False])
+    assert pick_threshold(score, right, 0.75) == {
+        "threshold": 0.6,
+        "precision": 0.75,
+        "reached": True,
+    }
+    never = pick_threshold(np.array([0.9, 0.8]), np.array([False, True]), 0.95)
+    assert never == {"threshold": 0.8, "precision": 0.5, "reached": False}
