@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-search eval-models clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -61,6 +61,11 @@ calibrate-report: $(STAMP)
 
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
+
+# Hand-judged real-text queries (bench/judged/) against the CED rumor library: our matcher beside
+# BM25 and TF-IDF char 2-3-gram baselines; skips (exit 0) when ../shared/data/ced is absent.
+eval-search: $(STAMP)
+	$(PY) -m bench.eval_search $(BENCH_ARGS)
 
 eval-models: $(STAMP)
 	@test -f bench/out/wpref/world.json || $(VENV)/bin/debunk synth --out bench/out/wpref --users 5000 --days 14 --seed 5 --rumors 300 --reach 20 --cards 3 --mean-daily 1 >/dev/null
