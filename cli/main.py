@@ -223,7 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
-        feed_daily_cap=args.feed_daily_cap, blocking_local_reads=args.blocking_reads,
+        feed_daily_cap=args.feed_daily_cap,
     )  # fmt: skip
     with redis_settings() as settings:
         children = _spawn_workers(args, settings.url) if args.workers > 1 else []
@@ -245,8 +245,6 @@ def _spawn_workers(args: argparse.Namespace, redis_url: str) -> list[subprocess.
                "--host", args.host, "--port", str(args.port), "--workers", "1",
                "--poll-interval", str(args.poll_interval),
                "--feed-daily-cap", str(args.feed_daily_cap)]  # fmt: skip
-        if args.blocking_reads:
-            cmd.append("--blocking-reads")
         if args.metrics_port:
             cmd += ["--metrics-port", str(args.metrics_port + i)]
         if args.tls_cert and args.tls_key:
@@ -348,12 +346,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--feed-daily-cap", type=int, default=5, help="feed cards a user may be served per UTC day"
-    )
-    s.add_argument(
-        "--blocking-reads",
-        action="store_true",
-        help="when Redis is a local unix socket, a RankFeed's read blocks for its round trip "
-        "instead of being awaited (less CPU per call when cores are to spare)",
     )
     s.set_defaults(func=cmd_serve)
 

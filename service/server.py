@@ -18,7 +18,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
-from feature_store.resp import LocalLane, RespPool
+from feature_store.transport.factory import open_transport
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
@@ -42,10 +42,6 @@ class ServerConfig:
     reuse_port: bool = True
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     feed_daily_cap: int = 5
-    # One user's feed read blocks for its ~20 µs round trip when Redis is on a unix socket
-    # (resp.LocalLane): ~90 µs less CPU per RankFeed on one process with cores to spare, no
-    # gain where the worker then waits for Redis to get a core (see README), so it is opt-in.
-    blocking_local_reads: bool = False
 
 
 class DebunkServer:
@@ -55,14 +51,9 @@ class DebunkServer:
         self.settings = settings
         self.config = config
         self.port: int | None = None
-        self._redis = settings.async_client()
-        self._fast = RespPool(settings) if RespPool.supports(settings) else None
-        self._local = (
-            LocalLane(settings)
-            if config.blocking_local_reads and LocalLane.supports(settings)
-            else None
-        )
-        self._reader = SnapshotReader(self._redis, fast=self._fast, local=self._local)
+        self._transport = open_transport(settings)  # chosen once: RESP lanes, or redis-py
+        self._redis = self._transport.client
+        self._reader = SnapshotReader(self._transport)
         self._health = health.aio.HealthServicer()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
@@ -148,11 +139,7 @@ class DebunkServer:
         self.metrics.close()
 
     async def _close_redis(self) -> None:
-        if self._fast is not None:
-            await self._fast.aclose()
-        if self._local is not None:
-            self._local.close()
-        await self._redis.aclose()
+        await self._transport.aclose()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

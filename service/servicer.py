@@ -91,17 +91,10 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     async def _feed_view(
         self, context: grpc.aio.ServicerContext, version: str, user_id: str, now: float
     ) -> tuple[list[ExposureState], Delivery, UserModel | None]:
-        """One user's feed view: a blocking read over the local lane when blocking reads are on
-        and the lane is not resting, else awaited. A failed local read raises (the answer is
-        degraded) and the lane rests, so the next reads are awaited with their own timeouts."""
+        """One user's feed view within the caller's deadline (at most the store timeout)."""
         timeout = self._store_timeout(context, DEFAULT_STORE_TIMEOUT_S)
         if timeout <= 0:
             raise TimeoutError
-        local = self.reader.local
-        if local is not None and local.usable():
-            return self.reader.local_feed_view(
-                version, user_id, surface="feed", now=now, timeout=timeout
-            )
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
             version, user_id, surface="feed", now=now, timeout=timeout

@@ -3,11 +3,15 @@ files, cluster), and every client is built from what it parsed."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import pytest
 
 from feature_store.settings import RedisSettings, parse_url, redacted
+from feature_store.transport.factory import open_transport
+from feature_store.transport.redis_py import RedisPyTransport
+from feature_store.transport.resp import RespTransport
 
 
 def test_tcp_tls_and_unix_urls_are_taken_apart() -> None:
@@ -83,3 +87,17 @@ def test_redis_cluster_is_asked_for_with_redis_cluster_and_needs_host_port_and_d
     with pytest.raises(ValueError, match="Cluster"):
         RedisSettings(url="unix:///tmp/r.sock", cluster=True)
     assert not RedisSettings.from_env("redis://n1:7000", {"REDIS_CLUSTER": "0"}).cluster
+
+
+def test_the_transport_is_chosen_once_from_the_settings() -> None:
+    async def kinds() -> list[str]:
+        out = []
+        for settings in (RedisSettings(url="redis://h:1"), RedisSettings(url="rediss://h:1"),
+                         RedisSettings(url="unix:///tmp/r.sock"),
+                         RedisSettings(url="redis://h:1", cluster=True)):  # fmt: skip
+            transport = open_transport(settings)  # nothing connects yet
+            out.append(type(transport).__name__)
+            await transport.aclose()
+        return out
+
+    assert asyncio.run(kinds()) == [RespTransport.__name__] * 3 + [RedisPyTransport.__name__]
