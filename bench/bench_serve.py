@@ -437,8 +437,6 @@ def main() -> int:
     p.add_argument("--rumors", type=int, default=30_000, help="rumor library size")
     p.add_argument("--reuse", metavar="DIR", default="",
                    help="build world and snapshot in DIR once; reuse them later")  # fmt: skip
-    p.add_argument("--blocking-reads", action="store_true",
-                   help="serve with --blocking-reads (see debunk serve)")  # fmt: skip
     p.add_argument("--client", choices=("raw", "proto"), default="raw",
                    help="raw: requests serialized up front, replies kept as bytes (default); "
                    "proto: build and parse each message in Python")  # fmt: skip
@@ -475,8 +473,7 @@ def main() -> int:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
              "--port", str(port), "--feed-daily-cap", "1000000",
-             "--workers", str(args.workers), "--metrics-port", str(metrics_port),
-             *(["--blocking-reads"] if args.blocking_reads else [])],
+             "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
             env={**os.environ, "REDIS_URL": server.local_url},
         )  # fmt: skip
         try:
@@ -493,7 +490,6 @@ def main() -> int:
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "policy": args.policy,
-        "blocking_local_reads": args.blocking_reads,
         "workers": args.workers,
         "channels": args.channels,
         "users_in_snapshot": pairs,

@@ -242,7 +242,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
         policy=ServingPolicy(feed_daily_cap=args.feed_daily_cap),
-        blocking_local_reads=args.blocking_reads,
     )  # fmt: skip
     with redis_settings() as settings:
         children = _spawn_workers(args, settings.url) if args.workers > 1 else []
@@ -387,12 +386,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=serving.policy.feed_daily_cap,
         help="feed cards a user may be served per UTC day",
-    )
-    s.add_argument(
-        "--blocking-reads",
-        action="store_true",
-        help="when Redis is a local unix socket, a RankFeed's read blocks for its round trip "
-        "instead of being awaited (less CPU per call when cores are to spare)",
     )
     s.set_defaults(func=cmd_serve)
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redis
 
+from feature_store.settings import RedisSettings
+
 _PR_SET_PDEATHSIG = 1
 # sun_path holds 108 bytes on Linux (104 on macOS), the terminating NUL included.
 _MAX_SOCKET_PATH = 100
@@ -70,7 +72,9 @@ def _die_with_parent() -> None:
 
 def _answers(url: str, timeout: float = 0.5) -> bool:
     try:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        client = RedisSettings(url=url, socket_timeout=timeout).sync_client(
+            socket_connect_timeout=timeout
+        )
         try:
             return bool(client.ping())
         finally:
@@ -208,7 +212,7 @@ class EmbeddedRedis:
         if not self.owner or self._proc is None:
             return
         with contextlib.suppress(redis.RedisError, OSError):
-            client = redis.Redis.from_url(self.url, socket_timeout=30)
+            client = RedisSettings(url=self.url, socket_timeout=30).sync_client()
             client.shutdown(save=True)
         try:
             self._proc.wait(timeout=30)
@@ -265,7 +269,7 @@ class EmbeddedCluster:
         """Start every node, assign slots, join them, and wait until the cluster is ok."""
         for s in self.servers:
             s.start()
-        clients = [redis.Redis.from_url(s.url) for s in self.servers]
+        clients = [RedisSettings(url=s.url).sync_client() for s in self.servers]
         share = self.SLOTS // len(clients)
         for i, c in enumerate(clients):
             first = i * share

@@ -23,9 +23,10 @@ from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
 from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
 from feature_store import keys
-from feature_store.bulk import ID_PATTERN, BulkConnection, hset_payload
+from feature_store.bulk import ID_PATTERN, BulkConnection
 from feature_store.codecs import dump_json
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
+from feature_store.transport.encoding import hset_payload
 
 # A partial write whose writer has not committed for this long is abandoned.
 ABANDON_AFTER_S = 6 * 3600

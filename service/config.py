@@ -21,7 +21,3 @@ class ServerConfig:
     reuse_port: bool = True
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     policy: ServingPolicy = field(default_factory=ServingPolicy)
-    # One user's feed read blocks for its ~20 µs round trip when Redis is on a unix socket
-    # (resp.LocalLane): ~90 µs less CPU per RankFeed on one process with cores to spare, no
-    # gain where the worker then waits for Redis to get a core (see README), so it is opt-in.
-    blocking_local_reads: bool = False

@@ -17,7 +17,7 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
-from feature_store.resp import LocalLane, RespPool
+from feature_store.transport.factory import open_transport
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
@@ -36,14 +36,9 @@ class DebunkServer:
         self.settings = settings
         self.config = config
         self.port: int | None = None
-        self._redis = settings.async_client()
-        self._fast = RespPool(settings) if RespPool.supports(settings) else None
-        self._local = (
-            LocalLane(settings)
-            if config.blocking_local_reads and LocalLane.supports(settings)
-            else None
-        )
-        self._reader = SnapshotReader(self._redis, fast=self._fast, local=self._local)
+        self._transport = open_transport(settings)  # chosen once: RESP lanes, or redis-py
+        self._redis = self._transport.client
+        self._reader = SnapshotReader(self._transport)
         self._health = health.aio.HealthServicer()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
@@ -130,11 +125,7 @@ class DebunkServer:
         self.metrics.close()
 
     async def _close_redis(self) -> None:
-        if self._fast is not None:
-            await self._fast.aclose()
-        if self._local is not None:
-            self._local.close()
-        await self._redis.aclose()
+        await self._transport.aclose()
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

@@ -53,16 +53,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     async def _feed_view(
         self, call: Call[Any], user_id: str
     ) -> tuple[list[ExposureState], Delivery, UserModel | None]:
-        """One user's feed view: a blocking read over the local lane when blocking reads are on
-        and the lane is not resting, else awaited. A failed local read raises (the answer is
-        degraded) and the lane rests, so the next reads are awaited with their own timeouts."""
-        timeout = call.time_left()
+        """One user's feed view within the caller's deadline (at most the store timeout)."""
+        timeout = call.time_left()  # TimeoutError when no time is left: nothing is sent
         version, now = call.version, call.now
-        local = self.reader.local
-        if local is not None and local.usable():
-            return self.reader.local_feed_view(
-                version, user_id, surface="feed", now=now, timeout=timeout
-            )
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
             version, user_id, surface="feed", now=now, timeout=timeout

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server (embedded) and small synthetic worlds."""
+"""Shared fixtures: real redis-servers (embedded: TCP and unix socket, TLS, a 3-node cluster)
+and small synthetic worlds."""
 
 from __future__ import annotations
 
@@ -10,17 +11,63 @@ import pytest
 import redis
 
 from feature_store.connection import RedisSettings
-from feature_store.embedded import EmbeddedRedis
+from feature_store.embedded import EmbeddedCluster, EmbeddedRedis
+from tests.fixtures.tls import TlsRedis, tls_binary
+
+_NOT_TESTED: dict[str, str] = {}  # transport -> why its tests were skipped
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server for the whole session: $REDIS_URL if set, else an embedded one."""
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis | None]:
+    """The session's embedded redis-server (None when $TEST_REDIS_URL names another one)."""
     if os.environ.get("TEST_REDIS_URL"):
-        yield os.environ["TEST_REDIS_URL"]
+        yield None
         return
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: EmbeddedRedis | None) -> str:
+    """A real redis-server for the whole session: $TEST_REDIS_URL if set, else an embedded one."""
+    return redis_server.url if redis_server else os.environ["TEST_REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def unix_url(redis_server: EmbeddedRedis | None) -> str:
+    """The session server's unix socket URL (same data as ``redis_url``)."""
+    if redis_server is None or not redis_server.local_url.startswith("unix://"):
+        _NOT_TESTED["unix socket"] = "the session's redis-server has no unix socket"
+        pytest.skip(_NOT_TESTED["unix socket"])
+    return redis_server.local_url
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
+    """A TLS-only (plus AUTH) redis-server, or a skip that says why there is none."""
+    binary, why = tls_binary()
+    if binary is None:
+        _NOT_TESTED["TLS"] = why
+        pytest.skip(f"TLS transport not tested: {why}")
+    with TlsRedis(tmp_path_factory.mktemp("tls"), binary) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def embedded_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster]:
+    """A real 3-node Redis Cluster on loopback, for the whole session."""
+    with EmbeddedCluster(tmp_path_factory.mktemp("cluster"), nodes=3) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def cluster_settings(embedded_cluster: EmbeddedCluster) -> RedisSettings:
+    return RedisSettings(url=embedded_cluster.url, cluster=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for transport, why in sorted(_NOT_TESTED.items()):
+        terminalreporter.write_line(f"{transport} transport not tested: {why}", yellow=True)
 
 
 @pytest.fixture

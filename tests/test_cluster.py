@@ -18,21 +18,16 @@ from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
 from feature_store.connection import RedisSettings
 from feature_store.delivery import queue_events
-from feature_store.embedded import EmbeddedCluster
 from feature_store.reader import SnapshotReader
+from feature_store.transport.factory import open_transport
+from feature_store.transport.redis_py import RedisPyTransport
 from tests.fixtures.servers import ServiceThread, wait_for_health
 from tests.fixtures.snapshots import write
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSettings]:
-    with EmbeddedCluster(tmp_path_factory.mktemp("cluster"), nodes=3) as c:
-        yield RedisSettings(url=c.url, cluster=True)
-
-
 @pytest.fixture
-def cclient(cluster: RedisSettings) -> Iterator[redis.RedisCluster]:
-    c = cluster.sync_client()
+def cclient(cluster_settings: RedisSettings) -> Iterator[redis.RedisCluster]:
+    c = cluster_settings.sync_client()
     c.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
     yield c
     c.close()
@@ -66,8 +61,8 @@ def test_snapshots_flip_and_collect_on_a_cluster(cclient: redis.RedisCluster) ->
     assert not cclient.exists(keys.user_exposures("v1", "u1"))
 
 
-def test_user_view_and_delivery_on_a_cluster(
-    cclient: redis.RedisCluster, cluster: RedisSettings
+def test_feed_view_and_delivery_on_a_cluster(
+    cclient: redis.RedisCluster, cluster_settings: RedisSettings
 ) -> None:
     write(cclient, "v1", ("u1", "r1", 3))
     now = time.time()
@@ -77,21 +72,22 @@ def test_user_view_and_delivery_on_a_cluster(
     assert cclient.hget(keys.daily_caps("u1", day_of(now)), "feed") == b"1"
 
     async def go():
-        c = cluster.async_client()
+        transport = open_transport(cluster_settings)
+        assert isinstance(transport, RedisPyTransport)  # redis-py routes keys to their nodes
         try:
-            return await SnapshotReader(c).user_view("v1", "u1", surface="feed", now=now)
+            return await SnapshotReader(transport).feed_view("v1", "u1", surface="feed", now=now)
         finally:
-            await c.aclose()
+            await transport.aclose()
 
-    exposures, delivery = asyncio.run(go())
+    exposures, delivery, _ = asyncio.run(go())
     assert [e.exposures for e in exposures] == [3] and delivery.served_today == 1
 
 
 def test_rank_feed_over_grpc_backed_by_the_cluster(
-    cclient: redis.RedisCluster, cluster: RedisSettings, tmp_path: Path
+    cclient: redis.RedisCluster, cluster_settings: RedisSettings, tmp_path: Path
 ) -> None:
     write(cclient, "v1", ("u1", "r1", 3))
-    svc = ServiceThread(cluster).start()
+    svc = ServiceThread(cluster_settings).start()
     try:
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, health_pb2.HealthCheckResponse.SERVING) == 1

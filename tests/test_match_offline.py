@@ -115,6 +115,7 @@ def test_offline_and_service_build_the_same_library_from_the_same_rumors(
 
     from feature_store.reader import SnapshotReader
     from feature_store.snapshots import SnapshotWriter
+    from feature_store.transport.factory import open_transport
     from offline.io.catalog import load_rumors
     from offline.nightly.match import make_matcher
     from service.library import LibraryMatchers
@@ -132,13 +133,13 @@ def test_offline_and_service_build_the_same_library_from_the_same_rumors(
     writer.commit()
 
     async def service_matcher() -> Matcher | None:
-        redis_async = settings.async_client()
+        transport = open_transport(settings)
         try:
-            matchers = LibraryMatchers(SnapshotReader(redis_async))
+            matchers = LibraryMatchers(SnapshotReader(transport))
             await matchers.prepare("lib1")
             return matchers.get("lib1")
         finally:
-            await redis_async.aclose()
+            await transport.aclose()
 
     online = asyncio.run(service_matcher())
     built = make_matcher(offline)

@@ -1,6 +1,6 @@
 """The reads behind GroupWarnings (which members saw which rumors, which rumors tagged items
-carry) answer the same through the lean RESP client as through redis-py, in one round trip,
-and degrade the same way when Redis is gone."""
+carry) answer the same through the RESP transport as through redis-py, in one round trip, and
+degrade the same way when Redis is gone."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ import redis.asyncio
 
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
-from feature_store.resp import RespPool
 from feature_store.snapshots import SnapshotWriter
+from feature_store.transport.redis_py import RedisPyTransport
+from feature_store.transport.resp import RespTransport
+from feature_store.transport.resp_pool import RespPool
 from tests.fixtures.snapshots import DEBUNKS, RUMORS, state
 
 MEMBERS = ["u1", "u2", "u3", "nobody"]
@@ -37,18 +39,24 @@ class CountingPool(RespPool):
 
     calls = 0
 
-    async def execute(self, commands):
+    async def send(self, payload, n, timeout=None):
         CountingPool.calls += 1
-        return await super().execute(commands)
+        return await super().send(payload, n, timeout)
+
+
+def counted_resp(settings: RedisSettings, size: int) -> RespTransport:
+    """The RESP transport, its pipelines counted in CountingPool.calls."""
+    transport = RespTransport(settings, size=size)
+    transport.pool = CountingPool(settings, size=size)
+    return transport
 
 
 def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):
     async def go():
-        client = settings.async_client()
-        pool = CountingPool(settings, size=2)
+        slow_transport = RedisPyTransport(settings.async_client())
+        fast_transport = counted_resp(settings, size=2)
         try:
-            slow = SnapshotReader(client)
-            fast = SnapshotReader(client, fast=pool)
+            slow, fast = SnapshotReader(slow_transport), SnapshotReader(fast_transport)
             return (
                 await slow.exposed_members(version, members, rumor_ids),
                 await fast.exposed_members(version, members, rumor_ids),
@@ -56,8 +64,8 @@ def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):
                 await fast.items_rumors(version, items),
             )
         finally:
-            await pool.aclose()
-            await client.aclose()
+            await fast_transport.aclose()
+            await slow_transport.aclose()
 
     return asyncio.run(go())
 
@@ -88,39 +96,39 @@ def test_the_resp_reads_raise_a_store_error_when_redis_is_gone() -> None:
 
     settings = RedisSettings(url="redis://127.0.0.1:1")  # nothing listens on port 1
 
-    async def go(read: str) -> None:
-        pool = RespPool(settings)
-        client = settings.async_client()
-        reader = SnapshotReader(client, fast=pool)
+    async def go(read: str, transport: RespTransport | RedisPyTransport) -> None:
+        reader = SnapshotReader(transport)
         try:
             if read == "exposed":
                 await reader.exposed_members("v1", ["u1"], ["r1"])
             else:
                 await reader.items_rumors("v1", ["i1"])
         finally:
-            await pool.aclose()
-            await client.aclose()
+            await transport.aclose()
 
     for read in ("exposed", "items"):
+        with pytest.raises(redis.ConnectionError):  # one of STORE_ERRORS, on both transports
+            asyncio.run(go(read, RespTransport(settings)))
         with pytest.raises(STORE_ERRORS):
-            asyncio.run(go(read))
+            asyncio.run(go(read, RedisPyTransport(settings.async_client())))
+    assert issubclass(redis.ConnectionError, STORE_ERRORS)
 
 
 def test_a_searchers_exposures_are_the_same_through_resp_and_redis_py(
     snapshot: str, settings: RedisSettings
 ) -> None:
     async def go():
-        client = settings.async_client()
-        pool = CountingPool(settings, size=1)
+        slow_transport = RedisPyTransport(settings.async_client())
+        fast_transport = counted_resp(settings, size=1)
         try:
-            slow, fast = SnapshotReader(client), SnapshotReader(client, fast=pool)
+            slow, fast = SnapshotReader(slow_transport), SnapshotReader(fast_transport)
             return [
                 (await slow.user_exposures(snapshot, u), await fast.user_exposures(snapshot, u))
                 for u in ("u1", "nobody")
             ]
         finally:
-            await pool.aclose()
-            await client.aclose()
+            await fast_transport.aclose()
+            await slow_transport.aclose()
 
     CountingPool.calls = 0
     (slow_u1, fast_u1), (slow_none, fast_none) = asyncio.run(go())

@@ -1,9 +1,10 @@
-"""Service reads and delivery state in a real Redis: one round trip per request, exact keys,
-delivery that survives flips and expires on its own."""
+"""Service reads and delivery state in a real Redis: one round trip per feed read on either
+transport, exact keys, delivery that survives flips and expires on its own."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -14,8 +15,12 @@ from redis.asyncio.connection import Connection
 from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
 from feature_store.delivery import CAP_TTL_S, DELIVERY_TTL_S, queue_events
-from feature_store.reader import SnapshotReader, feed_payload
-from feature_store.resp import encode
+from feature_store.reader import SnapshotReader
+from feature_store.settings import RedisSettings
+from feature_store.transport.base import StoreTransport
+from feature_store.transport.factory import open_transport
+from feature_store.transport.redis_py import RedisPyTransport
+from feature_store.transport.resp import RespTransport
 from tests.fixtures.snapshots import write
 
 NOW = datetime(2026, 10, 7, 12, tzinfo=UTC).timestamp()
@@ -52,36 +57,48 @@ def test_delivery_keys_have_exact_bytes() -> None:
         keys.delivery("u}1")
 
 
-def test_a_feed_read_is_the_four_commands_per_user_in_one_resp_buffer() -> None:
-    user_keys = keys.feed_keys("v1", ["u1", "user-22"], "20261007")
-    commands = []
-    for exposures, delivery, caps, model in user_keys:
-        commands += [(b"HGETALL", exposures), (b"HGETALL", delivery), (b"HGET", caps, "feed"),
-                     (b"HGETALL", model)]  # fmt: skip
-    assert feed_payload(user_keys, "feed") == encode(commands)
-    assert feed_payload(user_keys, "feed").startswith(
-        b"*2\r\n$7\r\nHGETALL\r\n$15\r\ndbk:v:v1:u:{u1}\r\n*2\r\n$7\r\nHGETALL\r\n"
-    )
-    assert feed_payload([], "feed") == b""
+def count_round_trips(transport: StoreTransport) -> Callable[[], int]:
+    """Count what ``transport`` writes to Redis from now on: one write per round trip (a
+    pipeline goes out at once). Its connections must be open already."""
+    if isinstance(transport, RespTransport):
+        writes = 0
+        for lane in transport.pool._lanes:
+            write = lane.transport.write
+
+            def counting(data: bytes, write=write) -> None:
+                nonlocal writes
+                writes += 1
+                write(data)
+
+            lane.transport.write = counting  # type: ignore[method-assign]
+        return lambda: writes
+    CountingConnection.sends = 0
+    return lambda: CountingConnection.sends
 
 
-def test_user_view_is_one_round_trip_and_the_catalog_is_cached(
-    client: redis.Redis, redis_url: str
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+def test_a_feed_read_is_one_round_trip_and_the_catalog_is_cached(
+    client: redis.Redis, redis_url: str, kind: str
 ) -> None:
     write(client, "v1", ("u1", "r1", 3))
     record(redis_url, ev("impression"), ev("served", ts=NOW))
 
     async def go() -> tuple[int, int, object]:
-        c = redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
-        reader = SnapshotReader(c)
+        if kind == "resp":
+            transport: StoreTransport = RespTransport(RedisSettings(url=redis_url), size=1)
+        else:
+            c = redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+            transport = RedisPyTransport(c)
+        reader = SnapshotReader(transport)
         try:
             await reader.catalog("v1")
-            CountingConnection.sends = 0
+            sends = count_round_trips(transport)
             await reader.catalog("v1")
-            exposures, delivery = await reader.user_view("v1", "u1", surface="feed", now=NOW)
-            return CountingConnection.sends, len(exposures), delivery
+            assert sends() == 0  # cached
+            exposures, delivery, _ = await reader.feed_view("v1", "u1", surface="feed", now=NOW)
+            return sends(), len(exposures), delivery
         finally:
-            await c.aclose()
+            await transport.aclose()
 
     sends, n_exposures, delivery = asyncio.run(go())
     assert sends == 1
@@ -96,11 +113,12 @@ def test_delivery_survives_a_flip(client: redis.Redis, redis_url: str) -> None:
     write(client, "v3", ("u1", "r1", 5))  # v1 is collected; delivery is not versioned
 
     async def go():
-        c = redis.asyncio.Redis.from_url(redis_url)
+        transport = open_transport(RedisSettings(url=redis_url))
         try:
-            return (await SnapshotReader(c).user_view("v3", "u1", surface="feed", now=NOW))[1]
+            reader = SnapshotReader(transport)
+            return (await reader.feed_view("v3", "u1", surface="feed", now=NOW))[1]
         finally:
-            await c.aclose()
+            await transport.aclose()
 
     delivery = asyncio.run(go())
     assert delivery.click == {"d1": int(NOW)} and delivery.dismissed_rumors == {"r9": int(NOW)}

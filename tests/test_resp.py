@@ -1,7 +1,6 @@
-"""feature_store.resp: the lean auto-pipelined client of the hot feed reads, against a real
-redis-server: same answers as redis-py, concurrent calls share a connection and each gets its
-own replies, errors, cancellations and lost connections are safe. The blocking local lane: same
-answers, a hung or stopped Redis costs one short wait and sends reads elsewhere for a while."""
+"""feature_store.transport.resp_pool: the lean auto-pipelined client of the hot feed reads,
+against a real redis-server: same answers as redis-py, concurrent calls share a connection and
+each gets its own replies, errors, cancellations and lost connections are safe."""
 
 from __future__ import annotations
 
@@ -16,15 +15,8 @@ import redis
 
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
-from feature_store.resp import LocalLane, RespPool, as_dict, encode
-
-
-def test_commands_are_encoded_as_one_resp_buffer() -> None:
-    assert encode([(b"HGET", "k", b"f"), ("PING",)]) == (
-        b"*3\r\n$4\r\nHGET\r\n$1\r\nk\r\n$1\r\nf\r\n*1\r\n$4\r\nPING\r\n"
-    )
-    assert as_dict([b"a", b"1", b"b", b"2"]) == {b"a": b"1", b"b": b"2"}
-    assert as_dict([]) == {} and as_dict(None) == {}
+from feature_store.transport.encoding import as_dict
+from feature_store.transport.resp_pool import RespPool
 
 
 def test_a_pipeline_answers_as_redis_py_does(client: redis.Redis, settings: RedisSettings) -> None:
@@ -238,92 +230,3 @@ def test_a_unix_socket_url_is_read_with_its_database_and_password(tmp_path: Path
             assert asyncio.run(go()) == [[b"f", b"db2"], b"db2"]
         finally:
             redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
-
-
-def test_single_node_tcp_tls_and_unix_socket_urls_take_the_fast_path() -> None:
-    assert RespPool.supports(RedisSettings(url="redis://h:1"))
-    assert RespPool.supports(RedisSettings(url="rediss://h:1"))
-    assert RespPool.supports(RedisSettings(url="unix:///tmp/r.sock"))
-    assert not RespPool.supports(RedisSettings(url="redis://h:1", cluster=True))
-
-
-def test_the_local_lane_reads_only_a_unix_socket() -> None:
-    assert LocalLane.supports(RedisSettings(url="unix:///tmp/r.sock?db=0"))
-    assert not LocalLane.supports(RedisSettings(url="redis://127.0.0.1:6379"))
-    assert not LocalLane.supports(RedisSettings(url="rediss://h:1"))
-
-
-def test_the_local_lane_answers_as_the_pipelined_client_does(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path / "r") as server:
-        redis.Redis.from_url(server.url).hset("h", mapping={"a": "1", "b": "\x00\xff"})
-        commands = [(b"HGETALL", b"h"), (b"HGET", b"h", b"a"), (b"HGETALL", b"none")]
-        settings = RedisSettings(url=server.local_url)
-
-        async def pipelined() -> list:
-            pool = RespPool(settings)
-            try:
-                return await pool.execute(commands)
-            finally:
-                await pool.aclose()
-
-        lane = LocalLane(settings)
-        try:
-            assert lane.execute(commands, timeout=1.0) == asyncio.run(pipelined())
-            with pytest.raises(redis.ResponseError):
-                lane.execute([(b"HGET", b"h", b"a"), (b"INCR", b"h")], timeout=1.0)
-            assert lane.usable() and lane.trips == 0  # an error reply is not a failure
-            assert lane.execute([(b"HGET", b"h", b"a")], timeout=1.0) == [b"1"]
-        finally:
-            lane.close()
-
-
-def test_the_local_lane_authenticates_and_selects_the_database(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path / "r") as server:
-        admin = redis.Redis.from_url(server.url)
-        admin.config_set("requirepass", "s3cret")
-        try:
-            url = server.local_url.replace("?db=0", "?db=4")
-            redis.Redis.from_url(url, password="s3cret").set("k", "db4")
-            lane = LocalLane(RedisSettings(url=url, password="s3cret"))
-            assert lane.execute([(b"GET", b"k")], timeout=1.0) == [b"db4"]
-            lane.close()
-            with pytest.raises(redis.AuthenticationError):
-                LocalLane(RedisSettings(url=url, password="wrong")).execute(
-                    [(b"GET", b"k")], timeout=1.0
-                )
-        finally:
-            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
-
-
-def test_a_hung_local_redis_costs_one_short_wait_then_the_lane_rests(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path / "r") as server:
-        assert server._proc is not None
-        lane = LocalLane(RedisSettings(url=server.local_url), max_wait=0.02, cool_down=0.2)
-        assert lane.execute([(b"PING",)], timeout=1.0) == [b"PONG"]
-        os.kill(server._proc.pid, signal.SIGSTOP)
-        try:
-            started = time.monotonic()
-            with pytest.raises(TimeoutError):
-                lane.execute([(b"PING",)], timeout=1.0)
-            assert time.monotonic() - started < 0.5  # max_wait, not the caller's timeout
-            assert not lane.usable() and lane.trips == 1
-        finally:
-            os.kill(server._proc.pid, signal.SIGCONT)
-        deadline = time.monotonic() + 5
-        while not lane.usable() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert lane.execute([(b"PING",)], timeout=1.0) == [b"PONG"]  # a fresh connection
-        lane.close()
-
-
-def test_a_stopped_local_redis_fails_fast_with_a_connection_error(tmp_path: Path) -> None:
-    server = EmbeddedRedis(tmp_path / "r")
-    server.start()
-    lane = LocalLane(RedisSettings(url=server.local_url), cool_down=0.0)
-    assert lane.execute([(b"PING",)], timeout=1.0) == [b"PONG"]
-    server.stop()
-    with pytest.raises(redis.ConnectionError):
-        lane.execute([(b"PING",)], timeout=1.0)
-    with pytest.raises(redis.ConnectionError):  # reconnecting finds no socket either
-        lane.execute([(b"PING",)], timeout=1.0)
-    assert lane.trips == 2

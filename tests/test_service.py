@@ -143,9 +143,7 @@ def u1_feed(
 ) -> Iterator[Callable[[], pb.RankFeedResponse]]:
     """A service over ``server`` (at ``url``: its TCP port by default) with a snapshot in which
     u1 clicked r1, and a RankFeed call for u1 with the given deadline."""
-    svc = ServiceThread(
-        RedisSettings(url=url or server.url, socket_timeout=0.2), blocking_local_reads=True
-    ).start()
+    svc = ServiceThread(RedisSettings(url=url or server.url, socket_timeout=0.2)).start()
     try:
         snapshot(redis.Redis.from_url(server.url), "v1", [("u1", "r1", "click", 2)])
         with grpc.insecure_channel(svc.target) as ch:
@@ -165,8 +163,7 @@ def first_whole_answer(call: Callable[[], pb.RankFeedResponse]) -> pb.RankFeedRe
     return reply
 
 
-# Over TCP every read is awaited; over the unix socket (with blocking reads on) RankFeed's read
-# blocks (LocalLane).
+# The service reads over the pipelined RESP lanes both ways: TCP and the local unix socket.
 TRANSPORTS = pytest.mark.parametrize("transport", ["tcp", "unix"])
 
 

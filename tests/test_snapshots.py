@@ -9,18 +9,20 @@ import redis.asyncio
 
 from feature_store import keys
 from feature_store.reader import SnapshotReader
+from feature_store.settings import RedisSettings
 from feature_store.snapshots import SnapshotWriter, collect_garbage, current_version
+from feature_store.transport.factory import open_transport
 from tests.fixtures.snapshots import DEBUNKS, RUMORS, state, write
 
 
 def read_user(url: str, version: str, user: str) -> dict[str, int]:
     async def go() -> dict[str, int]:
-        client = redis.asyncio.Redis.from_url(url)
+        transport = open_transport(RedisSettings(url=url))
         try:
-            states = await SnapshotReader(client).user_exposures(version, user)
+            states = await SnapshotReader(transport).user_exposures(version, user)
             return {s.rumor_id: s.exposures for s in states}
         finally:
-            await client.aclose()
+            await transport.aclose()
 
     return asyncio.run(go())
 
@@ -91,7 +93,7 @@ def test_catalog_is_read_once_per_version(client: redis.Redis, redis_url: str) -
     write(client, "v1", ("u1", "r1", 1))
 
     async def go() -> tuple[bool, str]:
-        c = redis.asyncio.Redis.from_url(redis_url)
+        c = open_transport(RedisSettings(url=redis_url))
         try:
             reader = SnapshotReader(c)
             first = await reader.catalog("v1")

@@ -1,55 +1,31 @@
-"""A lean, auto-pipelined RESP2 client for the service's hot reads.
+"""The pipelined RESP client: a few auto-pipelined connections to one Redis (TCP, unix socket
+or TLS), for the service's reads.
 
 A feed read is a few commands per user; redis-py spends tens of microseconds per command on
-packing, per-reply timeouts and parsing. Here each call's commands are encoded into one buffer,
-the buffers of every call made in the same event-loop turn go out in one write on a shared
+packing, per-reply timeouts and parsing. Here each call's commands come as one buffer, the
+buffers of every call made in the same event-loop turn go out in one write on a shared
 connection (auto-pipelining), and replies are parsed by hiredis in C and handed back in order.
-Connections (TCP, TLS, AUTH, SELECT) come from the same settings as redis-py's; everything else
-keeps using redis-py.
+Connections (address, TLS, AUTH, SELECT) are made from ``RedisSettings``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
-import socket
-import ssl
-import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import hiredis
 import redis
 
-from feature_store.connection import RedisSettings
+from feature_store.settings import RedisSettings
+from feature_store.transport.encoding import Command, encode
 
-log = logging.getLogger("debunk.resp")
 # A connection whose oldest unanswered call is older than this is taken as hung: it is closed
 # (its callers get ConnectionError) and the next call opens a fresh one.
 STALE_S = 5.0
-
-
-def encode(commands: Sequence[Sequence[bytes | str]]) -> bytes:
-    """Commands as one RESP buffer (arrays of bulk strings)."""
-    out: list[bytes] = []
-    for cmd in commands:
-        out.append(b"*%d\r\n" % len(cmd))
-        for arg in cmd:
-            b = arg.encode() if isinstance(arg, str) else arg
-            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-    return b"".join(out)
-
-
-def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:
-    """An HGETALL reply (a flat RESP2 array) as a dict."""
-    if not flat:
-        return {}
-    it = iter(flat)
-    return dict(zip(it, it, strict=True))
 
 
 class _Lane(asyncio.Protocol):
@@ -166,56 +142,37 @@ class RespPool:
         self._lanes: list[_Lane] = []
         self._connecting: asyncio.Future[_Lane] | None = None
 
-    @staticmethod
-    def supports(settings: RedisSettings) -> bool:
-        """Whether this client can talk to ``settings`` (one node over TCP, TLS or a unix
-        socket)."""
-        return not settings.cluster and urlparse(settings.url).scheme in (
-            "redis", "rediss", "unix"
-        )  # fmt: skip
-
     @property
     def connections(self) -> int:
         """Open connections (for tests and metrics)."""
         return sum(not lane.closed for lane in self._lanes)
 
-    def _ssl(self) -> ssl.SSLContext | None:
-        if urlparse(self.settings.url).scheme != "rediss":
-            return None
-        ctx = ssl.create_default_context(cafile=self.settings.tls_ca_cert)
-        if self.settings.tls_cert:
-            ctx.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return ctx
-
     async def _connect(self) -> _Lane:
-        url = urlparse(self.settings.url)
-        loop = asyncio.get_running_loop()
-        if url.scheme == "unix":
-            _, lane = await loop.create_unix_connection(_Lane, unquote(url.path))
-            db = parse_qs(url.query).get("db", [""])[0]
-        else:
-            _, lane = await loop.create_connection(
-                _Lane, url.hostname or "127.0.0.1", url.port or 6379, ssl=self._ssl()
-            )
-            db = url.path.strip("/")
-        password = self.settings.password or (unquote(url.password) if url.password else None)
+        address, loop = self.settings.address, asyncio.get_running_loop()
         try:
-            if password:
-                user = unquote(url.username) if url.username else None
-                await self._hello(lane, ["AUTH", user, password] if user else ["AUTH", password],
-                                  redis.AuthenticationError)  # fmt: skip
-            if db and db != "0":
-                await self._hello(lane, ["SELECT", db], redis.ConnectionError)
+            if address.unix:
+                _, lane = await loop.create_unix_connection(_Lane, address.path)
+            else:
+                _, lane = await loop.create_connection(
+                    _Lane, address.host, address.port, ssl=self.settings.ssl_context()
+                )
+        except TimeoutError:
+            raise
+        except OSError as e:  # refused, unreachable, a certificate that does not verify
+            where = address.path if address.unix else f"{address.host}:{address.port}"
+            raise redis.ConnectionError(f"cannot connect to Redis at {where}: {e}") from e
+        try:
+            for command in self.settings.hello():  # AUTH, SELECT
+                (reply,) = await lane.send(encode([command]), 1)
+                if isinstance(reply, hiredis.ReplyError):
+                    error = (
+                        redis.AuthenticationError if command[0] == "AUTH" else redis.ConnectionError
+                    )
+                    raise error(f"{command[0]}: {reply}")
         except BaseException:
             lane.close()
             raise
         return lane
-
-    @staticmethod
-    async def _hello(lane: _Lane, command: list[Any], error: type[Exception]) -> None:
-        (reply,) = await lane.send(encode([command]), 1)
-        if isinstance(reply, hiredis.ReplyError):
-            raise error(f"{command[0]}: {reply}")
 
     def _ready_lane(self) -> _Lane | None:
         """The least busy open connection, or None when a new one should be opened (fewer than
@@ -250,9 +207,7 @@ class RespPool:
         if not future.cancelled() and future.exception() is None:
             self._lanes.append(future.result())
 
-    async def execute(
-        self, commands: Sequence[Sequence[bytes | str]], timeout: float | None = None
-    ) -> list[Any]:
+    async def execute(self, commands: Sequence[Command], timeout: float | None = None) -> list[Any]:
         """The replies of ``commands``, sent as one pipeline; a Redis error reply raises, and
         so does TimeoutError when ``timeout`` seconds pass first."""
         if not commands:
@@ -285,117 +240,3 @@ class RespPool:
                 await self._connecting
         while self._lanes:
             self._lanes.pop().close()
-
-
-class LocalLane:
-    """A blocking connection to a Redis on this machine (a unix socket), for one user's feed
-    read: the call returns without leaving the event loop.
-
-    Awaiting a round trip costs the service about 90 µs of CPU per RankFeed (a future, a task
-    wake-up, the transport's callbacks); a blocking send and receive over a local socket costs a
-    fraction of that (measured with bench-serve's harness), and blocks the loop for the ~20 µs
-    Redis takes to answer. A wait is capped at ``max_wait``: a Redis that does not answer by then
-    closes the connection, raises TimeoutError, and sends every read to the awaiting path for
-    ``cool_down`` seconds, so a slow or stopped Redis never stalls the loop more than once.
-    """
-
-    def __init__(
-        self, settings: RedisSettings, *, max_wait: float = 0.005, cool_down: float = 1.0
-    ) -> None:
-        self.settings = settings
-        self.max_wait = max_wait
-        self.cool_down = cool_down
-        self.trips = 0  # times a failed read sent the reads to the awaiting path
-        self._sock: socket.socket | None = None
-        self._parser = hiredis.Reader()
-        self._resting_until = 0.0
-
-    @staticmethod
-    def supports(settings: RedisSettings) -> bool:
-        """Only a single Redis behind a unix socket: a remote one is always awaited."""
-        return not settings.cluster and urlparse(settings.url).scheme == "unix"
-
-    def usable(self) -> bool:
-        """False while a recent failure keeps the reads on the awaiting path."""
-        return time.monotonic() >= self._resting_until
-
-    def execute(self, commands: Sequence[Sequence[bytes | str]], timeout: float) -> list[Any]:
-        """The replies of ``commands``, waiting at most ``min(timeout, max_wait)`` seconds; a
-        Redis error reply raises (the connection stays usable)."""
-        return self.send(encode(commands), len(commands), timeout)
-
-    def send(self, payload: bytes, n: int, timeout: float) -> list[Any]:
-        """execute() for ``n`` commands already encoded as one RESP buffer."""
-        if not n:
-            return []
-        wait = min(timeout, self.max_wait)
-        if wait <= 0:
-            raise TimeoutError
-        try:
-            deadline = time.monotonic() + wait
-            sock = self._sock or self._connect(deadline)
-            replies = self._round_trip(sock, payload, n, deadline)
-        except redis.ConnectionError:
-            self._trip()
-            raise
-        except TimeoutError:  # socket.timeout
-            self._trip()
-            raise TimeoutError("local Redis did not answer in time") from None
-        except OSError as e:
-            self._trip()
-            raise redis.ConnectionError(f"local Redis read failed: {e}") from None
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise redis.ResponseError(str(reply))
-        return replies
-
-    def _round_trip(
-        self, sock: socket.socket, payload: bytes, n: int, deadline: float
-    ) -> list[Any]:
-        sock.settimeout(max(1e-6, deadline - time.monotonic()))
-        sock.sendall(payload)
-        replies: list[Any] = []
-        while len(replies) < n:
-            reply = self._parser.gets()
-            if reply is not False:
-                replies.append(reply)
-                continue
-            sock.settimeout(max(1e-6, deadline - time.monotonic()))
-            data = sock.recv(1 << 16)
-            if not data:
-                raise redis.ConnectionError("closed by the server")
-            self._parser.feed(data)
-        return replies
-
-    def _connect(self, deadline: float) -> socket.socket:
-        url = urlparse(self.settings.url)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock, self._parser = sock, hiredis.Reader()
-        sock.settimeout(max(1e-6, deadline - time.monotonic()))
-        sock.connect(unquote(url.path))
-        password = self.settings.password or (unquote(url.password) if url.password else None)
-        hello: list[list[Any]] = []
-        if password:
-            user = unquote(url.username) if url.username else None
-            hello.append(["AUTH", user, password] if user else ["AUTH", password])
-        db = parse_qs(url.query).get("db", [""])[0]
-        if db and db != "0":
-            hello.append(["SELECT", db])
-        replies = self._round_trip(sock, encode(hello), len(hello), deadline) if hello else []
-        for command, reply in zip(hello, replies, strict=True):
-            if isinstance(reply, hiredis.ReplyError):
-                self.close()
-                error = redis.AuthenticationError if command[0] == "AUTH" else redis.ResponseError
-                raise error(f"{command[0]}: {reply}")
-        return sock
-
-    def _trip(self) -> None:
-        self.close()
-        self.trips += 1
-        self._resting_until = time.monotonic() + self.cool_down
-        log.warning("local Redis read failed; reads are awaited for %.1f s", self.cool_down)
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None

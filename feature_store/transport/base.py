@@ -1,0 +1,57 @@
+"""The store-read interface: the few operations ``SnapshotReader`` needs from Redis, whatever
+carries them, so the reader has no transport branches and every transport passes one contract
+suite (tests/contract/test_store_transport.py)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio
+
+from feature_store.transport.encoding import Command, FeedKeys, feed_commands
+
+
+class StoreTransport(ABC):
+    """Pipelined reads of one Redis deployment, with deadlines.
+
+    Replies come in the shapes redis-py gives for reads: bytes or None for GET and HGET, a list
+    for HMGET, a dict for HGETALL (empty for a missing key). An error reply raises
+    ``redis.ResponseError``, a lost connection ``redis.ConnectionError``, and a call not
+    answered within ``timeout`` seconds (or given none: ``timeout <= 0``) ``TimeoutError``.
+    """
+
+    name: str  # "resp" or "redis-py": what carries the reads, for logs and tests
+
+    @property
+    @abstractmethod
+    def client(self) -> redis.asyncio.Redis:
+        """A redis-py client on the same settings, for writes and the keys that are not
+        snapshot reads (delivery events, experiments, the exposure stream)."""
+
+    @abstractmethod
+    async def pipeline(
+        self, commands: Sequence[Command], timeout: float | None = None
+    ) -> list[Any]:
+        """The replies of ``commands`` in order, sent as one pipeline: one round trip (one per
+        node on a cluster). No commands: no round trip."""
+
+    async def feed_reads(
+        self, user_keys: Sequence[FeedKeys], surface: str, timeout: float | None = None
+    ) -> list[Any]:
+        """The replies of ``encoding.feed_commands(user_keys, surface)``: four per user, in
+        one pipeline. A transport may send them in a prebuilt form (the hot path)."""
+        return await self.pipeline(feed_commands(user_keys, surface), timeout)
+
+    async def get(self, key: bytes | str) -> bytes | None:
+        """GET ``key``: one round trip."""
+        return (await self.pipeline([(b"GET", key)]))[0]
+
+    async def hgetall(self, key: bytes | str) -> dict[bytes, bytes]:
+        """HGETALL ``key``: one round trip."""
+        return (await self.pipeline([(b"HGETALL", key)]))[0]
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close every connection (the redis-py client's too); calls still waiting fail."""
