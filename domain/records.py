@@ -43,10 +43,18 @@ class Rumor:
     keywords: tuple[str, ...] = ()
     confirmed_at: str = ""
     variants: tuple[str, ...] = ()
+    # The claim cluster (ranking/clusters.py): the smallest rumor id of the library's rumors
+    # that state the same claim, set by the nightly job; "" means the rumor is its own cluster.
+    cluster: str = ""
 
     @property
     def confirmed(self) -> bool:
         return self.status == "confirmed"
+
+    @property
+    def claim_cluster(self) -> str:
+        """The id of the claim this rumor states: its cluster, else its own id."""
+        return self.cluster or self.rumor_id
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +76,7 @@ class Rumor:
             keywords=tuple(d.get("keywords") or ()),
             confirmed_at=str(d.get("confirmed_at") or ""),
             variants=tuple(str(v) for v in d.get("variants") or ()),
+            cluster=str(d.get("cluster") or ""),
         )
 
 
