@@ -20,7 +20,7 @@ from domain.records import Catalog, ExposureState
 from feature_store.delivery import queue_events
 from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
-from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
+from ranking.pinned import MATCH_DEPTH, Pinned, first_seen_first, pin_item_rumors, pin_matches
 from ranking.pipeline import rank_feed
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
@@ -156,11 +156,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if matcher is None:  # only before the first index is built
             call.degraded = True
             return
-        pinned = pin_matches(matcher.match(query, k=limit + 2), catalog, matcher.thresholds.high)
+        pinned = pin_matches(matcher.match(query, k=MATCH_DEPTH), catalog, matcher.thresholds.high)
         if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
-                pinned = first_seen_first(pinned, exposures)
+                pinned = first_seen_first(pinned, exposures, catalog)
         reply.cards.extend(
             pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned[:limit]
         )
@@ -185,8 +185,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 found[m.message_id] = (best, "item")
         texts = [m for m in messages if m.message_id not in found and m.text]
         if texts and matcher is not None:
-            for m, matches in zip(texts, matcher.match_batch([m.text for m in texts], k=3),
-                                  strict=True):  # fmt: skip
+            found_texts = matcher.match_batch([m.text for m in texts], k=MATCH_DEPTH)
+            for m, matches in zip(texts, found_texts, strict=True):
                 pinned = pin_matches(matches, catalog, matcher.thresholds.high)
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
