@@ -87,3 +87,18 @@ def pin_item_rumors(rumor_ids: list[str], catalog: Catalog) -> Pinned | None:
         if rumor.confirmed and options:
             return Pinned(rumor, options[0], 1.0)
     return None
+
+
+def claim_rumor_ids(pinned: list[Pinned], catalog: Catalog) -> list[str]:
+    """The rumor ids whose exposures count for the claims of ``pinned``: each pinned rumor and
+    its siblings, sorted."""
+    return sorted({r for p in pinned for r in catalog.claim_rumors(p.rumor.rumor_id)})
+
+
+def exposed_to_claim(
+    pinned: Pinned, exposed: dict[str, list[str]], members: list[str], catalog: Catalog
+) -> list[str]:
+    """The ``members`` (in their order) exposed to ``pinned``'s claim: to its rumor or to a
+    sibling; ``exposed`` maps rumor id -> exposed members."""
+    seen = {m for r in catalog.claim_rumors(pinned.rumor.rumor_id) for m in exposed.get(r, ())}
+    return [m for m in members if m in seen]

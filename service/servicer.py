@@ -20,7 +20,15 @@ from domain.records import Catalog, ExposureState
 from feature_store.delivery import queue_events
 from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
-from ranking.pinned import MATCH_DEPTH, Pinned, first_seen_first, pin_item_rumors, pin_matches
+from ranking.pinned import (
+    MATCH_DEPTH,
+    Pinned,
+    claim_rumor_ids,
+    exposed_to_claim,
+    first_seen_first,
+    pin_item_rumors,
+    pin_matches,
+)
 from ranking.pipeline import rank_feed
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
@@ -190,13 +198,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 pinned = pin_matches(matches, catalog, matcher.thresholds.high)
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
-        rumor_ids = sorted({p.rumor.rumor_id for p, _ in found.values()})
+        rumor_ids = claim_rumor_ids([p for p, _ in found.values()], catalog)  # with siblings
         exposed = await call.store_or(self.reader.exposed_members(version, members, rumor_ids), {})
         reply.warnings.extend(
             pb.GroupWarning(
                 message_id=m.message_id,
                 card=pinned_card(found[m.message_id][0], "this message carries a known rumor"),
-                exposed_member_ids=exposed.get(found[m.message_id][0].rumor.rumor_id, []),
+                exposed_member_ids=exposed_to_claim(
+                    found[m.message_id][0], exposed, members, catalog
+                ),
                 matched_by=found[m.message_id][1],
                 match_score=found[m.message_id][0].score,
             )

@@ -11,7 +11,13 @@ from domain.records import Catalog, Debunk, ExposureState, Rumor
 from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
 from matching import Match
 from ranking.candidates import Candidate
-from ranking.pinned import first_seen_first, pin_item_rumors, pin_matches
+from ranking.pinned import (
+    claim_rumor_ids,
+    exposed_to_claim,
+    first_seen_first,
+    pin_item_rumors,
+    pin_matches,
+)
 from ranking.pipeline import rank_feed
 from ranking.scorers import CATEGORY_WEIGHT, rumor_priority, score_rumor_priority
 from ranking.selectors import combine_strength_then_recency
@@ -156,3 +162,13 @@ def test_an_items_rumors_are_pinned_in_a_total_order() -> None:
     for ids in (["r1", "r2", "r4"], ["r4", "r1", "r2"], ["r2", "r4", "r1"]):
         best = pin_item_rumors(ids, cat)
         assert best is not None and best.rumor.rumor_id == "r2"
+
+
+def test_group_members_exposed_to_a_sibling_count_for_the_claim() -> None:
+    cat = siblings()
+    assert cat.siblings == {"r1": ("r1", "r2")}
+    assert cat.claim_rumors("r2") == ("r1", "r2") and cat.claim_rumors("r3") == ("r3",)
+    (pinned,) = pin_matches([Match("r1", 0.9, "t")], cat, 0.35)
+    assert claim_rumor_ids([pinned], cat) == ["r1", "r2"]
+    exposed = {"r1": ["u3"], "r2": ["u1", "u3"]}
+    assert exposed_to_claim(pinned, exposed, ["u1", "u2", "u3"], cat) == ["u1", "u3"]
