@@ -28,7 +28,7 @@ from ranking.scorers import (
 )
 from ranking.selectors import (
     attach_most_authoritative_debunk,
-    combine_strength_then_recency,
+    combine_strength_then_within,
     select_top,
 )
 
@@ -65,7 +65,7 @@ def rank_feed(
     if ranker is not None:
         combine_policy_and_affinity(candidates, ranker.weight)
     else:
-        combine_strength_then_recency(candidates)
+        combine_strength_then_within(candidates)
     top = select_top(candidates, limit)
     if model is not None and model.prebunks and len(top) < limit:
         top += prebunk_candidates(exposures, catalog, ranker, model, delivery)

@@ -18,10 +18,10 @@ def attach_most_authoritative_debunk(
         c.debunk = next((d for d in options if not (delivery and delivery.seen(d.debunk_id))), None)
 
 
-def combine_strength_then_recency(candidates: list[Candidate]) -> None:
-    """Score = strength + within, where within = (1 - PRIORITY_WEIGHT) x recency +
-    PRIORITY_WEIGHT x priority is in (0, 1]: strength decides, then fresh exposures and severe,
-    urgent rumors (``score_rumor_priority``) order the cards of one strength."""
+def combine_strength_then_within(candidates: list[Candidate]) -> None:
+    """Score = strength + ``within_strength`` (in [0, 1]): strength decides, then fresh
+    exposures and severe, urgent rumors (``score_rumor_priority``) order the cards of one
+    strength."""
     for c in candidates:
         c.score = c.features.get("strength", 0.0) + within_strength(c)
 

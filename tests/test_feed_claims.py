@@ -20,7 +20,7 @@ from ranking.pinned import (
 )
 from ranking.pipeline import rank_feed
 from ranking.scorers import CATEGORY_WEIGHT, rumor_priority, score_rumor_priority
-from ranking.selectors import combine_strength_then_recency
+from ranking.selectors import combine_strength_then_within
 
 NOW = 1_760_000_000
 HOUR = 3600
@@ -83,7 +83,7 @@ def test_the_score_stays_within_its_strength() -> None:
             c.features["strength"] = 3.0
             c.features["recency"] = 0.5 ** (hours / 48)
             score_rumor_priority([c])
-            combine_strength_then_recency([c])
+            combine_strength_then_within([c])
             assert 3.0 <= c.score <= 4.0
 
 
