@@ -43,10 +43,18 @@ class Rumor:
     keywords: tuple[str, ...] = ()
     confirmed_at: str = ""
     variants: tuple[str, ...] = ()
+    # The claim cluster (ranking/clusters.py): the smallest rumor id of the library's rumors
+    # that state the same claim, set by the nightly job; "" means the rumor is its own cluster.
+    cluster: str = ""
 
     @property
     def confirmed(self) -> bool:
         return self.status == "confirmed"
+
+    @property
+    def claim_cluster(self) -> str:
+        """The id of the claim this rumor states: its cluster, else its own id."""
+        return self.cluster or self.rumor_id
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,6 +76,7 @@ class Rumor:
             keywords=tuple(d.get("keywords") or ()),
             confirmed_at=str(d.get("confirmed_at") or ""),
             variants=tuple(str(v) for v in d.get("variants") or ()),
+            cluster=str(d.get("cluster") or ""),
         )
 
 
@@ -125,19 +134,33 @@ class Catalog:
     debunks: dict[str, Debunk]
     debunks_by_rumor: dict[str, list[Debunk]] = field(default_factory=dict)
     model: FeedModel | None = None  # the learned ranker's debunk side, when the snapshot has one
+    # claim cluster id -> its rumor ids, sorted, for the clusters of two or more rumors
+    siblings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def claim_rumors(self, rumor_id: str) -> tuple[str, ...]:
+        """Every rumor id of ``rumor_id``'s claim cluster (just itself when it has no sibling)."""
+        rumor = self.rumors.get(rumor_id)
+        if rumor is None:
+            return (rumor_id,)
+        return self.siblings.get(rumor.claim_cluster, (rumor_id,))
 
     @classmethod
     def build(
         cls, rumors: list[Rumor], debunks: list[Debunk], model: FeedModel | None = None
     ) -> Catalog:
-        """Index debunks by rumor, each list in authority order."""
+        """Index debunks by rumor, each list in authority order; and rumors by claim cluster."""
         by_rumor: dict[str, list[Debunk]] = {}
         for d in debunks:
             for rid in d.rumor_ids:
                 by_rumor.setdefault(rid, []).append(d)
+        by_cluster: dict[str, list[str]] = {}
+        for r in rumors:
+            if r.cluster:
+                by_cluster.setdefault(r.cluster, []).append(r.rumor_id)
         return cls(
             rumors={r.rumor_id: r for r in rumors},
             debunks={d.debunk_id: d for d in debunks},
             debunks_by_rumor={rid: by_authority(lst) for rid, lst in by_rumor.items()},
             model=model,
+            siblings={c: tuple(sorted(ids)) for c, ids in by_cluster.items() if len(ids) > 1},
         )

@@ -10,6 +10,7 @@ from domain.delivery import Delivery
 from domain.models import FeedModel, UserModel
 from domain.records import Catalog, Debunk, ExposureState
 from ranking.candidates import Candidate
+from ranking.selectors import within_strength
 
 PREBUNK_TEXT = "prebunk: you may meet this rumor"
 MAX_PREBUNK_CARDS = 1  # per answer, always after every exposed card
@@ -86,8 +87,9 @@ def _preferred(
 
 
 def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:
-    """Score = strength + (1 - w) x recency + w x affinity rank: the rule's exposure strength
-    still decides, the model orders cards within one strength (affinity min-max scaled)."""
+    """Score = strength + (1 - w) x the rules' order within a strength (recency and priority,
+    ``within_strength``) + w x affinity rank: the rule's exposure strength still decides, the
+    model orders cards within one strength (affinity min-max scaled)."""
     if not candidates:
         return
     aff = [c.features.get("affinity", 0.0) for c in candidates]
@@ -95,8 +97,8 @@ def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> N
     for c, a in zip(candidates, aff, strict=True):
         scaled = (a - low) / span if span > 0 else 1.0
         c.features["affinity_rank"] = scaled
-        recency = c.features.get("recency", 0.0)
-        c.score = c.features.get("strength", 0.0) + (1 - weight) * recency + weight * scaled
+        rules = within_strength(c)
+        c.score = c.features.get("strength", 0.0) + (1 - weight) * rules + weight * scaled
 
 
 def prebunk_candidates(
@@ -107,14 +109,19 @@ def prebunk_candidates(
     delivery: Delivery | None = None,
 ) -> list[Candidate]:
     """At most MAX_PREBUNK_CARDS at-risk rumors the user is not logged as exposed to: confirmed,
-    not dismissed, with an unseen debunk; scored below every exposed card (score < 0)."""
+    not dismissed, with an unseen debunk, and of a claim cluster the user neither saw nor
+    dismissed; scored below every exposed card (score < 0)."""
     exposed = {e.rumor_id for e in exposures}
     dismissed = delivery.dismissed_rumors if delivery else set()
+    known = catalog.rumors
+    claims_met = {known[r].claim_cluster for r in exposed | set(dismissed) if r in known}
     out: list[Candidate] = []
     stored = user.prebunk_logits  # the ranker's option logits, when precomputed
     for i, (rumor_id, risk) in enumerate(user.prebunks):
         rumor = catalog.rumors.get(rumor_id)
         if rumor is None or not rumor.confirmed or rumor_id in exposed or rumor_id in dismissed:
+            continue
+        if rumor.claim_cluster in claims_met:
             continue
         logits = stored[i] if i < len(stored) else ()
         c = Candidate(rumor, ExposureState(rumor_id, 0, 0, 0, 0, 0, logits), prebunk=True)

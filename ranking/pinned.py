@@ -1,5 +1,9 @@
 """Pinned debunks: what goes on top of search results and into group-chat warnings, chosen from
-matcher results on plain data."""
+matcher results on plain data.
+
+Every order here is total (score, then severity, then claim cluster and rumor id), so the same
+text pins the same rumor on SearchTop and GroupWarnings, whatever order the store or the
+matcher handed the candidates over in, and after a restart."""
 
 from __future__ import annotations
 
@@ -7,6 +11,11 @@ from dataclasses import dataclass
 
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from matching import Match
+
+# How many matches both text surfaces ask the matcher for: the same depth on SearchTop and
+# GroupWarnings, so a text's candidates (and so its first pin) are the same on both; more than
+# SearchTop's largest limit (10), so rumors without a debunk do not empty an answer.
+MATCH_DEPTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,38 +27,78 @@ class Pinned:
     score: float
 
 
+def match_order(m: Match, catalog: Catalog) -> tuple[float, int, str, str]:
+    """Best match first: the higher score, then the more severe rumor, then the smaller claim
+    cluster id and rumor id (a rumor the catalog does not know sorts as severity 0)."""
+    rumor = catalog.rumors.get(m.rumor_id)
+    severity = rumor.severity if rumor else 0
+    cluster = rumor.claim_cluster if rumor else m.rumor_id
+    return (-m.score, -severity, cluster, m.rumor_id)
+
+
 def pin_matches(matches: list[Match], catalog: Catalog, threshold: float) -> list[Pinned]:
-    """Confirmed rumors matched at or above ``threshold`` that have a debunk, best match first."""
+    """Confirmed rumors matched at or above ``threshold`` that have a debunk, in ``match_order``,
+    one per claim cluster (siblings state the same claim; the best-matched one stands for it)."""
     out, seen = [], set()
-    for m in sorted(matches, key=lambda m: (-m.score, m.rumor_id)):
+    for m in sorted(matches, key=lambda m: match_order(m, catalog)):
         rumor = catalog.rumors.get(m.rumor_id)
         options = catalog.debunks_by_rumor.get(m.rumor_id)
-        if (
-            m.score >= threshold
-            and rumor
-            and rumor.confirmed
-            and options
-            and m.rumor_id not in seen
-        ):
-            seen.add(m.rumor_id)
+        if m.score < threshold or not rumor or not rumor.confirmed or not options:
+            continue
+        if rumor.claim_cluster not in seen:
+            seen.add(rumor.claim_cluster)
             out.append(Pinned(rumor, options[0], m.score))
     return out
 
 
-def first_seen_first(pinned: list[Pinned], exposures: list[ExposureState]) -> list[Pinned]:
-    """Matched rumors the searcher was exposed to come first, earliest exposure first."""
-    first = {e.rumor_id: e.first_ts for e in exposures}
-    seen = sorted(
-        (p for p in pinned if p.rumor.rumor_id in first), key=lambda p: first[p.rumor.rumor_id]
-    )
-    return seen + [p for p in pinned if p.rumor.rumor_id not in first]
+def first_seen_first(
+    pinned: list[Pinned], exposures: list[ExposureState], catalog: Catalog | None = None
+) -> list[Pinned]:
+    """Matched claims the searcher was exposed to come first, earliest exposure first (ties in
+    pinned order). Given the ``catalog``, an exposure to a sibling rumor counts for its claim
+    cluster."""
+    first: dict[str, int] = {}
+    for e in exposures:
+        rumor = catalog.rumors.get(e.rumor_id) if catalog is not None else None
+        key = rumor.claim_cluster if rumor else e.rumor_id
+        first[key] = min(first.get(key, e.first_ts), e.first_ts)
+
+    def key(p: Pinned) -> str:
+        return p.rumor.claim_cluster if catalog is not None else p.rumor.rumor_id
+
+    exposed = [i for i, p in enumerate(pinned) if key(p) in first]
+    seen = sorted(exposed, key=lambda i: (first[key(pinned[i])], i))
+    return [pinned[i] for i in seen] + [p for p in pinned if key(p) not in first]
+
+
+def item_order(rumor: Rumor) -> tuple[int, str, str]:
+    """The rumors of one tagged item, first first: the most severe, then by claim cluster and
+    rumor id. The nightly job resolves tag precedence before the item index is written (a
+    manual tag's item carries only its manual rumors; one rumor per claim cluster), so this
+    order only ever compares tags of one source."""
+    return (-rumor.severity, rumor.claim_cluster, rumor.rumor_id)
 
 
 def pin_item_rumors(rumor_ids: list[str], catalog: Catalog) -> Pinned | None:
-    """For an item tagged to rumors: the most severe confirmed one with a debunk."""
+    """For an item tagged to rumors: the first confirmed one with a debunk in ``item_order``."""
     rumors = [catalog.rumors[r] for r in rumor_ids if r in catalog.rumors]
-    for rumor in sorted(rumors, key=lambda r: (-r.severity, r.rumor_id)):
+    for rumor in sorted(rumors, key=item_order):
         options = catalog.debunks_by_rumor.get(rumor.rumor_id)
         if rumor.confirmed and options:
             return Pinned(rumor, options[0], 1.0)
     return None
+
+
+def claim_rumor_ids(pinned: list[Pinned], catalog: Catalog) -> list[str]:
+    """The rumor ids whose exposures count for the claims of ``pinned``: each pinned rumor and
+    its siblings, sorted."""
+    return sorted({r for p in pinned for r in catalog.claim_rumors(p.rumor.rumor_id)})
+
+
+def exposed_to_claim(
+    pinned: Pinned, exposed: dict[str, list[str]], members: list[str], catalog: Catalog
+) -> list[str]:
+    """The ``members`` (in their order) exposed to ``pinned``'s claim: to its rumor or to a
+    sibling; ``exposed`` maps rumor id -> exposed members."""
+    seen = {m for r in catalog.claim_rumors(pinned.rumor.rumor_id) for m in exposed.get(r, ())}
+    return [m for m in members if m in seen]

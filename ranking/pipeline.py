@@ -21,10 +21,14 @@ from ranking.models import (
     combine_policy_and_affinity,
     prebunk_candidates,
 )
-from ranking.scorers import score_exposure_recency, score_exposure_strength
+from ranking.scorers import (
+    score_exposure_recency,
+    score_exposure_strength,
+    score_rumor_priority,
+)
 from ranking.selectors import (
     attach_most_authoritative_debunk,
-    combine_strength_then_recency,
+    combine_strength_then_within,
     select_top,
 )
 
@@ -49,7 +53,7 @@ def rank_feed(
     ranker = catalog.model if model is not None else None
     candidates = exposed_rumor_candidates(exposures, catalog)
     candidates = drop_unconfirmed_rumors(candidates)
-    candidates = drop_dismissed_rumors(candidates, delivery)
+    candidates = drop_dismissed_rumors(candidates, delivery, catalog)
     if ranker is not None and model is not None:
         attach_preferred_debunk(candidates, catalog, ranker, model, delivery)
     else:
@@ -57,10 +61,11 @@ def rank_feed(
     candidates = drop_rumors_without_debunk(candidates)
     score_exposure_strength(candidates)
     score_exposure_recency(candidates, now)
+    score_rumor_priority(candidates)
     if ranker is not None:
         combine_policy_and_affinity(candidates, ranker.weight)
     else:
-        combine_strength_then_recency(candidates)
+        combine_strength_then_within(candidates)
     top = select_top(candidates, limit)
     if model is not None and model.prebunks and len(top) < limit:
         top += prebunk_candidates(exposures, catalog, ranker, model, delivery)

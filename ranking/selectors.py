@@ -5,6 +5,7 @@ from __future__ import annotations
 from domain.delivery import Delivery
 from domain.records import Catalog
 from ranking.candidates import Candidate
+from ranking.scorers import PRIORITY_WEIGHT
 
 
 def attach_most_authoritative_debunk(
@@ -17,20 +18,39 @@ def attach_most_authoritative_debunk(
         c.debunk = next((d for d in options if not (delivery and delivery.seen(d.debunk_id))), None)
 
 
-def combine_strength_then_recency(candidates: list[Candidate]) -> None:
-    """Score = strength + recency: strength decides, recency (in (0, 1]) orders within it."""
+def combine_strength_then_within(candidates: list[Candidate]) -> None:
+    """Score = strength + ``within_strength`` (in [0, 1]): strength decides, then fresh
+    exposures and severe, urgent rumors (``score_rumor_priority``) order the cards of one
+    strength."""
     for c in candidates:
-        c.score = c.features.get("strength", 0.0) + c.features.get("recency", 0.0)
+        c.score = c.features.get("strength", 0.0) + within_strength(c)
+
+
+def within_strength(c: Candidate) -> float:
+    """The rules' order within one exposure strength, in [0, 1]: recency blended with the
+    rumor's priority (a candidate without a priority feature is ordered by recency alone)."""
+    recency = c.features.get("recency", 0.0)
+    priority = c.features.get("priority")
+    if priority is None:
+        return recency
+    return (1 - PRIORITY_WEIGHT) * recency + PRIORITY_WEIGHT * priority
+
+
+def feed_order(c: Candidate) -> tuple[float, int, int, str, str]:
+    """The feed's total order: highest score, then latest exposure, then the more severe
+    rumor, then claim cluster and rumor id; no two candidates of one user compare equal."""
+    return (-c.score, -c.exposure.last_ts, -c.rumor.severity, c.rumor.claim_cluster,
+            c.rumor.rumor_id)  # fmt: skip
 
 
 def select_top(candidates: list[Candidate], limit: int) -> list[Candidate]:
-    """The ``limit`` best, one per rumor: highest score, then latest exposure, then rumor id."""
+    """The ``limit`` best in ``feed_order``, one per claim cluster (siblings state the same
+    claim: the strongest exposure's rumor and its debunk stand for the cluster)."""
     seen: set[str] = set()
-    ordered = sorted(candidates, key=lambda c: (-c.score, -c.exposure.last_ts, c.rumor.rumor_id))
     out = []
-    for c in ordered:
-        if c.rumor.rumor_id not in seen:
-            seen.add(c.rumor.rumor_id)
+    for c in sorted(candidates, key=feed_order):
+        if c.rumor.claim_cluster not in seen:
+            seen.add(c.rumor.claim_cluster)
             out.append(c)
             if len(out) == limit:
                 break

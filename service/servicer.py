@@ -20,7 +20,15 @@ from domain.records import Catalog, ExposureState
 from feature_store.delivery import queue_events
 from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
-from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
+from ranking.pinned import (
+    MATCH_DEPTH,
+    Pinned,
+    claim_rumor_ids,
+    exposed_to_claim,
+    first_seen_first,
+    pin_item_rumors,
+    pin_matches,
+)
 from ranking.pipeline import rank_feed
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
@@ -149,11 +157,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if matcher is None:  # only before the first index is built
             call.degraded = True
             return
-        pinned = pin_matches(matcher.match(query, k=limit + 2), catalog, matcher.thresholds.high)
+        pinned = pin_matches(matcher.match(query, k=MATCH_DEPTH), catalog, matcher.thresholds.high)
         if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
-                pinned = first_seen_first(pinned, exposures)
+                pinned = first_seen_first(pinned, exposures, catalog)
         reply.cards.extend(
             pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned[:limit]
         )
@@ -178,18 +186,20 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 found[m.message_id] = (best, "item")
         texts = [m for m in messages if m.message_id not in found and m.text]
         if texts and matcher is not None:
-            for m, matches in zip(texts, matcher.match_batch([m.text for m in texts], k=3),
-                                  strict=True):  # fmt: skip
+            found_texts = matcher.match_batch([m.text for m in texts], k=MATCH_DEPTH)
+            for m, matches in zip(texts, found_texts, strict=True):
                 pinned = pin_matches(matches, catalog, matcher.thresholds.high)
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
-        rumor_ids = sorted({p.rumor.rumor_id for p, _ in found.values()})
+        rumor_ids = claim_rumor_ids([p for p, _ in found.values()], catalog)  # with siblings
         exposed = await call.store_or(self.reader.exposed_members(version, members, rumor_ids), {})
         reply.warnings.extend(
             pb.GroupWarning(
                 message_id=m.message_id,
                 card=pinned_card(found[m.message_id][0], "this message carries a known rumor"),
-                exposed_member_ids=exposed.get(found[m.message_id][0].rumor.rumor_id, []),
+                exposed_member_ids=exposed_to_claim(
+                    found[m.message_id][0], exposed, members, catalog
+                ),
                 matched_by=found[m.message_id][1],
                 match_score=found[m.message_id][0].score,
             )

@@ -4,6 +4,7 @@ independent recomputation of the expected cards from the raw files with DuckDB."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -18,19 +19,31 @@ from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from offline.nightly.job import run_nightly
+from ranking.clusters import cluster_claims
 from tests.fixtures.servers import ServiceThread, wait_for_health
 
 AUTHORITY_RANK = {"official": 0, "platform": 1, "fact_checker": 2, "media": 3}
+# The feed rule of docs/ranking.md, written out again: within an exposure strength, half
+# recency (halving every 2 days) and half priority (severity / 5 x the category weight).
+CATEGORY_WEIGHT = {"emergency": 1.0, "public_safety": 1.0, "disaster": 0.9, "epidemic": 0.9,
+                   "policy": 0.7, "livelihood": 0.6, "economy": 0.6, "other": 0.5}  # fmt: skip
+HALF_LIFE_S = 2 * 24 * 3600
 
 
 def expected_cards(
-    world: Path, run_date: date, matched: Path
+    world: Path, run_date: date, matched: Path, now: float | None = None
 ) -> dict[str, list[tuple[str, str, int, int]]]:
-    """user -> [(rumor_id, debunk_id, exposures, last_ts seconds)] in feed order, from raw files."""
+    """user -> [(rumor_id, debunk_id, exposures, last_ts seconds)] in feed order, from raw files
+    (manual tags override an item's matcher tags; one card per claim cluster)."""
+    now = time.time() if now is None else now
     rumors = [
         json.loads(line) for line in (world / "rumors.jsonl").read_text().splitlines() if line
     ]
     confirmed = {r["rumor_id"] for r in rumors if r["status"] == "confirmed"}
+    by_id = {r["rumor_id"]: r for r in rumors}
+    cluster = cluster_claims(
+        {r["rumor_id"]: r["claim"] for r in rumors if r["rumor_id"] in confirmed and r["claim"]}
+    )
     best: dict[str, tuple] = {}
     for cr in json.loads((world / "debunks.jsonld").read_text()):
         rid = cr["itemReviewed"]["identifier"]
@@ -47,7 +60,9 @@ def expected_cards(
         from read_parquet('{world}/exposures/*/*.parquet', hive_partitioning=true) e
         join (select distinct item_id, rumor_id from (
                 select item_id, rumor_id from read_parquet('{world}/tagged_items.parquet')
-                union all select item_id, rumor_id from read_parquet('{matched}'))) t
+                union all select item_id, rumor_id from read_parquet('{matched}')
+                where item_id not in (
+                    select item_id from read_parquet('{world}/tagged_items.parquet')))) t
           on e.item_id = t.item_id
         where e.dt <= '{run_date.isoformat()}'
         group by 1, 2
@@ -56,10 +71,22 @@ def expected_cards(
     per_user: dict[str, list[tuple]] = {}
     for user, rumor, n, strength, last_ts in rows:
         if rumor in confirmed and rumor in best:
+            r = by_id[rumor]
+            recency = 0.5 ** (max(0.0, now - last_ts) / HALF_LIFE_S)
+            priority = r["severity"] / 5 * CATEGORY_WEIGHT[r["category"]]
+            score = strength + 0.5 * recency + 0.5 * priority
+            claim = cluster.get(rumor, rumor)
             per_user.setdefault(user, []).append(
-                (-strength, -last_ts, rumor, best[rumor][1], n, last_ts)
+                (-score, -last_ts, -r["severity"], claim, rumor, best[rumor][1], n, last_ts)
             )
-    return {u: [(r[2], r[3], r[4], r[5]) for r in sorted(items)] for u, items in per_user.items()}
+    out: dict[str, list[tuple[str, str, int, int]]] = {}
+    for u, items in per_user.items():
+        claims: set[str] = set()
+        for row in sorted(items):
+            if row[3] not in claims:
+                claims.add(row[3])
+                out.setdefault(u, []).append((row[4], row[5], row[6], row[7]))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +115,7 @@ def served(
 def test_served_cards_match_an_independent_recomputation(
     served: pb_grpc.DebunkServiceStub, small_world: Path, run_date: date
 ) -> None:
-    expected = expected_cards(small_world, run_date, served.matched)
+    expected = expected_cards(small_world, run_date, served.matched, time.time())
     assert len(expected) > 50, "the world should expose a fair number of users"
     sample = sorted(expected)[:: max(1, len(expected) // 150)]
     for user in sample:

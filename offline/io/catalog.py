@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from domain.records import Debunk, Rumor
 from domain.rows import RecordError, iso_utc, parse_rumor
 from domain.vocab import AUTHORITIES, FORMATS
+from offline.io.contracts import TAG_SCHEMA
 
 RUMOR_FILES = ("rumors.jsonl", "rumors.parquet")
 DEBUNK_FILES = ("debunks.jsonld", "debunks.jsonl", "debunks.csv")
@@ -127,8 +129,8 @@ def load_debunks(path: Path) -> list[Debunk]:
     return out
 
 
-def load_tags(path: Path) -> pa.Table:
-    """Tagged items as a table with (at least) string columns ``item_id`` and ``rumor_id``."""
+def _read_tags(path: Path) -> pa.Table:
+    """The tag file with string ``item_id`` and ``rumor_id`` columns and no null in either."""
     table = pacsv.read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
     for col in ("item_id", "rumor_id"):
         if col not in table.column_names:
@@ -136,4 +138,36 @@ def load_tags(path: Path) -> pa.Table:
         table = table.set_column(
             table.column_names.index(col), col, table.column(col).cast(pa.string())
         )
-    return table.select(["item_id", "rumor_id"]).drop_null()
+    return table.filter(pc.and_(pc.is_valid(table["item_id"]), pc.is_valid(table["rumor_id"])))
+
+
+def load_tags(path: Path) -> pa.Table:
+    """Tagged items as a table with (at least) string columns ``item_id`` and ``rumor_id``."""
+    return _read_tags(path).select(["item_id", "rumor_id"])
+
+
+def load_sourced_tags(path: Path) -> pa.Table:
+    """Tagged items with their provenance (TAG_SCHEMA: item_id, rumor_id, source, score), for
+    tag precedence (``ranking/tag_precedence.py``). ``source`` is ``matched`` for the
+    matcher's tags and ``manual`` otherwise (also when the column is absent or empty: a
+    platform's tag file is its moderators' work); a missing ``score`` is 1.0 for a manual tag
+    and 0.0 for a matched one."""
+    table = _read_tags(path)
+    n = table.num_rows
+    names = table.column_names
+    sources = table["source"].cast(pa.string()).to_pylist() if "source" in names else [None] * n
+    scores = table["score"].cast(pa.float64()).to_pylist() if "score" in names else [None] * n
+    source = ["matched" if s == "matched" else "manual" for s in sources]
+    score = [
+        float(v) if v is not None else (0.0 if s == "matched" else 1.0)
+        for v, s in zip(scores, source, strict=True)
+    ]
+    return pa.table(
+        {
+            "item_id": table["item_id"],
+            "rumor_id": table["rumor_id"],
+            "source": pa.array(source, pa.string()),
+            "score": pa.array(score, pa.float64()),
+        },
+        schema=TAG_SCHEMA,
+    )

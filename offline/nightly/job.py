@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
 from offline.io import catalog
+from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.join.engine import DEFAULT_ENGINE
 from offline.models.train import TrainedModels, train_models
@@ -23,6 +24,8 @@ from offline.nightly.guards import FlipGuard
 from offline.nightly.match import run_match
 from offline.nightly.materialize import materialize
 from offline.nightly.state import update_state
+from offline.nightly.tags import resolve_tags
+from ranking.clusters import assign_clusters, summarize
 
 DEFAULT_LOOKBACK_DAYS = 30
 NO_OVERRIDE = FlipGuard()  # the default guard: refuse empty and shrunken snapshots
@@ -47,11 +50,12 @@ def run_nightly(
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
+    rumors, clusters = assign_clusters(rumors)  # near-identical claims: one claim cluster
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
     guards.check_catalog(guard, rumors, debunks)
     guards.check_logs(guard, data / "exposures", run_date, lookback_days)
     tag_file = catalog.find_input(data, catalog.TAG_FILES)
-    tags, unknown = guards.known_tags(catalog.load_tags(tag_file), rumors)
+    tags, unknown = guards.known_tags(catalog.load_sourced_tags(tag_file), rumors)
     write_rejected_tags(
         state_dir / "tag_rejects" / f"tags-{run_date.isoformat()}.parquet",
         unknown, "unknown rumor_id: no rumor of the library has it", str(tag_file),
@@ -60,7 +64,8 @@ def run_nightly(
     if (data / "items.parquet").exists():  # the library finds the copies nobody tagged by hand
         matched = run_match(data / "items.parquet", data, state_dir / "match")
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
-        tags = pa.concat_tables([tags, auto.select(["item_id", "rumor_id"])])
+        tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
+    tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
         data / "exposures",
@@ -95,6 +100,8 @@ def run_nightly(
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
         "tags_rejected": unknown.num_rows,
+        "tag_precedence": precedence,
+        "clusters": summarize(clusters).as_dict(),
         "shrink_check": shrink,
         "match": matched,
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},

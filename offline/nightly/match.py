@@ -3,14 +3,16 @@
 ``run_match`` streams ``items.parquet`` in batches (bounded memory), matches each batch with the
 pure ``matching.Matcher``, and writes ``matched_tags.parquet`` (item_id, rumor_id,
 source="matched", score) and ``review_queue.parquet`` (item_id, rumor_id, score, best_claim, text)
-aside, moving both into place only when the run completes.
+aside, moving both into place only when the run completes. Items by official or authority
+sources and the debunks' own texts are not matched (``offline/nightly/provenance.py``); the
+summary counts them under ``skipped``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds, matcher_library
-from offline.io.catalog import RUMOR_FILES, find_input, load_rumors
+from offline.io.catalog import (
+    DEBUNK_FILES,
+    RUMOR_FILES,
+    InputError,
+    find_input,
+    load_debunks,
+    load_rumors,
+)
 from offline.io.contracts import TAG_SCHEMA
+from offline.nightly.provenance import DebunkTexts, skip_reasons
 
 REVIEW_SCHEMA = pa.schema(
     [
@@ -83,6 +93,30 @@ def match_items(
     )
 
 
+def debunk_titles(library_dir: Path) -> list[str]:
+    """The titles of the debunks in ``library_dir`` (none when it holds no debunk file)."""
+    try:
+        path = find_input(Path(library_dir), DEBUNK_FILES)
+    except InputError:
+        return []
+    return [d.title for d in load_debunks(path)]
+
+
+def drop_skipped(items: pa.Table, debunks: DebunkTexts, skipped: dict[str, int]) -> pa.Table:
+    """``items`` without the ones the matcher must not tag (see offline/nightly/provenance.py),
+    counting them by reason into ``skipped``."""
+    authors = (
+        items.column("author_type").to_pylist() if "author_type" in items.column_names else None
+    )
+    reasons = skip_reasons(items.column("text").to_pylist(), authors, debunks)
+    for reason in reasons:
+        if reason is not None:
+            skipped[reason] = skipped.get(reason, 0) + 1
+    if all(r is None for r in reasons):
+        return items
+    return items.filter(pa.array([r is None for r in reasons]))
+
+
 @contextmanager
 def _aside(path: Path) -> Iterator[Path]:
     """A hidden temporary path next to ``path``, removed if it is still there afterwards."""
@@ -101,12 +135,17 @@ def run_match(
     thresholds: Thresholds | None = None,
     params: ScoreParams | None = None,
     batch_rows: int = BATCH_ROWS,
+    titles: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Match ``items_path`` against the matcher library of ``library_dir``; write
     ``out_dir/matched_tags.parquet`` and ``out_dir/review_queue.parquet`` atomically; return a
-    summary (texts, auto, review, texts_per_s, ...)."""
+    summary (texts, auto, review, skipped, texts_per_s, ...). Items that are a debunk's text
+    (``titles``, by default those of the debunks in ``library_dir``) or whose ``author_type``
+    is an authority are skipped."""
     t0 = time.perf_counter()
     library = load_library(Path(library_dir))
+    debunks = DebunkTexts(debunk_titles(Path(library_dir)) if titles is None else titles)
+    skipped: dict[str, int] = {}
     matcher = make_matcher(library, thresholds, params)
     build_s = time.perf_counter() - t0
     out_dir = Path(out_dir)
@@ -115,13 +154,17 @@ def run_match(
     texts = auto = queued = 0
     t1 = time.perf_counter()
     source = pq.ParquetFile(items_path)
+    columns = ["item_id", "text"] + (
+        ["author_type"] if "author_type" in source.schema_arrow.names else []
+    )
     with ExitStack() as stack:
         tags_tmp = stack.enter_context(_aside(tags_path))
         review_tmp = stack.enter_context(_aside(review_path))
         tag_w = stack.enter_context(pq.ParquetWriter(tags_tmp, TAG_SCHEMA))
         rev_w = stack.enter_context(pq.ParquetWriter(review_tmp, REVIEW_SCHEMA))
-        for batch in source.iter_batches(batch_size=batch_rows, columns=["item_id", "text"]):
-            tags, review = match_items(pa.Table.from_batches([batch]), matcher)
+        for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
+            kept = drop_skipped(pa.Table.from_batches([batch]), debunks, skipped)
+            tags, review = match_items(kept, matcher)
             tag_w.write_table(tags)
             rev_w.write_table(review)
             texts += batch.num_rows
@@ -137,6 +180,7 @@ def run_match(
         "texts": texts,
         "auto": auto,
         "review": queued,
+        "skipped": dict(sorted(skipped.items())),
         "texts_per_s": round(texts / match_s, 1) if match_s > 0 else None,
         "build_s": round(build_s, 3),
         "elapsed_s": round(time.perf_counter() - t0, 3),

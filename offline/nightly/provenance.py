@@ -1,0 +1,59 @@
+"""Which item texts the nightly matcher must not auto-tag: the debunks' own texts and posts by
+official or authority sources.
+
+A debunk quotes the rumor it refutes, and an official case report restates it, so the matcher
+scores both as the rumor; tagging them would send debunk cards to users who only read the
+correction. Two rules, from what the inputs carry:
+
+- an item whose ``author_type`` (optional column of ``items.parquet``) is one of
+  SKIPPED_AUTHOR_TYPES is skipped (``official_author``);
+- an item whose normalised text is, or starts with, a debunk's normalised title (ClaimReview
+  ``headline``/``claimReviewed``; at least MIN_TITLE_CHARS characters) is skipped
+  (``debunk_text``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ranking.clusters import plain_text
+
+# The authorities that publish refutations; "media" is left out: outlets repeat rumors too.
+SKIPPED_AUTHOR_TYPES = frozenset({"official", "platform", "fact_checker"})
+MIN_TITLE_CHARS = 8
+
+
+class DebunkTexts:
+    """The normalised debunk titles, grouped by length, so checking whether a text starts with
+    one is a set lookup per distinct length."""
+
+    def __init__(self, titles: Iterable[str]) -> None:
+        by_len: dict[int, set[str]] = {}
+        for title in titles:
+            plain = plain_text(title or "")
+            if len(plain) >= MIN_TITLE_CHARS:
+                by_len.setdefault(len(plain), set()).add(plain)
+        self.by_len = dict(sorted(by_len.items()))
+
+    def quotes_debunk(self, text: str | None) -> bool:
+        """Whether ``text`` is a debunk's title or starts with one."""
+        if not text or not self.by_len:
+            return False
+        plain = plain_text(text)
+        return any(plain[:n] in titles for n, titles in self.by_len.items() if len(plain) >= n)
+
+
+def skip_reasons(
+    texts: Sequence[str | None], author_types: Sequence[str | None] | None, debunks: DebunkTexts
+) -> list[str | None]:
+    """Per item: why it is not matched (``official_author``, ``debunk_text``) or None."""
+    authors = author_types if author_types is not None else [None] * len(texts)
+    out: list[str | None] = []
+    for text, author in zip(texts, authors, strict=True):
+        if author in SKIPPED_AUTHOR_TYPES:
+            out.append("official_author")
+        elif debunks.quotes_debunk(text):
+            out.append("debunk_text")
+        else:
+            out.append(None)
+    return out
