@@ -16,6 +16,7 @@ import redis
 
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
+from feature_store.transport.factory import open_transport
 from offline.io.contracts import ITEM_SCHEMA
 from offline.nightly.job import run_nightly
 from offline.nightly.match import run_match
@@ -105,13 +106,13 @@ def test_the_night_keeps_clusters_and_hand_tags_first(
     assert summary["match"]["skipped"] == {"debunk_text": 1, "official_author": 1}
 
     async def read() -> tuple:
-        reader = SnapshotReader(settings.async_client())
+        reader = SnapshotReader(open_transport(settings))
         try:
             version = await reader.current_version()
             assert version is not None
             return await reader.catalog(version), await reader.item_rumors(version, "repost1")
         finally:
-            await reader.client.aclose()
+            await reader.transport.aclose()
 
     catalog, repost = asyncio.run(read())
     assert catalog.rumors["r900000"].cluster == r0 and catalog.rumors[r0].cluster == r0
