@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds, matcher_library
 from offline.io.catalog import RUMOR_FILES, find_input, load_rumors
 from offline.io.contracts import TAG_SCHEMA
+from offline.io.tempfiles import temp_path
 
 REVIEW_SCHEMA = pa.schema(
     [
@@ -86,7 +87,7 @@ def match_items(
 @contextmanager
 def _aside(path: Path) -> Iterator[Path]:
     """A hidden temporary path next to ``path``, removed if it is still there afterwards."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temp_path(path)
     try:
         yield tmp
     finally:
