@@ -189,12 +189,11 @@ class EmbeddedRedis:
 
     def _first_start(self) -> str:
         binary = find_redis_server()
-        last_error = ""
-        for _ in range(3 if self.port is None else 1):
-            port = self.port or free_port(self.port_below)
-            proc = self._launch(binary, port)
+        last_error, fixed = "", self.port
+        for _ in range(3 if fixed is None else 1):
+            proc = self._launch(binary, fixed or free_port(self.port_below))
             if proc is not None:
-                self.port, self.owner = port, True
+                self.owner = True
                 return self.url
             last_error = self._log_tail()
         raise RedisStartError(f"redis-server did not start in {self.data_dir}: {last_error}")
@@ -208,7 +207,7 @@ class EmbeddedRedis:
             if not self._wait_ready(url):
                 self._kill()
                 return None
-            self.url = url
+            self.url, self.port = url, port
             self.local_url = local if local == url or _answers(local) else url
             self._write_info(port)
             self._record_persistence()
