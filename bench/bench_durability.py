@@ -11,7 +11,9 @@ three modes in the same run, in alternating rounds:
 Per mode and round: RecordEvents closed-loop at ``--concurrency`` calls in flight
 (``--events`` impression events per call) and at one call in flight (the latency of a lone
 caller, who cannot share an fsync with anyone), then RankFeed closed-loop (reads: they should
-not care). Each number is the median over ``--rounds`` rounds; the machine is shared and noisy.
+not care), then the nightly's bulk write: materializing ``--pairs`` exposure pairs into a new
+snapshot version (every write goes through the AOF too). Each number is the median over
+``--rounds`` rounds; the machine is shared and noisy.
 
     make bench-durability
     .venv/bin/python bench/bench_durability.py --rounds 3 --seconds 3
@@ -38,6 +40,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_store import catalog, state_table
 from bench.common import command_line, emit, format_table, machine
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
@@ -45,6 +48,7 @@ from feature_store.durability import SAVE_POINTS
 from feature_store.embedded import EmbeddedRedis, free_port
 from feature_store.settings import RedisSettings
 from offline.nightly.job import run_nightly
+from offline.nightly.materialize import materialize
 from offline.synth.world import synthesize
 
 MODES = ("off", "everysec", "always")
@@ -127,6 +131,17 @@ async def measure(target: str, users: list[str], args: argparse.Namespace, tag: 
         }
 
 
+def materialize_rate(server: EmbeddedRedis, state: Path) -> dict[str, float]:
+    """Pairs per second of one whole snapshot write and flip (keeping the served version)."""
+    client = RedisSettings(url=server.local_url).sync_client()
+    try:
+        rumors, debunks = catalog()
+        summary = materialize(client, state, rumors, debunks, keep=2)
+    finally:
+        client.close()
+    return {"pairs_per_s": round(summary.pairs / summary.seconds), "seconds": summary.seconds}
+
+
 def start_service(url: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
@@ -162,8 +177,10 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds over the modes")
     p.add_argument("--concurrency", type=int, default=16, help="calls in flight")
     p.add_argument("--events", type=int, default=5, help="events per RecordEvents call")
+    p.add_argument("--pairs", type=int, default=200_000, help="pairs per materialization")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-durability-"))  # on disk: fsyncs cost
+    pq.write_table(state_table(args.pairs, seed=1), work / "pairs.parquet")
     start = date.today() - timedelta(days=args.days)
     synthesize(work / "world", users=args.users, days=args.days, seed=5, start=start)
     with EmbeddedRedis(work / "redis") as server:
@@ -179,6 +196,7 @@ def main() -> int:
                 for mode in MODES[r % 3 :] + MODES[: r % 3]:  # rotate the order per round
                     set_mode(server, mode)
                     result[mode] = asyncio.run(measure(target, users, args, f"{r}{mode}"))
+                    result[mode]["materialize"] = materialize_rate(server, work / "pairs.parquet")
                 rounds.append(result)
         finally:
             service.terminate()
@@ -190,9 +208,11 @@ def main() -> int:
             row += [median_of(rounds, mode, rpc, "calls_per_s"),
                     median_of(rounds, mode, rpc, "p50_ms"),
                     median_of(rounds, mode, rpc, "p99_ms")]  # fmt: skip
+        row.append(round(statistics.median(r[mode]["materialize"]["pairs_per_s"] for r in rounds)))
         rows.append(row)
     headers = ["mode"] + [f"{rpc} {stat}" for rpc in ("RecordEvents", "RecordEvents×1",
                           "RankFeed") for stat in ("calls/s", "p50 ms", "p99 ms")]  # fmt: skip
+    headers.append("materialize pairs/s")
     print(format_table(headers, rows))
     emit({"bench": "durability", "command": command_line(), "machine": machine(),
           "args": vars(args), "rounds": rounds})  # fmt: skip
