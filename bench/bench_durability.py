@@ -79,18 +79,17 @@ async def closed_loop(
 ) -> dict[str, float]:
     """``concurrency`` callers, each sending its next request as soon as the last answered."""
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
     stop_at = time.perf_counter() + seconds
 
     async def caller(offset: int) -> None:
-        nonlocal errors
         i = offset
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
             try:
                 await call(requests[i % len(requests)], timeout=10)
-            except grpc.aio.AioRpcError:
-                errors += 1
+            except grpc.aio.AioRpcError as e:
+                errors[e.code().name] = errors.get(e.code().name, 0) + 1
             latencies.append(time.perf_counter() - started)
             i += concurrency
 
@@ -98,7 +97,7 @@ async def closed_loop(
     await asyncio.gather(*(caller(k) for k in range(concurrency)))
     wall = time.perf_counter() - began
     ms = np.array(latencies) * 1000
-    return {"calls_per_s": round(len(latencies) / wall, 1), "errors": errors,
+    return {"calls_per_s": round(len(latencies) / wall, 1), "errors": errors,  # by status code
             "p50_ms": round(float(np.percentile(ms, 50)), 3),
             "p99_ms": round(float(np.percentile(ms, 99)), 3)}  # fmt: skip
 
@@ -214,6 +213,9 @@ def main() -> int:
                           "RankFeed") for stat in ("calls/s", "p50 ms", "p99 ms")]  # fmt: skip
     headers.append("materialize pairs/s")
     print(format_table(headers, rows))
+    failed = {m: [r[m][rpc]["errors"] for r in rounds for rpc in ("record_events", "rank_feed")
+                  if r[m][rpc]["errors"]] for m in MODES}  # fmt: skip
+    print("failed calls by mode:", failed)
     emit({"bench": "durability", "command": command_line(), "machine": machine(),
           "args": vars(args), "rounds": rounds})  # fmt: skip
     return 0

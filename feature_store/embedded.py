@@ -91,16 +91,23 @@ def _text(value: Any) -> str:
 
 
 def _answers(url: str, timeout: float = 0.5) -> bool:
+    return _state(url, timeout) == "up"
+
+
+def _state(url: str, timeout: float = 0.5) -> str:
+    """ "up" (answers PING), "loading" (alive, still reading its AOF/RDB) or "down"."""
     try:
         client = RedisSettings(url=url, socket_timeout=timeout).sync_client(
             socket_connect_timeout=timeout
         )
         try:
-            return bool(client.ping())
+            return "up" if client.ping() else "down"
         finally:
             client.close()
+    except redis.BusyLoadingError:
+        return "loading"
     except (redis.RedisError, OSError):
-        return False
+        return "down"
 
 
 class EmbeddedRedis:
@@ -306,12 +313,17 @@ class EmbeddedRedis:
         )
 
     def _wait_ready(self, url: str) -> bool:
+        """Whether the new server answers within ``start_timeout``; a server still loading
+        its data (a big AOF) is given the time it needs, as long as it runs."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 return False
-            if _answers(url, timeout=0.2):
+            state = _state(url, timeout=0.2)
+            if state == "up":
                 return True
+            if state == "loading":
+                deadline = time.monotonic() + self.start_timeout
             time.sleep(0.02)
         return False
 
