@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-search eval-models clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report bench-durability calibrate-report eval-matching eval-search eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -33,6 +33,11 @@ demo: $(STAMP)
 
 test: $(STAMP) proto-check
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fault tests (tests/faults/), each fault repeated CHAOS_ROUNDS times (make test: once).
+CHAOS_ROUNDS ?= 5
+chaos: $(STAMP) proto-check
+	CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(PY) -m pytest -q tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP) proto-check
 	$(VENV)/bin/ruff check .
@@ -66,6 +71,10 @@ bench-serve: $(STAMP)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)
+
+# RecordEvents and RankFeed with persistence off, AOF everysec and AOF always, same server, same run.
+bench-durability: $(STAMP)
+	$(PY) bench/bench_durability.py $(BENCH_ARGS)
 
 calibrate-report: $(STAMP)
 	$(PY) bench/calibrate_report.py $(BENCH_ARGS)

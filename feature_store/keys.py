@@ -5,7 +5,7 @@ one user lives in one slot):
 
 - ``dbk:{snap}:current``                 string: the version the service reads
 - ``dbk:{snap}:versions``                sorted set: complete versions, scored by creation time
-- ``dbk:{snap}:writing``                 hash: versions being written -> start time (unix)
+- ``dbk:{snap}:writing``                 hash: versions being written -> writer JSON (host, pid)
 - ``dbk:v:<version>:meta``               hash: counts and provenance of one snapshot
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
@@ -18,6 +18,7 @@ one user lives in one slot):
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
+- ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -42,6 +43,8 @@ EVENTS = b"dbk:{events}:stream"
 EVENTS_EXPORTED = b"dbk:{events}:exported"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
+# What the embedded launcher started its server with, for clients that may not run CONFIG.
+PERSISTENCE = b"dbk:{store}:persistence"
 
 
 def check_version(version: str) -> str:

@@ -2,11 +2,13 @@
 
 The service reads only the version the pointer names, so it never sees half of a new night.
 A write killed at any point leaves the current version serving; garbage collection removes
-versions older than the newest ``keep``, and abandoned partial writes.
+versions older than the newest ``keep``, and partial writes whose writer is gone (its process
+no longer runs on this host, or its heartbeat went silent).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,14 +24,16 @@ import redis.cluster
 from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
 from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
-from feature_store import keys
+from feature_store import keys, liveness
 from feature_store.bulk import ID_PATTERN, BulkConnection
 from feature_store.codecs import dump_json
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 from feature_store.transport.encoding import hset_payload
 
-# A partial write whose writer has not committed for this long is abandoned.
-ABANDON_AFTER_S = 6 * 3600
+# A partial write whose writer's heartbeat is older than this is abandoned (its writer is on
+# another host, or stuck); one whose writer process is gone from this host is at once.
+ABANDON_AFTER_S = 600
+HEARTBEAT_EVERY_S = 30
 _PACKED = np.dtype(
     [("v", "u1"), ("n", "<u4"), ("f", "<u4"), ("l", "<u4"), ("a", "u1"), ("m", "u1")]
 )
@@ -125,8 +129,20 @@ class SnapshotWriter:
         self.summary = WriteSummary(self.version)
         self._started = time.perf_counter()
         self._clear_partial()
-        client.hset(keys.WRITING, self.version, time.time())
+        self._writer = {**liveness.me(), "started": time.time()}
+        self._beat_at = 0.0
+        self._beat(force=True)
         client.hset(keys.meta(self.version), mapping={"state": "writing"})
+
+    def _beat(self, *, force: bool = False) -> None:
+        """Record in ``keys.WRITING`` that this writer is alive (host, pid, its start time and
+        now), at most every HEARTBEAT_EVERY_S: GC collects a partial version only when its
+        writer is gone or silent."""
+        now = time.time()
+        if force or now - self._beat_at >= HEARTBEAT_EVERY_S:
+            record = json.dumps({**self._writer, "heartbeat": now})
+            self.client.hset(keys.WRITING, self.version, record)
+            self._beat_at = now
 
     def _clear_partial(self) -> None:
         """Remove whatever an earlier, killed write of this same version left behind."""
@@ -191,6 +207,7 @@ class SnapshotWriter:
             written += 1
             if written % self.batch_users == 0:
                 pipe.execute()
+                self._beat()
         pipe.execute()
         self.summary.model_users += written
 
@@ -210,6 +227,7 @@ class SnapshotWriter:
         for batch in batches:
             if batch.num_rows:
                 self._write_batch(batch, bulk, scorer)
+            self._beat()
         if bulk is not None:
             bulk.finish()
 
@@ -298,20 +316,40 @@ def current_version(client: redis.Redis) -> str | None:
     return raw.decode() if raw else None
 
 
+def writer_abandoned(record: bytes | str, now: float, abandon_after_s: float) -> bool:
+    """Whether the ``keys.WRITING`` value ``record`` names a writer that is gone: its process
+    no longer runs on this host, or its heartbeat is older than ``abandon_after_s``. A bare
+    number (what older writers stored: the start time) is a heartbeat that old."""
+    text = record.decode() if isinstance(record, bytes) else record
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return False  # unreadable: leave it (a human should look)
+    if isinstance(parsed, int | float):
+        return now - float(parsed) > abandon_after_s
+    if not isinstance(parsed, dict):
+        return False
+    if liveness.writer_gone(parsed):
+        return True
+    beat = parsed.get("heartbeat", parsed.get("started", 0))
+    return now - float(beat) > abandon_after_s
+
+
 def collect_garbage(
     client: redis.Redis, *, keep: int = 2, abandon_after_s: float = ABANDON_AFTER_S
 ) -> list[str]:
-    """Delete complete versions beyond the newest ``keep`` and abandoned partial writes."""
+    """Delete complete versions beyond the newest ``keep`` and partial writes whose writer is
+    gone (``writer_abandoned``)."""
     keep = max(keep, 1)
     current = current_version(client)
     complete = [v.decode() for v in client.zrange(keys.VERSIONS, 0, -1)]
     survivors = set(complete[-keep:]) | ({current} if current else set())
     doomed = [v for v in complete if v not in survivors]
     now = time.time()
-    for raw, started in client.hgetall(keys.WRITING).items():
+    for raw, record in client.hgetall(keys.WRITING).items():
         version = raw.decode()
-        if version not in survivors and now - float(started) > abandon_after_s:
-            doomed.append(version)  # its writer is gone
+        if version not in survivors and writer_abandoned(record, now, abandon_after_s):
+            doomed.append(version)
     for version in doomed:
         _unlink_matching(client, keys.version_pattern(version))
         client.zrem(keys.VERSIONS, version)

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
+from feature_store.durability import warn_unless_durable
 from feature_store.reader import SnapshotReader
 from feature_store.transport.factory import open_transport
 from service.config import ServerConfig
@@ -96,6 +97,7 @@ class DebunkServer:
             self._server,
         )
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await warn_unless_durable(self._redis)  # logs when Redis cannot keep acked events
         self.port = self._bind()
         await self._server.start()
         self._watcher.start()

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from feature_store.connection import RedisSettings
-from feature_store.embedded import EmbeddedCluster, EmbeddedRedis
+from feature_store.embedded import EmbeddedRedis
+from feature_store.embedded_cluster import EmbeddedCluster
 from tests.fixtures.tls import TlsRedis, tls_binary
 
 _NOT_TESTED: dict[str, str] = {}  # transport -> why its tests were skipped

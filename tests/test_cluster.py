@@ -28,7 +28,7 @@ from tests.fixtures.snapshots import write
 @pytest.fixture
 def cclient(cluster_settings: RedisSettings) -> Iterator[redis.RedisCluster]:
     c = cluster_settings.sync_client()
-    c.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    c.flushdb(target_nodes=redis.RedisCluster.PRIMARIES)
     yield c
     c.close()
 

@@ -42,7 +42,8 @@ def test_a_second_process_attaches_instead_of_starting_another(tmp_path: Path) -
 
 def test_local_processes_reach_it_over_a_unix_socket(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path) as owner:
-        assert owner.local_url == f"unix://{tmp_path.resolve() / 'redis.sock'}?db=0"
+        socket = tmp_path.resolve() / "redis.sock"
+        assert owner.local_url == f"unix://:{owner.password}@{socket}?db=0"
         redis.Redis.from_url(owner.local_url).set("k", "over the socket")
         assert redis.Redis.from_url(owner.url).get("k") == b"over the socket"
         attached = EmbeddedRedis(tmp_path)
@@ -88,18 +89,14 @@ def test_auth_and_tls_settings_come_from_the_environment() -> None:
 
 
 def test_a_password_protected_server_is_reached_with_redis_password(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path) as server:
-        admin = redis.Redis.from_url(server.url)
-        admin.config_set("requirepass", "s3cret")
-        try:
-            with pytest.raises(redis.AuthenticationError):
-                RedisSettings(url=server.url).sync_client().ping()
-            good = RedisSettings.from_env(server.url, {"REDIS_PASSWORD": "s3cret"})
-            assert good.sync_client().ping()
-            in_url = server.url.replace("redis://", "redis://:s3cret@")
-            assert RedisSettings.from_env(in_url, {}).sync_client().ping()
-        finally:
-            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+    with EmbeddedRedis(tmp_path) as server:  # the embedded server always has a password
+        bare = server.url.replace(f":{server.password}@", "")
+        with pytest.raises(redis.AuthenticationError):
+            RedisSettings(url=bare).sync_client().ping()
+        good = RedisSettings.from_env(bare, {"REDIS_PASSWORD": server.password})
+        assert good.sync_client().ping()
+        in_url = bare.replace("redis://", f"redis://:{server.password}@")
+        assert RedisSettings.from_env(in_url, {}).sync_client().ping()
 
 
 def test_a_free_port_can_be_asked_for_under_a_bound() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -33,15 +34,17 @@ def exported_users(out: Path) -> list[str]:
 
 
 def kill_and_restart(server: EmbeddedRedis) -> EmbeddedRedis:
-    """SIGKILL the server (nothing saved since the last SAVE) and start it again on its folder."""
+    """SIGKILL the server (nothing saved since the last SAVE) and wait for its owner's
+    supervisor to start it again on its folder and port."""
     assert server._proc is not None
-    os.kill(server._proc.pid, signal.SIGKILL)
-    server._proc.wait()
-    server.owner = False
-    (server.data_dir / "redis.json").unlink(missing_ok=True)
-    restarted = EmbeddedRedis(server.data_dir)
-    restarted.start()
-    return restarted
+    victim = server._proc
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    deadline = time.monotonic() + 30
+    while server.restarts < 1 or not redis.Redis.from_url(server.url).ping():
+        assert time.monotonic() < deadline, "the supervisor did not restart the server"
+        time.sleep(0.02)
+    return server
 
 
 def test_a_store_rolled_back_behind_the_export_stops_it_and_erases_nothing(tmp_path: Path) -> None:
@@ -51,7 +54,8 @@ def test_a_store_rolled_back_behind_the_export_stops_it_and_erases_nothing(tmp_p
     try:
         client = redis.Redis.from_url(server.url)
         record(client, "u1", "u2")
-        client.save()  # the dump the store will roll back to: u1, u2 in the stream, cursor unset
+        # the dump the store will roll back to: u1, u2 in the stream, cursor unset
+        server.admin_command("SAVE")
         assert export_events(client, out, chunk=1)["events"] == 2
         record(client, "u3")
         assert export_events(client, out)["events"] == 1

@@ -190,43 +190,38 @@ def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects(
 
 
 def test_auth_and_database_come_from_the_settings(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path / "r") as server:
-        admin = redis.Redis.from_url(server.url)
-        admin.config_set("requirepass", "s3cret")
-        try:
-            url = server.url.rsplit("/", 1)[0] + "/3"
-            redis.Redis.from_url(url, password="s3cret").set("k", "db3")
+    with EmbeddedRedis(tmp_path / "r") as server:  # the embedded server has a password
+        url = server.url.replace(f":{server.password}@", "").rsplit("/", 1)[0] + "/3"
+        redis.Redis.from_url(url, password=server.password).set("k", "db3")
 
-            async def go(password: str | None) -> list:
-                pool = RespPool(RedisSettings(url=url, password=password))
-                try:
-                    return await pool.execute([(b"GET", b"k")])
-                finally:
-                    await pool.aclose()
+        async def go(password: str | None) -> list:
+            pool = RespPool(RedisSettings(url=url, password=password))
+            try:
+                return await pool.execute([(b"GET", b"k")])
+            finally:
+                await pool.aclose()
 
-            assert asyncio.run(go("s3cret")) == [b"db3"]
-            with pytest.raises(redis.AuthenticationError):
-                asyncio.run(go("wrong"))
-        finally:
-            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+        assert asyncio.run(go(server.password)) == [b"db3"]
+        with pytest.raises(redis.AuthenticationError):
+            asyncio.run(go("wrong"))
 
 
 def test_a_unix_socket_url_is_read_with_its_database_and_password(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path / "r") as server:
         assert server.local_url.startswith("unix://")
-        admin = redis.Redis.from_url(server.url)
-        admin.config_set("requirepass", "s3cret")
-        try:
-            url = server.local_url.replace("?db=0", "?db=2")
-            redis.Redis.from_url(url, password="s3cret").hset("h", "f", "db2")
+        url = server.local_url.replace("?db=0", "?db=2")  # the password is in the URL
+        redis.Redis.from_url(url).hset("h", "f", "db2")
 
-            async def go() -> list:
-                pool = RespPool(RedisSettings(url=url, password="s3cret"))
-                try:
-                    return await pool.execute([(b"HGETALL", b"h"), (b"HGET", b"h", b"f")])
-                finally:
-                    await pool.aclose()
+        async def go(settings: RedisSettings) -> list:
+            pool = RespPool(settings)
+            try:
+                return await pool.execute([(b"HGETALL", b"h"), (b"HGET", b"h", b"f")])
+            finally:
+                await pool.aclose()
 
-            assert asyncio.run(go()) == [[b"f", b"db2"], b"db2"]
-        finally:
-            redis.Redis.from_url(server.url, password="s3cret").config_set("requirepass", "")
+        assert asyncio.run(go(RedisSettings(url=url))) == [[b"f", b"db2"], b"db2"]
+        bare = url.replace(f":{server.password}@", "")
+        settings = RedisSettings(url=bare, password=server.password)
+        assert asyncio.run(go(settings)) == [[b"f", b"db2"], b"db2"]
+        with pytest.raises(redis.AuthenticationError):
+            asyncio.run(go(RedisSettings(url=bare, password="wrong")))

@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from offline.io.tempfiles import temp_path
+
 REJECT_SCHEMA = pa.schema(
     [
         ("reason", pa.string()),
@@ -36,7 +38,7 @@ class RejectWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
-        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._tmp = temp_path(path)
         self._writer: pq.ParquetWriter | None = None
 
     def add(self, rows: pa.Table, reason: str, source: str) -> None:
@@ -87,7 +89,7 @@ def write_rejected_tags(path: Path, tags: pa.Table, reason: str, source: str) ->
         schema=TAG_REJECT_SCHEMA,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
     return path

@@ -17,6 +17,7 @@ from feature_store.connection import RedisSettings
 from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
+from offline.io.tempfiles import sweep_stale_temps, temp_path
 from offline.join.engine import DEFAULT_ENGINE
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards
@@ -49,6 +50,7 @@ def run_nightly(
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
+    swept = sweep_stale_temps(state_dir)  # what killed runs left half-written
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     rumors, clusters = assign_clusters(rumors)  # near-identical claims: one claim cluster
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
@@ -105,6 +107,7 @@ def run_nightly(
         "shrink_check": shrink,
         "match": matched,
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},
+        "stale_temp_files_removed": len(swept),
         "elapsed_s": round(time.perf_counter() - started, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -144,6 +147,6 @@ def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
 
 def _save_summary(path: Path, summary: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = temp_path(path)
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
     os.replace(tmp, path)

@@ -30,6 +30,7 @@ from offline.io.catalog import (
     load_rumors,
 )
 from offline.io.contracts import TAG_SCHEMA
+from offline.io.tempfiles import temp_path
 from offline.nightly.provenance import DebunkTexts, skip_reasons
 
 REVIEW_SCHEMA = pa.schema(
@@ -120,7 +121,7 @@ def drop_skipped(items: pa.Table, debunks: DebunkTexts, skipped: dict[str, int])
 @contextmanager
 def _aside(path: Path) -> Iterator[Path]:
     """A hidden temporary path next to ``path``, removed if it is still there afterwards."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temp_path(path)
     try:
         yield tmp
     finally:

@@ -62,7 +62,7 @@ class Store:
     def flush(self) -> None:
         c = self.writer()
         if self.settings.cluster:
-            c.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+            c.flushdb(target_nodes=redis.RedisCluster.PRIMARIES)
         else:
             c.flushdb()
         c.close()
