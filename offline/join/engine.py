@@ -1,5 +1,5 @@
 """The join-engine seam: scan log partitions for tagged items into partial aggregates, and merge
-partial aggregates into the exposure state. Every engine (local pyarrow, DuckDB, later Spark)
+partial aggregates into the exposure state. Every engine (local pyarrow, DuckDB, Spark)
 implements JoinEngine and passes tests/contract/test_join_engine.py.
 """
 
@@ -10,6 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -26,6 +27,7 @@ from offline.join.contracts import (
 _ENGINES = {
     "local": "offline.join.local:LocalEngine",
     "duckdb": "offline.join.duckdb_engine:DuckDBEngine",
+    "spark": "offline.join.spark_engine:SparkEngine",
 }
 ENGINE_NAMES = tuple(_ENGINES)
 DEFAULT_ENGINE = "local"
@@ -85,14 +87,15 @@ class JoinEngine(ABC):
         ``confirmed`` rumors when given: STATE_SCHEMA rows sorted by (user_id, rumor_id)."""
 
 
-def engine_named(name: str) -> JoinEngine:
-    """A new engine of that name (see ENGINE_NAMES)."""
+def engine_named(name: str, **options: Any) -> JoinEngine:
+    """A new engine of that name (see ENGINE_NAMES), built with its ``options`` (e.g. the Spark
+    engine's ``master`` and ``conf``)."""
     target = _ENGINES.get(name)
     if target is None:
         known = ", ".join(ENGINE_NAMES)
         raise ValueError(f"unknown join engine {name!r}: expected one of {known}")
     module, cls = target.split(":")
-    engine: JoinEngine = getattr(importlib.import_module(module), cls)()
+    engine: JoinEngine = getattr(importlib.import_module(module), cls)(**options)
     return engine
 
 
