@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from domain.vocab import SURFACES
 from offline.io import logs as logfiles
 from offline.join import spark_frames as frames
 from offline.join import spark_session
@@ -155,19 +156,12 @@ class SparkEngine(JoinEngine):
                     sink(_as_written(picked.select(list(logfiles.LOG_COLUMNS)), path), reason, path)
 
     def _aggregate(self, valid: Any, tags: pa.Table, summary: JoinSummary) -> Partial:
-        from pyspark import StorageLevel
-        from pyspark.sql import functions as F
-
-        groups = frames.hit_groups(valid, from_arrow(self.session, primary_tags(tags)))
-        groups.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            [kept] = groups.agg(F.sum("kept")).collect()[0]
-            summary.rows_kept += int(kept or 0)
-            pairs = to_arrow(frames.pair_aggregates(groups)).select(PAIR_SCHEMA.names)
-            surfaces = to_arrow(frames.surface_counts(groups))
-        finally:
-            groups.unpersist()
-        return Partial(pairs.cast(PAIR_SCHEMA), surfaces.cast(SURFACE_COUNT_SCHEMA))
+        """One job: the pairs come back with their kept rows and per-surface row counts, and
+        the (few) per (rumor, surface) counts are summed from them here."""
+        rows = to_arrow(frames.pair_rows(valid, from_arrow(self.session, primary_tags(tags))))
+        summary.rows_kept += int(pc.sum(rows["kept"]).as_py() or 0) if rows.num_rows else 0
+        pairs = rows.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
+        return Partial(pairs, surface_totals(rows))
 
     def merge_state(
         self, partials: Iterable[Partial], confirmed: set[str] | None = None
@@ -179,15 +173,16 @@ class SparkEngine(JoinEngine):
             if partial.pairs.num_rows:
                 pairs.append(from_arrow(spark, partial.pairs.select(PAIR_SCHEMA.names)))
             if partial.surfaces.num_rows:
-                surfaces.append(from_arrow(spark, partial.surfaces.select(["rumor_id", "surface",
-                                                                           "exposures"])))  # fmt: skip
+                counts = partial.surfaces.select(SURFACE_COUNT_SCHEMA.names)
+                surfaces.append(from_arrow(spark, counts))
         if not pairs:
             pairs = [from_arrow(spark, PAIR_SCHEMA.empty_table())]
         if not surfaces:
             surfaces = [from_arrow(spark, SURFACE_COUNT_SCHEMA.empty_table())]
         all_pairs, all_surfaces = _union(pairs), _union(surfaces)
         if confirmed is not None:
-            keep = from_arrow(spark, pa.table({"rumor_id": pa.array(sorted(confirmed), pa.string())}))
+            rumors = pa.array(sorted(confirmed), pa.string())
+            keep = from_arrow(spark, pa.table({"rumor_id": rumors}))
             all_pairs = all_pairs.join(_broadcast(keep), "rumor_id", "left_semi")
             all_surfaces = all_surfaces.join(_broadcast(keep), "rumor_id", "left_semi")
         state = to_arrow(frames.merged_state(all_pairs)).select(STATE_SCHEMA.names)
@@ -209,6 +204,32 @@ def primary_tags(tags: pa.Table) -> pa.Table:
         {"item_id": items, "rumor_id": ordered["rumor_id"], "primary": pa.array(first)},
         schema=_TAG_SCHEMA,
     )
+
+
+def surface_totals(rows: pa.Table) -> pa.Table:
+    """Per (rumor, surface) exposure counts (SURFACE_COUNT_SCHEMA, sorted) from the pair rows'
+    per-surface row counts; a surface no row was on is left out."""
+    if not rows.num_rows:
+        return SURFACE_COUNT_SCHEMA.empty_table()
+    summed = rows.group_by("rumor_id", use_threads=False).aggregate(
+        [(c, "sum") for c in frames.SURFACE_COLUMNS]
+    )
+    parts = []
+    for column, surface in zip(frames.SURFACE_COLUMNS, SURFACES, strict=True):
+        n = summed[f"{column}_sum"]
+        some = pc.greater(n, 0)
+        rumors = summed["rumor_id"].filter(some)
+        parts.append(
+            pa.table(
+                {
+                    "rumor_id": rumors,
+                    "surface": pa.array([surface] * len(rumors), pa.string()),
+                    "exposures": n.filter(some).cast(pa.int64()),
+                },
+                schema=SURFACE_COUNT_SCHEMA,
+            )
+        )
+    return pa.concat_tables(parts).sort_by([("rumor_id", "ascending"), ("surface", "ascending")])
 
 
 def from_arrow(session: Any, table: pa.Table) -> Any:
@@ -274,10 +295,10 @@ def _resolver(paths: list[str]) -> Callable[[str], str]:
 def _as_written(rows: pa.Table, path: str) -> pa.Table:
     """Rejected rows with ts as the file has it: Spark reads a naive timestamp as UTC."""
     ts = rows.schema.field("ts").type
-    if pa.types.is_timestamp(ts) and not is_remote(path):
-        if pq.read_schema(path).field("ts").type.tz is None:
-            naive = pc.cast(rows["ts"], pa.timestamp("us"))
-            return rows.set_column(rows.schema.get_field_index("ts"), "ts", naive)
+    local = pa.types.is_timestamp(ts) and not is_remote(path)
+    if local and pq.read_schema(path).field("ts").type.tz is None:
+        naive = pc.cast(rows["ts"], pa.timestamp("us"))
+        return rows.set_column(rows.schema.get_field_index("ts"), "ts", naive)
     return rows
 
 

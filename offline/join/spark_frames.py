@@ -24,6 +24,7 @@ REASONS = (
     "unknown_surface",
 )
 FILE, ROW = "_file", "_row"
+SURFACE_COLUMNS = tuple(f"rows_{s}" for s in SURFACES)
 
 
 def _functions() -> Any:
@@ -57,10 +58,8 @@ def checked(session: Any, paths: list[str], ts_is_text: bool) -> Any:
     F = _functions()
     raw = session.read.schema(read_schema(ts_is_text)).parquet(*paths)
     ts = F.col("ts")
-    if ts_is_text:
-        ts_utc = F.when(ts.rlike(ISO_DATE), F.expr("try_cast(ts AS timestamp)"))
-    else:
-        ts_utc = ts
+    parsed = F.when(ts.rlike(ISO_DATE), F.expr("try_cast(ts AS timestamp)"))
+    ts_utc = parsed if ts_is_text else ts
     rows = raw.select(
         *LOG_COLUMNS,
         F.col("_metadata.file_path").alias(FILE),
@@ -87,36 +86,25 @@ def valid_rows(frame: Any) -> Any:
     )
 
 
-def hit_groups(valid: Any, tags: Any) -> Any:
-    """Valid rows joined to their rumors (``tags``: item_id, rumor_id, primary, broadcast) and
-    aggregated per (user, rumor, surface); ``kept`` counts each row once however many rumors its
-    item carries (on the item's primary rumor)."""
+def pair_rows(valid: Any, tags: Any) -> Any:
+    """Valid rows joined to their rumors (``tags``: item_id, rumor_id, primary; broadcast) and
+    aggregated per (user, rumor) in one pass: the PAIR_SCHEMA columns, ``kept`` (each row once
+    however many rumors its item carries: on the item's primary rumor) and, per surface, the
+    row count (SURFACE_COLUMNS) the per (rumor, surface) counts are summed from."""
     F = _functions()
     hits = valid.join(F.broadcast(tags), "item_id")
     share_ts = F.when(F.col("action_code") == SHARE, F.col("ts"))
-    return hits.groupBy("user_id", "rumor_id", "surface_code").agg(
+    on = [F.col("surface_code") == i for i in range(len(SURFACES))]
+    return hits.groupBy("user_id", "rumor_id").agg(
         F.count(F.lit(1)).alias("exposures"),
         F.min("ts").alias("first_ts"),
         F.max("ts").alias("last_ts"),
         F.max("action_code").alias("action_code"),
+        *[F.bool_or(cond).alias(f) for cond, f in zip(on, FLAGS, strict=True)],
         F.min(share_ts).alias("first_share_ts"),
         F.max(share_ts).alias("last_share_ts"),
-        F.sum(F.when(F.col("primary"), 1).otherwise(0)).alias("kept"),
-    )
-
-
-def pair_aggregates(groups: Any) -> Any:
-    """PAIR_SCHEMA columns per (user, rumor) from ``hit_groups``."""
-    F = _functions()
-    flags = [F.bool_or(F.col("surface_code") == i).alias(f) for i, f in enumerate(FLAGS)]
-    return groups.groupBy("user_id", "rumor_id").agg(
-        F.sum("exposures").alias("exposures"),
-        F.min("first_ts").alias("first_ts"),
-        F.max("last_ts").alias("last_ts"),
-        F.max("action_code").alias("action_code"),
-        *flags,
-        F.min("first_share_ts").alias("first_share_ts"),
-        F.max("last_share_ts").alias("last_share_ts"),
+        F.count_if(F.col("primary")).alias("kept"),
+        *[F.count_if(cond).alias(c) for cond, c in zip(on, SURFACE_COLUMNS, strict=True)],
     )
 
 
@@ -126,22 +114,13 @@ def _name(codes: Any, vocabulary: tuple[str, ...]) -> Any:
     return F.element_at(F.array(*[F.lit(v) for v in vocabulary]), codes.cast("int") + 1)
 
 
-def surface_counts(groups: Any) -> Any:
-    """SURFACE_COUNT_SCHEMA columns per (rumor, surface) from ``hit_groups``."""
-    F = _functions()
-    counted = groups.groupBy("rumor_id", "surface_code").agg(F.sum("exposures").alias("exposures"))
-    return counted.select(
-        "rumor_id", _name(F.col("surface_code"), SURFACES).alias("surface"), "exposures"
-    )
-
-
 def merged_state(pairs: Any) -> Any:
     """STATE_SCHEMA columns of partial pair aggregates (PAIR_SCHEMA), sorted by (user, rumor)."""
     F = _functions()
     merged = groups_merged(pairs)
-    mask = sum(
-        (F.when(F.col(f), 1 << i).otherwise(0) for i, f in enumerate(FLAGS)), F.lit(0)
-    ).cast("short")
+    mask = sum((F.when(F.col(f), 1 << i).otherwise(0) for i, f in enumerate(FLAGS)), F.lit(0)).cast(
+        "short"
+    )
     return merged.select(
         "user_id",
         "rumor_id",

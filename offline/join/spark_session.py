@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -56,8 +57,6 @@ def pyspark_module() -> Any:
 
 def java_version() -> int | None:
     """The major version ``java -version`` reports (JAVA_HOME's java first), None without one."""
-    import os
-
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     if not java or not Path(java).exists():
@@ -113,14 +112,22 @@ def get_session(master: str | None = None, conf: dict[str, str] | None = None) -
             raise SparkUnavailable(reason)
         from pyspark.sql import SparkSession
 
-        chosen = master or DEFAULT_MASTER
-        builder = SparkSession.builder.master(chosen).appName("debunk-nightly")
+        # Under spark-submit the master (and the rest) come from its command line.
+        chosen = master or ("" if _under_spark_submit() else DEFAULT_MASTER)
+        builder = SparkSession.builder.appName("debunk-nightly")
+        if chosen:
+            builder = builder.master(chosen)
         for key, value in session_conf(chosen, conf).items():
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
         atexit.register(stop_session)
         return _session
+
+
+def _under_spark_submit() -> bool:
+    """Whether spark-submit started this process (it hands over a running JVM gateway)."""
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 def _warn_if_different(session: Any, master: str | None, conf: dict[str, str]) -> None:
