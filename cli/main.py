@@ -136,10 +136,10 @@ def cmd_exposures(args: argparse.Namespace) -> int:
     from offline.io.rejects import RejectWriter
     from offline.join.engine import join_exposures
 
+    engine = engine_from(args)
     out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
     rejects = RejectWriter(out / "rejects.parquet")
-    engine = engine_from(args)
     state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add, engine=engine)
     rejected = rejects.close()
     written = write_parquet_atomic(state, out / "exposures.parquet")

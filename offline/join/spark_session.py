@@ -121,6 +121,7 @@ def get_session(master: str | None = None, conf: dict[str, str] | None = None) -
             builder = builder.config(key, value)
         _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
+        logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines on every call
         atexit.register(stop_session)
         return _session
 
