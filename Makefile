@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,spark]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -20,7 +20,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/debunk demo
 
+# The Spark tests run when `java -version` reports 17 or later; otherwise pytest skips them
+# and prints why (-ra).
 test: $(STAMP) proto-check
+	@$(PY) -c 'from offline.join.spark_session import unavailable_reason as r; print("Spark tests:", r() or "on (Java 17+ and pyspark found)")'
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP) proto-check
@@ -46,6 +49,9 @@ bench: bench-offline bench-store bench-serve bench-report
 
 bench-offline: $(STAMP)
 	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
+
+bench-spark: $(STAMP)
+	flock /tmp/bench.lock $(PY) -m bench.bench_spark $(BENCH_ARGS)
 
 bench-store: $(STAMP)
 	$(PY) bench/bench_store.py $(BENCH_ARGS)
