@@ -99,15 +99,17 @@ class SparkEngine(JoinEngine):
         try:
             counts = _collect_counts([frame for frame, _ in parts])
             self._count(files, given, counts, summary, on_batch)
+            all_paths = {p for p, _ in files}
             if sink is not None and any(reason for _, reason in counts):
                 for frame, paths in parts:
-                    self._reject(frame, paths, given, counts, sink)
+                    self._reject(frame, paths, all_paths, given, counts, sink)
             valid = [frames.valid_rows(frame) for frame, _ in parts]
             return self._aggregate(_union(valid), tags, summary)
         except Exception as e:
-            if not _is_spark_error(e):
+            failed = _read_error(e, [p for p, _ in files]) if _is_spark_error(e) else None
+            if failed is None:
                 raise
-            raise _read_error(e, [p for p, _ in files]) from None
+            raise failed from None
 
     @staticmethod
     def _count(
@@ -123,16 +125,16 @@ class SparkEngine(JoinEngine):
             per_file[path] = per_file.get(path, 0) + n
             if reason is not None:
                 summary.reject(reason, n)
-        for path, _ in files:
-            rows = per_file.get(path, 0)
-            summary.rows_read += rows
-            if on_batch and rows:
-                on_batch(rows)
+        summary.rows_read += sum(per_file.values())
+        if on_batch:
+            for path in _in_order([p for p, _ in files], per_file):
+                on_batch(per_file[path])
 
     @staticmethod
     def _reject(
         frame: Any,
         paths: list[str],
+        everything: set[str],
         given: Callable[[str], str],
         counts: dict[tuple[str, str | None], int],
         sink: RejectSink,
@@ -141,14 +143,14 @@ class SparkEngine(JoinEngine):
         file row order (bad rows are few: they are collected to the driver)."""
         from pyspark.sql import functions as F
 
-        wanted = {given(f) for (f, reason) in counts if reason}
-        if not wanted & set(paths):
-            return
+        rejected = {given(f) for (f, reason) in counts if reason}
+        if rejected.isdisjoint(paths) and rejected.issubset(everything):
+            return  # none of this frame's files had a bad row
         columns = [*logfiles.LOG_COLUMNS, frames.FILE, frames.ROW, "reason"]
         bad = frame.filter(F.col("reason").isNotNull()).select(*columns)
         rows = to_arrow(bad.orderBy(frames.FILE, frames.ROW))
         files = pa.array([given(f) for f in rows[frames.FILE].to_pylist()], pa.string())
-        for path in paths:
+        for path in _in_order(paths, set(files.to_pylist())):
             mine = rows.filter(pc.equal(files, path))
             for reason in frames.REASONS:
                 picked = mine.filter(pc.equal(mine["reason"], reason))
@@ -302,15 +304,23 @@ def _as_written(rows: pa.Table, path: str) -> pa.Table:
     return rows
 
 
+def _in_order(paths: list[str], found: Iterable[str]) -> list[str]:
+    """The ``found`` files in the order given, then any Spark named otherwise (none are lost)."""
+    seen = set(found)
+    return [p for p in paths if p in seen] + sorted(seen - set(paths))
+
+
 def _is_spark_error(error: Exception) -> bool:
     module = type(error).__module__
     return module.startswith(("pyspark", "py4j"))
 
 
-def _read_error(error: Exception, paths: list[str]) -> logfiles.LogReadError:
-    """A failure while reading, naming the file when Spark's message names one of ours."""
+def _read_error(error: Exception, paths: list[str]) -> logfiles.LogReadError | None:
+    """A failure to read one of our files, naming it; None when Spark's message names none of
+    them (then it is no read error, and is raised as it is)."""
     message = str(error)
-    named = next((p for p in paths if Path(p).name in message or p in message), None)
-    where = named or f"one of {len(paths)} files ({paths[0]} …)"
+    named = next((p for p in paths if p in message or Path(p).name in message), None)
+    if named is None:
+        return None
     first = re.sub(r"\s+", " ", message.strip())[:_MESSAGE_CHARS]
-    return logfiles.LogReadError(f"{where}: the file cannot be read: {first}")
+    return logfiles.LogReadError(f"{named}: corrupt Parquet data, the file cannot be read: {first}")
