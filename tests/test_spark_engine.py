@@ -5,6 +5,8 @@ local engine's does. Skipped, with the reason, where pyspark or Java 17+ is miss
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,11 +16,12 @@ import redis
 
 from cli.main import main
 from feature_store import keys
-from offline.io.logs import LogSchemaError
+from offline.io.logs import LogReadError, LogSchemaError
+from offline.join import spark_session
 from offline.join.contracts import JoinSummary, prepare_tags
 from offline.join.engine import engine_named
 from offline.join.spark_schema import is_remote
-from tests.fixtures.logs import t, tags, write_logs
+from tests.fixtures.logs import LOG_SCHEMA, t, tags, write_logs
 
 TAGS = tags(("i1", "rA"), ("i2", "rA"), ("i3", "rB"))
 ROWS = [
@@ -81,6 +84,46 @@ def test_a_remote_file_with_an_unusable_schema_fails_naming_file_and_column(
     bad.write_text("not parquet")
     with pytest.raises(LogSchemaError, match=r"broken.parquet: not a readable Parquet file"):
         scan()
+
+
+def test_a_corrupt_page_fails_the_scan_naming_the_file(spark: None, tmp_path: Path) -> None:
+    bad = tmp_path / "dt=2026-10-01" / "part-1.parquet"
+    bad.parent.mkdir(parents=True)
+    n = 60_000
+    table = pa.table(
+        {"user_id": [f"u{i % 5000}" for i in range(n)], "ts": [t(1)] * n,
+         "item_id": [f"i{i % 300}" for i in range(n)], "surface": ["feed"] * n,
+         "action": ["click"] * n},
+        schema=LOG_SCHEMA,
+    )  # fmt: skip
+    pq.write_table(table, bad, row_group_size=20_000)
+    raw = bytearray(bad.read_bytes())
+    for k in range(len(raw) // 3, len(raw) // 3 + 2000):  # footer intact, a data page garbled
+        raw[k] ^= 0x5A
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(LogReadError, match=rf"^{re.escape(str(bad))}: corrupt Parquet data"):
+        engine_named("spark").scan([bad], prepare_tags(tags(("i1", "r1"))), JoinSummary())
+
+
+def test_without_pyspark_or_java_17_the_reason_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spark_session, "pyspark_module", lambda: object())  # pyspark "there"
+    monkeypatch.setattr(spark_session, "java_version", lambda: 11)
+    assert spark_session.unavailable_reason() == (
+        "the spark join engine needs Java 17+: java -version reports 11"
+    )
+    monkeypatch.setattr(spark_session, "java_version", lambda: None)
+    assert spark_session.unavailable_reason() == (
+        "the spark join engine needs a Java runtime (17+): none found"
+    )
+    monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # as if the extra were not installed
+    assert spark_session.unavailable_reason() == (
+        "the spark join engine needs pyspark: pip install -e '.[spark]' (and Java 17+)"
+    )
+    with pytest.raises(spark_session.SparkUnavailable, match=r"pip install -e '\.\[spark\]'"):
+        spark_session.pyspark_module()
 
 
 def test_spark_options_need_the_spark_engine(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
