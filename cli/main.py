@@ -140,7 +140,7 @@ def cmd_exposures(args: argparse.Namespace) -> int:
     out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
     rejects = RejectWriter(out / "rejects.parquet")
-    state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add, engine=engine)
+    state, summary = join_exposures(args.logs, tags, sink=rejects.add, engine=engine)
     rejected = rejects.close()
     written = write_parquet_atomic(state, out / "exposures.parquet")
     _print_json({"output": str(written), "rejects": str(rejected or ""), **summary.as_dict()})
@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("exposures", help="run the exposure join alone, to Parquet")
-    s.add_argument("--logs", required=True, help="folder of dt=YYYY-MM-DD partitions")
+    s.add_argument("--logs", required=True, help="folder of dt=YYYY-MM-DD partitions (with "
+                   "--engine spark also a Hadoop URI: s3a://, hdfs://, ...)")  # fmt: skip
     s.add_argument("--tags", required=True, help="tagged items (Parquet or CSV)")
     s.add_argument("--out", required=True, help="folder for exposures.parquet")
     engine_options(s, JOIN_ENGINES)

@@ -19,8 +19,7 @@ from feature_store import keys
 from offline.io.logs import LogReadError, LogSchemaError
 from offline.join import spark_session
 from offline.join.contracts import JoinSummary, prepare_tags
-from offline.join.engine import engine_named
-from offline.join.spark_schema import is_remote
+from offline.join.engine import engine_named, is_remote, join_exposures
 from tests.fixtures.logs import LOG_SCHEMA, t, tags, write_logs
 
 TAGS = tags(("i1", "rA"), ("i2", "rA"), ("i3", "rB"))
@@ -59,6 +58,35 @@ def test_files_named_by_uri_scan_as_local_paths_do(spark: None, tmp_path: Path) 
     assert remote.pairs.sort_by(keys_).equals(local.pairs.sort_by(keys_))
     assert by_uri.as_dict() == by_path.as_dict() and by_uri.rows_kept == 3
     assert rejected == [("null_or_empty_user_id", uri(files[1]))]  # named as it was given
+
+
+def test_a_hadoop_folder_is_listed_and_joined_as_a_local_one(
+    spark: None, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    logs = write_logs(tmp_path / "logs", ROWS)
+    (logs / "dt=2026-10-02" / "_SUCCESS").write_text("")  # a writer's marker, not a log file
+    want, expected = join_exposures(logs, TAGS, engine="local")
+    got, summary = join_exposures(uri(logs), TAGS, engine=engine_named("spark"))
+    assert got.equals(want) and got.num_rows == 2
+    assert (summary.partitions, summary.files, summary.rows_read) == (2, 2, 4)
+    assert summary.rows_rejected == expected.rows_rejected == {"null_or_empty_user_id": 1}
+    days, _ = engine_named("spark").log_files(uri(logs), ["2026-10-02", "2026-10-09"])
+    assert days == ["2026-10-02", "2026-10-09"]
+    tags_file = tmp_path / "tags.parquet"
+    pq.write_table(TAGS, tags_file)
+    argv = ["exposures", "--logs", uri(logs), "--tags", str(tags_file), "--out",
+            str(tmp_path / "out"), "--engine", "spark"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["pairs"] == 2
+    assert pq.read_table(tmp_path / "out" / "exposures.parquet").equals(want)
+
+
+def test_the_local_engines_refuse_a_hadoop_uri(tmp_path: Path) -> None:
+    for name in ("local", "duckdb"):
+        with pytest.raises(ValueError, match=r"a Hadoop URI needs --engine spark"):
+            join_exposures(uri(tmp_path), TAGS, engine=name)
+        with pytest.raises(ValueError, match=r"a Hadoop URI needs --engine spark"):
+            engine_named(name).scan([uri(tmp_path)], prepare_tags(TAGS), JoinSummary())
 
 
 def test_a_remote_file_with_an_unusable_schema_fails_naming_file_and_column(

@@ -32,8 +32,8 @@ from offline.join.contracts import (
     Partial,
     RejectSink,
 )
-from offline.join.engine import JoinEngine
-from offline.join.spark_schema import check_remote, is_remote
+from offline.join.engine import JoinEngine, is_remote
+from offline.join.spark_schema import check_remote, list_remote
 
 _TAG_SCHEMA = pa.schema(
     [("item_id", pa.string()), ("rumor_id", pa.string()), ("primary", pa.bool_())]
@@ -55,6 +55,15 @@ class SparkEngine(JoinEngine):
     @property
     def session(self) -> Any:
         return spark_session.get_session(self.master, self.conf)
+
+    def log_files(
+        self, logs: Path | str, dates: list[str] | None = None
+    ) -> tuple[list[str], list[Path | str]]:
+        """As JoinEngine.log_files; a Hadoop URI is listed through Spark's filesystems."""
+        if not is_remote(logs):
+            return super().log_files(logs, dates)
+        wanted, files = list_remote(self.session, str(logs), dates)
+        return wanted, list(files)
 
     def scan(
         self,

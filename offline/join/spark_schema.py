@@ -1,22 +1,13 @@
-"""Schema checks of log files the driver cannot open itself (``s3a://``, ``hdfs://``, …): the
-footer is read through Spark's Hadoop filesystems, and an unusable schema fails with the same
-message as the local check (offline.io.logs.check_schema), naming the file and the column.
+"""Log files the driver cannot open itself (``s3a://``, ``hdfs://``, …), through Spark's Hadoop
+filesystems: their ``dt=`` partitions listed, and their schemas checked with the same messages
+as the local check (offline.io.logs.check_schema), naming the file and the column.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from offline.io.logs import LOG_COLUMNS, LogSchemaError
-
-# A URI with a scheme (s3a://, hdfs://, abfss://, gs://, file:/...), not a local path.
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
-
-
-def is_remote(path: str) -> bool:
-    """Whether ``path`` is a Hadoop URI, read through Spark rather than opened locally."""
-    return bool(_SCHEME.match(path))
 
 
 def check_remote(session: Any, path: str) -> bool:
@@ -43,3 +34,39 @@ def check_remote(session: Any, path: str) -> bool:
                 f"{path}: column {col!r} has type {t.simpleString()}, expected string"
             )
     return isinstance(fields["ts"], T.StringType)
+
+
+def _hadoop(session: Any, root: str) -> tuple[Any, Any, Any]:
+    """(the Hadoop Path class, the filesystem of ``root``, root as a Hadoop Path)."""
+    jvm = session.sparkContext._jvm
+    path_class = jvm.org.apache.hadoop.fs.Path
+    base = path_class(root)
+    return path_class, base.getFileSystem(session.sparkContext._jsc.hadoopConfiguration()), base
+
+
+def list_remote(session: Any, root: str, dates: list[str] | None) -> tuple[list[str], list[str]]:
+    """The ``dt=`` partitions under the Hadoop URI ``root`` (all, or those of ``dates``) and
+    their Parquet files as Hadoop names them, sorted (hidden and ``_`` files ignored)."""
+    path_class, fs, base = _hadoop(session, root)
+    if not fs.exists(base):
+        raise FileNotFoundError(f"{root}: no such log folder")
+    found = sorted(
+        s.getPath().getName()[3:]
+        for s in fs.listStatus(base)
+        if s.isDirectory() and s.getPath().getName().startswith("dt=")
+    )
+    wanted = found if dates is None else dates
+    files: list[str] = []
+    for dt in wanted:
+        folder = path_class(base, f"dt={dt}")
+        if not fs.exists(folder):
+            continue
+        names = [
+            s.getPath().toString()
+            for s in fs.listStatus(folder)
+            if s.isFile()
+            and s.getPath().getName().endswith(".parquet")
+            and not s.getPath().getName().startswith((".", "_"))
+        ]
+        files.extend(sorted(names))
+    return wanted, files
