@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ def get_session(master: str | None = None, conf: dict[str, str] | None = None) -
             builder = builder.master(chosen)
         for key, value in session_conf(chosen, conf).items():
             builder = builder.config(key, value)
-        _session = builder.getOrCreate()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)  # pyspark on pandas 3
+            _session = builder.getOrCreate()
         _session.sparkContext.setLogLevel("ERROR")
         logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO lines on every call
         atexit.register(stop_session)
