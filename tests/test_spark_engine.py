@@ -154,6 +154,38 @@ def test_without_pyspark_or_java_17_the_reason_says_what_to_install(
         spark_session.pyspark_module()
 
 
+def test_the_pyspark_3_paths_move_the_same_arrow(
+    spark: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyspark 3.5 has neither createDataFrame(pa.Table) nor DataFrame.toArrow: the engine then
+    goes through pandas in, and Arrow batches out; both must give the same tables."""
+    from offline.join.spark_engine import from_arrow, to_arrow
+
+    session = spark_session.get_session()
+    table = pa.table(
+        {"user_id": ["u1", "u2"], "first_ts": pa.array([t(1), None], pa.timestamp("us", "UTC")),
+         "action_code": pa.array([4, 0], pa.int8()), "on_feed": [True, False]}
+    )  # fmt: skip
+    native = to_arrow(from_arrow(session, table))
+
+    class OldFrame:  # what a pyspark 3.5 DataFrame offers
+        def __init__(self, frame: object) -> None:
+            self._frame = frame
+            self.schema = frame.schema  # type: ignore[attr-defined]
+
+        def _collect_as_arrow(self) -> list[pa.RecordBatch]:
+            return self._frame._collect_as_arrow()  # type: ignore[attr-defined]
+
+    class OldPyspark:
+        __version__ = "3.5.3"
+
+    monkeypatch.setattr(spark_session, "pyspark_module", lambda: OldPyspark)
+    old = to_arrow(OldFrame(from_arrow(session, table)))
+    assert old.equals(native) and native.cast(table.schema).equals(table)
+    empty = to_arrow(OldFrame(from_arrow(session, table.slice(0, 0))))
+    assert empty.num_rows == 0 and empty.schema.names == table.schema.names
+
+
 def test_spark_options_need_the_spark_engine(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = ["exposures", "--logs", str(tmp_path), "--tags", str(tmp_path / "t.csv"), "--out",
             str(tmp_path / "o")]  # fmt: skip

@@ -259,9 +259,14 @@ def to_arrow(frame: Any) -> pa.Table:
         if hasattr(frame, "toArrow"):
             return frame.toArrow()
         batches = frame._collect_as_arrow()  # pyspark 3.5
+        if batches:
+            return pa.Table.from_batches(batches)
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        return pa.Table.from_batches(batches, schema=to_arrow_schema(frame.schema))
+        try:  # pyspark 4 asks for the zone of timestamps; 3.5 always gives UTC
+            return to_arrow_schema(frame.schema, timezone="UTC").empty_table()
+        except TypeError:
+            return to_arrow_schema(frame.schema).empty_table()
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
