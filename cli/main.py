@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cli import logs
+from cli.engines import engine_from, engine_options
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
 # offline.join.engine.ENGINE_NAMES, spelled out so that parsing the command line imports nothing.
-JOIN_ENGINES = ("local", "duckdb")
+JOIN_ENGINES = ("local", "duckdb", "spark")
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -135,10 +136,11 @@ def cmd_exposures(args: argparse.Namespace) -> int:
     from offline.io.rejects import RejectWriter
     from offline.join.engine import join_exposures
 
+    engine = engine_from(args)
     out = Path(args.out)
     tags = catalog.load_tags(Path(args.tags))
     rejects = RejectWriter(out / "rejects.parquet")
-    state, summary = join_exposures(Path(args.logs), tags, sink=rejects.add, engine=args.engine)
+    state, summary = join_exposures(args.logs, tags, sink=rejects.add, engine=engine)
     rejected = rejects.close()
     written = write_parquet_atomic(state, out / "exposures.parquet")
     _print_json({"output": str(written), "rejects": str(rejected or ""), **summary.as_dict()})
@@ -176,7 +178,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             keep_versions=args.keep_versions,
             train=not args.no_train,
             guard=guard,
-            engine=args.engine,
+            engine=engine_from(args),
         )
     _print_json(summary)
     return 0
@@ -304,10 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("exposures", help="run the exposure join alone, to Parquet")
-    s.add_argument("--logs", required=True, help="folder of dt=YYYY-MM-DD partitions")
+    s.add_argument("--logs", required=True, help="folder of dt=YYYY-MM-DD partitions (with "
+                   "--engine spark also a Hadoop URI: s3a://, hdfs://, ...)")  # fmt: skip
     s.add_argument("--tags", required=True, help="tagged items (Parquet or CSV)")
     s.add_argument("--out", required=True, help="folder for exposures.parquet")
-    s.add_argument("--engine", choices=JOIN_ENGINES, default="local", help="the join engine")
+    engine_options(s, JOIN_ENGINES)
     s.set_defaults(func=cmd_exposures)
 
     s = sub.add_parser("match", help="tag item texts to library rumors; write a review queue")
@@ -338,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="flip even an empty or shrunken snapshot (after a mass withdrawal, say)",
     )
-    s.add_argument("--engine", choices=JOIN_ENGINES, default="local", help="the join engine")
+    engine_options(s, JOIN_ENGINES)
     s.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("train", help="train the ranker and the at-risk model (dry run)")
@@ -439,12 +442,13 @@ def main(argv: list[str] | None = None) -> int:
         from domain.experiments import ExperimentError
         from offline.io.catalog import InputError
         from offline.io.logs import LogSchemaError
+        from offline.join.spark_session import SparkUnavailable
         from offline.nightly.export_events import ExportError
         from offline.nightly.guards import NightlyRefused
 
         if isinstance(
             e, InputError | LogSchemaError | FileNotFoundError | ExperimentError | ExportError
-            | NightlyRefused | argparse.ArgumentTypeError,
+            | NightlyRefused | SparkUnavailable | argparse.ArgumentTypeError,
         ):  # fmt: skip
             print(f"debunk {args.command}: {e}", file=sys.stderr)
             return 2

@@ -86,6 +86,20 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture(scope="session")
+def spark() -> Iterator[None]:
+    """The process's one SparkSession (local[2], few shuffle partitions) for the whole run,
+    stopped at its end; skipped, with the reason, when pyspark or Java 17+ is missing."""
+    from offline.join import spark_session
+
+    reason = spark_session.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    spark_session.get_session("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield
+    spark_session.stop_session()
+
+
+@pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic world, generated once per session."""
     from offline.synth.world import synthesize

@@ -63,8 +63,8 @@ def test_the_engine_is_chosen_by_name_and_named_in_the_summary(logs: Path, tmp_p
     assert result.summary["engine"] == "duckdb"
     state = pq.read_table(result.exposures)
     assert state.equals(recomputed(logs, TAGS, ["2026-10-01", "2026-10-02", "2026-10-03"]))
-    with pytest.raises(ValueError, match="unknown join engine 'spark'"):
-        update_state(logs, TAGS, tmp_path / "other", date(2026, 10, 3), engine="spark")
+    with pytest.raises(ValueError, match="unknown join engine 'flink'"):
+        update_state(logs, TAGS, tmp_path / "other", date(2026, 10, 3), engine="flink")
 
 
 def test_rerunning_the_same_date_scans_nothing_and_changes_nothing(

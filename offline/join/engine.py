@@ -1,15 +1,17 @@
 """The join-engine seam: scan log partitions for tagged items into partial aggregates, and merge
-partial aggregates into the exposure state. Every engine (local pyarrow, DuckDB, later Spark)
+partial aggregates into the exposure state. Every engine (local pyarrow, DuckDB, Spark)
 implements JoinEngine and passes tests/contract/test_join_engine.py.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -26,9 +28,17 @@ from offline.join.contracts import (
 _ENGINES = {
     "local": "offline.join.local:LocalEngine",
     "duckdb": "offline.join.duckdb_engine:DuckDBEngine",
+    "spark": "offline.join.spark_engine:SparkEngine",
 }
 ENGINE_NAMES = tuple(_ENGINES)
 DEFAULT_ENGINE = "local"
+# A URI with a scheme (s3a://, hdfs://, abfss://, gs://, file:/...), not a local path.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether ``path`` is a Hadoop URI (read through Spark) rather than a local path."""
+    return isinstance(path, str) and bool(_SCHEME.match(path))
 
 
 class JoinEngine(ABC):
@@ -42,9 +52,22 @@ class JoinEngine(ABC):
 
     name: str = ""
 
+    def log_files(
+        self, logs: Path | str, dates: list[str] | None = None
+    ) -> tuple[list[str], list[Path | str]]:
+        """The ``dt=`` partitions under ``logs`` (all, or those of ``dates``) and their files,
+        in order. Here a local folder; an engine that reads Hadoop URIs lists those too."""
+        if is_remote(logs):
+            raise ValueError(
+                f"{logs}: the {self.name} join engine reads local folders; "
+                "a Hadoop URI needs --engine spark"
+            )
+        wanted = logfiles.partitions(Path(logs)) if dates is None else dates
+        return wanted, [f for dt in wanted for f in logfiles.partition_files(Path(logs), dt)]
+
     def scan(
         self,
-        files: Sequence[Path],
+        files: Sequence[Path | str],
         tags: pa.Table,
         summary: JoinSummary,
         *,
@@ -56,7 +79,13 @@ class JoinEngine(ABC):
         with a reason and are counted in ``summary``; ``on_batch`` hears of rows as they are read.
         Every file's schema is checked before any row is read: an unusable one raises
         LogSchemaError naming the file and the column."""
-        checked = logfiles.check_files(list(files))
+        remote = next((f for f in files if is_remote(f)), None)
+        if remote is not None:
+            raise ValueError(
+                f"{remote}: the {self.name} join engine reads local files; "
+                "a Hadoop URI needs --engine spark"
+            )
+        checked = logfiles.check_files([Path(f) for f in files])
         summary.files += len(checked)
         return self.scan_checked(checked, tags, summary, sink=sink, on_batch=on_batch)
 
@@ -85,31 +114,32 @@ class JoinEngine(ABC):
         ``confirmed`` rumors when given: STATE_SCHEMA rows sorted by (user_id, rumor_id)."""
 
 
-def engine_named(name: str) -> JoinEngine:
-    """A new engine of that name (see ENGINE_NAMES)."""
+def engine_named(name: str, **options: Any) -> JoinEngine:
+    """A new engine of that name (see ENGINE_NAMES), built with its ``options`` (e.g. the Spark
+    engine's ``master`` and ``conf``)."""
     target = _ENGINES.get(name)
     if target is None:
         known = ", ".join(ENGINE_NAMES)
         raise ValueError(f"unknown join engine {name!r}: expected one of {known}")
     module, cls = target.split(":")
-    engine: JoinEngine = getattr(importlib.import_module(module), cls)()
+    engine: JoinEngine = getattr(importlib.import_module(module), cls)(**options)
     return engine
 
 
 def join_exposures(
-    logs: Path,
+    logs: Path | str,
     tags: pa.Table,
     *,
     dates: list[str] | None = None,
     sink: RejectSink | None = None,
     engine: JoinEngine | str = DEFAULT_ENGINE,
 ) -> tuple[pa.Table, JoinSummary]:
-    """Exposure state per (user, rumor) from the logs (optionally only the ``dates`` partitions)."""
+    """Exposure state per (user, rumor) from the logs (optionally only the ``dates`` partitions):
+    a local folder, or a Hadoop URI for an engine that reads them (see JoinEngine.log_files)."""
     started = time.perf_counter()
     runner = engine_named(engine) if isinstance(engine, str) else engine
     summary = JoinSummary()
-    wanted = logfiles.partitions(logs) if dates is None else dates
-    files = [f for dt in wanted for f in logfiles.partition_files(logs, dt)]
+    wanted, files = runner.log_files(logs, dates)
     summary.partitions = len(wanted)
     partial = runner.scan(files, prepare_tags(tags), summary, sink=sink)
     state = runner.merge_state([partial]).exposures

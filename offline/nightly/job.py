@@ -18,7 +18,7 @@ from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
-from offline.join.engine import DEFAULT_ENGINE
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards
 from offline.nightly.guards import FlipGuard
@@ -41,11 +41,11 @@ def run_nightly(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     keep_versions: int = 2,
     train: bool = True,
-    engine: str = DEFAULT_ENGINE,
+    engine: JoinEngine | str = DEFAULT_ENGINE,
     guard: FlipGuard = NO_OVERRIDE,
 ) -> dict[str, Any]:
-    """Run the whole nightly job for ``run_date`` with the join ``engine`` (see engine_named);
-    returns (and saves) the run summary.
+    """Run the whole nightly job for ``run_date`` with the join ``engine`` (an engine, or its
+    name for engine_named); returns (and saves) the run summary.
 
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""

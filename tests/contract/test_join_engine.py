@@ -24,7 +24,7 @@ from offline.nightly.audience import build_audience
 from offline.nightly.state import update_state
 from tests.fixtures.logs import by_pair, t, tags, write_logs
 
-ENGINES = ["local", "duckdb"]
+ENGINES = ["local", "duckdb", "spark"]
 REFERENCE = "duckdb"
 TAGS = tags(("i1", "rA"), ("i2", "rA"), ("i3", "rB"), ("i3", "rC"), ("i4", "rD"))
 ROWS = [
@@ -41,6 +41,8 @@ ROWS = [
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> JoinEngine:
+    if request.param == "spark":
+        request.getfixturevalue("spark")  # the run's one session; skips when Spark cannot run
     return engine_named(request.param)
 
 
