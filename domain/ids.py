@@ -10,6 +10,8 @@ import re
 
 MAX_ID_BYTES = 128
 ID_ALPHABET = "A-Za-z0-9_.@:+/=-"
+# The same rule as a whole-string regex, for vectorised checks (pyarrow's match_substring_regex).
+ID_PATTERN = r"^[A-Za-z0-9_.@:+/=-]{1,128}$"
 _ID_RE = re.compile(r"[A-Za-z0-9_.@:+/=-]{1,128}")
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import redis
 
-ID_PATTERN = r"^[A-Za-z0-9_.@:+/=-]{1,128}$"
-
 
 class BulkLoadError(RuntimeError):
     """Redis answered an error to a bulk write."""

@@ -21,11 +21,12 @@ import pyarrow.compute as pc
 import redis
 import redis.cluster
 
+from domain.ids import ID_PATTERN
 from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
 from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
 from feature_store import keys, liveness
-from feature_store.bulk import ID_PATTERN, BulkConnection
+from feature_store.bulk import BulkConnection
 from feature_store.codecs import dump_json
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 from feature_store.transport.encoding import hset_payload

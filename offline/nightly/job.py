@@ -22,6 +22,7 @@ from offline.join.engine import DEFAULT_ENGINE, JoinEngine
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards
 from offline.nightly.guards import FlipGuard
+from offline.nightly.id_rejects import write_id_rejects
 from offline.nightly.match import run_match
 from offline.nightly.materialize import materialize
 from offline.nightly.state import update_state
@@ -84,6 +85,9 @@ def run_nightly(
         else None
     )
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
+    ids_rejected = write_id_rejects(
+        state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
+    )
     client = settings.sync_client()
     try:
         shrink = guards.check_shrink(guard, client, state.exposures)
@@ -102,6 +106,7 @@ def run_nightly(
         "debunks": len(debunks),
         "tagged_items": tags.num_rows,
         "tags_rejected": unknown.num_rows,
+        "ids_rejected": ids_rejected,
         "tag_precedence": precedence,
         "clusters": summarize(clusters).as_dict(),
         "shrink_check": shrink,

@@ -146,3 +146,20 @@ def test_tags_naming_no_rumor_go_to_rejects_with_a_reason(
     row = pq.read_table(rejects).to_pylist()[0]
     assert row["item_id"] == "i-stray" and row["rumor_id"] == "r-nobody"
     assert "unknown rumor_id" in row["reason"]
+
+
+def test_a_user_id_outside_the_alphabet_goes_to_rejects_not_silently_away(
+    world: Path, tmp_path: Path, settings: RedisSettings
+) -> None:
+    first = sorted((world / "exposures").rglob("*.parquet"))[0]
+    table = pq.read_table(first)
+    item = pq.read_table(world / "tagged_items.parquet")["item_id"][0].as_py()
+    bad = {"user_id": ["u {1}"], "item_id": [item], "ts": table["ts"][:1].to_pylist(),
+           "surface": ["feed"], "action": ["share"]}  # fmt: skip
+    pq.write_table(pa.concat_tables([table, pa.table(bad).cast(table.schema)]), first)
+    summary = run_nightly(world, RUN_DATE, tmp_path / "state", settings, train=False)
+    assert summary["ids_rejected"] == 1
+    assert summary["snapshot"]["skipped_invalid_ids"] == 1  # the writer skipped the same pair
+    [rejects] = (tmp_path / "state" / "id_rejects").glob("*.parquet")
+    row = pq.read_table(rejects).to_pylist()[0]
+    assert row["user_id"] == "u {1}" and "outside the id alphabet" in row["reason"]
