@@ -43,6 +43,7 @@ class Rumor:
     keywords: tuple[str, ...] = ()
     confirmed_at: str = ""
     variants: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # search expansions operators configure (another name, ...)
 
     @property
     def confirmed(self) -> bool:
@@ -52,6 +53,7 @@ class Rumor:
         d = asdict(self)
         d["keywords"] = list(self.keywords)
         d["variants"] = list(self.variants)
+        d["aliases"] = list(self.aliases)
         return d
 
     @classmethod
@@ -68,6 +70,7 @@ class Rumor:
             keywords=tuple(d.get("keywords") or ()),
             confirmed_at=str(d.get("confirmed_at") or ""),
             variants=tuple(str(v) for v in d.get("variants") or ()),
+            aliases=tuple(str(a) for a in d.get("aliases") or ()),
         )
 
 
