@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from matching.grams import WORD_BASE, batch_grams
+from matching.grams import PAIR_BIT, WORD_BASE, batch_grams
 
 BUILD_CHUNK = 4096
 
@@ -55,7 +55,9 @@ class Index:
     doc_kind: np.ndarray  # int8
     doc_order: np.ndarray  # int32: the document's place in (rumor id, position) order, for ties
     rumor_rank: np.ndarray  # int32: the rumor's place in rumor id order, for ties
-    unknown_weight: float  # weight of a gram absent from the library (a typical gram's idf)
+    unknown_weight: float  # weight of a gram absent from the library: the median idf of the
+    # characters and words, not the rarest gram's (an unseen word is not the strongest evidence
+    # against a match)
     idf_max: float  # idf of a gram held by one rumor
 
     @property
@@ -139,6 +141,7 @@ def build_index(
     bits = np.zeros((len(texts), int((~rare).sum())), dtype=bool)
     bits[docs[~keep], common_rank[gidx[~keep]]] = True
     doc_norm = np.bincount(docs[own], weights=idf[gidx[own]], minlength=len(texts))
+    single = vocab < PAIR_BIT  # characters and words: what an unseen gram of a text can be
     word = own & (grams >= WORD_BASE)  # words and character pairs: the wording
     doc_word_norm = np.bincount(docs[word], weights=idf[gidx[word]], minlength=len(texts))
     return Index(
@@ -158,6 +161,6 @@ def build_index(
             np.int32
         ),
         rumor_rank=np.asarray(rumor_rank, dtype=np.int32),
-        unknown_weight=float(np.median(idf)) if len(idf) else float(np.log1p(n)),
+        unknown_weight=float(np.median(idf[single])) if single.any() else float(np.log1p(n)),
         idf_max=float(np.log1p((n - 0.5) / 1.5)),
     )

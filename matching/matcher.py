@@ -35,7 +35,7 @@ class Thresholds:
     target is 0.98); ``low`` the lowest reaching 0.80 there (the review queue)."""
 
     high: float = 0.9706
-    low: float = 0.8497
+    low: float = 0.8508
     search: float = 0.9118
 
     def decide(self, score: float) -> Decision:

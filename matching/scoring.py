@@ -49,7 +49,8 @@ class ScoreParams:
     mass_grams: float = 2.0
     mass_coverage: float = 0.4
     sharpness: float = 2.0
-    candidates: int = 50
+    candidates: int = 20
+    candidate_floor: float = 0.25
     min_score: float = 0.05
 
 
@@ -153,12 +154,22 @@ def _cell_sums(
     return np.concatenate(ts), np.concatenate(ds), [np.concatenate(w) for w in ws]
 
 
-def _top_per_text(t: np.ndarray, d: np.ndarray, key: np.ndarray, k: int) -> np.ndarray:
-    """Positions of each text's ``k`` best cells by ``key`` (ties: lower ``d`` first)."""
+def _top_per_text(
+    t: np.ndarray, d: np.ndarray, key: np.ndarray, k: int, floor: float
+) -> np.ndarray:
+    """Positions of each text's ``k`` best cells by ``key`` (ties: lower ``d`` first), among
+    those reaching ``floor`` times the text's best key (``t`` comes sorted)."""
+    if len(t) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    best = np.maximum.reduceat(key, starts)
+    lengths = np.diff(np.r_[starts, len(t)])
+    keep = np.flatnonzero(key >= floor * np.repeat(best, lengths))
+    t, d, key = t[keep], d[keep], key[keep]
     order = np.lexsort((d, -key, t))
     ts = t[order]
     start = np.searchsorted(ts, ts, side="left")
-    return np.sort(order[np.arange(len(ts)) - start < k])
+    return keep[np.sort(order[np.arange(len(ts)) - start < k])]
 
 
 def _common_shared(
@@ -201,9 +212,11 @@ class PairFeatures:
 
 
 def pair_features(
-    index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int
-) -> PairFeatures:
-    """Features of each text's ``candidates`` best documents (by their rare grams' bm)."""
+    index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
+    floor: float = 0.0,
+) -> PairFeatures:  # fmt: skip
+    """Features of each text's ``candidates`` best documents by their rare grams' bm (among
+    those reaching ``floor`` times the best one's)."""
     gi = np.minimum(np.searchsorted(index.vocab, grams), len(index.vocab) - 1)
     known = index.vocab[gi] == grams
     w_all = np.where(known, index.idf[gi], np.float32(index.unknown_weight)).astype(np.float64)
@@ -217,7 +230,7 @@ def pair_features(
     ww = np.where(wording[sel], w_all[sel], 0.0)[rep]
     t, d, (shared, bm, words) = _cell_sums(owner[sel][rep], docs, (ws, ws * sat, ww), n_texts,
                                            len(index.doc_norm))  # fmt: skip
-    top = _top_per_text(t, index.doc_order[d], bm, candidates)
+    top = _top_per_text(t, index.doc_order[d], bm, candidates, floor)
     t, d, shared, bm, words = t[top], d[top], shared[top], bm[top], words[top]
     common = np.flatnonzero(known & ~rare)
     c_words = np.where(wording[common], w_all[common], 0.0)
@@ -253,7 +266,7 @@ def score_pairs(
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
         return PairScores(empty, empty, empty, np.zeros(0, np.float32))
-    f = pair_features(index, owner, grams, n_texts, params.candidates)
+    f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
     score = combine(f, params)
     keep = score >= params.min_score
     rumor = index.doc_rumor[f.doc[keep]].astype(np.int64)
