@@ -12,7 +12,7 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   characters (pairs weigh in nothing else);
 - score = max(c_t ** sharpness · min(1, s / conf_grams),
               c_d ** sharpness · min(1, s / contain_grams),
-              1 - exp(-bm · min(1, c_t / mass_coverage) / mass_grams)).
+              1 - exp(-bm · min(1, c_t / mass_coverage) ** mass_focus / mass_grams)).
   The first answers short queries once a couple of rare grams' worth is shared; the second
   needs more (a two-word claim must not be "contained" in every post); the third is a long
   retelling that shares many rare words and characters, discounted when most of the text is
@@ -47,7 +47,8 @@ class ScoreParams:
     conf_grams: float = 2.0
     contain_grams: float = 12.0
     mass_grams: float = 2.0
-    mass_coverage: float = 0.4
+    mass_coverage: float = 0.3
+    mass_focus: float = 2.0
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -254,7 +255,7 @@ def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     """The score of each cell from its features, in [0, 1]."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
-    focus = np.minimum(1.0, f.coverage / p.mass_coverage)
+    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
     mass = 1.0 - np.exp(-f.bm * focus / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
