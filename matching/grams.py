@@ -40,7 +40,8 @@ CJK_RANGES = (
 )
 WORD_BASE = 0x110000
 WORD_SPAN = (1 << 31) - WORD_BASE
-PAIR_BIT = 1 << 62
+PAIR_BIT = 1 << 42  # above any word id; a pair is two 21-bit code points below it
+KEY_SHIFT = 44  # (text, gram) packs into one uint64: a batch holds at most 2**20 texts
 STOPWORDS = frozenset(
     ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
      "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will", "with")
@@ -95,7 +96,7 @@ def _words(block: str, is_cjk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def batch_grams(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (text index, gram id) pairs of ``texts`` sorted by text then gram, and how often
-    each gram occurs in its text."""
+    each gram occurs in its text (at most 2**20 texts a call)."""
     block, text_starts = text_block(texts)
     if not block.strip():
         return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int32)
@@ -103,11 +104,12 @@ def batch_grams(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np
     w_pos, w_ids = _words(block, is_cjk)
     pos = np.concatenate([c_pos, w_pos])
     ids = np.concatenate([c_ids, w_ids])
-    owner = np.searchsorted(text_starts, pos, side="right") - 1
-    order = np.lexsort((ids, owner))
-    owner, ids = owner[order], ids[order]
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = (owner[1:] != owner[:-1]) | (ids[1:] != ids[:-1])
+    owner = (np.searchsorted(text_starts, pos, side="right") - 1).astype(np.uint64)
+    keys = np.sort((owner << np.uint64(KEY_SHIFT)) | ids)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
     at = np.flatnonzero(first)
-    counts = np.diff(np.append(at, len(ids))).astype(np.int32)
-    return owner[at].astype(np.int64), ids[at], counts
+    counts = np.diff(np.append(at, len(keys))).astype(np.int32)
+    keys = keys[at]
+    gram = keys & np.uint64((1 << KEY_SHIFT) - 1)
+    return (keys >> np.uint64(KEY_SHIFT)).astype(np.int64), gram, counts
