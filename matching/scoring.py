@@ -11,7 +11,7 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   not characters, so that a long post does not contain a short rumor merely by holding its
   characters (pairs weigh in nothing else);
 - score = max(c_t ** sharpness · min(1, s / conf_grams),
-              c_d ** sharpness · min(1, s / contain_grams),
+              c_d ** sharpness · min(1, w / contain_grams),   w = idf(wording of T ∩ D)
               1 - exp(-bm · min(1, c_t / mass_coverage) ** mass_focus / mass_grams)).
   The first answers short queries once a couple of rare grams' worth is shared; the second
   needs more (a two-word claim must not be "contained" in every post); the third is a long
@@ -41,8 +41,8 @@ _scratch = threading.local()
 
 @dataclass(frozen=True)
 class ScoreParams:
-    """Knobs of the score (see the module docstring); chosen on the tune half of
-    ``make eval-search`` (docs/decisions/0010)."""
+    """Knobs of the score (see the module docstring); chosen on the tune halves of
+    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010)."""
 
     conf_grams: float = 2.0
     contain_grams: float = 12.0
