@@ -9,7 +9,8 @@ when that folder is absent the script prints the reason and exits 0. The judged 
 Each method answers a query with its top-1 rumor when the score reaches a threshold chosen on the
 tune half (per family: search-style rows aim at precision 0.95, posted text at 0.90; the lowest
 score reaching it). Our matcher is also reported at the service's own threshold
-(``Thresholds().high``, what SearchTop and GroupWarnings answer at). The tables are the test half.
+(``Thresholds().search`` for search rows, what SearchTop answers at; ``Thresholds().high`` for
+posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half.
 Writes ``bench/out/eval_search.json``.
 """
 
@@ -162,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = thresholds_on_tune(rows, names, score)
         runs = [(f"{method.name}@tuned", {f: c["threshold"] for f, c in chosen.items()})]
         if method is matcher:
-            service = matcher.service_threshold
-            runs.insert(0, (f"{method.name}@service", dict.fromkeys(FAMILIES, service)))
+            runs.insert(0, (f"{method.name}@service", matcher.service_thresholds))
         for label, per_family in runs:
             results.append(
                 {

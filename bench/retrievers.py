@@ -52,9 +52,11 @@ class MatcherRetriever:
         self.index_of = {e.rumor_id: i for i, e in enumerate(library)}
 
     @property
-    def service_threshold(self) -> float:
-        """The score at or above which SearchTop and GroupWarnings answer (``thresholds.high``)."""
-        return float(self.matcher.thresholds.high)
+    def service_thresholds(self) -> dict[str, float]:
+        """Per family, the score at or above which the service answers: SearchTop a search
+        (``thresholds.search``), GroupWarnings and the auto-tagger posted text (``.high``)."""
+        t = self.matcher.thresholds
+        return {"search": float(t.search), "text": float(t.high)}
 
     def top1(self, queries: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         pred = np.full(len(queries), -1, dtype=np.int64)

@@ -46,6 +46,7 @@ class Rumor:
     # The claim cluster (ranking/clusters.py): the smallest rumor id of the library's rumors
     # that state the same claim, set by the nightly job; "" means the rumor is its own cluster.
     cluster: str = ""
+    aliases: tuple[str, ...] = ()  # search expansions operators configure (another name, ...)
 
     @property
     def confirmed(self) -> bool:
@@ -60,6 +61,7 @@ class Rumor:
         d = asdict(self)
         d["keywords"] = list(self.keywords)
         d["variants"] = list(self.variants)
+        d["aliases"] = list(self.aliases)
         return d
 
     @classmethod
@@ -77,6 +79,7 @@ class Rumor:
             confirmed_at=str(d.get("confirmed_at") or ""),
             variants=tuple(str(v) for v in d.get("variants") or ()),
             cluster=str(d.get("cluster") or ""),
+            aliases=tuple(str(a) for a in d.get("aliases") or ()),
         )
 
 

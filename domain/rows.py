@@ -34,8 +34,9 @@ def parse_rumor(raw: Mapping[str, Any]) -> Rumor:
     """A Rumor from one raw input row (the rumors contract), validated: ``rumor_id`` must be a
     valid id; ``category``, ``verdict`` and ``status`` words of the vocabulary (absent: other,
     false, confirmed); ``severity`` an integer 1..5 (absent: 1); ``keywords`` a list or a
-    comma/semicolon separated string; ``variants`` a list or one text; ``confirmed_at`` an
-    ISO 8601 time, normalised to UTC. Other fields are ignored. Raises RecordError."""
+    comma/semicolon separated string; ``aliases`` (optional: the expansions operators configure
+    for search, e.g. 维C for 维生素C) likewise; ``variants`` a list or one text; ``confirmed_at``
+    an ISO 8601 time, normalised to UTC. Other fields are ignored. Raises RecordError."""
     if not isinstance(raw, Mapping):
         raise RecordError(f"a rumor record is an object, got {type(raw).__name__}")
     if raw.get("rumor_id") is None:
@@ -63,6 +64,7 @@ def parse_rumor(raw: Mapping[str, Any]) -> Rumor:
         keywords=_keywords(raw.get("keywords")),
         confirmed_at=confirmed_at,
         variants=_variants(raw.get("variants")),
+        aliases=_keywords(raw.get("aliases"), "aliases"),
     )
 
 
@@ -91,15 +93,15 @@ def _severity(value: Any) -> int:
     return severity
 
 
-def _keywords(value: Any) -> tuple[str, ...]:
-    """Keywords from a list, or from one string separated by commas or semicolons; trimmed,
-    empty ones left out."""
+def _keywords(value: Any, name: str = "keywords") -> tuple[str, ...]:
+    """Keywords (or aliases) from a list, or from one string separated by commas or
+    semicolons; trimmed, empty ones left out."""
     if value is None:
         return ()
     if isinstance(value, str):
         value = value.replace(";", ",").split(",")
     elif not isinstance(value, list | tuple):
-        raise RecordError(f"keywords must be a list or a string, got {type(value).__name__}")
+        raise RecordError(f"{name} must be a list or a string, got {type(value).__name__}")
     return tuple(k for k in (str(v).strip() for v in value if v is not None) if k)
 
 

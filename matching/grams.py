@@ -1,10 +1,20 @@
-"""Stable n-gram ids for a batch of texts: character 2- and 3-grams over CJK, word 1- to 3-grams
-over Latin (and other space-delimited) words, with mixed CJK/word runs handled alike.
+"""Stable gram ids for a batch of texts: CJK characters, jieba words of two or more CJK
+characters, Latin (space-delimited) words, and CJK character pairs, each with its count.
 
-Tokens are CJK characters (their code point) and words (``crc32`` of the word, shifted above the
-code-point range), so ids are the same in every process; Python's salted ``hash()`` is never used.
-Punctuation, spaces and segment breaks end a CJK run; spaces and punctuation between two words do
-not (English phrases stay phrases). The whole batch is processed with numpy in one pass.
+Why these grams (measured on the tune half of ``make eval-search``, docs/decisions/0010): single
+characters carry a paraphrase's evidence (a retelling shares few character pairs with its rumor
+but most of its rare characters), and words say which characters belong together (「宁波」 is one
+name, not 「宁」 and 「波」 apart), so a query's place name and its claim weigh as words. Character
+2-3-grams, the previous grams, scored lower on every kind once words and characters were in.
+
+Character pairs (two adjacent CJK characters) are the sequence evidence a quote leaves: they
+weigh only in containment (how much of a rumor's wording a post carries), where characters
+alone would let any long post "contain" a short rumor.
+
+Ids: a CJK character is its code point; a word is ``crc32`` of the word shifted above the
+code-point range; a pair is its two code points with ``PAIR_BIT`` set; so ids are the same in
+every process (Python's salted ``hash()`` is never
+used). Texts are normalised first (``segments``: noise, NFKC, case, traditional -> simplified).
 """
 
 from __future__ import annotations
@@ -12,10 +22,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
-from matching.normalize import segments
+from matching.chinese import cut
+from matching.normalize import batch_segments
 
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 WORD = re.compile(f"[^\\W_{CJK}]+")
@@ -28,102 +40,76 @@ CJK_RANGES = (
 )
 WORD_BASE = 0x110000
 WORD_SPAN = (1 << 31) - WORD_BASE
-MIX_A = np.uint64(0x9E3779B97F4A7C15)
-MIX_B = np.uint64(0xC2B2AE3D27D4EB4F)
-TRIGRAM_BIT = np.uint64(1 << 63)
+PAIR_BIT = 1 << 42  # above any word id; a pair is two 21-bit code points below it
+KEY_SHIFT = 44  # (text, gram) packs into one uint64: a batch holds at most 2**20 texts
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "were",
-        "will",
-        "with",
-    ]
-)
+    ("a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
+     "it", "its", "of", "on", "or", "that", "the", "this", "to", "was", "were", "will", "with")
+)  # fmt: skip
 
 
+@lru_cache(maxsize=1 << 18)
 def word_id(word: str) -> int:
-    """The stable token id of a word."""
+    """The stable token id of a word (cached: the same words recur in every batch)."""
     return WORD_BASE + zlib.crc32(word.encode("utf-8")) % WORD_SPAN
 
 
 def text_block(texts: Sequence[str | None]) -> tuple[str, np.ndarray]:
     """The normalised texts joined into one string, and each text's start offset in it."""
-    parts = ["\n".join(segments(t)) for t in texts]
+    parts = ["\n".join(s) for s in batch_segments(texts)]
     lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
     starts = np.zeros(len(parts), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
     return "\n".join(parts), starts
 
 
-def _tokens(block: str) -> tuple[np.ndarray, ...]:
-    """Token start, end, id, is-word and is-unigram arrays of ``block`` in text order, and the
-    running count of newlines per character."""
+def _characters(block: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets and ids of the CJK characters (code points) and character pairs of ``block``,
+    and the CJK mask."""
     cp = np.frombuffer(block.encode("utf-32-le"), dtype=np.uint32)
     is_cjk = np.zeros(len(cp), dtype=bool)
     for lo, hi in CJK_RANGES:
         is_cjk |= (cp >= lo) & (cp <= hi)
     pos = np.flatnonzero(is_cjk)
-    w_start, w_end, w_id, w_uni = [], [], [], []
+    ids = cp[pos].astype(np.uint64)
+    pair = np.flatnonzero(pos[1:] == pos[:-1] + 1)
+    pair_ids = (ids[pair] << np.uint64(21)) | ids[pair + 1] | np.uint64(PAIR_BIT)
+    return np.concatenate([pos, pos[pair]]), np.concatenate([ids, pair_ids]), is_cjk
+
+
+def _words(block: str, is_cjk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and ids of the words of ``block``: jieba words of 2+ characters starting with a
+    CJK character, and Latin words of 2+ characters that are not stop words."""
+    tokens = cut(block)  # the tokens concatenate back to ``block``
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    starts = np.cumsum(lengths) - lengths
+    chosen = np.flatnonzero((lengths > 1) & is_cjk[np.minimum(starts, len(is_cjk) - 1)])
+    pos: list[int] = starts[chosen].tolist()
+    ids: list[int] = [word_id(tokens[i]) for i in chosen.tolist()]
     for m in WORD.finditer(block):
         word = m.group()
-        w_start.append(m.start())
-        w_end.append(m.end())
-        w_id.append(word_id(word))
-        w_uni.append(len(word) > 1 and word not in STOPWORDS)
-    start = np.concatenate([pos, np.array(w_start, dtype=np.int64)])
-    end = np.concatenate([pos + 1, np.array(w_end, dtype=np.int64)])
-    ids = np.concatenate([cp[pos].astype(np.uint64), np.array(w_id, dtype=np.uint64)])
-    word = np.concatenate([np.zeros(len(pos), bool), np.ones(len(w_start), bool)])
-    uni = np.concatenate([np.zeros(len(pos), bool), np.array(w_uni, dtype=bool)])
-    if w_start:
-        order = np.argsort(start, kind="stable")
-        start, end, ids, word, uni = start[order], end[order], ids[order], word[order], uni[order]
-    breaks = np.cumsum(cp == 10)  # newlines: segment and text boundaries
-    return start, end, ids, word, uni, breaks
+        if len(word) > 1 and word not in STOPWORDS:
+            pos.append(m.start())
+            ids.append(word_id(word))
+    return np.array(pos, dtype=np.int64), np.array(ids, dtype=np.uint64)
 
 
-def batch_grams(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (text index, gram id) pairs of ``texts``, sorted by text then gram."""
+def batch_grams(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (text index, gram id) pairs of ``texts`` sorted by text then gram, and how often
+    each gram occurs in its text (at most 2**20 texts a call)."""
     block, text_starts = text_block(texts)
-    if not block:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    start, end, ids, word, uni, breaks = _tokens(block)
-    same_seg = breaks[np.minimum(start[1:], len(breaks) - 1)] == breaks[end[:-1] - 1]
-    link = (start[1:] == end[:-1]) | (word[1:] & word[:-1] & same_seg)
-    bi = np.flatnonzero(link)
-    tri = bi[(bi + 1 < len(link))]
-    tri = tri[link[np.minimum(tri + 1, len(link) - 1)]]
-    big = (ids[:-1] << np.uint64(31)) | ids[1:]
-    tri_ids = ((big[tri] * MIX_A) ^ (ids[tri + 2] * MIX_B)) | TRIGRAM_BIT
-    uni_pos = np.flatnonzero(uni)
-    pos = np.concatenate([bi, tri, uni_pos])
-    grams = np.concatenate([big[bi], tri_ids, ids[uni_pos]])
-    owner = np.searchsorted(text_starts, start[pos], side="right") - 1
-    order = np.lexsort((grams, owner))
-    owner, grams = owner[order], grams[order]
-    keep = np.ones(len(grams), dtype=bool)
-    keep[1:] = (owner[1:] != owner[:-1]) | (grams[1:] != grams[:-1])
-    return owner[keep], grams[keep]
+    if not block.strip():
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int32)
+    c_pos, c_ids, is_cjk = _characters(block)
+    w_pos, w_ids = _words(block, is_cjk)
+    pos = np.concatenate([c_pos, w_pos])
+    ids = np.concatenate([c_ids, w_ids])
+    owner = (np.searchsorted(text_starts, pos, side="right") - 1).astype(np.uint64)
+    keys = np.sort((owner << np.uint64(KEY_SHIFT)) | ids)
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    at = np.flatnonzero(first)
+    counts = np.diff(np.append(at, len(keys))).astype(np.int32)
+    keys = keys[at]
+    gram = keys & np.uint64((1 << KEY_SHIFT) - 1)
+    return (keys >> np.uint64(KEY_SHIFT)).astype(np.int64), gram, counts

@@ -9,18 +9,20 @@ from dataclasses import dataclass, field
 
 from domain.records import Rumor
 
-CLAIM, VARIANT, KEYWORDS = 0, 1, 2
-KIND_NAMES = ("claim", "variant", "keywords")
+CLAIM, VARIANT = 0, 1
+KIND_NAMES = ("claim", "variant")
 
 
 @dataclass(frozen=True)
 class LibraryEntry:
-    """One confirmed rumor: its claim, keywords and known variant texts."""
+    """One confirmed rumor: its claim, keywords, known variant texts and aliases (the terms
+    moderators configure for search: another name, an abbreviation, a brand for its drug)."""
 
     rumor_id: str
     claim: str
     keywords: tuple[str, ...] | list[str] = field(default_factory=tuple)
     variants: tuple[str, ...] | list[str] = field(default_factory=tuple)
+    aliases: tuple[str, ...] | list[str] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,14 @@ def matcher_library(rumors: Iterable[Rumor]) -> list[LibraryEntry]:
     """The matcher library of ``rumors``: one entry per qualifying rumor, in rumor id order (so
     a library does not depend on the order a file or a store hands the rumors over)."""
     return [
-        LibraryEntry(r.rumor_id, r.claim, tuple(r.keywords), tuple(r.variants))
+        LibraryEntry(r.rumor_id, r.claim, tuple(r.keywords), tuple(r.variants), tuple(r.aliases))
         for r in sorted(rumors, key=lambda r: r.rumor_id)
         if qualifies(r)
     ]
 
 
 def documents(library: list[LibraryEntry]) -> tuple[list[str], list[int], list[int]]:
-    """Texts to index (claim, distinct variants, joined keywords), their rumor index and kind."""
+    """Texts to index (each claim and its distinct variants), their rumor index and kind."""
     texts: list[str] = []
     rumor: list[int] = []
     kind: list[int] = []
@@ -65,9 +67,13 @@ def documents(library: list[LibraryEntry]) -> tuple[list[str], list[int], list[i
                 texts.append(v)
                 rumor.append(r)
                 kind.append(VARIANT)
-        keywords = [k for k in (entry.keywords or ()) if k]
-        if keywords:
-            texts.append("\n".join(keywords))  # no n-gram spans two keywords
-            rumor.append(r)
-            kind.append(KEYWORDS)
     return texts, rumor, kind
+
+
+def expansions(library: list[LibraryEntry]) -> list[str]:
+    """Per rumor, its keywords and aliases one per line (no word spans two of them): grams every
+    document of the rumor holds besides its own."""
+    return [
+        "\n".join(t for t in (*(e.keywords or ()), *(e.aliases or ())) if t and t.strip())
+        for e in library
+    ]

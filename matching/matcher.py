@@ -10,8 +10,9 @@ from typing import Literal
 import numpy as np
 
 from matching.grams import batch_grams
-from matching.index import Index, build_index
-from matching.library import LibraryEntry, Match, documents
+from matching.index import Index, IndexParams, build_index
+from matching.library import LibraryEntry, Match, documents, expansions
+from matching.rerank import Reranker, rerank
 from matching.scoring import PairScores, ScoreParams, score_pairs
 
 Decision = Literal["auto", "review", "none"]
@@ -20,13 +21,22 @@ BATCH = 512
 
 @dataclass(frozen=True)
 class Thresholds:
-    """``score >= high`` is auto-tagged; ``low <= score < high`` goes to human review.
+    """What a score means, one set for every caller of the one scorer.
 
-    Defaults from ``bench/eval_matching.py`` on CED (Weibo): high keeps auto-tag precision
-    >= 0.98 with a margin, low keeps the review queue mostly relevant."""
+    - posted text (the nightly auto-tagger, GroupWarnings): ``score >= high`` is a match
+      (auto-tagged), ``low <= score < high`` goes to human review;
+    - a search query (SearchTop): ``score >= search`` is answered.
 
-    high: float = 0.35
-    low: float = 0.15
+    All three were chosen on tune halves only (docs/decisions/0010): ``search`` is the lowest
+    score whose answers to the search-style rows of ``make eval-search`` reach precision 0.95
+    with at most 1 % of the everyday rows answered; ``high`` the higher of the lowest score
+    reaching 0.90 on its posted-text rows (at most 3 % of the same-topic rows answered) and the
+    lowest reaching precision 0.99 on ``make eval-matching``'s repost quotes (a margin over
+    the auto-tag target, 0.98); ``low`` the lowest reaching 0.80 there (the review queue)."""
+
+    high: float = 0.9858
+    low: float = 0.8693
+    search: float = 0.9118
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""
@@ -42,24 +52,29 @@ class Matcher:
         self,
         thresholds: Thresholds | None = None,
         params: ScoreParams | None = None,
-        max_df: float = 0.005,
+        index_params: IndexParams | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.thresholds = thresholds or Thresholds()
         self.params = params or ScoreParams()
-        self.max_df = max_df
+        self.index_params = index_params or IndexParams()
+        self.reranker = reranker
         self.rumor_ids: list[str] = []
         self.claims: list[str] = []
         self.doc_texts: list[str] = []
         self.index: Index | None = None
 
     def build(self, library: Sequence[LibraryEntry]) -> Matcher:
-        """Index ``library`` (claims, variants, keywords); returns self."""
+        """Index ``library`` (claims, variants; keywords and aliases as their evidence); returns
+        self. Ties are broken by rumor id, whatever the order of ``library``."""
         entries = list(library)
         texts, rumor, kind = documents(entries)
         self.rumor_ids = [e.rumor_id for e in entries]
         self.claims = [e.claim for e in entries]
         self.doc_texts = texts
-        self.index = build_index(texts, rumor, kind, len(entries), self.max_df)
+        rank = np.empty(len(entries), dtype=np.int64)
+        rank[sorted(range(len(entries)), key=self.rumor_ids.__getitem__)] = np.arange(len(entries))
+        self.index = build_index(texts, rumor, kind, expansions(entries), rank, self.index_params)
         return self
 
     def decide(self, score: float) -> Decision:
@@ -70,7 +85,7 @@ class Matcher:
         """Raw (text, rumor, document, score) arrays for ``texts``, best first per text."""
         if self.index is None:
             raise RuntimeError("Matcher.build() has not been called")
-        owner, grams = batch_grams(texts)
+        owner, grams, _ = batch_grams(texts)
         return score_pairs(self.index, owner, grams, len(texts), self.params)
 
     def match(self, text: str | None, k: int = 3) -> list[Match]:
@@ -80,9 +95,13 @@ class Matcher:
     def match_batch(self, texts: Sequence[str | None], k: int = 3) -> list[list[Match]]:
         """``match`` for many texts, vectorised in chunks of ``BATCH``."""
         out: list[list[Match]] = []
+        depth = max(k, self.reranker.depth) if self.reranker is not None else k
         for lo in range(0, len(texts), BATCH):
             chunk = texts[lo : lo + BATCH]
-            out += self._matches(self.scores(chunk), len(chunk), k)
+            found = self._matches(self.scores(chunk), len(chunk), depth)
+            if self.reranker is not None:
+                found = rerank(self.reranker, chunk, found)
+            out += [f[:k] for f in found]
         return out
 
     def best(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

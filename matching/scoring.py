@@ -1,15 +1,26 @@
-"""Scores of (text, rumor) pairs from shared grams.
+"""Scores of (text, rumor) pairs: one BM25-style score in [0, 1] for every use.
 
-For a text T and a library document D with gram weights w (idf; stop grams 0):
-- containment  c_d = w(D ∩ T) / w(D): how much of the rumor the text carries; a long post that
-  quotes the rumor inside commentary still scores ~1;
-- coverage     c_t = w(D ∩ T) / w(T): how much of a short text (a search query, a partial quote)
-  is the rumor;
-- evidence     e = min(1, w(D ∩ T) / (conf_grams * w_rare)): a match needs ``conf_grams`` rare
-  grams' worth of shared text, so a two-word claim ("转起来！") or a two-word post cannot score 1;
-- score = max(c_d, c_t) * e for claims and variants; a keyword document (the rumor's keywords)
-  scores ``keyword_cap * c_d`` once ``c_d >= keyword_min`` (the keywords are all, or nearly all,
-  present), else 0. A rumor scores its best document.
+For a text T and a library document D (its own grams plus its rumor's keywords and aliases),
+with BM25 idf weights (an unseen gram of T weighs as a typical gram, ``Index.unknown_weight``,
+not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one rumor holds):
+- shared      s   = idf(T ∩ D), and bm = Σ idf · BM25 saturation over T ∩ D;
+- coverage    c_t = s / idf(T): how much of the text the rumor explains; the rest of a query
+  counts against it, so 「宁波 天气」 does not land on a rumor about 宁波;
+- containment c_d = idf(wording of T ∩ D) / idf(wording of D), wording being words and
+  character pairs: how much of the rumor's wording a text carries (a long post quoting it);
+  not characters, so that a long post does not contain a short rumor merely by holding its
+  characters (pairs weigh in nothing else);
+- score = max(c_t ** sharpness · min(1, s / conf_grams),
+              c_d ** sharpness · min(1, w / contain_grams),   w = idf(wording of T ∩ D)
+              1 - exp(-bm · min(1, c_t / mass_coverage) ** mass_focus / mass_grams)).
+  The first answers short queries once a couple of rare grams' worth is shared; the second
+  needs more (a two-word claim must not be "contained" in every post); the third is a long
+  retelling that shares many rare words and characters, discounted when most of the text is
+  about something else. Keywords and aliases are grams of D like any other: evidence inside the
+  same sums, never a separate path to a fixed score.
+
+Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
+their partial bm); common grams are then added from the index's bit table for those only.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.grams import PAIR_BIT, WORD_BASE
 from matching.index import Index
 
 # (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
@@ -29,11 +41,17 @@ _scratch = threading.local()
 
 @dataclass(frozen=True)
 class ScoreParams:
-    """Knobs of the score (see the module docstring)."""
+    """Knobs of the score (see the module docstring); chosen on the tune halves of
+    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010)."""
 
-    conf_grams: float = 12.0
-    keyword_cap: float = 0.75
-    keyword_min: float = 0.8
+    conf_grams: float = 2.0
+    contain_grams: float = 12.0
+    mass_grams: float = 2.0
+    mass_coverage: float = 0.3
+    mass_focus: float = 2.0
+    sharpness: float = 2.0
+    candidates: int = 20
+    candidate_floor: float = 0.25
     min_score: float = 0.05
 
 
@@ -47,19 +65,23 @@ class PairScores:
     score: np.ndarray
 
 
-def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For gram indices ``gi``: the position in ``gi`` of each posting, and its document."""
+def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For gram indices ``gi``: the position in ``gi`` of each posting, its document and its
+    saturation."""
     starts = index.indptr[gi]
     lens = index.indptr[gi + 1] - starts
     total = int(lens.sum())
     rep = np.repeat(np.arange(len(gi)), lens)
     offsets = np.cumsum(lens) - lens
     idx = starts[rep] + (np.arange(total, dtype=np.int64) - offsets[rep])
-    return rep, index.postings[idx]
+    return rep, index.postings[idx], index.saturation[idx]
 
 
-def _best_per_rumor(text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray):
-    """Keep the best document of each (text, rumor), then sort by text and descending score."""
+def _best_per_rumor(
+    text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray, rank: np.ndarray
+) -> PairScores:
+    """Keep the best document of each (text, rumor), then sort by text and descending score
+    (ties: lower rumor id first, ``rank`` being each rumor's place in rumor id order)."""
     key = (text.astype(np.int64) << 32) | rumor  # orders as (text, rumor) does
     order = np.lexsort((-score, key))
     key = key[order]
@@ -67,7 +89,7 @@ def _best_per_rumor(text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score:
     first[1:] = key[1:] != key[:-1]
     best = order[first]
     text, rumor, score = text[best], rumor[best], score[best]
-    order = np.lexsort((rumor, -score, text))
+    order = np.lexsort((rank[rumor], -score, text))
     return PairScores(text[order], rumor[order], doc[best[order]], score[order])
 
 
@@ -83,7 +105,19 @@ def _slot_table(cells: int) -> np.ndarray:
 def _intersections(
     text: np.ndarray, doc: np.ndarray, w: np.ndarray, n_texts: int, n_docs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Summed weight per (text, doc) pair, without sorting, in the order of each pair's last
+    """Summed weight per (text, doc) pair (``_cell_sums`` of one weight)."""
+    t, d, sums = _cell_sums(text, doc, (w,), n_texts, n_docs)
+    return t, d, sums[0]
+
+
+def _cell_sums(
+    text: np.ndarray,
+    doc: np.ndarray,
+    weights: tuple[np.ndarray, ...],
+    n_texts: int,
+    n_docs: int,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Summed weights per (text, doc) pair, without sorting, in the order of each pair's last
     posting (postings come sorted by text).
 
     Each posting writes its position into its cell of a slot table reused across calls; a
@@ -95,7 +129,9 @@ def _intersections(
     step = max(1, min(n_texts, SLOT_CELLS // n_docs))
     slot = _slot_table(step * n_docs)
     bounds = np.searchsorted(text, np.arange(0, n_texts + step, step))
-    ts, ds, ws = [], [], []
+    ts: list[np.ndarray] = []
+    ds: list[np.ndarray] = []
+    ws: list[list[np.ndarray]] = [[] for _ in weights]
     for i in range(len(bounds) - 1):
         lo, hi = bounds[i], bounds[i + 1]
         if lo == hi:
@@ -110,36 +146,131 @@ def _intersections(
         rank[first] = np.arange(len(first), dtype=np.int32)
         ts.append(t[first])
         ds.append(d[first])
-        ws.append(np.bincount(rank[last], weights=w[lo:hi], minlength=len(first)))
+        for out, w in zip(ws, weights, strict=True):
+            out.append(np.bincount(rank[last], weights=w[lo:hi], minlength=len(first)))
     if not ts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0) for _ in weights]
     if len(ts) == 1:
-        return ts[0], ds[0], ws[0]
-    return np.concatenate(ts), np.concatenate(ds), np.concatenate(ws)
+        return ts[0], ds[0], [w[0] for w in ws]
+    return np.concatenate(ts), np.concatenate(ds), [np.concatenate(w) for w in ws]
+
+
+def _top_per_text(
+    t: np.ndarray, d: np.ndarray, key: np.ndarray, k: int, floor: float
+) -> np.ndarray:
+    """Positions of each text's ``k`` best cells by ``key`` (ties: lower ``d`` first), among
+    those reaching ``floor`` times the text's best key (``t`` comes sorted)."""
+    if len(t) == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    best = np.maximum.reduceat(key, starts)
+    lengths = np.diff(np.r_[starts, len(t)])
+    keep = np.flatnonzero(key >= floor * np.repeat(best, lengths))
+    t, d, key = t[keep], d[keep], key[keep]
+    order = np.lexsort((d, -key, t))
+    ts = t[order]
+    start = np.searchsorted(ts, ts, side="left")
+    return keep[np.sort(order[np.arange(len(ts)) - start < k])]
+
+
+def _common_shared(
+    index: Index,
+    t: np.ndarray,
+    d: np.ndarray,
+    owner: np.ndarray,
+    rank: np.ndarray,
+    weights: tuple[np.ndarray, ...],
+    n_texts: int,
+) -> list[np.ndarray]:
+    """Per candidate cell (text t, document d) and per weight: the total weight of the text's
+    common grams (``rank`` columns of the bit table, owned by ``owner``) the document holds."""
+    if len(t) == 0 or len(owner) == 0:
+        return [np.zeros(len(t)) for _ in weights]
+    per_text = np.bincount(owner, minlength=n_texts)
+    first = np.cumsum(per_text) - per_text
+    reps = per_text[t]
+    cell = np.repeat(np.arange(len(t)), reps)
+    gram = first[t][cell] + np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    r = rank[gram]
+    byte = index.common_bits[d[cell], r >> 3]
+    held = ((byte >> (7 - (r & 7)).astype(np.uint8)) & 1).astype(bool)
+    cell, gram = cell[held], gram[held]
+    return [np.bincount(cell, weights=w[gram], minlength=len(t)) for w in weights]
+
+
+@dataclass(frozen=True)
+class PairFeatures:
+    """The measures of each candidate (text, document) cell the score is made of (see the
+    module docstring); sizes in units of ``idf_max``."""
+
+    text: np.ndarray
+    doc: np.ndarray
+    coverage: np.ndarray  # c_t
+    containment: np.ndarray  # c_d
+    shared: np.ndarray  # s / idf_max
+    wording: np.ndarray  # idf of the shared words and character pairs / idf_max
+    bm: np.ndarray  # bm / idf_max
+
+
+def pair_features(
+    index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
+    floor: float = 0.0,
+) -> PairFeatures:  # fmt: skip
+    """Features of each text's ``candidates`` best documents by their rare grams' bm (among
+    those reaching ``floor`` times the best one's)."""
+    gi = np.minimum(np.searchsorted(index.vocab, grams), len(index.vocab) - 1)
+    known = index.vocab[gi] == grams
+    w_all = np.where(known, index.idf[gi], np.float32(index.unknown_weight)).astype(np.float64)
+    wording = grams >= WORD_BASE  # words and character pairs
+    w = np.where(grams >= PAIR_BIT, 0.0, w_all)  # pairs weigh in containment only
+    text_norm = np.bincount(owner, weights=w, minlength=n_texts)
+    rare = known & (index.common_rank[gi] < 0)
+    sel = np.flatnonzero(rare)
+    rep, docs, sat = _expand(index, gi[sel])
+    ws = w[sel][rep]
+    ww = np.where(wording[sel], w_all[sel], 0.0)[rep]
+    t, d, (shared, bm, words) = _cell_sums(owner[sel][rep], docs, (ws, ws * sat, ww), n_texts,
+                                           len(index.doc_norm))  # fmt: skip
+    top = _top_per_text(t, index.doc_order[d], bm, candidates, floor)
+    t, d, shared, bm, words = t[top], d[top], shared[top], bm[top], words[top]
+    common = np.flatnonzero(known & ~rare)
+    c_words = np.where(wording[common], w_all[common], 0.0)
+    extra, extra_words = _common_shared(
+        index, t, d, owner[common], index.common_rank[gi[common]], (w[common], c_words), n_texts
+    )
+    shared = shared + extra
+    words = words + extra_words
+    return PairFeatures(
+        text=t,
+        doc=d,
+        coverage=shared / np.maximum(text_norm[t], 1e-9),
+        containment=np.minimum(1.0, words / np.maximum(index.doc_word_norm[d], 1e-9)),
+        shared=shared / index.idf_max,
+        wording=words / index.idf_max,
+        bm=(bm + extra * index.doc_unit[d]) / index.idf_max,
+    )
+
+
+def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
+    """The score of each cell from its features, in [0, 1]."""
+    query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
+    contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
+    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
+    mass = 1.0 - np.exp(-f.bm * focus / p.mass_grams)
+    return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
 
 def score_pairs(
     index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, params: ScoreParams
 ) -> PairScores:
-    """Scores of every (text, rumor) pair that shares a non-stop gram, best document per pair."""
+    """Scores of each text's candidate (text, rumor) pairs, best document per pair."""
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
         return PairScores(empty, empty, empty, np.zeros(0, np.float32))
-    gi = np.minimum(np.searchsorted(index.vocab, grams), len(index.vocab) - 1)
-    known = index.vocab[gi] == grams
-    w = np.where(known, index.weight[gi], np.float32(index.unknown_weight))
-    text_norm = np.bincount(owner, weights=w, minlength=n_texts)
-    sel = np.flatnonzero(known & (w > 0))
-    rep, docs = _expand(index, gi[sel])
-    n_docs = len(index.doc_norm)
-    t, d, inter = _intersections(owner[sel][rep], docs, w[sel][rep], n_texts, n_docs)
-    c_d = inter / np.maximum(index.doc_norm[d], 1e-9)
-    conf = np.minimum(1.0, inter / (params.conf_grams * index.unknown_weight))
-    c_t = inter / np.maximum(text_norm[t], 1e-9)
-    keyword = index.doc_kind[d] == 2
-    kw_score = np.where(c_d >= params.keyword_min, params.keyword_cap * c_d, 0.0)
-    score = np.where(keyword, kw_score, np.maximum(c_d, c_t) * conf)
-    score = np.clip(score, 0.0, 1.0)
+    f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
+    score = combine(f, params)
     keep = score >= params.min_score
-    rumor = index.doc_rumor[d[keep]].astype(np.int64)
-    return _best_per_rumor(t[keep], rumor, d[keep], score[keep].astype(np.float32))
+    rumor = index.doc_rumor[f.doc[keep]].astype(np.int64)
+    return _best_per_rumor(
+        f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank
+    )

@@ -157,7 +157,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if matcher is None:  # only before the first index is built
             call.degraded = True
             return
-        pinned = pin_matches(matcher.match(query, k=MATCH_DEPTH), catalog, matcher.thresholds.high)
+        pinned = pin_matches(
+            matcher.match(query, k=MATCH_DEPTH), catalog, matcher.thresholds.search
+        )
         if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
