@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -117,6 +118,26 @@ def test_a_bad_date_is_refused_by_the_parser() -> None:
     assert done.returncode == 2 and "not a YYYY-MM-DD date" in done.stderr
 
 
+def free_run_of_ports(n: int) -> int:
+    """The first of ``n`` consecutive loopback ports that were all free a moment ago (worker i
+    serves its metrics on the first + i)."""
+    for _ in range(200):
+        first = free_port(65536 - n)
+        socks = []
+        try:
+            for p in range(first, first + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no run of {n} free ports")
+
+
 def scrape(port: int) -> bytes | None:
     """A worker's /metrics page, None while it is not up."""
     try:
@@ -129,7 +150,7 @@ def scrape(port: int) -> bytes | None:
 def two_workers(redis_url: str, *flags: str) -> Iterator[tuple[int, int]]:
     """``debunk serve --workers 2`` with ``flags``, once both workers are up: (port, metrics port
     of worker 1; worker 2's is the next)."""
-    port, metrics = free_port(), free_port()
+    port, metrics = free_port(), free_run_of_ports(2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2",
          "--metrics-port", str(metrics), *flags],
