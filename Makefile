@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
+.PHONY: demo test chaos lint format proto proto-check venv bench bench-offline bench-store bench-serve bench-report calibrate-report eval-matching eval-models clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP) proto-check
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fault tests, each repeated CHAOS_ROUNDS times; pytest prints the passed/failed counts.
+chaos: $(STAMP)
+	CHAOS_ROUNDS=20 $(PY) -m pytest -q tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP) proto-check
 	$(VENV)/bin/ruff check .

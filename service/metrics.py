@@ -3,6 +3,7 @@ snapshot version. Labels are method names and status codes only, never user ids.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,8 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from service.decoding import RateLimitedLog, decode
 
 # Answers that carry the experiment and arm of their viewer, or one per user (batch).
 VIEWER_LABELLED = frozenset({"RankFeed", "SearchTop", "CommentTop"})
@@ -76,10 +79,13 @@ class Metrics:
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Times every unary RPC and counts its non-OK endings. The timed handler of each method is
-    built once and reused while the server returns the same inner handler."""
+    built once and reused while the server returns the same inner handler. It also decodes the
+    request body itself (``service.decoding``), so a bad body is INVALID_ARGUMENT and counted,
+    and names a call the client cancelled CANCELLED."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self.bad_bodies = RateLimitedLog()
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -99,6 +105,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _timed(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
+        parse = handler.request_deserializer
+        bad_bodies = self.bad_bodies
         metrics = self.metrics
         latency = metrics.latency.labels(method)
         degraded = metrics.degraded.labels(method)
@@ -108,10 +116,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             else None
         )  # fmt: skip
 
-        async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def timed(body: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
+                request = await decode(method, parse, body, context, bad_bodies)
                 reply = await inner(request, context)
+            except asyncio.CancelledError:
+                metrics.errors.labels(method, "CANCELLED").inc()
+                raise
             except BaseException:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 metrics.errors.labels(method, _name(code)).inc()
@@ -126,7 +138,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             timed,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=None,  # raw bytes: ``decode`` parses them
             response_serializer=handler.response_serializer,
         )
 
