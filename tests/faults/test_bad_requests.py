@@ -33,7 +33,9 @@ def raw_call(channel: grpc.Channel, method: str) -> grpc.UnaryUnaryMultiCallable
 
 @rounds
 def test_undecodable_bodies_are_invalid_argument_counted_and_logged_rate_limited(
-    client: redis.Redis, settings: RedisSettings, caplog: pytest.LogCaptureFixture,
+    client: redis.Redis,
+    settings: RedisSettings,
+    caplog: pytest.LogCaptureFixture,
     chaos_round: int,
 ) -> None:
     snapshot(client, "v1", [("u1", "r1", "click", 2)])
