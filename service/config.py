@@ -15,6 +15,9 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     poll_interval: float = 0.5
+    # SIGTERM: health NOT_SERVING while still answering for drain_s (load balancers move away),
+    # then the listener closes and calls in flight get up to grace_s to finish.
+    drain_s: float = 2.0
     grace_s: float = 5.0
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -110,6 +111,20 @@ class DebunkServer:
         log.info("serving", extra={"port": self.port})
         return self.port
 
+    async def drain(self, hurry: asyncio.Event | None = None) -> None:
+        """Health NOT_SERVING (for good) while calls are still answered, for ``drain_s`` or
+        until ``hurry`` is set (a second signal): clients and load balancers that watch health
+        move away before the listener closes, instead of finding it refusing."""
+        await asyncio.wait_for(self._health.enter_graceful_shutdown(), timeout=5.0)
+        log.info("draining", extra={"drain_s": self.config.drain_s})
+        if self.config.drain_s <= 0:
+            return
+        waiter = asyncio.ensure_future((hurry or asyncio.Event()).wait())
+        try:
+            await asyncio.wait_for(waiter, timeout=self.config.drain_s)
+        except TimeoutError:
+            pass
+
     async def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, close Redis.
 
@@ -128,6 +143,7 @@ class DebunkServer:
             except TimeoutError:
                 log.warning("shutdown step %s took longer than %.0fs; going on", name, limit)
         self.metrics.close()
+        log.info("stopped")
 
     async def _close_redis(self) -> None:
         if self._fast is not None:
@@ -140,16 +156,30 @@ class DebunkServer:
         await self._server.wait_for_termination()
 
 
-async def run_until_signalled(settings: RedisSettings, config: ServerConfig) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+async def run_until_signalled(
+    settings: RedisSettings, config: ServerConfig, on_signal: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then drain (``drain_s``; a second signal cuts it short)
+    and shut down gracefully. ``on_signal`` runs at the first signal (e.g. to pass it on to
+    worker processes, so they drain at the same time)."""
     server = DebunkServer(settings, config)
     port = await server.start()
     metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
     print(f"debunk service listening on {config.host}:{port}{metrics}", flush=True)
-    stop = asyncio.Event()
+    signals = 0
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def signalled() -> None:
+        nonlocal signals
+        signals += 1
+        (hurry if stop.is_set() else stop).set()
+        if signals == 1 and on_signal is not None:
+            on_signal()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signalled)
     await stop.wait()
+    await server.drain(hurry)
     await server.stop()
