@@ -119,11 +119,8 @@ class DebunkServer:
         log.info("draining", extra={"drain_s": self.config.drain_s})
         if self.config.drain_s <= 0:
             return
-        waiter = asyncio.ensure_future((hurry or asyncio.Event()).wait())
-        try:
-            await asyncio.wait_for(waiter, timeout=self.config.drain_s)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for((hurry or asyncio.Event()).wait(), timeout=self.config.drain_s)
 
     async def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, close Redis.
