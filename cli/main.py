@@ -241,7 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
-        drain_s=args.drain_s, grace_s=args.grace_s,
+        drain_s=args.drain_s, grace_s=args.grace_s, unreachable_s=args.unreachable_s,
         policy=ServingPolicy(feed_daily_cap=args.feed_daily_cap),
         blocking_local_reads=args.blocking_reads,
     )  # fmt: skip
@@ -385,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=serving.drain_s,
         help="after SIGTERM: seconds of health NOT_SERVING while still answering",
+    )
+    s.add_argument(
+        "--unreachable-s",
+        type=float,
+        default=serving.unreachable_s,
+        help="health turns NOT_SERVING once Redis has not answered for this long",
     )
     s.add_argument(
         "--grace-s",

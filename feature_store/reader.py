@@ -39,6 +39,22 @@ class SnapshotReader:
         raw = await self.client.get(keys.CURRENT)
         return raw.decode() if raw else None
 
+    async def poll(self, pinned: str | None) -> tuple[str | None, bool]:
+        """One round trip for the snapshot watcher: the version the pointer names, and whether
+        ``pinned``'s meta key still exists (False when Redis lost it: restarted empty, rolled
+        back); ``pinned`` None gives (pointer, False)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(keys.CURRENT)
+            if pinned is not None:
+                pipe.exists(keys.meta(pinned))
+            replies = await pipe.execute()
+        raw = replies[0]
+        return (raw.decode() if raw else None), bool(pinned is not None and replies[1])
+
+    async def version_exists(self, version: str) -> bool:
+        """Whether ``version``'s meta key exists (a pointer may outlive the keys it names)."""
+        return bool(await self.client.exists(keys.meta(version)))
+
     def cached_catalog(self, version: str) -> Catalog | None:
         """The catalog of ``version`` when it is already loaded in this process, else None."""
         return self._catalogs.get(version)

@@ -18,6 +18,8 @@ class ServerConfig:
     # SIGTERM: health NOT_SERVING while still answering for drain_s (load balancers move away),
     # then the listener closes and calls in flight get up to grace_s to finish.
     drain_s: float = 2.0
+    # Redis unanswered (polls failing) for longer than this: health NOT_SERVING until it answers.
+    unreachable_s: float = 2.0
     grace_s: float = 5.0
     tls_cert: str | None = None
     tls_key: str | None = None

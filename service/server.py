@@ -46,6 +46,7 @@ class DebunkServer:
         )
         self._reader = SnapshotReader(self._redis, fast=self._fast, local=self._local)
         self._health = health.aio.HealthServicer()
+        self._health_lock = asyncio.Lock()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
         self._watcher = SnapshotWatcher(
@@ -53,6 +54,8 @@ class DebunkServer:
             poll_interval=config.poll_interval,
             on_ready=self._on_snapshot,
             prepare=self._matchers.prepare,
+            on_serving=self._on_serving,
+            unreachable_s=config.unreachable_s,
         )
         options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
         self.metrics = Metrics()
@@ -67,13 +70,19 @@ class DebunkServer:
         # collector's sight, so full collections stop walking them on the request path.
         gc.collect()
         gc.freeze()
+
+    def _on_serving(self, serving: bool) -> None:
+        """Health follows the watcher: SERVING while the pinned snapshot is there and Redis
+        answers, NOT_SERVING otherwise (and for good once draining)."""
+        status = health_pb2.HealthCheckResponse
         asyncio.get_running_loop().create_task(
-            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            self._set_health(status.SERVING if serving else status.NOT_SERVING)
         )
 
     async def _set_health(self, status: int) -> None:
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, status)
+        async with self._health_lock:  # changes land in the order they were made
+            for name in ("", SERVICE_NAME):
+                await self._health.set(name, status)
 
     def _bind(self) -> int:
         address = f"{self.config.host}:{self.config.port}"
