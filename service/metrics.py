@@ -37,6 +37,10 @@ class Metrics:
             "debunk_degraded_total", "Answers flagged degraded because the store failed.",
             ["method"], registry=self.registry,
         )  # fmt: skip
+        self.in_flight = Gauge(
+            "debunk_rpc_in_flight", "RPCs being handled right now.", ["method"],
+            registry=self.registry,
+        )  # fmt: skip
         self.snapshot = Gauge(
             "debunk_snapshot_info", "1 for the snapshot version being served.", ["version"],
             registry=self.registry,
@@ -109,6 +113,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         bad_bodies = self.bad_bodies
         metrics = self.metrics
         latency = metrics.latency.labels(method)
+        in_flight = metrics.in_flight.labels(method)
         degraded = metrics.degraded.labels(method)
         count = (
             metrics.count_batch_assignments if method in BATCH_LABELLED
@@ -118,6 +123,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
         async def timed(body: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            in_flight.inc()
             try:
                 request = await decode(method, parse, body, context, bad_bodies)
                 reply = await inner(request, context)
@@ -129,6 +135,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 metrics.errors.labels(method, _name(code)).inc()
                 raise
             finally:
+                in_flight.dec()
                 latency.observe(time.perf_counter() - started)
             if getattr(reply, "degraded", False):
                 degraded.inc()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from pathlib import Path
 
 import grpc
@@ -20,6 +19,10 @@ from feature_store.embedded import EmbeddedRedis
 from tests.fixtures.chaos import rounds
 from tests.fixtures.servers import ServiceThread, scrape_until, wait_for_health
 from tests.fixtures.service import SERVING, snapshot
+
+
+IN_FLIGHT = 'debunk_rpc_in_flight{method="RankFeedBatch"} 1.0'
+CANCELLED = 'debunk_rpc_errors_total{code="CANCELLED",method="RankFeedBatch"} 1.0'
 
 
 def raw_call(channel: grpc.Channel, method: str) -> grpc.UnaryUnaryMultiCallable:
@@ -81,18 +84,19 @@ def test_a_call_the_client_cancels_is_counted_cancelled_not_unknown(
             assert wait_for_health(ch, SERVING) == SERVING
             batch = raw_call(ch, "RankFeedBatch")
             body = pb.RankFeedBatchRequest(user_ids=["u1"], limit=3).SerializeToString()
+            assert svc.server is not None and svc.server.metrics_port
             os.kill(server._proc.pid, signal.SIGSTOP)  # the batch waits on Redis (up to 2 s)
             try:
                 future = batch.future(body, timeout=10)
-                time.sleep(0.3)  # the call is in the handler, awaiting Redis
+                scrape_until(svc.server.metrics_port, IN_FLIGHT)  # in the handler, on Redis
                 assert future.cancel()
+                # Redis stays stopped until the cancellation has reached the handler (it
+                # would otherwise finish first, the moment Redis answers).
+                text = scrape_until(svc.server.metrics_port, CANCELLED, timeout=1.5)
             finally:
                 os.kill(server._proc.pid, signal.SIGCONT)
-        assert svc.server is not None and svc.server.metrics_port
-        line = 'debunk_rpc_errors_total{code="CANCELLED",method="RankFeedBatch"} 1.0'
-        text = scrape_until(svc.server.metrics_port, line)
     finally:
         svc.stop()
         server.stop()
-    assert line in text
+    assert CANCELLED in text
     assert "UNKNOWN" not in text
