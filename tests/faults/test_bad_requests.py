@@ -20,7 +20,6 @@ from tests.fixtures.chaos import rounds
 from tests.fixtures.servers import ServiceThread, scrape_until, wait_for_health
 from tests.fixtures.service import SERVING, snapshot
 
-
 IN_FLIGHT = 'debunk_rpc_in_flight{method="RankFeedBatch"} 1.0'
 CANCELLED = 'debunk_rpc_errors_total{code="CANCELLED",method="RankFeedBatch"} 1.0'
 
