@@ -20,6 +20,8 @@ class ServerConfig:
     drain_s: float = 2.0
     # Redis unanswered (polls failing) for longer than this: health NOT_SERVING until it answers.
     unreachable_s: float = 2.0
+    # Threads for the CPU-heavy part of big calls (service.offload), off the event loop.
+    cpu_threads: int = 1
     grace_s: float = 5.0
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -23,6 +23,7 @@ from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
+from service.offload import CpuPool
 from service.servicer import DebunkServicer
 from service.snapshot_watcher import SnapshotWatcher
 
@@ -45,6 +46,7 @@ class DebunkServer:
             else None
         )
         self._reader = SnapshotReader(self._redis, fast=self._fast, local=self._local)
+        self._cpu = CpuPool(config.cpu_threads)
         self._health = health.aio.HealthServicer()
         self._health_lock = asyncio.Lock()
         self._matchers = LibraryMatchers(self._reader)
@@ -97,7 +99,12 @@ class DebunkServer:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
         pb_grpc.add_DebunkServiceServicer_to_server(
             DebunkServicer(
-                self._reader, self._watcher, self.config.policy, self._matchers, self._experiments
+                self._reader,
+                self._watcher,
+                self.config.policy,
+                self._matchers,
+                self._experiments,
+                self._cpu,
             ),
             self._server,
         )
@@ -149,6 +156,7 @@ class DebunkServer:
             except TimeoutError:
                 log.warning("shutdown step %s took longer than %.0fs; going on", name, limit)
         self.metrics.close()
+        await asyncio.to_thread(self._cpu.close)
         log.info("stopped")
 
     async def _close_redis(self) -> None:

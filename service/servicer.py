@@ -5,7 +5,9 @@ the arm rules are ``ranking.policy``'s. What is left here is IO."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -20,6 +22,7 @@ from domain.records import Catalog, ExposureState
 from feature_store.delivery import queue_events
 from feature_store.events import queue_append
 from feature_store.reader import SnapshotReader
+from matching import Match, Matcher
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
 from ranking.pipeline import rank_feed
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
@@ -27,10 +30,13 @@ from service import validation
 from service.cards import pinned_card, to_card
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
+from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
 from service.rpc import STORE_ERRORS, Call, rpc, valid, within_deadline
 from service.snapshot_watcher import SnapshotWatcher
 
 BATCH_STORE_TIMEOUT_S = 2.0
+# Users per store read of a batch (decoding 100 users' views holds the loop for ~1 ms).
+FEED_READ_SLICE = 100
 
 
 class DebunkServicer(pb_grpc.DebunkServiceServicer):
@@ -43,12 +49,14 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         policy: ServingPolicy,
         matchers: LibraryMatchers,
         experiments: ExperimentBook,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
         self.policy = policy
         self.matchers = matchers
         self.experiments = experiments
+        self.cpu = cpu or CpuPool()
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -123,15 +131,53 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         rules_of = {arm: feed_rules(self.policy, arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         catalog = await self._catalog(call)
-        views = await self.reader.feeds_view(
-            call.version,
-            [user_ids[i] for i in targeted],
-            surface="feed",
-            now=call.now,
-            timeout=call.time_left(BATCH_STORE_TIMEOUT_S),
-        )
+        views = await self._feeds_view(call, [user_ids[i] for i in targeted])
+        rank = functools.partial(self._rank_users, feeds, targeted, arms, rules_of, views,
+                                 catalog, call.now, limit)  # fmt: skip
+        if len(targeted) > OFFLOAD_USERS:
+            await self.cpu.run(rank)  # off the loop: a 1,000-user batch is milliseconds of CPU
+        else:
+            rank()
+
+    async def _feeds_view(
+        self, call: Call[Any], user_ids: list[str]
+    ) -> list[tuple[list[ExposureState], Delivery, UserModel | None]]:
+        """The feed views of a batch's users, read in slices of ``FEED_READ_SLICE`` that go out
+        in the same loop turn (so still one pipelined round trip) and are decoded in separate
+        loop callbacks: other calls' callbacks run in between, never behind a 1,000-user
+        decode."""
+        timeout = call.time_left(BATCH_STORE_TIMEOUT_S)
+        reads = [
+            self.reader.feeds_view(
+                call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
+                timeout=timeout,
+            )
+            for lo in range(0, len(user_ids), FEED_READ_SLICE)
+        ]  # fmt: skip
+        if len(reads) == 1:
+            return await reads[0]
+        return [view for views in await asyncio.gather(*reads) for view in views]
+
+    def _rank_users(
+        self,
+        feeds: list[Any],
+        targeted: list[int],
+        arms: list[Arm | None],
+        rules_of: dict[Arm | None, FeedRules],
+        views: list[tuple[list[ExposureState], Delivery, UserModel | None]],
+        catalog: Catalog,
+        now: float,
+        limit: int,
+    ) -> None:
+        """Rank each targeted user of a batch into their ``feeds`` entry."""
         for i, view in zip(targeted, views, strict=True):
-            self._rank(feeds[i].cards, rules_of[arms[i]], view, catalog, call.now, limit)
+            self._rank(feeds[i].cards, rules_of[arms[i]], view, catalog, now, limit)
+
+    async def _match(self, matcher: Matcher, texts: list[str], k: int) -> list[list[Match]]:
+        """``matcher.match_batch``: on the CPU pool when the texts are long, else inline."""
+        if sum(map(len, texts)) > OFFLOAD_CHARS:
+            return await self.cpu.run(matcher.match_batch, texts, k)
+        return matcher.match_batch(texts, k=k)
 
     @rpc(validation.comment_request, pb.CommentTopResponse)
     async def CommentTop(
@@ -156,7 +202,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if matcher is None:  # only before the first index is built
             call.degraded = True
             return
-        pinned = pin_matches(matcher.match(query, k=limit + 2), catalog, matcher.thresholds.high)
+        (matches,) = await self._match(matcher, [query], limit + 2)
+        pinned = pin_matches(matches, catalog, matcher.thresholds.high)
         if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
@@ -185,8 +232,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 found[m.message_id] = (best, "item")
         texts = [m for m in messages if m.message_id not in found and m.text]
         if texts and matcher is not None:
-            for m, matches in zip(texts, matcher.match_batch([m.text for m in texts], k=3),
-                                  strict=True):  # fmt: skip
+            batch = await self._match(matcher, [m.text for m in texts], 3)
+            for m, matches in zip(texts, batch, strict=True):
                 pinned = pin_matches(matches, catalog, matcher.thresholds.high)
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
