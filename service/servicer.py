@@ -19,8 +19,7 @@ from domain.delivery import Delivery, DeliveryEvent
 from domain.experiments import Arm, Experiment
 from domain.models import UserModel
 from domain.records import Catalog, ExposureState
-from feature_store.delivery import queue_events
-from feature_store.events import queue_append
+from feature_store.event_writes import EventWriter
 from feature_store.reader import SnapshotReader
 from matching import Match, Matcher
 from ranking.pinned import Pinned, first_seen_first, pin_item_rumors, pin_matches
@@ -33,6 +32,7 @@ from service.library import LibraryMatchers
 from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
 from service.rpc import STORE_ERRORS, Call, rpc, valid, within_deadline
 from service.snapshot_watcher import SnapshotWatcher
+from service.writes import store_events
 
 BATCH_STORE_TIMEOUT_S = 2.0
 # Users per store read of a batch (decoding 100 users' views holds the loop for ~1 ms).
@@ -57,6 +57,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.matchers = matchers
         self.experiments = experiments
         self.cpu = cpu or CpuPool()
+        self.events = EventWriter(reader.client)
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -270,23 +271,22 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self, request: pb.RecordEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordEventsResponse:
         """Not a snapshot read: validation needs the catalog (when one is pinned) to fill in
-        rumors, and a store failure is an error, since an event the caller thinks is stored
-        must be."""
+        rumors, and the answer says what Redis holds (``service.writes``): OK once stored,
+        UNAVAILABLE when nothing was sent, UNKNOWN when it may be stored."""
         version = self.watcher.version
-        catalog = await self.reader.catalog(version) if version else None
+        catalog = self.reader.cached_catalog(version) if version else None
+        if version and catalog is None:
+            try:
+                catalog = await within_deadline(context, self.reader.catalog(version))
+            except STORE_ERRORS as e:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
+                )
         events = await valid(
             context, validation.events, list(request.events), catalog, now=time.time()
         )
         events = [self._label_event(e) for e in events]
-        pipe = self.reader.client.pipeline(transaction=False)
-        queue_events(pipe, events)
-        queue_append(pipe, events)
-        try:
-            await within_deadline(context, pipe.execute())
-        except STORE_ERRORS as e:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
-            )
+        await store_events(context, self.events, events)
         return pb.RecordEventsResponse(accepted=len(events))
 
 
