@@ -8,9 +8,11 @@ before (a retry writes them again)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis
+import redis.asyncio.cluster
 
 from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
@@ -42,38 +44,51 @@ class EventWriter:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
         self._apply = client.register_script(_APPLY_ONCE)
         self._append = client.register_script(_APPEND_ONCE)
 
-    def _queue(self, pipe: Any, events: list[DeliveryEvent]) -> None:
-        """Queue each event's writes, in request order (so the stream keeps that order)."""
+    def _scripted(self, e: DeliveryEvent) -> list[tuple[Any, ...]]:
+        """The two EVALSHA argument lists of an event with an id (its slot's, the stream's)."""
+        served = e.event == "served"
+        cap = keys.daily_caps(e.user_id, day_of(e.ts)) if served else keys.delivery(e.user_id)
+        fields = [v for f in FIELDS for v in (f, str(getattr(e, f)))]
+        return [
+            (self._apply.sha, 3, keys.event_applied(e.user_id, e.event_id),
+             keys.delivery(e.user_id), cap, EVENT_ID_TTL_S, delivery_field(e), e.ts,
+             DELIVERY_TTL_S, e.surface if served else "", CAP_TTL_S),
+            (self._append.sha, 2, keys.event_streamed(e.event_id), keys.EVENTS,
+             EVENT_ID_TTL_S, STREAM_MAXLEN, *fields),
+        ]  # fmt: skip
+
+    async def _send(self, events: list[DeliveryEvent]) -> list[Any]:
+        """Each event's writes in request order, in one pipeline; on a cluster (whose
+        pipelines refuse scripts) the scripts go as concurrent calls beside it."""
+        pipe = self.client.pipeline(transaction=False)
+        scripts: list[tuple[Any, ...]] = []
         for e in events:
             if not e.event_id:
                 queue_events(pipe, [e])
                 queue_append(pipe, [e])
-                continue
-            served = e.event == "served"
-            cap = keys.daily_caps(e.user_id, day_of(e.ts)) if served else keys.delivery(e.user_id)
-            pipe.evalsha(
-                self._apply.sha, 3, keys.event_applied(e.user_id, e.event_id),
-                keys.delivery(e.user_id), cap, EVENT_ID_TTL_S, delivery_field(e), e.ts,
-                DELIVERY_TTL_S, e.surface if served else "", CAP_TTL_S,
-            )  # fmt: skip
-            fields = [v for f in FIELDS for v in (f, str(getattr(e, f)))]
-            pipe.evalsha(
-                self._append.sha, 2, keys.event_streamed(e.event_id), keys.EVENTS,
-                EVENT_ID_TTL_S, STREAM_MAXLEN, *fields,
-            )  # fmt: skip
+            elif self.cluster:
+                scripts += self._scripted(e)
+            else:
+                for args in self._scripted(e):
+                    pipe.evalsha(*args)
+        calls = [self.client.evalsha(*args) for args in scripts]
+        if len(pipe):
+            calls.append(pipe.execute(raise_on_error=False))
+        replies: list[Any] = []
+        for reply in await asyncio.gather(*calls, return_exceptions=True):
+            replies += reply if isinstance(reply, list) else [reply]
+        return replies
 
     async def write(self, events: list[DeliveryEvent]) -> None:
         """Apply ``events`` (one pipelined round trip; two when Redis lacks the scripts, e.g.
-        after a restart: NOSCRIPT runs nothing, so they are loaded and the pipeline re-sent,
-        which changes nothing already applied). Raises what the client raises."""
+        after a restart: NOSCRIPT runs nothing, so they are loaded and the scripted events
+        sent again, which changes nothing already applied). Raises what the client raises."""
         for attempt in range(2):
-            pipe = self.client.pipeline(transaction=False)
-            self._queue(pipe, events)
-            replies = await pipe.execute(raise_on_error=False)
-            errors = [r for r in replies if isinstance(r, Exception)]
+            errors = [r for r in await self._send(events) if isinstance(r, BaseException)]
             if not errors:
                 return
             if attempt == 0 and all(isinstance(r, redis.exceptions.NoScriptError) for r in errors):

@@ -76,6 +76,7 @@ def test_a_retried_call_with_event_ids_is_recorded_once(
     assert client.hget(keys.daily_caps("u1", DAY), "feed") == b"4"
     # The stream's marker outlived (as after its TTL): the retry appends again, export drops it.
     client.delete(keys.event_streamed("e-2"))
+    client.script_flush()  # as after a Redis restart: NOSCRIPT, loaded, sent again
     stub.RecordEvents(pb.RecordEventsRequest(events=[served("u1", "d2", "e-2")]), timeout=5)
     assert client.xlen(keys.EVENTS) == 5
     assert client.hget(keys.daily_caps("u1", DAY), "feed") == b"4", "delivery applied once"
