@@ -17,6 +17,7 @@ import grpc
 import redis
 
 from service import validation
+from service.offload import CpuPool
 from service.snapshot_watcher import SnapshotWatcher
 
 log = logging.getLogger("debunk.service")
@@ -122,17 +123,22 @@ class Snapshotted(Protocol):
     connection)."""
 
     watcher: SnapshotWatcher
+    cpu: CpuPool
 
 
 def rpc(
-    parse: Callable[[Any], A], answer: Callable[..., R]
+    parse: Callable[[Any], A],
+    answer: Callable[..., R],
+    heavy: Callable[[Any], bool] | None = None,
 ) -> Callable[[Callable[[Any, Call[A], R], Awaitable[None]]], Callable[..., Awaitable[R]]]:
     """Make ``method(self, call, reply)`` a gRPC handler ``(self, request, context)``: the request
     goes through ``parse``, the reply starts as ``answer(snapshot_version=...)`` and the method
-    fills it in. A store failure that escapes the method sends what the reply holds by then
-    (e.g. its experiment labels) flagged degraded, so store reads come before cards; so does
-    an answer that read the store while the watcher did not trust the pinned snapshot (one
-    from the process's cached catalog and matcher alone stays whole)."""
+    fills it in. A request that ``heavy`` says is big is parsed on the servicer's CPU pool
+    (``service.offload``), off the event loop. A store failure that escapes the method sends
+    what the reply holds by then (e.g. its experiment labels) flagged degraded, so store reads
+    come before cards; so does an answer that read the store while the watcher did not trust
+    the pinned snapshot (one from the process's cached catalog and matcher alone stays
+    whole)."""
 
     def decorate(
         method: Callable[[Any, Call[A], R], Awaitable[None]],
@@ -142,7 +148,10 @@ def rpc(
         @functools.wraps(method)
         async def handler(self: Snapshotted, request: Any, context: grpc.aio.ServicerContext) -> R:
             try:
-                args = parse(request)
+                if heavy is not None and heavy(request):
+                    args = await self.cpu.run(parse, request)
+                else:
+                    args = parse(request)
             except validation.BadRequest as e:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))  # raises AbortError
             version = self.watcher.version

@@ -39,6 +39,11 @@ BATCH_STORE_TIMEOUT_S = 2.0
 FEED_READ_SLICE = 100
 
 
+def _long_messages(request: pb.GroupWarningsRequest) -> bool:
+    """Whether a GroupWarnings request is big enough to validate off the loop."""
+    return sum(len(m.text) for m in request.messages) > OFFLOAD_CHARS
+
+
 class DebunkServicer(pb_grpc.DebunkServiceServicer):
     """Serves cards from the snapshot the watcher pins; never fails a feed because Redis did."""
 
@@ -159,6 +164,21 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return await reads[0]
         return [view for views in await asyncio.gather(*reads) for view in views]
 
+    async def _exposed_members(
+        self, version: str, members: list[str], rumor_ids: list[str]
+    ) -> dict[str, list[str]]:
+        """``reader.exposed_members`` in slices of ``FEED_READ_SLICE`` members (one round trip,
+        encoded and decoded in separate loop callbacks, as ``_feeds_view``)."""
+        slices = [
+            members[lo : lo + FEED_READ_SLICE] for lo in range(0, len(members), FEED_READ_SLICE)
+        ]
+        if len(slices) <= 1:
+            return await self.reader.exposed_members(version, members, rumor_ids)
+        parts = await asyncio.gather(
+            *(self.reader.exposed_members(version, part, rumor_ids) for part in slices)
+        )
+        return {r: [m for part in parts for m in part[r]] for r in rumor_ids}
+
     def _rank_users(
         self,
         feeds: list[Any],
@@ -213,7 +233,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned[:limit]
         )
 
-    @rpc(validation.group_request, pb.GroupWarningsResponse)
+    @rpc(validation.group_request, pb.GroupWarningsResponse, heavy=_long_messages)
     async def GroupWarnings(
         self, call: Call[validation.GroupRequest], reply: pb.GroupWarningsResponse
     ) -> None:
@@ -239,7 +259,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
         rumor_ids = sorted({p.rumor.rumor_id for p, _ in found.values()})
-        exposed = await call.store_or(self.reader.exposed_members(version, members, rumor_ids), {})
+        exposed = await call.store_or(self._exposed_members(version, members, rumor_ids), {})
         reply.warnings.extend(
             pb.GroupWarning(
                 message_id=m.message_id,
