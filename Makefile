@@ -38,7 +38,7 @@ test: $(STAMP) proto-check
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (tests/faults/), each fault repeated CHAOS_ROUNDS times (make test: once).
-CHAOS_ROUNDS ?= 5
+CHAOS_ROUNDS ?= 20
 chaos: $(STAMP) proto-check
 	CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(PY) -m pytest -q tests/faults $(PYTEST_ARGS)
 

@@ -243,15 +243,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, poll_interval=args.poll_interval,
         tls_cert=args.tls_cert, tls_key=args.tls_key, metrics_port=args.metrics_port,
+        drain_s=args.drain_s, grace_s=args.grace_s, unreachable_s=args.unreachable_s,
         policy=ServingPolicy(feed_daily_cap=args.feed_daily_cap),
     )  # fmt: skip
     with redis_settings() as settings:
         children = _spawn_workers(args, settings.url) if args.workers > 1 else []
-        try:
-            asyncio.run(run_until_signalled(settings, config))
-        finally:
+
+        def pass_on() -> None:  # the workers drain at the same time as this process
             for child in children:
                 child.send_signal(signal.SIGTERM)
+
+        try:
+            asyncio.run(run_until_signalled(settings, config, on_signal=pass_on))
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
             for child in children:
                 child.wait(timeout=30)
     return 0
@@ -375,6 +382,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=os.environ.get("DEBUNK_HOST", serving.host))
     s.add_argument("--port", type=int, default=int(os.environ.get("DEBUNK_PORT", serving.port)))
     s.add_argument("--poll-interval", type=float, default=serving.poll_interval)
+    s.add_argument(
+        "--drain-s",
+        type=float,
+        default=serving.drain_s,
+        help="after SIGTERM: seconds of health NOT_SERVING while still answering",
+    )
+    s.add_argument(
+        "--unreachable-s",
+        type=float,
+        default=serving.unreachable_s,
+        help="health turns NOT_SERVING once Redis has not answered for this long",
+    )
+    s.add_argument(
+        "--grace-s",
+        type=float,
+        default=serving.grace_s,
+        help="after the drain: seconds calls in flight may take to finish",
+    )
     s.add_argument("--tls-cert", default=os.environ.get("DEBUNK_TLS_CERT", serving.tls_cert))
     s.add_argument("--tls-key", default=os.environ.get("DEBUNK_TLS_KEY", serving.tls_key))
     s.add_argument("--workers", type=int, default=1, help="processes sharing the port")

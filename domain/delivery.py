@@ -22,9 +22,12 @@ class DeliveryEvent:
     ts: int  # unix seconds
     experiment: str = ""
     arm: str = ""
+    event_id: str = ""  # optional: the caller's id, so a retried call is recorded once
 
     def __post_init__(self) -> None:
         ids.check_id(self.user_id, "user_id")
+        if self.event_id:
+            ids.check_id(self.event_id, "event_id")
         ids.check_id(self.debunk_id, "debunk_id")
         if self.rumor_id:
             ids.check_id(self.rumor_id, "rumor_id")

@@ -34,15 +34,19 @@ def decode(raw: dict[bytes, bytes], served_today: bytes | None = None) -> Delive
     return d
 
 
+def delivery_field(e: DeliveryEvent) -> str:
+    """The field of the delivery hash that ``e`` sets (to its time)."""
+    if e.event == "dismiss":
+        return _DISMISSED + (e.rumor_id or e.debunk_id)
+    return _PREFIX[e.event] + e.debunk_id
+
+
 def queue_events(pipe, events: list[DeliveryEvent]) -> None:
     """Queue the writes for ``events`` on a (sync or async) pipeline; the caller executes it."""
     touched: set[bytes] = set()
     for e in events:
         key = keys.delivery(e.user_id)
-        if e.event == "dismiss":
-            pipe.hset(key, _DISMISSED + (e.rumor_id or e.debunk_id), e.ts)
-        else:
-            pipe.hset(key, _PREFIX[e.event] + e.debunk_id, e.ts)
+        pipe.hset(key, delivery_field(e), e.ts)
         touched.add(key)
         if e.event == "served":
             cap = keys.daily_caps(e.user_id, day_of(e.ts))

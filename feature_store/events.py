@@ -12,7 +12,9 @@ from feature_store import keys
 
 # Approximate bound on the stream; export-events must run before this many events pile up.
 STREAM_MAXLEN = 2_000_000
-FIELDS = ("user_id", "debunk_id", "rumor_id", "surface", "event", "ts", "experiment", "arm")
+FIELDS = (
+    "user_id", "debunk_id", "rumor_id", "surface", "event", "ts", "experiment", "arm", "event_id"
+)  # fmt: skip
 
 
 def queue_append(pipe: Any, events: list[DeliveryEvent], maxlen: int = STREAM_MAXLEN) -> None:

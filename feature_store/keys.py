@@ -15,7 +15,9 @@ one user lives in one slot):
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
+- ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
+- ``dbk:{events}:seen:<event_id>``       string: an event id already appended to the stream (TTL)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
@@ -108,6 +110,20 @@ def daily_caps(user_id: str, day: str) -> bytes:
     if not (len(day) == 8 and day.isdigit()):
         raise InvalidId("day must be YYYYMMDD")
     return b"dbk:cap:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
+
+
+def event_applied(user_id: str, event_id: str) -> bytes:
+    """Marks that the event ``event_id`` of ``user_id`` changed delivery state (the user's hash
+    tag: set in the same script as the writes, also on a cluster)."""
+    return (
+        b"dbk:evt:{" + check_id(user_id, "user_id").encode() + b"}:"
+        + check_id(event_id, "event_id").encode()
+    )  # fmt: skip
+
+
+def event_streamed(event_id: str) -> bytes:
+    """Marks that the event ``event_id`` was appended to the event stream (its hash tag)."""
+    return b"dbk:{events}:seen:" + check_id(event_id, "event_id").encode()
 
 
 def feed_keys(

@@ -40,6 +40,22 @@ class SnapshotReader:
         raw = await self.transport.get(keys.CURRENT)
         return raw.decode() if raw else None
 
+    async def poll(self, pinned: str | None) -> tuple[str | None, bool]:
+        """One round trip for the snapshot watcher: the version the pointer names, and whether
+        ``pinned``'s meta key still exists (False when Redis lost it: restarted empty, rolled
+        back); ``pinned`` None gives (pointer, False)."""
+        commands: list[tuple[bytes, ...]] = [(b"GET", keys.CURRENT)]
+        if pinned is not None:
+            commands.append((b"EXISTS", keys.meta(pinned)))
+        replies = await self.transport.pipeline(commands)
+        raw = replies[0]
+        return (raw.decode() if raw else None), bool(pinned is not None and replies[1])
+
+    async def version_exists(self, version: str) -> bool:
+        """Whether ``version``'s meta key exists (a pointer may outlive the keys it names)."""
+        (found,) = await self.transport.pipeline([(b"EXISTS", keys.meta(version))])
+        return bool(found)
+
     def cached_catalog(self, version: str) -> Catalog | None:
         """The catalog of ``version`` when it is already loaded in this process, else None."""
         return self._catalogs.get(version)

@@ -15,6 +15,13 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     poll_interval: float = 0.5
+    # SIGTERM: health NOT_SERVING while still answering for drain_s (load balancers move away),
+    # then the listener closes and calls in flight get up to grace_s to finish.
+    drain_s: float = 2.0
+    # Redis unanswered (polls failing) for longer than this: health NOT_SERVING until it answers.
+    unreachable_s: float = 2.0
+    # Threads for the CPU-heavy part of big calls (service.offload), off the event loop.
+    cpu_threads: int = 1
     grace_s: float = 5.0
     tls_cert: str | None = None
     tls_key: str | None = None

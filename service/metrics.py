@@ -3,6 +3,7 @@ snapshot version. Labels are method names and status codes only, never user ids.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,8 @@ from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from service.decoding import RateLimitedLog, decode
 
 # Answers that carry the experiment and arm of their viewer, or one per user (batch).
 VIEWER_LABELLED = frozenset({"RankFeed", "SearchTop", "CommentTop"})
@@ -33,6 +36,10 @@ class Metrics:
         self.degraded = Counter(
             "debunk_degraded_total", "Answers flagged degraded because the store failed.",
             ["method"], registry=self.registry,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "debunk_rpc_in_flight", "RPCs being handled right now.", ["method"],
+            registry=self.registry,
         )  # fmt: skip
         self.snapshot = Gauge(
             "debunk_snapshot_info", "1 for the snapshot version being served.", ["version"],
@@ -76,10 +83,13 @@ class Metrics:
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Times every unary RPC and counts its non-OK endings. The timed handler of each method is
-    built once and reused while the server returns the same inner handler."""
+    built once and reused while the server returns the same inner handler. It also decodes the
+    request body itself (``service.decoding``), so a bad body is INVALID_ARGUMENT and counted,
+    and names a call the client cancelled CANCELLED."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        self.bad_bodies = RateLimitedLog()
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
@@ -99,8 +109,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _timed(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
+        parse = handler.request_deserializer
+        bad_bodies = self.bad_bodies
         metrics = self.metrics
         latency = metrics.latency.labels(method)
+        in_flight = metrics.in_flight.labels(method)
         degraded = metrics.degraded.labels(method)
         count = (
             metrics.count_batch_assignments if method in BATCH_LABELLED
@@ -108,15 +121,21 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             else None
         )  # fmt: skip
 
-        async def timed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def timed(body: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            in_flight.inc()
             try:
+                request = await decode(method, parse, body, context, bad_bodies)
                 reply = await inner(request, context)
+            except asyncio.CancelledError:
+                metrics.errors.labels(method, "CANCELLED").inc()
+                raise
             except BaseException:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 metrics.errors.labels(method, _name(code)).inc()
                 raise
             finally:
+                in_flight.dec()
                 latency.observe(time.perf_counter() - started)
             if getattr(reply, "degraded", False):
                 degraded.inc()
@@ -126,7 +145,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             timed,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=None,  # raw bytes: ``decode`` parses them
             response_serializer=handler.response_serializer,
         )
 

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -23,6 +24,7 @@ from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.metrics import Metrics, MetricsInterceptor
+from service.offload import CpuPool
 from service.servicer import DebunkServicer
 from service.snapshot_watcher import SnapshotWatcher
 
@@ -40,7 +42,9 @@ class DebunkServer:
         self._transport = open_transport(settings)  # chosen once: RESP lanes, or redis-py
         self._redis = self._transport.client
         self._reader = SnapshotReader(self._transport)
+        self._cpu = CpuPool(config.cpu_threads)
         self._health = health.aio.HealthServicer()
+        self._health_lock = asyncio.Lock()
         self._matchers = LibraryMatchers(self._reader)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
         self._watcher = SnapshotWatcher(
@@ -48,6 +52,8 @@ class DebunkServer:
             poll_interval=config.poll_interval,
             on_ready=self._on_snapshot,
             prepare=self._matchers.prepare,
+            on_serving=self._on_serving,
+            unreachable_s=config.unreachable_s,
         )
         options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
         self.metrics = Metrics()
@@ -62,13 +68,19 @@ class DebunkServer:
         # collector's sight, so full collections stop walking them on the request path.
         gc.collect()
         gc.freeze()
+
+    def _on_serving(self, serving: bool) -> None:
+        """Health follows the watcher: SERVING while the pinned snapshot is there and Redis
+        answers, NOT_SERVING otherwise (and for good once draining)."""
+        status = health_pb2.HealthCheckResponse
         asyncio.get_running_loop().create_task(
-            self._set_health(health_pb2.HealthCheckResponse.SERVING)
+            self._set_health(status.SERVING if serving else status.NOT_SERVING)
         )
 
     async def _set_health(self, status: int) -> None:
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, status)
+        async with self._health_lock:  # changes land in the order they were made
+            for name in ("", SERVICE_NAME):
+                await self._health.set(name, status)
 
     def _bind(self) -> int:
         address = f"{self.config.host}:{self.config.port}"
@@ -83,7 +95,12 @@ class DebunkServer:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
         pb_grpc.add_DebunkServiceServicer_to_server(
             DebunkServicer(
-                self._reader, self._watcher, self.config.policy, self._matchers, self._experiments
+                self._reader,
+                self._watcher,
+                self.config.policy,
+                self._matchers,
+                self._experiments,
+                self._cpu,
             ),
             self._server,
         )
@@ -107,6 +124,17 @@ class DebunkServer:
         log.info("serving", extra={"port": self.port})
         return self.port
 
+    async def drain(self, hurry: asyncio.Event | None = None) -> None:
+        """Health NOT_SERVING (for good) while calls are still answered, for ``drain_s`` or
+        until ``hurry`` is set (a second signal): clients and load balancers that watch health
+        move away before the listener closes, instead of finding it refusing."""
+        await asyncio.wait_for(self._health.enter_graceful_shutdown(), timeout=5.0)
+        log.info("draining", extra={"drain_s": self.config.drain_s})
+        if self.config.drain_s <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for((hurry or asyncio.Event()).wait(), timeout=self.config.drain_s)
+
     async def stop(self) -> None:
         """Refuse new calls, let in-flight ones finish within the grace period, close Redis.
 
@@ -125,6 +153,8 @@ class DebunkServer:
             except TimeoutError:
                 log.warning("shutdown step %s took longer than %.0fs; going on", name, limit)
         self.metrics.close()
+        await asyncio.to_thread(self._cpu.close)
+        log.info("stopped")
 
     async def _close_redis(self) -> None:
         await self._transport.aclose()
@@ -133,16 +163,30 @@ class DebunkServer:
         await self._server.wait_for_termination()
 
 
-async def run_until_signalled(settings: RedisSettings, config: ServerConfig) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+async def run_until_signalled(
+    settings: RedisSettings, config: ServerConfig, on_signal: Callable[[], None] | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then drain (``drain_s``; a second signal cuts it short)
+    and shut down gracefully. ``on_signal`` runs at the first signal (e.g. to pass it on to
+    worker processes, so they drain at the same time)."""
     server = DebunkServer(settings, config)
     port = await server.start()
     metrics = f", metrics on :{server.metrics_port}/metrics" if server.metrics_port else ""
     print(f"debunk service listening on {config.host}:{port}{metrics}", flush=True)
-    stop = asyncio.Event()
+    signals = 0
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def signalled() -> None:
+        nonlocal signals
+        signals += 1
+        (hurry if stop.is_set() else stop).set()
+        if signals == 1 and on_signal is not None:
+            on_signal()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signalled)
     await stop.wait()
+    await server.drain(hurry)
     await server.stop()

@@ -5,7 +5,9 @@ the arm rules are ``ranking.policy``'s. What is left here is IO."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import time
 from typing import Any
 
@@ -17,9 +19,9 @@ from domain.delivery import Delivery, DeliveryEvent
 from domain.experiments import Arm, Experiment
 from domain.models import UserModel
 from domain.records import Catalog, ExposureState
-from feature_store.delivery import queue_events
-from feature_store.events import queue_append
+from feature_store.event_writes import EventWriter
 from feature_store.reader import SnapshotReader
+from matching import Match, Matcher
 from ranking.pinned import (
     MATCH_DEPTH,
     Pinned,
@@ -35,10 +37,19 @@ from service import validation
 from service.cards import pinned_card, to_card
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
+from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
 from service.rpc import STORE_ERRORS, Call, rpc, valid, within_deadline
 from service.snapshot_watcher import SnapshotWatcher
+from service.writes import store_events
 
 BATCH_STORE_TIMEOUT_S = 2.0
+# Users per store read of a batch (decoding 100 users' views holds the loop for ~1 ms).
+FEED_READ_SLICE = 100
+
+
+def _long_messages(request: pb.GroupWarningsRequest) -> bool:
+    """Whether a GroupWarnings request is big enough to validate off the loop."""
+    return sum(len(m.text) for m in request.messages) > OFFLOAD_CHARS
 
 
 class DebunkServicer(pb_grpc.DebunkServiceServicer):
@@ -51,12 +62,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         policy: ServingPolicy,
         matchers: LibraryMatchers,
         experiments: ExperimentBook,
+        cpu: CpuPool | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
         self.policy = policy
         self.matchers = matchers
         self.experiments = experiments
+        self.cpu = cpu or CpuPool()
+        self.events = EventWriter(reader.client)
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -124,15 +138,68 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         rules_of = {arm: feed_rules(self.policy, arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         catalog = await self._catalog(call)
-        views = await self.reader.feeds_view(
-            call.version,
-            [user_ids[i] for i in targeted],
-            surface="feed",
-            now=call.now,
-            timeout=call.time_left(BATCH_STORE_TIMEOUT_S),
+        views = await self._feeds_view(call, [user_ids[i] for i in targeted])
+        rank = functools.partial(self._rank_users, feeds, targeted, arms, rules_of, views,
+                                 catalog, call.now, limit)  # fmt: skip
+        if len(targeted) > OFFLOAD_USERS:
+            await self.cpu.run(rank)  # off the loop: a 1,000-user batch is milliseconds of CPU
+        else:
+            rank()
+
+    async def _feeds_view(
+        self, call: Call[Any], user_ids: list[str]
+    ) -> list[tuple[list[ExposureState], Delivery, UserModel | None]]:
+        """The feed views of a batch's users, read in slices of ``FEED_READ_SLICE`` that go out
+        in the same loop turn (so still one pipelined round trip) and are decoded in separate
+        loop callbacks: other calls' callbacks run in between, never behind a 1,000-user
+        decode."""
+        timeout = call.time_left(BATCH_STORE_TIMEOUT_S)
+        reads = [
+            self.reader.feeds_view(
+                call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
+                timeout=timeout,
+            )
+            for lo in range(0, len(user_ids), FEED_READ_SLICE)
+        ]  # fmt: skip
+        if len(reads) == 1:
+            return await reads[0]
+        return [view for views in await asyncio.gather(*reads) for view in views]
+
+    async def _exposed_members(
+        self, version: str, members: list[str], rumor_ids: list[str]
+    ) -> dict[str, list[str]]:
+        """``reader.exposed_members`` in slices of ``FEED_READ_SLICE`` members (one round trip,
+        encoded and decoded in separate loop callbacks, as ``_feeds_view``)."""
+        slices = [
+            members[lo : lo + FEED_READ_SLICE] for lo in range(0, len(members), FEED_READ_SLICE)
+        ]
+        if len(slices) <= 1:
+            return await self.reader.exposed_members(version, members, rumor_ids)
+        parts = await asyncio.gather(
+            *(self.reader.exposed_members(version, part, rumor_ids) for part in slices)
         )
+        return {r: [m for part in parts for m in part[r]] for r in rumor_ids}
+
+    def _rank_users(
+        self,
+        feeds: list[Any],
+        targeted: list[int],
+        arms: list[Arm | None],
+        rules_of: dict[Arm | None, FeedRules],
+        views: list[tuple[list[ExposureState], Delivery, UserModel | None]],
+        catalog: Catalog,
+        now: float,
+        limit: int,
+    ) -> None:
+        """Rank each targeted user of a batch into their ``feeds`` entry."""
         for i, view in zip(targeted, views, strict=True):
-            self._rank(feeds[i].cards, rules_of[arms[i]], view, catalog, call.now, limit)
+            self._rank(feeds[i].cards, rules_of[arms[i]], view, catalog, now, limit)
+
+    async def _match(self, matcher: Matcher, texts: list[str], k: int) -> list[list[Match]]:
+        """``matcher.match_batch``: on the CPU pool when the texts are long, else inline."""
+        if sum(map(len, texts)) > OFFLOAD_CHARS:
+            return await self.cpu.run(matcher.match_batch, texts, k)
+        return matcher.match_batch(texts, k=k)
 
     @rpc(validation.comment_request, pb.CommentTopResponse)
     async def CommentTop(
@@ -157,9 +224,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if matcher is None:  # only before the first index is built
             call.degraded = True
             return
-        pinned = pin_matches(
-            matcher.match(query, k=MATCH_DEPTH), catalog, matcher.thresholds.search
-        )
+        (matches,) = await self._match(matcher, [query], MATCH_DEPTH)
+        pinned = pin_matches(matches, catalog, matcher.thresholds.search)
         if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
@@ -168,7 +234,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             pinned_card(p, f"the query matches this rumor ({p.score:.2f})") for p in pinned[:limit]
         )
 
-    @rpc(validation.group_request, pb.GroupWarningsResponse)
+    @rpc(validation.group_request, pb.GroupWarningsResponse, heavy=_long_messages)
     async def GroupWarnings(
         self, call: Call[validation.GroupRequest], reply: pb.GroupWarningsResponse
     ) -> None:
@@ -188,13 +254,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                 found[m.message_id] = (best, "item")
         texts = [m for m in messages if m.message_id not in found and m.text]
         if texts and matcher is not None:
-            found_texts = matcher.match_batch([m.text for m in texts], k=MATCH_DEPTH)
+            found_texts = await self._match(matcher, [m.text for m in texts], MATCH_DEPTH)
             for m, matches in zip(texts, found_texts, strict=True):
                 pinned = pin_matches(matches, catalog, matcher.thresholds.high)
                 if pinned:
                     found[m.message_id] = (pinned[0], "text")
         rumor_ids = claim_rumor_ids([p for p, _ in found.values()], catalog)  # with siblings
-        exposed = await call.store_or(self.reader.exposed_members(version, members, rumor_ids), {})
+        exposed = await call.store_or(self._exposed_members(version, members, rumor_ids), {})
         reply.warnings.extend(
             pb.GroupWarning(
                 message_id=m.message_id,
@@ -228,23 +294,22 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self, request: pb.RecordEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordEventsResponse:
         """Not a snapshot read: validation needs the catalog (when one is pinned) to fill in
-        rumors, and a store failure is an error, since an event the caller thinks is stored
-        must be."""
+        rumors, and the answer says what Redis holds (``service.writes``): OK once stored,
+        UNAVAILABLE when nothing was sent, UNKNOWN when it may be stored."""
         version = self.watcher.version
-        catalog = await self.reader.catalog(version) if version else None
+        catalog = self.reader.cached_catalog(version) if version else None
+        if version and catalog is None:
+            try:
+                catalog = await within_deadline(context, self.reader.catalog(version))
+            except STORE_ERRORS as e:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
+                )
         events = await valid(
             context, validation.events, list(request.events), catalog, now=time.time()
         )
         events = [self._label_event(e) for e in events]
-        pipe = self.reader.client.pipeline(transaction=False)
-        queue_events(pipe, events)
-        queue_append(pipe, events)
-        try:
-            await within_deadline(context, pipe.execute())
-        except STORE_ERRORS as e:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"events not stored: {type(e).__name__}"
-            )
+        await store_events(context, self.events, events)
         return pb.RecordEventsResponse(accepted=len(events))
 
 

@@ -85,10 +85,24 @@ def events(
                     ts=ts,
                     experiment=e.experiment,
                     arm=e.arm,
+                    event_id=e.event_id,
                 )
             )
         except InvalidId as err:
             raise BadRequest(f"{where}: {err}") from None
+    return _first_of_each_id(out)
+
+
+def _first_of_each_id(events: list[DeliveryEvent]) -> list[DeliveryEvent]:
+    """The events with an id once each (the first); events without one all stay."""
+    seen: set[str] = set()
+    out = []
+    for e in events:
+        if e.event_id:
+            if e.event_id in seen:
+                continue
+            seen.add(e.event_id)
+        out.append(e)
     return out
 
 

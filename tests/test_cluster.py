@@ -97,3 +97,31 @@ def test_rank_feed_over_grpc_backed_by_the_cluster(
             assert [c.debunk_id for c in reply.cards] == ["d1"] and not reply.degraded
     finally:
         svc.stop()
+
+
+def test_events_with_ids_are_recorded_once_on_the_cluster(
+    cclient: redis.RedisCluster, cluster: RedisSettings
+) -> None:
+    """The per-slot scripts on a cluster: users on different nodes, each call sent twice."""
+    write(cclient, "v1", ("u1", "r1", 3))
+    users = [f"user{i}" for i in range(12)]  # spread over the three nodes
+    now = int(time.time())
+    events = [
+        pb.DebunkEvent(user_id=u, debunk_id="d1", surface=pb.SURFACE_FEED,
+                       event=pb.EVENT_TYPE_SERVED, event_id=f"ev-{u}")
+        for u in users
+    ]  # fmt: skip
+    for e in events:
+        e.ts.FromSeconds(now)
+    svc = ServiceThread(cluster).start()
+    try:
+        with grpc.insecure_channel(svc.target) as ch:
+            assert wait_for_health(ch, health_pb2.HealthCheckResponse.SERVING) == 1
+            stub = pb_grpc.DebunkServiceStub(ch)
+            for _ in range(2):
+                stub.RecordEvents(pb.RecordEventsRequest(events=events), timeout=5)
+    finally:
+        svc.stop()
+    day = day_of(now)
+    assert [cclient.hget(keys.daily_caps(u, day), "feed") for u in users] == [b"1"] * 12
+    assert cclient.xlen(keys.EVENTS) == 12

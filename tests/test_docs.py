@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 KEY_PAGE = ROOT / "docs" / "contracts" / "redis-keys.md"
 
 # How a parameter of a key function is written in a key pattern.
-PLACEHOLDERS = {"version": "<version>", "user_id": "<user_id>", "day": "<YYYYMMDD>"}
-SAMPLES = {"version": "VERSIONx0", "user_id": "USERx0", "day": "20260101"}
+PLACEHOLDERS = {
+    "version": "<version>",
+    "user_id": "<user_id>",
+    "day": "<YYYYMMDD>",
+    "event_id": "<event_id>",
+}
+SAMPLES = {"version": "VERSIONx0", "user_id": "USERx0", "day": "20260101", "event_id": "EVTx0"}
 
 
 def _docstring_keys() -> set[str]:

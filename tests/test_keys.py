@@ -69,3 +69,12 @@ def test_versions_are_checked(bad: str) -> None:
 def test_error_message_says_what_is_wrong() -> None:
     with pytest.raises(keys.InvalidId, match="user_id is longer than 128"):
         keys.check_id("x" * 200, "user_id")
+
+
+def test_event_id_keys_share_their_writes_hash_tags() -> None:
+    assert keys.event_applied("u1", "e-1") == b"dbk:evt:{u1}:e-1"
+    assert keys.delivery("u1").split(b"{")[1].split(b"}")[0] == b"u1"  # same slot as delivery
+    assert keys.event_streamed("e-1") == b"dbk:{events}:seen:e-1"
+    assert keys.EVENTS.startswith(b"dbk:{events}:")  # same slot as the stream
+    with pytest.raises(keys.InvalidId):
+        keys.event_applied("u1", "e}1")

@@ -3,9 +3,6 @@ and never a user id in a label."""
 
 from __future__ import annotations
 
-import time
-import urllib.request
-
 import grpc
 import pytest
 import redis
@@ -13,24 +10,8 @@ import redis
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
-from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.servers import ServiceThread, scrape_until, wait_for_health
 from tests.fixtures.service import SERVING, snapshot
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        return r.read().decode()
-
-
-def scrape_until(port: int, line: str, timeout: float = 5.0) -> str:
-    """Scrape until ``line`` shows: an aborted call's status reaches the client before the
-    server's interceptor has finished recording it."""
-    deadline = time.monotonic() + timeout
-    text = scrape(port)
-    while line not in text and time.monotonic() < deadline:
-        time.sleep(0.01)
-        text = scrape(port)
-    return text
 
 
 def test_metrics_count_latency_errors_and_the_snapshot(

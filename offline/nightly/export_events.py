@@ -30,8 +30,11 @@ from feature_store import events
 from offline.io.contracts import EVENT_SCHEMA as DEBUNK_EVENT_SCHEMA
 from offline.io.parquet import write_parquet_atomic
 
-# The debunk-events contract plus the stream id each event had in Redis.
-EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string()))
+# The debunk-events contract plus the stream id each event had in Redis, and the caller's event
+# id (empty for events recorded without one).
+EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string())).append(
+    pa.field("event_id", pa.string())
+)
 LEDGER = "_export_cursor.json"
 
 
@@ -68,16 +71,26 @@ def _check_not_rolled_back(cursor: str, ledger: str | None, out: Path) -> None:
     )
 
 
-def _table(rows: list[tuple[str, dict[str, str]]]) -> pa.Table:
+def _table(rows: list[tuple[str, dict[str, str]]], seen: set[str]) -> tuple[pa.Table, int]:
+    """The rows as a table, without events whose id is in ``seen`` (ids are added to it): a
+    retried RecordEvents past the id's TTL may have appended an event twice. Also how many
+    were dropped."""
     cols: dict[str, list[Any]] = {f.name: [] for f in EVENT_SCHEMA}
+    dropped = 0
     for stream_id, fields in rows:
+        event_id = fields.get("event_id", "")
+        if event_id:
+            if event_id in seen:
+                dropped += 1
+                continue
+            seen.add(event_id)
         for name in events.FIELDS:
             value: Any = fields.get(name, "")
             if name == "ts":
                 value = datetime.fromtimestamp(int(value or 0), UTC)
             cols[name].append(value)
         cols["stream_id"].append(stream_id)
-    return pa.table(cols, schema=EVENT_SCHEMA)
+    return pa.table(cols, schema=EVENT_SCHEMA), dropped
 
 
 def _write_chunk(out: Path, table: pa.Table, first_id: str) -> list[Path]:
@@ -122,7 +135,11 @@ def export_events(
         events.advance(client, ledger)
         cursor = ledger
     _check_not_rolled_back(cursor, ledger, out)
-    summary: dict[str, Any] = {"from_cursor": cursor, "events": 0, "files": 0, "lost_warning": ""}
+    summary: dict[str, Any] = {
+        "from_cursor": cursor, "events": 0, "files": 0, "duplicates_dropped": 0,
+        "lost_warning": "",
+    }  # fmt: skip
+    seen: set[str] = set()
     oldest = events.oldest_id(client)
     if cursor != "0-0" and oldest and events.id_before(events._next_id(cursor), oldest):
         summary["lost_warning"] = (
@@ -133,7 +150,10 @@ def export_events(
         rows = events.read_after(client, cursor, chunk)
         if not rows:
             break
-        summary["files"] += len(_write_chunk(out, _table(rows), rows[0][0]))
+        table, dropped = _table(rows, seen)
+        summary["duplicates_dropped"] += dropped
+        if table.num_rows:
+            summary["files"] += len(_write_chunk(out, table, rows[0][0]))
         cursor = rows[-1][0]
         events.advance(client, cursor)
         _write_ledger(out, cursor)  # after the store acknowledged it: never ahead of the store
