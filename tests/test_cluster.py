@@ -100,7 +100,7 @@ def test_rank_feed_over_grpc_backed_by_the_cluster(
 
 
 def test_events_with_ids_are_recorded_once_on_the_cluster(
-    cclient: redis.RedisCluster, cluster: RedisSettings
+    cclient: redis.RedisCluster, cluster_settings: RedisSettings
 ) -> None:
     """The per-slot scripts on a cluster: users on different nodes, each call sent twice."""
     write(cclient, "v1", ("u1", "r1", 3))
@@ -113,7 +113,7 @@ def test_events_with_ids_are_recorded_once_on_the_cluster(
     ]  # fmt: skip
     for e in events:
         e.ts.FromSeconds(now)
-    svc = ServiceThread(cluster).start()
+    svc = ServiceThread(cluster_settings).start()
     try:
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, health_pb2.HealthCheckResponse.SERVING) == 1

@@ -74,8 +74,8 @@ class Feeds:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "a")
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "a", supervise=False)  # these tests restart it themselves
     server.start()
     yield server
     server.stop()
@@ -105,19 +105,27 @@ def kill(server: EmbeddedRedis) -> None:
     server.stop()
 
 
+def forget_data(server: EmbeddedRedis) -> None:
+    """Remove what a stopped server persisted, so that its next start is empty (same folder:
+    same password and port, as an operator's restarted-empty Redis would be)."""
+    for name in ("appendonly.aof", "dump.rdb"):
+        (server.data_dir / name).unlink(missing_ok=True)
+
+
 @rounds
 def test_redis_restarted_empty_degrades_and_recovers_when_a_snapshot_is_back(
-    tmp_path: Path, redis_server: EmbeddedRedis, chaos_round: int
+    tmp_path: Path, own_redis: EmbeddedRedis, chaos_round: int
 ) -> None:
-    port = port_of(redis_server)
-    snapshot(redis.Redis.from_url(redis_server.url), "v1", ROWS)
-    svc = ServiceThread(RedisSettings(url=redis_server.url, socket_timeout=0.5)).start()
-    fresh = EmbeddedRedis(tmp_path / "b", port=port)  # same port, no data
+    port = port_of(own_redis)
+    snapshot(redis.Redis.from_url(own_redis.url), "v1", ROWS)
+    svc = ServiceThread(RedisSettings(url=own_redis.url, socket_timeout=0.5)).start()
+    fresh = EmbeddedRedis(tmp_path / "a", port=port, supervise=False)  # same port, no data
     try:
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             with Feeds(svc.target) as feeds:
-                kill(redis_server)
+                kill(own_redis)
+                forget_data(own_redis)
                 start_on(fresh)
                 assert wait_for_health(ch, NOT_SERVING) == NOT_SERVING
                 during = len(feeds.answers)
@@ -136,27 +144,27 @@ def test_redis_restarted_empty_degrades_and_recovers_when_a_snapshot_is_back(
 
 @rounds
 def test_redis_dead_turns_health_not_serving_and_back_when_it_answers(
-    tmp_path: Path, redis_server: EmbeddedRedis, chaos_round: int
+    tmp_path: Path, own_redis: EmbeddedRedis, chaos_round: int
 ) -> None:
-    port = port_of(redis_server)
-    snapshot(redis.Redis.from_url(redis_server.url), "v1", ROWS)
-    redis_server.stop()  # saves its data: the restart below brings v1 back
-    redis_server = EmbeddedRedis(tmp_path / "a", port=port)
-    start_on(redis_server)
-    svc = ServiceThread(RedisSettings(url=redis_server.url, socket_timeout=0.5)).start()
+    port = port_of(own_redis)
+    snapshot(redis.Redis.from_url(own_redis.url), "v1", ROWS)
+    own_redis.stop()  # saves its data: the restart below brings v1 back
+    own_redis = EmbeddedRedis(tmp_path / "a", port=port, supervise=False)
+    start_on(own_redis)
+    svc = ServiceThread(RedisSettings(url=own_redis.url, socket_timeout=0.5)).start()
     try:
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             with Feeds(svc.target) as feeds:
-                redis_server.stop()
+                own_redis.stop()
                 assert wait_for_health(ch, NOT_SERVING) == NOT_SERVING
                 down = list(feeds.answers)
-                start_on(redis_server)
+                start_on(own_redis)
                 assert wait_for_health(ch, SERVING) == SERVING
                 recovered = feeds.wait_for(lambda a: bool(a.cards) and not a.degraded)
     finally:
         svc.stop()
-        redis_server.stop()
+        own_redis.stop()
     assert feeds.whole_but_empty() == []
     assert not feeds.errors, "answers stay degraded, never errors"
     assert down and down[-1].degraded
