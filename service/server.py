@@ -55,6 +55,9 @@ class DebunkServer:
             on_serving=self._on_serving,
             unreachable_s=config.unreachable_s,
         )
+        # A connection gone, even with no call on it: the next may reach an empty, restarted
+        # Redis, so answers are degraded until a poll finds the pinned snapshot again.
+        self._transport.on_connection_lost(self._watcher.suspect)
         options = [("grpc.so_reuseport", 1 if config.reuse_port else 0)]
         self.metrics = Metrics()
         self.metrics_port: int | None = None

@@ -18,6 +18,7 @@ log = logging.getLogger("debunk.service.snapshots")
 POLL_ERRORS = (TimeoutError, redis.RedisError, OSError)
 # The least time between two polls, however often failing calls ask for one.
 MIN_POLL_GAP_S = 0.02
+SUSPECT_POLL_S = 0.1  # the poll interval while the pinned snapshot is not trusted
 
 
 class SnapshotWatcher:
@@ -118,8 +119,11 @@ class SnapshotWatcher:
                 log.warning("snapshot poll failed; keeping %s: %s", self.version, e)
             self._update_serving()
             await asyncio.sleep(MIN_POLL_GAP_S)  # failing calls kick it: not a busy loop
+            # While answers are not trusted (a connection lost, the pin gone), poll again soon:
+            # health and answers follow the store within a fraction of a second.
+            wait = self.poll_interval if self.trusted else min(self.poll_interval, SUSPECT_POLL_S)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(self._kick.wait(), timeout=wait)
 
     def start(self) -> None:
         """Poll in the background until ``stop``."""

@@ -5,7 +5,7 @@ suite (tests/contract/test_store_transport.py)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio
@@ -51,6 +51,12 @@ class StoreTransport(ABC):
     async def hgetall(self, key: bytes | str) -> dict[bytes, bytes]:
         """HGETALL ``key``: one round trip."""
         return (await self.pipeline([(b"HGETALL", key)]))[0]
+
+    def on_connection_lost(self, callback: Callable[[], None]) -> None:
+        """Have ``callback`` told whenever an open connection goes, even with no call waiting
+        on it (the next connection may reach a restarted, empty server). Transports that cannot
+        tell ignore it: their calls still fail with ``redis.ConnectionError``."""
+        del callback  # nothing to hook by default
 
     @abstractmethod
     async def aclose(self) -> None:

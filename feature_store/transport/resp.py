@@ -3,7 +3,7 @@ through the auto-pipelined lanes of ``resp_pool``; a feed read is one prebuilt b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis.asyncio
@@ -27,6 +27,9 @@ class RespTransport(StoreTransport):
         self.settings = settings
         self.pool = RespPool(settings, size=size)
         self._client = settings.async_client()
+
+    def on_connection_lost(self, callback: Callable[[], None]) -> None:
+        self.pool.on_lost = callback
 
     @property
     def client(self) -> redis.asyncio.Redis:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import hiredis
@@ -36,7 +36,8 @@ class _Lane(asyncio.Protocol):
     Deadlines are kept by one timer per lane, armed for the earliest one, instead of a timer
     per call: a call that returns in time costs no timer at all."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[], None] | None = None) -> None:
+        self.on_lost = on_lost  # told when the connection goes, whoever closed it
         self.parser = hiredis.Reader()
         self.transport: asyncio.Transport | None = None
         # (future, replies expected, replies so far, sent at, deadline or inf), in send order
@@ -78,6 +79,8 @@ class _Lane(asyncio.Protocol):
             future = self.waiting.popleft()[0]
             if not future.done():
                 future.set_exception(error)
+        if self.on_lost is not None:
+            self.on_lost()
 
     def send(self, payload: bytes, n: int, deadline: float = math.inf) -> asyncio.Future[list[Any]]:
         """Queue ``n`` commands' bytes. With nothing in flight they go out at the end of this
@@ -141,6 +144,9 @@ class RespPool:
         self.size = max(1, size)
         self._lanes: list[_Lane] = []
         self._connecting: asyncio.Future[_Lane] | None = None
+        # Told when an open connection goes: the server behind the next one may be another
+        # (restarted empty), even when no call was waiting to see the loss.
+        self.on_lost: Callable[[], None] | None = None
 
     @property
     def connections(self) -> int:
@@ -151,10 +157,10 @@ class RespPool:
         address, loop = self.settings.address, asyncio.get_running_loop()
         try:
             if address.unix:
-                _, lane = await loop.create_unix_connection(_Lane, address.path)
+                _, lane = await loop.create_unix_connection(self._lane, address.path)
             else:
                 _, lane = await loop.create_connection(
-                    _Lane, address.host, address.port, ssl=self.settings.ssl_context()
+                    self._lane, address.host, address.port, ssl=self.settings.ssl_context()
                 )
         except TimeoutError:
             raise
@@ -173,6 +179,13 @@ class RespPool:
             lane.close()
             raise
         return lane
+
+    def _lane(self) -> _Lane:
+        return _Lane(self._lost)
+
+    def _lost(self) -> None:
+        if self.on_lost is not None:
+            self.on_lost()
 
     def _ready_lane(self) -> _Lane | None:
         """The least busy open connection, or None when a new one should be opened (fewer than

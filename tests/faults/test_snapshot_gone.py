@@ -143,6 +143,35 @@ def test_redis_restarted_empty_degrades_and_recovers_when_a_snapshot_is_back(
 
 
 @rounds
+def test_a_quiet_restart_to_an_empty_redis_is_never_answered_as_whole(
+    tmp_path: Path, own_redis: EmbeddedRedis, chaos_round: int
+) -> None:
+    """No call is in flight while Redis dies and comes back empty, and the watcher polls only
+    every 30 s: the first feed after the restart must still say it is degraded (the lost
+    connection is noticed by itself, not by a call that failed on it)."""
+    port = port_of(own_redis)
+    snapshot(redis.Redis.from_url(own_redis.url), "v1", ROWS)
+    svc = ServiceThread(RedisSettings(url=own_redis.url, socket_timeout=0.5), poll_interval=30)
+    svc.start()
+    fresh = EmbeddedRedis(tmp_path / "a", port=port, supervise=False)
+    try:
+        with grpc.insecure_channel(svc.target) as ch:
+            assert wait_for_health(ch, SERVING) == SERVING
+            stub = pb_grpc.DebunkServiceStub(ch)
+            whole = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
+            assert whole.cards and not whole.degraded
+            kill(own_redis)
+            forget_data(own_redis)
+            start_on(fresh)
+            first = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=3), timeout=2)
+            assert first.degraded, "an empty Redis answered as if the feed were whole"
+            assert wait_for_health(ch, NOT_SERVING) == NOT_SERVING
+    finally:
+        svc.stop()
+        fresh.stop()
+
+
+@rounds
 def test_redis_dead_turns_health_not_serving_and_back_when_it_answers(
     tmp_path: Path, own_redis: EmbeddedRedis, chaos_round: int
 ) -> None:
