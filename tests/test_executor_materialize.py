@@ -174,3 +174,21 @@ def test_a_nightly_over_a_file_uri_reruns_idempotently_and_picks_up_late_data(
     assert late["state"]["partitions"]["scanned"] == [late_day]
     rows = sum(pq.read_metadata(f).num_rows for f in (logs / f"dt={late_day}").glob("*.parquet"))
     assert late["state"]["join"]["rows_read"] == rows  # the late partition, and it alone
+
+
+def test_on_a_cluster_each_partition_is_routed_by_slot_as_the_driver_writes(
+    small_world: Path, tmp_path: Path, cluster_settings: RedisSettings
+) -> None:
+    cluster = cluster_settings.sync_client()
+    try:
+        cluster.flushdb(target_nodes=redis.RedisCluster.PRIMARIES)
+        state, rumors, debunks, items = _night(small_world, tmp_path / "state")
+        driver = materialize(cluster, state.exposures, rumors, debunks, item_rumors=items)
+        again = "20990101T000000000001"
+        table = pq.read_table(state.exposures)
+        counts = write_partition(cluster_settings, again, table.to_batches(max_chunksize=500))
+        assert (counts.users, counts.pairs) == (driver.users, driver.pairs)
+        users = _hashes(cluster, driver.version, b"u:")
+        assert len(users) == driver.users > 50 and _hashes(cluster, again, b"u:") == users
+    finally:
+        cluster.close()
