@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -192,3 +193,32 @@ def test_on_a_cluster_each_partition_is_routed_by_slot_as_the_driver_writes(
         assert len(users) == driver.users > 50 and _hashes(cluster, again, b"u:") == users
     finally:
         cluster.close()
+
+
+def test_the_driver_beats_while_others_write(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feature_store import snapshots
+
+    client.flushdb()
+    monkeypatch.setattr(snapshots, "HEARTBEAT_EVERY_S", 0.05)
+    writer = snapshots.SnapshotWriter(client)
+    first = json.loads(client.hget(keys.WRITING, writer.version))["heartbeat"]
+    with writer.beating():
+        time.sleep(0.4)
+    assert json.loads(client.hget(keys.WRITING, writer.version))["heartbeat"] > first
+    assert snapshots.collect_garbage(client) == []  # alive and beating: left alone
+    writer.abandon()
+    assert snapshots.collect_garbage(client) == [writer.version]
+
+
+def test_executor_materialization_needs_the_spark_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    base = ["nightly", "--data", str(tmp_path), "--date", "2026-10-05", "--state", str(tmp_path)]
+    assert main([*base, "--materialize", "executors"]) == 2
+    assert "--materialize executors needs --engine spark" in capsys.readouterr().err
+    assert main([*base, "--write-tasks", "4"]) == 2
+    assert "--write-tasks needs --materialize executors" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs --engine spark"):
+        ExecutorExposures(engine_named("local"), RedisSettings(url="redis://127.0.0.1:1"))

@@ -7,6 +7,7 @@ abandoned, so the current version keeps serving and the next run's GC removes th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -82,7 +83,10 @@ class ExecutorExposures:
             yield pa.RecordBatch.from_pylist([asdict(done)], schema=_COUNTS)
 
         try:
-            rows = to_arrow(frame.mapInArrow(task, _SPARK_COUNTS))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=FutureWarning)  # pyspark on pandas 3
+                written = frame.mapInArrow(task, _SPARK_COUNTS)
+            rows = to_arrow(written)
         finally:
             if shipped is not None:
                 shipped.unpersist()
