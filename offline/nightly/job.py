@@ -64,6 +64,7 @@ def run_nightly(
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
     guards.check_catalog(guard, rumors, debunks)
     runner = engine_named(engine) if isinstance(engine, str) else engine
+    exposures = _exposure_write(materialize_on, runner, settings, write_tasks)  # fails early
     exposure_logs = data / "exposures" if logs is None else logs
     guards.check_logs(guard, exposure_logs, run_date, lookback_days, runner)
     tag_file = catalog.find_input(data, catalog.TAG_FILES)
@@ -94,7 +95,6 @@ def run_nightly(
         else None
     )
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
-    exposures = _exposure_write(materialize_on, runner, settings, write_tasks)
     meta["materialized_on"] = materialize_on
     client = settings.sync_client()
     try:
