@@ -1,5 +1,6 @@
 """The join-engine options of ``debunk nightly`` and ``debunk exposures``: --engine, and the
-Spark engine's --spark-master and --spark-conf; parsing them imports no engine."""
+Spark engine's --spark-master and --spark-conf; and the nightly's --materialize, --write-tasks
+and --logs-uri. Parsing them imports no engine."""
 
 from __future__ import annotations
 
@@ -41,4 +42,43 @@ def engine_options(s: argparse.ArgumentParser, engines: tuple[str, ...]) -> None
         action="append",
         metavar="KEY=VALUE",
         help="with --engine spark: a Spark setting, e.g. spark.executor.memory=4g (repeatable)",
+    )
+
+
+def materialize_from(args: argparse.Namespace) -> str:
+    """Who writes the snapshot's exposures: --materialize, by default the Spark executors with
+    --engine spark and this process otherwise."""
+    where: str = args.materialize or ("executors" if args.engine == "spark" else "driver")
+    if where == "executors" and args.engine != "spark":
+        raise argparse.ArgumentTypeError("--materialize executors needs --engine spark")
+    if args.write_tasks is not None and where != "executors":
+        raise argparse.ArgumentTypeError("--write-tasks needs --materialize executors")
+    return where
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def materialize_options(s: argparse.ArgumentParser) -> None:
+    """--materialize, --write-tasks and --logs-uri of ``debunk nightly``."""
+    s.add_argument(
+        "--materialize",
+        choices=("driver", "executors"),
+        help="who writes the snapshot's exposures into Redis: this process, or the Spark "
+        "executors (default: executors with --engine spark, driver otherwise)",
+    )
+    s.add_argument(
+        "--write-tasks",
+        type=_positive,
+        help="with --materialize executors: the tasks that write, one Redis connection each "
+        "(default: the Spark session's parallelism)",
+    )
+    s.add_argument(
+        "--logs-uri",
+        help="the exposure logs, when not DATA/exposures: a folder, or with --engine spark a "
+        "Hadoop URI (file:///..., s3a://..., hdfs://...); the catalog stays in --data",
     )

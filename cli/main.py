@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cli import logs
-from cli.engines import engine_from, engine_options
+from cli.engines import engine_from, engine_options, materialize_from, materialize_options
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
@@ -168,6 +168,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     guard = FlipGuard(allow_shrink=args.allow_shrink)
     if args.max_shrink is not None:
         guard = FlipGuard(max_shrink=args.max_shrink, allow_shrink=args.allow_shrink)
+    where = materialize_from(args)  # a bad combination fails before Redis starts
     with redis_settings() as settings:
         summary = run_nightly(
             Path(args.data),
@@ -179,6 +180,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             train=not args.no_train,
             guard=guard,
             engine=engine_from(args),
+            materialize_on=where,
+            write_tasks=args.write_tasks,
+            logs=args.logs_uri,
         )
     _print_json(summary)
     return 0
@@ -349,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flip even an empty or shrunken snapshot (after a mass withdrawal, say)",
     )
     engine_options(s, JOIN_ENGINES)
+    materialize_options(s)
     s.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("train", help="train the ranker and the at-risk model (dry run)")

@@ -8,9 +8,12 @@ no longer runs on this host, or its heartbeat went silent).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,7 +124,11 @@ class SnapshotWriter:
         *,
         batch_users: int = 2000,
         chunk_pairs: int = 50_000,
+        register: bool = True,
     ):
+        """A writer of ``version`` (a new one by default). ``register=False`` makes a writer
+        of exposures into a version another process registered and will commit (an executor
+        task, see partition_writer): it clears nothing, records no writer and never beats."""
         self.client = client
         self.chunk_pairs = chunk_pairs
         self._last_user: str | None = None
@@ -129,11 +136,12 @@ class SnapshotWriter:
         self.batch_users = batch_users
         self.summary = WriteSummary(self.version)
         self._started = time.perf_counter()
-        self._clear_partial()
         self._writer = {**liveness.me(), "started": time.time()}
-        self._beat_at = 0.0
-        self._beat(force=True)
-        client.hset(keys.meta(self.version), mapping={"state": "writing"})
+        self._beat_at = 0.0 if register else math.inf
+        if register:
+            self._clear_partial()
+            self._beat(force=True)
+            client.hset(keys.meta(self.version), mapping={"state": "writing"})
 
     def _beat(self, *, force: bool = False) -> None:
         """Record in ``keys.WRITING`` that this writer is alive (host, pid, its start time and
@@ -144,6 +152,36 @@ class SnapshotWriter:
             record = json.dumps({**self._writer, "heartbeat": now})
             self.client.hset(keys.WRITING, self.version, record)
             self._beat_at = now
+
+    @contextlib.contextmanager
+    def beating(self) -> Iterator[None]:
+        """Keep this writer's heartbeat going from a thread while the block runs: for a write
+        done elsewhere (Spark executors) while this process only waits for it."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_EVERY_S):
+                self._beat(force=True)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{self.version}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def abandon(self) -> None:
+        """Record that this write gave up (its executors failed): the next garbage collection
+        removes the partial version at once, though this process may still run."""
+        record = json.dumps({**self._writer, "heartbeat": time.time(), "abandoned": True})
+        self.client.hset(keys.WRITING, self.version, record)
+
+    def add_counts(self, users: int, pairs: int, skipped_invalid_ids: int) -> None:
+        """Count exposures that other processes wrote into this version (see beating)."""
+        self.summary.users += users
+        self.summary.pairs += pairs
+        self.summary.skipped_invalid_ids += skipped_invalid_ids
 
     def _clear_partial(self) -> None:
         """Remove whatever an earlier, killed write of this same version left behind."""
@@ -319,7 +357,8 @@ def current_version(client: redis.Redis) -> str | None:
 
 def writer_abandoned(record: bytes | str, now: float, abandon_after_s: float) -> bool:
     """Whether the ``keys.WRITING`` value ``record`` names a writer that is gone: its process
-    no longer runs on this host, or its heartbeat is older than ``abandon_after_s``. A bare
+    no longer runs on this host, it recorded that it gave up (SnapshotWriter.abandon), or its
+    heartbeat is older than ``abandon_after_s``. A bare
     number (what older writers stored: the start time) is a heartbeat that old."""
     text = record.decode() if isinstance(record, bytes) else record
     try:
@@ -330,7 +369,7 @@ def writer_abandoned(record: bytes | str, now: float, abandon_after_s: float) ->
         return now - float(parsed) > abandon_after_s
     if not isinstance(parsed, dict):
         return False
-    if liveness.writer_gone(parsed):
+    if parsed.get("abandoned") is True or liveness.writer_gone(parsed):
         return True
     beat = parsed.get("heartbeat", parsed.get("started", 0))
     return now - float(beat) > abandon_after_s

@@ -7,7 +7,7 @@ fails the run with a message naming the file and the column, before anything is 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +72,16 @@ def partition_files(logs: Path, dt: str) -> list[Path]:
 
 def fingerprint(files: list[Path]) -> str:
     """Changes when a file of the partition is added, removed, rewritten or touched."""
+    stats = ((f.name, f.stat()) for f in files)
+    return fingerprint_of((name, st.st_size, st.st_mtime_ns) for name, st in stats)
+
+
+def fingerprint_of(stats: Iterable[tuple[str, int, int]]) -> str:
+    """``fingerprint`` of files given as (name, size in bytes, modification time in ns), as
+    a filesystem other than the local one reports them (Hadoop's FileStatus)."""
     h = hashlib.sha256()
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for name, size, mtime_ns in stats:
+        h.update(f"{name}\0{size}\0{mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 

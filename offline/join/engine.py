@@ -57,13 +57,28 @@ class JoinEngine(ABC):
     ) -> tuple[list[str], list[Path | str]]:
         """The ``dt=`` partitions under ``logs`` (all, or those of ``dates``) and their files,
         in order. Here a local folder; an engine that reads Hadoop URIs lists those too."""
-        if is_remote(logs):
+        wanted = self.log_partitions(logs) if dates is None else dates
+        return wanted, [f for dt in wanted for f in logfiles.partition_files(Path(logs), dt)]
+
+    def log_partitions(self, logs: Path | str) -> list[str]:
+        """The ``dt=`` partitions under ``logs``, sorted (here a local folder; none when it is
+        missing)."""
+        self._refuse_remote(logs)
+        return logfiles.partitions(Path(logs))
+
+    def fingerprint(self, files: Sequence[Path | str]) -> str:
+        """A partition's fingerprint from its files' names, sizes and modification times: it
+        changes when a file is added, removed, rewritten or touched (offline.io.logs)."""
+        for f in files:
+            self._refuse_remote(f)
+        return logfiles.fingerprint([Path(f) for f in files])
+
+    def _refuse_remote(self, path: Path | str) -> None:
+        if is_remote(path):
             raise ValueError(
-                f"{logs}: the {self.name} join engine reads local folders; "
+                f"{path}: the {self.name} join engine reads local folders; "
                 "a Hadoop URI needs --engine spark"
             )
-        wanted = logfiles.partitions(Path(logs)) if dates is None else dates
-        return wanted, [f for dt in wanted for f in logfiles.partition_files(Path(logs), dt)]
 
     def scan(
         self,

@@ -33,7 +33,7 @@ from offline.join.contracts import (
     RejectSink,
 )
 from offline.join.engine import JoinEngine, is_remote
-from offline.join.spark_schema import check_remote, list_remote
+from offline.join.spark_schema import check_remote, list_remote, remote_partitions, remote_stats
 
 _TAG_SCHEMA = pa.schema(
     [("item_id", pa.string()), ("rumor_id", pa.string()), ("primary", pa.bool_())]
@@ -64,6 +64,20 @@ class SparkEngine(JoinEngine):
             return super().log_files(logs, dates)
         wanted, files = list_remote(self.session, str(logs), dates)
         return wanted, list(files)
+
+    def log_partitions(self, logs: Path | str) -> list[str]:
+        """As JoinEngine.log_partitions; a Hadoop URI is listed through Spark's filesystems
+        (FileNotFoundError when the folder is missing)."""
+        if not is_remote(logs):
+            return super().log_partitions(logs)
+        return remote_partitions(self.session, str(logs))
+
+    def fingerprint(self, files: Sequence[Path | str]) -> str:
+        """As JoinEngine.fingerprint; a remote file's size and modification time come from
+        Hadoop's FileStatus (the same fingerprint as a local file's, to the millisecond)."""
+        if not any(is_remote(f) for f in files):
+            return super().fingerprint(files)
+        return logfiles.fingerprint_of(remote_stats(self.session, [str(f) for f in files]))
 
     def scan(
         self,

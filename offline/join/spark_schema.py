@@ -50,12 +50,7 @@ def list_remote(session: Any, root: str, dates: list[str] | None) -> tuple[list[
     path_class, fs, base = _hadoop(session, root)
     if not fs.exists(base):
         raise FileNotFoundError(f"{root}: no such log folder")
-    found = sorted(
-        s.getPath().getName()[3:]
-        for s in fs.listStatus(base)
-        if s.isDirectory() and s.getPath().getName().startswith("dt=")
-    )
-    wanted = found if dates is None else dates
+    wanted = remote_partitions(session, root) if dates is None else dates
     files: list[str] = []
     for dt in wanted:
         folder = path_class(base, f"dt={dt}")
@@ -70,3 +65,27 @@ def list_remote(session: Any, root: str, dates: list[str] | None) -> tuple[list[
         ]
         files.extend(sorted(names))
     return wanted, files
+
+
+def remote_partitions(session: Any, root: str) -> list[str]:
+    """The ``dt=`` partitions under the Hadoop URI ``root``, sorted."""
+    _, fs, base = _hadoop(session, root)
+    if not fs.exists(base):
+        raise FileNotFoundError(f"{root}: no such log folder")
+    return sorted(
+        s.getPath().getName()[3:]
+        for s in fs.listStatus(base)
+        if s.isDirectory() and s.getPath().getName().startswith("dt=")
+    )
+
+
+def remote_stats(session: Any, files: list[str]) -> list[tuple[str, int, int]]:
+    """(name, size, modification time in ns) of each file, from Hadoop's FileStatus (which
+    keeps milliseconds): the inputs of a partition's fingerprint."""
+    out = []
+    for f in files:
+        _, fs, path = _hadoop(session, f)
+        status = fs.getFileStatus(path)
+        mtime_ns = int(status.getModificationTime()) * 1_000_000
+        out.append((path.getName(), int(status.getLen()), mtime_ns))
+    return out

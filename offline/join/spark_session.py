@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -115,6 +116,11 @@ def get_session(master: str | None = None, conf: dict[str, str] | None = None) -
 
         # Under spark-submit the master (and the rest) come from its command line.
         chosen = master or ("" if _under_spark_submit() else DEFAULT_MASTER)
+        if chosen.startswith("local"):
+            # Python workers (the executor materializer's tasks) run this interpreter, with
+            # the project and its libraries, unless PYSPARK_PYTHON names another one; pyspark
+            # reads only the variable.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName("debunk-nightly")
         if chosen:
             builder = builder.master(chosen)

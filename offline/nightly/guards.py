@@ -20,7 +20,7 @@ import redis
 from domain.records import Catalog, Debunk, Rumor
 from feature_store import keys
 from feature_store.snapshots import current_version
-from offline.io import logs as logfiles
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 
 DEFAULT_MAX_SHRINK = 0.5
 OVERRIDE = "pass --allow-shrink to flip it anyway"
@@ -46,16 +46,29 @@ class FlipGuard:
             raise NightlyRefused(f"{message}; nothing was flipped ({OVERRIDE})")
 
 
-def check_logs(guard: FlipGuard, logs: Path, run_date: date, lookback_days: int) -> None:
-    """The log folder exists and has files in at least one partition of the window."""
-    if not logs.is_dir():
+def check_logs(
+    guard: FlipGuard,
+    logs: Path | str,
+    run_date: date,
+    lookback_days: int,
+    engine: JoinEngine | None = None,
+) -> None:
+    """The log folder exists and has files in at least one partition of the window; listed by
+    ``engine`` (a Hadoop URI through Spark), by default as a local folder."""
+    runner = engine or engine_named(DEFAULT_ENGINE)
+    try:
+        missing = not is_remote(logs) and not Path(logs).is_dir()
+        found = [] if missing else runner.log_partitions(logs)
+    except FileNotFoundError:
+        missing = True
+    if missing:
         guard.refuse(f"{logs}: the exposure log folder does not exist")
         return
     first = (run_date - timedelta(days=lookback_days - 1)).isoformat()
-    in_window = [dt for dt in logfiles.partitions(logs) if first <= dt <= run_date.isoformat()]
+    in_window = [dt for dt in found if first <= dt <= run_date.isoformat()]
     if not in_window:
         guard.refuse(f"{logs}: no dt= partition from {first} to {run_date.isoformat()}")
-    elif not any(logfiles.partition_files(logs, dt) for dt in in_window):
+    elif not runner.log_files(logs, in_window)[1]:
         guard.refuse(f"{logs}: the partitions from {first} to {run_date} hold no Parquet file")
 
 

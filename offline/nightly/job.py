@@ -18,13 +18,13 @@ from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
-from offline.join.engine import DEFAULT_ENGINE, JoinEngine
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
 from offline.nightly.match import run_match
-from offline.nightly.materialize import materialize
+from offline.nightly.materialize import ExposureWrite, materialize
 from offline.nightly.state import update_state
 from offline.nightly.tags import resolve_tags
 from ranking.clusters import assign_clusters, summarize
@@ -44,9 +44,17 @@ def run_nightly(
     train: bool = True,
     engine: JoinEngine | str = DEFAULT_ENGINE,
     guard: FlipGuard = NO_OVERRIDE,
+    materialize_on: str = "driver",
+    write_tasks: int | None = None,
+    logs: Path | str | None = None,
 ) -> dict[str, Any]:
     """Run the whole nightly job for ``run_date`` with the join ``engine`` (an engine, or its
     name for engine_named); returns (and saves) the run summary.
+
+    The exposure logs are ``data/exposures`` unless ``logs`` names another folder or a Hadoop
+    URI the engine reads. The snapshot's exposures are written by this process
+    (``materialize_on="driver"``) or by the Spark engine's executors (``"executors"``, in
+    ``write_tasks`` tasks: one Redis connection each).
 
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
@@ -56,7 +64,10 @@ def run_nightly(
     rumors, clusters = assign_clusters(rumors)  # near-identical claims: one claim cluster
     debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
     guards.check_catalog(guard, rumors, debunks)
-    guards.check_logs(guard, data / "exposures", run_date, lookback_days)
+    runner = engine_named(engine) if isinstance(engine, str) else engine
+    exposures = _exposure_write(materialize_on, runner, settings, write_tasks)  # fails early
+    exposure_logs = data / "exposures" if logs is None else logs
+    guards.check_logs(guard, exposure_logs, run_date, lookback_days, runner)
     tag_file = catalog.find_input(data, catalog.TAG_FILES)
     tags, unknown = guards.known_tags(catalog.load_sourced_tags(tag_file), rumors)
     write_rejected_tags(
@@ -71,13 +82,13 @@ def run_nightly(
     tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
-        data / "exposures",
+        exposure_logs,
         tags,
         state_dir,
         run_date,
         lookback_days=lookback_days,
         confirmed=confirmed,
-        engine=engine,
+        engine=runner,
     )
     models = (
         train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)
@@ -88,12 +99,13 @@ def run_nightly(
     ids_rejected = write_id_rejects(
         state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
     )
+    meta["materialized_on"] = materialize_on
     client = settings.sync_client()
     try:
         shrink = guards.check_shrink(guard, client, state.exposures)
         written = materialize(
             client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
-            meta=meta, keep=keep_versions, models=models,
+            meta=meta, keep=keep_versions, models=models, exposures=exposures,
         )  # fmt: skip
     finally:
         client.close()
@@ -120,6 +132,19 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def _exposure_write(
+    where: str, engine: JoinEngine, settings: RedisSettings, tasks: int | None
+) -> ExposureWrite | None:
+    """Who writes the exposures: None for this process, else the Spark executors."""
+    if where == "driver":
+        return None
+    if where != "executors":
+        raise ValueError(f"unknown materialization {where!r}: expected driver or executors")
+    from offline.nightly.executor_writer import ExecutorExposures
+
+    return ExecutorExposures(engine, settings, tasks=tasks)
 
 
 def train_night(

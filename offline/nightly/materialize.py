@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +15,10 @@ from feature_store.models import PairScorer
 from feature_store.snapshots import SnapshotWriter, WriteSummary
 from offline.models.train import TrainedModels
 from offline.progress import RowProgress
+
+# Writes the exposure state file into the writer's version some other way than the driver's
+# own pipeline (offline.nightly.executor_writer: from Spark executors), adding its counts.
+ExposureWrite = Callable[[SnapshotWriter, Path, PairScorer | None], None]
 
 
 def used_memory(client: redis.Redis) -> int:
@@ -37,17 +41,22 @@ def materialize(
     keep: int = 2,
     batch_rows: int = 250_000,
     models: TrainedModels | None = None,
+    exposures: ExposureWrite | None = None,
 ) -> WriteSummary:
     """Write a complete snapshot from an exposure-state Parquet file (and the night's models,
-    versioned with it), then flip to it."""
+    versioned with it), then flip to it. The exposures are written by this process, or by
+    ``exposures`` (e.g. Spark executors) when given; the flip is this process's either way."""
     source = pq.ParquetFile(state)
     before = used_memory(client)
     writer = SnapshotWriter(client, version)
     writer.write_catalog(rumors, debunks)
     writer.write_items(item_rumors or {})
     scorer = _scorer(models, rumors, debunks)
-    with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
-        writer.write_exposures(_batches(source, batch_rows, progress), scorer)
+    if exposures is not None:
+        exposures(writer, state, scorer)
+    else:
+        with RowProgress(source.metadata.num_rows, f"materialize {writer.version}") as progress:
+            writer.write_exposures(_batches(source, batch_rows, progress), scorer)
     if models is not None:
         writer.write_models(models.feed, models.user_factors, models.prebunks, scorer)
     written = used_memory(client) - before

@@ -33,11 +33,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from offline.io import logs as logfiles
 from offline.io.parquet import write_parquet_atomic
 from offline.io.rejects import RejectWriter
 from offline.join.contracts import JoinSummary, Partial, prepare_tags
-from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 from offline.nightly.audience import build_audience
 from offline.nightly.manifest import Manifest, PartitionEntry
 from offline.progress import RowProgress
@@ -96,7 +95,12 @@ class StateUpdate:
     """One run: decide what to scan, scan it, merge the window, flip the generation."""
 
     def __init__(
-        self, logs: Path, state_dir: Path, run_date: date, lookback_days: int, engine: JoinEngine
+        self,
+        logs: Path | str,
+        state_dir: Path,
+        run_date: date,
+        lookback_days: int,
+        engine: JoinEngine,
     ) -> None:
         self.logs = logs
         self.engine = engine
@@ -125,7 +129,7 @@ class StateUpdate:
         return pairs, surfaces
 
     def _scan(
-        self, dt: str, files: list[Path], tags: pa.Table, kind: str, progress: RowProgress
+        self, dt: str, files: list[Path | str], tags: pa.Table, kind: str, progress: RowProgress
     ) -> tuple[str, str, str | None]:
         rejects = RejectWriter(self._path(f"rejects/dt={dt}/rejects-{kind}-{self.run_id}.parquet"))
         full = kind == "full"
@@ -149,7 +153,7 @@ class StateUpdate:
             pq.read_table(self._path(old.tags_file)) if old.tags_file else tags_now.slice(0, 0)
         )
         added, removed = _anti_join(tags_now, applied), _anti_join(applied, tags_now)
-        dts = window(self.run_date, self.lookback_days, logfiles.partitions(self.logs))
+        dts = window(self.run_date, self.lookback_days, self.engine.log_partitions(self.logs))
         plan = self._plan(old, dts, added, removed)
         new = Manifest(self.run_date.isoformat(), self.lookback_days, old.tags_file)
         total_rows = sum(_row_count(files) for _, files, _, action in plan if action != "keep")
@@ -183,12 +187,13 @@ class StateUpdate:
 
     def _plan(
         self, old: Manifest, dts: list[str], added: pa.Table, removed: pa.Table
-    ) -> list[tuple[str, list[Path], str, str]]:
-        """(dt, files, fingerprint, full|backfill|keep) for every partition in the window."""
+    ) -> list[tuple[str, list[Path | str], str, str]]:
+        """(dt, files, fingerprint, full|backfill|keep) for every partition in the window; the
+        engine lists and fingerprints the files (a Hadoop URI's through Spark)."""
         plan = []
         for dt in dts:
-            files = logfiles.partition_files(self.logs, dt)
-            fp = logfiles.fingerprint(files)
+            _, files = self.engine.log_files(self.logs, [dt])
+            fp = self.engine.fingerprint(files)
             entry = old.partitions.get(dt)
             if entry is None or entry.fingerprint != fp or removed.num_rows:
                 action = "full"
@@ -267,12 +272,13 @@ class StateUpdate:
         }
 
 
-def _row_count(files: list[Path]) -> int:
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+def _row_count(files: list[Path | str]) -> int:
+    """The rows of the local files, for the progress bar (remote ones are not opened here)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files if not is_remote(f))
 
 
 def update_state(
-    logs: Path,
+    logs: Path | str,
     tags: pa.Table,
     state_dir: Path,
     run_date: date,
