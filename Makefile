@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize calibrate-report eval-matching eval-search eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -65,6 +65,9 @@ bench: bench-offline bench-store bench-serve bench-report
 
 bench-offline: $(STAMP)
 	$(PY) bench/bench_exposures.py $(BENCH_ARGS)
+
+bench-materialize: $(STAMP)
+	$(PY) -m bench.bench_materialize $(BENCH_ARGS)
 
 bench-spark: $(STAMP)
 	$(PY) -m bench.bench_spark $(BENCH_ARGS)
