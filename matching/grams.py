@@ -28,6 +28,7 @@ import numpy as np
 
 from matching.chinese import cut
 from matching.normalize import batch_segments
+from matching.synonyms import canonical
 
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 WORD = re.compile(f"[^\\W_{CJK}]+")
@@ -54,6 +55,23 @@ def word_id(word: str) -> int:
     return WORD_BASE + zlib.crc32(word.encode("utf-8")) % WORD_SPAN
 
 
+_ids: dict[str, int] = {}  # word -> id for ``word_ids``
+IDS_MAX = 1 << 18
+
+
+def word_ids(words: list[str]) -> list[int]:
+    """``word_id`` of each word, in bulk: the new words are a set difference and the lookups a
+    ``map`` over a dict, so a batch costs no Python frame per word. The dict is replaced (never
+    cleared in place: another thread may be reading it) when it outgrows ``IDS_MAX``."""
+    global _ids
+    table = _ids
+    if len(table) > IDS_MAX:
+        table = _ids = {}
+    for w in dict.fromkeys(words).keys() - table.keys():
+        table[w] = word_id(w)
+    return list(map(table.__getitem__, words))
+
+
 def text_block(texts: Sequence[str | None]) -> tuple[str, np.ndarray]:
     """The normalised texts joined into one string, and each text's start offset in it."""
     parts = ["\n".join(s) for s in batch_segments(texts)]
@@ -77,15 +95,15 @@ def _characters(block: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate([pos, pos[pair]]), np.concatenate([ids, pair_ids]), is_cjk
 
 
-def _words(block: str, is_cjk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets and ids of the words of ``block``: jieba words of 2+ characters starting with a
-    CJK character, and Latin words of 2+ characters that are not stop words."""
-    tokens = cut(block)  # the tokens concatenate back to ``block``
+def _words(block: str, tokens: list[str], is_cjk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and ids of the words of ``block`` (whose jieba ``tokens`` concatenate back to
+    it): words of 2+ characters starting with a CJK character, and Latin words of 2+
+    characters that are not stop words."""
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     starts = np.cumsum(lengths) - lengths
     chosen = np.flatnonzero((lengths > 1) & is_cjk[np.minimum(starts, len(is_cjk) - 1)])
     pos: list[int] = starts[chosen].tolist()
-    ids: list[int] = [word_id(tokens[i]) for i in chosen.tolist()]
+    ids: list[int] = word_ids(list(map(tokens.__getitem__, chosen.tolist())))
     for m in WORD.finditer(block):
         word = m.group()
         if len(word) > 1 and word not in STOPWORDS:
@@ -100,8 +118,10 @@ def batch_grams(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np
     block, text_starts = text_block(texts)
     if not block.strip():
         return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int32)
+    tokens = cut(block)
+    block, tokens, text_starts = canonical(block, tokens, text_starts)
     c_pos, c_ids, is_cjk = _characters(block)
-    w_pos, w_ids = _words(block, is_cjk)
+    w_pos, w_ids = _words(block, tokens, is_cjk)
     pos = np.concatenate([c_pos, w_pos])
     ids = np.concatenate([c_ids, w_ids])
     owner = (np.searchsorted(text_starts, pos, side="right") - 1).astype(np.uint64)

@@ -59,11 +59,63 @@ class Index:
     # characters and words, not the rarest gram's (an unseen word is not the strongest evidence
     # against a match)
     idf_max: float  # idf of a gram held by one rumor
+    slots: np.ndarray  # int32 open-addressing hash table of vocab positions (-1: empty)
+
+    def positions(self, grams: np.ndarray) -> np.ndarray:
+        """The index of each gram in ``vocab``, -1 for a gram the library does not hold: a
+        hash lookup, a few probes per gram instead of a binary search's 18 over the vocabulary
+        (whose cache misses were a fifth of the scoring time)."""
+        return probe(self.slots, self.vocab, grams)
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays."""
         return sum(getattr(self, f.name).nbytes for f in fields(self) if f.type == "np.ndarray")
+
+
+HASH_MUL = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: a gram's slot is its top bits
+
+
+def _slot_of(grams: np.ndarray, bits: int) -> np.ndarray:
+    """The home slot of each gram in a table of ``2**bits`` slots."""
+    return ((grams * HASH_MUL) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def hash_slots(vocab: np.ndarray) -> np.ndarray:
+    """An open-addressing (linear probing) table of at least twice ``vocab``'s size holding
+    each gram's position; built by placing, round after round, the grams whose probe slot is
+    free (the lowest position wins a contested slot, so the table is the same every build)."""
+    bits = max(4, int(2 * max(len(vocab), 1) - 1).bit_length())
+    size = 1 << bits
+    slots = np.full(size, -1, dtype=np.int32)
+    pending = np.arange(len(vocab), dtype=np.int64)
+    at = _slot_of(vocab, bits)
+    while len(pending):
+        free = slots[at] < 0
+        first = np.zeros(len(pending), dtype=bool)
+        _, win = np.unique(at[free], return_index=True)
+        first[np.flatnonzero(free)[win]] = True
+        slots[at[first]] = pending[first]
+        pending, at = pending[~first], (at[~first] + 1) & (size - 1)
+    return slots
+
+
+def probe(slots: np.ndarray, vocab: np.ndarray, grams: np.ndarray) -> np.ndarray:
+    """Position in ``vocab`` of each gram (-1 when absent), following ``hash_slots``' probes."""
+    out = np.full(len(grams), -1, dtype=np.int64)
+    if len(vocab) == 0 or len(grams) == 0:
+        return out
+    mask = len(slots) - 1
+    todo = np.arange(len(grams), dtype=np.int64)
+    at = _slot_of(grams, mask.bit_length())
+    while len(todo):
+        cand = slots[at].astype(np.int64)
+        found = cand >= 0
+        hit = found & (vocab[np.maximum(cand, 0)] == grams[todo])
+        out[todo[hit]] = cand[hit]
+        more = found & ~hit  # an occupied slot of another gram: probe the next one
+        todo, at = todo[more], (at[more] + 1) & mask
+    return out
 
 
 def _pairs(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,4 +215,5 @@ def build_index(
         rumor_rank=np.asarray(rumor_rank, dtype=np.int32),
         unknown_weight=float(np.median(idf[single])) if single.any() else float(np.log1p(n)),
         idf_max=float(np.log1p((n - 0.5) / 1.5)),
+        slots=hash_slots(vocab),
     )

@@ -4,7 +4,7 @@ and decide what a score means (auto-tag, review queue, nothing)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,6 +17,16 @@ from matching.scoring import PairScores, ScoreParams, score_pairs
 
 Decision = Literal["auto", "review", "none"]
 BATCH = 512
+
+
+@dataclass(frozen=True)
+class TopMatches:
+    """Rows of ``Matcher.top``: text position, rumor position (in ``Matcher.rumor_ids``) and
+    score, sorted by text then best first."""
+
+    text: np.ndarray
+    rumor: np.ndarray
+    score: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class Thresholds:
 
     high: float = 0.9858
     low: float = 0.8693
-    search: float = 0.9118
+    search: float = 0.9119
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""
@@ -103,6 +113,27 @@ class Matcher:
                 found = rerank(self.reranker, chunk, found)
             out += [f[:k] for f in found]
         return out
+
+    def top(self, texts: Sequence[str | None], k: int = 3) -> TopMatches:
+        """The ``k`` best (text, rumor, score) rows of ``texts`` as arrays, best first per text:
+        what ``match_batch`` returns (same order, scores rounded the same way) without building
+        a ``Match`` per row; for bulk callers (the offline tagger). Without a reranker only."""
+        if self.reranker is not None:
+            raise ValueError("Matcher.top does not rerank: use match_batch")
+        parts: list[TopMatches] = []
+        for lo in range(0, len(texts), BATCH):
+            s = self.scores(texts[lo : lo + BATCH])
+            keep = np.ones(len(s.text), dtype=bool)
+            keep[k:] = s.text[k:] != s.text[:-k]
+            if k <= 0:
+                keep[:] = False
+            score = np.array([round(x, 6) for x in s.score[keep].tolist()], dtype=np.float64)
+            parts.append(TopMatches(s.text[keep] + lo, s.rumor[keep], score))
+        if not parts:
+            empty = np.zeros(0, np.int64)
+            return TopMatches(empty, empty, np.zeros(0))
+        columns = zip(*(astuple(p) for p in parts), strict=True)
+        return TopMatches(*(np.concatenate(c) for c in columns))
 
     def best(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Top rumor index (-1 if none), its score and document index for each text."""

@@ -218,8 +218,9 @@ def pair_features(
 ) -> PairFeatures:  # fmt: skip
     """Features of each text's ``candidates`` best documents by their rare grams' bm (among
     those reaching ``floor`` times the best one's)."""
-    gi = np.minimum(np.searchsorted(index.vocab, grams), len(index.vocab) - 1)
-    known = index.vocab[gi] == grams
+    gi = index.positions(grams)
+    known = gi >= 0
+    gi = np.maximum(gi, 0)
     w_all = np.where(known, index.idf[gi], np.float32(index.unknown_weight)).astype(np.float64)
     wording = grams >= WORD_BASE  # words and character pairs
     w = np.where(grams >= PAIR_BIT, 0.0, w_all)  # pairs weigh in containment only

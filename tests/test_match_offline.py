@@ -95,6 +95,24 @@ def test_match_items_schema(world: Path) -> None:
     assert tags.num_rows == 1
 
 
+def test_worker_processes_write_what_one_process_writes(world: Path, tmp_path: Path) -> None:
+    from offline.nightly.match import PARALLEL_MIN
+
+    items = pq.read_table(world / "items.parquet", columns=["item_id", "text"])
+    reps = -(-PARALLEL_MIN // items.num_rows) + 1
+    ids = items.column("item_id").to_pylist()
+    many = pa.concat_tables(
+        [items.set_column(0, "item_id", pa.array([f"{i}#{r}" for i in ids])) for r in range(reps)]
+    )
+    pq.write_table(many, tmp_path / "items.parquet")
+    one = run_match(tmp_path / "items.parquet", world, tmp_path / "one", workers=1)
+    two = run_match(tmp_path / "items.parquet", world, tmp_path / "two", workers=2)
+    assert (one["workers"], two["workers"]) == (1, 2)
+    for name in ("matched_tags.parquet", "review_queue.parquet"):
+        assert pq.read_table(tmp_path / "one" / name).equals(pq.read_table(tmp_path / "two" / name))
+    assert one["auto"] == two["auto"] > 0
+
+
 # Rows that tell the qualification rule apart: confirmed, withdrawn, an empty claim, a status
 # left out (confirmed), keywords as one string and a single variant text, out of id order.
 LIBRARY_ROWS = [

@@ -107,6 +107,24 @@ def test_batch_equals_single(matcher: Matcher) -> None:
     assert matcher.match_batch(texts, k=3) == [matcher.match(t, k=3) for t in texts]
 
 
+def test_top_arrays_are_match_batch(matcher: Matcher) -> None:
+    texts = ([e.claim for e in LIBRARY] + UNRELATED + ["", None, "板蓝根 预防流感"]) * 200
+    for k in (1, 3):
+        top = matcher.top(texts, k)  # crosses the 512-text chunks
+        rows = [
+            (t, matcher.rumor_ids[r], s)
+            for t, r, s in zip(
+                top.text.tolist(), top.rumor.tolist(), top.score.tolist(), strict=True
+            )
+        ]
+        expected = [
+            (t, m.rumor_id, m.score)
+            for t, ms in enumerate(matcher.match_batch(texts, k))
+            for m in ms
+        ]
+        assert rows == expected and len(rows) > len(texts) // 2
+
+
 def test_empty_text_has_no_match(matcher: Matcher) -> None:
     for text in ("", None, "   ", "[泪][doge]", "http://t.cn/A6x8Yz", "@某人 ", "！！！"):
         assert matcher.match(text) == []

@@ -82,3 +82,16 @@ def test_matches_are_the_same_from_many_threads_at_once() -> None:
     for t in threads:
         t.join()
     assert len(results) == 120 and all(r == want for r in results)
+
+
+def test_hash_lookup_finds_what_a_binary_search_finds() -> None:
+    from matching.index import hash_slots, probe
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 3, 1000, 50_000):
+        vocab = np.unique(rng.integers(0, 1 << 60, n, dtype=np.uint64))
+        asked = np.concatenate([vocab[::-1], rng.integers(0, 1 << 60, 500, dtype=np.uint64)])
+        found = probe(hash_slots(vocab), vocab, asked)
+        at = np.minimum(np.searchsorted(vocab, asked), max(len(vocab) - 1, 0))
+        held = (vocab[at] == asked) if len(vocab) else np.zeros(len(asked), dtype=bool)
+        assert np.array_equal(found, np.where(held, at, -1))

@@ -10,17 +10,21 @@ summary counts them under ``skipped``.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds, matcher_library
+from matching.matcher import TopMatches
 from offline.io.catalog import (
     DEBUNK_FILES,
     RUMOR_FILES,
@@ -44,6 +48,8 @@ REVIEW_SCHEMA = pa.schema(
 )
 BATCH_ROWS = 20_000
 TOP_K = 3
+PARALLEL_MIN = 4_096  # a batch smaller than this is scored in-process (a fork costs more)
+MAX_WORKERS = 2
 
 
 def load_library(library_dir: Path) -> list[LibraryEntry]:
@@ -67,31 +73,92 @@ def match_items(
     library: list[LibraryEntry] | Matcher,
     thresholds: Thresholds | None = None,
     params: ScoreParams | None = None,
+    pool: MatchPool | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """(tags, review) for ``items`` (columns item_id, text): matches at or above ``high`` are
-    tags, those in [low, high) go to review; up to TOP_K rumors per item."""
+    tags, those in [low, high) go to review; up to TOP_K rumors per item. ``pool`` spreads
+    the scoring over worker processes (the result is the same)."""
     matcher = library if isinstance(library, Matcher) else make_matcher(library, thresholds, params)
-    claims = dict(zip(matcher.rumor_ids, matcher.claims, strict=True))
-    ids = items.column("item_id").to_pylist()
     texts = items.column("text").to_pylist()
-    tags: dict[str, list] = {k: [] for k in TAG_SCHEMA.names}
-    review: dict[str, list] = {k: [] for k in REVIEW_SCHEMA.names}
-    for item, text, found in zip(ids, texts, matcher.match_batch(texts, TOP_K), strict=True):
-        for m in found:
-            decision = matcher.decide(m.score)
-            if decision == "auto":
-                for k, v in zip(
-                    TAG_SCHEMA.names, (item, m.rumor_id, "matched", m.score), strict=True
-                ):
-                    tags[k].append(v)
-            elif decision == "review":
-                row = (item, m.rumor_id, m.score, claims[m.rumor_id], text)
-                for k, v in zip(REVIEW_SCHEMA.names, row, strict=True):
-                    review[k].append(v)
-    return (
-        pa.Table.from_pydict(tags, schema=TAG_SCHEMA),
-        pa.Table.from_pydict(review, schema=REVIEW_SCHEMA),
+    top = pool.top(texts) if pool is not None else matcher.top(texts, TOP_K)
+    auto = top.score >= matcher.thresholds.high
+    queued = ~auto & (top.score >= matcher.thresholds.low)
+    ids = items.column("item_id")
+    rumor_ids = pa.array(matcher.rumor_ids, pa.string())
+    claims = pa.array(matcher.claims, pa.string())
+    a, q = np.flatnonzero(auto), np.flatnonzero(queued)
+    tags = pa.table(
+        [
+            ids.take(top.text[a]),
+            rumor_ids.take(top.rumor[a]),
+            pa.array(["matched"] * len(a), pa.string()),
+            pa.array(top.score[a], pa.float64()),
+        ],
+        schema=TAG_SCHEMA,
     )
+    review = pa.table(
+        [
+            ids.take(top.text[q]),
+            rumor_ids.take(top.rumor[q]),
+            pa.array(top.score[q], pa.float64()),
+            claims.take(top.rumor[q]),
+            items.column("text").take(top.text[q]),
+        ],
+        schema=REVIEW_SCHEMA,
+    )
+    return tags, review
+
+
+_WORKER: Matcher | None = None  # the matcher a forked worker process inherits
+
+
+def _worker_top(texts: list[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Matcher.top`` of one share of a batch, in a worker process."""
+    assert _WORKER is not None
+    top = _WORKER.top(texts, TOP_K)
+    return top.text, top.rumor, top.score
+
+
+class MatchPool:
+    """Worker processes that score shares of a batch with the parent's matcher (inherited by
+    fork, so the index is shared copy-on-write and never pickled). Scores do not depend on
+    which texts share a call, so the result is the in-process one."""
+
+    def __init__(self, matcher: Matcher, workers: int) -> None:
+        global _WORKER
+        _WORKER = matcher
+        self.matcher = matcher
+        self.workers = workers
+        self.executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"))
+        list(self.executor.map(_worker_top, [[""]] * workers))  # start them now
+
+    def top(self, texts: list[str | None]) -> TopMatches:
+        """``Matcher.top(texts, TOP_K)``, a contiguous share per worker."""
+        if len(texts) < PARALLEL_MIN:
+            return self.matcher.top(texts, TOP_K)
+        bounds = np.linspace(0, len(texts), self.workers + 1).astype(int).tolist()
+        shares = [texts[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        parts = list(self.executor.map(_worker_top, shares))
+        return TopMatches(
+            np.concatenate([t + lo for (t, _, _), lo in zip(parts, bounds, strict=False)]),
+            np.concatenate([r for _, r, _ in parts]),
+            np.concatenate([sc for _, _, sc in parts]),
+        )
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self.executor.shutdown()
+
+
+def match_workers(requested: int | None = None) -> int:
+    """How many processes score a run: ``requested``, else ``DEBUNK_MATCH_WORKERS``, else the
+    cores this process may use (at most ``MAX_WORKERS``)."""
+    if requested is not None:
+        return max(1, requested)
+    env = os.environ.get("DEBUNK_MATCH_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
 
 
 def debunk_titles(library_dir: Path) -> list[str]:
@@ -137,12 +204,14 @@ def run_match(
     params: ScoreParams | None = None,
     batch_rows: int = BATCH_ROWS,
     titles: Iterable[str] | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Match ``items_path`` against the matcher library of ``library_dir``; write
     ``out_dir/matched_tags.parquet`` and ``out_dir/review_queue.parquet`` atomically; return a
     summary (texts, auto, review, skipped, texts_per_s, ...). Items that are a debunk's text
     (``titles``, by default those of the debunks in ``library_dir``) or whose ``author_type``
-    is an authority are skipped."""
+    is an authority are skipped. ``workers`` processes score the batches (``match_workers``;
+    a file of fewer than ``PARALLEL_MIN`` rows is scored in-process)."""
     t0 = time.perf_counter()
     library = load_library(Path(library_dir))
     debunks = DebunkTexts(debunk_titles(Path(library_dir)) if titles is None else titles)
@@ -158,14 +227,19 @@ def run_match(
     columns = ["item_id", "text"] + (
         ["author_type"] if "author_type" in source.schema_arrow.names else []
     )
+    n_workers = match_workers(workers)
     with ExitStack() as stack:
+        pool = None
+        if n_workers > 1 and source.metadata.num_rows >= PARALLEL_MIN:
+            pool = MatchPool(matcher, n_workers)
+            stack.callback(pool.close)
         tags_tmp = stack.enter_context(_aside(tags_path))
         review_tmp = stack.enter_context(_aside(review_path))
         tag_w = stack.enter_context(pq.ParquetWriter(tags_tmp, TAG_SCHEMA))
         rev_w = stack.enter_context(pq.ParquetWriter(review_tmp, REVIEW_SCHEMA))
         for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
             kept = drop_skipped(pa.Table.from_batches([batch]), debunks, skipped)
-            tags, review = match_items(kept, matcher)
+            tags, review = match_items(kept, matcher, pool=pool)
             tag_w.write_table(tags)
             rev_w.write_table(review)
             texts += batch.num_rows
@@ -183,6 +257,7 @@ def run_match(
         "review": queued,
         "skipped": dict(sorted(skipped.items())),
         "texts_per_s": round(texts / match_s, 1) if match_s > 0 else None,
+        "workers": n_workers if pool is not None else 1,
         "build_s": round(build_s, 3),
         "elapsed_s": round(time.perf_counter() - t0, 3),
         "thresholds": {"high": matcher.thresholds.high, "low": matcher.thresholds.low},
