@@ -321,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--skip-performance",
+        action="store_true",
+        help="precision and recall only (throughput is also in make bench-matching)",
+    )
     args = ap.parse_args(argv)
     if (
         not (args.data / "posts.parquet").exists()
@@ -368,10 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         f"matcher defaults high={defaults.high} low={defaults.low}: "
         f"{rows[0]['at_defaults']['high']} / {rows[0]['at_defaults']['low']}"
     )
-    perf_texts = queries
-    perf_texts = [perf_texts[i] for i in rng.permutation(len(perf_texts))[:20_000]]
-    perf = performance(big_library(d["library"], d["filler"], rng), perf_texts, args.cores)
-    print(json.dumps(perf, indent=1))
+    perf = None
+    if not args.skip_performance:
+        perf_texts = [queries[i] for i in rng.permutation(len(queries))[:20_000]]
+        perf = performance(big_library(d["library"], d["filler"], rng), perf_texts, args.cores)
+        print(json.dumps(perf, indent=1))
     result = {
         "data": str(args.data),
         "rule": {"quote_chars": QUOTE_CHARS, "min_chars": MIN_CHARS, "seed": SEED},
