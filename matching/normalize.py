@@ -34,8 +34,24 @@ def strip_noise(text: str) -> str:
     return MENTION.sub(" ", text)
 
 
+def _plain(folded: str) -> bool:
+    """Whether a folded text can hold no noise pattern: no ``@`` (mentions, repost chains,
+    replies), no ``[`` (emoji codes), no link start (folded text is lower case). Most texts are
+    plain, and skipping six regular expressions for them is a tenth of the gramming time."""
+    return (
+        "@" not in folded
+        and "[" not in folded
+        and "http" not in folded
+        and "www." not in folded
+        and "t.cn/" not in folded
+    )
+
+
 def _split(folded: str) -> list[str]:
     """The commentary and quoted parts of an already folded text, stripped of noise."""
+    if _plain(folded):
+        text = folded.strip()
+        return [text] if text else []
     text = REPLY.sub(" ", folded)
     parts = CHAIN.split(text)
     out = [parts[0]] + [CHAIN_NAME.sub(" ", p, count=1) for p in parts[1:]]

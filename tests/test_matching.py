@@ -145,6 +145,19 @@ GRAMS_SCRIPT = (
 )
 
 
+def test_plain_texts_skip_the_noise_patterns_and_noisy_ones_do_not() -> None:
+    from matching.normalize import segments
+
+    assert segments("  板蓝根 预防流感  ") == ["板蓝根 预防流感"]
+    assert segments("   ") == []
+    # each marker sends a text through the noise patterns, full-width and upper case included
+    assert segments("ＨＴＴＰ://t.cn/Ab1 看看") == ["看看"]
+    assert segments("Ｗｗｗ.example.com 看看") == ["看看"]
+    assert segments("看看 T.CN/Ab1") == ["看看"]
+    assert segments("[泪]看看") == ["看看"]
+    assert segments("回复@某人:看看//@别人: 原文") == ["看看", "原文"]
+
+
 def test_gram_ids_are_stable_across_processes() -> None:
     """Gram ids must not depend on PYTHONHASHSEED (no salted hash())."""
     outs = set()
