@@ -57,6 +57,8 @@ def word_id(word: str) -> int:
 
 _ids: dict[str, int] = {}  # word -> id for ``word_ids``
 IDS_MAX = 1 << 18
+SLICE = 4096  # words per C-level call: a GroupWarnings call of 400k characters must not hold
+# the GIL for tens of ms in one call while a RankFeed waits (docs/decisions/0021)
 
 
 def word_ids(words: list[str]) -> list[int]:
@@ -67,9 +69,13 @@ def word_ids(words: list[str]) -> list[int]:
     table = _ids
     if len(table) > IDS_MAX:
         table = _ids = {}
-    for w in dict.fromkeys(words).keys() - table.keys():
-        table[w] = word_id(w)
-    return list(map(table.__getitem__, words))
+    out: list[int] = []
+    for lo in range(0, len(words), SLICE):  # slices: another thread may take the GIL between
+        part = words[lo : lo + SLICE]
+        for w in dict.fromkeys(part).keys() - table.keys():
+            table[w] = word_id(w)
+        out += map(table.__getitem__, part)
+    return out
 
 
 def text_block(texts: Sequence[str | None]) -> tuple[str, np.ndarray]:

@@ -23,6 +23,7 @@ import numpy as np
 from matching.chinese import cut
 from matching.foldtable import fold_exact
 
+SLICE = 4096  # tokens per C-level call (see grams.SLICE)
 TABLE = """
 红会=红十字会 中国红会=中国红十字会 工行=工商银行 中国工商银行=工商银行 icbc=工商银行
 建行=建设银行 中国建设银行=建设银行 ccb=建设银行 农行=农业银行 中国农业银行=农业银行
@@ -100,7 +101,11 @@ def canonical(
     """``block`` (its jieba ``tokens``, the texts starting at ``text_starts``) with every
     variant of the table replaced by its canonical form; unchanged when it holds none."""
     table = rules()
-    heads = np.flatnonzero(np.fromiter(map(table.__contains__, tokens), bool, len(tokens)))
+    found = np.zeros(len(tokens), dtype=bool)
+    for lo in range(0, len(tokens), SLICE):  # slices: another thread may take the GIL between
+        part = tokens[lo : lo + SLICE]
+        found[lo : lo + len(part)] = np.fromiter(map(table.__contains__, part), bool, len(part))
+    heads = np.flatnonzero(found)
     if len(heads) == 0:
         return block, tokens, text_starts
     out: list[str] = []
