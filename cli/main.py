@@ -1,5 +1,5 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
-report, demo."""
+report, demo; notify and export-outbox (cli/outbox.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from cli import logs
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
@@ -457,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+    add_outbox_parsers(sub)  # notify, export-outbox
     return p
 
 

@@ -19,6 +19,9 @@ one user lives in one slot):
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
 - ``dbk:{events}:seen:<event_id>``       string: an event id already appended to the stream (TTL)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
+- ``dbk:{outbox}:stream``                stream: push notifications for the platform's push system
+- ``dbk:{outbox}:sent:<user_id>:<rumor_id>`` string: the notification id a (user, rumor) got (TTL)
+- ``dbk:{outbox}:exported``              string: the last outbox id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
 
@@ -43,6 +46,10 @@ VERSIONS = b"dbk:{snap}:versions"
 WRITING = b"dbk:{snap}:writing"
 EVENTS = b"dbk:{events}:stream"
 EVENTS_EXPORTED = b"dbk:{events}:exported"
+# The notification outbox and its export cursor share a hash tag with the once-markers, so a
+# batch of notifications is one script on one slot.
+OUTBOX = b"dbk:{outbox}:stream"
+OUTBOX_EXPORTED = b"dbk:{outbox}:exported"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
 # What the embedded launcher started its server with, for clients that may not run CONFIG.
@@ -124,6 +131,14 @@ def event_applied(user_id: str, event_id: str) -> bytes:
 def event_streamed(event_id: str) -> bytes:
     """Marks that the event ``event_id`` was appended to the event stream (its hash tag)."""
     return b"dbk:{events}:seen:" + check_id(event_id, "event_id").encode()
+
+
+def notified(user_id: str, rumor_id: str) -> bytes:
+    """Marks that ``user_id`` was notified about ``rumor_id`` (holds the notification id)."""
+    return (
+        b"dbk:{outbox}:sent:" + check_id(user_id, "user_id").encode() + b":"
+        + check_id(rumor_id, "rumor_id").encode()
+    )  # fmt: skip
 
 
 def feed_keys(
