@@ -20,7 +20,7 @@ one user lives in one slot):
 - ``dbk:{events}:seen:<event_id>``       string: an event id already appended to the stream (TTL)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
 - ``dbk:{outbox}:stream``                stream: push notifications for the platform's push system
-- ``dbk:{outbox}:sent:<user_id>:<rumor_id>`` string: the notification id a (user, rumor) got (TTL)
+- ``dbk:{outbox}:sent:<user_id>,<rumor_id>`` string: the notification id a (user, rumor) got (TTL)
 - ``dbk:{outbox}:exported``              string: the last outbox id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
@@ -134,9 +134,10 @@ def event_streamed(event_id: str) -> bytes:
 
 
 def notified(user_id: str, rumor_id: str) -> bytes:
-    """Marks that ``user_id`` was notified about ``rumor_id`` (holds the notification id)."""
+    """Marks that ``user_id`` was notified about ``rumor_id`` (holds the notification id); a
+    comma, outside the id alphabet, parts the two ids, so no other pair has the same key."""
     return (
-        b"dbk:{outbox}:sent:" + check_id(user_id, "user_id").encode() + b":"
+        b"dbk:{outbox}:sent:" + check_id(user_id, "user_id").encode() + b","
         + check_id(rumor_id, "rumor_id").encode()
     )  # fmt: skip
 

@@ -78,3 +78,14 @@ def test_event_id_keys_share_their_writes_hash_tags() -> None:
     assert keys.EVENTS.startswith(b"dbk:{events}:")  # same slot as the stream
     with pytest.raises(keys.InvalidId):
         keys.event_applied("u1", "e}1")
+
+
+def test_outbox_keys_share_one_hash_tag_and_no_two_pairs_share_a_marker() -> None:
+    assert keys.OUTBOX == b"dbk:{outbox}:stream"
+    assert keys.OUTBOX_EXPORTED == b"dbk:{outbox}:exported"
+    assert keys.notified("u1", "r1") == b"dbk:{outbox}:sent:u1,r1"
+    assert keys.notified("a:b", "c") != keys.notified("a", "b:c")  # ids may hold a colon
+    with pytest.raises(keys.InvalidId):
+        keys.notified("u1", "r1,u2")
+    with pytest.raises(keys.InvalidId):
+        keys.notified("u}1", "r1")

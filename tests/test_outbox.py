@@ -91,7 +91,8 @@ def test_a_notification_is_a_served_push_event_recorded_once(
 
     async def report_served_again() -> None:  # the push system also reports what it sent
         c = redis.asyncio.Redis.from_url(redis_url)
-        served = DeliveryEvent("s1", "d1", "r1", "push", "served", NOW, event_id=notification_id("s1", "r1"))  # fmt: skip
+        nid = notification_id("s1", "r1")
+        served = DeliveryEvent("s1", "d1", "r1", "push", "served", NOW, event_id=nid)
         await EventWriter(c).write([served])
         await c.aclose()
 
@@ -220,8 +221,9 @@ def test_the_export_round_trips_and_keeps_what_the_push_system_has_not_consumed(
 
 
 def debunk(*args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "REDIS_URL": redis_url})  # fmt: skip
+    env = {**os.environ, "REDIS_URL": redis_url}
+    cmd = [sys.executable, "-m", "cli.main", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_the_commands(client: redis.Redis, tmp_path: Path, redis_url: str) -> None:
