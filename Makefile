@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox calibrate-report eval-matching eval-search eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -80,6 +80,10 @@ bench-serve: $(STAMP)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)
+
+# What notifying a rumor's spreaders costs, and how long one outbox batch script holds Redis.
+bench-outbox: $(STAMP)
+	$(PY) bench/bench_outbox.py $(BENCH_ARGS)
 
 # RecordEvents and RankFeed with persistence off, AOF everysec and AOF always, same server, same run.
 bench-durability: $(STAMP)

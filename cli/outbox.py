@@ -17,6 +17,7 @@ REASONS = ("confirmed", "verdict_changed")
 
 
 def _print_json(obj: dict[str, Any]) -> None:
+    """Print a summary as the other verbs do (cli/main.py)."""
     print(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
 
@@ -77,7 +78,7 @@ def add_outbox_parsers(sub: Any) -> None:
     s.add_argument("--extra-users", default="", help="more spreaders, comma-separated ids")
     s.add_argument("--push-daily-cap", type=int, default=ServingPolicy().push_daily_cap,
                    help="notifications a user may get per UTC day")  # fmt: skip
-    s.add_argument("--batch", type=int, default=500, help="users per atomic outbox write")
+    s.add_argument("--batch", type=int, default=100, help="users per atomic outbox write")
     s.add_argument("--now", type=float, default=None, help="unix time to notify at (tests)")
     s.set_defaults(func=cmd_notify)
 

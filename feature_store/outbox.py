@@ -37,11 +37,9 @@ OUTBOX_MAXLEN = 1_000_000
 NOTIFIED_TTL_S = 90 * 24 * 3600
 SURFACE = "push"
 FIELDS = ("notification_id", "user_id", "rumor_id", "debunk_id", "reason", "ts")
-STATUSES = ("notified", "already", "dismissed", "capped")
-_KEYS_PER = 5  # once-marker, delivery, cap, event applied, event streamed
 _ARGS_PER = 9 + 2 * len(FIELDS) + 2 * len(EVENT_FIELDS)  # see _BATCH
 
-# KEYS: outbox, event stream, then _KEYS_PER per notification (_keys). ARGV: the 9 settings of
+# KEYS: outbox, event stream, then 5 per notification (_keys). ARGV: the 9 settings of
 # append_batch, then _ARGS_PER per notification (_args): its 6 fields, the served, rumor-
 # dismissed and debunk-dismissed delivery fields, the entry's 12 and the event's 18 values.
 _BATCH = """
@@ -110,7 +108,8 @@ def _keys(n: Notification) -> list[bytes]:
 
 
 def append_batch(client: redis.Redis, batch: list[Notification], daily_cap: int) -> list[str]:
-    """Apply one batch atomically (see module doc); each notification's status, in order."""
+    """Apply one batch atomically (see module doc); each notification's status, in order:
+    notified, already, dismissed or capped."""
     if isinstance(client, redis.cluster.RedisCluster):
         raise OutboxError("the outbox batch is one script over many slots: use a single node")
     if not batch:
@@ -184,10 +183,12 @@ def trim_consumed(client: redis.Redis, cursor: str) -> None:
 
 
 def _text(value: bytes | str) -> str:
+    """A reply field as text (redis-py gives bytes or str, by client settings)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _id(stream_id: str) -> tuple[int, int]:
+    """A stream id as a comparable (milliseconds, sequence) pair."""
     ms, seq = stream_id.split("-")
     return int(ms), int(seq)
 
