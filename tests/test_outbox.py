@@ -12,7 +12,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
@@ -24,12 +23,12 @@ from feature_store import experiments, keys, outbox
 from feature_store.delivery import queue_events
 from feature_store.event_writes import EventWriter
 from feature_store.snapshot_catalog import load_catalog
-from offline.io.parquet import write_parquet_atomic
 from offline.live.export_outbox import OutboxExportError, export_outbox
 from offline.live.notify import NotifyError, notify_spreaders
 from ranking.policy import FeedRules, ServingPolicy
 from ranking.spreaders import Recipient, SpreadRecord, plan_notifications
 from tests.fixtures import service
+from tests.fixtures.spreaders import world
 
 NOW = int(datetime(2026, 11, 3, 12, tzinfo=UTC).timestamp())
 ROWS = [
@@ -41,16 +40,6 @@ ROWS = [
     ("s1", "r2", "share", 1),
     ("w1", "r3", "share", 1),  # r3 is withdrawn
 ]
-
-
-def world(client: redis.Redis, state: Path, rows: list[tuple[str, str, str, int]]) -> Path:
-    """A served snapshot of ``rows`` and a nightly state folder with the same exposure state."""
-    service.snapshot(client, "v1", rows)
-    generation = state / "generations" / "g1"
-    batch = service.exposure_batch(rows)
-    write_parquet_atomic(pa.Table.from_batches([batch]), generation / "exposures.parquet")
-    os.symlink("generations/g1", state / "current")
-    return state
 
 
 def entries(client: redis.Redis) -> list[dict[str, str]]:
