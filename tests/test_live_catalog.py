@@ -105,9 +105,7 @@ def test_a_withdrawn_rumor_leaves_every_surface_within_a_second(stub, cli, clien
     until(lambda: all("r1" in found for found in surfaces(stub).values()))
 
 
-def test_a_new_rumor_with_its_debunk_and_tag_is_pinned_at_once(
-    stub, cli, tmp_path: Path
-) -> None:
+def test_a_new_rumor_with_its_debunk_and_tag_is_pinned_at_once(stub, cli, tmp_path: Path) -> None:
     rumors = tmp_path / "new.jsonl"
     claim = "自来水里加了避孕药"
     rumors.write_text(json.dumps({"rumor_id": "r9", "claim": claim, "category": "livelihood",
