@@ -108,12 +108,12 @@ def test_a_withdrawn_rumor_leaves_every_surface_within_a_second(stub, cli, clien
 def test_a_new_rumor_with_its_debunk_and_tag_is_pinned_at_once(stub, cli, tmp_path: Path) -> None:
     rumors = tmp_path / "new.jsonl"
     claim = "自来水里加了避孕药"
-    rumors.write_text(json.dumps({"rumor_id": "r9", "claim": claim, "category": "livelihood",
-                                  "severity": 3, "verdict": "false"}, ensure_ascii=False) + "\n")  # fmt: skip
-    debunks = tmp_path / "new.jsonl.debunks.jsonl"
-    debunks.write_text(json.dumps({"debunk_id": "d9", "rumor_ids": ["r9"], "title": "辟谣：自来水",
-                                   "url": "https://x/d9", "publisher": "水务局",
-                                   "authority": "official"}, ensure_ascii=False) + "\n")  # fmt: skip
+    rumor = {"rumor_id": "r9", "claim": claim, "severity": 3, "verdict": "false"}
+    rumors.write_text(json.dumps(rumor, ensure_ascii=False) + "\n")
+    debunks = tmp_path / "debunks.jsonl"
+    debunk = {"debunk_id": "d9", "rumor_ids": ["r9"], "title": "辟谣：自来水",
+              "url": "https://x/d9", "publisher": "水务局", "authority": "official"}  # fmt: skip
+    debunks.write_text(json.dumps(debunk, ensure_ascii=False) + "\n")
     assert cli("rumor", "add", str(rumors)) == 0
     assert cli("debunks", "import", str(debunks)) == 0
     assert cli("tag", "add", "i9", "r9") == 0
