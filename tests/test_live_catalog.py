@@ -5,7 +5,11 @@ or applying one twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -56,8 +60,10 @@ def stub(client: redis.Redis, settings: RedisSettings) -> Iterator[pb_grpc.Debun
 
 
 def surfaces(stub: pb_grpc.DebunkServiceStub) -> dict[str, set[str]]:
-    """The rumors each surface pins or ranks for u1, item i1 and r1's claim."""
+    """The rumors each surface pins or ranks for u1 (alone and in a batch), item i1 and r1's
+    claim (searched, and said in a group beside a message carrying i1)."""
     feed = stub.RankFeed(pb.RankFeedRequest(user_id="u1", limit=10), timeout=5)
+    batch = stub.RankFeedBatch(pb.RankFeedBatchRequest(user_ids=["u2", "u1"], limit=10), timeout=5)
     comment = stub.CommentTop(pb.CommentTopRequest(item_id="i1"), timeout=5)
     search = stub.SearchTop(pb.SearchTopRequest(query=RUMORS[0].claim), timeout=5)
     group = stub.GroupWarnings(
@@ -69,6 +75,7 @@ def surfaces(stub: pb_grpc.DebunkServiceStub) -> dict[str, set[str]]:
     )  # fmt: skip
     return {
         "feed": {c.rumor_id for c in feed.cards},
+        "batch": {c.rumor_id for c in batch.feeds[1].cards},
         "comment": {comment.card.rumor_id} - {""},
         "search": {c.rumor_id for c in search.cards},
         "group": {w.card.rumor_id for w in group.warnings},
@@ -103,6 +110,47 @@ def test_a_withdrawn_rumor_leaves_every_surface_within_a_second(stub, cli, clien
     # confirmed again: back everywhere
     assert cli("rumor", "confirm", "r1") == 0
     until(lambda: all("r1" in found for found in surfaces(stub).values()))
+
+
+def test_no_card_while_the_new_index_is_built(stub, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.library import LibraryMatchers
+
+    real, building = LibraryMatchers.prepare_live, []
+
+    async def slow(self, version, catalog):  # the index over the new library takes 3 s
+        building.append(version)
+        await asyncio.sleep(3.0)
+        await real(self, version, catalog)
+
+    monkeypatch.setattr(LibraryMatchers, "prepare_live", slow)
+    query = pb.SearchTopRequest(query=RUMORS[0].claim)
+    assert [c.rumor_id for c in stub.SearchTop(query, timeout=5).cards] == ["r1"]
+    assert cli("rumor", "withdraw", "r1") == 0
+    until(lambda: building != [])  # the rebuild started: the old index still answers
+    until(lambda: stub.SearchTop(query, timeout=5).cards == [])
+    assert not any("r1" in found for found in surfaces(stub).values())
+
+
+def test_a_concurrent_change_is_refused_whole(client) -> None:
+    from feature_store.live_catalog import LiveConflict
+    from feature_store.live_changes import LiveEditor
+
+    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+    slow, fast = LiveEditor(client, "alice"), LiveEditor(client, "bob")
+    fast.set_status("r1", "withdrawn")
+    with pytest.raises(LiveConflict, match="r1"):
+        slow.update_rumor("r1", {"severity": "2"})
+    assert read_layer(client).layer.rumors["r1"].severity == 4
+    assert client.xlen(keys.LIVE_AUDIT) == 1
+
+
+def test_the_command_exits_2_naming_the_unknown_id(redis_url: str) -> None:
+    debunk = Path(sys.executable).with_name("debunk")
+    env = {**os.environ, "REDIS_URL": redis_url}
+    proc = subprocess.run([str(debunk), "rumor", "withdraw", "no-such-rumor"], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert "no rumor 'no-such-rumor'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_new_rumor_with_its_debunk_and_tag_is_pinned_at_once(stub, cli, tmp_path: Path) -> None:
@@ -245,3 +293,21 @@ def test_the_merge_rule_on_plain_records() -> None:
     assert item_rumors(["r1", "r2"], change) == ["r2", "r3"]
     assert item_rumors(["r1"], None) == ["r1"]
     assert TagChange.from_dict(change.to_dict()) == change
+
+
+def test_the_layer_scripts_run_on_a_cluster(cluster_settings: RedisSettings) -> None:
+    from feature_store.live_catalog import Change, apply, clear_folded, encode
+
+    c = cluster_settings.sync_client()
+    try:
+        for key in (keys.LIVE_RUMORS, keys.LIVE_SEQ, keys.LIVE_AUDIT):
+            c.delete(key)
+        withdrawn = Rumor("r1", "c", "epidemic", 4, "false", "withdrawn")
+        seq = apply(c, [Change("rumor", "r1", None, encode(withdrawn), None, withdrawn.to_dict())],
+                    actor="alice", command="rumor withdraw")  # fmt: skip
+        read = read_layer(c)
+        assert read.layer.seq == seq == 1 and read.layer.rumors["r1"] == withdrawn
+        assert clear_folded(c, read) == 1 and read_layer(c).layer.empty
+        assert c.xlen(keys.LIVE_AUDIT) == 1
+    finally:
+        c.close()
