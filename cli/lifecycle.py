@@ -11,14 +11,16 @@ import importlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 # The backfill a new tag triggers (item 4 of issue #18, its own module): called when present.
-BACKFILL_MODULE = "offline.live.backfill"
+BACKFILL_MODULE = "offline.nightly.backfill"
 
 
 def _print_json(obj: Any) -> None:
+    """Print a command's summary as sorted JSON."""
     print(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str))
 
 
@@ -51,11 +53,10 @@ def _run(args: argparse.Namespace, change) -> int:
 
     try:
         prepared = args.prepare(args) if getattr(args, "prepare", None) else None
-        base = _base_catalog(args)
         with redis_settings() as settings:
             client = settings.sync_client()
             try:
-                editor = LiveEditor(client, _actor(args), base)
+                editor = LiveEditor(client, _actor(args), lambda: _base_catalog(args))
                 out = change(editor, prepared)
                 if getattr(args, "after", None) and out.get("changed"):
                     args.after(args, client, out)
@@ -68,13 +69,15 @@ def _run(args: argparse.Namespace, change) -> int:
     return 0
 
 
-def _load_rumor_file(args: argparse.Namespace):
+def _load_rumor_file(args: argparse.Namespace) -> list:
+    """The rumors of FILE, each row through ``parse_rumor`` (a bad row fails the whole file)."""
     from offline.io.catalog import load_rumors
 
     return load_rumors(Path(args.file))
 
 
-def _load_debunk_file(args: argparse.Namespace):
+def _load_debunk_file(args: argparse.Namespace) -> list:
+    """The debunks of FILE with the nightly's parser (a bad record fails the whole file)."""
     from offline.io.catalog import InputError, load_debunks
 
     path = Path(args.file)
@@ -86,12 +89,14 @@ def _load_debunk_file(args: argparse.Namespace):
 
 
 def cmd_rumor(args: argparse.Namespace) -> int:
+    """``debunk rumor add|confirm|withdraw|update|show``."""
     if args.verb == "show":
         return cmd_rumor_show(args)
     if args.verb == "add":
         args.prepare = _load_rumor_file
         return _run(args, lambda e, rumors: e.add_rumors(rumors).as_dict())
     if args.verb == "confirm":
+        args.after = _backfill  # the newly confirmed rumor's audience, targetable at once
         return _run(args, lambda e, _: e.set_status(args.id, "confirmed").as_dict())
     if args.verb == "withdraw":
         return _run(args, lambda e, _: e.set_status(args.id, "withdrawn", args.reason).as_dict())
@@ -106,6 +111,7 @@ def cmd_rumor(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    """``debunk tag add|remove``."""
     if args.verb == "add":
         args.after = _backfill
         return _run(args, lambda e, _: e.tag(args.item_id, args.rumor_id, args.source,
@@ -114,29 +120,44 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace, client, out: dict[str, Any]) -> None:
-    """The seam for the backfill of a new tag: ``offline.live.backfill.backfill_tag(client,
-    item_ids, rumor_id, state_dir=...)`` when that module exists; its summary joins ours."""
+    """The seam for the backfill of a new tag or a confirmation (issue 18, item 4): calls
+    ``BACKFILL_MODULE.backfill_tag(data_dir, state_dir, item_ids, rumor_id, store, now)`` when
+    that module exists and --data names the logs; its summary (or its error: the change itself
+    is applied and the next nightly covers it) goes under ``backfill``."""
     try:
         module = importlib.import_module(BACKFILL_MODULE)
     except ModuleNotFoundError as e:
-        if e.name not in (BACKFILL_MODULE, BACKFILL_MODULE.rpartition(".")[0]):
+        if not BACKFILL_MODULE.startswith(str(e.name)):
             raise
         out["backfill"] = "not available"
         return
-    state = Path(args.state) if args.state else None
-    out["backfill"] = module.backfill_tag(client, [args.item_id], args.rumor_id, state_dir=state)
+    if not args.data:
+        out["backfill"] = "skipped: needs --data (the exposure logs)"
+        return
+    items = [args.item_id] if getattr(args, "item_id", None) else []
+    rumor_id = getattr(args, "rumor_id", None) or args.id
+    try:
+        out["backfill"] = module.backfill_tag(
+            Path(args.data), Path(args.state), items, rumor_id, client, time.time()
+        )
+    except Exception as e:  # the change is in; the backfill is an optimisation of the night
+        out["backfill"] = {"error": f"{type(e).__name__}: {e}"}
+        print(f"debunk {args.command} {args.verb}: backfill failed: {e}", file=sys.stderr)
 
 
 def cmd_debunks(args: argparse.Namespace) -> int:
+    """``debunk debunks import FILE``."""
     args.prepare = _load_debunk_file
     return _run(args, lambda e, debunks: e.import_debunks(debunks).as_dict())
 
 
 def cmd_rumor_show(args: argparse.Namespace) -> int:
+    """``debunk rumor show ID``: read only."""
     from feature_store.live_changes import LiveEditor, LiveError
     from offline.report.rumor_status import rumor_show
 
     def show(editor: LiveEditor, _: Any) -> dict[str, Any]:
+        """The report, or LiveError for an unknown id."""
         if args.id not in editor.catalog.rumors:
             raise LiveError(f"no rumor {args.id!r} in the snapshot or the live layer")
         return rumor_show(editor, args.id, Path(args.state) if args.state else None)
@@ -145,6 +166,7 @@ def cmd_rumor_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export_audit(args: argparse.Namespace) -> int:
+    """``debunk export-audit --out DIR``."""
     from feature_store.connection import redis_settings
     from offline.nightly.export_audit import export_audit
 

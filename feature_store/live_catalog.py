@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from domain.live import LiveLayer, TagChange, decode_layer
 from domain.records import Catalog, Debunk, Rumor
 from feature_store import keys
 from feature_store.codecs import dump_json, load_json
+from feature_store.transport.base import StoreTransport
 
 # kind -> the hash of the layer that holds it
 KIND_KEYS = {"rumor": keys.LIVE_RUMORS, "debunk": keys.LIVE_DEBUNKS, "tag": keys.LIVE_TAGS}
@@ -94,7 +97,7 @@ def encode(record: Rumor | Debunk | TagChange) -> bytes:
     return dump_json(record.to_dict())
 
 
-def read_layer(client) -> LayerRead:
+def read_layer(client: redis.Redis) -> LayerRead:
     """The whole layer and its seq, read in one MULTI/EXEC (one slot): a consistent view."""
     pipe = client.pipeline(transaction=True)
     pipe.get(keys.LIVE_SEQ)
@@ -109,7 +112,9 @@ def read_layer(client) -> LayerRead:
     return LayerRead(decode_layer(seq, rumors, debunks, tags), raw)
 
 
-def apply(client, changes: list[Change], *, actor: str, command: str, note: str = "") -> int:
+def apply(
+    client: redis.Redis, changes: list[Change], *, actor: str, command: str, note: str = ""
+) -> int:
     """Apply ``changes`` at once with one audit entry each; returns the new seq. Raises
     LiveConflict (nothing applied) when an entry no longer holds what the caller read."""
     if not changes:
@@ -129,10 +134,11 @@ def apply(client, changes: list[Change], *, actor: str, command: str, note: str 
 
 
 def _audit(record: dict[str, Any] | None) -> bytes:
+    """An audit entry's before/after value: the record's JSON, "" for none."""
     return dump_json(record) if record is not None else b""
 
 
-def clear_folded(client, read: LayerRead) -> int:
+def clear_folded(client: redis.Redis, read: LayerRead) -> int:
     """Delete every entry of ``read`` whose value is still the one read (the nightly folded it
     into the snapshot it just flipped); returns how many went."""
     if not read.raw:
@@ -143,7 +149,9 @@ def clear_folded(client, read: LayerRead) -> int:
     return int(client.eval(_FOLD, 1 + len(hashes), keys.LIVE_SEQ, *hashes, *argv))
 
 
-def audit_entries(client, ident: str | None = None, *, after: bytes = b"-") -> list[dict]:
+def audit_entries(
+    client: redis.Redis, ident: str | None = None, *, after: bytes = b"-"
+) -> list[dict]:
     """The audit stream's entries after the stream id ``after`` (all by default), oldest first,
     as dicts with ``stream_id``; only those of ``ident`` when given."""
     start = after if after == b"-" else b"(" + after
@@ -155,7 +163,7 @@ def audit_entries(client, ident: str | None = None, *, after: bytes = b"-") -> l
     return out
 
 
-def snapshot_catalog(client) -> tuple[str | None, Catalog]:
+def snapshot_catalog(client: redis.Redis) -> tuple[str | None, Catalog]:
     """The current snapshot's version and its rumors and debunks (an empty catalog before the
     first snapshot): the base the live layer sits on."""
     raw = client.get(keys.CURRENT)
@@ -172,7 +180,7 @@ def snapshot_catalog(client) -> tuple[str | None, Catalog]:
     )
 
 
-def snapshot_item_rumors(client, version: str | None, item_id: str) -> list[str]:
+def snapshot_item_rumors(client: redis.Redis, version: str | None, item_id: str) -> list[str]:
     """The rumors ``item_id`` carries in ``version`` (empty without a snapshot)."""
     if version is None:
         return []
@@ -180,7 +188,7 @@ def snapshot_item_rumors(client, version: str | None, item_id: str) -> list[str]
     return raw.decode().split(",") if raw else []
 
 
-async def load_layer(transport) -> tuple[LiveLayer, str | None]:
+async def load_layer(transport: StoreTransport) -> tuple[LiveLayer, str | None]:
     """The layer for the service through its store transport, and the snapshot pointer read
     after it in the same round trip: a pointer still naming the pinned version proves the
     nightly had not yet cleared what it folded when the layer was read (it flips first)."""

@@ -9,9 +9,12 @@ nothing to change writes nothing (no seq bump, no audit entry) and reports ``cha
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import redis
 
 from domain.ids import check_id
 from domain.live import TagChange, effective_catalog, item_rumors, updated_rumor, with_status
@@ -38,19 +41,23 @@ class Outcome:
     ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
+        """What the command prints."""
         return {"changed": self.changed, "seq": self.seq, "ids": self.ids}
 
 
 class LiveEditor:
     """One operator's view of the live layer: read once, then one command applied at once."""
 
-    def __init__(self, client, actor: str, base: Catalog | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, actor: str, base: Callable[[], Catalog | None] | None = None
+    ) -> None:
         self.client = client
         self.actor = check_id(actor, "actor")
         self.read: LayerRead = store.read_layer(client)
         self.version, snapshot = store.snapshot_catalog(client)
-        # Without a snapshot yet, the caller's library files (--data) are the base.
-        self.base = snapshot if self.version is not None or base is None else base
+        # Without a snapshot yet, the caller's library files (``base``: --data) are the base.
+        files = base() if self.version is None and base is not None else None
+        self.base = files if files is not None else snapshot
         self.catalog = effective_catalog(self.base, self.read.layer)
         self.now = int(time.time())
 
@@ -145,6 +152,7 @@ class LiveEditor:
         )
 
     def _tag_change(self, item_id: str, before: TagChange, after: TagChange) -> Change:
+        """A Change setting the item's live tag change from ``before`` to ``after``."""
         return Change("tag", item_id, self.read.raw.get(("tag", item_id)), encode(after),
                       before.to_dict(), after.to_dict())  # fmt: skip
 

@@ -311,3 +311,37 @@ def test_the_layer_scripts_run_on_a_cluster(cluster_settings: RedisSettings) -> 
         assert c.xlen(keys.LIVE_AUDIT) == 1
     finally:
         c.close()
+
+
+def test_tag_add_and_confirm_call_the_backfill_seam(
+    cli, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import types
+
+    from cli import lifecycle
+
+    calls = []
+    fake = types.ModuleType("fake_backfill")
+    fake.backfill_tag = lambda data, state, items, rumor, store, now: calls.append(
+        (data, state, items, rumor)
+    ) or {"users": 3}  # fmt: skip
+    monkeypatch.setitem(sys.modules, "fake_backfill", fake)
+    monkeypatch.setattr(lifecycle, "BACKFILL_MODULE", "fake_backfill")
+    snapshot(client, "v1", [("u1", "r1", "click", 2)])
+    data = tmp_path / "data"
+    assert cli("tag", "add", "i5", "r2", "--data", str(data)) == 0
+    assert json.loads(capsys.readouterr().out)["backfill"] == {"users": 3}
+    assert cli("tag", "add", "i5", "r2", "--data", str(data)) == 0  # no change: no backfill
+    assert cli("rumor", "withdraw", "r2") == 0
+    assert cli("rumor", "confirm", "r2", "--data", str(data)) == 0
+    assert calls == [(data, tmp_path / "state", ["i5"], "r2"), (data, tmp_path / "state", [], "r2")]
+
+
+def test_before_the_first_snapshot_the_library_files_are_the_base(
+    cli, client, small_world: Path
+) -> None:
+    rumors = [json.loads(line) for line in (small_world / "rumors.jsonl").read_text().splitlines()]
+    rid = next(r["rumor_id"] for r in rumors if r["status"] == "confirmed")
+    assert cli("rumor", "withdraw", rid) == 2  # no snapshot, no --data: an unknown id
+    assert cli("rumor", "withdraw", rid, "--data", str(small_world)) == 0
+    assert read_layer(client).layer.rumors[rid].status == "withdrawn"
