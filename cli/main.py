@@ -1,5 +1,6 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
-report, demo; notify and export-outbox (cli/outbox.py)."""
+report, demo; the lifecycle commands (``cli/lifecycle.py``); notify and export-outbox
+(``cli/outbox.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli import logs
+from cli import lifecycle, logs
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
 from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
@@ -458,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+    lifecycle.add_parsers(sub)  # rumor, tag, debunks, export-audit: the live catalog layer
     add_outbox_parsers(sub)  # notify, export-outbox
     return p
 

@@ -19,7 +19,8 @@ import redis.asyncio
 
 from domain.delivery import DeliveryEvent, day_of, notification_id
 from domain.experiments import Experiment, parse_arms
-from feature_store import experiments, keys, outbox
+from domain.live import with_status
+from feature_store import experiments, keys, live_catalog, outbox
 from feature_store.delivery import queue_events
 from feature_store.event_writes import EventWriter
 from feature_store.snapshot_catalog import load_catalog
@@ -170,6 +171,22 @@ def test_bad_input_writes_nothing(
     with pytest.raises(NotifyError, match=message):
         notify_spreaders(client, state, rumor, reason, NOW)
     assert not client.exists(keys.OUTBOX, keys.EVENTS, keys.notified("w1", "r3"))
+
+
+def test_the_live_layer_decides_what_is_confirmed(client: redis.Redis, tmp_path: Path) -> None:
+    state = world(client, tmp_path, ROWS)
+    r1, r3 = (next(r for r in service.RUMORS if r.rumor_id == i) for i in ("r1", "r3"))
+    confirmed = with_status(r3, "confirmed", "2026-11-03T12:00:00Z")
+    withdrawn = with_status(r1, "withdrawn", "")
+    changes = [
+        live_catalog.Change("rumor", r.rumor_id, None, live_catalog.encode(r), None, None)
+        for r in (confirmed, withdrawn)
+    ]
+    live_catalog.apply(client, changes, actor="test", command="rumor confirm")
+    assert notify_spreaders(client, state, "r3", "confirmed", NOW)["notified"] == 1  # w1
+    with pytest.raises(NotifyError, match="withdrawn"):
+        notify_spreaders(client, state, "r1", "confirmed", NOW)
+    assert [e["user_id"] for e in entries(client)] == ["w1"]
 
 
 def test_extra_spreaders_are_notified_without_a_state(client: redis.Redis, tmp_path: Path) -> None:

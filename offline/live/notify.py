@@ -25,9 +25,11 @@ import redis
 
 from domain.experiments import running
 from domain.ids import InvalidId, check_id, valid_id
+from domain.live import effective_catalog
 from domain.records import Catalog, Rumor
 from domain.vocab import NOTIFY_REASONS
 from feature_store import experiments, outbox
+from feature_store.live_catalog import read_layer
 from feature_store.snapshot_catalog import load_catalog
 from feature_store.snapshots import current_version
 from offline.nightly.state import current_generation
@@ -106,16 +108,16 @@ def notify_spreaders(
 ) -> dict[str, Any]:
     """Write the notifications of ``rumor_id``'s spreaders to the outbox (see module doc);
     returns counts. ``catalog``: the catalog to check the rumor in and pick debunks from
-    (default: the current snapshot's). NotifyError before anything is written when the rumor
-    is unknown, not confirmed or without a debunk, or the reason is not one of NOTIFY_REASONS."""
+    (default: the current snapshot's with the live layer over it, as the service serves it).
+    NotifyError before anything is written when the rumor is unknown, not confirmed or without
+    a debunk, or the reason is not one of NOTIFY_REASONS."""
     started = time.perf_counter()
     now_s = int(time.time() if now is None else now)
     policy = policy or ServingPolicy()
     version = current_version(client)
     if catalog is None:
-        if version is None:
-            raise NotifyError("no snapshot in the store yet: run `debunk nightly` first")
-        catalog = load_catalog(client, version)
+        base = load_catalog(client, version) if version else Catalog.build([], [])
+        catalog = effective_catalog(base, read_layer(client).layer)
     rumor = _rumor(catalog, rumor_id, reason)
     extra = list(extra)
     if current_generation(state_dir) is None and not extra:

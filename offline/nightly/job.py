@@ -20,7 +20,7 @@ from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
 from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
 from offline.models.train import TrainedModels, train_models
-from offline.nightly import guards
+from offline.nightly import guards, live_fold
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
 from offline.nightly.match import run_match
@@ -60,16 +60,22 @@ def run_nightly(
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
     swept = sweep_stale_temps(state_dir)  # what killed runs left half-written
-    rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
+    fold = _start_fold(settings, state_dir)  # the live layer as of now, over the input files
+    rumors = live_fold.apply_rumors(
+        catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES)), fold
+    )
     rumors, clusters = assign_clusters(rumors)  # near-identical claims: one claim cluster
-    debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
+    debunks = live_fold.apply_debunks(
+        catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES)), fold
+    )
     guards.check_catalog(guard, rumors, debunks)
     runner = engine_named(engine) if isinstance(engine, str) else engine
     exposures = _exposure_write(materialize_on, runner, settings, write_tasks)  # fails early
     exposure_logs = data / "exposures" if logs is None else logs
     guards.check_logs(guard, exposure_logs, run_date, lookback_days, runner)
     tag_file = catalog.find_input(data, catalog.TAG_FILES)
-    tags, unknown = guards.known_tags(catalog.load_sourced_tags(tag_file), rumors)
+    tags = live_fold.apply_tags(catalog.load_sourced_tags(tag_file), fold)
+    tags, unknown = guards.known_tags(tags, rumors)
     write_rejected_tags(
         state_dir / "tag_rejects" / f"tags-{run_date.isoformat()}.parquet",
         unknown, "unknown rumor_id: no rumor of the library has it", str(tag_file),
@@ -95,7 +101,8 @@ def run_nightly(
         if train
         else None
     )
-    meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
+    meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"],
+            "live_seq_folded": str(fold.seq)}  # fmt: skip
     ids_rejected = write_id_rejects(
         state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
     )
@@ -107,6 +114,7 @@ def run_nightly(
             client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
             meta=meta, keep=keep_versions, models=models, exposures=exposures,
         )  # fmt: skip
+        cleared = live_fold.finish_fold(client, fold)  # after the flip: what it covers
     finally:
         client.close()
     summary = {
@@ -122,6 +130,11 @@ def run_nightly(
         "tag_precedence": precedence,
         "clusters": summarize(clusters).as_dict(),
         "shrink_check": shrink,
+        "live_layer": {
+            "seq_folded": fold.seq,
+            "entries_read": len(fold.read.raw),
+            "entries_cleared": cleared,
+        },  # fmt: skip
         "match": matched,
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},
         "stale_temp_files_removed": len(swept),
@@ -132,6 +145,15 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def _start_fold(settings: RedisSettings, state_dir: Path) -> live_fold.Fold:
+    """Read the live catalog layer and keep it with the overrides of earlier nights."""
+    client = settings.sync_client()
+    try:
+        return live_fold.start_fold(client, state_dir)
+    finally:
+        client.close()
 
 
 def _exposure_write(
