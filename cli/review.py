@@ -165,32 +165,40 @@ def _carried(editor, item_id: str) -> list[str]:
     return item_rumors(snapshot, editor.read.layer.tags.get(item_id))
 
 
-def _add_items(editor, args: argparse.Namespace, items) -> dict[str, Any]:
-    """Match ``items`` against the effective library; tag, keep the texts, queue."""
+def _matches(editor, state: Path, items) -> tuple[list, list, dict[str, int]]:
+    """(tags to put on, entries to queue, skipped counts) for ``items``: the nightly's rules over
+    the effective library, less the pairs decided, carried already, or queued already."""
     from domain.review import ReviewEntry
-    from feature_store.review_queue import QueueChange, change_queue, queued, read_queue
-    from offline.nightly.live_items import keep_items, new_items
+    from feature_store.review_queue import read_queue
     from offline.nightly.match import match_texts
     from offline.nightly.review_state import load_decisions, nightly_queue
 
-    state, catalog = _state(args), editor.catalog
-    fresh = new_items(state, items)  # an id reused with another text: nothing applied
+    catalog = editor.catalog
     decided = {(d.item_id, d.rumor_id): d.decision for d in load_decisions(state).values()}
     titles = [d.title for d in catalog.debunks.values()]
     tags, review, skipped = match_texts(items, catalog.rumors.values(), titles, decided)
-    carried = {i: _carried(editor, i) for i in set(tags["item_id"].to_pylist())
-               | set(review["item_id"].to_pylist())}  # fmt: skip
+    found = set(tags["item_id"].to_pylist()) | set(review["item_id"].to_pylist())
+    carried = {i: _carried(editor, i) for i in found}
     new_tags = [(t["item_id"], t["rumor_id"], "matched", t["score"]) for t in tags.to_pylist()
                 if t["rumor_id"] not in carried[t["item_id"]]]  # fmt: skip
+    live, nightly = read_queue(editor.client), {e.review_id for e in nightly_queue(state)}
+    rows = [r for r in review.to_pylist() if r["rumor_id"] not in carried[r["item_id"]]]
+    entries = [ReviewEntry(r["item_id"], r["rumor_id"], r["score"], r["best_claim"], r["text"])
+               for r in rows]  # fmt: skip
+    entries = [e for e in entries if e.review_id not in nightly and live.get(e.review_id) != e]
+    return new_tags, entries, skipped
+
+
+def _add_items(editor, args: argparse.Namespace, items) -> dict[str, Any]:
+    """Match ``items``; put the tags on (one live change), keep the texts, queue the rest."""
+    from feature_store.review_queue import QueueChange, change_queue, queued
+    from offline.nightly.live_items import keep_items, new_items
+
+    state = _state(args)
+    fresh = new_items(state, items)  # an id reused with another text: nothing applied
+    new_tags, entries, skipped = _matches(editor, state, items)
     outcome = editor.tag_all(new_tags, command="items add")
     keep_items(state, fresh)
-    live, nightly = read_queue(editor.client), {e.review_id for e in nightly_queue(state)}
-    entries = [
-        ReviewEntry(r["item_id"], r["rumor_id"], r["score"], r["best_claim"], r["text"])
-        for r in review.to_pylist()
-        if r["rumor_id"] not in carried[r["item_id"]]
-    ]
-    entries = [e for e in entries if e.review_id not in nightly and live.get(e.review_id) != e]
     kept = [QueueChange("item", r["item_id"], "none", None, None,
                         {"text": r["text"], "created_at": r["created_at"].isoformat()})
             for r in fresh.to_pylist()]  # fmt: skip

@@ -297,3 +297,21 @@ def test_the_queue_rule_on_plain_records() -> None:
     table = pa.table({"item_id": ["i1", "i1", "i2"], "rumor_id": ["r1", "r2", "r1"]})
     assert drop_pairs(table, {("i1", "r2")}).to_pylist() == [
         {"item_id": "i1", "rumor_id": "r1"}, {"item_id": "i2", "rumor_id": "r1"}]  # fmt: skip
+
+
+def test_the_queue_script_runs_on_a_cluster(cluster_settings: RedisSettings) -> None:
+    from feature_store.review_queue import QueueChange, change_queue, queued, read_queue
+
+    c = cluster_settings.sync_client()
+    try:
+        for key in (keys.LIVE_REVIEW, keys.LIVE_AUDIT, keys.LIVE_SEQ):
+            c.delete(key)
+        entry = ReviewEntry("i1", "r2", 0.93, "明天全市停水", MID)
+        assert change_queue(c, [queued(entry)], actor="alice", command="items add") == 1
+        assert change_queue(c, [queued(entry)], actor="alice", command="items add") == 0
+        assert read_queue(c) == {entry.review_id: entry}
+        gone = QueueChange("review", entry.review_id, "del", None, entry.to_dict(), None)
+        assert change_queue(c, [gone], actor="alice", command="review reject") == 1
+        assert read_queue(c) == {} and c.xlen(keys.LIVE_AUDIT) == 2
+    finally:
+        c.close()
