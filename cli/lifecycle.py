@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace, change) -> int:
     except (LiveError, LiveConflict, InputError, RecordError, InvalidId, FileNotFoundError) as e:
         print(f"debunk {args.command} {args.verb}: {e}", file=sys.stderr)
         return 2
-    _print_json(out)
+    (getattr(args, "show", None) or _print_json)(out)
     return 0
 
 
@@ -124,25 +124,29 @@ def _backfill(args: argparse.Namespace, client, out: dict[str, Any]) -> None:
     ``BACKFILL_MODULE.backfill_tag(data_dir, state_dir, item_ids, rumor_id, store, now)`` when
     that module exists and --data names the logs; its summary (or its error: the change itself
     is applied and the next nightly covers it) goes under ``backfill``."""
+    items = [args.item_id] if getattr(args, "item_id", None) else []
+    out["backfill"] = backfill(args, client, items, getattr(args, "rumor_id", None) or args.id)
+
+
+def backfill(args: argparse.Namespace, client, items: list[str], rumor_id: str) -> Any:
+    """``BACKFILL_MODULE.backfill_tag`` of ``items`` newly tagged with ``rumor_id`` (all of the
+    rumor's items when empty), or why not: the module is absent, --data is not given, or its
+    error (the change itself is applied; the next nightly covers it)."""
     try:
         module = importlib.import_module(BACKFILL_MODULE)
     except ModuleNotFoundError as e:
         if not BACKFILL_MODULE.startswith(str(e.name)):
             raise
-        out["backfill"] = "not available"
-        return
+        return "not available"
     if not args.data:
-        out["backfill"] = "skipped: needs --data (the exposure logs)"
-        return
-    items = [args.item_id] if getattr(args, "item_id", None) else []
-    rumor_id = getattr(args, "rumor_id", None) or args.id
+        return "skipped: needs --data (the exposure logs)"
     try:
-        out["backfill"] = module.backfill_tag(
+        return module.backfill_tag(
             Path(args.data), Path(args.state), items, rumor_id, client, time.time()
         )
     except Exception as e:  # the change is in; the backfill is an optimisation of the night
-        out["backfill"] = {"error": f"{type(e).__name__}: {e}"}
         print(f"debunk {args.command} {args.verb}: backfill failed: {e}", file=sys.stderr)
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def cmd_debunks(args: argparse.Namespace) -> int:
@@ -232,3 +236,8 @@ def add_parsers(sub) -> None:
     s = sub.add_parser("export-audit", help="export the live layer's audit stream to Parquet")
     s.add_argument("--out", required=True, help="folder for the audit Parquet files")
     s.set_defaults(func=cmd_export_audit)
+
+
+# What the review commands (cli/review.py) share with these: one store session, one option set.
+run_change = _run
+common_options = _common

@@ -30,6 +30,7 @@ one user lives in one slot):
 - ``dbk:{live}:seq``                     string: a counter every change of the live layer bumps
 - ``dbk:{live}:audit``                   stream: who changed what in the live layer, and how
 - ``dbk:{live}:audit-exported``          string: the last audit stream id exported to Parquet
+- ``dbk:{live}:review``                  hash: review id -> JSON of a pair queued live for review
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -68,6 +69,8 @@ LIVE_TAGS = b"dbk:{live}:tags"
 LIVE_SEQ = b"dbk:{live}:seq"
 LIVE_AUDIT = b"dbk:{live}:audit"
 LIVE_AUDIT_EXPORTED = b"dbk:{live}:audit-exported"
+# The live review queue (``debunk items add``), beside the audit stream its changes go to.
+LIVE_REVIEW = b"dbk:{live}:review"
 
 
 def check_version(version: str) -> str:

@@ -131,15 +131,26 @@ class LiveEditor:
         self, item_id: str, rumor_id: str, source: str = "manual", score: float = 1.0
     ) -> Outcome:
         """Tag ``item_id`` with ``rumor_id`` (CommentTop and GroupWarnings pin it at once)."""
-        if source not in TAG_SOURCES:
-            raise LiveError(f"source must be one of {', '.join(TAG_SOURCES)}")
-        self._rumor(rumor_id)
-        change, current = self._tags(item_id)
-        if rumor_id in current:
-            return self._apply("tag add", [])
-        return self._apply(
-            "tag add", [self._tag_change(item_id, change, change.tag(rumor_id, source, score))]
-        )
+        return self.tag_all([(item_id, rumor_id, source, score)])
+
+    def tag_all(
+        self, tags: list[tuple[str, str, str, float]], command: str = "tag add", note: str = ""
+    ) -> Outcome:
+        """Put every (item_id, rumor_id, source, score) tag on at once (one script, one audit
+        entry per item changed), leaving out those the item already carries."""
+        after: dict[str, TagChange] = {}
+        before: dict[str, tuple[TagChange, list[str]]] = {}
+        for item_id, rumor_id, source, score in tags:
+            if source not in TAG_SOURCES:
+                raise LiveError(f"source must be one of {', '.join(TAG_SOURCES)}")
+            self._rumor(rumor_id)
+            if item_id not in before:
+                before[item_id] = self._tags(item_id)
+            change, current = before[item_id]
+            if rumor_id not in current and rumor_id not in after.get(item_id, change).added:
+                after[item_id] = after.get(item_id, change).tag(rumor_id, source, score)
+        changes = [self._tag_change(i, before[i][0], a) for i, a in after.items()]
+        return self._apply(command, changes, note)
 
     def untag(self, item_id: str, rumor_id: str) -> Outcome:
         """Take ``rumor_id`` off ``item_id`` (also a tag of the nightly's input files)."""

@@ -23,8 +23,10 @@ from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards, live_fold
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
+from offline.nightly.live_items import live_items_path
 from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
+from offline.nightly.review_state import load_decisions
 from offline.nightly.state import update_state
 from offline.nightly.tags import resolve_tags
 from ranking.clusters import assign_clusters, summarize
@@ -81,8 +83,11 @@ def run_nightly(
         unknown, "unknown rumor_id: no rumor of the library has it", str(tag_file),
     )  # fmt: skip
     matched: dict[str, Any] = {}
-    if (data / "items.parquet").exists():  # the library finds the copies nobody tagged by hand
-        matched = run_match(data / "items.parquet", data, state_dir / "match")
+    texts = [p for p in (data / "items.parquet", live_items_path(state_dir)) if p.exists()]
+    if texts:  # the library finds the copies nobody tagged by hand (and those added live)
+        decided = {(d.item_id, d.rumor_id): d.decision for d in load_decisions(state_dir).values()}
+        matched = run_match(texts[0], data, state_dir / "match", more_items=texts[1:],
+                            decided=decided)  # fmt: skip
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
         tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
     tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
