@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -89,18 +89,23 @@ def _all_users(state_dir: Path) -> list[str]:
     return sorted(set(pq.read_table(gen, columns=["user_id"])["user_id"].to_pylist()))
 
 
+@pytest.mark.parametrize("behind", [0, 1], ids=["same-window", "a-day-behind"])
 def test_backfill_equals_the_next_nightly(
     world: tuple[Path, str, str, pa.Table], tmp_path: Path, client: redis.Redis,
-    settings: RedisSettings,
+    settings: RedisSettings, behind: int,
 ) -> None:  # fmt: skip
+    """With the last nightly on the same day (every partition's stored aggregates reused, only
+    the new item read) or a day behind (the newest partition unindexed: read whole, for every
+    item of the rumor)."""
     data, item, rumor, tags = world
     state = tmp_path / "state"
-    first = run_nightly(data, RUN_DATE, state, settings, train=False)
+    first = run_nightly(data, RUN_DATE - timedelta(days=behind), state, settings, train=False)
     assert first["item_index"]["built"] == first["state"]["window"]
     before = current_version(client)
     assert before is not None
     summary = backfill_tag(data, state, [item], rumor, client, NOW, 30)
-    assert summary["indexed"] == summary["partitions"] == 5 and not summary["unindexed"]
+    assert summary["partitions"] == 5 and summary["reused"] == 5 - behind
+    assert summary["indexed"] == 5 - behind and len(summary["unindexed"]) == behind
     assert summary["users"] > 0 and summary["rows_kept"] > 0
     live = _live(client, rumor)
     assert len(live) == summary["users"]

@@ -1,14 +1,16 @@
 """Confirmation backfill: a new tag's audience over the lookback window, straight into the live
 exposure state, in minutes rather than at the next nightly.
 
-For one rumor, the items it carries (the current state generation's tags plus the new ones) are
-looked up in each partition's item index (offline.nightly.item_index); only the row groups that
-can hold them are read, through the local engine's own scan (validation, prefilter, exact join,
-aggregation), and the per-user states are computed exactly as the nightly computes them
-(offline.join.aggregate). They are written under ``dbk:lx:{user}`` with an as-of stamp taken
-before the tags were read (feature_store.live_exposures), so the service prefers them to a
-snapshot whose nightly read its tags earlier, and drops them once a later nightly folded the
-tag in (domain.exposure_layers). A partition without a current index is read whole.
+For one rumor, each partition of the window that the current state generation holds unchanged
+gives its stored pair aggregates of the rumor, and only the new items are read there; other
+partitions are read for every item of the rumor. The item index (offline.nightly.item_index)
+names the row groups that can hold those items; only they are read, through the local engine's
+own scan (validation, prefilter, exact join, aggregation), and the per-user states are merged
+exactly as the nightly merges them (offline.join.aggregate). They are written under
+``dbk:lx:{user}`` with an as-of stamp taken before the tags were read
+(feature_store.live_exposures), so the service prefers them to a snapshot whose nightly read its
+tags earlier, and drops them once a later nightly folded the tag in (domain.exposure_layers).
+A partition without a current index is read whole.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from domain.ids import check_id
 from feature_store.connection import RedisSettings
 from feature_store.live_exposures import DAY_S, write_live_exposures
 from offline.io import logs as logfiles
-from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.contracts import (
+    PAIR_SCHEMA,
+    SURFACE_COUNT_SCHEMA,
+    JoinSummary,
+    Partial,
+    prepare_tags,
+)
 from offline.join.local import LocalEngine, scan_files
 from offline.nightly.item_index import index_path, lookup
 from offline.nightly.manifest import Manifest
@@ -44,74 +52,101 @@ def run_date_of(now: datetime | date | float) -> date:
     return datetime.fromtimestamp(float(now), UTC).date()
 
 
-def rumor_items(state_dir: Path, rumor_id: str, new_items: Sequence[str]) -> list[str]:
-    """Every item the rumor carries once the new tags apply: the tags the current state
-    generation was built from, plus ``new_items``, sorted."""
-    items = set(new_items)
+def applied_items(state_dir: Path, rumor_id: str) -> tuple[Manifest, list[str]]:
+    """The current state generation's manifest and the items it attributes to ``rumor_id``
+    (from the tag set its partition aggregates were built with)."""
     manifest = Manifest.load(state_dir / "current" / "manifest.json")
-    if manifest.tags_file and (state_dir / manifest.tags_file).exists():
-        tags = pq.read_table(state_dir / manifest.tags_file)
-        mine = tags.filter(pc.equal(tags["rumor_id"], rumor_id))
-        items.update(mine["item_id"].to_pylist())
-    return sorted(items)
+    if not manifest.tags_file or not (state_dir / manifest.tags_file).exists():
+        return manifest, []
+    tags = pq.read_table(state_dir / manifest.tags_file)
+    mine = tags.filter(pc.equal(tags["rumor_id"], rumor_id))
+    return manifest, sorted(set(mine["item_id"].to_pylist()))
 
 
 def plan_reads(
-    logs: Path, state_dir: Path, dts: list[str], items: Sequence[str]
-) -> tuple[dict[str, list[int]], dict[str, Any]]:
-    """File path -> the row groups to read for ``items`` over the partitions ``dts``, and what
-    the plan looked like (indexed and unindexed partitions, row groups read and in all)."""
-    engine = LocalEngine()
-    groups: dict[str, list[int]] = {}
-    stats = {"partitions": len(dts), "indexed": 0, "unindexed": [], "row_groups_total": 0}
-    for dt in dts:
-        files = logfiles.partition_files(logs, dt)
-        counts = {str(f): pq.ParquetFile(f).metadata.num_row_groups for f in files}
-        stats["row_groups_total"] += sum(counts.values())
-        path = index_path(state_dir, dt, engine.fingerprint(files))
-        if not path.exists():
-            stats["unindexed"].append(dt)
-            groups.update({f: list(range(n)) for f, n in counts.items()})
-            continue
+    logs: Path, state_dir: Path, dt: str, items: Sequence[str], stats: dict[str, Any]
+) -> dict[str, list[int]]:
+    """File path -> the row groups of partition ``dt`` that can hold ``items`` (every row group
+    when the partition has no current index), counted into ``stats``."""
+    files = logfiles.partition_files(logs, dt)
+    counts = {str(f): pq.ParquetFile(f).metadata.num_row_groups for f in files}
+    stats["row_groups_total"] += sum(counts.values())
+    path = index_path(state_dir, dt, LocalEngine().fingerprint(files))
+    if not path.exists():
+        stats["unindexed"].append(dt)
+        groups = {f: list(range(n)) for f, n in counts.items()}
+    else:
         stats["indexed"] += 1
-        for name, rgs in lookup(path, items).items():
-            groups[str(logs / f"dt={dt}" / name)] = rgs
-    stats["row_groups_read"] = sum(len(g) for g in groups.values())
-    stats["files_read"] = len(groups)
-    return groups, stats
+        groups = {str(logs / f"dt={dt}" / n): rgs for n, rgs in lookup(path, items).items()}
+    stats["row_groups_read"] += sum(len(g) for g in groups.values())
+    return groups
+
+
+def _scan(groups: dict[str, list[int]], items: Sequence[str], rumor_id: str,
+          summary: JoinSummary, workers: int) -> Partial:  # fmt: skip
+    """The pair aggregates of ``items`` (all carrying ``rumor_id``) in the named row groups."""
+    if not groups or not items:
+        return Partial.empty()
+    tags = prepare_tags(pa.table({"item_id": list(items), "rumor_id": [rumor_id] * len(items)}))
+    checked = logfiles.check_files([Path(f) for f in sorted(groups)])
+    return scan_files(checked, tags, summary, row_groups=groups, workers=workers)
 
 
 def compute_backfill(
     logs: Path,
     state_dir: Path,
-    items: Sequence[str],
+    new_items: Sequence[str],
     rumor_id: str,
     run_date: date,
     lookback_days: int,
     *,
     workers: int = 2,
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """The per-user exposure states (STATE_SCHEMA) of ``rumor_id`` over ``items`` in the window
-    ending ``run_date``, and the read's statistics; nothing is written."""
+    """The per-user exposure states (STATE_SCHEMA) of ``rumor_id`` over the window ending
+    ``run_date`` once ``new_items`` carry it too, and the read's statistics; nothing is written.
+
+    A partition the current state generation holds unchanged gives its stored pair aggregates
+    of the rumor (the items it already carried), and only the new items are scanned there; a
+    partition it does not hold (new, late, rewritten) is scanned for every item of the rumor.
+    Aggregates merge by sum, min, max and or, so this is what the nightly computes."""
     started = time.perf_counter()
+    manifest, applied = applied_items(state_dir, rumor_id)
+    new = sorted(set(new_items) - set(applied))  # a tag already applied is never counted twice
     dts = window(run_date, lookback_days, logfiles.partitions(logs))
-    groups, stats = plan_reads(logs, state_dir, dts, items)
+    stats: dict[str, Any] = {"partitions": len(dts), "indexed": 0, "unindexed": [],
+                             "row_groups_total": 0, "row_groups_read": 0, "reused": 0}  # fmt: skip
+    partials, only_new, whole = [], {}, {}
+    for dt in dts:
+        files = logfiles.partition_files(logs, dt)
+        entry = manifest.partitions.get(dt)
+        if entry is not None and entry.fingerprint == LocalEngine().fingerprint(files):
+            stats["reused"] += 1
+            partials += [_stored(state_dir / rel, rumor_id) for rel in entry.pairs]
+            only_new.update(plan_reads(logs, state_dir, dt, new, stats))
+        else:
+            whole.update(plan_reads(logs, state_dir, dt, sorted({*applied, *new}), stats))
     planned = time.perf_counter()
-    tags = prepare_tags(pa.table({"item_id": list(items), "rumor_id": [rumor_id] * len(items)}))
     summary = JoinSummary(partitions=len(dts))
-    partial = Partial.empty()
-    if groups and tags.num_rows:
-        checked = logfiles.check_files([Path(f) for f in sorted(groups)])
-        partial = scan_files(checked, tags, summary, row_groups=groups, workers=workers)
-    state = LocalEngine().merge_state([partial], {rumor_id}).exposures
+    partials.append(_scan(only_new, new, rumor_id, summary, workers))
+    partials.append(_scan(whole, sorted({*applied, *new}), rumor_id, summary, workers))
+    state = LocalEngine().merge_state(partials, {rumor_id}).exposures
     stats.update(
         window=[dts[0], dts[-1]] if dts else [],
+        items=len({*applied, *new}),
+        new_items=len(new),
+        files_read=len(only_new) + len(whole),
         rows_read=summary.rows_read,
         rows_kept=summary.rows_kept,
         lookup_s=round(planned - started, 3),
         scan_s=round(time.perf_counter() - planned, 3),
     )
     return state, stats
+
+
+def _stored(path: Path, rumor_id: str) -> Partial:
+    """The stored pair aggregates of one partition, only ``rumor_id``'s rows."""
+    pairs = pq.read_table(path, filters=pc.field("rumor_id") == rumor_id)
+    return Partial(pairs.cast(PAIR_SCHEMA), SURFACE_COUNT_SCHEMA.empty_table())
 
 
 def backfill_tag(
@@ -142,10 +177,9 @@ def backfill_tag(
         check_id(item, "item_id")
     if lookback_days < 1:
         raise ValueError("lookback_days must be at least 1")
-    items = rumor_items(Path(state_dir), rumor_id, item_ids)
     state, stats = compute_backfill(
         Path(logs) if logs is not None else Path(data_dir) / "exposures",
-        Path(state_dir), items, rumor_id, run_date_of(now), lookback_days, workers=workers,
+        Path(state_dir), item_ids, rumor_id, run_date_of(now), lookback_days, workers=workers,
     )  # fmt: skip
     client = store.sync_client() if isinstance(store, RedisSettings) else store
     try:
@@ -155,8 +189,7 @@ def backfill_tag(
             client.close()
     return {
         "rumor_id": rumor_id,
-        "new_items": list(item_ids),
-        "items": len(items),
+        "tagged": list(item_ids),
         "run_date": run_date_of(now).isoformat(),
         "lookback_days": lookback_days,
         "as_of_ms": stamp,
