@@ -10,18 +10,22 @@ Logs are generated here (numpy, seeded): items appear each day with a heavy-tail
 and are seen mostly in their first days; rows are in time order, written as platform writers do
 (pyarrow defaults: snappy, dictionary-encoded ids), ``--files-per-day`` files of row groups of
 ``--row-group`` rows. The rumor catalog comes from a tiny synthetic world. Runs are in one
-embedded Redis (durable, as deployed). The time-to-served and withdraw parts of `make
-bench-live` come with `debunk tag add` (see HOOKS below). Results: bench/out/bench_live.json.
+embedded Redis (durable, as deployed); RankFeed runs over real gRPC against a server in this
+process, its event-loop thread's CPU measured with the live key read and without. The time to
+served is measured from the backfill's return (``time_to_served``, the hook for `debunk tag
+add`); the withdraw part comes with that CLI. Results: bench/out/bench_live.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,9 +48,6 @@ DAY_US = 86_400_000_000
 AGE_WEIGHTS = np.array([1.0, 0.35, 0.12, 0.04])  # an item is seen mostly in its first days
 ACTION_P = np.array([0.80, 0.10, 0.05, 0.03, 0.02])
 SURFACE_P = np.array([0.55, 0.15, 0.12, 0.10, 0.05, 0.03])
-# HOOKS for the parts that need `debunk tag add` (h-livecat): time from `tag add` returning to
-# the last exposed user served the card, and the withdraw time, are measured by passing the CLI
-# call to ``time_to_served`` below once it exists.
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -103,15 +104,19 @@ def write_catalog(out: Path, counts: np.ndarray, per_day: int, seed: int) -> dic
     for name in ("rumors.jsonl", "debunks.jsonld"):
         shutil.copy(tiny / name, out / name)
     rumors = [json.loads(x) for x in (out / "rumors.jsonl").read_text().splitlines() if x]
-    confirmed = sorted(r["rumor_id"] for r in rumors if r["status"] == "confirmed")
+    reviewed = {cr["itemReviewed"]["identifier"]
+                for cr in json.loads((out / "debunks.jsonld").read_text())}  # fmt: skip
+    confirmed = sorted(r["rumor_id"] for r in rumors
+                       if r["status"] == "confirmed" and r["rumor_id"] in reviewed)  # fmt: skip
     days = len(counts) // per_day
     mid = (days // 2) * per_day  # items created mid-window
-    popular = int(mid + np.argmax(counts[mid : mid + per_day]))
+    ranked = mid + np.argsort(-counts[mid : mid + per_day], kind="stable")
+    popular, second = int(ranked[0]), int(ranked[1])
     seen = np.flatnonzero((counts >= 5) & (counts <= 20))
     rare = int(seen[len(seen) // 2])
     rng = np.random.default_rng(seed + 1)
     tagged = rng.choice(len(counts), size=max(10, len(counts) // 200), replace=False)
-    tagged = tagged[(tagged != popular) & (tagged != rare)]
+    tagged = tagged[(tagged != popular) & (tagged != rare) & (tagged != second)]
     table = pa.table(
         {
             "item_id": [f"i{i:09d}" for i in tagged],
@@ -124,6 +129,7 @@ def write_catalog(out: Path, counts: np.ndarray, per_day: int, seed: int) -> dic
     return {
         "popular": (f"i{popular:09d}", int(counts[popular]), confirmed[0]),
         "rare": (f"i{rare:09d}", int(counts[rare]), confirmed[1]),
+        "served": (f"i{second:09d}", int(counts[second]), confirmed[2]),
         "tagged_items": len(tagged),
     }
 
@@ -209,38 +215,121 @@ def aggregate_layout(out: Path, dt: str, item: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def feed_cost(settings: Any, version: str, users: list[str], rounds: int) -> dict:
-    """Process CPU and wall time per feed read with the live key and without, interleaved."""
-    from feature_store.reader import SnapshotReader
-    from feature_store.transport.factory import open_transport
+@contextlib.contextmanager
+def served(settings: Any) -> Iterator[tuple[Any, Any, int]]:
+    """A DebunkServer on loopback in this process (its loop on a thread), once it serves the
+    current snapshot: (stub, server, the loop thread's CPU clock id)."""
+    import threading
 
-    readers = {flag: SnapshotReader(open_transport(settings), live_exposures=flag)
-               for flag in (False, True)}  # fmt: skip
-    cpu = {False: 0.0, True: 0.0}
-    wall = {False: 0.0, True: 0.0}
-    now = time.time()
-    for r in readers.values():
-        await r.catalog(version)
-        for u in users[:50]:  # warm the connections
-            await r.feed_view(version, u, surface="feed", now=now)
-    for _ in range(rounds):
-        for flag in (False, True) if _ % 2 == 0 else (True, False):
-            c0, w0 = time.process_time(), time.perf_counter()
-            for u in users:
-                await readers[flag].feed_view(version, u, surface="feed", now=now)
-            cpu[flag] += time.process_time() - c0
-            wall[flag] += time.perf_counter() - w0
-    for r in readers.values():
-        await r.transport.aclose()
-    n = rounds * len(users)
-    return {
-        "reads": n,
-        "cpu_us_without": round(cpu[False] / n * 1e6, 1),
-        "cpu_us_with": round(cpu[True] / n * 1e6, 1),
-        "cpu_ratio": round(cpu[True] / cpu[False], 3),
-        "wall_us_without": round(wall[False] / n * 1e6, 1),
-        "wall_us_with": round(wall[True] / n * 1e6, 1),
-    }
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from debunk.v1 import debunk_pb2_grpc as pb_grpc
+    from service.config import ServerConfig
+    from service.server import DebunkServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def call(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
+
+    async def start() -> tuple[DebunkServer, int]:
+        server = DebunkServer(settings, ServerConfig(port=0, poll_interval=0.2, grace_s=1.0))
+        return server, await server.start()
+
+    server, port = call(start())
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for _ in range(600):  # poll readiness: SERVING once the snapshot is pinned
+                if health.Check(health_pb2.HealthCheckRequest()).status == 1:
+                    break
+                time.sleep(0.05)
+            yield (
+                pb_grpc.DebunkServiceStub(channel),
+                server,
+                time.pthread_getcpuclockid(
+                    thread.ident  # type: ignore[arg-type]
+                ),
+            )
+    finally:
+        call(server.stop())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def rankfeed_cost(settings: Any, groups: dict[str, list[str]], rounds: int) -> dict[str, Any]:
+    """Server CPU (its event-loop thread) and wall time per RankFeed over real gRPC, with the
+    live exposure key read and without (the reader's switch), alternating in the same run."""
+    from debunk.v1 import debunk_pb2 as pb
+
+    out: dict[str, Any] = {}
+    with served(settings) as (stub, server, clock):
+        for name, users in groups.items():
+            cpu = {False: 0.0, True: 0.0}
+            wall = {False: 0.0, True: 0.0}
+            for r in range(rounds + 1):
+                for flag in (False, True) if r % 2 == 0 else (True, False):
+                    server._reader.live = flag  # the benchmark's switch (private on purpose)
+                    c0, w0 = time.clock_gettime(clock), time.perf_counter()
+                    for u in users:
+                        stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=5), timeout=5)
+                    if r:  # round 0 warms up
+                        cpu[flag] += time.clock_gettime(clock) - c0
+                        wall[flag] += time.perf_counter() - w0
+            n = rounds * len(users)
+            out[name] = {
+                "calls": n,
+                "server_cpu_us_without": round(cpu[False] / n * 1e6, 1),
+                "server_cpu_us_with": round(cpu[True] / n * 1e6, 1),
+                "cpu_ratio": round(cpu[True] / cpu[False], 3),
+                "wall_us_without": round(wall[False] / n * 1e6, 1),
+                "wall_us_with": round(wall[True] / n * 1e6, 1),
+            }
+        server._reader.live = True
+    return out
+
+
+def time_to_served(
+    settings: Any, tag: Callable[[], Any], audience: list[str], rumor: str
+) -> dict[str, Any]:
+    """HOOK for `debunk tag add` (h-livecat): run ``tag`` (today the backfill itself; then the
+    CLI call), and from its return poll RankFeed until every user of ``audience`` (a sample
+    that includes the audience's last user) is served a card of ``rumor``."""
+    from debunk.v1 import debunk_pb2 as pb
+
+    with served(settings) as (stub, _, _):
+        started = time.perf_counter()
+        tag()
+        returned = time.perf_counter()
+        waiting = list(audience)
+        while waiting and time.perf_counter() - returned < 600:
+            reply = stub.RankFeed(pb.RankFeedRequest(user_id=waiting[0], limit=10), timeout=5)
+            if any(c.rumor_id == rumor for c in reply.cards):
+                waiting.pop(0)
+        done = time.perf_counter()
+    return {"tag_s": round(returned - started, 3), "served_after_return_s":
+            round(done - returned, 3), "users_checked": len(audience),
+            "not_served": len(waiting)}  # fmt: skip
+
+
+def served_after_tag(out: Path, picked: tuple, settings: Any, day: date) -> dict[str, Any]:
+    """time_to_served for one more popular item: its rumor's audience is computed first (not
+    written), then the backfill runs as the tag, and a sample ending with the last user waits."""
+    from offline.nightly.backfill import backfill_tag, compute_backfill
+
+    item, _, rumor = picked
+    state, _ = compute_backfill(out / "exposures", out / "state", [item], rumor, day, 30)
+    users = sorted(state["user_id"].to_pylist())
+    sample = [*users[:: max(1, len(users) // 200)], users[-1]]
+    now = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
+
+    def tag() -> None:
+        backfill_tag(out, out / "state", [item], rumor, settings, now, 30)
+
+    return {"item": item, "audience": len(users), **time_to_served(settings, tag, sample, rumor)}
 
 
 def live_users(client: Any, limit: int) -> list[str]:
@@ -261,7 +350,6 @@ def live_users(client: Any, limit: int) -> list[str]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from feature_store.connection import RedisSettings
     from feature_store.embedded import EmbeddedRedis
-    from feature_store.snapshots import current_version
 
     out = OUT / f"{args.rows_per_day}x{args.days}-s{args.seed}"
     if not (out / "item_counts.npy").exists():
@@ -298,9 +386,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["backfill"][f"{kind}_{'index' if index else 'no_index'}"] = backfill(
                     out, item, rumor, client, last, index
                 )
-        users = live_users(client, args.feed_users)
-        version = current_version(client)
-        result["feed_read"] = asyncio.run(feed_cost(settings, version, users, args.feed_rounds))
+        result["time_to_served"] = served_after_tag(out, picked["served"], settings, last)
+        live = live_users(client, args.feed_users)
+        served = pq.read_table(out / "state" / "current" / "exposures.parquet", columns=["user_id"])
+        plain = [u for u in pc.unique(served["user_id"]).to_pylist()[::7] if u not in set(live)]
+        groups = {"live": live, "snapshot_only": plain[: args.feed_users]}
+        result["rankfeed"] = rankfeed_cost(settings, groups, args.feed_rounds)
         client.close()
     mid = (START + timedelta(days=args.days // 2)).isoformat()
     result["layouts"] = aggregate_layout(out, mid, picked["popular"][0])
@@ -326,10 +417,18 @@ def report(r: dict[str, Any]) -> None:
     for kind in ("popular", "rare"):
         with_i, without = b[f"{kind}_index"], b[f"{kind}_no_index"]
         print(f"{kind}: with index / without = {with_i['seconds'] / without['seconds']:.3f}")
-    f = r["feed_read"]
-    print(f"\nfeed read CPU per call: {f['cpu_us_without']} us without the live key, "
-          f"{f['cpu_us_with']} us with (ratio {f['cpu_ratio']}); wall {f['wall_us_without']} / "
-          f"{f['wall_us_with']} us")  # fmt: skip
+    rows = [[k, v["calls"], v["server_cpu_us_without"], v["server_cpu_us_with"],
+             v["cpu_ratio"], v["wall_us_without"], v["wall_us_with"]]
+            for k, v in r["rankfeed"].items()]  # fmt: skip
+    print()
+    print(format_table(["RankFeed users", "calls", "server CPU us without", "with", "ratio",
+                        "wall us without", "with"], rows))  # fmt: skip
+    t = r["time_to_served"]
+    print(
+        f"\ntag of {t['item']} (audience {t['audience']:,}): backfill {t['tag_s']} s, then "
+        f"{t['users_checked']} sampled users (the last included) served within "
+        f"{t['served_after_return_s']} s of its return ({t['not_served']} not served)"
+    )
     a = r["layouts"]
     print(f"\none partition ({a['dt']}, {a['rows']:,} rows, {a['log_mb']:.1f} MB of logs): "
           f"item-sorted (item, user) aggregates {a['agg_rows']:,} rows, {a['agg_mb']:.1f} MB "
