@@ -194,3 +194,18 @@ def test_a_user_known_only_to_the_live_layer_is_served_the_card(
             assert list(reply.cards) == []
     finally:
         svc.stop()
+
+
+def test_live_exposures_are_written_on_a_cluster(cluster_settings: RedisSettings) -> None:
+    from tests.fixtures.snapshots import state
+
+    c = cluster_settings.sync_client()
+    try:
+        rows = pa.Table.from_batches([state(("u1", "r1", 7), ("u2", "r1", 2), ("bad id", "r1", 1))])
+        summary = write_live_exposures(c, rows, as_of_ms=42, ttl_s=3600)
+        assert (summary.users, summary.pairs, summary.skipped_invalid_ids) == (2, 2, 1)
+        got, stamp = unpack_live_exposure("r1", c.hget(keys.live_exposures("u1"), "r1"))
+        assert (got.exposures, stamp) == (7, 42)
+        assert 0 < c.ttl(keys.live_exposures("u2")) <= 3600
+    finally:
+        c.close()
