@@ -305,7 +305,7 @@ def time_to_served(
         tag()
         returned = time.perf_counter()
         waiting = list(audience)
-        while waiting and time.perf_counter() - returned < 600:
+        while waiting and time.perf_counter() - returned < 120:
             reply = stub.RankFeed(pb.RankFeedRequest(user_id=waiting[0], limit=10), timeout=5)
             if any(c.rumor_id == rumor for c in reply.cards):
                 waiting.pop(0)
@@ -317,19 +317,23 @@ def time_to_served(
 
 def served_after_tag(out: Path, picked: tuple, settings: Any, day: date) -> dict[str, Any]:
     """time_to_served for one more popular item: its rumor's audience is computed first (not
-    written), then the backfill runs as the tag, and a sample ending with the last user waits."""
+    written), then the backfill runs as the tag, and a sample of the users the snapshot does not
+    know (their feed can only be this card), ending with the last one, waits for the card."""
     from offline.nightly.backfill import backfill_tag, compute_backfill
 
     item, _, rumor = picked
     state, _ = compute_backfill(out / "exposures", out / "state", [item], rumor, day, 30)
-    users = sorted(state["user_id"].to_pylist())
-    sample = [*users[:: max(1, len(users) // 200)], users[-1]]
+    known = pq.read_table(out / "state" / "current" / "exposures.parquet", columns=["user_id"])
+    known_users = set(pc.unique(known["user_id"]).to_pylist())
+    users = sorted(u for u in state["user_id"].to_pylist() if u not in known_users)
+    sample = [*users[:: max(1, len(users) // 200)], users[-1]]  # new to the snapshot only
     now = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
 
     def tag() -> None:
         backfill_tag(out, out / "state", [item], rumor, settings, now, 30)
 
-    return {"item": item, "audience": len(users), **time_to_served(settings, tag, sample, rumor)}
+    timing = time_to_served(settings, tag, sample, rumor)
+    return {"item": item, "audience": len(state), "new_users": len(users), **timing}
 
 
 def live_users(client: Any, limit: int) -> list[str]:
