@@ -131,12 +131,16 @@ class SnapshotReader:
                     if value is not None:
                         out[rumor].append(member)
             return out
-        as_of = await self.snapshot_as_of(version)
+        as_of = self._as_of.get(version)
         commands: list[tuple[bytes | str, ...]] = []
         for m in members:
             commands.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
             commands.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
+        if as_of is None:  # not cached with the catalog: asked in the same round trip
+            commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
         rows = await self.transport.pipeline(commands)
+        if as_of is None:
+            as_of = self._as_of[version] = _as_of(rows.pop())
         for i, member in enumerate(members):
             snap, live = rows[2 * i], rows[2 * i + 1]
             for rumor, value, extra in zip(rumor_ids, snap, live, strict=True):
@@ -165,9 +169,13 @@ class SnapshotReader:
         if not self.live:
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
         as_of = self._as_of.get(version)
-        if as_of is None:
-            as_of = await self.snapshot_as_of(version)
-        raw = await self.transport.feed_reads(user_keys, surface, timeout)
+        if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
+            raw, as_of = await asyncio.gather(
+                self.transport.feed_reads(user_keys, surface, timeout),
+                self.snapshot_as_of(version),
+            )
+        else:
+            raw = await self.transport.feed_reads(user_keys, surface, timeout)
         return _decode_live_views(raw, as_of)
 
     async def feed_view(
