@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live calibrate-report eval-matching eval-search eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -68,6 +68,10 @@ bench-offline: $(STAMP)
 
 bench-materialize: $(STAMP)
 	$(PY) -m bench.bench_materialize $(BENCH_ARGS)
+
+# Issue #18 item 6, the item index and the tag backfill (not part of make bench: minutes of logs).
+bench-live: $(STAMP)
+	$(PY) bench/bench_live.py $(BENCH_ARGS)
 
 bench-spark: $(STAMP)
 	$(PY) -m bench.bench_spark $(BENCH_ARGS)

@@ -14,6 +14,7 @@ one user lives in one slot):
 - ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
+- ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -129,6 +130,16 @@ def delivery(user_id: str) -> bytes:
     return b"dbk:dlv:{" + check_id(user_id, "user_id").encode() + b"}"
 
 
+def live_exposures(user_id: str) -> bytes:
+    """The hash rumor_id -> live (backfilled) exposure state of one user, outside snapshots."""
+    return b"dbk:lx:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def live_exposures_prefix() -> bytes:
+    """What live_exposures(u) puts before ``{u}``: for bulk writers that add the tag."""
+    return b"dbk:lx:"
+
+
 def daily_caps(user_id: str, day: str) -> bytes:
     """The per-surface count of cards served to one user on one UTC day (YYYYMMDD)."""
     if not (len(day) == 8 and day.isdigit()):
@@ -160,18 +171,20 @@ def notified(user_id: str, rumor_id: str) -> bytes:
 
 
 def feed_keys(
-    version: str, user_ids: list[str], day: str
-) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    version: str, user_ids: list[str], day: str, *, live: bool = False
+) -> list[tuple[bytes, ...]]:
     """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
-    user_model (same bytes as those functions; each id is checked once, not four times)."""
+    user_model, then live_exposures when ``live`` (same bytes as those functions; each id is
+    checked once, not four times)."""
     if not (len(day) == 8 and day.isdigit()):
         raise InvalidId("day must be YYYYMMDD")
     v, d = _v(version), b"}:" + day.encode()
-    out = []
+    out: list[tuple[bytes, ...]] = []
     for user_id in user_ids:
         tag = b"{" + check_id(user_id, "user_id").encode()
-        out.append((v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
-                    v + b"m:" + tag + b"}"))  # fmt: skip
+        row = (v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
+               v + b"m:" + tag + b"}")  # fmt: skip
+        out.append((*row, b"dbk:lx:" + tag + b"}") if live else row)
     return out
 
 

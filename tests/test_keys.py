@@ -53,6 +53,11 @@ def test_a_feed_read_touches_exactly_the_keys_of_the_single_key_functions() -> N
     ]  # fmt: skip
     with pytest.raises(keys.InvalidId, match="YYYYMMDD"):
         keys.feed_keys(v, ["u1"], "2026-10-07")
+    live = keys.feed_keys(v, users, day, live=True)
+    assert [row[4] for row in live] == [keys.live_exposures(u) for u in users]
+    assert keys.live_exposures("u1").startswith(keys.live_exposures_prefix())
+    with pytest.raises(keys.InvalidId):
+        keys.live_exposures("u{1}")
 
 
 @pytest.mark.parametrize("good", ["u00000001", "1234567890", "a.b-c_d@e:f", "YWJj+/=", "x" * 128])

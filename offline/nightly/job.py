@@ -18,16 +18,17 @@ from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
-from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 from offline.models.train import TrainedModels, train_models
 from offline.nightly import guards, live_fold
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
+from offline.nightly.item_index import IndexSummary, update_index
 from offline.nightly.live_items import live_items_path
 from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
 from offline.nightly.review_state import load_decisions
-from offline.nightly.state import update_state
+from offline.nightly.state import update_state, window
 from offline.nightly.tags import resolve_tags
 from ranking.clusters import assign_clusters, summarize
 
@@ -61,6 +62,8 @@ def run_nightly(
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
+    # Live exposures backfilled after this moment may hold tags this run did not read.
+    tags_as_of = int(time.time() * 1000)
     swept = sweep_stale_temps(state_dir)  # what killed runs left half-written
     fold = _start_fold(settings, state_dir)  # the live layer as of now, over the input files
     rumors = live_fold.apply_rumors(
@@ -101,13 +104,14 @@ def run_nightly(
         confirmed=confirmed,
         engine=runner,
     )
+    index = _item_index(exposure_logs, state_dir, run_date, lookback_days, runner)
     models = (
         train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)
         if train
         else None
     )
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"],
-            "live_seq_folded": str(fold.seq)}  # fmt: skip
+            "live_seq_folded": str(fold.seq), "tags_as_of": str(tags_as_of)}  # fmt: skip
     ids_rejected = write_id_rejects(
         state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
     )
@@ -141,6 +145,7 @@ def run_nightly(
             "entries_cleared": cleared,
         },  # fmt: skip
         "match": matched,
+        "item_index": index.as_dict(),
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},
         "stale_temp_files_removed": len(swept),
         "elapsed_s": round(time.perf_counter() - started, 3),
@@ -159,6 +164,17 @@ def _start_fold(settings: RedisSettings, state_dir: Path) -> live_fold.Fold:
         return live_fold.start_fold(client, state_dir)
     finally:
         client.close()
+
+
+def _item_index(
+    logs: Path | str, state_dir: Path, run_date: date, lookback_days: int, engine: JoinEngine
+) -> IndexSummary:
+    """The item-keyed index of the window's local partitions, for tag backfills (a folder of
+    Hadoop URIs gets none: its backfill reads the partitions whole)."""
+    if is_remote(logs):
+        return IndexSummary(skipped_remote=["*"])
+    dts = window(run_date, lookback_days, engine.log_partitions(logs))
+    return update_index(logs, state_dir, dts, engine)
 
 
 def _exposure_write(
