@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-# The backfill a new tag triggers (item 4 of issue #18, its own module): called when present.
+# The backfill a new tag or a confirmation triggers (``backfill_tag``; tests plug in others).
 BACKFILL_MODULE = "offline.nightly.backfill"
 
 
@@ -96,7 +96,7 @@ def cmd_rumor(args: argparse.Namespace) -> int:
         args.prepare = _load_rumor_file
         return _run(args, lambda e, rumors: e.add_rumors(rumors).as_dict())
     if args.verb == "confirm":
-        args.after = _backfill  # the newly confirmed rumor's audience, targetable at once
+        args.after = _confirmed  # its audience targetable at once, its spreaders notified
         return _run(args, lambda e, _: e.set_status(args.id, "confirmed").as_dict())
     if args.verb == "withdraw":
         return _run(args, lambda e, _: e.set_status(args.id, "withdrawn", args.reason).as_dict())
@@ -107,6 +107,8 @@ def cmd_rumor(args: argparse.Namespace) -> int:
     for f in ("keywords", "aliases"):
         if getattr(args, f) is not None:
             fields[f] = getattr(args, f)
+    if "verdict" in fields:
+        args.after = _verdict_changed
     return _run(args, lambda e, _: e.update_rumor(args.id, fields).as_dict())
 
 
@@ -120,15 +122,41 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def _backfill(args: argparse.Namespace, client, out: dict[str, Any]) -> None:
-    """The seam for the backfill of a new tag or a confirmation (issue 18, item 4): calls
-    ``BACKFILL_MODULE.backfill_tag(data_dir, state_dir, item_ids, rumor_id, store, now)`` when
-    that module exists and --data names the logs; its summary (or its error: the change itself
-    is applied and the next nightly covers it) goes under ``backfill``."""
+    """After a new tag: the backfill of the tagged item (``backfill``) goes under ``backfill``."""
     items = [args.item_id] if getattr(args, "item_id", None) else []
     out["backfill"] = backfill(args, client, items, getattr(args, "rumor_id", None) or args.id)
 
 
-def backfill(args: argparse.Namespace, client, items: list[str], rumor_id: str) -> Any:
+def _confirmed(args: argparse.Namespace, client, out: dict[str, Any]) -> None:
+    """After a confirmation: the rumor's audience backfilled (all its items), then its sharers
+    and commenters notified, those the backfill found included (issue 18, item 5)."""
+    found: list = []
+    out["backfill"] = backfill(args, client, [], args.id, on_states=found.append)
+    out["notify"] = notify(args, client, args.id, "confirmed", found)
+
+
+def _verdict_changed(args: argparse.Namespace, client, out: dict[str, Any]) -> None:
+    """After a verdict change: the spreaders not yet notified of the rumor are."""
+    out["notify"] = notify(args, client, args.id, "verdict_changed", [])
+
+
+def notify(args: argparse.Namespace, client, rumor_id: str, reason: str, states: list) -> Any:
+    """``notify_spreaders`` of ``rumor_id`` (with the spreaders of backfilled ``states``), or
+    why not (--no-notify, no state yet, no debunk): the change itself is applied either way."""
+    if getattr(args, "no_notify", False):
+        return "skipped: --no-notify"
+    from offline.live.notify import NotifyError, notify_spreaders, spread_records
+
+    extra = [r for table in states for r in spread_records(table)]
+    try:
+        return notify_spreaders(client, Path(args.state), rumor_id, reason, _now(args), extra=extra)
+    except NotifyError as e:
+        return f"not notified: {e}"
+
+
+def backfill(
+    args: argparse.Namespace, client, items: list[str], rumor_id: str, **options: Any
+) -> Any:
     """``BACKFILL_MODULE.backfill_tag`` of ``items`` newly tagged with ``rumor_id`` (all of the
     rumor's items when empty), or why not: the module is absent, --data is not given, or its
     error (the change itself is applied; the next nightly covers it)."""
@@ -142,7 +170,7 @@ def backfill(args: argparse.Namespace, client, items: list[str], rumor_id: str) 
         return "skipped: needs --data (the exposure logs)"
     try:
         return module.backfill_tag(
-            Path(args.data), Path(args.state), items, rumor_id, client, time.time()
+            Path(args.data), Path(args.state), items, rumor_id, client, _now(args), **options
         )
     except Exception as e:  # the change is in; the backfill is an optimisation of the night
         print(f"debunk {args.command} {args.verb}: backfill failed: {e}", file=sys.stderr)
@@ -188,6 +216,36 @@ def _common(s: argparse.ArgumentParser) -> None:
     s.add_argument("--data", help="folder with the library files: the base before a snapshot")
     s.add_argument("--state", default=".debunk/state", help="the nightly's state folder")
     s.add_argument("--actor", help="who makes the change, for the audit log (default: $USER)")
+    s.add_argument("--now", type=_iso_time,
+                   help="ISO 8601 time the backfill and notices act at (default: now)")  # fmt: skip
+
+
+def _iso_time(text: str) -> str:
+    """An argparse type: ``text`` if it is an ISO 8601 time (a clear error otherwise)."""
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return text
+
+
+def _now(args: argparse.Namespace) -> float:
+    """The time a command acts at: --now (ISO 8601, UTC unless it says) or the clock."""
+    when = getattr(args, "now", None)
+    if not when:
+        return time.time()
+    from datetime import UTC, datetime
+
+    parsed = datetime.fromisoformat(when)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _notify_option(s: argparse.ArgumentParser) -> None:
+    """--no-notify: change without notifying the rumor's spreaders (``debunk notify`` later)."""
+    s.add_argument("--no-notify", action="store_true", dest="no_notify",
+                   help="do not notify the rumor's sharers and commenters")  # fmt: skip
 
 
 def add_parsers(sub) -> None:
@@ -201,6 +259,8 @@ def add_parsers(sub) -> None:
         s.add_argument("id")
         if verb == "withdraw":
             s.add_argument("--reason", default="", help="why, for the audit log")
+        if verb == "confirm":
+            _notify_option(s)
     s = verbs.add_parser("update", help="set a rumor's verdict, severity, claim, ...")
     s.add_argument("id")
     s.add_argument("--verdict")
@@ -210,6 +270,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--confirmed-at", dest="confirmed_at")
     s.add_argument("--keywords", help="comma-separated")
     s.add_argument("--aliases", help="comma-separated")
+    _notify_option(s)
     for s in verbs.choices.values():
         _common(s)
     rumor.set_defaults(func=cmd_rumor)

@@ -209,3 +209,42 @@ def test_live_exposures_are_written_on_a_cluster(cluster_settings: RedisSettings
         assert 0 < c.ttl(keys.live_exposures("u2")) <= 3600
     finally:
         c.close()
+
+
+def test_confirming_a_rumor_backfills_its_audience_and_notifies_its_spreaders(
+    world: tuple[Path, str, str, pa.Table], tmp_path: Path, client: redis.Redis,
+    settings: RedisSettings, redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys,
+) -> None:  # fmt: skip
+    """A rumor withdrawn at night and confirmed live: `debunk rumor confirm` backfills its whole
+    audience into the live layer, and its sharers and commenters (found only by the backfill:
+    the night's state holds no unconfirmed rumor) go to the outbox, once."""
+    from cli.main import main
+    from domain.vocab import ACTIONS
+
+    data, _, rumor, tags = world
+    pq.write_table(tags, data / "tagged_items.parquet")
+    rows = [json.loads(x) for x in (data / "rumors.jsonl").read_text().splitlines() if x]
+    for r in rows:
+        if r["rumor_id"] == rumor:
+            r["status"] = "withdrawn"
+    (data / "rumors.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    state = tmp_path / "state"
+    run_nightly(data, RUN_DATE, state, settings, train=False)
+    assert rumor not in pq.read_table(state / "current" / "exposures.parquet")["rumor_id"]
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    argv = ["rumor", "confirm", rumor, "--data", str(data), "--state", str(state),
+            "--now", NOW.isoformat()]  # fmt: skip
+    assert main([*argv, "--actor", "alice"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    live = _live(client, rumor)
+    assert out["backfill"]["users"] == len(live) > 0
+    strongest = {u: ACTIONS[unpack_live_exposure(rumor, v)[0].strongest_action]
+                 for u, v in live.items()}  # fmt: skip
+    spreaders = {u for u, a in strongest.items() if a in ("comment", "share")}
+    assert spreaders and out["notify"]["spreaders"] == len(spreaders)
+    notified = [f[b"user_id"].decode() for _, f in client.xrange(keys.OUTBOX)]
+    assert notified and len(notified) == len(set(notified)) == out["notify"]["notified"]
+    assert set(notified) <= spreaders
+    assert main([*argv, "--actor", "alice"]) == 0  # already confirmed: nothing changes
+    assert client.xlen(keys.OUTBOX) == len(notified)

@@ -322,7 +322,7 @@ def test_tag_add_and_confirm_call_the_backfill_seam(
 
     calls = []
     fake = types.ModuleType("fake_backfill")
-    fake.backfill_tag = lambda data, state, items, rumor, store, now: calls.append(
+    fake.backfill_tag = lambda data, state, items, rumor, store, now, **kw: calls.append(
         (data, state, items, rumor)
     ) or {"users": 3}  # fmt: skip
     monkeypatch.setitem(sys.modules, "fake_backfill", fake)

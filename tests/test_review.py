@@ -69,7 +69,7 @@ def backfills(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """The calls of a stand-in backfill module (the real one is h-backfill's)."""
     calls: list[tuple] = []
     fake = types.ModuleType("fake_backfill")
-    fake.backfill_tag = lambda data, state, items, rumor, store, now: calls.append(
+    fake.backfill_tag = lambda data, state, items, rumor, store, now, **kw: calls.append(
         (data, state, items, rumor)
     ) or {"users": 1}  # fmt: skip
     monkeypatch.setitem(sys.modules, "fake_backfill", fake)

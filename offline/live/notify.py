@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import redis
@@ -53,6 +54,14 @@ def state_spreaders(state_dir: Path, rumor_id: str) -> list[SpreadRecord]:
                                "first_share_ts"],
                       filters=[("rumor_id", "=", rumor_id),
                                ("strongest_action", "in", sorted(SPREAD_ACTIONS))])  # fmt: skip
+    return spread_records(t)
+
+
+def spread_records(states: pa.Table) -> list[SpreadRecord]:
+    """The comment and share records of exposure states (STATE_SCHEMA columns; e.g. what a
+    tag's backfill computed): when each spreader spread it, in unix seconds."""
+    keep = pc.is_in(states["strongest_action"], pa.array(sorted(SPREAD_ACTIONS)))
+    t = states.filter(keep)
     spread = pc.coalesce(t["first_share_ts"], t["first_ts"])
     seconds = pc.divide(pc.cast(spread, "int64"), 1_000_000).to_pylist()
     return [SpreadRecord(u, a, int(s)) for u, a, s in

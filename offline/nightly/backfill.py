@@ -16,7 +16,7 @@ A partition without a current index is read whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ def backfill_tag(
     logs: Path | None = None,
     as_of_ms: int | None = None,
     workers: int = 2,
+    on_states: Callable[[pa.Table], None] | None = None,
 ) -> dict[str, Any]:
     """Backfill the audience of ``rumor_id`` once ``item_ids`` carry it (call it after the tags
     are in the tags input) into the live exposure state; returns a summary.
@@ -169,7 +170,9 @@ def backfill_tag(
     ending on ``now``'s UTC day, as the nightly of that day reads them; the states cover every
     item the rumor carries (rumor_items), so they equal that nightly's. ``store`` is a Redis
     client or settings; ``as_of_ms`` (default: now, taken before the tags are read) stamps the
-    entries. Ids are checked first: a bad one raises InvalidId and nothing is written."""
+    entries; ``on_states`` gets the computed states once they are written (e.g. for the
+    spreaders' notifications). Ids are checked first: a bad one raises InvalidId and nothing
+    is written."""
     started = time.perf_counter()
     stamp = int(time.time() * 1000) if as_of_ms is None else int(as_of_ms)
     check_id(rumor_id, "rumor_id")
@@ -187,6 +190,8 @@ def backfill_tag(
     finally:
         if isinstance(store, RedisSettings):
             client.close()
+    if on_states is not None:
+        on_states(state)
     return {
         "rumor_id": rumor_id,
         "tagged": list(item_ids),
