@@ -1,4 +1,4 @@
-"""Live-backfill benchmark (issue #18 item 6, the index part): the item index's cost to the
+"""Live benchmark (issue #18 item 6): the item index's cost to the
 nightly run and its size against the logs, and a tag's backfill time for a popular and a rare
 item, next to a backfill without the index and the item-sorted aggregate layout measured on one
 partition; plus the feed read's cost with and without the live exposure key.
@@ -12,8 +12,9 @@ and are seen mostly in their first days; rows are in time order, written as plat
 ``--row-group`` rows. The rumor catalog comes from a tiny synthetic world. Runs are in one
 embedded Redis (durable, as deployed); RankFeed runs over real gRPC against a server in this
 process, its event-loop thread's CPU measured with the live key read and without. The time to
-served is measured from the backfill's return (``time_to_served``, the hook for `debunk tag
-add`); the withdraw part comes with that CLI. Results: bench/out/bench_live.json.
+served is measured from the return of a real `debunk tag add` process (the live tag, then the
+backfill), and the time to gone from the return of `debunk rumor withdraw`, on RankFeed and
+SearchTop. Results: bench/out/bench_live.json.
 """
 
 from __future__ import annotations
@@ -293,12 +294,16 @@ def rankfeed_cost(settings: Any, groups: dict[str, list[str]], rounds: int) -> d
 
 
 def time_to_served(
-    settings: Any, tag: Callable[[], Any], audience: list[str], rumor: str
+    settings: Any, tag: Callable[[], Any], audience: list[str], rumor: str, query: str
 ) -> dict[str, Any]:
-    """HOOK for `debunk tag add` (h-livecat): run ``tag`` (today the backfill itself; then the
-    CLI call), and from its return poll RankFeed until every user of ``audience`` (a sample
-    that includes the audience's last user) is served a card of ``rumor``."""
+    """Run ``tag`` (the real `debunk tag add`, a process) and, from its return, poll RankFeed
+    until every user of ``audience`` (a sample that includes the audience's last user) is served
+    a card of ``rumor``; then `debunk rumor withdraw` and, from its return, poll until no sampled
+    user's RankFeed and no SearchTop of ``query`` (the rumor's claim) carries it."""
     from debunk.v1 import debunk_pb2 as pb
+
+    def carries(reply: Any) -> bool:
+        return any(c.rumor_id == rumor for c in reply.cards)
 
     with served(settings) as (stub, _, _):
         started = time.perf_counter()
@@ -306,20 +311,46 @@ def time_to_served(
         returned = time.perf_counter()
         waiting = list(audience)
         while waiting and time.perf_counter() - returned < 120:
-            reply = stub.RankFeed(pb.RankFeedRequest(user_id=waiting[0], limit=10), timeout=5)
-            if any(c.rumor_id == rumor for c in reply.cards):
+            if carries(stub.RankFeed(pb.RankFeedRequest(user_id=waiting[0], limit=10), timeout=5)):
                 waiting.pop(0)
         done = time.perf_counter()
+        searched = carries(stub.SearchTop(pb.SearchTopRequest(query=query, limit=3), timeout=5))
+        withdraw = run_cli(settings, "rumor", "withdraw", rumor, "--reason", "bench")
+        gone_at = time.perf_counter()
+        showing = list(audience)
+        while time.perf_counter() - gone_at < 60:
+            showing = [u for u in showing if carries(
+                stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=10), timeout=5))]  # fmt: skip
+            search = carries(stub.SearchTop(pb.SearchTopRequest(query=query, limit=3), timeout=5))
+            if not showing and not search:
+                break
+        gone = time.perf_counter()
     return {"tag_s": round(returned - started, 3), "served_after_return_s":
             round(done - returned, 3), "users_checked": len(audience),
-            "not_served": len(waiting)}  # fmt: skip
+            "not_served": len(waiting), "search_served": searched,
+            "withdraw_s": round(withdraw, 3), "gone_after_return_s": round(gone - gone_at, 3),
+            "still_served": len(showing)}  # fmt: skip
+
+
+def run_cli(settings: Any, *argv: str) -> float:
+    """Run ``debunk ARGV`` as a process against ``settings``' Redis; its wall time (fails on a
+    non-zero exit)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "REDIS_URL": settings.url}
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("debunk")), *argv, "--actor", "bench"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - started
 
 
 def served_after_tag(out: Path, picked: tuple, settings: Any, day: date) -> dict[str, Any]:
     """time_to_served for one more popular item: its rumor's audience is computed first (not
-    written), then the backfill runs as the tag, and a sample of the users the snapshot does not
-    know (their feed can only be this card), ending with the last one, waits for the card."""
-    from offline.nightly.backfill import backfill_tag, compute_backfill
+    written), then `debunk tag add` (the live tag, then the backfill) runs as a process, and a
+    sample of the users the snapshot does not know (their feed can only be this card), ending
+    with the last one, waits for the card; then the rumor is withdrawn."""
+    from offline.nightly.backfill import compute_backfill
 
     item, _, rumor = picked
     state, _ = compute_backfill(out / "exposures", out / "state", [item], rumor, day, 30)
@@ -328,11 +359,14 @@ def served_after_tag(out: Path, picked: tuple, settings: Any, day: date) -> dict
     users = sorted(u for u in state["user_id"].to_pylist() if u not in known_users)
     sample = [*users[:: max(1, len(users) // 200)], users[-1]]  # new to the snapshot only
     now = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12)
+    rumors = [json.loads(x) for x in (out / "rumors.jsonl").read_text().splitlines() if x]
+    claim = next(r["claim"] for r in rumors if r["rumor_id"] == rumor)
 
     def tag() -> None:
-        backfill_tag(out, out / "state", [item], rumor, settings, now, 30)
+        run_cli(settings, "tag", "add", item, rumor, "--data", str(out), "--state",
+                str(out / "state"), "--now", now.isoformat())  # fmt: skip
 
-    timing = time_to_served(settings, tag, sample, rumor)
+    timing = time_to_served(settings, tag, sample, rumor, claim)
     return {"item": item, "audience": len(state), "new_users": len(users), **timing}
 
 
@@ -429,9 +463,12 @@ def report(r: dict[str, Any]) -> None:
                         "wall us without", "with"], rows))  # fmt: skip
     t = r["time_to_served"]
     print(
-        f"\ntag of {t['item']} (audience {t['audience']:,}): backfill {t['tag_s']} s, then "
-        f"{t['users_checked']} sampled users (the last included) served within "
-        f"{t['served_after_return_s']} s of its return ({t['not_served']} not served)"
+        f"\n`debunk tag add` of {t['item']} (audience {t['audience']:,}): {t['tag_s']} s "
+        f"(live tag + backfill), then {t['users_checked']} sampled users (the last included) "
+        f"served within {t['served_after_return_s']} s of its return ({t['not_served']} not "
+        f"served); `debunk rumor withdraw`: {t['withdraw_s']} s, then the card gone from their "
+        f"RankFeed and from SearchTop of its claim (served before: {t['search_served']}) "
+        f"within {t['gone_after_return_s']} s of its return ({t['still_served']} still served)"
     )
     a = r["layouts"]
     print(f"\none partition ({a['dt']}, {a['rows']:,} rows, {a['log_mb']:.1f} MB of logs): "
