@@ -192,7 +192,8 @@ def cmd_rumor_show(args: argparse.Namespace) -> int:
         """The report, or LiveError for an unknown id."""
         if args.id not in editor.catalog.rumors:
             raise LiveError(f"no rumor {args.id!r} in the snapshot or the live layer")
-        return rumor_show(editor, args.id, Path(args.state) if args.state else None)
+        state = Path(args.state) if args.state else None
+        return rumor_show(editor, args.id, state, Path(args.data) if args.data else None)
 
     return _run(args, show)
 
