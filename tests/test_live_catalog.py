@@ -268,14 +268,14 @@ def test_rumor_show_and_the_audit_export(cli, client, tmp_path: Path, capsys) ->
     snapshot(client, "v1", [("u1", "r1", "click", 2)])
     assert cli("rumor", "withdraw", "r1", "--reason", "wrong") == 0
     assert cli("tag", "add", "i7", "r2") == 0
-    for user, rumor, event in [
+    for user, rumor, kind in [
         ("u1", "r1", "impression"),
         ("u1", "r1", "click"),
         ("u2", "r1", "served"),
         ("u3", "r2", "impression"),
     ]:
         client.xadd(keys.EVENTS, {"user_id": user, "debunk_id": "d1", "rumor_id": rumor,
-                                  "surface": "feed", "event": event, "ts": "0"})  # fmt: skip
+                                  "surface": "feed", "event": kind, "ts": "0"})  # fmt: skip
     capsys.readouterr()
     assert cli("rumor", "show", "r1") == 0
     shown = json.loads(capsys.readouterr().out)
