@@ -26,7 +26,7 @@ from offline.nightly.id_rejects import write_id_rejects
 from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
 from offline.nightly.state import update_state
-from offline.nightly.tags import resolve_tags
+from offline.nightly.tags import item_index, item_texts, matched_items, resolve_tags
 from ranking.clusters import assign_clusters, summarize
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -79,7 +79,9 @@ def run_nightly(
         matched = run_match(data / "items.parquet", data, state_dir / "match")
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
         tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
-    tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
+    texts = item_texts(data / "items.parquet", matched_items(tags))  # auto tags meet their texts
+    claims = {r.rumor_id: r.claim for r in rumors}
+    tags, precedence = resolve_tags(tags, clusters, texts, claims)  # hand first, one per claim
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
         exposure_logs,
@@ -167,12 +169,9 @@ def train_night(
 
 
 def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
-    """Tagged item -> the confirmed rumors it carries."""
-    out: dict[str, list[str]] = {}
-    for item, rumor in zip(tags["item_id"].to_pylist(), tags["rumor_id"].to_pylist(), strict=True):
-        if rumor in confirmed and rumor not in out.setdefault(item, []):
-            out[item].append(rumor)
-    return {k: v for k, v in out.items() if v}
+    """Tagged item -> the confirmed rumors its comments may pin: every hand tag, or the best
+    auto tag of resolved ``tags`` (``offline.nightly.tags.item_index``)."""
+    return item_index(tags, confirmed)
 
 
 def _save_summary(path: Path, summary: dict[str, Any]) -> None:
