@@ -110,6 +110,7 @@ def debunk_record(post_id: str, published_at: str) -> dict:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    """``rows`` as JSON Lines (UTF-8, Chinese kept readable)."""
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 

@@ -83,7 +83,9 @@ def valid_user(uid: str) -> bool:
     return True
 
 
-def user_claims(world: CedWorld, clusters: dict[str, str], ced: Path, limit: int | None):
+def user_claims(
+    world: CedWorld, clusters: dict[str, str], ced: Path, limit: int | None
+) -> tuple[dict[str, set[str]], list[str], dict[str, set[str]]]:
     """(user -> the claim clusters of the rumor posts they engaged with, users who engaged only
     with non-rumor posts, user -> the posts they engaged with), over the engagements the logs
     hold with a time."""
@@ -122,7 +124,7 @@ def wait_serving(target: str, proc: subprocess.Popen, timeout: float = 300.0) ->
     raise TimeoutError("debunk serve did not become SERVING")
 
 
-def comment_top(stub, world: CedWorld, clusters: dict[str, str]) -> dict:
+def comment_top(stub: pb_grpc.DebunkServiceStub, world: CedWorld, clusters: dict[str, str]) -> dict:
     """CommentTop on every rumor post: own rumor, same claim, none, by tag source."""
     rows = []
     for post in sorted(world.rumor_of_post):
@@ -155,7 +157,7 @@ def comment_top(stub, world: CedWorld, clusters: dict[str, str]) -> dict:
     return out
 
 
-def feeds(stub, users: list[str]) -> dict[str, list[str]]:
+def feeds(stub: pb_grpc.DebunkServiceStub, users: list[str]) -> dict[str, list[str]]:
     """user -> the rumor ids of their RankFeed cards (limit 3), in order, over RankFeedBatch."""
     out: dict[str, list[str]] = {}
     for i in range(0, len(users), BATCH):
@@ -223,7 +225,8 @@ def item_tags(state: Path, data: Path) -> dict[str, list[tuple[str, str, float]]
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the CED folder, sample sizes, the hand-tagged share."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--users", type=int, default=3000, help="sampled users of each kind")
@@ -235,49 +238,55 @@ def main(argv: list[str] | None = None) -> int:
         help="a hashed sample of this many engagements (default: all)",
     )
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
-    args = parser.parse_args(argv)
-    if (
-        not (args.data / "posts.parquet").exists()
-        or not (args.data / "engagements.parquet").exists()
-    ):
-        print(f"{args.data}: CED posts/engagements not found: nothing to evaluate (skipped)")
-        return 0
+    return parser.parse_args(argv)
+
+
+def through_service(
+    work: Path, world: CedWorld, clusters: dict[str, str], exposed: dict[str, set[str]],
+    background: list[str], n_users: int,
+) -> dict:  # fmt: skip
+    """Run the nightly job into an embedded redis-server, start ``debunk serve``, and ask it:
+    CommentTop on the rumor posts, RankFeedBatch for both user samples."""
     t0 = time.perf_counter()
-    work = args.work or Path(tempfile.mkdtemp(prefix="eval-service-"))
-    world = build(
-        args.data,
-        work / "data",
-        RUN_DATE,
-        hand_share=args.hand_share,
-        max_engagements=args.engagements,
-    )
-    _, clusters = assign_clusters(load_rumors(work / "data" / "rumors.jsonl"))
-    exposed, background, posts_of = user_claims(world, clusters, args.data, args.engagements)
-    built_s = time.perf_counter() - t0
     with EmbeddedRedis(work / "redis") as server:
         night = run_nightly(
             work / "data", RUN_DATE, work / "state", RedisSettings(url=server.url), train=False
         )
-        night_s = time.perf_counter() - t0 - built_s
+        night_s = time.perf_counter() - t0
         proc, target = serve(server.local_url)
         try:
             wait_serving(target, proc)
             with grpc.insecure_channel(target) as ch:
                 stub = pb_grpc.DebunkServiceStub(ch)
                 comments = comment_top(stub, world, clusters)
-                users = hashed_sample(exposed, args.users, "exposed:")
+                users = hashed_sample(exposed, n_users, "exposed:")
                 feed = feed_quality(feeds(stub, users), {u: exposed[u] for u in users}, clusters)
-                quiet = hashed_sample(background, args.users, "background:")
+                quiet = hashed_sample(background, n_users, "background:")
                 quiet_cards = feeds(stub, quiet)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
-    state_users = set(
-        pq.read_table(work / "state" / "current" / "exposures.parquet", columns=["user_id"])[
-            "user_id"
-        ].to_pylist()
-    )
-    carded = {u: c for u, c in quiet_cards.items() if c}
+    return {"night": night, "night_s": night_s, "comments": comments, "feed": feed,
+            "quiet": quiet, "quiet_cards": quiet_cards}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not all((args.data / f).exists() for f in ("posts.parquet", "engagements.parquet")):
+        print(f"{args.data}: CED posts/engagements not found: nothing to evaluate (skipped)")
+        return 0
+    t0 = time.perf_counter()
+    work = args.work or Path(tempfile.mkdtemp(prefix="eval-service-"))
+    world = build(args.data, work / "data", RUN_DATE, hand_share=args.hand_share,
+                  max_engagements=args.engagements)  # fmt: skip
+    _, clusters = assign_clusters(load_rumors(work / "data" / "rumors.jsonl"))
+    exposed, background, posts_of = user_claims(world, clusters, args.data, args.engagements)
+    built_s = time.perf_counter() - t0
+    got = through_service(work, world, clusters, exposed, background, args.users)
+    state = pq.read_table(work / "state" / "current" / "exposures.parquet", columns=["user_id"])
+    state_users = set(state["user_id"].to_pylist())
+    carded = {u: c for u, c in got["quiet_cards"].items() if c}
+    comments, feed, night = got["comments"], got["feed"], got["night"]
     result = {
         "command": " ".join(["python -m bench.eval_service", *(argv or sys.argv[1:])]),
         "engagements": world.exposures,
@@ -289,26 +298,19 @@ def main(argv: list[str] | None = None) -> int:
         "comment_top": {k: v for k, v in comments.items() if k != "failures"},
         "feed": {k: v for k, v in feed.items() if k != "wrong_cards"},
         "background": {
-            "sampled": len(quiet),
-            "with_card": round(len(carded) / max(len(quiet), 1), 4),
+            "sampled": len(got["quiet"]),
+            "with_card": round(len(carded) / max(len(got["quiet"]), 1), 4),
             "all_users": len(background),
             "all_in_state": sum(u in state_users for u in background),
         },
         "seconds": {
             "inputs": round(built_s, 1),
-            "nightly": round(night_s, 1),
+            "nightly": round(got["night_s"], 1),
             "total": round(time.perf_counter() - t0, 1),
-        },
+        },  # fmt: skip
     }
-    report(
-        result,
-        comments["failures"],
-        feed["wrong_cards"],
-        carded,
-        world,
-        posts_of,
-        item_tags(work / "state", work / "data"),
-    )
+    tags = item_tags(work / "state", work / "data")
+    report(result, comments["failures"], feed["wrong_cards"], carded, world, posts_of, tags)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
