@@ -63,7 +63,7 @@ def world(small_world: Path, tmp_path: Path) -> Path:
     headline = next(
         d["headline"] for d in debunks if d["itemReviewed"]["identifier"] == r0["rumor_id"]
     )
-    items = pq.read_table(out / "items.parquet")
+    items = pq.read_table(out / "items.parquet").select(ITEM_SCHEMA.names)  # authors below
     planted = pa.table(
         {
             "item_id": ["official1", "debunk1", "repost1", "own1", "denial1"],
