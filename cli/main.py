@@ -1,5 +1,5 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
-report, demo."""
+report, demo; and the lifecycle commands (``cli/lifecycle.py``, ``cli/review.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli import logs
+from cli import lifecycle, logs, review
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
@@ -457,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+    lifecycle.add_parsers(sub)  # rumor, tag, debunks, export-audit: the live catalog layer
+    review.add_parsers(sub)  # review list|accept|reject, items add: the matcher's queue, live
     return p
 
 

@@ -21,6 +21,13 @@ one user lives in one slot):
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
+- ``dbk:{live}:rumors``                  hash: rumor_id -> rumor JSON above the snapshot's
+- ``dbk:{live}:debunks``                 hash: debunk_id -> debunk JSON above the snapshot's
+- ``dbk:{live}:tags``                    hash: item_id -> JSON of rumor ids tagged and untagged live
+- ``dbk:{live}:seq``                     string: a counter every change of the live layer bumps
+- ``dbk:{live}:audit``                   stream: who changed what in the live layer, and how
+- ``dbk:{live}:audit-exported``          string: the last audit stream id exported to Parquet
+- ``dbk:{live}:review``                  hash: review id -> JSON of a pair queued live for review
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -47,6 +54,16 @@ EVENTS_EXPORTED = b"dbk:{events}:exported"
 EXPERIMENTS = b"dbk:experiments"
 # What the embedded launcher started its server with, for clients that may not run CONFIG.
 PERSISTENCE = b"dbk:{store}:persistence"
+# The live catalog layer: one hash tag, so one change (entries, seq, audit) is one Lua script on
+# one slot, also on a cluster.
+LIVE_RUMORS = b"dbk:{live}:rumors"
+LIVE_DEBUNKS = b"dbk:{live}:debunks"
+LIVE_TAGS = b"dbk:{live}:tags"
+LIVE_SEQ = b"dbk:{live}:seq"
+LIVE_AUDIT = b"dbk:{live}:audit"
+LIVE_AUDIT_EXPORTED = b"dbk:{live}:audit-exported"
+# The live review queue (``debunk items add``), beside the audit stream its changes go to.
+LIVE_REVIEW = b"dbk:{live}:review"
 
 
 def check_version(version: str) -> str:

@@ -40,16 +40,17 @@ class SnapshotReader:
         raw = await self.transport.get(keys.CURRENT)
         return raw.decode() if raw else None
 
-    async def poll(self, pinned: str | None) -> tuple[str | None, bool]:
-        """One round trip for the snapshot watcher: the version the pointer names, and whether
+    async def poll(self, pinned: str | None) -> tuple[str | None, bool, int | None]:
+        """One round trip for the snapshot watcher: the version the pointer names, whether
         ``pinned``'s meta key still exists (False when Redis lost it: restarted empty, rolled
-        back); ``pinned`` None gives (pointer, False)."""
-        commands: list[tuple[bytes, ...]] = [(b"GET", keys.CURRENT)]
+        back; ``pinned`` None gives False), and the live layer's seq (None: no layer)."""
+        commands: list[tuple[bytes, ...]] = [(b"GET", keys.CURRENT), (b"GET", keys.LIVE_SEQ)]
         if pinned is not None:
             commands.append((b"EXISTS", keys.meta(pinned)))
         replies = await self.transport.pipeline(commands)
-        raw = replies[0]
-        return (raw.decode() if raw else None), bool(pinned is not None and replies[1])
+        raw, seq = replies[0], replies[1]
+        there = bool(pinned is not None and replies[2])
+        return (raw.decode() if raw else None), there, (int(seq) if seq is not None else None)
 
     async def version_exists(self, version: str) -> bool:
         """Whether ``version``'s meta key exists (a pointer may outlive the keys it names)."""

@@ -85,7 +85,7 @@ def test_resolve_tags_checks_auto_tags_against_their_texts(tmp_path: Path) -> No
         "text": [CLAIM, "官方辟谣：" + OTHER, "现实就是这样", "官方辟谣：" + OTHER, "x"],
     }), items)  # fmt: skip
     assert matched_items(tags) == {"own", "denial", "fragment"}
-    texts = item_texts(items, matched_items(tags))
+    texts = item_texts([items, tmp_path / "absent.parquet"], matched_items(tags))
     assert set(texts) == {"own", "denial", "fragment"}
     resolved, summary = resolve_tags(tags, {}, texts, claims)
     rows = list(zip(resolved["item_id"].to_pylist(), resolved["rumor_id"].to_pylist(), strict=True))

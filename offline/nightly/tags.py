@@ -12,7 +12,7 @@ written from (``item_index``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +28,20 @@ from ranking.tag_precedence import MATCHED, Tag, pinned_rumors, resolve_item_tag
 BATCH_ROWS = 50_000
 
 
-def item_texts(items: Path, wanted: set[str]) -> dict[str, str]:
-    """item id -> text of the ``wanted`` items of ``items.parquet``, read in batches."""
+def item_texts(sources: Iterable[Path], wanted: set[str]) -> dict[str, str]:
+    """item id -> text of the ``wanted`` items of the item-text files ``sources`` (Parquet,
+    columns item_id and text; the first file's text wins), read in batches."""
     out: dict[str, str] = {}
-    if not wanted or not items.exists():
-        return out
     want = pa.array(sorted(wanted), pa.string())
-    for batch in pq.ParquetFile(items).iter_batches(BATCH_ROWS, columns=["item_id", "text"]):
-        ids = batch.column(0).cast(pa.string())
-        keep = pc.is_in(ids, value_set=want)
-        for item, text in zip(
-            ids.filter(keep).to_pylist(), batch.column(1).filter(keep).to_pylist(), strict=True
-        ):
-            out[item] = text or ""
+    for path in sources:
+        if not wanted or not Path(path).exists():
+            continue
+        for batch in pq.ParquetFile(path).iter_batches(BATCH_ROWS, columns=["item_id", "text"]):
+            ids = batch.column(0).cast(pa.string())
+            keep = pc.is_in(ids, value_set=want)
+            texts = batch.column(1).filter(keep).to_pylist()
+            for item, text in zip(ids.filter(keep).to_pylist(), texts, strict=True):
+                out.setdefault(item, text or "")
     return out
 
 
