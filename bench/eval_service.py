@@ -275,8 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     if not all((args.data / f).exists() for f in ("posts.parquet", "engagements.parquet")):
         print(f"{args.data}: CED posts/engagements not found: nothing to evaluate (skipped)")
         return 0
+    if args.work is not None:
+        return evaluate(args, argv, args.work)
+    with tempfile.TemporaryDirectory(prefix="eval-service-") as work:  # CED copies go with it
+        return evaluate(args, argv, Path(work))
+
+
+def evaluate(args: argparse.Namespace, argv: list[str] | None, work: Path) -> int:
+    """Build the inputs in ``work``, run the night and the service, print and save the result."""
     t0 = time.perf_counter()
-    work = args.work or Path(tempfile.mkdtemp(prefix="eval-service-"))
     world = build(args.data, work / "data", RUN_DATE, hand_share=args.hand_share,
                   max_engagements=args.engagements)  # fmt: skip
     _, clusters = assign_clusters(load_rumors(work / "data" / "rumors.jsonl"))
