@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live calibrate-report eval-matching eval-search eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -103,6 +103,11 @@ eval-matching: $(STAMP)
 # BM25 and TF-IDF char 2-3-gram baselines; skips (exit 0) when ../shared/data/ced is absent.
 eval-search: $(STAMP)
 	$(PY) -m bench.eval_search $(BENCH_ARGS)
+
+# Issue 17's service targets on CED through the real nightly job and `debunk serve` (CommentTop,
+# feed precision/recall@3, background users); skips (exit 0) when ../shared/data/ced is absent.
+eval-service: $(STAMP)
+	$(PY) -m bench.eval_service $(BENCH_ARGS)
 
 eval-models: $(STAMP)
 	@test -f bench/out/wpref/world.json || $(VENV)/bin/debunk synth --out bench/out/wpref --users 5000 --days 14 --seed 5 --rumors 300 --reach 20 --cards 3 --mean-daily 1 >/dev/null

@@ -29,7 +29,7 @@ from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
 from offline.nightly.review_state import load_decisions
 from offline.nightly.state import update_state, window
-from offline.nightly.tags import resolve_tags
+from offline.nightly.tags import item_texts, matched_items, pinned_item_rumors, resolve_tags
 from ranking.clusters import assign_clusters, summarize
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -93,7 +93,9 @@ def run_nightly(
                             decided=decided)  # fmt: skip
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
         tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
-    tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
+    auto_texts = item_texts(texts, matched_items(tags))  # the auto tags meet their texts
+    claims = {r.rumor_id: r.claim for r in rumors}
+    tags, precedence = resolve_tags(tags, clusters, auto_texts, claims)  # hand tags first
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
         exposure_logs,
@@ -210,12 +212,9 @@ def train_night(
 
 
 def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
-    """Tagged item -> the confirmed rumors it carries."""
-    out: dict[str, list[str]] = {}
-    for item, rumor in zip(tags["item_id"].to_pylist(), tags["rumor_id"].to_pylist(), strict=True):
-        if rumor in confirmed and rumor not in out.setdefault(item, []):
-            out[item].append(rumor)
-    return {k: v for k, v in out.items() if v}
+    """Tagged item -> the confirmed rumors its comments may pin: every hand tag, or the best
+    auto tag of resolved ``tags`` (``offline.nightly.tags.pinned_item_rumors``)."""
+    return pinned_item_rumors(tags, confirmed)
 
 
 def _save_summary(path: Path, summary: dict[str, Any]) -> None:
