@@ -58,7 +58,9 @@ def audit_fold(audit_dir: Path, until: datetime) -> tuple[live_fold.Fold, int]:
     fold = live_fold.empty_fold()
     files = sorted(audit_dir.glob("*.parquet"))
     if not files:
-        raise ValueError(f"{audit_dir}: no audit Parquet files (debunk export-audit --out DIR)")
+        raise catalog.InputError(
+            f"{audit_dir}: no audit Parquet files (debunk export-audit --out DIR)"
+        )
     rows = pa.concat_tables([pq.read_table(f, columns=["stream_id", "ts", "kind", "id", "after"])
                              for f in files]).to_pylist()  # fmt: skip
     rows.sort(key=lambda r: tuple(map(int, r["stream_id"].split("-"))))
@@ -99,7 +101,7 @@ def exposure_scope(
     ``exposure_scope`` summary: tags per source, rumors confirmed, what was read."""
     for name, folder in (("--state", state_dir), ("--audit", audit_dir)):
         if folder is not None and not folder.is_dir():
-            raise ValueError(f"{name} {folder}: no such folder")
+            raise catalog.InputError(f"{name} {folder}: no such folder")
     rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
     tags = catalog.load_sourced_tags(catalog.find_input(data, catalog.TAG_FILES))
     input_keys = _keys(tags)
