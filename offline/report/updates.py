@@ -25,8 +25,7 @@ def _updates(path: Path, wanted: pa.Table) -> pa.Table | None:
     the file has no ``update`` column)."""
     if EVENT_UPDATE.name not in pq.read_schema(path).names:
         return None
-    t = pq.read_table(path, columns=_COLUMNS)
-    t = t.filter(pc.fill_null(t[EVENT_UPDATE.name], False))
+    t = pq.read_table(path, columns=_COLUMNS, filters=[(EVENT_UPDATE.name, "=", True)])
     t = pa.table({c: t[c] if c in ("ts", EVENT_UPDATE.name) else t[c].cast(pa.string())
                   for c in _COLUMNS})  # fmt: skip
     t = t.join(wanted, keys=_KEYS, join_type="inner", use_threads=False)
