@@ -122,8 +122,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     report = reach_report(
         Path(args.data), args.config or args.experiment, args.date_from, args.date_to,
-        events=args.events, extra_tags=args.extra_tags, attribution_days=args.attribution_days,
-        alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed,
+        events=args.events, extra_tags=args.extra_tags, state_dir=args.state, audit=args.audit,
+        attribution_days=args.attribution_days, alpha=args.alpha, n_boot=args.bootstrap,
+        seed=args.seed,
     )  # fmt: skip
     out = report.write(Path(args.out))
     _print_json({"out": str(out), "srm": report.srm, "warnings": report.warnings,
@@ -444,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="folder with exposures/, rumors, tags")
     s.add_argument("--events", help="debunk events folder (default: DATA/debunk_events)")
     s.add_argument("--extra-tags", help="more tagged items, e.g. STATE/match/matched_tags.parquet")
+    s.add_argument("--state", help="the nightly's state folder: its kept live overrides and "
+                   "matched tags define exposure too")  # fmt: skip
+    s.add_argument("--audit", help="an export-audit folder: live tag and rumor changes since")
     s.add_argument("--attribution-days", type=int, default=0,
                    help="count debunk impressions up to this many days after --to")  # fmt: skip
     s.add_argument("--alpha", type=float, default=0.05)

@@ -24,6 +24,7 @@ class DeliveryEvent:
     experiment: str = ""
     arm: str = ""
     event_id: str = ""  # optional: the caller's id, so a retried call is recorded once
+    update: bool = False  # the card was a re-push of a revised card, not a first delivery
 
     def __post_init__(self) -> None:
         ids.check_id(self.user_id, "user_id")

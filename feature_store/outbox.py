@@ -28,6 +28,7 @@ from feature_store.delivery import CAP_TTL_S, DELIVERY_TTL_S, decode, delivery_f
 from feature_store.event_writes import EVENT_ID_TTL_S
 from feature_store.events import FIELDS as EVENT_FIELDS
 from feature_store.events import STREAM_MAXLEN as EVENTS_MAXLEN
+from feature_store.events import encode_fields
 from feature_store.models import decode_user_model
 
 # Approximate bound on the outbox; export-outbox (or the push system's trimming) must keep up.
@@ -41,7 +42,7 @@ _ARGS_PER = 9 + 2 * len(FIELDS) + 2 * len(EVENT_FIELDS)  # see _BATCH
 
 # KEYS: outbox, event stream, then 5 per notification (_keys). ARGV: the 9 settings of
 # append_batch, then _ARGS_PER per notification (_args): its 6 fields, the served, rumor-
-# dismissed and debunk-dismissed delivery fields, the entry's 12 and the event's 18 values.
+# dismissed and debunk-dismissed delivery fields, the entry's 12 and the event's 20 values.
 _BATCH = """
 local out = {}
 local stride = tonumber(ARGV[8])
@@ -91,7 +92,7 @@ def _args(n: Notification) -> list[Any]:
     dis_debunk = delivery_field(DeliveryEvent(n.user_id, n.debunk_id, "", SURFACE, "dismiss",
                                               n.ts))  # fmt: skip
     entry = [v for f in FIELDS for v in (f, str(getattr(n, f)))]
-    event = [v for f in EVENT_FIELDS for v in (f, str(getattr(served, f)))]
+    event = [v for item in encode_fields(served).items() for v in item]
     return [n.notification_id, n.user_id, n.rumor_id, n.debunk_id, n.reason, n.ts,
             delivery_field(served), dis_rumor, dis_debunk, *entry, *event]  # fmt: skip
 

@@ -254,7 +254,7 @@ class GroupWarningsResponse(_message.Message):
     def __init__(self, warnings: _Optional[_Iterable[_Union[GroupWarning, _Mapping]]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ...) -> None: ...
 
 class DebunkEvent(_message.Message):
-    __slots__ = ("user_id", "debunk_id", "surface", "event", "ts", "rumor_id", "experiment", "arm", "event_id")
+    __slots__ = ("user_id", "debunk_id", "surface", "event", "ts", "rumor_id", "experiment", "arm", "event_id", "update")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEBUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SURFACE_FIELD_NUMBER: _ClassVar[int]
@@ -264,6 +264,7 @@ class DebunkEvent(_message.Message):
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     debunk_id: str
     surface: Surface
@@ -273,7 +274,8 @@ class DebunkEvent(_message.Message):
     experiment: str
     arm: str
     event_id: str
-    def __init__(self, user_id: _Optional[str] = ..., debunk_id: _Optional[str] = ..., surface: _Optional[_Union[Surface, str]] = ..., event: _Optional[_Union[EventType, str]] = ..., ts: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rumor_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
+    update: bool
+    def __init__(self, user_id: _Optional[str] = ..., debunk_id: _Optional[str] = ..., surface: _Optional[_Union[Surface, str]] = ..., event: _Optional[_Union[EventType, str]] = ..., ts: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rumor_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., event_id: _Optional[str] = ..., update: _Optional[bool] = ...) -> None: ...
 
 class RecordEventsRequest(_message.Message):
     __slots__ = ("events",)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from domain.live import TagChange
+from domain.live import LiveLayer, TagChange
 from domain.records import Debunk, Rumor
 from feature_store.live_catalog import LayerRead, clear_folded, read_layer
 from offline.io.contracts import TAG_SCHEMA
@@ -79,6 +79,17 @@ def load_overrides(state_dir: Path, read: LayerRead) -> Fold:
             elif kind == "tag":
                 fold.tags[ident] = TagChange.from_dict(value)
     return fold
+
+
+def empty_fold() -> Fold:
+    """A fold that changes nothing and read no layer (to compose changes into)."""
+    return Fold(LayerRead(LiveLayer(), {}))
+
+
+def kept_overrides(state_dir: Path) -> Fold:
+    """The overrides earlier nights kept, read from the file alone (no layer, no Redis): what
+    the last snapshot served over its input files, for the reach report."""
+    return load_overrides(state_dir, empty_fold().read)
 
 
 def save_overrides(state_dir: Path, fold: Fold) -> Path:
