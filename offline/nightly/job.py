@@ -90,7 +90,8 @@ def run_nightly(
     if texts:  # the library finds the copies nobody tagged by hand (and those added live)
         decided = {(d.item_id, d.rumor_id): d.decision for d in load_decisions(state_dir).values()}
         matched = run_match(texts[0], data, state_dir / "match", more_items=texts[1:],
-                            decided=decided)  # fmt: skip
+                            decided=decided, rumors=rumors,
+                            titles=[d.title for d in debunks])  # the folded library  # fmt: skip
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
         tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
     auto_texts = item_texts(texts, matched_items(tags))  # the auto tags meet their texts

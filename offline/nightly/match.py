@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from domain.records import Rumor
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds, matcher_library
 from offline.io.catalog import (
     DEBUNK_FILES,
@@ -179,16 +180,18 @@ def run_match(
     titles: Iterable[str] | None = None,
     more_items: Sequence[Path] = (),
     decided: Mapping[tuple[str, str], str] | None = None,
+    rumors: Iterable[Rumor] | None = None,
 ) -> dict[str, Any]:
     """Match ``items_path`` (then each of ``more_items``: the live item texts) against the
-    matcher library of ``library_dir``; write ``out_dir/matched_tags.parquet`` and
+    matcher library of ``rumors`` (the nightly's: the files with the live layer folded in), by
+    default that of ``library_dir``; write ``out_dir/matched_tags.parquet`` and
     ``out_dir/review_queue.parquet`` atomically; return a summary (texts, auto, review,
     skipped, texts_per_s, ...). Items that are a debunk's text (``titles``, by default those of
     the debunks in ``library_dir``) or whose ``author_type`` is an authority are skipped; the
     ``decided`` pairs ((item_id, rumor_id) -> accepted/rejected) are not queued, the rejected
     ones not tagged."""
     t0 = time.perf_counter()
-    library = load_library(Path(library_dir))
+    library = load_library(Path(library_dir)) if rumors is None else matcher_library(rumors)
     debunks = DebunkTexts(debunk_titles(Path(library_dir)) if titles is None else titles)
     skipped: dict[str, int] = {}
     matcher = make_matcher(library, thresholds, params)
