@@ -1,5 +1,6 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
-report, demo."""
+report, demo; the lifecycle commands (``cli/lifecycle.py``, ``cli/review.py``); notify and
+export-outbox (``cli/outbox.py``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli import logs
+from cli import lifecycle, logs, review
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
@@ -120,8 +122,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     report = reach_report(
         Path(args.data), args.config or args.experiment, args.date_from, args.date_to,
-        events=args.events, extra_tags=args.extra_tags, attribution_days=args.attribution_days,
-        alpha=args.alpha, n_boot=args.bootstrap, seed=args.seed,
+        events=args.events, extra_tags=args.extra_tags, state_dir=args.state, audit=args.audit,
+        attribution_days=args.attribution_days, alpha=args.alpha, n_boot=args.bootstrap,
+        seed=args.seed,
     )  # fmt: skip
     out = report.write(Path(args.out))
     _print_json({"out": str(out), "srm": report.srm, "warnings": report.warnings,
@@ -442,6 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="folder with exposures/, rumors, tags")
     s.add_argument("--events", help="debunk events folder (default: DATA/debunk_events)")
     s.add_argument("--extra-tags", help="more tagged items, e.g. STATE/match/matched_tags.parquet")
+    s.add_argument("--state", help="the nightly's state folder: its kept live overrides and "
+                   "matched tags define exposure too")  # fmt: skip
+    s.add_argument("--audit", help="an export-audit folder: live tag and rumor changes since")
     s.add_argument("--attribution-days", type=int, default=0,
                    help="count debunk impressions up to this many days after --to")  # fmt: skip
     s.add_argument("--alpha", type=float, default=0.05)
@@ -457,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+    lifecycle.add_parsers(sub)  # rumor, tag, debunks, export-audit: the live catalog layer
+    review.add_parsers(sub)  # review list|accept|reject, items add: the matcher's queue, live
+    add_outbox_parsers(sub)  # notify, export-outbox
     return p
 
 

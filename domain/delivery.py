@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from domain import ids
-from domain.vocab import DEBUNK_EVENTS, SURFACES
+from domain.vocab import DEBUNK_EVENTS, NOTIFY_REASONS, SURFACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class DeliveryEvent:
     experiment: str = ""
     arm: str = ""
     event_id: str = ""  # optional: the caller's id, so a retried call is recorded once
+    update: bool = False  # the card was a re-push of a revised card, not a first delivery
 
     def __post_init__(self) -> None:
         ids.check_id(self.user_id, "user_id")
@@ -39,6 +41,30 @@ class DeliveryEvent:
             raise ids.InvalidId(f"event must be one of {', '.join(DEBUNK_EVENTS)}")
         if self.surface not in SURFACES:
             raise ids.InvalidId(f"surface must be one of {', '.join(SURFACES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One push notification to a rumor's spreader, as the outbox holds it."""
+
+    notification_id: str
+    user_id: str
+    rumor_id: str
+    debunk_id: str
+    reason: str
+    ts: int  # unix seconds
+    experiment: str = ""
+    arm: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("notification_id", "user_id", "rumor_id", "debunk_id"):
+            ids.check_id(getattr(self, name), name)
+        if self.reason not in NOTIFY_REASONS:
+            raise ids.InvalidId(f"reason must be one of {', '.join(NOTIFY_REASONS)}")
+        if self.experiment:
+            ids.check_id(self.experiment, "experiment")
+        if self.arm:
+            ids.check_id(self.arm, "arm")
 
 
 @dataclass
@@ -60,6 +86,12 @@ class Delivery:
     def seen(self, debunk_id: str) -> bool:
         """The user already saw (an impression) or clicked this debunk."""
         return debunk_id in self.impression or debunk_id in self.click
+
+
+def notification_id(user_id: str, rumor_id: str) -> str:
+    """The one notification id a (user, rumor) pair ever gets: a re-run rebuilds the same id."""
+    digest = hashlib.sha256(f"{user_id}\x00{rumor_id}".encode()).hexdigest()
+    return "ntf-" + digest[:32]
 
 
 def day_of(ts: float) -> str:

@@ -17,7 +17,7 @@ import redis.asyncio.cluster
 from domain.delivery import DeliveryEvent, day_of
 from feature_store import keys
 from feature_store.delivery import CAP_TTL_S, DELIVERY_TTL_S, delivery_field, queue_events
-from feature_store.events import FIELDS, STREAM_MAXLEN, queue_append
+from feature_store.events import STREAM_MAXLEN, encode_fields, queue_append
 
 # How long an event id is remembered: a retry within this window changes nothing.
 EVENT_ID_TTL_S = 3600
@@ -52,7 +52,7 @@ class EventWriter:
         """The two EVALSHA argument lists of an event with an id (its slot's, the stream's)."""
         served = e.event == "served"
         cap = keys.daily_caps(e.user_id, day_of(e.ts)) if served else keys.delivery(e.user_id)
-        fields = [v for f in FIELDS for v in (f, str(getattr(e, f)))]
+        fields = [v for item in encode_fields(e).items() for v in item]
         return [
             (self._apply.sha, 3, keys.event_applied(e.user_id, e.event_id),
              keys.delivery(e.user_id), cap, EVENT_ID_TTL_S, delivery_field(e), e.ts,

@@ -13,15 +13,25 @@ from feature_store import keys
 # Approximate bound on the stream; export-events must run before this many events pile up.
 STREAM_MAXLEN = 2_000_000
 FIELDS = (
-    "user_id", "debunk_id", "rumor_id", "surface", "event", "ts", "experiment", "arm", "event_id"
+    "user_id", "debunk_id", "rumor_id", "surface", "event", "ts", "experiment", "arm", "event_id",
+    "update",
 )  # fmt: skip
+
+
+def encode_fields(e: DeliveryEvent) -> dict[str, str]:
+    """An event's stream fields; ``update`` as "1"/"0" (entries written before it have none)."""
+    return {f: ("1" if e.update else "0") if f == "update" else str(getattr(e, f)) for f in FIELDS}
+
+
+def decode_update(value: str) -> bool:
+    """A stream entry's ``update`` field (absent in older entries: a first delivery)."""
+    return value == "1"
 
 
 def queue_append(pipe: Any, events: list[DeliveryEvent], maxlen: int = STREAM_MAXLEN) -> None:
     """Queue one XADD per event on a (sync or async) pipeline."""
     for e in events:
-        fields = {f: str(getattr(e, f)) for f in FIELDS}
-        pipe.xadd(keys.EVENTS, fields, maxlen=maxlen, approximate=True)
+        pipe.xadd(keys.EVENTS, encode_fields(e), maxlen=maxlen, approximate=True)
 
 
 def exported_cursor(client: redis.Redis) -> str:

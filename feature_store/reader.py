@@ -1,7 +1,8 @@
 """Reads for the service: the current version, the catalog (cached per version), users' state.
 
 Every read goes through one ``StoreTransport`` (chosen when connecting), so this module knows
-keys and decoding, not how the bytes travel."""
+keys and decoding, not how the bytes travel. A user's read also brings the live (backfilled)
+exposure hash in the same round trip, merged over the snapshot's by domain.exposure_layers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import asyncio
 import redis.asyncio
 
 from domain.delivery import Delivery, day_of
+from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys
-from feature_store.codecs import load_json, unpack_exposure
+from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
 from feature_store.delivery import decode
 from feature_store.models import decode_feed_model, decode_user_model
 from feature_store.transport.base import StoreTransport
@@ -24,9 +26,14 @@ FeedView = tuple[list[ExposureState], Delivery, UserModel]
 class SnapshotReader:
     """Async reads of one Redis deployment; every user read is a single round trip to one slot."""
 
-    def __init__(self, transport: StoreTransport, *, cached_versions: int = 2) -> None:
+    def __init__(
+        self, transport: StoreTransport, *, cached_versions: int = 2, live_exposures: bool = True
+    ) -> None:
+        """``live_exposures=False`` reads the snapshot alone (the benchmark's baseline)."""
         self.transport = transport
+        self.live = live_exposures
         self._catalogs: dict[str, Catalog] = {}
+        self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
 
@@ -40,16 +47,17 @@ class SnapshotReader:
         raw = await self.transport.get(keys.CURRENT)
         return raw.decode() if raw else None
 
-    async def poll(self, pinned: str | None) -> tuple[str | None, bool]:
-        """One round trip for the snapshot watcher: the version the pointer names, and whether
+    async def poll(self, pinned: str | None) -> tuple[str | None, bool, int | None]:
+        """One round trip for the snapshot watcher: the version the pointer names, whether
         ``pinned``'s meta key still exists (False when Redis lost it: restarted empty, rolled
-        back); ``pinned`` None gives (pointer, False)."""
-        commands: list[tuple[bytes, ...]] = [(b"GET", keys.CURRENT)]
+        back; ``pinned`` None gives False), and the live layer's seq (None: no layer)."""
+        commands: list[tuple[bytes, ...]] = [(b"GET", keys.CURRENT), (b"GET", keys.LIVE_SEQ)]
         if pinned is not None:
             commands.append((b"EXISTS", keys.meta(pinned)))
         replies = await self.transport.pipeline(commands)
-        raw = replies[0]
-        return (raw.decode() if raw else None), bool(pinned is not None and replies[1])
+        raw, seq = replies[0], replies[1]
+        there = bool(pinned is not None and replies[2])
+        return (raw.decode() if raw else None), there, (int(seq) if seq is not None else None)
 
     async def version_exists(self, version: str) -> bool:
         """Whether ``version``'s meta key exists (a pointer may outlive the keys it names)."""
@@ -69,17 +77,29 @@ class SnapshotReader:
             if version not in self._catalogs:
                 self._catalogs[version] = await self._load_catalog(version)
                 while len(self._catalogs) > self._cached_versions:
+                    self._as_of.pop(next(iter(self._catalogs)), None)
                     self._catalogs.pop(next(iter(self._catalogs)))
             return self._catalogs[version]
 
+    async def snapshot_as_of(self, version: str) -> int:
+        """When ``version``'s nightly read the tags (unix ms; 0 for a snapshot without the
+        stamp): cached with the catalog, else one round trip."""
+        cached = self._as_of.get(version)
+        if cached is None:
+            (raw,) = await self.transport.pipeline([(b"HGET", keys.meta(version), b"tags_as_of")])
+            cached = self._as_of[version] = _as_of(raw)
+        return cached
+
     async def _load_catalog(self, version: str) -> Catalog:
-        raw_rumors, raw_debunks, raw_model = await self.transport.pipeline(
+        raw_rumors, raw_debunks, raw_model, as_of = await self.transport.pipeline(
             [
                 (b"HGETALL", keys.rumors(version)),
                 (b"HGETALL", keys.debunks(version)),
                 (b"HGETALL", keys.model(version)),
+                (b"HGET", keys.meta(version), b"tags_as_of"),
             ]  # fmt: skip
         )
+        self._as_of[version] = _as_of(as_of)
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
@@ -98,16 +118,35 @@ class SnapshotReader:
     async def exposed_members(
         self, version: str, members: list[str], rumor_ids: list[str]
     ) -> dict[str, list[str]]:
-        """rumor_id -> the ``members`` exposed to it in ``version``; one pipelined round trip."""
+        """rumor_id -> the ``members`` exposed to it in ``version`` (the snapshot, or a newer
+        live entry); one pipelined round trip."""
         out: dict[str, list[str]] = {r: [] for r in rumor_ids}
         if not members or not rumor_ids:
             return out
-        rows = await self.transport.pipeline(
-            [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
-        )
-        for member, values in zip(members, rows, strict=True):
-            for rumor, value in zip(rumor_ids, values, strict=True):
-                if value is not None:
+        if not self.live:
+            rows = await self.transport.pipeline(
+                [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
+            )
+            for member, values in zip(members, rows, strict=True):
+                for rumor, value in zip(rumor_ids, values, strict=True):
+                    if value is not None:
+                        out[rumor].append(member)
+            return out
+        as_of = self._as_of.get(version)
+        commands: list[tuple[bytes | str, ...]] = []
+        for m in members:
+            commands.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
+            commands.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
+        if as_of is None:  # not cached with the catalog: asked in the same round trip
+            commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
+        rows = await self.transport.pipeline(commands)
+        if as_of is None:
+            as_of = self._as_of[version] = _as_of(rows.pop())
+        for i, member in enumerate(members):
+            snap, live = rows[2 * i], rows[2 * i + 1]
+            for rumor, value, extra in zip(rumor_ids, snap, live, strict=True):
+                stamp = None if extra is None else unpack_live_exposure(rumor, extra)[1]
+                if exposed_in_layers(value is not None, stamp, as_of):
                     out[rumor].append(member)
         return out
 
@@ -127,8 +166,18 @@ class SnapshotReader:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
         TimeoutError when ``timeout`` seconds pass first."""
-        user_keys = keys.feed_keys(version, user_ids, day_of(now))
-        return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
+        user_keys = keys.feed_keys(version, user_ids, day_of(now), live=self.live)
+        if not self.live:
+            return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
+        as_of = self._as_of.get(version)
+        if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
+            raw, as_of = await asyncio.gather(
+                self.transport.feed_reads(user_keys, surface, timeout),
+                self.snapshot_as_of(version),
+            )
+        else:
+            raw = await self.transport.feed_reads(user_keys, surface, timeout)
+        return _decode_live_views(raw, as_of)
 
     async def feed_view(
         self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
@@ -145,6 +194,31 @@ def _decode_views(raw: list) -> list[FeedView]:
         (decode_exposures(raw[i]), decode(raw[i + 1], raw[i + 2]), decode_user_model(raw[i + 3]))
         for i in range(0, len(raw), 4)
     ]
+
+
+def _decode_live_views(raw: list, as_of: int) -> list[FeedView]:
+    """_decode_views of five replies per user, the live exposures merged over the snapshot's."""
+    return [
+        (
+            merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of),
+            decode(raw[i + 1], raw[i + 2]),
+            decode_user_model(raw[i + 3]),
+        )
+        for i in range(0, len(raw), 5)
+    ]
+
+
+def decode_live(raw: dict[bytes, bytes]) -> dict[str, LiveEntry]:
+    """Decode a user's live exposure hash as HGETALL returns it: rumor_id -> (state, as-of)."""
+    return {k.decode(): unpack_live_exposure(k.decode(), v) for k, v in raw.items()}
+
+
+def _as_of(raw: bytes | None) -> int:
+    """A meta ``tags_as_of`` value as unix milliseconds (0 when the snapshot has none)."""
+    try:
+        return int(raw) if raw else 0
+    except ValueError:
+        return 0
 
 
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:

@@ -86,6 +86,7 @@ def events(
                     experiment=e.experiment,
                     arm=e.arm,
                     event_id=e.event_id,
+                    update=e.update,
                 )
             )
         except InvalidId as err:

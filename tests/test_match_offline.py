@@ -167,3 +167,25 @@ def test_offline_and_service_build_the_same_library_from_the_same_rumors(
         built.claims,
         built.doc_texts,
     )
+
+
+def test_the_nightly_matches_against_the_library_it_folded(world: Path, tmp_path: Path) -> None:
+    """``rumors=`` (the files with the live layer over them) is the library: a rumor withdrawn
+    live gets no auto tag, one confirmed live does."""
+    from dataclasses import replace
+
+    from offline.io.catalog import RUMOR_FILES, find_input, load_rumors
+
+    rumors = load_rumors(find_input(world, RUMOR_FILES))
+    tagged = pq.read_table(world / "match" / "matched_tags.parquet")["rumor_id"].to_pylist()
+    gone = max(set(tagged), key=lambda r: (tagged.count(r), r))  # the most auto-tagged rumor
+    back = sorted(r.rumor_id for r in rumors if not r.confirmed)
+    folded = [
+        replace(r, status="withdrawn") if r.rumor_id == gone
+        else replace(r, status="confirmed") if r.rumor_id in back else r
+        for r in rumors
+    ]  # fmt: skip
+    summary = run_match(world / "items.parquet", world, tmp_path / "m", rumors=folded)
+    again = pq.read_table(tmp_path / "m" / "matched_tags.parquet")["rumor_id"].to_pylist()
+    assert summary["auto"] > 0 and gone not in again
+    assert back and set(again) & set(back), "a rumor confirmed live is matched at night"

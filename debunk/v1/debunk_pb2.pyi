@@ -58,7 +58,7 @@ EVENT_TYPE_DISMISS: EventType
 EVENT_TYPE_SHARE: EventType
 
 class Reason(_message.Message):
-    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text", "prebunk", "model_affinity")
+    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text", "prebunk", "model_affinity", "updated")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     EXPOSURES_FIELD_NUMBER: _ClassVar[int]
     FIRST_EXPOSED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Reason(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PREBUNK_FIELD_NUMBER: _ClassVar[int]
     MODEL_AFFINITY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
     action: Action
     exposures: int
     first_exposed_at: _timestamp_pb2.Timestamp
@@ -75,10 +76,11 @@ class Reason(_message.Message):
     text: str
     prebunk: bool
     model_affinity: float
-    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ..., prebunk: _Optional[bool] = ..., model_affinity: _Optional[float] = ...) -> None: ...
+    updated: bool
+    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ..., prebunk: _Optional[bool] = ..., model_affinity: _Optional[float] = ..., updated: _Optional[bool] = ...) -> None: ...
 
 class DebunkCard(_message.Message):
-    __slots__ = ("debunk_id", "rumor_id", "title", "url", "publisher", "score", "authority", "format", "language", "claim", "verdict", "reason")
+    __slots__ = ("debunk_id", "rumor_id", "title", "url", "publisher", "score", "authority", "format", "language", "claim", "verdict", "reason", "update")
     DEBUNK_ID_FIELD_NUMBER: _ClassVar[int]
     RUMOR_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +93,7 @@ class DebunkCard(_message.Message):
     CLAIM_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     debunk_id: str
     rumor_id: str
     title: str
@@ -103,7 +106,8 @@ class DebunkCard(_message.Message):
     claim: str
     verdict: str
     reason: Reason
-    def __init__(self, debunk_id: _Optional[str] = ..., rumor_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., publisher: _Optional[str] = ..., score: _Optional[float] = ..., authority: _Optional[str] = ..., format: _Optional[str] = ..., language: _Optional[str] = ..., claim: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[_Union[Reason, _Mapping]] = ...) -> None: ...
+    update: bool
+    def __init__(self, debunk_id: _Optional[str] = ..., rumor_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., publisher: _Optional[str] = ..., score: _Optional[float] = ..., authority: _Optional[str] = ..., format: _Optional[str] = ..., language: _Optional[str] = ..., claim: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[_Union[Reason, _Mapping]] = ..., update: _Optional[bool] = ...) -> None: ...
 
 class RankFeedRequest(_message.Message):
     __slots__ = ("user_id", "limit")
@@ -250,7 +254,7 @@ class GroupWarningsResponse(_message.Message):
     def __init__(self, warnings: _Optional[_Iterable[_Union[GroupWarning, _Mapping]]] = ..., snapshot_version: _Optional[str] = ..., degraded: _Optional[bool] = ...) -> None: ...
 
 class DebunkEvent(_message.Message):
-    __slots__ = ("user_id", "debunk_id", "surface", "event", "ts", "rumor_id", "experiment", "arm", "event_id")
+    __slots__ = ("user_id", "debunk_id", "surface", "event", "ts", "rumor_id", "experiment", "arm", "event_id", "update")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     DEBUNK_ID_FIELD_NUMBER: _ClassVar[int]
     SURFACE_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +264,7 @@ class DebunkEvent(_message.Message):
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     debunk_id: str
     surface: Surface
@@ -269,7 +274,8 @@ class DebunkEvent(_message.Message):
     experiment: str
     arm: str
     event_id: str
-    def __init__(self, user_id: _Optional[str] = ..., debunk_id: _Optional[str] = ..., surface: _Optional[_Union[Surface, str]] = ..., event: _Optional[_Union[EventType, str]] = ..., ts: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rumor_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., event_id: _Optional[str] = ...) -> None: ...
+    update: bool
+    def __init__(self, user_id: _Optional[str] = ..., debunk_id: _Optional[str] = ..., surface: _Optional[_Union[Surface, str]] = ..., event: _Optional[_Union[EventType, str]] = ..., ts: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rumor_id: _Optional[str] = ..., experiment: _Optional[str] = ..., arm: _Optional[str] = ..., event_id: _Optional[str] = ..., update: _Optional[bool] = ...) -> None: ...
 
 class RecordEventsRequest(_message.Message):
     __slots__ = ("events",)

@@ -33,3 +33,6 @@ EVENT_SCHEMA = pa.schema(
         ("arm", pa.string()),
     ]
 )
+# An optional debunk-events column (files written before it lack it: read as false): the event
+# was on a re-pushed revised card, not a first delivery.
+EVENT_UPDATE = pa.field("update", pa.bool_())

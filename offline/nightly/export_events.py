@@ -28,12 +28,15 @@ import redis
 
 from feature_store import events
 from offline.io.contracts import EVENT_SCHEMA as DEBUNK_EVENT_SCHEMA
+from offline.io.contracts import EVENT_UPDATE
 from offline.io.parquet import write_parquet_atomic
 
-# The debunk-events contract plus the stream id each event had in Redis, and the caller's event
-# id (empty for events recorded without one).
-EVENT_SCHEMA = DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string())).append(
-    pa.field("event_id", pa.string())
+# The debunk-events contract with its optional ``update`` column, plus the stream id each event
+# had in Redis, and the caller's event id (empty for events recorded without one).
+EVENT_SCHEMA = (
+    DEBUNK_EVENT_SCHEMA.append(pa.field("stream_id", pa.string()))
+    .append(pa.field("event_id", pa.string()))
+    .append(EVENT_UPDATE)
 )
 LEDGER = "_export_cursor.json"
 
@@ -88,6 +91,8 @@ def _table(rows: list[tuple[str, dict[str, str]]], seen: set[str]) -> tuple[pa.T
             value: Any = fields.get(name, "")
             if name == "ts":
                 value = datetime.fromtimestamp(int(value or 0), UTC)
+            elif name == "update":
+                value = events.decode_update(value)
             cols[name].append(value)
         cols["stream_id"].append(stream_id)
     return pa.table(cols, schema=EVENT_SCHEMA), dropped
@@ -104,13 +109,20 @@ def _write_chunk(out: Path, table: pa.Table, first_id: str) -> list[Path]:
     return written
 
 
+def _with_update(table: pa.Table) -> pa.Table:
+    """An exported table in EVENT_SCHEMA; a file written before ``update`` existed reads false."""
+    if EVENT_UPDATE.name not in table.column_names:
+        table = table.append_column(EVENT_UPDATE, pa.array([False] * table.num_rows, pa.bool_()))
+    return table.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+
+
 def _with_existing(part: pa.Table, path: Path) -> pa.Table:
     """``part`` plus the rows an earlier (killed or rolled-back) drain left in ``path`` that
     ``part`` lacks, in stream order: a rewrite never has fewer rows than the file it replaces."""
     if not path.exists():
         return part
     try:
-        old = pq.read_table(path, schema=EVENT_SCHEMA)
+        old = _with_update(pq.read_table(path))
     except (OSError, pa.ArrowInvalid) as e:
         raise ExportError(f"{path}: cannot read the exported file to extend it ({e})") from None
     missing = old.filter(pc.invert(pc.is_in(old["stream_id"], value_set=part["stream_id"])))

@@ -16,16 +16,15 @@ import json
 import os
 import shutil
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from domain.experiments import Experiment
-from offline.io import catalog
 from offline.progress import RowProgress
+from offline.report.exposure_scope import exposure_scope
 from offline.report.html import render
 from offline.report.metrics import (
     SRM_ALPHA,
@@ -39,7 +38,9 @@ from offline.report.metrics import (
     time_table,
 )
 from offline.report.outcomes import Outcomes, collect, day_range, seconds_between, window_of
+from offline.report.surfaces import reach_by_surface
 from offline.report.tables import TABLES, ReachTables
+from offline.report.updates import updates_by_arm
 
 
 class ReachReport(ReachTables):
@@ -140,13 +141,9 @@ def _experiment(value: Experiment | str | Path, data: Path) -> Experiment:
 
 
 def confirmed_tags(data: Path, extra_tags: Path | None = None) -> pa.Table:
-    """Tagged items (plus the nightly's auto-matched ones) of confirmed rumors only."""
-    rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
-    tags = catalog.load_tags(catalog.find_input(data, catalog.TAG_FILES))
-    if extra_tags is not None and extra_tags.exists():
-        tags = pa.concat_tables([tags, catalog.load_tags(extra_tags)])
-    confirmed = pa.array(sorted(r.rumor_id for r in rumors if r.confirmed), pa.string())
-    return tags.filter(pc.is_in(tags["rumor_id"], value_set=confirmed))
+    """Tagged items of the input files (plus ``extra_tags``) of confirmed rumors only, under
+    the nightly's tag precedence (``exposure_scope`` adds what was served live)."""
+    return exposure_scope(data, extra_tags=extra_tags).tags
 
 
 def reach_report(
@@ -157,6 +154,8 @@ def reach_report(
     *,
     events: str | Path | None = None,
     extra_tags: str | Path | None = None,
+    state_dir: str | Path | None = None,
+    audit: str | Path | None = None,
     attribution_days: int = 0,
     alpha: float = 0.05,
     n_boot: int = 200,
@@ -165,26 +164,41 @@ def reach_report(
 ) -> ReachReport:
     """The reach report of ``experiment`` (a config, a JSON file or a name in the store) over
     the days ``date_from``..``date_to`` of the input folder ``data`` (exposures/, rumors, tags;
-    debunk events under ``data/debunk_events`` unless ``events`` says otherwise)."""
+    debunk events under ``data/debunk_events`` unless ``events`` says otherwise). With
+    ``state_dir`` (the nightly's) and ``audit`` (an ``export-audit`` folder), exposure follows
+    the tags and rumor statuses the system served from (``exposure_scope.py``)."""
     data = Path(data)
     d1, d2 = (date.fromisoformat(d) if isinstance(d, str) else d for d in (date_from, date_to))
     if d2 < d1:
         raise ValueError(f"--to {d2} is before --from {d1}")
     exp = _experiment(experiment, data)
-    tags = confirmed_tags(data, Path(extra_tags) if extra_tags else None)
+    event_days = day_range(d1, d2 + timedelta(days=attribution_days))
+    until = datetime.combine(d2 + timedelta(days=attribution_days + 1), time(), UTC)
+    scope = exposure_scope(
+        data, state_dir=_path(state_dir), audit_dir=_path(audit), extra_tags=_path(extra_tags),
+        until=until,
+    )  # fmt: skip
     events_dir = Path(events) if events else data / "debunk_events"
     window = window_of(exp.start, exp.end, d1, d2)
     label = f"reach {exp.name}"
     show = sys.stderr.isatty() if progress is None else progress
     with RowProgress(0, label) if show else _Quiet() as bar:
         outcomes = collect(
-            data / "exposures", events_dir, tags, window, d1, d2, exp.name,
+            data / "exposures", events_dir, scope.tags, window, d1, d2, exp.name,
             attribution_days=attribution_days, on_batch=bar.advance,
         )  # fmt: skip
     report = analyze(outcomes, exp, d1, d2, alpha=alpha, n_boot=n_boot, seed=seed)
+    report.summary["exposure_scope"] = scope.summary
+    report.summary["reach_by_surface"] = reach_by_surface(events_dir, event_days, outcomes.pairs)
+    report.summary["updates"] = updates_by_arm(events_dir, event_days, outcomes.pairs, exp)
     for w in report.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     return report
+
+
+def _path(value: str | Path | None) -> Path | None:
+    """An optional path argument as a Path."""
+    return Path(value) if value else None
 
 
 class _Quiet:
