@@ -95,21 +95,24 @@ class SnapshotReader:
         (raw,) = await self.transport.pipeline([(b"HMGET", keys.items(version), *item_ids)])
         return [r.decode().split(",") if r else [] for r in raw]
 
-    async def exposed_members(
-        self, version: str, members: list[str], rumor_ids: list[str]
-    ) -> dict[str, list[str]]:
-        """rumor_id -> the ``members`` exposed to it in ``version``; one pipelined round trip."""
-        out: dict[str, list[str]] = {r: [] for r in rumor_ids}
-        if not members or not rumor_ids:
-            return out
+    async def exposed_rumors(
+        self, version: str, members: list[str], among: list[str] | None = None
+    ) -> list[set[str]]:
+        """For each of ``members`` (in order): the rumor ids they are exposed to in ``version``;
+        one pipelined round trip. Given ``among``, only those rumors are asked for (HMGET: the
+        cheaper read for a few); else every exposure's rumor id (HKEYS: the cheaper one when the
+        rumors asked about outnumber what a user saw, e.g. a large claim cluster)."""
+        if not members or (among is not None and not among):
+            return [set() for _ in members]
+        if among is None:
+            rows = await self.transport.pipeline(
+                [(b"HKEYS", keys.user_exposures(version, m)) for m in members]
+            )
+            return [{r.decode() for r in row} for row in rows]
         rows = await self.transport.pipeline(
-            [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
+            [(b"HMGET", keys.user_exposures(version, m), *among) for m in members]
         )
-        for member, values in zip(members, rows, strict=True):
-            for rumor, value in zip(rumor_ids, values, strict=True):
-                if value is not None:
-                    out[rumor].append(member)
-        return out
+        return [{r for r, v in zip(among, row, strict=True) if v is not None} for row in rows]
 
     async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
         """Every exposure state of one user in ``version`` (empty for an unknown user)."""

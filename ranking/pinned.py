@@ -95,10 +95,23 @@ def claim_rumor_ids(pinned: list[Pinned], catalog: Catalog) -> list[str]:
     return sorted({r for p in pinned for r in catalog.claim_rumors(p.rumor.rumor_id)})
 
 
+def claim_rumor_count(pinned: list[Pinned], catalog: Catalog) -> int:
+    """How many rumor ids ``claim_rumor_ids`` would list at most (without listing them), to
+    choose how exposures are read."""
+    return sum(len(catalog.claim_rumors(p.rumor.rumor_id)) for p in pinned)
+
+
 def exposed_to_claim(
-    pinned: Pinned, exposed: dict[str, list[str]], members: list[str], catalog: Catalog
+    pinned: Pinned, member_rumors: list[set[str]], members: list[str], catalog: Catalog
 ) -> list[str]:
     """The ``members`` (in their order) exposed to ``pinned``'s claim: to its rumor or to a
-    sibling; ``exposed`` maps rumor id -> exposed members."""
-    seen = {m for r in catalog.claim_rumors(pinned.rumor.rumor_id) for m in exposed.get(r, ())}
-    return [m for m in members if m in seen]
+    sibling; ``member_rumors[i]`` holds the rumor ids ``members[i]`` is exposed to (at least
+    those of the claim)."""
+    claim = catalog.claim_rumors(pinned.rumor.rumor_id)
+    if len(claim) == 1:
+        (only,) = claim
+        return [m for m, seen in zip(members, member_rumors, strict=True) if only in seen]
+    rumors = frozenset(claim)
+    return [
+        m for m, seen in zip(members, member_rumors, strict=True) if not rumors.isdisjoint(seen)
+    ]
