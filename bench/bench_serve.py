@@ -113,13 +113,18 @@ async def _open_loop(
     call: Callable[[int], Awaitable[object]], rate: float, seconds: float
 ) -> dict[str, float]:
     latencies: list[float] = []
+    failed = 0
     tasks: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     n = int(rate * seconds)
 
     async def one(i: int, due: float) -> None:
-        await call(i)
-        latencies.append(time.perf_counter() - due)
+        nonlocal failed
+        try:
+            await call(i)
+        except grpc.aio.AioRpcError:  # e.g. past its deadline at a rate above the maximum
+            failed += 1
+        latencies.append(time.perf_counter() - due)  # a failure counts at the time it took
 
     for i in range(n):
         due = started + i / rate
@@ -132,7 +137,7 @@ async def _open_loop(
     # Only the calls still in flight: gathering every task of the run at the end would stall
     # the loop for milliseconds and charge that to the last calls' latency.
     await asyncio.gather(*tasks)
-    return {"rate": round(rate), "calls": n, **percentiles(latencies)}
+    return {"rate": round(rate), "calls": n, "failed": failed, **percentiles(latencies)}
 
 
 async def open_loop_rounds(
