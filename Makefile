@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize calibrate-report eval-matching eval-search eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live calibrate-report eval-matching eval-search eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -69,6 +69,10 @@ bench-offline: $(STAMP)
 bench-materialize: $(STAMP)
 	$(PY) -m bench.bench_materialize $(BENCH_ARGS)
 
+# Issue #18 item 6, the item index and the tag backfill (not part of make bench: minutes of logs).
+bench-live: $(STAMP)
+	$(PY) bench/bench_live.py $(BENCH_ARGS)
+
 bench-spark: $(STAMP)
 	$(PY) -m bench.bench_spark $(BENCH_ARGS)
 
@@ -80,6 +84,10 @@ bench-serve: $(STAMP)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)
+
+# What notifying a rumor's spreaders costs, and how long one outbox batch script holds Redis.
+bench-outbox: $(STAMP)
+	$(PY) bench/bench_outbox.py $(BENCH_ARGS)
 
 # RecordEvents and RankFeed with persistence off, AOF everysec and AOF always, same server, same run.
 bench-durability: $(STAMP)
@@ -95,6 +103,11 @@ eval-matching: $(STAMP)
 # BM25 and TF-IDF char 2-3-gram baselines; skips (exit 0) when ../shared/data/ced is absent.
 eval-search: $(STAMP)
 	$(PY) -m bench.eval_search $(BENCH_ARGS)
+
+# Issue 17's service targets on CED through the real nightly job and `debunk serve` (CommentTop,
+# feed precision/recall@3, background users); skips (exit 0) when ../shared/data/ced is absent.
+eval-service: $(STAMP)
+	$(PY) -m bench.eval_service $(BENCH_ARGS)
 
 eval-models: $(STAMP)
 	@test -f bench/out/wpref/world.json || $(VENV)/bin/debunk synth --out bench/out/wpref --users 5000 --days 14 --seed 5 --rumors 300 --reach 20 --cards 3 --mean-daily 1 >/dev/null

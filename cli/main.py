@@ -1,5 +1,6 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
-report, demo."""
+report, demo; the lifecycle commands (``cli/lifecycle.py``, ``cli/review.py``); notify and
+export-outbox (``cli/outbox.py``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cli import logs
+from cli import lifecycle, logs, review
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
 
@@ -457,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--days", type=int, default=7)
     s.add_argument("--seed", type=int, default=7)
     s.set_defaults(func=cmd_demo)
+    lifecycle.add_parsers(sub)  # rumor, tag, debunks, export-audit: the live catalog layer
+    review.add_parsers(sub)  # review list|accept|reject, items add: the matcher's queue, live
+    add_outbox_parsers(sub)  # notify, export-outbox
     return p
 
 

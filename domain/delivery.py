@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from domain import ids
-from domain.vocab import DEBUNK_EVENTS, SURFACES
+from domain.vocab import DEBUNK_EVENTS, NOTIFY_REASONS, SURFACES
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,30 @@ class DeliveryEvent:
             raise ids.InvalidId(f"surface must be one of {', '.join(SURFACES)}")
 
 
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One push notification to a rumor's spreader, as the outbox holds it."""
+
+    notification_id: str
+    user_id: str
+    rumor_id: str
+    debunk_id: str
+    reason: str
+    ts: int  # unix seconds
+    experiment: str = ""
+    arm: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("notification_id", "user_id", "rumor_id", "debunk_id"):
+            ids.check_id(getattr(self, name), name)
+        if self.reason not in NOTIFY_REASONS:
+            raise ids.InvalidId(f"reason must be one of {', '.join(NOTIFY_REASONS)}")
+        if self.experiment:
+            ids.check_id(self.experiment, "experiment")
+        if self.arm:
+            ids.check_id(self.arm, "arm")
+
+
 @dataclass
 class Delivery:
     """A user's delivery state, decoded: debunk_id -> last time, per event; dismissed rumors."""
@@ -60,6 +85,12 @@ class Delivery:
     def seen(self, debunk_id: str) -> bool:
         """The user already saw (an impression) or clicked this debunk."""
         return debunk_id in self.impression or debunk_id in self.click
+
+
+def notification_id(user_id: str, rumor_id: str) -> str:
+    """The one notification id a (user, rumor) pair ever gets: a re-run rebuilds the same id."""
+    digest = hashlib.sha256(f"{user_id}\x00{rumor_id}".encode()).hexdigest()
+    return "ntf-" + digest[:32]
 
 
 def day_of(ts: float) -> str:

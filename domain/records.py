@@ -47,6 +47,9 @@ class Rumor:
     # that state the same claim, set by the nightly job; "" means the rumor is its own cluster.
     cluster: str = ""
     aliases: tuple[str, ...] = ()  # search expansions operators configure (another name, ...)
+    # When (unix seconds) an operator last changed its verdict or its debunks (0: never): users
+    # served its card before then get the corrected card once more (ranking.filters).
+    revised_at: int = 0
 
     @property
     def confirmed(self) -> bool:
@@ -80,6 +83,7 @@ class Rumor:
             variants=tuple(str(v) for v in d.get("variants") or ()),
             cluster=str(d.get("cluster") or ""),
             aliases=tuple(str(a) for a in d.get("aliases") or ()),
+            revised_at=int(d.get("revised_at") or 0),
         )
 
 
@@ -139,6 +143,9 @@ class Catalog:
     model: FeedModel | None = None  # the learned ranker's debunk side, when the snapshot has one
     # claim cluster id -> its rumor ids, sorted, for the clusters of two or more rumors
     siblings: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Rumors whose debunk options the live layer changed: the snapshot's precomputed per-option
+    # logits no longer line up with them (domain.live.effective_catalog).
+    stale_logits: frozenset[str] = frozenset()
 
     def claim_rumors(self, rumor_id: str) -> tuple[str, ...]:
         """Every rumor id of ``rumor_id``'s claim cluster (just itself when it has no sibling)."""

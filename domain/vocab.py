@@ -26,6 +26,8 @@ AUTHORITIES: tuple[str, ...] = ("official", "platform", "fact_checker", "media")
 FORMATS: tuple[str, ...] = ("article", "video", "card")
 TAG_SOURCES: tuple[str, ...] = ("manual", "matched")
 DEBUNK_EVENTS: tuple[str, ...] = ("served", "impression", "click", "dismiss", "share")
+# Why a rumor's spreaders are notified (the outbox's ``reason`` field).
+NOTIFY_REASONS: tuple[str, ...] = ("confirmed", "verdict_changed")
 
 ACTION_STRENGTH: dict[str, int] = {a: i for i, a in enumerate(ACTIONS)}
 SURFACE_BIT: dict[str, int] = {s: 1 << i for i, s in enumerate(SURFACES)}

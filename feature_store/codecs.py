@@ -60,3 +60,22 @@ def dump_json(obj: dict[str, Any]) -> bytes:
 def load_json(raw: bytes | str) -> dict[str, Any]:
     """Decode JSON written by dump_json."""
     return json.loads(raw)
+
+
+# A live (backfilled) exposure state: the codec-1 state, then the unix milliseconds it is as of.
+_LIVE_STAMP = struct.Struct("<Q")
+LIVE_SIZE = _SIZE + _LIVE_STAMP.size
+
+
+def pack_live_exposure(state: bytes, as_of_ms: int) -> bytes:
+    """A live exposure value: a 15-byte codec-1 state (pack_exposure) and its as-of stamp."""
+    if len(state) != _SIZE or state[0] != _EXPOSURE_V1:
+        raise ValueError("a live exposure carries a codec-1 exposure state")
+    return state + _LIVE_STAMP.pack(as_of_ms)
+
+
+def unpack_live_exposure(rumor_id: str, raw: bytes) -> tuple[ExposureState, int]:
+    """Decode a pack_live_exposure value into (state, as-of unix milliseconds)."""
+    if len(raw) != LIVE_SIZE or raw[0] != _EXPOSURE_V1:
+        raise ValueError(f"unknown live exposure encoding for rumor {rumor_id!r}")
+    return _make((rumor_id, *_unpack(raw[:_SIZE])[1:], ())), _LIVE_STAMP.unpack(raw[_SIZE:])[0]

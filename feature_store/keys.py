@@ -14,13 +14,24 @@ one user lives in one slot):
 - ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
+- ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
 - ``dbk:{events}:seen:<event_id>``       string: an event id already appended to the stream (TTL)
 - ``dbk:{events}:exported``              string: the last stream id exported to Parquet
+- ``dbk:{outbox}:stream``                stream: push notifications for the platform's push system
+- ``dbk:{outbox}:sent:<user_id>,<rumor_id>`` string: the notification id a (user, rumor) got (TTL)
+- ``dbk:{outbox}:exported``              string: the last outbox id exported to Parquet
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
+- ``dbk:{live}:rumors``                  hash: rumor_id -> rumor JSON above the snapshot's
+- ``dbk:{live}:debunks``                 hash: debunk_id -> debunk JSON above the snapshot's
+- ``dbk:{live}:tags``                    hash: item_id -> JSON of rumor ids tagged and untagged live
+- ``dbk:{live}:seq``                     string: a counter every change of the live layer bumps
+- ``dbk:{live}:audit``                   stream: who changed what in the live layer, and how
+- ``dbk:{live}:audit-exported``          string: the last audit stream id exported to Parquet
+- ``dbk:{live}:review``                  hash: review id -> JSON of a pair queued live for review
 
 IDs are validated against a strict alphabet before they touch a key: no input can contain a
 brace, a glob character, whitespace or a separator that would address another key.
@@ -43,10 +54,24 @@ VERSIONS = b"dbk:{snap}:versions"
 WRITING = b"dbk:{snap}:writing"
 EVENTS = b"dbk:{events}:stream"
 EVENTS_EXPORTED = b"dbk:{events}:exported"
+# The notification outbox and its export cursor share a hash tag with the once-markers, so a
+# batch of notifications is one script on one slot.
+OUTBOX = b"dbk:{outbox}:stream"
+OUTBOX_EXPORTED = b"dbk:{outbox}:exported"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
 # What the embedded launcher started its server with, for clients that may not run CONFIG.
 PERSISTENCE = b"dbk:{store}:persistence"
+# The live catalog layer: one hash tag, so one change (entries, seq, audit) is one Lua script on
+# one slot, also on a cluster.
+LIVE_RUMORS = b"dbk:{live}:rumors"
+LIVE_DEBUNKS = b"dbk:{live}:debunks"
+LIVE_TAGS = b"dbk:{live}:tags"
+LIVE_SEQ = b"dbk:{live}:seq"
+LIVE_AUDIT = b"dbk:{live}:audit"
+LIVE_AUDIT_EXPORTED = b"dbk:{live}:audit-exported"
+# The live review queue (``debunk items add``), beside the audit stream its changes go to.
+LIVE_REVIEW = b"dbk:{live}:review"
 
 
 def check_version(version: str) -> str:
@@ -105,6 +130,16 @@ def delivery(user_id: str) -> bytes:
     return b"dbk:dlv:{" + check_id(user_id, "user_id").encode() + b"}"
 
 
+def live_exposures(user_id: str) -> bytes:
+    """The hash rumor_id -> live (backfilled) exposure state of one user, outside snapshots."""
+    return b"dbk:lx:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def live_exposures_prefix() -> bytes:
+    """What live_exposures(u) puts before ``{u}``: for bulk writers that add the tag."""
+    return b"dbk:lx:"
+
+
 def daily_caps(user_id: str, day: str) -> bytes:
     """The per-surface count of cards served to one user on one UTC day (YYYYMMDD)."""
     if not (len(day) == 8 and day.isdigit()):
@@ -126,19 +161,30 @@ def event_streamed(event_id: str) -> bytes:
     return b"dbk:{events}:seen:" + check_id(event_id, "event_id").encode()
 
 
+def notified(user_id: str, rumor_id: str) -> bytes:
+    """Marks that ``user_id`` was notified about ``rumor_id`` (holds the notification id); a
+    comma, outside the id alphabet, parts the two ids, so no other pair has the same key."""
+    return (
+        b"dbk:{outbox}:sent:" + check_id(user_id, "user_id").encode() + b","
+        + check_id(rumor_id, "rumor_id").encode()
+    )  # fmt: skip
+
+
 def feed_keys(
-    version: str, user_ids: list[str], day: str
-) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    version: str, user_ids: list[str], day: str, *, live: bool = False
+) -> list[tuple[bytes, ...]]:
     """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
-    user_model (same bytes as those functions; each id is checked once, not four times)."""
+    user_model, then live_exposures when ``live`` (same bytes as those functions; each id is
+    checked once, not four times)."""
     if not (len(day) == 8 and day.isdigit()):
         raise InvalidId("day must be YYYYMMDD")
     v, d = _v(version), b"}:" + day.encode()
-    out = []
+    out: list[tuple[bytes, ...]] = []
     for user_id in user_ids:
         tag = b"{" + check_id(user_id, "user_id").encode()
-        out.append((v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
-                    v + b"m:" + tag + b"}"))  # fmt: skip
+        row = (v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
+               v + b"m:" + tag + b"}")  # fmt: skip
+        out.append((*row, b"dbk:lx:" + tag + b"}") if live else row)
     return out
 
 

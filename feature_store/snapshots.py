@@ -114,6 +114,12 @@ def _pack_states(
     return out
 
 
+def pack_state_rows(batch: pa.RecordBatch) -> np.ndarray:
+    """Every row of an exposure batch as a codec-1 record (15 bytes), exactly as a snapshot
+    packs it: for writers outside snapshots (feature_store.live_exposures)."""
+    return _pack_states(batch)
+
+
 class SnapshotWriter:
     """Writes one snapshot version; nothing is visible to readers until ``commit``."""
 

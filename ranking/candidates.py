@@ -17,6 +17,7 @@ class Candidate:
     score: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     prebunk: bool = False  # not exposed: the at-risk model expects the user to meet the rumor
+    update: bool = False  # re-pushed: the rumor was revised after the user was served its card
 
 
 def exposed_rumor_candidates(exposures: list[ExposureState], catalog: Catalog) -> list[Candidate]:

@@ -40,7 +40,7 @@ def attach_preferred_debunk(
     for c in candidates:
         options = by_rumor.get(c.rumor.rumor_id, ())
         stored = c.exposure.logits
-        if stored and len(stored) == len(options):
+        if stored and len(stored) == len(options) and c.rumor.rumor_id not in catalog.stale_logits:
             _attach(c, options, stored, delivery)  # NaN for a debunk the model does not know
             continue
         option_rows, known = model.option_rows(c.rumor.rumor_id, options)

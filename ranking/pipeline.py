@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from domain.delivery import Delivery
@@ -14,6 +15,7 @@ from ranking.filters import (
     drop_dismissed_rumors,
     drop_rumors_without_debunk,
     drop_unconfirmed_rumors,
+    repush_revised,
 )
 from ranking.models import (
     PREBUNK_TEXT,
@@ -31,6 +33,8 @@ from ranking.selectors import (
     combine_strength_then_within,
     select_top,
 )
+
+UPDATE_TEXT = "updated: the verdict or the debunk changed since you were shown this"
 
 
 def rank_feed(
@@ -58,6 +62,7 @@ def rank_feed(
         attach_preferred_debunk(candidates, catalog, ranker, model, delivery)
     else:
         attach_most_authoritative_debunk(candidates, catalog, delivery)
+    repush_revised(candidates, delivery, catalog)  # corrected cards go out once more
     candidates = drop_rumors_without_debunk(candidates)
     score_exposure_strength(candidates)
     score_exposure_recency(candidates, now)
@@ -86,6 +91,8 @@ def explain(candidate: Candidate) -> str:
     """One line a feed server can log: what the user did with the rumor, where and when."""
     if candidate.prebunk:
         return f"{PREBUNK_TEXT} (at-risk score {candidate.features.get('risk', 0.0):.2f})"
+    if candidate.update:
+        return f"{UPDATE_TEXT}; {explain(replace(candidate, update=False))}"
     e = candidate.exposure
     times = "once" if e.exposures == 1 else f"{e.exposures} times"
     debunk = candidate.debunk

@@ -25,6 +25,8 @@ class ServingPolicy:
 
     # Feed cards one user may be served per UTC day, unless the user's arm sets its own.
     feed_daily_cap: int = 5
+    # Push notifications (the outbox, ranking/spreaders.py) one user may get per UTC day.
+    push_daily_cap: int = 2
 
 
 @dataclass(frozen=True, slots=True)

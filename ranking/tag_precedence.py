@@ -6,11 +6,17 @@ not for attributing exposures to another claim). And a claim counts once per ite
 sibling rumors of one claim cluster (``ranking/clusters.py``) collapse into one, the first in
 ``tag_order``. The nightly job resolves the tag table with ``resolve_item_tags`` before the
 join and before the item index is written, so every surface sees the same resolved tags.
+
+The matcher's score saturates: a post that quotes two library claims scores 1.0 against both.
+Between matched tags of equal score the one whose claim is worded most like the item's text
+(``closeness``, the claim-cluster Jaccard of the two, computed by the caller) comes first, so
+a library rumor's own post is tagged first to its own rumor, and an auto-tagged item pins its
+first tag (``pinned_rumors``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,18 +25,21 @@ SOURCE_RANK = {MANUAL: 0, MATCHED: 1}
 
 
 class Tag(NamedTuple):
-    """One (item, rumor) tag with its provenance: ``source`` manual or matched, and ``score``
-    (the matcher's score; 1.0 for a hand tag)."""
+    """One (item, rumor) tag with its provenance: ``source`` manual or matched, ``score`` (the
+    matcher's score; 1.0 for a hand tag) and ``closeness`` of the item's text to the claim in
+    [0, 1] (0 when unknown)."""
 
     item_id: str
     rumor_id: str
     source: str
     score: float
+    closeness: float = 0.0
 
 
-def tag_order(tag: Tag) -> tuple[int, float, str]:
-    """The better tag first: manual before matched, then the higher score, then rumor id."""
-    return (SOURCE_RANK.get(tag.source, 0), -tag.score, tag.rumor_id)
+def tag_order(tag: Tag) -> tuple[int, float, float, str]:
+    """The better tag first: manual before matched, then the higher score, then the closer
+    wording, then rumor id."""
+    return (SOURCE_RANK.get(tag.source, 0), -tag.score, -tag.closeness, tag.rumor_id)
 
 
 @dataclass
@@ -74,3 +83,18 @@ def resolve_item_tags(
             out.append(t)
     summary.tags_out = len(out)
     return out, summary
+
+
+def pinned_rumors(resolved: Iterable[Tag], confirmed: Container[str]) -> dict[str, list[str]]:
+    """Item -> the confirmed rumors its comments may pin, from ``resolve_item_tags`` output (by
+    item, in ``tag_order``): every hand-tagged rumor (the moderator chose them all), or only
+    the first auto tag (the matcher's best claim for the text; its other tags still attribute
+    exposures)."""
+    out: dict[str, list[str]] = {}
+    for t in resolved:
+        if t.rumor_id not in confirmed:
+            continue
+        kept = out.setdefault(t.item_id, [])
+        if (t.source != MATCHED or not kept) and t.rumor_id not in kept:
+            kept.append(t.rumor_id)
+    return out

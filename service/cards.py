@@ -61,6 +61,8 @@ def to_card(c: Candidate, out: pb.DebunkCard | None = None) -> pb.DebunkCard:
     if c.prebunk:
         reason.prebunk = True
         return out
+    if c.update:
+        out.update = reason.updated = True
     reason.action = e.strongest_action + 1
     reason.exposures = e.exposures
     reason.first_exposed_at.seconds = e.first_ts

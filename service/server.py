@@ -23,6 +23,7 @@ from feature_store.transport.factory import open_transport
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
+from service.live_catalog import LiveCatalog
 from service.metrics import Metrics, MetricsInterceptor
 from service.offload import CpuPool
 from service.servicer import DebunkServicer
@@ -46,6 +47,7 @@ class DebunkServer:
         self._health = health.aio.HealthServicer()
         self._health_lock = asyncio.Lock()
         self._matchers = LibraryMatchers(self._reader)
+        self._live = LiveCatalog(self._reader, self._matchers)
         self._experiments = ExperimentBook(self._redis, poll_interval=config.poll_interval)
         self._watcher = SnapshotWatcher(
             self._reader,
@@ -54,6 +56,7 @@ class DebunkServer:
             prepare=self._matchers.prepare,
             on_serving=self._on_serving,
             unreachable_s=config.unreachable_s,
+            live=self._live,
         )
         # A connection gone, even with no call on it: the next may reach an empty, restarted
         # Redis, so answers are degraded until a poll finds the pinned snapshot again.
@@ -104,6 +107,7 @@ class DebunkServer:
                 self._matchers,
                 self._experiments,
                 self._cpu,
+                self._live,
             ),
             self._server,
         )
@@ -147,6 +151,7 @@ class DebunkServer:
             ("health", self._health.enter_graceful_shutdown(), 5.0),
             ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
             ("watcher", self._watcher.stop(), 5.0),
+            ("live", self._live.stop(), 5.0),
             ("experiments", self._experiments.stop(), 5.0),
             ("redis", self._close_redis(), 5.0),
         )

@@ -38,6 +38,7 @@ from service import validation
 from service.cards import pinned_card, to_card
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
+from service.live_catalog import LiveCatalog
 from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
 from service.rpc import STORE_ERRORS, Call, rpc, valid, within_deadline
 from service.snapshot_watcher import SnapshotWatcher
@@ -68,6 +69,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         matchers: LibraryMatchers,
         experiments: ExperimentBook,
         cpu: CpuPool | None = None,
+        live: LiveCatalog | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
@@ -75,6 +77,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.matchers = matchers
         self.experiments = experiments
         self.cpu = cpu or CpuPool()
+        self.live = live  # the live catalog layer merged over the pinned snapshot
         self.events = EventWriter(reader.client)
 
     async def _feed_view(
@@ -89,11 +92,18 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         )
 
     async def _catalog(self, call: Call[Any]) -> Catalog:
-        """The pinned version's catalog: from the process cache without awaiting the store."""
+        """The pinned version's effective catalog (the live layer over the snapshot's): from
+        the process cache without awaiting the store."""
         cached = self.reader.cached_catalog(call.version)
-        if cached is not None:
-            return cached
-        return await call.store(self.reader.catalog(call.version))
+        if cached is None:
+            cached = await call.store(self.reader.catalog(call.version))
+        return cached if self.live is None else self.live.catalog(call.version, cached)
+
+    def _live_items(self, item_ids: list[str], rumors: list[list[str]]) -> list[list[str]]:
+        """Each item's snapshot rumors with the live layer's tag changes applied."""
+        if self.live is None or not self.live.layer.tags:
+            return rumors
+        return [self.live.item_rumors(i, r) for i, r in zip(item_ids, rumors, strict=True)]
 
     def _rank(
         self,
@@ -220,6 +230,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self._label_viewer(reply, user_id, call.now)
         catalog = await self._catalog(call)
         rumor_ids = await call.store(self.reader.item_rumors(call.version, item_id))
+        (rumor_ids,) = self._live_items([item_id], [rumor_ids])
         best = pin_item_rumors(rumor_ids, catalog)
         if best is not None:
             reply.card.CopyFrom(pinned_card(best, f"item {item_id} carries this rumor"))
@@ -258,6 +269,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             self.reader.items_rumors(version, [m.item_id for m in with_items]),
             [[] for _ in with_items],
         )
+        item_rumors = self._live_items([m.item_id for m in with_items], item_rumors)
         found: dict[str, tuple[Pinned, str]] = {}
         for m, rumors in zip(with_items, item_rumors, strict=True):
             best = pin_item_rumors(rumors, catalog)
@@ -311,6 +323,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         UNAVAILABLE when nothing was sent, UNKNOWN when it may be stored."""
         version = self.watcher.version
         catalog = self.reader.cached_catalog(version) if version else None
+        if catalog is not None and self.live is not None:
+            catalog = self.live.catalog(version, catalog)  # live debunks name their rumors
         if version and catalog is None:
             try:
                 catalog = await within_deadline(context, self.reader.catalog(version))

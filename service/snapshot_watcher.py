@@ -13,12 +13,15 @@ from collections.abc import Awaitable, Callable
 import redis
 
 from feature_store.reader import SnapshotReader
+from service.live_catalog import LiveCatalog
 
 log = logging.getLogger("debunk.service.snapshots")
 POLL_ERRORS = (TimeoutError, redis.RedisError, OSError)
 # The least time between two polls, however often failing calls ask for one.
 MIN_POLL_GAP_S = 0.02
 SUSPECT_POLL_S = 0.1  # the poll interval while the pinned snapshot is not trusted
+# The poll interval once a live catalog layer exists: a withdrawal is served within a second.
+LIVE_POLL_S = 0.2
 
 
 class SnapshotWatcher:
@@ -41,6 +44,7 @@ class SnapshotWatcher:
         on_serving: Callable[[bool], None] | None = None,
         unreachable_s: float = 2.0,
         poll_timeout: float = 1.0,
+        live: LiveCatalog | None = None,
     ) -> None:
         self.reader = reader
         self.poll_interval = poll_interval
@@ -55,6 +59,8 @@ class SnapshotWatcher:
         self._on_ready = on_ready
         self._prepare = prepare
         self._on_serving = on_serving
+        self.live = live
+        self.live_seq: int | None = None  # the live layer's seq the last poll saw
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -77,13 +83,16 @@ class SnapshotWatcher:
         pinned one is still there."""
         started = time.monotonic()
         async with asyncio.timeout(self.poll_timeout):
-            latest, pinned_there = await self.reader.poll(self.version)
+            latest, pinned_there, seq = await self.reader.poll(self.version)
         self._answered_at = time.monotonic()
+        self.live_seq = seq
         adopted = False
         if latest and latest != self.version and await self.reader.version_exists(latest):
             await self.reader.catalog(latest)
             if self._prepare:
                 await self._prepare(latest)  # e.g. the matcher index: built before adoption
+            if self.live is not None:
+                await self.live.adopt(latest, seq or 0)  # merged before the first answer
             previous, self.version = self.version, latest
             pinned_there = adopted = True
             log.info("snapshot adopted", extra={"version": latest, "previous": previous})
@@ -99,6 +108,8 @@ class SnapshotWatcher:
             self.gone = not pinned_there
             if self._suspected_at <= started:
                 self.unverified = False
+            if self.live is not None and not adopted and (seq or 0) != self.live.seq:
+                await self.live.load(self.version)  # False: the next poll adopts the newer
         return self.version
 
     def _update_serving(self) -> None:
@@ -122,6 +133,8 @@ class SnapshotWatcher:
             # While answers are not trusted (a connection lost, the pin gone), poll again soon:
             # health and answers follow the store within a fraction of a second.
             wait = self.poll_interval if self.trusted else min(self.poll_interval, SUSPECT_POLL_S)
+            if self.live_seq is not None:
+                wait = min(wait, LIVE_POLL_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), timeout=wait)
 

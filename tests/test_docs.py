@@ -21,8 +21,10 @@ PLACEHOLDERS = {
     "user_id": "<user_id>",
     "day": "<YYYYMMDD>",
     "event_id": "<event_id>",
+    "rumor_id": "<rumor_id>",
 }
-SAMPLES = {"version": "VERSIONx0", "user_id": "USERx0", "day": "20260101", "event_id": "EVTx0"}
+SAMPLES = {"version": "VERSIONx0", "user_id": "USERx0", "day": "20260101", "event_id": "EVTx0",
+           "rumor_id": "RUMORx0"}  # fmt: skip
 
 
 def _docstring_keys() -> set[str]:

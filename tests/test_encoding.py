@@ -42,6 +42,15 @@ def test_a_feed_read_is_the_four_commands_per_user_in_one_resp_buffer() -> None:
     assert feed_payload([], "feed") == b""
 
 
+def test_a_live_feed_read_adds_the_live_exposure_hash_as_a_fifth_command() -> None:
+    user_keys = keys.feed_keys("v1", ["u1", "user-22"], "20261007", live=True)
+    *_, live = user_keys[0]
+    assert live == keys.live_exposures("u1")
+    assert feed_commands(user_keys[:1], "feed")[4] == (b"HGETALL", live)
+    assert len(feed_commands(user_keys, "feed")) == 10
+    assert feed_payload(user_keys, "feed") == encode(feed_commands(user_keys, "feed"))
+
+
 def test_bulk_hsets_are_one_per_user_with_exact_bytes() -> None:
     payload, n = hset_payload(
         b"dbk:v:1:u:",

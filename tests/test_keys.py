@@ -53,6 +53,11 @@ def test_a_feed_read_touches_exactly_the_keys_of_the_single_key_functions() -> N
     ]  # fmt: skip
     with pytest.raises(keys.InvalidId, match="YYYYMMDD"):
         keys.feed_keys(v, ["u1"], "2026-10-07")
+    live = keys.feed_keys(v, users, day, live=True)
+    assert [row[4] for row in live] == [keys.live_exposures(u) for u in users]
+    assert keys.live_exposures("u1").startswith(keys.live_exposures_prefix())
+    with pytest.raises(keys.InvalidId):
+        keys.live_exposures("u{1}")
 
 
 @pytest.mark.parametrize("good", ["u00000001", "1234567890", "a.b-c_d@e:f", "YWJj+/=", "x" * 128])
@@ -78,3 +83,14 @@ def test_event_id_keys_share_their_writes_hash_tags() -> None:
     assert keys.EVENTS.startswith(b"dbk:{events}:")  # same slot as the stream
     with pytest.raises(keys.InvalidId):
         keys.event_applied("u1", "e}1")
+
+
+def test_outbox_keys_share_one_hash_tag_and_no_two_pairs_share_a_marker() -> None:
+    assert keys.OUTBOX == b"dbk:{outbox}:stream"
+    assert keys.OUTBOX_EXPORTED == b"dbk:{outbox}:exported"
+    assert keys.notified("u1", "r1") == b"dbk:{outbox}:sent:u1,r1"
+    assert keys.notified("a:b", "c") != keys.notified("a", "b:c")  # ids may hold a colon
+    with pytest.raises(keys.InvalidId):
+        keys.notified("u1", "r1,u2")
+    with pytest.raises(keys.InvalidId):
+        keys.notified("u}1", "r1")

@@ -23,6 +23,10 @@ from offline.nightly.match import run_match
 from offline.nightly.provenance import DebunkTexts, skip_reasons
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
+COMPOUND_TAIL = (
+    "另据多名网友爆料，当晚城郊一座化工厂发生爆炸，附近三个村庄的村民连夜撤离，"
+    "官方至今没有公布伤亡人数，请大家不要靠近那一带，也提醒家里的老人孩子注意安全"
+)
 
 
 def test_skip_reasons() -> None:
@@ -42,32 +46,41 @@ def test_skip_reasons() -> None:
 @pytest.fixture
 def world(small_world: Path, tmp_path: Path) -> Path:
     """small_world plus: an official case report restating a rumor, a post of a debunk's
-    headline, a rumor repost a moderator tagged to another rumor, and a sibling rumor that
-    states rumor 0's claim again."""
+    headline, a rumor repost a moderator tagged to another rumor, a sibling rumor that states
+    rumor 0's claim again; a compound rumor (most severe, first by id) that quotes rumor 1's
+    claim inside a longer story, rumor 1's own text as an item, and a denial of it."""
     out = tmp_path / "world"
     shutil.copytree(small_world, out)
     rumors = [json.loads(x) for x in (out / "rumors.jsonl").read_text().splitlines() if x]
     r0, r1 = rumors[0], rumors[1]
     sibling = {**r0, "rumor_id": "r900000", "claim": r0["claim"] + "！！转发扩散"}
+    compound = {**r1, "rumor_id": "a_compound", "severity": 5, "keywords": [],
+                "claim": f"{r1['claim']}。{COMPOUND_TAIL}"}  # fmt: skip
     (out / "rumors.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*rumors, sibling])
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [*rumors, sibling, compound])
     )
     debunks = json.loads((out / "debunks.jsonld").read_text())
     headline = next(
         d["headline"] for d in debunks if d["itemReviewed"]["identifier"] == r0["rumor_id"]
     )
-    items = pq.read_table(out / "items.parquet")
+    items = pq.read_table(out / "items.parquet").select(ITEM_SCHEMA.names)  # authors below
     planted = pa.table(
         {
-            "item_id": ["official1", "debunk1", "repost1"],
-            "text": [f"警方通报：经查，{r0['claim']}系谣言", headline, r0["claim"]],
-            "created_at": [T0] * 3,
+            "item_id": ["official1", "debunk1", "repost1", "own1", "denial1"],
+            "text": [
+                f"警方通报：经查，{r0['claim']}系谣言",
+                headline,
+                r0["claim"],
+                r1["claim"],
+                f"官方辟谣：{r1['claim']}",
+            ],  # fmt: skip
+            "created_at": [T0] * 5,
         },
         schema=ITEM_SCHEMA,
     )
     items = pa.concat_tables([items, planted]).append_column(
         "author_type",
-        pa.array([None] * items.num_rows + ["official", None, None], pa.string()),
+        pa.array([None] * items.num_rows + ["official", None, None, None, None], pa.string()),
     )
     pq.write_table(items, out / "items.parquet")
     tags = pq.read_table(out / "tagged_items.parquet")
@@ -110,10 +123,15 @@ def test_the_night_keeps_clusters_and_hand_tags_first(
         try:
             version = await reader.current_version()
             assert version is not None
-            return await reader.catalog(version), await reader.item_rumors(version, "repost1")
+            items = await reader.items_rumors(version, ["repost1", "own1", "denial1"])
+            return await reader.catalog(version), items
         finally:
             await reader.transport.aclose()
 
-    catalog, repost = asyncio.run(read())
+    catalog, (repost, own, denial) = asyncio.run(read())
     assert catalog.rumors["r900000"].cluster == r0 and catalog.rumors[r0].cluster == r0
+    assert catalog.rumors["a_compound"].cluster == "a_compound"  # another claim, by wording
     assert repost == [r1]  # the moderator's tag, not the matcher's
+    assert own == [r1]  # rumor 1's own text pins rumor 1, not the compound that quotes it
+    assert denial == []  # a denial is not the rumor
+    assert summary["tag_precedence"]["matched_dropped"]["refutes"] >= 1

@@ -504,3 +504,18 @@ def test_at_risk_evaluation_splits_each_cascade_and_measures_baselines(tmp_path)
     assert m["co_engagement"]["recall@10"] > m["popularity"]["recall@10"]
     assert m["at_risk"]["recall@10"] > m["popularity"]["recall@10"]
     assert out["lift"]["als_recall@10_over_popularity"] > 1
+
+
+def test_ranker_evaluation_trains_on_the_partitions_join_exposures_reads(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from offline.io.logs import partition_files
+    from offline.models.evaluate import train_partitions
+
+    logs = tmp_path / "exposures"
+    for day in ("2026-01-01", "2026-01-02", "2026-01-04"):
+        (logs / f"dt={day}").mkdir(parents=True)
+        (logs / f"dt={day}" / "part-0.parquet").write_bytes(b"")
+    dates = train_partitions(logs, datetime(2026, 1, 1, tzinfo=UTC), 3)
+    assert dates == ["2026-01-01", "2026-01-02"]
+    assert all(partition_files(logs, d) for d in dates)  # values, not folder names

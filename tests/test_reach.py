@@ -203,3 +203,37 @@ def test_the_report_is_written_atomically_as_tables_and_one_html_page(
     )
     assert not list(tmp_path.glob(".report.*"))  # nothing left aside
     assert json.loads((out / "summary.json").read_text())["experiment"]["name"] == "ab1"
+
+
+def test_push_notifications_count_as_reach_and_per_surface(tmp_path: Path) -> None:
+    def push(user: str, kind: str, when: datetime) -> tuple:
+        return (user, "d1", "r1", "push", kind, when, "x1", EXP.arm_of(user).name)
+
+    world = write_world(
+        tmp_path,
+        exposures=[
+            ("a", "i1", t(1, 8), "feed", "share"),  # notified, opened the push
+            ("b", "i1", t(1, 8), "group", "comment"),  # notified, never displayed
+            ("c", "i1", t(1, 8), "feed", "impression"),  # saw the debunk in the feed
+            ("d", "i1", t(1, 8), "feed", "share"),  # notified before the exposure: not reach
+        ],
+        events=[
+            push("a", "served", t(1, 9)),
+            push("a", "impression", t(1, 9, 1)),
+            push("a", "click", t(1, 9, 2)),
+            push("b", "served", t(1, 9)),
+            ev("c", "impression", t(1, 10)),
+            push("d", "impression", t(1, 7)),
+        ],
+    )
+    report = reach_report(world, EXP, D1, D2, n_boot=0, progress=False)
+    pairs = {r["user_id"]: r for r in report.outcomes.pairs.to_pylist()}
+    assert pairs["a"]["reached"] and pairs["a"]["debunked_ts"] == t(1, 9, 1)
+    assert pairs["a"]["clicks"] == 1 and not pairs["b"]["reached"] and not pairs["d"]["reached"]
+    assert report.arms["reached_users"].sum() == 2
+    by_surface = report.summary["reach_by_surface"]
+    assert by_surface["push"] == {"served": 2, "impressions": 1, "clicks": 1, "reached_pairs": 1,
+                                  "reached_users": 1}  # fmt: skip
+    assert by_surface["feed"]["reached_users"] == 1 and by_surface["group"]["reached_pairs"] == 0
+    written = json.loads((report.write(tmp_path / "out") / "summary.json").read_text())
+    assert written["reach_by_surface"]["push"]["reached_users"] == 1

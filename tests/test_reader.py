@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 import redis
 import redis.asyncio
@@ -144,3 +145,49 @@ def test_events_are_validated_before_touching_a_key() -> None:
         DeliveryEvent("u1", "d1", "r1", "tv", "click", 1)
     with pytest.raises(keys.InvalidId):
         DeliveryEvent("u 1", "d1", "r1", "feed", "click", 1)
+
+
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+def test_live_exposures_replace_older_snapshot_states_in_the_same_round_trip(
+    client: redis.Redis, redis_url: str, kind: str
+) -> None:
+    from feature_store.live_exposures import write_live_exposures
+    from tests.fixtures.snapshots import state
+
+    write(client, "v1", ("u1", "r1", 3))  # no tags_as_of: any live entry is newer
+    write(client, "v2", ("u1", "r1", 3))
+    client.hset(keys.meta("v2"), "tags_as_of", "5000")  # a nightly that read the tags later
+    live = pa.Table.from_batches([state(("u1", "r1", 7), ("u2", "r1", 2))])
+    assert write_live_exposures(client, live, as_of_ms=4000).users == 2
+
+    async def go() -> dict[str, object]:
+        if kind == "resp":
+            transport: StoreTransport = RespTransport(RedisSettings(url=redis_url), size=1)
+        else:
+            c = redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+            transport = RedisPyTransport(c)
+        reader = SnapshotReader(transport)
+        out: dict[str, object] = {}
+        try:
+            for v in ("v1", "v2"):
+                await reader.catalog(v)
+                sends = count_round_trips(transport)
+                views = await reader.feeds_view(v, ["u1", "u2"], surface="feed", now=NOW)
+                out[f"{v}-sends"] = sends()
+                out[v] = [[(s.rumor_id, s.exposures) for s in view[0]] for view in views]
+                for among in (["r1"], None):  # HMGET of the rumor, and HKEYS + the live hash
+                    seen = await reader.exposed_rumors(v, ["u1", "u2", "u3"], among)
+                    members = [
+                        m for m, s in zip(["u1", "u2", "u3"], seen, strict=True) if "r1" in s
+                    ]
+                    out[f"{v}-members-{among}"] = members
+        finally:
+            await transport.aclose()
+        return out
+
+    got = asyncio.run(go())
+    assert got["v1-sends"] == 1 and got["v2-sends"] == 1
+    assert got["v1"] == [[("r1", 7)], [("r1", 2)]]  # replaced, not 3 + 7; u2 from the live layer
+    assert got["v1-members-['r1']"] == got["v1-members-None"] == ["u1", "u2"]
+    assert got["v2"] == [[("r1", 3)], []]  # the later nightly wins: live entries ignored
+    assert got["v2-members-['r1']"] == got["v2-members-None"] == ["u1"]

@@ -25,6 +25,7 @@ from domain.vocab import (
     SURFACES,
     VERDICTS,
 )
+from offline.synth.authors import author_types
 from offline.synth.ids import fixed_ids
 from offline.synth.world import default_rumors, synthesize
 
@@ -185,6 +186,7 @@ def test_other_schemas_are_exact(world: Path) -> None:
         ("item_id", pa.string()),
         ("text", pa.string()),
         ("created_at", TS_UTC),
+        ("author_type", pa.string()),
     ]
     assert _schema(world / "tagged_items.parquet") == [
         ("item_id", pa.string()),
@@ -390,3 +392,14 @@ def test_planted_format_preference_shows_in_clicks(world: Path, events: pd.DataF
     ctr = clicked / shown
     assert shown.min() >= 50
     assert ctr[True] > 2 * ctr[False], ctr.to_dict()
+
+
+def test_items_have_authors_and_rumor_items_none_of_the_authorities(world: Path) -> None:
+    items = pq.read_table(world / "items.parquet").to_pandas()
+    rumor_items = set(pq.read_table(world / "truth" / "rumor_items.parquet")["item_id"].to_pylist())
+    by_kind = items.assign(rumor=items["item_id"].isin(rumor_items)).groupby("rumor")
+    kinds = {k: set(g["author_type"]) for k, g in by_kind}
+    assert kinds[True] <= {"user", "media"}  # rumor copies are never skipped by the matcher
+    assert {"official", "platform", "fact_checker", "media"} <= kinds[False]
+    assert (items["author_type"] == "user").mean() > 0.75
+    assert author_types(np.arange(5), rumor=False).equals(author_types(np.arange(5), rumor=False))

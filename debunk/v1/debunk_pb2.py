@@ -25,55 +25,55 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65\x62unk/v1/debunk.proto\x12\tdebunk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x02\n\x06Reason\x12!\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x11.debunk.v1.Action\x12\x11\n\texposures\x18\x02 \x01(\r\x12\x34\n\x10\x66irst_exposed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_exposed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08surfaces\x18\x05 \x03(\x0e\x32\x12.debunk.v1.Surface\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0f\n\x07prebunk\x18\x07 \x01(\x08\x12\x16\n\x0emodel_affinity\x18\x08 \x01(\x02\"\xe7\x01\n\nDebunkCard\x12\x11\n\tdebunk_id\x18\x01 \x01(\t\x12\x10\n\x08rumor_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x11\n\tpublisher\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x11\n\tauthority\x18\x07 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12\x10\n\x08language\x18\t \x01(\t\x12\r\n\x05\x63laim\x18\n \x01(\t\x12\x0f\n\x07verdict\x18\x0b \x01(\t\x12!\n\x06reason\x18\x0c \x01(\x0b\x32\x11.debunk.v1.Reason\"1\n\x0fRankFeedRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x85\x01\n\x10RankFeedResponse\x12$\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"7\n\x14RankFeedBatchRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"b\n\x08UserFeed\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05\x63\x61rds\x18\x02 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x12\n\nexperiment\x18\x03 \x01(\t\x12\x0b\n\x03\x61rm\x18\x04 \x01(\t\"g\n\x15RankFeedBatchResponse\x12\"\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x13.debunk.v1.UserFeed\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\"A\n\x10SearchTopRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\x86\x01\n\x11SearchTopResponse\x12$\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"5\n\x11\x43ommentTopRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"\x86\x01\n\x12\x43ommentTopResponse\x12#\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"T\n\x0cGroupMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\"g\n\x14GroupWarningsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.debunk.v1.GroupMessage\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"\x8c\x01\n\x0cGroupWarning\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12#\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x1a\n\x12\x65xposed_member_ids\x18\x03 \x03(\t\x12\x12\n\nmatched_by\x18\x04 \x01(\t\x12\x13\n\x0bmatch_score\x18\x05 \x01(\x01\"n\n\x15GroupWarningsResponse\x12)\n\x08warnings\x18\x01 \x03(\x0b\x32\x17.debunk.v1.GroupWarning\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\"\xe8\x01\n\x0b\x44\x65\x62unkEvent\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdebunk_id\x18\x02 \x01(\t\x12#\n\x07surface\x18\x03 \x01(\x0e\x32\x12.debunk.v1.Surface\x12#\n\x05\x65vent\x18\x04 \x01(\x0e\x32\x14.debunk.v1.EventType\x12&\n\x02ts\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rumor_id\x18\x06 \x01(\t\x12\x12\n\nexperiment\x18\x07 \x01(\t\x12\x0b\n\x03\x61rm\x18\x08 \x01(\t\x12\x10\n\x08\x65vent_id\x18\t \x01(\t\"=\n\x13RecordEventsRequest\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.debunk.v1.DebunkEvent\"(\n\x14RecordEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r*\x95\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSURFACE_FEED\x10\x01\x12\x12\n\x0eSURFACE_SEARCH\x10\x02\x12\x13\n\x0fSURFACE_COMMENT\x10\x03\x12\x11\n\rSURFACE_GROUP\x10\x04\x12\x10\n\x0cSURFACE_PUSH\x10\x05\x12\x11\n\rSURFACE_OTHER\x10\x06*\x80\x01\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TION_IMPRESSION\x10\x01\x12\x10\n\x0c\x41\x43TION_CLICK\x10\x02\x12\x0f\n\x0b\x41\x43TION_LIKE\x10\x03\x12\x12\n\x0e\x41\x43TION_COMMENT\x10\x04\x12\x10\n\x0c\x41\x43TION_SHARE\x10\x05*\x9d\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45VENT_TYPE_SERVED\x10\x01\x12\x19\n\x15\x45VENT_TYPE_IMPRESSION\x10\x02\x12\x14\n\x10\x45VENT_TYPE_CLICK\x10\x03\x12\x16\n\x12\x45VENT_TYPE_DISMISS\x10\x04\x12\x14\n\x10\x45VENT_TYPE_SHARE\x10\x05\x32\xe0\x03\n\rDebunkService\x12\x43\n\x08RankFeed\x12\x1a.debunk.v1.RankFeedRequest\x1a\x1b.debunk.v1.RankFeedResponse\x12R\n\rRankFeedBatch\x12\x1f.debunk.v1.RankFeedBatchRequest\x1a .debunk.v1.RankFeedBatchResponse\x12\x46\n\tSearchTop\x12\x1b.debunk.v1.SearchTopRequest\x1a\x1c.debunk.v1.SearchTopResponse\x12I\n\nCommentTop\x12\x1c.debunk.v1.CommentTopRequest\x1a\x1d.debunk.v1.CommentTopResponse\x12R\n\rGroupWarnings\x12\x1f.debunk.v1.GroupWarningsRequest\x1a .debunk.v1.GroupWarningsResponse\x12O\n\x0cRecordEvents\x12\x1e.debunk.v1.RecordEventsRequest\x1a\x1f.debunk.v1.RecordEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64\x65\x62unk/v1/debunk.proto\x12\tdebunk.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n\x06Reason\x12!\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x11.debunk.v1.Action\x12\x11\n\texposures\x18\x02 \x01(\r\x12\x34\n\x10\x66irst_exposed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_exposed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08surfaces\x18\x05 \x03(\x0e\x32\x12.debunk.v1.Surface\x12\x0c\n\x04text\x18\x06 \x01(\t\x12\x0f\n\x07prebunk\x18\x07 \x01(\x08\x12\x16\n\x0emodel_affinity\x18\x08 \x01(\x02\x12\x0f\n\x07updated\x18\t \x01(\x08\"\xf7\x01\n\nDebunkCard\x12\x11\n\tdebunk_id\x18\x01 \x01(\t\x12\x10\n\x08rumor_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x11\n\tpublisher\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x11\n\tauthority\x18\x07 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12\x10\n\x08language\x18\t \x01(\t\x12\r\n\x05\x63laim\x18\n \x01(\t\x12\x0f\n\x07verdict\x18\x0b \x01(\t\x12!\n\x06reason\x18\x0c \x01(\x0b\x32\x11.debunk.v1.Reason\x12\x0e\n\x06update\x18\r \x01(\x08\"1\n\x0fRankFeedRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\x85\x01\n\x10RankFeedResponse\x12$\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"7\n\x14RankFeedBatchRequest\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"b\n\x08UserFeed\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12$\n\x05\x63\x61rds\x18\x02 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x12\n\nexperiment\x18\x03 \x01(\t\x12\x0b\n\x03\x61rm\x18\x04 \x01(\t\"g\n\x15RankFeedBatchResponse\x12\"\n\x05\x66\x65\x65\x64s\x18\x01 \x03(\x0b\x32\x13.debunk.v1.UserFeed\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\"A\n\x10SearchTopRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"\x86\x01\n\x11SearchTopResponse\x12$\n\x05\x63\x61rds\x18\x01 \x03(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"5\n\x11\x43ommentTopRequest\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"\x86\x01\n\x12\x43ommentTopResponse\x12#\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x12\n\nexperiment\x18\x04 \x01(\t\x12\x0b\n\x03\x61rm\x18\x05 \x01(\t\"T\n\x0cGroupMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07item_id\x18\x03 \x01(\t\x12\x11\n\tsender_id\x18\x04 \x01(\t\"g\n\x14GroupWarningsRequest\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12)\n\x08messages\x18\x02 \x03(\x0b\x32\x17.debunk.v1.GroupMessage\x12\x12\n\nmember_ids\x18\x03 \x03(\t\"\x8c\x01\n\x0cGroupWarning\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12#\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x15.debunk.v1.DebunkCard\x12\x1a\n\x12\x65xposed_member_ids\x18\x03 \x03(\t\x12\x12\n\nmatched_by\x18\x04 \x01(\t\x12\x13\n\x0bmatch_score\x18\x05 \x01(\x01\"n\n\x15GroupWarningsResponse\x12)\n\x08warnings\x18\x01 \x03(\x0b\x32\x17.debunk.v1.GroupWarning\x12\x18\n\x10snapshot_version\x18\x02 \x01(\t\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\"\xe8\x01\n\x0b\x44\x65\x62unkEvent\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tdebunk_id\x18\x02 \x01(\t\x12#\n\x07surface\x18\x03 \x01(\x0e\x32\x12.debunk.v1.Surface\x12#\n\x05\x65vent\x18\x04 \x01(\x0e\x32\x14.debunk.v1.EventType\x12&\n\x02ts\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08rumor_id\x18\x06 \x01(\t\x12\x12\n\nexperiment\x18\x07 \x01(\t\x12\x0b\n\x03\x61rm\x18\x08 \x01(\t\x12\x10\n\x08\x65vent_id\x18\t \x01(\t\"=\n\x13RecordEventsRequest\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.debunk.v1.DebunkEvent\"(\n\x14RecordEventsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r*\x95\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSURFACE_FEED\x10\x01\x12\x12\n\x0eSURFACE_SEARCH\x10\x02\x12\x13\n\x0fSURFACE_COMMENT\x10\x03\x12\x11\n\rSURFACE_GROUP\x10\x04\x12\x10\n\x0cSURFACE_PUSH\x10\x05\x12\x11\n\rSURFACE_OTHER\x10\x06*\x80\x01\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41\x43TION_IMPRESSION\x10\x01\x12\x10\n\x0c\x41\x43TION_CLICK\x10\x02\x12\x0f\n\x0b\x41\x43TION_LIKE\x10\x03\x12\x12\n\x0e\x41\x43TION_COMMENT\x10\x04\x12\x10\n\x0c\x41\x43TION_SHARE\x10\x05*\x9d\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45VENT_TYPE_SERVED\x10\x01\x12\x19\n\x15\x45VENT_TYPE_IMPRESSION\x10\x02\x12\x14\n\x10\x45VENT_TYPE_CLICK\x10\x03\x12\x16\n\x12\x45VENT_TYPE_DISMISS\x10\x04\x12\x14\n\x10\x45VENT_TYPE_SHARE\x10\x05\x32\xe0\x03\n\rDebunkService\x12\x43\n\x08RankFeed\x12\x1a.debunk.v1.RankFeedRequest\x1a\x1b.debunk.v1.RankFeedResponse\x12R\n\rRankFeedBatch\x12\x1f.debunk.v1.RankFeedBatchRequest\x1a .debunk.v1.RankFeedBatchResponse\x12\x46\n\tSearchTop\x12\x1b.debunk.v1.SearchTopRequest\x1a\x1c.debunk.v1.SearchTopResponse\x12I\n\nCommentTop\x12\x1c.debunk.v1.CommentTopRequest\x1a\x1d.debunk.v1.CommentTopResponse\x12R\n\rGroupWarnings\x12\x1f.debunk.v1.GroupWarningsRequest\x1a .debunk.v1.GroupWarningsResponse\x12O\n\x0cRecordEvents\x12\x1e.debunk.v1.RecordEventsRequest\x1a\x1f.debunk.v1.RecordEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'debunk.v1.debunk_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SURFACE']._serialized_start=2201
-  _globals['_SURFACE']._serialized_end=2350
-  _globals['_ACTION']._serialized_start=2353
-  _globals['_ACTION']._serialized_end=2481
-  _globals['_EVENTTYPE']._serialized_start=2484
-  _globals['_EVENTTYPE']._serialized_end=2641
+  _globals['_SURFACE']._serialized_start=2234
+  _globals['_SURFACE']._serialized_end=2383
+  _globals['_ACTION']._serialized_start=2386
+  _globals['_ACTION']._serialized_end=2514
+  _globals['_EVENTTYPE']._serialized_start=2517
+  _globals['_EVENTTYPE']._serialized_end=2674
   _globals['_REASON']._serialized_start=71
-  _globals['_REASON']._serialized_end=333
-  _globals['_DEBUNKCARD']._serialized_start=336
-  _globals['_DEBUNKCARD']._serialized_end=567
-  _globals['_RANKFEEDREQUEST']._serialized_start=569
-  _globals['_RANKFEEDREQUEST']._serialized_end=618
-  _globals['_RANKFEEDRESPONSE']._serialized_start=621
-  _globals['_RANKFEEDRESPONSE']._serialized_end=754
-  _globals['_RANKFEEDBATCHREQUEST']._serialized_start=756
-  _globals['_RANKFEEDBATCHREQUEST']._serialized_end=811
-  _globals['_USERFEED']._serialized_start=813
-  _globals['_USERFEED']._serialized_end=911
-  _globals['_RANKFEEDBATCHRESPONSE']._serialized_start=913
-  _globals['_RANKFEEDBATCHRESPONSE']._serialized_end=1016
-  _globals['_SEARCHTOPREQUEST']._serialized_start=1018
-  _globals['_SEARCHTOPREQUEST']._serialized_end=1083
-  _globals['_SEARCHTOPRESPONSE']._serialized_start=1086
-  _globals['_SEARCHTOPRESPONSE']._serialized_end=1220
-  _globals['_COMMENTTOPREQUEST']._serialized_start=1222
-  _globals['_COMMENTTOPREQUEST']._serialized_end=1275
-  _globals['_COMMENTTOPRESPONSE']._serialized_start=1278
-  _globals['_COMMENTTOPRESPONSE']._serialized_end=1412
-  _globals['_GROUPMESSAGE']._serialized_start=1414
-  _globals['_GROUPMESSAGE']._serialized_end=1498
-  _globals['_GROUPWARNINGSREQUEST']._serialized_start=1500
-  _globals['_GROUPWARNINGSREQUEST']._serialized_end=1603
-  _globals['_GROUPWARNING']._serialized_start=1606
-  _globals['_GROUPWARNING']._serialized_end=1746
-  _globals['_GROUPWARNINGSRESPONSE']._serialized_start=1748
-  _globals['_GROUPWARNINGSRESPONSE']._serialized_end=1858
-  _globals['_DEBUNKEVENT']._serialized_start=1861
-  _globals['_DEBUNKEVENT']._serialized_end=2093
-  _globals['_RECORDEVENTSREQUEST']._serialized_start=2095
-  _globals['_RECORDEVENTSREQUEST']._serialized_end=2156
-  _globals['_RECORDEVENTSRESPONSE']._serialized_start=2158
-  _globals['_RECORDEVENTSRESPONSE']._serialized_end=2198
-  _globals['_DEBUNKSERVICE']._serialized_start=2644
-  _globals['_DEBUNKSERVICE']._serialized_end=3124
+  _globals['_REASON']._serialized_end=350
+  _globals['_DEBUNKCARD']._serialized_start=353
+  _globals['_DEBUNKCARD']._serialized_end=600
+  _globals['_RANKFEEDREQUEST']._serialized_start=602
+  _globals['_RANKFEEDREQUEST']._serialized_end=651
+  _globals['_RANKFEEDRESPONSE']._serialized_start=654
+  _globals['_RANKFEEDRESPONSE']._serialized_end=787
+  _globals['_RANKFEEDBATCHREQUEST']._serialized_start=789
+  _globals['_RANKFEEDBATCHREQUEST']._serialized_end=844
+  _globals['_USERFEED']._serialized_start=846
+  _globals['_USERFEED']._serialized_end=944
+  _globals['_RANKFEEDBATCHRESPONSE']._serialized_start=946
+  _globals['_RANKFEEDBATCHRESPONSE']._serialized_end=1049
+  _globals['_SEARCHTOPREQUEST']._serialized_start=1051
+  _globals['_SEARCHTOPREQUEST']._serialized_end=1116
+  _globals['_SEARCHTOPRESPONSE']._serialized_start=1119
+  _globals['_SEARCHTOPRESPONSE']._serialized_end=1253
+  _globals['_COMMENTTOPREQUEST']._serialized_start=1255
+  _globals['_COMMENTTOPREQUEST']._serialized_end=1308
+  _globals['_COMMENTTOPRESPONSE']._serialized_start=1311
+  _globals['_COMMENTTOPRESPONSE']._serialized_end=1445
+  _globals['_GROUPMESSAGE']._serialized_start=1447
+  _globals['_GROUPMESSAGE']._serialized_end=1531
+  _globals['_GROUPWARNINGSREQUEST']._serialized_start=1533
+  _globals['_GROUPWARNINGSREQUEST']._serialized_end=1636
+  _globals['_GROUPWARNING']._serialized_start=1639
+  _globals['_GROUPWARNING']._serialized_end=1779
+  _globals['_GROUPWARNINGSRESPONSE']._serialized_start=1781
+  _globals['_GROUPWARNINGSRESPONSE']._serialized_end=1891
+  _globals['_DEBUNKEVENT']._serialized_start=1894
+  _globals['_DEBUNKEVENT']._serialized_end=2126
+  _globals['_RECORDEVENTSREQUEST']._serialized_start=2128
+  _globals['_RECORDEVENTSREQUEST']._serialized_end=2189
+  _globals['_RECORDEVENTSRESPONSE']._serialized_start=2191
+  _globals['_RECORDEVENTSRESPONSE']._serialized_end=2231
+  _globals['_DEBUNKSERVICE']._serialized_start=2677
+  _globals['_DEBUNKSERVICE']._serialized_end=3157
 # @@protoc_insertion_point(module_scope)

@@ -58,7 +58,7 @@ EVENT_TYPE_DISMISS: EventType
 EVENT_TYPE_SHARE: EventType
 
 class Reason(_message.Message):
-    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text", "prebunk", "model_affinity")
+    __slots__ = ("action", "exposures", "first_exposed_at", "last_exposed_at", "surfaces", "text", "prebunk", "model_affinity", "updated")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     EXPOSURES_FIELD_NUMBER: _ClassVar[int]
     FIRST_EXPOSED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Reason(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PREBUNK_FIELD_NUMBER: _ClassVar[int]
     MODEL_AFFINITY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
     action: Action
     exposures: int
     first_exposed_at: _timestamp_pb2.Timestamp
@@ -75,10 +76,11 @@ class Reason(_message.Message):
     text: str
     prebunk: bool
     model_affinity: float
-    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ..., prebunk: _Optional[bool] = ..., model_affinity: _Optional[float] = ...) -> None: ...
+    updated: bool
+    def __init__(self, action: _Optional[_Union[Action, str]] = ..., exposures: _Optional[int] = ..., first_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_exposed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surfaces: _Optional[_Iterable[_Union[Surface, str]]] = ..., text: _Optional[str] = ..., prebunk: _Optional[bool] = ..., model_affinity: _Optional[float] = ..., updated: _Optional[bool] = ...) -> None: ...
 
 class DebunkCard(_message.Message):
-    __slots__ = ("debunk_id", "rumor_id", "title", "url", "publisher", "score", "authority", "format", "language", "claim", "verdict", "reason")
+    __slots__ = ("debunk_id", "rumor_id", "title", "url", "publisher", "score", "authority", "format", "language", "claim", "verdict", "reason", "update")
     DEBUNK_ID_FIELD_NUMBER: _ClassVar[int]
     RUMOR_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +93,7 @@ class DebunkCard(_message.Message):
     CLAIM_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     debunk_id: str
     rumor_id: str
     title: str
@@ -103,7 +106,8 @@ class DebunkCard(_message.Message):
     claim: str
     verdict: str
     reason: Reason
-    def __init__(self, debunk_id: _Optional[str] = ..., rumor_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., publisher: _Optional[str] = ..., score: _Optional[float] = ..., authority: _Optional[str] = ..., format: _Optional[str] = ..., language: _Optional[str] = ..., claim: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[_Union[Reason, _Mapping]] = ...) -> None: ...
+    update: bool
+    def __init__(self, debunk_id: _Optional[str] = ..., rumor_id: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., publisher: _Optional[str] = ..., score: _Optional[float] = ..., authority: _Optional[str] = ..., format: _Optional[str] = ..., language: _Optional[str] = ..., claim: _Optional[str] = ..., verdict: _Optional[str] = ..., reason: _Optional[_Union[Reason, _Mapping]] = ..., update: _Optional[bool] = ...) -> None: ...
 
 class RankFeedRequest(_message.Message):
     __slots__ = ("user_id", "limit")

@@ -40,8 +40,9 @@ class StoreTransport(ABC):
     async def feed_reads(
         self, user_keys: Sequence[FeedKeys], surface: str, timeout: float | None = None
     ) -> list[Any]:
-        """The replies of ``encoding.feed_commands(user_keys, surface)``: four per user, in
-        one pipeline. A transport may send them in a prebuilt form (the hot path)."""
+        """The replies of ``encoding.feed_commands(user_keys, surface)``: four per user (five
+        with the live exposures), in one pipeline. A transport may send them in a prebuilt
+        form (the hot path)."""
         return await self.pipeline(feed_commands(user_keys, surface), timeout)
 
     async def get(self, key: bytes | str) -> bytes | None:

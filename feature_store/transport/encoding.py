@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 Command = Sequence[bytes | str]
-FeedKeys = tuple[bytes, bytes, bytes, bytes]
+# A user's feed-read keys: exposures, delivery, caps, model, then (optionally) live exposures.
+FeedKeys = tuple[bytes, ...]
 
 
 def encode(commands: Sequence[Command]) -> bytes:
@@ -26,12 +27,14 @@ def encode(commands: Sequence[Command]) -> bytes:
 
 
 def feed_commands(user_keys: Sequence[FeedKeys], surface: str) -> list[Command]:
-    """The four reads of each user's feed view, in order: HGETALL of the exposures and of the
-    delivery state, HGET of today's cap for ``surface``, HGETALL of the model side."""
+    """The reads of each user's feed view, in order: HGETALL of the exposures and of the
+    delivery state, HGET of today's cap for ``surface``, HGETALL of the model side, and HGETALL
+    of the live exposures when the user's keys carry a fifth."""
     out: list[Command] = []
-    for exposures, delivery, caps, model in user_keys:
+    for exposures, delivery, caps, model, *live in user_keys:
         out += [(b"HGETALL", exposures), (b"HGETALL", delivery), (b"HGET", caps, surface),
                 (b"HGETALL", model)]  # fmt: skip
+        out += [(b"HGETALL", k) for k in live]
     return out
 
 
@@ -40,6 +43,11 @@ def feed_payload(user_keys: Sequence[FeedKeys], surface: str) -> bytes:
     path: a RankFeed's read is this one buffer)."""
     s = surface.encode()
     field = b"$%d\r\n%s\r\n" % (len(s), s)
+    if user_keys and len(user_keys[0]) == 5:
+        return b"".join(
+            _LIVE_FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m, len(x), x)
+            for e, d, c, m, x in user_keys
+        )
     return b"".join(
         _FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m) for e, d, c, m in user_keys
     )
@@ -51,6 +59,7 @@ _FEED_READ = (
     b"*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n%s"
     b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
 )
+_LIVE_FEED_READ = _FEED_READ + b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
 
 
 def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:

@@ -50,9 +50,10 @@ class RespTransport(StoreTransport):
         self, user_keys: Sequence[FeedKeys], surface: str, timeout: float | None = None
     ) -> list[Any]:
         # The deadline is kept by the lane (one timer per connection, none per call).
-        payload, n = feed_payload(user_keys, surface), 4 * len(user_keys)
+        per_user = len(user_keys[0]) if user_keys else 4
+        payload, n = feed_payload(user_keys, surface), per_user * len(user_keys)
         flat = await self.pool.send(payload, n, self._within(timeout))
-        return [r if i % 4 == 2 else as_dict(r) for i, r in enumerate(flat)]
+        return [r if i % per_user == 2 else as_dict(r) for i, r in enumerate(flat)]
 
     def _within(self, timeout: float | None) -> float:
         """A call's deadline: its own, else the settings' socket timeout (as redis-py bounds

@@ -36,7 +36,7 @@ def find_input(data: Path, names: tuple[str, ...]) -> Path:
     raise InputError(f"{data}: none of {', '.join(names)} found")
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) from JSON Lines, Parquet or CSV."""
     if path.suffix == ".parquet":
         yield from enumerate(pq.read_table(path).to_pylist(), 1)
@@ -57,7 +57,7 @@ def load_rumors(path: Path) -> list[Rumor]:
     """The rumor library, from JSON Lines or Parquet, each row through ``parse_rumor``; a bad
     row fails the load with the file, the line and the reason."""
     out = []
-    for n, rec in _records(path):
+    for n, rec in records(path):
         try:
             out.append(parse_rumor(rec))
         except RecordError as e:
@@ -110,7 +110,7 @@ def load_debunks(path: Path) -> list[Debunk]:
                 raise InputError(f"{path}: ClaimReview #{i}: {e}") from None
         return out
     out = []
-    for n, rec in _records(path):
+    for n, rec in records(path):
         rumor_ids = rec.get("rumor_ids") or []
         if isinstance(rumor_ids, str):
             rumor_ids = [r for r in rumor_ids.replace(";", ",").split(",") if r]

@@ -99,14 +99,18 @@ def check_files(files: list[Path]) -> list[tuple[str, bool]]:
     return [(str(f), check_schema(f)) for f in files]
 
 
-def read_batches(path: str, ts_is_text: bool, *, batch_size: int) -> Iterator[LogBatch]:
-    """Batches of one file's log columns, decoded in the calling thread (no Arrow threads), so
-    a worker that decodes a batch screens it right away while it is still in cache."""
+def read_batches(
+    path: str, ts_is_text: bool, *, batch_size: int, row_groups: list[int] | None = None
+) -> Iterator[LogBatch]:
+    """Batches of one file's log columns (only ``row_groups`` when given, as a backfill reads
+    what the item index names), decoded in the calling thread (no Arrow threads), so a worker
+    that decodes a batch screens it right away while it is still in cache."""
     try:
         reader = pq.ParquetFile(path, read_dictionary=list(DICTIONARY_COLUMNS), pre_buffer=False)
         for batch in reader.iter_batches(
-            batch_size=batch_size, columns=list(LOG_COLUMNS), use_threads=False
-        ):
+            batch_size=batch_size, row_groups=row_groups, columns=list(LOG_COLUMNS),
+            use_threads=False,
+        ):  # fmt: skip
             if batch.num_rows:
                 yield LogBatch(batch, path, ts_is_text)
     except (OSError, pa.ArrowException) as e:

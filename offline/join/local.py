@@ -82,9 +82,11 @@ def scan_files(
     on_batch: Callable[[int], None] | None = None,
     batch_size: int = 1 << 20,
     workers: int = 2,
+    row_groups: dict[str, list[int]] | None = None,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
-    from prepare_tags).
+    from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
+    backfill reads what the item index names).
 
     Tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the GIL): each
     file is decoded and screened batch by batch by one worker (validation, prefilter); the
@@ -141,7 +143,8 @@ def scan_files(
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, ts_is_text in files:
-            task = pool.submit(screen_file, path, ts_is_text, index.prefilter, batch_size)
+            groups = None if row_groups is None else row_groups.get(path, [])
+            task = pool.submit(screen_file, path, ts_is_text, index.prefilter, batch_size, groups)
             screens.append((path, task))
             while len(screens) > 2 * workers:
                 path, done = screens.popleft()

@@ -139,11 +139,17 @@ def screen_batch(lb: logfiles.LogBatch, prefilter: IdFilter) -> BatchResult:
 
 
 def screen_file(
-    path: str, ts_is_text: bool, prefilter: IdFilter, batch_size: int
+    path: str,
+    ts_is_text: bool,
+    prefilter: IdFilter,
+    batch_size: int,
+    row_groups: list[int] | None = None,
 ) -> list[BatchResult]:
-    """Decode and screen one file batch by batch in this thread; only the (small) screened
-    results are kept, so memory holds one decoded batch per worker."""
+    """Decode and screen one file (or only its ``row_groups``) batch by batch in this thread;
+    only the (small) screened results are kept, so memory holds one decoded batch per worker."""
     return [
         screen_batch(lb, prefilter)
-        for lb in logfiles.read_batches(path, ts_is_text, batch_size=batch_size)
+        for lb in logfiles.read_batches(
+            path, ts_is_text, batch_size=batch_size, row_groups=row_groups
+        )
     ]

@@ -71,6 +71,13 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in keys}
 
 
+def train_partitions(logs: Path, start: datetime, train_days: int) -> list[str]:
+    """The ``dt`` values of the first ``train_days`` days present under ``logs``, as
+    ``join_exposures`` takes them (without the folder name's ``dt=``)."""
+    days = [(start + timedelta(days=d)).date().isoformat() for d in range(train_days)]
+    return [d for d in days if (Path(logs) / f"dt={d}").is_dir()]
+
+
 def evaluate_ranker(
     world: Path,
     *,
@@ -99,10 +106,7 @@ def evaluate_ranker(
     debunks = inputs.load_debunks(inputs.find_input(world, inputs.DEBUNK_FILES))
     tags = inputs.load_tags(inputs.find_input(world, inputs.TAG_FILES))
     cat = Catalog.build(rumors, debunks)
-    train_dates = [
-        f"dt={(start + timedelta(days=d)).date().isoformat()}" for d in range(train_days)
-    ]
-    train_dates = [d for d in train_dates if (world / "exposures" / d).exists()]
+    train_dates = train_partitions(world / "exposures", start, train_days)
     state_train, _ = join_exposures(world / "exposures", tags, dates=train_dates)
     state_all, _ = join_exposures(world / "exposures", tags)
     events = read_events(world / "debunk_events")

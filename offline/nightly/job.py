@@ -18,15 +18,18 @@ from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
-from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named
+from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 from offline.models.train import TrainedModels, train_models
-from offline.nightly import guards
+from offline.nightly import guards, live_fold
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
+from offline.nightly.item_index import IndexSummary, update_index
+from offline.nightly.live_items import live_items_path
 from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
-from offline.nightly.state import update_state
-from offline.nightly.tags import resolve_tags
+from offline.nightly.review_state import load_decisions
+from offline.nightly.state import update_state, window
+from offline.nightly.tags import item_texts, matched_items, pinned_item_rumors, resolve_tags
 from ranking.clusters import assign_clusters, summarize
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -59,27 +62,40 @@ def run_nightly(
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
+    # Live exposures backfilled after this moment may hold tags this run did not read.
+    tags_as_of = int(time.time() * 1000)
     swept = sweep_stale_temps(state_dir)  # what killed runs left half-written
-    rumors = catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES))
+    fold = _start_fold(settings, state_dir)  # the live layer as of now, over the input files
+    rumors = live_fold.apply_rumors(
+        catalog.load_rumors(catalog.find_input(data, catalog.RUMOR_FILES)), fold
+    )
     rumors, clusters = assign_clusters(rumors)  # near-identical claims: one claim cluster
-    debunks = catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES))
+    debunks = live_fold.apply_debunks(
+        catalog.load_debunks(catalog.find_input(data, catalog.DEBUNK_FILES)), fold
+    )
     guards.check_catalog(guard, rumors, debunks)
     runner = engine_named(engine) if isinstance(engine, str) else engine
     exposures = _exposure_write(materialize_on, runner, settings, write_tasks)  # fails early
     exposure_logs = data / "exposures" if logs is None else logs
     guards.check_logs(guard, exposure_logs, run_date, lookback_days, runner)
     tag_file = catalog.find_input(data, catalog.TAG_FILES)
-    tags, unknown = guards.known_tags(catalog.load_sourced_tags(tag_file), rumors)
+    tags = live_fold.apply_tags(catalog.load_sourced_tags(tag_file), fold)
+    tags, unknown = guards.known_tags(tags, rumors)
     write_rejected_tags(
         state_dir / "tag_rejects" / f"tags-{run_date.isoformat()}.parquet",
         unknown, "unknown rumor_id: no rumor of the library has it", str(tag_file),
     )  # fmt: skip
     matched: dict[str, Any] = {}
-    if (data / "items.parquet").exists():  # the library finds the copies nobody tagged by hand
-        matched = run_match(data / "items.parquet", data, state_dir / "match")
+    texts = [p for p in (data / "items.parquet", live_items_path(state_dir)) if p.exists()]
+    if texts:  # the library finds the copies nobody tagged by hand (and those added live)
+        decided = {(d.item_id, d.rumor_id): d.decision for d in load_decisions(state_dir).values()}
+        matched = run_match(texts[0], data, state_dir / "match", more_items=texts[1:],
+                            decided=decided)  # fmt: skip
         auto = pq.read_table(state_dir / "match" / "matched_tags.parquet")
         tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
-    tags, precedence = resolve_tags(tags, clusters)  # hand tags first, one tag per claim
+    auto_texts = item_texts(texts, matched_items(tags))  # the auto tags meet their texts
+    claims = {r.rumor_id: r.claim for r in rumors}
+    tags, precedence = resolve_tags(tags, clusters, auto_texts, claims)  # hand tags first
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     state = update_state(
         exposure_logs,
@@ -90,12 +106,14 @@ def run_nightly(
         confirmed=confirmed,
         engine=runner,
     )
+    index = _item_index(exposure_logs, state_dir, run_date, lookback_days, runner)
     models = (
         train_night(data, state.exposures, rumors, debunks, run_date, lookback_days)
         if train
         else None
     )
-    meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"]}
+    meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"],
+            "live_seq_folded": str(fold.seq), "tags_as_of": str(tags_as_of)}  # fmt: skip
     ids_rejected = write_id_rejects(
         state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
     )
@@ -107,6 +125,7 @@ def run_nightly(
             client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
             meta=meta, keep=keep_versions, models=models, exposures=exposures,
         )  # fmt: skip
+        cleared = live_fold.finish_fold(client, fold)  # after the flip: what it covers
     finally:
         client.close()
     summary = {
@@ -122,7 +141,13 @@ def run_nightly(
         "tag_precedence": precedence,
         "clusters": summarize(clusters).as_dict(),
         "shrink_check": shrink,
+        "live_layer": {
+            "seq_folded": fold.seq,
+            "entries_read": len(fold.read.raw),
+            "entries_cleared": cleared,
+        },  # fmt: skip
         "match": matched,
+        "item_index": index.as_dict(),
         "models": models.summary if models else {"trained": False, "reason": "--no-train"},
         "stale_temp_files_removed": len(swept),
         "elapsed_s": round(time.perf_counter() - started, 3),
@@ -132,6 +157,26 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def _start_fold(settings: RedisSettings, state_dir: Path) -> live_fold.Fold:
+    """Read the live catalog layer and keep it with the overrides of earlier nights."""
+    client = settings.sync_client()
+    try:
+        return live_fold.start_fold(client, state_dir)
+    finally:
+        client.close()
+
+
+def _item_index(
+    logs: Path | str, state_dir: Path, run_date: date, lookback_days: int, engine: JoinEngine
+) -> IndexSummary:
+    """The item-keyed index of the window's local partitions, for tag backfills (a folder of
+    Hadoop URIs gets none: its backfill reads the partitions whole)."""
+    if is_remote(logs):
+        return IndexSummary(skipped_remote=["*"])
+    dts = window(run_date, lookback_days, engine.log_partitions(logs))
+    return update_index(logs, state_dir, dts, engine)
 
 
 def _exposure_write(
@@ -167,12 +212,9 @@ def train_night(
 
 
 def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
-    """Tagged item -> the confirmed rumors it carries."""
-    out: dict[str, list[str]] = {}
-    for item, rumor in zip(tags["item_id"].to_pylist(), tags["rumor_id"].to_pylist(), strict=True):
-        if rumor in confirmed and rumor not in out.setdefault(item, []):
-            out[item].append(rumor)
-    return {k: v for k, v in out.items() if v}
+    """Tagged item -> the confirmed rumors its comments may pin: every hand tag, or the best
+    auto tag of resolved ``tags`` (``offline.nightly.tags.pinned_item_rumors``)."""
+    return pinned_item_rumors(tags, confirmed)
 
 
 def _save_summary(path: Path, summary: dict[str, Any]) -> None:

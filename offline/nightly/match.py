@@ -5,14 +5,16 @@ pure ``matching.Matcher``, and writes ``matched_tags.parquet`` (item_id, rumor_i
 source="matched", score) and ``review_queue.parquet`` (item_id, rumor_id, score, best_claim, text)
 aside, moving both into place only when the run completes. Items by official or authority
 sources and the debunks' own texts are not matched (``offline/nightly/provenance.py``); the
-summary counts them under ``skipped``.
+summary counts them under ``skipped``. Pairs an operator decided (``debunk review``) are not
+queued again, and rejected ones are not auto-tagged either (``offline/nightly/review_state.py``);
+``debunk items add`` matches its texts with the same rules (``match_texts``).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from offline.io.catalog import (
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.tempfiles import temp_path
 from offline.nightly.provenance import DebunkTexts, skip_reasons
+from offline.nightly.review_state import drop_pairs
 
 REVIEW_SCHEMA = pa.schema(
     [
@@ -118,6 +121,33 @@ def drop_skipped(items: pa.Table, debunks: DebunkTexts, skipped: dict[str, int])
     return items.filter(pa.array([r is None for r in reasons]))
 
 
+def without_decided(
+    tags: pa.Table, review: pa.Table, decided: Mapping[tuple[str, str], str]
+) -> tuple[pa.Table, pa.Table]:
+    """(tags less the rejected pairs, review less every decided pair) of ``decided``
+    ((item_id, rumor_id) -> accepted or rejected): an operator's decision is final."""
+    if not decided:
+        return tags, review
+    rejected = [pair for pair, d in decided.items() if d == "rejected"]
+    return drop_pairs(tags, rejected), drop_pairs(review, list(decided))
+
+
+def match_texts(
+    items: pa.Table,
+    rumors: Iterable,
+    titles: Iterable[str],
+    decided: Mapping[tuple[str, str], str] | None = None,
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """(tags, review, skipped) of ``items`` (item_id, text, optional author_type) against the
+    matcher library of ``rumors``, with the nightly's thresholds, provenance rule (debunk
+    ``titles``, authority authors) and ``decided`` pairs: what ``debunk items add`` applies."""
+    skipped: dict[str, int] = {}
+    kept = drop_skipped(items, DebunkTexts(titles), skipped)
+    tags, review = match_items(kept, make_matcher(matcher_library(rumors)))
+    tags, review = without_decided(tags, review, decided or {})
+    return tags, review, dict(sorted(skipped.items()))
+
+
 @contextmanager
 def _aside(path: Path) -> Iterator[Path]:
     """A hidden temporary path next to ``path``, removed if it is still there afterwards."""
@@ -129,6 +159,16 @@ def _aside(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _item_batches(paths: Sequence[Path], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The batches of item_id, text (and author_type where a file has it) of every file."""
+    for path in paths:
+        source = pq.ParquetFile(path)
+        columns = ["item_id", "text"] + (
+            ["author_type"] if "author_type" in source.schema_arrow.names else []
+        )
+        yield from source.iter_batches(batch_size=batch_rows, columns=columns)
+
+
 def run_match(
     items_path: Path,
     library_dir: Path,
@@ -137,12 +177,16 @@ def run_match(
     params: ScoreParams | None = None,
     batch_rows: int = BATCH_ROWS,
     titles: Iterable[str] | None = None,
+    more_items: Sequence[Path] = (),
+    decided: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
-    """Match ``items_path`` against the matcher library of ``library_dir``; write
-    ``out_dir/matched_tags.parquet`` and ``out_dir/review_queue.parquet`` atomically; return a
-    summary (texts, auto, review, skipped, texts_per_s, ...). Items that are a debunk's text
-    (``titles``, by default those of the debunks in ``library_dir``) or whose ``author_type``
-    is an authority are skipped."""
+    """Match ``items_path`` (then each of ``more_items``: the live item texts) against the
+    matcher library of ``library_dir``; write ``out_dir/matched_tags.parquet`` and
+    ``out_dir/review_queue.parquet`` atomically; return a summary (texts, auto, review,
+    skipped, texts_per_s, ...). Items that are a debunk's text (``titles``, by default those of
+    the debunks in ``library_dir``) or whose ``author_type`` is an authority are skipped; the
+    ``decided`` pairs ((item_id, rumor_id) -> accepted/rejected) are not queued, the rejected
+    ones not tagged."""
     t0 = time.perf_counter()
     library = load_library(Path(library_dir))
     debunks = DebunkTexts(debunk_titles(Path(library_dir)) if titles is None else titles)
@@ -154,18 +198,14 @@ def run_match(
     tags_path, review_path = out_dir / "matched_tags.parquet", out_dir / "review_queue.parquet"
     texts = auto = queued = 0
     t1 = time.perf_counter()
-    source = pq.ParquetFile(items_path)
-    columns = ["item_id", "text"] + (
-        ["author_type"] if "author_type" in source.schema_arrow.names else []
-    )
     with ExitStack() as stack:
         tags_tmp = stack.enter_context(_aside(tags_path))
         review_tmp = stack.enter_context(_aside(review_path))
         tag_w = stack.enter_context(pq.ParquetWriter(tags_tmp, TAG_SCHEMA))
         rev_w = stack.enter_context(pq.ParquetWriter(review_tmp, REVIEW_SCHEMA))
-        for batch in source.iter_batches(batch_size=batch_rows, columns=columns):
+        for batch in _item_batches([Path(items_path), *more_items], batch_rows):
             kept = drop_skipped(pa.Table.from_batches([batch]), debunks, skipped)
-            tags, review = match_items(kept, matcher)
+            tags, review = without_decided(*match_items(kept, matcher), decided or {})
             tag_w.write_table(tags)
             rev_w.write_table(review)
             texts += batch.num_rows

@@ -10,6 +10,15 @@ correction. Two rules, from what the inputs carry:
 - an item whose normalised text is, or starts with, a debunk's normalised title (ClaimReview
   ``headline``/``claimReviewed``; at least MIN_TITLE_CHARS characters) is skipped
   (``debunk_text``).
+
+And two rules on one auto tag, once the matcher has paired a text with a claim
+(``tag_objection``; the nightly drops such tags, ``offline/nightly/tags.py``):
+
+- ``refutes``: the text holds a refutation word (REFUTATION_WORDS: 辟谣, 否认, 不实 …) that the
+  claim does not: it reports the rumor as false (a denial, a correction), it does not spread it;
+- ``short_text``: a text of fewer than MIN_TITLE_CHARS normalised characters is tagged only to
+  a claim it equals: a fragment (「现实就是这样：」) is covered by any claim that holds it, but
+  states none.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ from ranking.clusters import plain_text
 # The authorities that publish refutations; "media" is left out: outlets repeat rumors too.
 SKIPPED_AUTHOR_TYPES = frozenset({"official", "platform", "fact_checker"})
 MIN_TITLE_CHARS = 8
+# Words that report a claim as false. A rumor may name them too (「这不是谣言」), so a text only
+# counts as refuting when it holds one its claim does not.
+REFUTATION_WORDS = ("辟谣", "谣言", "不实", "否认", "澄清", "造谣", "假消息", "误传", "debunk",
+                    "fact check", "fact-check")  # fmt: skip
 
 
 class DebunkTexts:
@@ -57,3 +70,22 @@ def skip_reasons(
         else:
             out.append(None)
     return out
+
+
+def refutes(text: str, claim: str) -> bool:
+    """Whether ``text`` holds a refutation word that ``claim`` does not (case-folded)."""
+    t, c = text.casefold(), claim.casefold()
+    return any(w in t and w not in c for w in REFUTATION_WORDS)
+
+
+def tag_objection(text: str | None, claim: str | None) -> str | None:
+    """Why the matcher's tag of ``text`` to ``claim`` must not be applied (``refutes``,
+    ``short_text``), or None (also when either text is unknown)."""
+    if not text or not claim:
+        return None
+    if refutes(text, claim):
+        return "refutes"
+    plain = plain_text(text)
+    if len(plain) < MIN_TITLE_CHARS and plain != plain_text(claim):
+        return "short_text"
+    return None

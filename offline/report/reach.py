@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,6 +39,7 @@ from offline.report.metrics import (
     time_table,
 )
 from offline.report.outcomes import Outcomes, collect, day_range, seconds_between, window_of
+from offline.report.surfaces import reach_by_surface
 from offline.report.tables import TABLES, ReachTables
 
 
@@ -182,6 +183,8 @@ def reach_report(
             attribution_days=attribution_days, on_batch=bar.advance,
         )  # fmt: skip
     report = analyze(outcomes, exp, d1, d2, alpha=alpha, n_boot=n_boot, seed=seed)
+    event_days = day_range(d1, d2 + timedelta(days=attribution_days))
+    report.summary["reach_by_surface"] = reach_by_surface(events_dir, event_days, outcomes.pairs)
     for w in report.warnings:
         print(f"WARNING: {w}", file=sys.stderr)
     return report

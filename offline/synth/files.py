@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from domain.vocab import FORMATS
 from offline.io.contracts import ITEM_SCHEMA, TAG_SCHEMA, TS
 from offline.synth import texts
+from offline.synth.authors import author_types
 from offline.synth.background import Pools
 from offline.synth.experiment import Trial
 from offline.synth.ids import item_ids, rumor_ids, user_ids
@@ -22,6 +23,8 @@ from offline.synth.population import CHUNK_ROWS, Users
 from offline.synth.streams import Stream, stream
 from offline.synth.writers import PARQUET_OPTIONS, atomic, write_parquet, write_text
 
+# The item texts with their authors (the optional author_type of docs/contracts/inputs.md).
+ITEM_FILE_SCHEMA = ITEM_SCHEMA.append(pa.field("author_type", pa.string()))
 TRUTH_USER_SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),
@@ -41,12 +44,13 @@ TRUTH_ITEM_SCHEMA = pa.schema(
 
 
 def write_items(out: Path, lib: Library, pools: Pools, seed: int) -> tuple[int, int]:
-    """items.parquet: every rumor item, then every background item the logs reference.
-    Returns (rumor items, background items)."""
+    """items.parquet: every rumor item, then every background item the logs reference, each
+    with its ``author_type`` (``offline/synth/authors.py``). Returns (rumor items, background
+    items)."""
     background = 0
     with (
         atomic(out / "items.parquet") as tmp,
-        pq.ParquetWriter(tmp, ITEM_SCHEMA, **PARQUET_OPTIONS) as writer,
+        pq.ParquetWriter(tmp, ITEM_FILE_SCHEMA, **PARQUET_OPTIONS) as writer,
     ):
         n = len(lib.item_text)
         writer.write_table(
@@ -55,8 +59,9 @@ def write_items(out: Path, lib: Library, pools: Pools, seed: int) -> tuple[int, 
                     item_ids(np.arange(n)),
                     pa.array(lib.item_text, pa.string()),
                     pa.array(lib.item_created, type=TS),
+                    author_types(np.arange(n), rumor=True),
                 ],
-                schema=ITEM_SCHEMA,
+                schema=ITEM_FILE_SCHEMA,
             )
         )
         for k in range(pools.count):
@@ -70,8 +75,9 @@ def write_items(out: Path, lib: Library, pools: Pools, seed: int) -> tuple[int, 
                     item_ids(pools.first_item + k * pools.per_day + slots),
                     text.filter(pa.array(used)),
                     pa.array(pools.created(k)[slots], type=TS),
+                    author_types(pools.first_item + k * pools.per_day + slots, rumor=False),
                 ],
-                schema=ITEM_SCHEMA,
+                schema=ITEM_FILE_SCHEMA,
             )
             writer.write_table(table)
             background += table.num_rows

@@ -1,0 +1,1 @@
+"""The live side of the offline package: work operators trigger between nights."""
