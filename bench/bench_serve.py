@@ -1,7 +1,10 @@
 """Serving benchmark: RankFeed throughput against an empty unary RPC (the standard health Check,
 served by the same server) in the same run, RankFeed latency at half of its maximum throughput,
-RankFeedBatch users/s, and SearchTop / GroupWarnings latency at half of their own maximum
-throughput (or at ``--pinned-rate``). Load generator and server share this machine.
+RankFeedBatch users/s, and SearchTop / GroupWarnings (5 messages, 20 members) maximum
+throughput and latency at a fixed moderate rate (``--pinned-rate``, 200/s), beside the empty RPC
+at that same rate. The rumor library is the synthetic world's (``--rumors``, 30,000 Chinese
+claims by default); the index the service builds over it is timed and sized first, in a child
+process of its own. Load generator and server share this machine.
 
 The server runs ``--workers`` processes on one port (default: one per core, as deployed); the
 load generator spreads its calls over ``--channels`` connections, so every worker gets some
@@ -11,9 +14,8 @@ The RankFeed/empty ratio is the median of ``--rounds`` alternating rounds of the
 is shared and noisy; a round's two rates are measured seconds apart), and the server's own CPU
 time per call (all workers, from /proc) is reported beside each rate. RankFeedBatch's maximum
 is the best of ``--batch-rounds`` rounds (outside load only ever slows a round down); every
-round is reported. Each latency (RankFeed and the empty RPC at half of RankFeed's max, SearchTop
-and GroupWarnings at half of theirs) is measured in ``--latency-rounds`` rounds and the round
-with the median p99 is reported, with every round's p99 beside it.
+round is reported. Each latency is measured in ``--latency-rounds`` rounds and the round with
+the median p99 is reported, with every round's p99 beside it.
 
     make bench-serve
     .venv/bin/python bench/bench_serve.py --users 300000 --rumors 30000 --seconds 5 --workers 1
@@ -46,6 +48,7 @@ from grpc_health.v1 import health_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.index_build import index_build
 from debunk.v1 import debunk_pb2 as pb
 from domain.experiments import Experiment
 from feature_store.connection import RedisSettings
@@ -110,13 +113,18 @@ async def _open_loop(
     call: Callable[[int], Awaitable[object]], rate: float, seconds: float
 ) -> dict[str, float]:
     latencies: list[float] = []
+    failed = 0
     tasks: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     n = int(rate * seconds)
 
     async def one(i: int, due: float) -> None:
-        await call(i)
-        latencies.append(time.perf_counter() - due)
+        nonlocal failed
+        try:
+            await call(i)
+        except grpc.aio.AioRpcError:  # e.g. past its deadline at a rate above the maximum
+            failed += 1
+        latencies.append(time.perf_counter() - due)  # a failure counts at the time it took
 
     for i in range(n):
         due = started + i / rate
@@ -129,7 +137,7 @@ async def _open_loop(
     # Only the calls still in flight: gathering every task of the run at the end would stall
     # the loop for milliseconds and charge that to the last calls' latency.
     await asyncio.gather(*tasks)
-    return {"rate": round(rate), "calls": n, **percentiles(latencies)}
+    return {"rate": round(rate), "calls": n, "failed": failed, **percentiles(latencies)}
 
 
 async def open_loop_rounds(
@@ -159,6 +167,18 @@ class ServerCpu:
         for task in Path(f"/proc/{self.pid}/task").glob("*/children"):
             pids += [int(p) for p in task.read_text().split()]
         return pids
+
+    def rss_mb(self) -> list[float]:
+        """The resident set of each worker process (the supervisor's own first), in MB."""
+        out = []
+        for pid in self._pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kb = next(int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmRSS"))
+            out.append(round(kb / 1024, 1))
+        return out
 
     def seconds(self) -> float:
         total = 0
@@ -337,6 +357,12 @@ async def run_load(
         groups = await open_loop_rounds(
             group, _pinned_rate(args, group_max), args.seconds, rounds_n
         )
+        # The harness floor at the pinned surfaces' rate (when it is one fixed rate).
+        ping_pinned = (
+            await open_loop_rounds(ping, args.pinned_rate, args.seconds, rounds_n)
+            if args.pinned_rate > 0
+            else None
+        )
         return {
             "client": args.client,
             "replies_checked": checked,
@@ -357,6 +383,8 @@ async def run_load(
             "search_top": searches,
             "group_warnings_max_per_s": group_max["per_s"],
             "group_warnings_5_messages_20_members": groups,
+            "empty_unary_at_pinned_rate": ping_pinned,
+            "server_rss_mb": cpu.rss_mb(),
         }
     finally:
         for c in channels:
@@ -445,8 +473,9 @@ def main() -> int:
     p.add_argument(
         "--pinned-rate",
         type=float,
-        default=0.0,
-        help="SearchTop / GroupWarnings calls per second (open loop); 0: half of each one's max",
+        default=200.0,
+        help="SearchTop / GroupWarnings calls per second (open loop), the empty RPC measured at "
+        "the same rate beside them (default: a fixed moderate 200/s); 0: half of each one's max",
     )
     args = p.parse_args()
     work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -462,6 +491,7 @@ def main() -> int:
             built.write_text(json.dumps({"pairs": night["state"]["pairs"]}))
         pairs = json.loads(built.read_text())["pairs"]
         set_policy(server.url, args.policy)
+        index = index_build(server.url)  # before the server starts: the machine is idle
         exposed = pq.read_table(work / "state" / "current" / "exposures.parquet")
         users = exposed["user_id"].unique().to_pylist()
         users += [f"u{i:08d}" for i in range(0, args.users, 7)]  # unexposed users too
@@ -494,6 +524,7 @@ def main() -> int:
         "channels": args.channels,
         "users_in_snapshot": pairs,
         "exposed_users": len(exposed["user_id"].unique()),
+        "library_index": index,
         **result,
     }
     print(json.dumps(result, indent=2))

@@ -115,39 +115,40 @@ class SnapshotReader:
         (raw,) = await self.transport.pipeline([(b"HMGET", keys.items(version), *item_ids)])
         return [r.decode().split(",") if r else [] for r in raw]
 
-    async def exposed_members(
-        self, version: str, members: list[str], rumor_ids: list[str]
-    ) -> dict[str, list[str]]:
-        """rumor_id -> the ``members`` exposed to it in ``version`` (the snapshot, or a newer
-        live entry); one pipelined round trip."""
-        out: dict[str, list[str]] = {r: [] for r in rumor_ids}
-        if not members or not rumor_ids:
-            return out
-        if not self.live:
-            rows = await self.transport.pipeline(
-                [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
-            )
-            for member, values in zip(members, rows, strict=True):
-                for rumor, value in zip(rumor_ids, values, strict=True):
-                    if value is not None:
-                        out[rumor].append(member)
-            return out
-        as_of = self._as_of.get(version)
+    async def exposed_rumors(
+        self, version: str, members: list[str], among: list[str] | None = None
+    ) -> list[set[str]]:
+        """For each of ``members`` (in order): the rumor ids they are exposed to in ``version``
+        (the snapshot, or a newer live entry); one pipelined round trip. Given ``among``, only
+        those rumors are asked for (HMGET: the cheaper read for a few); else every exposure's
+        rumor id (HKEYS, and the live hash whole: the cheaper read when the rumors asked about
+        outnumber what a user saw, e.g. a large claim cluster)."""
+        if not members or (among is not None and not among):
+            return [set() for _ in members]
+        fields = () if among is None else tuple(among)
+        snap = b"HKEYS" if among is None else b"HMGET"
+        live = b"HGETALL" if among is None else b"HMGET"
         commands: list[tuple[bytes | str, ...]] = []
         for m in members:
-            commands.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
-            commands.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
-        if as_of is None:  # not cached with the catalog: asked in the same round trip
+            commands.append((snap, keys.user_exposures(version, m), *fields))
+            if self.live:
+                commands.append((live, keys.live_exposures(m), *fields))
+        as_of = self._as_of.get(version)
+        if self.live and as_of is None:  # not cached with the catalog: in the same round trip
             commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
         rows = await self.transport.pipeline(commands)
-        if as_of is None:
+        if self.live and as_of is None:
             as_of = self._as_of[version] = _as_of(rows.pop())
-        for i, member in enumerate(members):
-            snap, live = rows[2 * i], rows[2 * i + 1]
-            for rumor, value, extra in zip(rumor_ids, snap, live, strict=True):
-                stamp = None if extra is None else unpack_live_exposure(rumor, extra)[1]
-                if exposed_in_layers(value is not None, stamp, as_of):
-                    out[rumor].append(member)
+        step = 2 if self.live else 1
+        out = []
+        for i in range(0, len(rows), step):
+            if among is None:
+                seen = {r.decode() for r in rows[i]}
+            else:
+                seen = {r for r, v in zip(among, rows[i], strict=True) if v is not None}
+            if self.live and rows[i + 1]:
+                seen.update(_newer_live(rows[i + 1], among, as_of or 0))
+            out.append(seen)
         return out
 
     async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
@@ -224,3 +225,17 @@ def _as_of(raw: bytes | None) -> int:
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
     """Decode a user's exposure hash as HGETALL returns it."""
     return [unpack_exposure(k.decode(), v) for k, v in raw.items()]
+
+
+def _newer_live(reply: dict | list, among: list[str] | None, as_of: int) -> list[str]:
+    """The rumor ids of a member's live hash reply (HGETALL's dict, or HMGET's values of
+    ``among``) whose entry is newer than the snapshot stamped ``as_of``."""
+    if among is None:
+        pairs = [(k.decode(), v) for k, v in reply.items()]
+    else:
+        pairs = list(zip(among, reply, strict=True))
+    return [
+        r
+        for r, raw in pairs
+        if raw is not None and exposed_in_layers(False, unpack_live_exposure(r, raw)[1], as_of)
+    ]

@@ -16,6 +16,9 @@ from matching import Match
 # GroupWarnings, so a text's candidates (and so its first pin) are the same on both; more than
 # SearchTop's largest limit (10), so rumors without a debunk do not empty an answer.
 MATCH_DEPTH = 16
+# Claim clusters whose rumor-id sets are kept between calls (two catalogs' worth of clusters).
+MAX_CLAIM_SETS = 20_000
+_CLAIM_SETS: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +98,35 @@ def claim_rumor_ids(pinned: list[Pinned], catalog: Catalog) -> list[str]:
     return sorted({r for p in pinned for r in catalog.claim_rumors(p.rumor.rumor_id)})
 
 
+def claim_rumor_count(pinned: list[Pinned], catalog: Catalog) -> int:
+    """How many rumor ids ``claim_rumor_ids`` would list at most (without listing them), to
+    choose how exposures are read."""
+    return sum(len(catalog.claim_rumors(p.rumor.rumor_id)) for p in pinned)
+
+
 def exposed_to_claim(
-    pinned: Pinned, exposed: dict[str, list[str]], members: list[str], catalog: Catalog
+    pinned: Pinned, member_rumors: list[set[str]], members: list[str], catalog: Catalog
 ) -> list[str]:
     """The ``members`` (in their order) exposed to ``pinned``'s claim: to its rumor or to a
-    sibling; ``exposed`` maps rumor id -> exposed members."""
-    seen = {m for r in catalog.claim_rumors(pinned.rumor.rumor_id) for m in exposed.get(r, ())}
-    return [m for m in members if m in seen]
+    sibling; ``member_rumors[i]`` holds the rumor ids ``members[i]`` is exposed to (at least
+    those of the claim)."""
+    claim = catalog.claim_rumors(pinned.rumor.rumor_id)
+    if len(claim) == 1:
+        (only,) = claim
+        return [m for m, seen in zip(members, member_rumors, strict=True) if only in seen]
+    rumors = _claim_set(claim)
+    return [
+        m for m, seen in zip(members, member_rumors, strict=True) if not rumors.isdisjoint(seen)
+    ]
+
+
+def _claim_set(claim: tuple[str, ...]) -> frozenset[str]:
+    """``claim``'s rumor ids as a set, built once per claim tuple of a loaded catalog (a large
+    cluster's set costs more than the rest of a warning); the tuple is kept in the entry, so an
+    id is never reused while its entry lives."""
+    hit = _CLAIM_SETS.get(id(claim))
+    if hit is None or hit[0] is not claim:
+        if len(_CLAIM_SETS) >= MAX_CLAIM_SETS:
+            _CLAIM_SETS.clear()
+        hit = _CLAIM_SETS[id(claim)] = (claim, frozenset(claim))
+    return hit[1]

@@ -25,6 +25,7 @@ from matching import Match, Matcher
 from ranking.pinned import (
     MATCH_DEPTH,
     Pinned,
+    claim_rumor_count,
     claim_rumor_ids,
     exposed_to_claim,
     first_seen_first,
@@ -46,6 +47,10 @@ from service.writes import store_events
 BATCH_STORE_TIMEOUT_S = 2.0
 # Users per store read of a batch (decoding 100 users' views holds the loop for ~1 ms).
 FEED_READ_SLICE = 100
+# Up to this many claim rumors, GroupWarnings asks each member's exposures for just those
+# (HMGET); beyond, for all of them (HKEYS: a user saw ~20 rumors, a big claim cluster has
+# thousands, and the answer is the same).
+FEW_CLAIM_RUMORS = 32
 
 
 def _long_messages(request: pb.GroupWarningsRequest) -> bool:
@@ -175,20 +180,26 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return await reads[0]
         return [view for views in await asyncio.gather(*reads) for view in views]
 
-    async def _exposed_members(
-        self, version: str, members: list[str], rumor_ids: list[str]
-    ) -> dict[str, list[str]]:
-        """``reader.exposed_members`` in slices of ``FEED_READ_SLICE`` members (one round trip,
-        encoded and decoded in separate loop callbacks, as ``_feeds_view``)."""
+    async def _exposed_rumors(
+        self, version: str, members: list[str], pinned: list[Pinned], catalog: Catalog
+    ) -> list[set[str]]:
+        """The rumor ids each member is exposed to, at least those of ``pinned``'s claims: only
+        those asked for when they are few, else all of each member's (``reader.exposed_rumors``);
+        read in slices of ``FEED_READ_SLICE`` members (one round trip, encoded and decoded in
+        separate loop callbacks, as ``_feeds_view``)."""
+        if not pinned:
+            return [set() for _ in members]
+        few = claim_rumor_count(pinned, catalog) <= FEW_CLAIM_RUMORS
+        among = claim_rumor_ids(pinned, catalog) if few else None
         slices = [
             members[lo : lo + FEED_READ_SLICE] for lo in range(0, len(members), FEED_READ_SLICE)
         ]
         if len(slices) <= 1:
-            return await self.reader.exposed_members(version, members, rumor_ids)
+            return await self.reader.exposed_rumors(version, members, among)
         parts = await asyncio.gather(
-            *(self.reader.exposed_members(version, part, rumor_ids) for part in slices)
+            *(self.reader.exposed_rumors(version, part, among) for part in slices)
         )
-        return {r: [m for part in parts for m in part[r]] for r in rumor_ids}
+        return [seen for part in parts for seen in part]
 
     def _rank_users(
         self,
@@ -268,11 +279,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if texts and matcher is not None:
             found_texts = await self._match(matcher, [m.text for m in texts], MATCH_DEPTH)
             for m, matches in zip(texts, found_texts, strict=True):
-                pinned = pin_matches(matches, catalog, matcher.thresholds.high)
-                if pinned:
-                    found[m.message_id] = (pinned[0], "text")
-        rumor_ids = claim_rumor_ids([p for p, _ in found.values()], catalog)  # with siblings
-        exposed = await call.store_or(self._exposed_members(version, members, rumor_ids), {})
+                pins = pin_matches(matches, catalog, matcher.thresholds.high)
+                if pins:
+                    found[m.message_id] = (pins[0], "text")
+        pinned = [p for p, _ in found.values()]
+        exposed = await call.store_or(
+            self._exposed_rumors(version, members, pinned, catalog), [set() for _ in members]
+        )
         reply.warnings.extend(
             pb.GroupWarning(
                 message_id=m.message_id,

@@ -12,6 +12,7 @@ from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
 from matching import Match
 from ranking.candidates import Candidate
 from ranking.pinned import (
+    claim_rumor_count,
     claim_rumor_ids,
     exposed_to_claim,
     first_seen_first,
@@ -170,5 +171,8 @@ def test_group_members_exposed_to_a_sibling_count_for_the_claim() -> None:
     assert cat.claim_rumors("r2") == ("r1", "r2") and cat.claim_rumors("r3") == ("r3",)
     (pinned,) = pin_matches([Match("r1", 0.9, "t")], cat, 0.35)
     assert claim_rumor_ids([pinned], cat) == ["r1", "r2"]
-    exposed = {"r1": ["u3"], "r2": ["u1", "u3"]}
+    assert claim_rumor_count([pinned, pinned], cat) == 4  # an upper bound, without listing
+    exposed = [{"r2"}, {"r3", "r9"}, {"r1", "r2"}]  # u1 saw the sibling, u2 another claim
     assert exposed_to_claim(pinned, exposed, ["u1", "u2", "u3"], cat) == ["u1", "u3"]
+    (single,) = pin_matches([Match("r3", 0.9, "t")], cat, 0.35)
+    assert exposed_to_claim(single, exposed, ["u1", "u2", "u3"], cat) == ["u2"]

@@ -58,8 +58,8 @@ def read_both(settings: RedisSettings, version: str, members, rumor_ids, items):
         try:
             slow, fast = SnapshotReader(slow_transport), SnapshotReader(fast_transport)
             return (
-                await slow.exposed_members(version, members, rumor_ids),
-                await fast.exposed_members(version, members, rumor_ids),
+                await slow.exposed_rumors(version, members, rumor_ids),
+                await fast.exposed_rumors(version, members, rumor_ids),
                 await slow.items_rumors(version, items),
                 await fast.items_rumors(version, items),
             )
@@ -77,17 +77,27 @@ def test_exposed_members_and_item_rumors_are_the_same_through_resp_and_redis_py(
     slow_exp, fast_exp, slow_items, fast_items = read_both(
         settings, snapshot, MEMBERS, RUMOR_IDS, ITEMS
     )
-    assert fast_exp == slow_exp == {"r1": ["u1"], "r2": ["u3"], "r3": ["u1", "u2"], "r9": []}
+    assert fast_exp == slow_exp == [{"r1", "r3"}, {"r3"}, {"r2"}, set()]
     assert fast_items == slow_items == [["r1"], ["r2", "r3"], [], ["r1"]]
     assert CountingPool.calls == 2  # one round trip for each read
+
+
+def test_exposed_rumors_of_only_some_or_all_of_them(snapshot: str, settings: RedisSettings) -> None:
+    CountingPool.calls = 0
+    some = read_both(settings, snapshot, MEMBERS, ["r3", "r9"], [])[:2]
+    every = read_both(settings, snapshot, MEMBERS, None, [])[:2]
+    assert some == ([{"r3"}, {"r3"}, set(), set()],) * 2  # HMGET of the rumors asked about
+    assert every == ([{"r1", "r3"}, {"r3"}, {"r2"}, set()],) * 2  # HKEYS: all they saw
+    assert CountingPool.calls == 2
 
 
 def test_empty_members_rumors_or_items_need_no_round_trip(
     snapshot: str, settings: RedisSettings
 ) -> None:
     CountingPool.calls = 0
-    assert read_both(settings, snapshot, [], ["r1"], []) == ({"r1": []}, {"r1": []}, [], [])
-    assert read_both(settings, snapshot, ["u1"], [], [])[:2] == ({}, {})
+    assert read_both(settings, snapshot, [], ["r1"], []) == ([], [], [], [])
+    assert read_both(settings, snapshot, [], None, [])[:2] == ([], [])
+    assert read_both(settings, snapshot, ["u1"], [], [])[:2] == ([set()], [set()])
     assert CountingPool.calls == 0
 
 
@@ -100,7 +110,7 @@ def test_the_resp_reads_raise_a_store_error_when_redis_is_gone() -> None:
         reader = SnapshotReader(transport)
         try:
             if read == "exposed":
-                await reader.exposed_members("v1", ["u1"], ["r1"])
+                await reader.exposed_rumors("v1", ["u1"], ["r1"])
             else:
                 await reader.items_rumors("v1", ["i1"])
         finally:

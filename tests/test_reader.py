@@ -175,8 +175,12 @@ def test_live_exposures_replace_older_snapshot_states_in_the_same_round_trip(
                 views = await reader.feeds_view(v, ["u1", "u2"], surface="feed", now=NOW)
                 out[f"{v}-sends"] = sends()
                 out[v] = [[(s.rumor_id, s.exposures) for s in view[0]] for view in views]
-                members = await reader.exposed_members(v, ["u1", "u2", "u3"], ["r1"])
-                out[f"{v}-members"] = members["r1"]
+                for among in (["r1"], None):  # HMGET of the rumor, and HKEYS + the live hash
+                    seen = await reader.exposed_rumors(v, ["u1", "u2", "u3"], among)
+                    members = [
+                        m for m, s in zip(["u1", "u2", "u3"], seen, strict=True) if "r1" in s
+                    ]
+                    out[f"{v}-members-{among}"] = members
         finally:
             await transport.aclose()
         return out
@@ -184,6 +188,6 @@ def test_live_exposures_replace_older_snapshot_states_in_the_same_round_trip(
     got = asyncio.run(go())
     assert got["v1-sends"] == 1 and got["v2-sends"] == 1
     assert got["v1"] == [[("r1", 7)], [("r1", 2)]]  # replaced, not 3 + 7; u2 from the live layer
-    assert got["v1-members"] == ["u1", "u2"]
+    assert got["v1-members-['r1']"] == got["v1-members-None"] == ["u1", "u2"]
     assert got["v2"] == [[("r1", 3)], []]  # the later nightly wins: live entries ignored
-    assert got["v2-members"] == ["u1"]
+    assert got["v2-members-['r1']"] == got["v2-members-None"] == ["u1"]

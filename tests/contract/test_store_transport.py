@@ -188,12 +188,13 @@ def test_the_catalog_items_and_members_exposures(store: Store) -> None:
             await reader.catalog("v1"),
             await reader.items_rumors("v1", ["i1", "i2", "unknown", "i3"]),
             await reader.item_rumors("v1", "i2"),
-            await reader.exposed_members("v1", ["u1", "u2", "u3", "nobody"], ["r1", "r2", "r9"]),
+            await reader.exposed_rumors("v1", ["u1", "u2", "u3", "nobody"], ["r1", "r2", "r9"]),
+            await reader.exposed_rumors("v1", ["u1", "u2", "u3", "nobody"]),
             await reader.user_exposures("v1", "u1"),
             await reader.user_exposures("v1", "nobody"),
         )
 
-    catalog, items, one, members, u1, nobody = run(store, body)
+    catalog, items, one, members, every, u1, nobody = run(store, body)
     assert sorted(catalog.rumors) == ["r1", "r2", "r3"]
     assert sorted(catalog.debunks) == ["d1", "d1m", "d2", "d3"]
     assert [d.debunk_id for d in catalog.debunks_by_rumor["r1"]] == ["d1", "d1m"]  # official first
@@ -201,7 +202,8 @@ def test_the_catalog_items_and_members_exposures(store: Store) -> None:
     assert catalog.model is not None and catalog.model.debunk_row == MODEL.debunk_row
     assert catalog.model.factors.tolist() == MODEL.factors.tolist()
     assert items == [["r1"], ["r1", "r2"], [], ["r3"]] and one == ["r1", "r2"]
-    assert members == {"r1": ["u1"], "r2": ["u1", "u2"], "r9": []}
+    assert members == [{"r1", "r2"}, {"r2"}, set(), set()]
+    assert every == [{"r1", "r2"}, {"r2"}, {"r3"}, set()]  # all each saw
     assert by_rumor(u1) == {"r1": (2, "click", october(2)), "r2": (2, "share", october(3))}
     assert nobody == []
 
