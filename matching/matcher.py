@@ -3,7 +3,7 @@ and decide what a score means (auto-tag, review queue, nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 from typing import Literal
 
@@ -17,6 +17,9 @@ from matching.scoring import PairScores, ScoreParams, score_pairs
 
 Decision = Literal["auto", "review", "none"]
 BATCH = 512
+# The most characters ``match_batch`` scores in one vectorised pass: each pass is a few long C
+# calls that hold the GIL, so a serving thread never holds it for more than a few ms at a time.
+CHUNK_CHARS = 16_000
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,11 @@ class Matcher:
         return self.match_batch([text], k)[0]
 
     def match_batch(self, texts: Sequence[str | None], k: int = 3) -> list[list[Match]]:
-        """``match`` for many texts, vectorised in chunks of ``BATCH``."""
+        """``match`` for many texts, vectorised in chunks of at most ``BATCH`` texts and
+        ``CHUNK_CHARS`` characters (each text is scored alone, so chunking changes nothing)."""
         out: list[list[Match]] = []
         depth = max(k, self.reranker.depth) if self.reranker is not None else k
-        for lo in range(0, len(texts), BATCH):
-            chunk = texts[lo : lo + BATCH]
+        for chunk in _chunks(texts):
             found = self._matches(self.scores(chunk), len(chunk), depth)
             if self.reranker is not None:
                 found = rerank(self.reranker, chunk, found)
@@ -169,3 +172,17 @@ class Matcher:
         ):
             out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
         return out
+
+
+def _chunks(texts: Sequence[str | None]) -> Iterator[Sequence[str | None]]:
+    """``texts`` in runs of at most ``BATCH`` texts and ``CHUNK_CHARS`` characters (a longer
+    text is a run of its own)."""
+    lo, size = 0, 0
+    for i, text in enumerate(texts):
+        n = len(text or "")
+        if i > lo and (i - lo >= BATCH or size + n > CHUNK_CHARS):
+            yield texts[lo:i]
+            lo, size = i, 0
+        size += n
+    if lo < len(texts):
+        yield texts[lo:]

@@ -189,3 +189,22 @@ def test_the_library_holds_confirmed_rumors_with_a_claim_in_id_order() -> None:
         LibraryEntry("r3", "明天全市停水", ("停水",), ()),
     ]
     assert matcher_library(reversed(rumors)) == library
+
+
+def test_match_batch_chunks_by_characters_and_answers_as_one_pass() -> None:
+    """Long batches are scored in runs of at most CHUNK_CHARS characters (a serving thread
+    holds the GIL for short stretches only), with the same answers as text by text."""
+    from matching import matcher as matcher_module
+    from matching.matcher import CHUNK_CHARS, _chunks
+
+    texts = ["x" * 7000, None, "y" * 7000, "z" * 7000, "w" * (CHUNK_CHARS + 5), "v"]
+    runs = list(_chunks(texts))
+    assert [len(r) for r in runs] == [3, 1, 1, 1]
+    assert [t for r in runs for t in r] == texts
+    assert all(sum(len(t or "") for t in r) <= CHUNK_CHARS or len(r) == 1 for r in runs)
+    assert len(list(_chunks(["a"] * (matcher_module.BATCH + 1)))) == 2
+
+
+def test_a_long_batch_answers_as_text_by_text(matcher: Matcher) -> None:
+    texts = [e.claim + "。" + "的" * 6000 for e in LIBRARY[:4]] + [e.claim for e in LIBRARY[:4]]
+    assert matcher.match_batch(texts, 3) == [matcher.match_batch([t], 3)[0] for t in texts]
