@@ -2,21 +2,28 @@
 
 Every read goes through one ``StoreTransport`` (chosen when connecting), so this module knows
 keys and decoding, not how the bytes travel. A user's read also brings the live (backfilled)
-exposure hash in the same round trip, merged over the snapshot's by domain.exposure_layers."""
+exposure hash and the live-ingested days after the snapshot's last covered day in the same round
+trip: the backfilled states replace the snapshot's (domain.exposure_layers), the days' partials
+add to them (domain.exposure_days)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from datetime import date
 
 import redis.asyncio
 
 from domain.delivery import Delivery, day_of
+from domain.exposure_days import add_days, live_days
 from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
 from feature_store.delivery import decode
+from feature_store.live_ingest import covered_day, decode_day
 from feature_store.models import decode_feed_model, decode_user_model
 from feature_store.transport.base import StoreTransport
 
@@ -34,6 +41,7 @@ class SnapshotReader:
         self.live = live_exposures
         self._catalogs: dict[str, Catalog] = {}
         self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
+        self._covers: dict[str, date | None] = {}  # version -> the last log day it covers
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
 
@@ -78,6 +86,7 @@ class SnapshotReader:
                 self._catalogs[version] = await self._load_catalog(version)
                 while len(self._catalogs) > self._cached_versions:
                     self._as_of.pop(next(iter(self._catalogs)), None)
+                    self._covers.pop(next(iter(self._catalogs)), None)
                     self._catalogs.pop(next(iter(self._catalogs)))
             return self._catalogs[version]
 
@@ -90,16 +99,28 @@ class SnapshotReader:
             cached = self._as_of[version] = _as_of(raw)
         return cached
 
+    async def live_days(self, version: str, now: float) -> tuple[str, ...]:
+        """The UTC days whose live-ingested partials a read at ``now`` adds: after the last
+        day ``version`` covers (cached with the catalog, else one round trip)."""
+        if version not in self._covers:
+            (raw,) = await self.transport.pipeline(
+                [(b"HMGET", keys.meta(version), b"covers_through", b"run_date")]
+            )
+            self._covers[version] = _covers(raw)
+        return _days(self._covers[version], day_of(now))
+
     async def _load_catalog(self, version: str) -> Catalog:
-        raw_rumors, raw_debunks, raw_model, as_of = await self.transport.pipeline(
+        raw_rumors, raw_debunks, raw_model, as_of, covers = await self.transport.pipeline(
             [
                 (b"HGETALL", keys.rumors(version)),
                 (b"HGETALL", keys.debunks(version)),
                 (b"HGETALL", keys.model(version)),
                 (b"HGET", keys.meta(version), b"tags_as_of"),
+                (b"HMGET", keys.meta(version), b"covers_through", b"run_date"),
             ]  # fmt: skip
         )
         self._as_of[version] = _as_of(as_of)
+        self._covers[version] = _covers(covers)
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
@@ -116,13 +137,15 @@ class SnapshotReader:
         return [r.decode().split(",") if r else [] for r in raw]
 
     async def exposed_members(
-        self, version: str, members: list[str], rumor_ids: list[str]
+        self, version: str, members: list[str], rumor_ids: list[str], now: float | None = None
     ) -> dict[str, list[str]]:
-        """rumor_id -> the ``members`` exposed to it in ``version`` (the snapshot, or a newer
-        live entry); one pipelined round trip."""
+        """rumor_id -> the ``members`` exposed to it in ``version`` (the snapshot, a newer
+        backfilled entry, or a live-ingested day after the snapshot's; ``now``: the request's
+        time, default the clock); one pipelined round trip."""
         out: dict[str, list[str]] = {r: [] for r in rumor_ids}
         if not members or not rumor_ids:
             return out
+        now = time.time() if now is None else now
         if not self.live:
             rows = await self.transport.pipeline(
                 [(b"HMGET", keys.user_exposures(version, m), *rumor_ids) for m in members]
@@ -133,26 +156,45 @@ class SnapshotReader:
                         out[rumor].append(member)
             return out
         as_of = self._as_of.get(version)
+        days = await self.live_days(version, now)
+        per = 2 + len(days)
         commands: list[tuple[bytes | str, ...]] = []
         for m in members:
             commands.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
             commands.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
+            commands.extend((b"HMGET", keys.live_day(m, d), *rumor_ids) for d in days)
         if as_of is None:  # not cached with the catalog: asked in the same round trip
             commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
         rows = await self.transport.pipeline(commands)
         if as_of is None:
             as_of = self._as_of[version] = _as_of(rows.pop())
         for i, member in enumerate(members):
-            snap, live = rows[2 * i], rows[2 * i + 1]
-            for rumor, value, extra in zip(rumor_ids, snap, live, strict=True):
+            snap, live = rows[per * i], rows[per * i + 1]
+            ingested = rows[per * i + 2 : per * (i + 1)]
+            for j, (rumor, value, extra) in enumerate(zip(rumor_ids, snap, live, strict=True)):
                 stamp = None if extra is None else unpack_live_exposure(rumor, extra)[1]
-                if exposed_in_layers(value is not None, stamp, as_of):
+                if exposed_in_layers(value is not None, stamp, as_of) or any(
+                    day[j] is not None for day in ingested
+                ):
                     out[rumor].append(member)
         return out
 
-    async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
-        """Every exposure state of one user in ``version`` (empty for an unknown user)."""
-        return decode_exposures(await self.transport.hgetall(keys.user_exposures(version, user_id)))
+    async def user_exposures(
+        self, version: str, user_id: str, now: float | None = None
+    ) -> list[ExposureState]:
+        """Every exposure state of one user in ``version`` (empty for an unknown user), with the
+        live layers merged as in a feed read; one round trip."""
+        if not self.live:
+            return decode_exposures(
+                await self.transport.hgetall(keys.user_exposures(version, user_id))
+            )
+        now = time.time() if now is None else now
+        days = await self.live_days(version, now)
+        as_of = await self.snapshot_as_of(version)
+        (row,) = keys.feed_keys(version, [user_id], day_of(now), live=True, live_days=days)
+        replies = await self.transport.pipeline([(b"HGETALL", k) for k in (row[0], *row[4:])])
+        merged = merge_layers(decode_exposures(replies[0]), decode_live(replies[1]), as_of)
+        return add_days(merged, [decode_day(r) for r in replies[2:]])
 
     async def feeds_view(
         self,
@@ -166,9 +208,13 @@ class SnapshotReader:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
         TimeoutError when ``timeout`` seconds pass first."""
-        user_keys = keys.feed_keys(version, user_ids, day_of(now), live=self.live)
         if not self.live:
+            user_keys = keys.feed_keys(version, user_ids, day_of(now))
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
+        today = day_of(now)
+        covers = self._covers.get(version, False)
+        days = await self.live_days(version, now) if covers is False else _days(covers, today)
+        user_keys = keys.feed_keys(version, user_ids, today, live=True, live_days=days)
         as_of = self._as_of.get(version)
         if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
             raw, as_of = await asyncio.gather(
@@ -177,7 +223,7 @@ class SnapshotReader:
             )
         else:
             raw = await self.transport.feed_reads(user_keys, surface, timeout)
-        return _decode_live_views(raw, as_of)
+        return _decode_live_views(raw, as_of, len(days))
 
     async def feed_view(
         self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
@@ -196,16 +242,43 @@ def _decode_views(raw: list) -> list[FeedView]:
     ]
 
 
-def _decode_live_views(raw: list, as_of: int) -> list[FeedView]:
-    """_decode_views of five replies per user, the live exposures merged over the snapshot's."""
+def _decode_live_views(raw: list, as_of: int, days: int) -> list[FeedView]:
+    """_decode_views of 5 + ``days`` replies per user: the backfilled states merged over the
+    snapshot's, then the live-ingested days' partials added."""
+    per = 5 + days
     return [
         (
-            merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of),
+            _live_states(raw, i, as_of, days),
             decode(raw[i + 1], raw[i + 2]),
             decode_user_model(raw[i + 3]),
         )
-        for i in range(0, len(raw), 5)
+        for i in range(0, len(raw), per)
     ]
+
+
+def _live_states(raw: list, i: int, as_of: int, days: int) -> list[ExposureState]:
+    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days."""
+    merged = merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of)
+    if not days:
+        return merged
+    return add_days(merged, [decode_day(r) for r in raw[i + 5 : i + 5 + days] if r])
+
+
+@functools.lru_cache(maxsize=64)
+def _days(covers: date | None, today: str) -> tuple[str, ...]:
+    """live_days for a snapshot covering through ``covers`` on the UTC day ``today``."""
+    return tuple(live_days(covers, date.fromisoformat(_iso(today))))
+
+
+def _covers(raw: list | None) -> date | None:
+    """The last log day a snapshot covers, from its meta ``covers_through`` or ``run_date``."""
+    day = covered_day((raw or [None, None])[0] or (raw or [None, None])[1])
+    return None if day is None else date.fromisoformat(_iso(day))
+
+
+def _iso(day: str) -> str:
+    """YYYYMMDD as YYYY-MM-DD."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
 
 
 def decode_live(raw: dict[bytes, bytes]) -> dict[str, LiveEntry]:

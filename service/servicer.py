@@ -36,6 +36,7 @@ from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
 from service.cards import pinned_card, to_card
 from service.experiments import ExperimentBook
+from service.ingest import ExposureIntake
 from service.library import LibraryMatchers
 from service.live_catalog import LiveCatalog
 from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
@@ -74,6 +75,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.cpu = cpu or CpuPool()
         self.live = live  # the live catalog layer merged over the pinned snapshot
         self.events = EventWriter(reader.client)
+        self.intake = ExposureIntake(reader.client)
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -325,6 +327,12 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         events = [self._label_event(e) for e in events]
         await store_events(context, self.events, events)
         return pb.RecordEventsResponse(accepted=len(events))
+
+    async def RecordExposures(
+        self, request: pb.RecordExposuresRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordExposuresResponse:
+        """Live exposures into the users' live state (``service.ingest``)."""
+        return await self.intake.record(request, context)
 
 
 def _label(reply: Any, exp: Experiment | None, arm: Arm | None) -> None:
