@@ -36,6 +36,7 @@ class ConsumerSummary:
 
     batches: int = 0
     entries: int = 0
+    rows: int = 0
     stored: int = 0
     untagged: int = 0
     covered: int = 0
@@ -89,7 +90,7 @@ class ExposureConsumer:
         if not entries:
             return 0
         self.tagged = load_tagged(self.client, self.tagged)
-        rows = [_row(fields) for _, fields in entries]
+        rows = [row for _, fields in entries for row in _rows(fields)]
         screened = screen(rows, self.tagged.rumors, now=time.time(), window_s=self.window_s,
                           covered_through=self.tagged.covers_through)  # fmt: skip
         ids = [entry_id for entry_id, _ in entries]
@@ -104,6 +105,7 @@ class ExposureConsumer:
         )
         s.untagged, s.covered = s.untagged + screened.untagged, s.covered + screened.covered
         s.rejected += len(screened.rejects)
+        s.rows += len(rows)
         return len(ids)
 
     def run(
@@ -146,9 +148,17 @@ class ExposureConsumer:
         return [(i, f) for i, f in reply[0][1] if f]
 
 
-def _row(fields: dict[bytes, bytes]) -> RawExposure:
-    """A stream entry's fields as a raw exposure (missing fields as empty: rejected)."""
-    user, item, ts, surface, action = (
-        fields.get(f, b"").decode("utf-8", "replace") for f in _FIELDS
-    )
-    return (user, item, ts or None, surface, action)
+def _rows(fields: dict[bytes, bytes]) -> list[RawExposure]:
+    """A stream entry as raw exposures: one row in five fields, or many in ``rows`` (one
+    tab-separated line per row, the fields in that order); what is missing is empty (rejected)."""
+    packed = fields.get(b"rows")
+    if packed is None:
+        user, item, ts, surface, action = (
+            fields.get(f, b"").decode("utf-8", "replace") for f in _FIELDS
+        )
+        return [(user, item, ts or None, surface, action)]
+    out: list[RawExposure] = []
+    for line in packed.decode("utf-8", "replace").splitlines():
+        p = (line.split("\t") + ["", "", "", "", ""])[:5]
+        out.append((p[0], p[1], p[2] or None, p[3], p[4]))
+    return out

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import redis.asyncio
 
 from debunk.v1 import debunk_pb2 as pb
 from domain.exposure_days import MAX_LIVE_DAYS
-from domain.exposure_screen import RawExposure, screen
+from domain.exposure_screen import RawExposure, Screened, screen
 from domain.ids import valid_id
 from domain.vocab import ACTIONS, SURFACES
 from feature_store import live_ingest
+from service.offload import CpuPool
 from service.rpc import STORE_ERRORS
 
 MAX_EXPOSURES = 10_000
+# Batches from this many rows are screened on the CPU pool's threads, not on the event loop.
+OFFLOAD_ROWS = 500
 DAY_S = 86_400
 _SURFACES = {i + 1: s for i, s in enumerate(SURFACES)}
 _ACTIONS = {i + 1: a for i, a in enumerate(ACTIONS)}
@@ -34,8 +38,15 @@ _ACTIONS = {i + 1: a for i, a in enumerate(ACTIONS)}
 class ExposureIntake:
     """Screens and writes RecordExposures batches; holds the tagged-items set."""
 
-    def __init__(self, client: redis.asyncio.Redis, *, window_days: int = MAX_LIVE_DAYS) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        cpu: CpuPool | None = None,
+        *,
+        window_days: int = MAX_LIVE_DAYS,
+    ) -> None:
         self.client = client
+        self.cpu = cpu or CpuPool()
         self.window_s = window_days * DAY_S
         self.tagged = live_ingest.TaggedItems()
         self.script = client.register_script(live_ingest.APPLY_SCRIPT)
@@ -57,6 +68,17 @@ class ExposureIntake:
                 self.tagged = live_ingest.build_tagged(*moved, await pipe.execute())
         return self.tagged
 
+    def _prepare(
+        self, request: pb.RecordExposuresRequest, tagged: live_ingest.TaggedItems, now: float
+    ) -> tuple[Screened, list[bytes], list[Any]]:
+        """Screen the request's rows and build the apply script's keys and arguments."""
+        screened = screen(rows(request.events), tagged.rumors, now=now, window_s=self.window_s,
+                          covered_through=tagged.covers_through)  # fmt: skip
+        keys, argv = live_ingest.script_args(
+            screened, source="rpc", ttl_s=self.window_s, batch_id=request.batch_id or None
+        )
+        return screened, keys, argv
+
     async def record(
         self, request: pb.RecordExposuresRequest, context: grpc.aio.ServicerContext
     ) -> pb.RecordExposuresResponse:
@@ -73,13 +95,11 @@ class ExposureIntake:
             )
         try:
             tagged = await self.refresh()
-            screened = screen(
-                rows(request.events), tagged.rumors, now=time.time(), window_s=self.window_s,
-                covered_through=tagged.covers_through,
-            )  # fmt: skip
-            keys, argv = live_ingest.script_args(
-                screened, source="rpc", ttl_s=self.window_s, batch_id=request.batch_id or None
-            )
+            args = (request, tagged, time.time())
+            if len(request.events) >= OFFLOAD_ROWS:  # off the loop: RankFeed keeps its turns
+                screened, keys, argv = await self.cpu.run(self._prepare, *args)
+            else:
+                screened, keys, argv = self._prepare(*args)
             applied = await self.script(keys=keys, args=argv)
         except STORE_ERRORS as e:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"not stored: {type(e).__name__}")

@@ -75,7 +75,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.cpu = cpu or CpuPool()
         self.live = live  # the live catalog layer merged over the pinned snapshot
         self.events = EventWriter(reader.client)
-        self.intake = ExposureIntake(reader.client)
+        self.intake = ExposureIntake(reader.client, self.cpu)
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
