@@ -22,12 +22,14 @@ MAX_LIVE_DAYS = 30
 
 def add_state(a: ExposureState, b: ExposureState) -> ExposureState:
     """Two aggregates of one (user, rumor) over disjoint rows, combined; ``a``'s logits kept."""
-    return a._replace(
-        exposures=a.exposures + b.exposures,
-        first_ts=min(a.first_ts, b.first_ts),
-        last_ts=max(a.last_ts, b.last_ts),
-        strongest_action=max(a.strongest_action, b.strongest_action),
-        surface_mask=a.surface_mask | b.surface_mask,
+    return ExposureState(
+        a.rumor_id,
+        a.exposures + b.exposures,
+        a.first_ts if a.first_ts <= b.first_ts else b.first_ts,
+        a.last_ts if a.last_ts >= b.last_ts else b.last_ts,
+        a.strongest_action if a.strongest_action >= b.strongest_action else b.strongest_action,
+        a.surface_mask | b.surface_mask,
+        a.logits,
     )
 
 
@@ -36,13 +38,16 @@ def add_days(
 ) -> list[ExposureState]:
     """The user's states with each live day's partials added; snapshot order first, then the
     rumors only the live days hold, sorted."""
-    if not any(days):
+    if len(days) == 1:
+        extra = dict(days[0])
+    else:
+        extra = {}
+        for day in days:
+            for rumor, part in day.items():
+                seen = extra.get(rumor)
+                extra[rumor] = part if seen is None else add_state(seen, part)
+    if not extra:
         return states
-    extra: dict[str, ExposureState] = {}
-    for day in days:
-        for rumor, part in day.items():
-            seen = extra.get(rumor)
-            extra[rumor] = part if seen is None else add_state(seen, part)
     out = [s if s.rumor_id not in extra else add_state(s, extra.pop(s.rumor_id)) for s in states]
     out.extend(extra[r] for r in sorted(extra))
     return out

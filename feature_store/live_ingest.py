@@ -192,9 +192,11 @@ def decode_day(raw: dict[bytes, bytes]) -> dict[str, ExposureState]:
     out = {}
     for k, v in raw.items():
         rumor = k.decode()
-        _, n, first, last, action, mask = _PART.unpack(v)
-        out[rumor] = ExposureState(rumor, n, first, last, action, mask)
+        out[rumor] = _make((rumor, *_unpack(v)[1:], ()))
     return out
+
+
+_unpack, _make = _PART.unpack, ExposureState._make
 
 
 def load_tagged(client: redis.Redis, tagged: TaggedItems) -> TaggedItems:
