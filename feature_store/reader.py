@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
 
 import redis.asyncio
 
@@ -155,19 +157,17 @@ class SnapshotReader:
                     if value is not None:
                         out[rumor].append(member)
             return out
-        as_of = self._as_of.get(version)
-        days = await self.live_days(version, now)
-        per = 2 + len(days)
-        commands: list[tuple[bytes | str, ...]] = []
-        for m in members:
-            commands.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
-            commands.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
-            commands.extend((b"HMGET", keys.live_day(m, d), *rumor_ids) for d in days)
-        if as_of is None:  # not cached with the catalog: asked in the same round trip
-            commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
-        rows = await self.transport.pipeline(commands)
-        if as_of is None:
-            as_of = self._as_of[version] = _as_of(rows.pop())
+
+        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
+            out: list[tuple[bytes | str, ...]] = []
+            for m in members:
+                out.append((b"HMGET", keys.user_exposures(version, m), *rumor_ids))
+                out.append((b"HMGET", keys.live_exposures(m), *rumor_ids))
+                out.extend((b"HMGET", keys.live_day(m, d), *rumor_ids) for d in days)
+            return out
+
+        days, rows = await self._with_meta(version, now, commands)
+        as_of, per = self._as_of[version], 2 + len(days)
         for i, member in enumerate(members):
             snap, live = rows[per * i], rows[per * i + 1]
             ingested = rows[per * i + 2 : per * (i + 1)]
@@ -189,12 +189,44 @@ class SnapshotReader:
                 await self.transport.hgetall(keys.user_exposures(version, user_id))
             )
         now = time.time() if now is None else now
-        days = await self.live_days(version, now)
-        as_of = await self.snapshot_as_of(version)
-        (row,) = keys.feed_keys(version, [user_id], day_of(now), live=True, live_days=days)
-        replies = await self.transport.pipeline([(b"HGETALL", k) for k in (row[0], *row[4:])])
+        today = day_of(now)
+
+        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
+            (row,) = keys.feed_keys(version, [user_id], today, live=True, live_days=days)
+            return [(b"HGETALL", k) for k in (row[0], *row[4:])]
+
+        _, replies = await self._with_meta(version, now, commands)
+        as_of = self._as_of[version]
         merged = merge_layers(decode_exposures(replies[0]), decode_live(replies[1]), as_of)
         return add_days(merged, [decode_day(r) for r in replies[2:]])
+
+    async def _with_meta(
+        self,
+        version: str,
+        now: float,
+        commands: Callable[[tuple[str, ...]], list[tuple[bytes | str, ...]]],
+    ) -> tuple[tuple[str, ...], list[Any]]:
+        """``commands(days)`` for the live days of a read at ``now``, in one round trip. What
+        the catalog caches (tags_as_of, the covered day) and is not cached yet is asked in the
+        same round trip, the days guessed as if the snapshot covered through yesterday; a
+        second trip only when that guess was wrong (a version's first read, a late nightly)."""
+        today = day_of(now)
+        covers = self._covers.get(version, False)
+        days = _days(covers, today) if covers is not False else _days(_yesterday(today), today)
+        extra: list[tuple[bytes | str, ...]] = []
+        if version not in self._as_of:
+            extra.append((b"HGET", keys.meta(version), b"tags_as_of"))
+        if covers is False:
+            extra.append((b"HMGET", keys.meta(version), b"covers_through", b"run_date"))
+        replies = await self.transport.pipeline([*commands(days), *extra])
+        if covers is False:
+            covers = self._covers[version] = _covers(replies.pop())
+        if version not in self._as_of:
+            self._as_of[version] = _as_of(replies.pop())
+        real = _days(covers, today)
+        if real != days:
+            days, replies = real, await self.transport.pipeline(commands(real))
+        return days, replies
 
     async def feeds_view(
         self,
@@ -268,6 +300,11 @@ def _live_states(raw: list, i: int, as_of: int, days: int) -> list[ExposureState
 def _days(covers: date | None, today: str) -> tuple[str, ...]:
     """live_days for a snapshot covering through ``covers`` on the UTC day ``today``."""
     return tuple(live_days(covers, date.fromisoformat(_iso(today))))
+
+
+def _yesterday(today: str) -> date:
+    """The UTC day before ``today`` (YYYYMMDD)."""
+    return date.fromisoformat(_iso(today)) - timedelta(days=1)
 
 
 def _covers(raw: list | None) -> date | None:
