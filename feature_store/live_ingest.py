@@ -187,9 +187,12 @@ def _pack(s: ExposureState) -> bytes:
 APPLY_SCRIPT = _APPLY
 
 
-def decode_day(raw: dict[bytes, bytes]) -> dict[str, ExposureState]:
-    """A live day hash as HGETALL returns it: rumor_id -> partial aggregate."""
-    out = {}
+def decode_day(raw: dict[bytes, bytes] | None) -> dict[str, ExposureState]:
+    """A live day hash as HGETALL returns it: rumor_id -> partial aggregate (a missing key
+    may come back as None through a cluster pipeline)."""
+    out: dict[str, ExposureState] = {}
+    if not raw:
+        return out
     for k, v in raw.items():
         rumor = k.decode()
         out[rumor] = _make((rumor, *_unpack(v)[1:], ()))
