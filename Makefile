@@ -72,6 +72,7 @@ bench-materialize: $(STAMP)
 # Issue #18 item 6, the item index and the tag backfill (not part of make bench: minutes of logs).
 bench-live: $(STAMP)
 	$(PY) bench/bench_live.py $(BENCH_ARGS)
+	$(PY) bench/bench_ingest.py $(INGEST_ARGS)
 
 bench-spark: $(STAMP)
 	$(PY) -m bench.bench_spark $(BENCH_ARGS)

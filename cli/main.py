@@ -1,6 +1,6 @@
 """The ``debunk`` command: synth, match, exposures, nightly, export-events, serve, experiment,
 report, demo; the lifecycle commands (``cli/lifecycle.py``, ``cli/review.py``); notify and
-export-outbox (``cli/outbox.py``)."""
+export-outbox (``cli/outbox.py``); ingest (``cli/ingest.py``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from cli import lifecycle, logs, review
 from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.ingest import add_ingest_parser
 from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
 from service.config import ServerConfig
@@ -466,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle.add_parsers(sub)  # rumor, tag, debunks, export-audit: the live catalog layer
     review.add_parsers(sub)  # review list|accept|reject, items add: the matcher's queue, live
     add_outbox_parsers(sub)  # notify, export-outbox
+    add_ingest_parser(sub)  # ingest: live exposures from a Redis Stream
     return p
 
 

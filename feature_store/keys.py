@@ -15,6 +15,7 @@ one user lives in one slot):
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
+- ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: rumor_id -> live-ingested partial aggregate (TTL)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -23,6 +24,10 @@ one user lives in one slot):
 - ``dbk:{outbox}:stream``                stream: push notifications for the platform's push system
 - ``dbk:{outbox}:sent:<user_id>,<rumor_id>`` string: the notification id a (user, rumor) got (TTL)
 - ``dbk:{outbox}:exported``              string: the last outbox id exported to Parquet
+- ``dbk:{ingest}:exposures``             stream: live exposures a platform's log shipper appends
+- ``dbk:{ingest}:rejects``               stream: live exposures refused, with the reason (bounded)
+- ``dbk:{ingest}:counts``                hash: counter -> live exposures accepted, stored, refused
+- ``dbk:{ingest}:batch:<batch_id>``      string: a RecordExposures batch id already applied (TTL)
 - ``dbk:experiments``                    hash: experiment name -> experiment config JSON
 - ``dbk:{store}:persistence``            hash: the AOF settings an embedded launcher started with
 - ``dbk:{live}:rumors``                  hash: rumor_id -> rumor JSON above the snapshot's
@@ -58,6 +63,10 @@ EVENTS_EXPORTED = b"dbk:{events}:exported"
 # batch of notifications is one script on one slot.
 OUTBOX = b"dbk:{outbox}:stream"
 OUTBOX_EXPORTED = b"dbk:{outbox}:exported"
+# Live exposure ingest: the default stream, its rejects and counters (feature_store.live_ingest).
+EXPOSURE_STREAM = b"dbk:{ingest}:exposures"
+INGEST_REJECTS = b"dbk:{ingest}:rejects"
+INGEST_COUNTS = b"dbk:{ingest}:counts"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
 # What the embedded launcher started its server with, for clients that may not run CONFIG.
@@ -140,6 +149,18 @@ def live_exposures_prefix() -> bytes:
     return b"dbk:lx:"
 
 
+def live_day(user_id: str, day: str) -> bytes:
+    """The hash rumor_id -> live-ingested partial aggregate of one user on one UTC day."""
+    if not (len(day) == 8 and day.isdigit()):
+        raise InvalidId("day must be YYYYMMDD")
+    return b"dbk:li:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
+
+
+def ingest_batch(batch_id: str) -> bytes:
+    """Marks that the RecordExposures batch ``batch_id`` was applied (a retry applies nothing)."""
+    return b"dbk:{ingest}:batch:" + check_id(batch_id, "batch_id").encode()
+
+
 def daily_caps(user_id: str, day: str) -> bytes:
     """The per-surface count of cards served to one user on one UTC day (YYYYMMDD)."""
     if not (len(day) == 8 and day.isdigit()):
@@ -171,20 +192,28 @@ def notified(user_id: str, rumor_id: str) -> bytes:
 
 
 def feed_keys(
-    version: str, user_ids: list[str], day: str, *, live: bool = False
+    version: str,
+    user_ids: list[str],
+    day: str,
+    *,
+    live: bool = False,
+    live_days: tuple[str, ...] = (),
 ) -> list[tuple[bytes, ...]]:
     """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
-    user_model, then live_exposures when ``live`` (same bytes as those functions; each id is
-    checked once, not four times)."""
-    if not (len(day) == 8 and day.isdigit()):
+    user_model, then live_exposures when ``live``, then live_day of each of ``live_days`` (same
+    bytes as those functions; each id is checked once, not four times)."""
+    if not all(len(x) == 8 and x.isdigit() for x in (day, *live_days)):
         raise InvalidId("day must be YYYYMMDD")
     v, d = _v(version), b"}:" + day.encode()
+    tails = tuple(b"}:" + x.encode() for x in live_days)
     out: list[tuple[bytes, ...]] = []
     for user_id in user_ids:
         tag = b"{" + check_id(user_id, "user_id").encode()
         row = (v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
                v + b"m:" + tag + b"}")  # fmt: skip
-        out.append((*row, b"dbk:lx:" + tag + b"}") if live else row)
+        if live:
+            row = (*row, b"dbk:lx:" + tag + b"}", *(b"dbk:li:" + tag + t for t in tails))
+        out.append(row)
     return out
 
 

@@ -2,21 +2,30 @@
 
 Every read goes through one ``StoreTransport`` (chosen when connecting), so this module knows
 keys and decoding, not how the bytes travel. A user's read also brings the live (backfilled)
-exposure hash in the same round trip, merged over the snapshot's by domain.exposure_layers."""
+exposure hash and the live-ingested days after the snapshot's last covered day in the same round
+trip: the backfilled states replace the snapshot's (domain.exposure_layers), the days' partials
+add to them (domain.exposure_days)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
 
 import redis.asyncio
 
 from domain.delivery import Delivery, day_of
+from domain.exposure_days import add_days, live_days
 from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
 from feature_store.delivery import decode
+from feature_store.live_ingest import covered_day, decode_day
 from feature_store.models import decode_feed_model, decode_user_model
 from feature_store.transport.base import StoreTransport
 
@@ -34,6 +43,7 @@ class SnapshotReader:
         self.live = live_exposures
         self._catalogs: dict[str, Catalog] = {}
         self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
+        self._covers: dict[str, date | None] = {}  # version -> the last log day it covers
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
 
@@ -78,6 +88,7 @@ class SnapshotReader:
                 self._catalogs[version] = await self._load_catalog(version)
                 while len(self._catalogs) > self._cached_versions:
                     self._as_of.pop(next(iter(self._catalogs)), None)
+                    self._covers.pop(next(iter(self._catalogs)), None)
                     self._catalogs.pop(next(iter(self._catalogs)))
             return self._catalogs[version]
 
@@ -90,16 +101,28 @@ class SnapshotReader:
             cached = self._as_of[version] = _as_of(raw)
         return cached
 
+    async def live_days(self, version: str, now: float) -> tuple[str, ...]:
+        """The UTC days whose live-ingested partials a read at ``now`` adds: after the last
+        day ``version`` covers (cached with the catalog, else one round trip)."""
+        if version not in self._covers:
+            (raw,) = await self.transport.pipeline(
+                [(b"HMGET", keys.meta(version), b"covers_through", b"run_date")]
+            )
+            self._covers[version] = _covers(raw)
+        return _days(self._covers[version], day_of(now))
+
     async def _load_catalog(self, version: str) -> Catalog:
-        raw_rumors, raw_debunks, raw_model, as_of = await self.transport.pipeline(
+        raw_rumors, raw_debunks, raw_model, as_of, covers = await self.transport.pipeline(
             [
                 (b"HGETALL", keys.rumors(version)),
                 (b"HGETALL", keys.debunks(version)),
                 (b"HGETALL", keys.model(version)),
                 (b"HGET", keys.meta(version), b"tags_as_of"),
+                (b"HMGET", keys.meta(version), b"covers_through", b"run_date"),
             ]  # fmt: skip
         )
         self._as_of[version] = _as_of(as_of)
+        self._covers[version] = _covers(covers)
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
@@ -116,44 +139,98 @@ class SnapshotReader:
         return [r.decode().split(",") if r else [] for r in raw]
 
     async def exposed_rumors(
-        self, version: str, members: list[str], among: list[str] | None = None
+        self,
+        version: str,
+        members: list[str],
+        among: list[str] | None = None,
+        now: float | None = None,
     ) -> list[set[str]]:
         """For each of ``members`` (in order): the rumor ids they are exposed to in ``version``
-        (the snapshot, or a newer live entry); one pipelined round trip. Given ``among``, only
-        those rumors are asked for (HMGET: the cheaper read for a few); else every exposure's
-        rumor id (HKEYS, and the live hash whole: the cheaper read when the rumors asked about
-        outnumber what a user saw, e.g. a large claim cluster)."""
+        (the snapshot, a newer backfilled entry, or a live-ingested day after the snapshot's;
+        ``now``: the request's time, default the clock); one pipelined round trip. Given
+        ``among``, only those rumors are asked for (HMGET: the cheaper read for a few); else
+        every exposure's rumor id (HKEYS, and the backfill hash whole: the cheaper read when the
+        rumors asked about outnumber what a user saw, e.g. a large claim cluster)."""
         if not members or (among is not None and not among):
             return [set() for _ in members]
         fields = () if among is None else tuple(among)
         snap = b"HKEYS" if among is None else b"HMGET"
+        if not self.live:
+            rows = await self.transport.pipeline(
+                [(snap, keys.user_exposures(version, m), *fields) for m in members]
+            )
+            return [_rumors_in(row, among) for row in rows]
         live = b"HGETALL" if among is None else b"HMGET"
-        commands: list[tuple[bytes | str, ...]] = []
-        for m in members:
-            commands.append((snap, keys.user_exposures(version, m), *fields))
-            if self.live:
-                commands.append((live, keys.live_exposures(m), *fields))
-        as_of = self._as_of.get(version)
-        if self.live and as_of is None:  # not cached with the catalog: in the same round trip
-            commands.append((b"HGET", keys.meta(version), b"tags_as_of"))
-        rows = await self.transport.pipeline(commands)
-        if self.live and as_of is None:
-            as_of = self._as_of[version] = _as_of(rows.pop())
-        step = 2 if self.live else 1
+
+        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
+            out: list[tuple[bytes | str, ...]] = []
+            for m in members:
+                out.append((snap, keys.user_exposures(version, m), *fields))
+                out.append((live, keys.live_exposures(m), *fields))
+                out.extend((snap, keys.live_day(m, d), *fields) for d in days)
+            return out
+
+        now = time.time() if now is None else now
+        days, rows = await self._with_meta(version, now, commands)
+        as_of, per = self._as_of[version], 2 + len(days)
         out = []
-        for i in range(0, len(rows), step):
-            if among is None:
-                seen = {r.decode() for r in rows[i]}
-            else:
-                seen = {r for r, v in zip(among, rows[i], strict=True) if v is not None}
-            if self.live and rows[i + 1]:
-                seen.update(_newer_live(rows[i + 1], among, as_of or 0))
+        for i in range(len(members)):
+            seen = _rumors_in(rows[per * i], among)
+            if rows[per * i + 1]:
+                seen.update(_newer_live(rows[per * i + 1], among, as_of or 0))
+            for day in rows[per * i + 2 : per * (i + 1)]:
+                seen |= _rumors_in(day, among)
             out.append(seen)
         return out
 
-    async def user_exposures(self, version: str, user_id: str) -> list[ExposureState]:
-        """Every exposure state of one user in ``version`` (empty for an unknown user)."""
-        return decode_exposures(await self.transport.hgetall(keys.user_exposures(version, user_id)))
+    async def user_exposures(
+        self, version: str, user_id: str, now: float | None = None
+    ) -> list[ExposureState]:
+        """Every exposure state of one user in ``version`` (empty for an unknown user), with the
+        live layers merged as in a feed read; one round trip."""
+        if not self.live:
+            return decode_exposures(
+                await self.transport.hgetall(keys.user_exposures(version, user_id))
+            )
+        now = time.time() if now is None else now
+        today = day_of(now)
+
+        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
+            (row,) = keys.feed_keys(version, [user_id], today, live=True, live_days=days)
+            return [(b"HGETALL", k) for k in (row[0], *row[4:])]
+
+        _, replies = await self._with_meta(version, now, commands)
+        as_of = self._as_of[version]
+        merged = merge_layers(decode_exposures(replies[0]), decode_live(replies[1]), as_of)
+        return add_days(merged, [decode_day(r) for r in replies[2:]])
+
+    async def _with_meta(
+        self,
+        version: str,
+        now: float,
+        commands: Callable[[tuple[str, ...]], list[tuple[bytes | str, ...]]],
+    ) -> tuple[tuple[str, ...], list[Any]]:
+        """``commands(days)`` for the live days of a read at ``now``, in one round trip. What
+        the catalog caches (tags_as_of, the covered day) and is not cached yet is asked in the
+        same round trip, the days guessed as if the snapshot covered through yesterday; a
+        second trip only when that guess was wrong (a version's first read, a late nightly)."""
+        today = day_of(now)
+        covers = self._covers.get(version, False)
+        days = _days(covers, today) if covers is not False else _days(_yesterday(today), today)
+        extra: list[tuple[bytes | str, ...]] = []
+        if version not in self._as_of:
+            extra.append((b"HGET", keys.meta(version), b"tags_as_of"))
+        if covers is False:
+            extra.append((b"HMGET", keys.meta(version), b"covers_through", b"run_date"))
+        replies = await self.transport.pipeline([*commands(days), *extra])
+        if covers is False:
+            covers = self._covers[version] = _covers(replies.pop())
+        if version not in self._as_of:
+            self._as_of[version] = _as_of(replies.pop())
+        real = _days(covers, today)
+        if real != days:
+            days, replies = real, await self.transport.pipeline(commands(real))
+        return days, replies
 
     async def feeds_view(
         self,
@@ -167,9 +244,13 @@ class SnapshotReader:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
         TimeoutError when ``timeout`` seconds pass first."""
-        user_keys = keys.feed_keys(version, user_ids, day_of(now), live=self.live)
         if not self.live:
+            user_keys = keys.feed_keys(version, user_ids, day_of(now))
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
+        today = day_of(now)
+        covers = self._covers.get(version, False)
+        days = await self.live_days(version, now) if covers is False else _days(covers, today)
+        user_keys = keys.feed_keys(version, user_ids, today, live=True, live_days=days)
         as_of = self._as_of.get(version)
         if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
             raw, as_of = await asyncio.gather(
@@ -178,7 +259,7 @@ class SnapshotReader:
             )
         else:
             raw = await self.transport.feed_reads(user_keys, surface, timeout)
-        return _decode_live_views(raw, as_of)
+        return _decode_live_views(raw, as_of, len(days))
 
     async def feed_view(
         self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
@@ -197,16 +278,48 @@ def _decode_views(raw: list) -> list[FeedView]:
     ]
 
 
-def _decode_live_views(raw: list, as_of: int) -> list[FeedView]:
-    """_decode_views of five replies per user, the live exposures merged over the snapshot's."""
+def _decode_live_views(raw: list, as_of: int, days: int) -> list[FeedView]:
+    """_decode_views of 5 + ``days`` replies per user: the backfilled states merged over the
+    snapshot's, then the live-ingested days' partials added."""
+    per = 5 + days
     return [
         (
-            merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of),
+            _live_states(raw, i, as_of, days),
             decode(raw[i + 1], raw[i + 2]),
             decode_user_model(raw[i + 3]),
         )
-        for i in range(0, len(raw), 5)
+        for i in range(0, len(raw), per)
     ]
+
+
+def _live_states(raw: list, i: int, as_of: int, days: int) -> list[ExposureState]:
+    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days."""
+    merged = merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of)
+    if not days:
+        return merged
+    return add_days(merged, [decode_day(r) for r in raw[i + 5 : i + 5 + days] if r])
+
+
+@functools.lru_cache(maxsize=64)
+def _days(covers: date | None, today: str) -> tuple[str, ...]:
+    """live_days for a snapshot covering through ``covers`` on the UTC day ``today``."""
+    return tuple(live_days(covers, date.fromisoformat(_iso(today))))
+
+
+def _yesterday(today: str) -> date:
+    """The UTC day before ``today`` (YYYYMMDD)."""
+    return date.fromisoformat(_iso(today)) - timedelta(days=1)
+
+
+def _covers(raw: list | None) -> date | None:
+    """The last log day a snapshot covers, from its meta ``covers_through`` or ``run_date``."""
+    day = covered_day((raw or [None, None])[0] or (raw or [None, None])[1])
+    return None if day is None else date.fromisoformat(_iso(day))
+
+
+def _iso(day: str) -> str:
+    """YYYYMMDD as YYYY-MM-DD."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
 
 
 def decode_live(raw: dict[bytes, bytes]) -> dict[str, LiveEntry]:
@@ -225,6 +338,13 @@ def _as_of(raw: bytes | None) -> int:
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
     """Decode a user's exposure hash as HGETALL returns it."""
     return [unpack_exposure(k.decode(), v) for k, v in raw.items()]
+
+
+def _rumors_in(reply: list, among: list[str] | None) -> set[str]:
+    """The rumor ids of an HKEYS reply, or of those of ``among`` an HMGET reply holds."""
+    if among is None:
+        return {r.decode() for r in reply}
+    return {r for r, v in zip(among, reply, strict=True) if v is not None}
 
 
 def _newer_live(reply: dict | list, among: list[str] | None, as_of: int) -> list[str]:

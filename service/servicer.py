@@ -37,6 +37,7 @@ from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
 from service.cards import pinned_card, to_card
 from service.experiments import ExperimentBook
+from service.ingest import ExposureIntake
 from service.library import LibraryMatchers
 from service.live_catalog import LiveCatalog
 from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
@@ -79,6 +80,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.cpu = cpu or CpuPool()
         self.live = live  # the live catalog layer merged over the pinned snapshot
         self.events = EventWriter(reader.client)
+        self.intake = ExposureIntake(reader.client, self.cpu)
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -181,7 +183,12 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         return [view for views in await asyncio.gather(*reads) for view in views]
 
     async def _exposed_rumors(
-        self, version: str, members: list[str], pinned: list[Pinned], catalog: Catalog
+        self,
+        version: str,
+        members: list[str],
+        pinned: list[Pinned],
+        catalog: Catalog,
+        now: float,
     ) -> list[set[str]]:
         """The rumor ids each member is exposed to, at least those of ``pinned``'s claims: only
         those asked for when they are few, else all of each member's (``reader.exposed_rumors``);
@@ -195,9 +202,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             members[lo : lo + FEED_READ_SLICE] for lo in range(0, len(members), FEED_READ_SLICE)
         ]
         if len(slices) <= 1:
-            return await self.reader.exposed_rumors(version, members, among)
+            return await self.reader.exposed_rumors(version, members, among, now)
         parts = await asyncio.gather(
-            *(self.reader.exposed_rumors(version, part, among) for part in slices)
+            *(self.reader.exposed_rumors(version, part, among, now) for part in slices)
         )
         return [seen for part in parts for seen in part]
 
@@ -284,7 +291,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                     found[m.message_id] = (pins[0], "text")
         pinned = [p for p, _ in found.values()]
         exposed = await call.store_or(
-            self._exposed_rumors(version, members, pinned, catalog), [set() for _ in members]
+            self._exposed_rumors(version, members, pinned, catalog, call.now),
+            [set() for _ in members],
         )
         reply.warnings.extend(
             pb.GroupWarning(
@@ -338,6 +346,12 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         events = [self._label_event(e) for e in events]
         await store_events(context, self.events, events)
         return pb.RecordEventsResponse(accepted=len(events))
+
+    async def RecordExposures(
+        self, request: pb.RecordExposuresRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordExposuresResponse:
+        """Live exposures into the users' live state (``service.ingest``)."""
+        return await self.intake.record(request, context)
 
 
 def _label(reply: Any, exp: Experiment | None, arm: Arm | None) -> None:

@@ -22,9 +22,10 @@ PLACEHOLDERS = {
     "day": "<YYYYMMDD>",
     "event_id": "<event_id>",
     "rumor_id": "<rumor_id>",
+    "batch_id": "<batch_id>",
 }
 SAMPLES = {"version": "VERSIONx0", "user_id": "USERx0", "day": "20260101", "event_id": "EVTx0",
-           "rumor_id": "RUMORx0"}  # fmt: skip
+           "rumor_id": "RUMORx0", "batch_id": "BATCHx0"}  # fmt: skip
 
 
 def _docstring_keys() -> set[str]:

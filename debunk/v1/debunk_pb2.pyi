@@ -288,3 +288,41 @@ class RecordEventsResponse(_message.Message):
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     def __init__(self, accepted: _Optional[int] = ...) -> None: ...
+
+class LiveExposure(_message.Message):
+    __slots__ = ("user_id", "item_id", "ts", "surface", "action")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TS_FIELD_NUMBER: _ClassVar[int]
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    item_id: str
+    ts: _timestamp_pb2.Timestamp
+    surface: Surface
+    action: Action
+    def __init__(self, user_id: _Optional[str] = ..., item_id: _Optional[str] = ..., ts: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., surface: _Optional[_Union[Surface, str]] = ..., action: _Optional[_Union[Action, str]] = ...) -> None: ...
+
+class RecordExposuresRequest(_message.Message):
+    __slots__ = ("events", "batch_id")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[LiveExposure]
+    batch_id: str
+    def __init__(self, events: _Optional[_Iterable[_Union[LiveExposure, _Mapping]]] = ..., batch_id: _Optional[str] = ...) -> None: ...
+
+class RecordExposuresResponse(_message.Message):
+    __slots__ = ("accepted", "stored", "untagged", "rejected", "duplicate", "covered")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    UNTAGGED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    COVERED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    stored: int
+    untagged: int
+    rejected: int
+    duplicate: bool
+    covered: int
+    def __init__(self, accepted: _Optional[int] = ..., stored: _Optional[int] = ..., untagged: _Optional[int] = ..., rejected: _Optional[int] = ..., duplicate: _Optional[bool] = ..., covered: _Optional[int] = ...) -> None: ...

@@ -66,6 +66,11 @@ class DebunkServiceStub:
                 request_serializer=debunk_dot_v1_dot_debunk__pb2.RecordEventsRequest.SerializeToString,
                 response_deserializer=debunk_dot_v1_dot_debunk__pb2.RecordEventsResponse.FromString,
                 _registered_method=True)
+        self.RecordExposures = channel.unary_unary(
+                '/debunk.v1.DebunkService/RecordExposures',
+                request_serializer=debunk_dot_v1_dot_debunk__pb2.RecordExposuresRequest.SerializeToString,
+                response_deserializer=debunk_dot_v1_dot_debunk__pb2.RecordExposuresResponse.FromString,
+                _registered_method=True)
 
 
 class DebunkServiceServicer:
@@ -115,6 +120,14 @@ class DebunkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordExposures(self, request, context):
+        """Exposures of users to items, as the platform logs them (up to 10,000 per call): those on
+        items tagged now make the user eligible for the rumor's debunk at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DebunkServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +160,11 @@ def add_DebunkServiceServicer_to_server(servicer, server):
                     servicer.RecordEvents,
                     request_deserializer=debunk_dot_v1_dot_debunk__pb2.RecordEventsRequest.FromString,
                     response_serializer=debunk_dot_v1_dot_debunk__pb2.RecordEventsResponse.SerializeToString,
+            ),
+            'RecordExposures': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordExposures,
+                    request_deserializer=debunk_dot_v1_dot_debunk__pb2.RecordExposuresRequest.FromString,
+                    response_serializer=debunk_dot_v1_dot_debunk__pb2.RecordExposuresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +331,33 @@ class DebunkService:
             '/debunk.v1.DebunkService/RecordEvents',
             debunk_dot_v1_dot_debunk__pb2.RecordEventsRequest.SerializeToString,
             debunk_dot_v1_dot_debunk__pb2.RecordEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordExposures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/debunk.v1.DebunkService/RecordExposures',
+            debunk_dot_v1_dot_debunk__pb2.RecordExposuresRequest.SerializeToString,
+            debunk_dot_v1_dot_debunk__pb2.RecordExposuresResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,24 @@ def feed_payload(user_keys: Sequence[FeedKeys], surface: str) -> bytes:
             _LIVE_FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m, len(x), x)
             for e, d, c, m, x in user_keys
         )
+    if user_keys and len(user_keys[0]) > 5:  # the live-ingested days: one HGETALL more each
+        fmt = _LIVE_FEED_READ + _HGETALL * (len(user_keys[0]) - 5)
+        return b"".join(
+            fmt
+            % (
+                len(e),
+                e,
+                len(d),
+                d,
+                len(c),
+                c,
+                field,
+                len(m),
+                m,
+                *(p for k in rest for p in (len(k), k)),
+            )  # fmt: skip
+            for e, d, c, m, *rest in user_keys
+        )
     return b"".join(
         _FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m) for e, d, c, m in user_keys
     )
@@ -59,7 +77,8 @@ _FEED_READ = (
     b"*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n%s"
     b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
 )
-_LIVE_FEED_READ = _FEED_READ + b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
+_HGETALL = b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
+_LIVE_FEED_READ = _FEED_READ + _HGETALL
 
 
 def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:

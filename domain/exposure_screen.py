@@ -1,0 +1,127 @@
+"""Screening of live exposures: the nightly job's row rules, then the tagged-items filter.
+
+A live exposure is a log row (user_id, item_id, ts, surface, action) arriving one by one rather
+than in a Parquet partition. The same rules decide what is a bad row (the first failing check
+names the reason, as the nightly's rejects do), plus what a key needs (valid ids) and what the
+live layer can hold (a time inside the lookback window, not in the future). Good rows on items
+not tagged now are counted and dropped; rows on days the snapshot already covers are counted and
+dropped too (the nightly read them from the logs). The rest become per (user, UTC day, rumor)
+partial aggregates, summed within the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from domain.delivery import day_of
+from domain.exposure_days import add_state, day_partial
+from domain.ids import valid_id
+from domain.records import ExposureState
+from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
+
+# A raw exposure as it arrived: user_id, item_id, ts (unix seconds, or text), surface, action.
+RawExposure = tuple[str, str, "float | str | None", str, str]
+# How far ahead of the receiver's clock a row's time may be (clock skew between hosts).
+FUTURE_SKEW_S = 300
+
+
+@dataclass
+class Screened:
+    """One batch after screening: the partials to add, the rejects and the counts."""
+
+    # (user_id, YYYYMMDD) -> rumor_id -> partial aggregate of the batch's rows
+    parts: dict[tuple[str, str], dict[str, ExposureState]] = field(default_factory=dict)
+    rejects: list[tuple[str, RawExposure]] = field(default_factory=list)
+    accepted: int = 0  # rows that passed every rule
+    stored: int = 0  # accepted rows on tagged items, on days the snapshot does not cover
+    untagged: int = 0
+    covered: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """The counters this batch adds (``rejected:<reason>`` per reason)."""
+        out = {"accepted": self.accepted, "stored": self.stored, "untagged": self.untagged,
+               "covered": self.covered}  # fmt: skip
+        for reason, _ in self.rejects:
+            key = f"rejected:{reason}"
+            out[key] = out.get(key, 0) + 1
+        return {k: v for k, v in out.items() if v}
+
+
+def parse_time(value: float | str | None) -> float | None:
+    """A row's time as unix seconds: a number, or ISO 8601 text (naive text is UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def _reason(row: RawExposure, ts: float | None, now: float, window_s: int) -> str | None:
+    """Why ``row`` is bad (the first rule it breaks), or None."""
+    user, item, raw_ts, surface, action = row
+    if not user:
+        return "null_or_empty_user_id"
+    if not item:
+        return "null_or_empty_item_id"
+    if ts is None:
+        return "null_ts" if raw_ts is None or raw_ts == "" else "unparseable_ts"
+    if action not in ACTION_STRENGTH:
+        return "unknown_action"
+    if surface not in SURFACE_BIT:
+        return "unknown_surface"
+    if not valid_id(user):
+        return "invalid_user_id"
+    if not valid_id(item):
+        return "invalid_item_id"
+    if ts > now + FUTURE_SKEW_S:
+        return "ts_in_future"
+    if ts <= now - window_s:
+        return "ts_outside_window"
+    return None
+
+
+def screen(
+    rows: Iterable[RawExposure],
+    rumors_of: Callable[[str], tuple[str, ...]],
+    *,
+    now: float,
+    window_s: int,
+    covered_through: str | None,
+) -> Screened:
+    """Screen a batch: ``rumors_of(item)`` names the rumors an item carries now (empty: not
+    tagged); days up to ``covered_through`` (YYYYMMDD, the snapshot's) are not stored."""
+    out = Screened()
+    parts = out.parts
+    for row in rows:
+        ts = parse_time(row[2])
+        reason = _reason(row, ts, now, window_s)
+        if reason is not None:
+            out.rejects.append((reason, row))
+            continue
+        out.accepted += 1
+        rumors = rumors_of(row[1])
+        if not rumors:
+            out.untagged += 1
+            continue
+        day = day_of(ts)
+        if covered_through is not None and day <= covered_through:
+            out.covered += 1
+            continue
+        out.stored += 1
+        sec, action, bit = int(ts), ACTION_STRENGTH[row[4]], SURFACE_BIT[row[3]]
+        slot = parts.setdefault((row[0], day), {})
+        for rumor in rumors:
+            part = day_partial(rumor, sec, action, bit)
+            seen = slot.get(rumor)
+            slot[rumor] = part if seen is None else add_state(seen, part)
+    return out

@@ -1,0 +1,225 @@
+"""Writes of live-ingested exposures: per (user, UTC day) partial aggregates, merged by one Lua
+script per batch, and the tagged-items set the ingest screens with.
+
+``apply_batch`` sends one batch's partials (``domain.exposure_screen``), its rejects and its
+counters in one script: each partial is added to what ``keys.live_day(user, day)`` holds
+(count sum, first min, last max, strongest action max, surfaces or), the hash's TTL is set to
+the lookback window, rejects go to ``keys.INGEST_REJECTS`` and counters to
+``keys.INGEST_COUNTS``. A script runs whole or not at all, so what makes a retry harmless is
+written by the same script: a RecordExposures ``batch_id`` marker (``keys.ingest_batch``), or
+the XACK of the stream entries the batch came from. One Redis (not a cluster): the script
+touches the keys of many users.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import redis
+
+from domain.exposure_screen import Screened
+from domain.live import decode_layer, item_rumors
+from domain.records import ExposureState
+from feature_store import keys
+from feature_store.codecs import pack_exposure
+
+DAY_S = 86_400
+BATCH_MARKER_TTL_S = DAY_S
+REJECTS_MAXLEN = 100_000
+_PART = struct.Struct("<BIIIBB")
+
+# KEYS: the batch's day hashes, then the counters hash, the rejects stream, and the batch
+# marker or the source stream. ARGV: mode ('-', 'm': marker, 'x': XACK), ttl, #day keys,
+# marker TTL or consumer group, rejects maxlen, #counters, counter pairs, #rejects, 7 fields
+# per reject, then per day key: #fields and (rumor, packed partial) pairs; for 'x', the ids.
+_APPLY = """
+local mode, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if mode == 'm' then
+  if not redis.call('SET', KEYS[n + 3], '1', 'NX', 'EX', ARGV[4]) then return 0 end
+end
+local a = 7
+for i = 1, tonumber(ARGV[6]) do
+  redis.call('HINCRBY', KEYS[n + 1], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+local r = tonumber(ARGV[a])
+a = a + 1
+for i = 1, r do
+  redis.call('XADD', KEYS[n + 2], 'MAXLEN', '~', ARGV[5], '*', 'source', ARGV[a],
+             'reason', ARGV[a + 1], 'user_id', ARGV[a + 2], 'item_id', ARGV[a + 3],
+             'ts', ARGV[a + 4], 'surface', ARGV[a + 5], 'action', ARGV[a + 6])
+  a = a + 7
+end
+for i = 1, n do
+  local m = tonumber(ARGV[a])
+  a = a + 1
+  for j = 1, m do
+    local f, v = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    local cur = redis.call('HGET', KEYS[i], f)
+    if cur then
+      local _, c1, f1, l1, s1, k1 = struct.unpack('<BIIIBB', cur)
+      local _, c2, f2, l2, s2, k2 = struct.unpack('<BIIIBB', v)
+      v = struct.pack('<BIIIBB', 1, c1 + c2, math.min(f1, f2), math.max(l1, l2),
+                      math.max(s1, s2), bit.bor(k1, k2))
+    end
+    redis.call('HSET', KEYS[i], f, v)
+  end
+  redis.call('EXPIRE', KEYS[i], ttl)
+end
+if mode == 'x' then
+  while a <= #ARGV do
+    local last = math.min(a + 499, #ARGV)
+    redis.call('XACK', KEYS[n + 3], ARGV[4], unpack(ARGV, a, last))
+    a = last + 1
+  end
+end
+return 1
+"""
+
+
+@dataclass
+class TaggedItems:
+    """The items tagged now (the pinned snapshot's items hash with the live tags applied), the
+    last day the snapshot covers, and what they were built from (to know when to rebuild)."""
+
+    version: str | None = None
+    seq: int = 0
+    covers_through: str | None = None  # YYYYMMDD
+    items: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def rumors(self, item_id: str) -> tuple[str, ...]:
+        """The rumors ``item_id`` carries now (empty when it is not tagged)."""
+        return self.items.get(item_id, ())
+
+
+def pointer_commands() -> list[tuple[bytes, ...]]:
+    """The round trip that tells whether TaggedItems must be rebuilt: pointer and live seq."""
+    return [(b"GET", keys.CURRENT), (b"GET", keys.LIVE_SEQ)]
+
+
+def stale(tagged: TaggedItems, replies: list[Any]) -> tuple[str | None, int] | None:
+    """(version, seq) when the replies of pointer_commands name another snapshot or layer."""
+    version = replies[0].decode() if replies[0] else None
+    seq = int(replies[1] or 0)
+    return None if (version, seq) == (tagged.version, tagged.seq) else (version, seq)
+
+
+def load_commands(version: str | None) -> list[tuple[bytes, ...]]:
+    """The reads build_tagged needs: the snapshot's items and covered day, and the live tags."""
+    if version is None:
+        return [(b"HGETALL", keys.LIVE_TAGS)]
+    return [(b"HGETALL", keys.items(version)),
+            (b"HMGET", keys.meta(version), b"covers_through", b"run_date"),
+            (b"HGETALL", keys.LIVE_TAGS)]  # fmt: skip
+
+
+def build_tagged(version: str | None, seq: int, replies: list[Any]) -> TaggedItems:
+    """TaggedItems from the replies of load_commands(version)."""
+    if version is None:
+        snapshot: dict[bytes, bytes] = {}
+        meta: list[Any] = [None, None]
+        tags = replies[0]
+    else:
+        snapshot, meta, tags = replies
+    items = {k.decode(): tuple(v.decode().split(",")) for k, v in snapshot.items() if v}
+    for item, change in decode_layer(seq, {}, {}, tags).tags.items():
+        rumors = tuple(item_rumors(list(items.get(item, ())), change))
+        if rumors:
+            items[item] = rumors
+        else:
+            items.pop(item, None)
+    return TaggedItems(version, seq, covered_day(meta[0] or meta[1]), items)
+
+
+def covered_day(raw: bytes | str | None) -> str | None:
+    """A meta ``covers_through``/``run_date`` (ISO date) as YYYYMMDD; None when absent or bad."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw).strftime(
+            "%Y%m%d"
+        )
+    except ValueError:
+        return None
+
+
+def script_args(
+    screened: Screened,
+    *,
+    source: str,
+    ttl_s: int,
+    batch_id: str | None = None,
+    stream: tuple[bytes, str, list[bytes]] | None = None,
+) -> tuple[list[bytes], list[Any]]:
+    """KEYS and ARGV of the apply script for one screened batch; ``batch_id`` marks it applied,
+    ``stream`` = (stream key, group, entry ids) acknowledges its entries in the same script."""
+    day_keys = [keys.live_day(user, day) for user, day in screened.parts]
+    tail = stream[0] if stream else keys.INGEST_COUNTS
+    if batch_id:
+        tail = keys.ingest_batch(batch_id)
+    mode = "m" if batch_id else ("x" if stream else "-")
+    fourth = BATCH_MARKER_TTL_S if batch_id else (stream[1] if stream else "")
+    counts = screened.counts()
+    argv: list[Any] = [mode, ttl_s, len(day_keys), fourth, REJECTS_MAXLEN, len(counts)]
+    for name, n in counts.items():
+        argv += [name, n]
+    argv.append(len(screened.rejects))
+    for reason, row in screened.rejects:
+        argv += [source, reason, *("" if v is None else str(v) for v in row)]
+    for rumors in screened.parts.values():
+        argv.append(len(rumors))
+        for rumor, s in rumors.items():
+            argv += [rumor, _pack(s)]
+    if stream:
+        argv += stream[2]
+    return [*day_keys, keys.INGEST_COUNTS, keys.INGEST_REJECTS, tail], argv
+
+
+def _pack(s: ExposureState) -> bytes:
+    """A partial aggregate in the codec-1 exposure layout (15 bytes)."""
+    return pack_exposure(s.exposures, s.first_ts, s.last_ts, s.strongest_action, s.surface_mask)
+
+
+APPLY_SCRIPT = _APPLY
+
+
+def decode_day(raw: dict[bytes, bytes] | None) -> dict[str, ExposureState]:
+    """A live day hash as HGETALL returns it: rumor_id -> partial aggregate (a missing key
+    may come back as None through a cluster pipeline)."""
+    out: dict[str, ExposureState] = {}
+    if not raw:
+        return out
+    for k, v in raw.items():
+        rumor = k.decode()
+        out[rumor] = _make((rumor, *_unpack(v)[1:], ()))
+    return out
+
+
+_unpack, _make = _PART.unpack, ExposureState._make
+
+
+def load_tagged(client: redis.Redis, tagged: TaggedItems) -> TaggedItems:
+    """``tagged``, or a rebuilt set when the pointer or live seq moved (sync clients)."""
+    moved = stale(tagged, _run(client, pointer_commands()))
+    if moved is None:
+        return tagged
+    return build_tagged(*moved, _run(client, load_commands(moved[0])))
+
+
+def apply_batch(client: redis.Redis, screened: Screened, **kwargs: Any) -> bool:
+    """Run the apply script for one screened batch (script_args' keywords); False when its
+    batch_id was applied before (nothing written)."""
+    keys_, argv = script_args(screened, **kwargs)
+    return bool(client.register_script(APPLY_SCRIPT)(keys=keys_, args=argv))
+
+
+def _run(client: redis.Redis, commands: list[tuple[bytes, ...]]) -> list[Any]:
+    """Replies of ``commands`` in one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return pipe.execute()
