@@ -60,6 +60,7 @@ def state(rumors: int, spreaders: int) -> pa.Table:
             "shared": [bool(i % 3) for i in range(n)],
             "first_share_ts": [None] * n,
             "last_share_ts": [None] * n,
+            "tag_score": [1.0] * n,
         },
         schema=STATE_SCHEMA,
     )

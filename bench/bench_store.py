@@ -60,6 +60,7 @@ def state_table(pairs: int, seed: int) -> pa.Table:
             "shared": pa.array(rumors % 3 == 2),
             "first_share_ts": pa.nulls(n, TS),
             "last_share_ts": pa.nulls(n, TS),
+            "tag_score": pa.array(np.ones(n, dtype=np.float32)),
         },
         schema=STATE_SCHEMA,
     )

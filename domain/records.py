@@ -24,6 +24,9 @@ class ExposureState(NamedTuple):
     # The ranker's logit of each debunk option of the rumor (catalog order; NaN: unknown to the
     # model), computed when the snapshot was written; empty when not precomputed.
     logits: tuple[float, ...] = ()
+    # The best tag score among the items the user met the rumor through: the matcher's
+    # confidence that an item carries it, 1.0 for a hand-tagged item (feed score weight).
+    tag_score: float = 1.0
 
     @property
     def shared(self) -> bool:

@@ -17,6 +17,29 @@ _EXPOSURE_V1 = 1
 # how many (0..OPTION_SLOTS), then OPTION_SLOTS float32 slots.
 _SCORED = struct.Struct(f"<BIIIBBB{OPTION_SLOTS}f")
 _EXPOSURE_V2 = 2
+# The tag score (ExposureState.tag_score) rides as one trailing byte, round(score * 255), after
+# any exposure value (codec 1: 16 bytes, codec 2: 33, live: 24); it is left off when it is 255
+# (a hand tag's 1.0), so such values keep their old bytes and an old value reads as 1.0.
+TAG_SCORE_STEPS = 255
+_TAG_SCORES = tuple(q / TAG_SCORE_STEPS for q in range(TAG_SCORE_STEPS + 1))
+
+
+def tag_score_byte(score: float) -> int:
+    """A tag score in [0, 1] (clipped; NaN counts as 1.0) as its trailing byte 0..255."""
+    if not score >= 0.0:
+        return TAG_SCORE_STEPS if math.isnan(score) else 0
+    return round(min(score, 1.0) * TAG_SCORE_STEPS)
+
+
+def _score_tail(score: float) -> bytes:
+    """The trailing tag-score byte of a value, or nothing for a score of 1.0."""
+    q = tag_score_byte(score)
+    return b"" if q == TAG_SCORE_STEPS else bytes((q,))
+
+
+def _tag_score(raw: bytes, size: int) -> float:
+    """The tag score of a value whose fixed part is ``size`` bytes (1.0 without the byte)."""
+    return _TAG_SCORES[raw[size]] if len(raw) > size else 1.0
 
 
 def pack_exposure(
@@ -26,29 +49,35 @@ def pack_exposure(
     action: int,
     mask: int,
     logits: tuple[float, ...] = (),
+    tag_score: float = 1.0,
 ) -> bytes:
-    """Pack one (user, rumor) exposure state: 15 bytes, or 32 with precomputed option logits."""
+    """Pack one (user, rumor) exposure state: 15 bytes, or 32 with precomputed option logits;
+    one byte more when ``tag_score`` is below 1.0."""
     n = min(exposures, 0xFFFFFFFF)
+    tail = _score_tail(tag_score)
     if not logits:
-        return _EXPOSURE.pack(_EXPOSURE_V1, n, first_ts, last_ts, action, mask)
+        return _EXPOSURE.pack(_EXPOSURE_V1, n, first_ts, last_ts, action, mask) + tail
     if len(logits) > OPTION_SLOTS:
         raise ValueError(f"at most {OPTION_SLOTS} option logits, got {len(logits)}")
     slots = (*logits, *([math.nan] * (OPTION_SLOTS - len(logits))))
-    return _SCORED.pack(_EXPOSURE_V2, n, first_ts, last_ts, action, mask, len(logits), *slots)
+    packed = _SCORED.pack(_EXPOSURE_V2, n, first_ts, last_ts, action, mask, len(logits), *slots)
+    return packed + tail
 
 
 def unpack_exposure(rumor_id: str, raw: bytes) -> ExposureState:
     """Decode bytes written by pack_exposure; raises ValueError on an unknown codec."""
-    if len(raw) == _SCORED_SIZE and raw[0] == _EXPOSURE_V2:
+    size = len(raw)
+    if (size == _SCORED_SIZE or size == _SCORED_SIZE + 1) and raw[0] == _EXPOSURE_V2:
         t = _unpack_scored(raw)  # (codec, n, first, last, action, mask, k, *slots)
-        return _make((rumor_id, t[1], t[2], t[3], t[4], t[5], t[7 : 7 + t[6]]))
-    if len(raw) == _SIZE and raw[0] == _EXPOSURE_V1:
-        return _make((rumor_id, *_unpack(raw)[1:], ()))
+        score = _tag_score(raw, _SCORED_SIZE)
+        return _make((rumor_id, t[1], t[2], t[3], t[4], t[5], t[7 : 7 + t[6]], score))
+    if (size == _SIZE or size == _SIZE + 1) and raw[0] == _EXPOSURE_V1:
+        return _make((rumor_id, *_unpack(raw)[1:], (), _tag_score(raw, _SIZE)))
     raise ValueError(f"unknown exposure encoding for rumor {rumor_id!r}")
 
 
 _SIZE, _SCORED_SIZE = _EXPOSURE.size, _SCORED.size
-_unpack, _unpack_scored = _EXPOSURE.unpack, _SCORED.unpack
+_unpack, _unpack_scored = _EXPOSURE.unpack_from, _SCORED.unpack_from
 _make = ExposureState._make
 
 
@@ -62,20 +91,23 @@ def load_json(raw: bytes | str) -> dict[str, Any]:
     return json.loads(raw)
 
 
-# A live (backfilled) exposure state: the codec-1 state, then the unix milliseconds it is as of.
+# A live (backfilled) exposure state: the codec-1 state, then the unix milliseconds it is as of
+# (then the state's tag-score byte, when below 1.0).
 _LIVE_STAMP = struct.Struct("<Q")
 LIVE_SIZE = _SIZE + _LIVE_STAMP.size
 
 
 def pack_live_exposure(state: bytes, as_of_ms: int) -> bytes:
-    """A live exposure value: a 15-byte codec-1 state (pack_exposure) and its as-of stamp."""
-    if len(state) != _SIZE or state[0] != _EXPOSURE_V1:
+    """A live exposure value: a codec-1 state (pack_exposure, 15 bytes or 16 with its tag
+    score) and its as-of stamp, the tag-score byte moved to the end."""
+    if len(state) not in (_SIZE, _SIZE + 1) or state[0] != _EXPOSURE_V1:
         raise ValueError("a live exposure carries a codec-1 exposure state")
-    return state + _LIVE_STAMP.pack(as_of_ms)
+    return state[:_SIZE] + _LIVE_STAMP.pack(as_of_ms) + state[_SIZE:]
 
 
 def unpack_live_exposure(rumor_id: str, raw: bytes) -> tuple[ExposureState, int]:
     """Decode a pack_live_exposure value into (state, as-of unix milliseconds)."""
-    if len(raw) != LIVE_SIZE or raw[0] != _EXPOSURE_V1:
+    if len(raw) not in (LIVE_SIZE, LIVE_SIZE + 1) or raw[0] != _EXPOSURE_V1:
         raise ValueError(f"unknown live exposure encoding for rumor {rumor_id!r}")
-    return _make((rumor_id, *_unpack(raw[:_SIZE])[1:], ())), _LIVE_STAMP.unpack(raw[_SIZE:])[0]
+    state = _make((rumor_id, *_unpack(raw)[1:], (), _tag_score(raw, LIVE_SIZE)))
+    return state, _LIVE_STAMP.unpack_from(raw, _SIZE)[0]

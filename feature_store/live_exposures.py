@@ -2,8 +2,9 @@
 
 A backfill (offline.nightly.backfill) computes each exposed user's state for one rumor over the
 lookback window; this module puts them under ``keys.live_exposures(user)`` as rumor_id -> the
-codec-1 state and its as-of stamp (codecs.pack_live_exposure), with a TTL of the lookback
-window. HSET replaces a field, so a re-run writes the same values again, never a sum.
+codec-1 state, its as-of stamp and its tag-score byte (codecs.pack_live_exposure), with a
+TTL of the lookback window. HSET replaces a field, so a re-run writes the same values again,
+never a sum.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from domain.ids import ID_PATTERN
 from feature_store import keys
 from feature_store.bulk import BulkConnection
 from feature_store.codecs import LIVE_SIZE
-from feature_store.snapshots import pack_state_rows
+from feature_store.snapshots import pack_state_rows, tag_score_bytes, with_tag_scores
 from feature_store.transport.encoding import encode, hset_payload
 
 DAY_S = 86_400
@@ -42,16 +43,15 @@ class LiveWriteSummary:
 
 
 def live_values(state: pa.Table, as_of_ms: int) -> pa.Array:
-    """Each row of an exposure-state table as a live value (23 bytes), vectorised."""
+    """Each row of an exposure-state table as a live value (23 bytes, 24 with a tag score
+    below 1.0), vectorised."""
     if not state.num_rows:
         return pa.array([], pa.binary(LIVE_SIZE))
-    packed = pack_state_rows(state.combine_chunks().to_batches()[0])
+    batch = state.combine_chunks().to_batches()[0]
+    packed = pack_state_rows(batch)
     raw = np.frombuffer(packed.tobytes(), dtype=np.uint8).reshape(-1, packed.dtype.itemsize)
     stamp = np.full(len(raw), as_of_ms, dtype="<u8").view(np.uint8).reshape(-1, 8)
-    rows = np.ascontiguousarray(np.hstack([raw, stamp]))
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(LIVE_SIZE), len(rows), [None, pa.py_buffer(rows.tobytes())]
-    )
+    return with_tag_scores(np.hstack([raw, stamp]), tag_score_bytes(batch))
 
 
 def write_live_exposures(

@@ -30,7 +30,7 @@ from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
 from feature_store import keys, liveness
 from feature_store.bulk import BulkConnection
-from feature_store.codecs import dump_json
+from feature_store.codecs import TAG_SCORE_STEPS, dump_json
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 from feature_store.transport.encoding import hset_payload
 
@@ -115,9 +115,39 @@ def _pack_states(
 
 
 def pack_state_rows(batch: pa.RecordBatch) -> np.ndarray:
-    """Every row of an exposure batch as a codec-1 record (15 bytes), exactly as a snapshot
-    packs it: for writers outside snapshots (feature_store.live_exposures)."""
+    """Every row of an exposure batch as a codec-1 record (15 bytes, without the tag-score
+    byte), exactly as a snapshot packs it: for writers outside snapshots
+    (feature_store.live_exposures)."""
     return _pack_states(batch)
+
+
+def tag_score_bytes(batch: pa.RecordBatch) -> np.ndarray:
+    """Each row's trailing tag-score byte (codecs.tag_score_byte, vectorised): 255 when the
+    batch has no ``tag_score`` column or the score is null."""
+    n = batch.num_rows
+    if "tag_score" not in batch.schema.names:
+        return np.full(n, TAG_SCORE_STEPS, dtype=np.uint8)
+    score = pc.fill_null(batch.column("tag_score").cast(pa.float64()), 1.0)
+    raw = np.nan_to_num(score.to_numpy(zero_copy_only=False), nan=1.0)
+    return np.rint(np.clip(raw, 0.0, 1.0) * TAG_SCORE_STEPS).astype(np.uint8)
+
+
+def with_tag_scores(records: np.ndarray, scores: np.ndarray) -> pa.Array:
+    """Fixed-size value records (``records``: n rows of bytes) as a binary array, each
+    followed by its tag-score byte when that is below 255 (a fixed-size array when none is)."""
+    n, width = records.shape
+    tail = scores != TAG_SCORE_STEPS
+    if not tail.any():
+        return pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(width), n, [None, pa.py_buffer(np.ascontiguousarray(records).tobytes())]
+        )
+    data = np.concatenate([records, scores[:, None]], axis=1)
+    keep = np.ones(data.shape, dtype=bool)
+    keep[:, width] = tail
+    offsets = np.concatenate([[0], np.cumsum(width + tail)]).astype(np.int32)
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data[keep].tobytes())]
+    )
 
 
 class SnapshotWriter:
@@ -291,10 +321,10 @@ class SnapshotWriter:
         users = valid["user_id"].combine_chunks()
         fields = valid["rumor_id"].combine_chunks()
         scores = scorer.score(users, fields) if scorer is not None else None
-        packed = _pack_states(valid.to_batches()[0], scores)
-        values = pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(packed.dtype.itemsize), len(packed), [None, pa.py_buffer(packed.tobytes())]
-        )
+        rows = valid.to_batches()[0]
+        packed = _pack_states(rows, scores)
+        records = packed.view(np.uint8).reshape(len(packed), packed.dtype.itemsize)
+        values = with_tag_scores(records, tag_score_bytes(rows))
         self._count_users(users)
         self.summary.pairs += valid.num_rows
         if bulk is None:

@@ -10,7 +10,7 @@ from domain.delivery import Delivery
 from domain.models import FeedModel, UserModel
 from domain.records import Catalog, Debunk, ExposureState
 from ranking.candidates import Candidate
-from ranking.selectors import within_strength
+from ranking.selectors import tag_confidence, within_strength
 
 PREBUNK_TEXT = "prebunk: you may meet this rumor"
 MAX_PREBUNK_CARDS = 1  # per answer, always after every exposed card
@@ -87,9 +87,10 @@ def _preferred(
 
 
 def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> None:
-    """Score = strength + (1 - w) x the rules' order within a strength (recency and priority,
-    ``within_strength``) + w x affinity rank: the rule's exposure strength still decides, the
-    model orders cards within one strength (affinity min-max scaled)."""
+    """Score = tag score x (strength + (1 - w) x the rules' order within a strength (recency
+    and priority, ``within_strength``) + w x affinity rank): the rule's exposure strength still
+    decides, the model orders cards within one strength (affinity min-max scaled), and a
+    matched-only exposure weighs by the matcher's confidence (``tag_confidence``)."""
     if not candidates:
         return
     aff = [c.features.get("affinity", 0.0) for c in candidates]
@@ -98,7 +99,8 @@ def combine_policy_and_affinity(candidates: list[Candidate], weight: float) -> N
         scaled = (a - low) / span if span > 0 else 1.0
         c.features["affinity_rank"] = scaled
         rules = within_strength(c)
-        c.score = c.features.get("strength", 0.0) + (1 - weight) * rules + weight * scaled
+        base = c.features.get("strength", 0.0) + (1 - weight) * rules + weight * scaled
+        c.score = tag_confidence(c) * base
 
 
 def prebunk_candidates(

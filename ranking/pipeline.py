@@ -27,6 +27,7 @@ from ranking.scorers import (
     score_exposure_recency,
     score_exposure_strength,
     score_rumor_priority,
+    score_tag_confidence,
 )
 from ranking.selectors import (
     attach_most_authoritative_debunk,
@@ -67,6 +68,7 @@ def rank_feed(
     score_exposure_strength(candidates)
     score_exposure_recency(candidates, now)
     score_rumor_priority(candidates)
+    score_tag_confidence(candidates)
     if ranker is not None:
         combine_policy_and_affinity(candidates, ranker.weight)
     else:

@@ -49,3 +49,12 @@ def score_rumor_priority(candidates: list[Candidate]) -> None:
     rumor (the feed's severity and category term)."""
     for c in candidates:
         c.features["priority"] = rumor_priority(c.rumor.severity, c.rumor.category)
+
+
+def score_tag_confidence(candidates: list[Candidate]) -> None:
+    """How sure we are the user met the rumor at all: the exposure's tag score (1.0 through a
+    hand-tagged item, the matcher's confidence through a matched one only); the combiners
+    multiply the card's score by it, so a doubtful exposure ranks below an equally strong
+    certain one."""
+    for c in candidates:
+        c.features["tag_score"] = min(max(float(c.exposure.tag_score), 0.0), 1.0)

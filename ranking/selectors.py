@@ -19,11 +19,18 @@ def attach_most_authoritative_debunk(
 
 
 def combine_strength_then_within(candidates: list[Candidate]) -> None:
-    """Score = strength + ``within_strength`` (in [0, 1]): strength decides, then fresh
-    exposures and severe, urgent rumors (``score_rumor_priority``) order the cards of one
-    strength."""
+    """Score = tag score x (strength + ``within_strength`` (in [0, 1])): among certain
+    exposures strength decides, then fresh exposures and severe, urgent rumors
+    (``score_rumor_priority``) order the cards of one strength; a matched-only exposure's card
+    weighs by the matcher's confidence (``tag_confidence``)."""
     for c in candidates:
-        c.score = c.features.get("strength", 0.0) + within_strength(c)
+        c.score = tag_confidence(c) * (c.features.get("strength", 0.0) + within_strength(c))
+
+
+def tag_confidence(c: Candidate) -> float:
+    """The card's weight for how sure the exposure is (``score_tag_confidence``; 1.0 without
+    that feature)."""
+    return c.features.get("tag_score", 1.0)
 
 
 def within_strength(c: Candidate) -> float:

@@ -183,6 +183,7 @@ def _random_pairs(seed: int, n: int) -> pa.Table:
         **{f: [rng.random() < 0.3 for _ in range(n)] for f in FLAGS},
         "first_share_ts": share,
         "last_share_ts": share,
+        "tag_score": [rng.choice([1.0, 0.87, 0.5]) for _ in range(n)],
     }
     return pa.table(columns).cast(PAIR_SCHEMA)
 

@@ -276,7 +276,7 @@ def _state(pairs: list[tuple[str, str]]) -> pa.Table:
         {"user_id": [p[0] for p in pairs], "rumor_id": [p[1] for p in pairs],
          "exposures": [1] * n, "first_ts": [ts] * n, "last_ts": [ts] * n,
          "strongest_action": ["click"] * n, "surface_mask": [1] * n, "shared": [False] * n,
-         "first_share_ts": [None] * n, "last_share_ts": [None] * n},
+         "first_share_ts": [None] * n, "last_share_ts": [None] * n, "tag_score": [1.0] * n},
         schema=STATE_SCHEMA,
     )  # fmt: skip
 
@@ -377,7 +377,7 @@ def test_rank_feed_over_grpc_serves_model_order_and_a_labelled_prebunk(
         {"user_id": ["u1", "u1"], "rumor_id": ["r0", "r1"], "exposures": [1, 1],
          "first_ts": [ts, ts], "last_ts": [ts, ts], "strongest_action": ["click", "click"],
          "surface_mask": [1, 1], "shared": [False, False], "first_share_ts": [None, None],
-         "last_share_ts": [None, None]},
+         "last_share_ts": [None, None], "tag_score": [1.0, 1.0]},
         schema=STATE_SCHEMA,
     )  # fmt: skip
     w = SnapshotWriter(client, "v1")

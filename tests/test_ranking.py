@@ -1,5 +1,7 @@
 """The feed ranking rules, on plain data (no servers)."""
 
+import pytest
+
 from domain.delivery import Delivery
 from domain.experiments import Arm
 from domain.records import Catalog, Debunk, ExposureState, Rumor
@@ -178,3 +180,20 @@ def test_an_arms_own_cap_replaces_the_operators_cap() -> None:
     assert feed_rules(policy, Arm("z", 1.0, "rules", feed_daily_cap=0)).budget(10, 0) == 0
     assert feed_rules(policy, Arm("c", 1.0, "rules")).daily_cap == 5
     assert ServingPolicy().feed_daily_cap == 5  # the one default the CLI also reads
+
+
+def test_a_matched_only_exposure_ranks_below_an_equally_strong_hand_tagged_one() -> None:
+    """The feed score is multiplied by the exposure's tag score: the same exposure through an
+    item the matcher tagged at 0.87 ranks below one through a hand-tagged item, whichever is
+    first in the input; at equal tag scores the order is the rules' as before."""
+    cat = catalog("r1", "r2")
+    manual = exposure("r1", "click", hours_ago=5)
+    matched = exposure("r2", "click", hours_ago=5)._replace(tag_score=0.87)
+    assert ranked_rumors([matched, manual], cat) == ["r1", "r2"]
+    assert ranked_rumors([manual, matched], cat) == ["r1", "r2"]
+    fresher = exposure("r2", "click", hours_ago=1)
+    assert ranked_rumors([manual, fresher], cat) == ["r2", "r1"]  # unweighted: fresher first
+    assert ranked_rumors([manual, fresher._replace(tag_score=0.87)], cat) == ["r1", "r2"]
+    cards = {c.rumor.rumor_id: c for c in rank_feed([manual, matched], cat, now=NOW, limit=5)}
+    assert cards["r2"].features["tag_score"] == 0.87
+    assert cards["r2"].score == pytest.approx(0.87 * cards["r1"].score)

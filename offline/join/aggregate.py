@@ -33,7 +33,8 @@ _PARALLEL_MERGE_ROWS = 200_000
 
 
 def aggregate_hits(hits: pa.Table) -> Partial:
-    """Partial aggregates of joined rumor rows (candidate columns plus rumor_id)."""
+    """Partial aggregates of joined rumor rows (candidate columns plus rumor_id and the
+    tag_score of the tag that joined them)."""
     share_ts = pc.if_else(
         pc.equal(hits["action_code"], SHARE), hits["ts"], pa.scalar(None, TS_TYPE)
     )
@@ -49,6 +50,7 @@ def aggregate_hits(hits: pa.Table) -> Partial:
         cols[flag] = pc.equal(hits["surface_code"], i)
     cols["first_share_ts"] = share_ts
     cols["last_share_ts"] = share_ts
+    cols["tag_score"] = hits["tag_score"]
     pairs = merge_pairs([pa.table(cols)])
     counted = hits.group_by(["rumor_id", "surface_code"], use_threads=False).aggregate(
         [("ts", "count")]
@@ -177,6 +179,7 @@ def finish_state(pairs: pa.Table) -> pa.Table:
             "shared": pc.equal(pairs["action_code"], SHARE),
             "first_share_ts": pairs["first_share_ts"],
             "last_share_ts": pairs["last_share_ts"],
+            "tag_score": pairs["tag_score"],
         },
         schema=STATE_SCHEMA,
     )

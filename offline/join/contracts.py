@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from domain.vocab import ACTIONS, SURFACES
 
@@ -28,6 +30,7 @@ STATE_SCHEMA = pa.schema(
         ("shared", pa.bool_()),
         ("first_share_ts", TS_TYPE),
         ("last_share_ts", TS_TYPE),
+        ("tag_score", pa.float32()),
     ]
 )
 FLAGS = tuple(f"on_{s}" for s in SURFACES)
@@ -43,6 +46,7 @@ PAIR_SCHEMA = pa.schema(
         *[(f, pa.bool_()) for f in FLAGS],
         ("first_share_ts", TS_TYPE),
         ("last_share_ts", TS_TYPE),
+        ("tag_score", pa.float32()),
     ]
 )
 SURFACE_COUNT_SCHEMA = pa.schema(
@@ -57,8 +61,14 @@ PAIR_MERGE = (
     *[(f, "any") for f in FLAGS],
     ("first_share_ts", "min"),
     ("last_share_ts", "max"),
+    ("tag_score", "max"),
 )
-TAG_PAIR_SCHEMA = pa.schema([("item_id", pa.string()), ("rumor_id", pa.string())])
+# A tag's score: the matcher's confidence that the item carries the rumor, 1.0 for a hand tag.
+TAG_PAIR_SCHEMA = pa.schema(
+    [("item_id", pa.string()), ("rumor_id", pa.string()), ("tag_score", pa.float32())]
+)
+# What a pair aggregate without tag_score (written before it existed) is read as: a hand tag's.
+MISSING_TAG_SCORE = 1.0
 
 # Receives rejected raw log rows, the reason, and the file they came from.
 RejectSink = Callable[[pa.Table, str, str], None]
@@ -116,6 +126,26 @@ class ExposureState:
 
 
 def prepare_tags(tags: pa.Table) -> pa.Table:
-    """Distinct (item_id, rumor_id) string pairs (TAG_PAIR_SCHEMA), nulls dropped."""
-    t = tags.select(["item_id", "rumor_id"]).cast(TAG_PAIR_SCHEMA)
-    return t.drop_null().group_by(["item_id", "rumor_id"], use_threads=False).aggregate([])
+    """Distinct (item_id, rumor_id) string pairs with their best ``tag_score``
+    (TAG_PAIR_SCHEMA), null ids dropped. The score is the ``score`` column clipped to [0, 1];
+    1.0 for a manual tag (the input contract), a null score, or tags without the column."""
+    ids = tags.select(["item_id", "rumor_id"]).cast(TAG_PAIR_SCHEMA.remove(2))
+    score = pa.array(np.ones(tags.num_rows, dtype=np.float32))
+    if "score" in tags.column_names:
+        given = pc.fill_null(pc.cast(tags["score"], pa.float32()), 1.0)
+        score = pc.min_element_wise(pc.max_element_wise(given, 0.0), 1.0)
+        if "source" in tags.column_names:
+            manual = pc.fill_null(pc.not_equal(tags["source"], "matched"), True)
+            score = pc.if_else(manual, pa.scalar(1.0, pa.float32()), score)
+    t = ids.append_column("tag_score", pc.cast(score, pa.float32())).drop_null()
+    out = t.group_by(["item_id", "rumor_id"], use_threads=False).aggregate([("tag_score", "max")])
+    return out.rename_columns(TAG_PAIR_SCHEMA.names).cast(TAG_PAIR_SCHEMA)
+
+
+def with_tag_score(pairs: pa.Table) -> pa.Table:
+    """Stored pair aggregates in PAIR_SCHEMA; those written before ``tag_score`` existed get
+    MISSING_TAG_SCORE (a hand tag's score) for every pair."""
+    if "tag_score" not in pairs.column_names:
+        fill = pa.array(np.full(pairs.num_rows, MISSING_TAG_SCORE, dtype=np.float32))
+        pairs = pairs.append_column("tag_score", fill)
+    return pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)

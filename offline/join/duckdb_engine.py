@@ -85,7 +85,8 @@ _PAIRS_SQL = f"""
     SELECT v.user_id, t.rumor_id, count(*) AS exposures, min(v.ts) AS first_ts,
            max(v.ts) AS last_ts, max(v.action_code) AS action_code, {_FLAG_AGGREGATES},
            min(v.ts) FILTER (WHERE v.action_code = {SHARE}) AS first_share_ts,
-           max(v.ts) FILTER (WHERE v.action_code = {SHARE}) AS last_share_ts
+           max(v.ts) FILTER (WHERE v.action_code = {SHARE}) AS last_share_ts,
+           max(t.tag_score) AS tag_score
     FROM valid AS v JOIN tags AS t USING (item_id)
     GROUP BY v.user_id, t.rumor_id
 """
@@ -101,7 +102,8 @@ _STATE_SQL = f"""
     SELECT user_id, rumor_id, sum(exposures) AS exposures, min(first_ts) AS first_ts,
            max(last_ts) AS last_ts, ({_names(ACTIONS)})[max(action_code) + 1] AS strongest_action,
            ({_MASK}) AS surface_mask, max(action_code) = {SHARE} AS shared,
-           min(first_share_ts) AS first_share_ts, max(last_share_ts) AS last_share_ts
+           min(first_share_ts) AS first_share_ts, max(last_share_ts) AS last_share_ts,
+           max(tag_score) AS tag_score
     FROM pairs WHERE {{keep}}
     GROUP BY user_id, rumor_id
     ORDER BY user_id, rumor_id

@@ -36,7 +36,12 @@ from offline.join.engine import JoinEngine, is_remote
 from offline.join.spark_schema import check_remote, list_remote, remote_partitions, remote_stats
 
 _TAG_SCHEMA = pa.schema(
-    [("item_id", pa.string()), ("rumor_id", pa.string()), ("primary", pa.bool_())]
+    [
+        ("item_id", pa.string()),
+        ("rumor_id", pa.string()),
+        ("tag_score", pa.float32()),
+        ("primary", pa.bool_()),
+    ]
 )
 # Spark's own message for the data it could not read, kept short in ours.
 _MESSAGE_CHARS = 400
@@ -216,9 +221,9 @@ class SparkEngine(JoinEngine):
 
 
 def primary_tags(tags: pa.Table) -> pa.Table:
-    """Distinct (item_id, rumor_id) pairs with ``primary`` set on each item's first rumor, so a
-    row joined to several rumors is counted once."""
-    ordered = tags.select(["item_id", "rumor_id"]).sort_by(
+    """Distinct (item_id, rumor_id) pairs and their tag_score, with ``primary`` set on each
+    item's first rumor, so a row joined to several rumors is counted once."""
+    ordered = tags.select(["item_id", "rumor_id", "tag_score"]).sort_by(
         [("item_id", "ascending"), ("rumor_id", "ascending")]
     )
     items = ordered["item_id"].combine_chunks()
@@ -226,7 +231,12 @@ def primary_tags(tags: pa.Table) -> pa.Table:
     if len(items) > 1:
         first[1:] = pc.not_equal(items[1:], items[:-1]).to_numpy(zero_copy_only=False)
     return pa.table(
-        {"item_id": items, "rumor_id": ordered["rumor_id"], "primary": pa.array(first)},
+        {
+            "item_id": items,
+            "rumor_id": ordered["rumor_id"],
+            "tag_score": ordered["tag_score"],
+            "primary": pa.array(first),
+        },
         schema=_TAG_SCHEMA,
     )
 

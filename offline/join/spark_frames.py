@@ -87,7 +87,8 @@ def valid_rows(frame: Any) -> Any:
 
 
 def pair_rows(valid: Any, tags: Any) -> Any:
-    """Valid rows joined to their rumors (``tags``: item_id, rumor_id, primary; broadcast) and
+    """Valid rows joined to their rumors (``tags``: item_id, rumor_id, tag_score, primary;
+    broadcast) and
     aggregated per (user, rumor) in one pass: the PAIR_SCHEMA columns, ``kept`` (each row once
     however many rumors its item carries: on the item's primary rumor) and, per surface, the
     row count (SURFACE_COLUMNS) the per (rumor, surface) counts are summed from."""
@@ -103,6 +104,7 @@ def pair_rows(valid: Any, tags: Any) -> Any:
         *[F.bool_or(cond).alias(f) for cond, f in zip(on, FLAGS, strict=True)],
         F.min(share_ts).alias("first_share_ts"),
         F.max(share_ts).alias("last_share_ts"),
+        F.max("tag_score").alias("tag_score"),
         F.count_if(F.col("primary")).alias("kept"),
         *[F.count_if(cond).alias(c) for cond, c in zip(on, SURFACE_COLUMNS, strict=True)],
     )
@@ -132,6 +134,7 @@ def merged_state(pairs: Any) -> Any:
         (F.col("action_code") == SHARE).alias("shared"),
         "first_share_ts",
         "last_share_ts",
+        "tag_score",
     ).orderBy("user_id", "rumor_id")
 
 
@@ -146,6 +149,7 @@ def groups_merged(pairs: Any) -> Any:
         *[F.bool_or(f).alias(f) for f in FLAGS],
         F.min("first_share_ts").alias("first_share_ts"),
         F.max("last_share_ts").alias("last_share_ts"),
+        F.max("tag_score").alias("tag_score"),
     )
 
 

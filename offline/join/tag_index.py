@@ -22,12 +22,13 @@ class TagIndex:
 
     items: pa.Array
     first_rumor: pa.Array
-    extra: pa.Table  # (item_id, rumor_id) beyond each item's first rumor
+    first_score: pa.Array  # the tag score of each item's first rumor
+    extra: pa.Table  # (item_id, rumor_id, tag_score) beyond each item's first rumor
     prefilter: IdFilter  # drops most untagged rows before the exact lookup
 
     @classmethod
     def build(cls, tags: pa.Table) -> TagIndex:
-        """From distinct (item_id, rumor_id) pairs (see prepare_tags)."""
+        """From distinct (item_id, rumor_id, tag_score) tags (see prepare_tags)."""
         ordered = tags.sort_by([("item_id", "ascending"), ("rumor_id", "ascending")])
         items = ordered["item_id"].combine_chunks()
         n = len(items)
@@ -35,28 +36,30 @@ class TagIndex:
         if n > 1:
             first[1:] = pc.not_equal(items[1:], items[:-1]).to_numpy(zero_copy_only=False)
         mask = pa.array(first)
-        rumors = ordered["rumor_id"].combine_chunks()
+        rumors = ordered["rumor_id"].combine_chunks().filter(mask)
+        scores = ordered["tag_score"].combine_chunks().filter(mask)
         items = items.filter(mask)
-        return cls(
-            items, rumors.filter(mask), ordered.filter(pc.invert(mask)), IdFilter.build(items)
-        )
+        extra = ordered.filter(pc.invert(mask))
+        return cls(items, rumors, scores, extra, IdFilter.build(items))
 
-    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-        """Rows on tagged items (as row numbers) and their first rumor, by exact lookup."""
+    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """Rows on tagged items (as row numbers), their first rumor and that tag's score, by
+        exact lookup."""
         position = pc.index_in(item_ids, value_set=self.items)
         found = pc.is_valid(position)
         rows = pa.array(np.flatnonzero(found.to_numpy(zero_copy_only=False)))
-        return rows, pc.take(self.first_rumor, position.filter(found))
+        at = position.filter(found)
+        return rows, pc.take(self.first_rumor, at), pc.take(self.first_score, at)
 
 
 def join_candidates(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
     """Candidate rows (of many batches, so the lookup set is built once for all of them)
     joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
-    rows, rumors = index.lookup(candidates["item_id"])
+    rows, rumors, scores = index.lookup(candidates["item_id"])
     hits = candidates.take(rows)
     if not hits.num_rows:
         return 0, None
-    joined = hits.append_column("rumor_id", rumors)
+    joined = hits.append_column("rumor_id", rumors).append_column("tag_score", scores)
     if index.extra.num_rows:
         more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
         joined = pa.concat_tables([joined, more.select(joined.column_names)])

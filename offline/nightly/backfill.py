@@ -31,16 +31,16 @@ from feature_store.connection import RedisSettings
 from feature_store.live_exposures import DAY_S, write_live_exposures
 from offline.io import logs as logfiles
 from offline.join.contracts import (
-    PAIR_SCHEMA,
     SURFACE_COUNT_SCHEMA,
     JoinSummary,
     Partial,
     prepare_tags,
+    with_tag_score,
 )
 from offline.join.local import LocalEngine, scan_files
 from offline.nightly.item_index import index_path, lookup
 from offline.nightly.manifest import Manifest
-from offline.nightly.state import window
+from offline.nightly.state import applied_tags, window
 
 
 def run_date_of(now: datetime | date | float) -> date:
@@ -52,15 +52,16 @@ def run_date_of(now: datetime | date | float) -> date:
     return datetime.fromtimestamp(float(now), UTC).date()
 
 
-def applied_items(state_dir: Path, rumor_id: str) -> tuple[Manifest, list[str]]:
+def applied_items(state_dir: Path, rumor_id: str) -> tuple[Manifest, dict[str, float]]:
     """The current state generation's manifest and the items it attributes to ``rumor_id``
-    (from the tag set its partition aggregates were built with)."""
+    with their tag scores (from the tag set its partition aggregates were built with)."""
     manifest = Manifest.load(state_dir / "current" / "manifest.json")
     if not manifest.tags_file or not (state_dir / manifest.tags_file).exists():
-        return manifest, []
-    tags = pq.read_table(state_dir / manifest.tags_file)
+        return manifest, {}
+    tags = applied_tags(state_dir / manifest.tags_file)
     mine = tags.filter(pc.equal(tags["rumor_id"], rumor_id))
-    return manifest, sorted(set(mine["item_id"].to_pylist()))
+    scores = zip(mine["item_id"].to_pylist(), mine["tag_score"].to_pylist(), strict=True)
+    return manifest, dict(sorted(scores))
 
 
 def plan_reads(
@@ -82,12 +83,16 @@ def plan_reads(
     return groups
 
 
-def _scan(groups: dict[str, list[int]], items: Sequence[str], rumor_id: str,
+def _scan(groups: dict[str, list[int]], items: dict[str, float], rumor_id: str,
           summary: JoinSummary, workers: int) -> Partial:  # fmt: skip
-    """The pair aggregates of ``items`` (all carrying ``rumor_id``) in the named row groups."""
+    """The pair aggregates of ``items`` (item -> tag score, all carrying ``rumor_id``) in the
+    named row groups."""
     if not groups or not items:
         return Partial.empty()
-    tags = prepare_tags(pa.table({"item_id": list(items), "rumor_id": [rumor_id] * len(items)}))
+    tags = prepare_tags(
+        pa.table({"item_id": list(items), "rumor_id": [rumor_id] * len(items),
+                  "score": list(items.values())})
+    )  # fmt: skip
     checked = logfiles.check_files([Path(f) for f in sorted(groups)])
     return scan_files(checked, tags, summary, row_groups=groups, workers=workers)
 
@@ -108,10 +113,14 @@ def compute_backfill(
     A partition the current state generation holds unchanged gives its stored pair aggregates
     of the rumor (the items it already carried), and only the new items are scanned there; a
     partition it does not hold (new, late, rewritten) is scanned for every item of the rumor.
-    Aggregates merge by sum, min, max and or, so this is what the nightly computes."""
+    Aggregates merge by sum, min, max and or, so this is what the nightly computes. The new
+    items are hand tags (``tag add``, a review accept): tag score 1.0; the applied ones keep the
+    score the state was built with."""
     started = time.perf_counter()
     manifest, applied = applied_items(state_dir, rumor_id)
-    new = sorted(set(new_items) - set(applied))  # a tag already applied is never counted twice
+    # a tag already applied is never counted twice
+    new = {i: 1.0 for i in sorted(set(new_items) - set(applied))}
+    every = {**applied, **new}
     dts = window(run_date, lookback_days, logfiles.partitions(logs))
     stats: dict[str, Any] = {"partitions": len(dts), "indexed": 0, "unindexed": [],
                              "row_groups_total": 0, "row_groups_read": 0, "reused": 0}  # fmt: skip
@@ -122,17 +131,17 @@ def compute_backfill(
         if entry is not None and entry.fingerprint == LocalEngine().fingerprint(files):
             stats["reused"] += 1
             partials += [_stored(state_dir / rel, rumor_id) for rel in entry.pairs]
-            only_new.update(plan_reads(logs, state_dir, dt, new, stats))
+            only_new.update(plan_reads(logs, state_dir, dt, list(new), stats))
         else:
-            whole.update(plan_reads(logs, state_dir, dt, sorted({*applied, *new}), stats))
+            whole.update(plan_reads(logs, state_dir, dt, sorted(every), stats))
     planned = time.perf_counter()
     summary = JoinSummary(partitions=len(dts))
     partials.append(_scan(only_new, new, rumor_id, summary, workers))
-    partials.append(_scan(whole, sorted({*applied, *new}), rumor_id, summary, workers))
+    partials.append(_scan(whole, every, rumor_id, summary, workers))
     state = LocalEngine().merge_state(partials, {rumor_id}).exposures
     stats.update(
         window=[dts[0], dts[-1]] if dts else [],
-        items=len({*applied, *new}),
+        items=len(every),
         new_items=len(new),
         files_read=len(only_new) + len(whole),
         rows_read=summary.rows_read,
@@ -146,7 +155,7 @@ def compute_backfill(
 def _stored(path: Path, rumor_id: str) -> Partial:
     """The stored pair aggregates of one partition, only ``rumor_id``'s rows."""
     pairs = pq.read_table(path, filters=pc.field("rumor_id") == rumor_id)
-    return Partial(pairs.cast(PAIR_SCHEMA), SURFACE_COUNT_SCHEMA.empty_table())
+    return Partial(with_tag_score(pairs), SURFACE_COUNT_SCHEMA.empty_table())
 
 
 def backfill_tag(

@@ -35,7 +35,14 @@ import pyarrow.parquet as pq
 
 from offline.io.parquet import write_parquet_atomic
 from offline.io.rejects import RejectWriter
-from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.contracts import (
+    MISSING_TAG_SCORE,
+    TAG_PAIR_SCHEMA,
+    JoinSummary,
+    Partial,
+    prepare_tags,
+    with_tag_score,
+)
 from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 from offline.nightly.audience import build_audience
 from offline.nightly.manifest import Manifest, PartitionEntry
@@ -85,10 +92,22 @@ def current_generation(state_dir: Path) -> Path | None:
 
 
 def _anti_join(left: pa.Table, right: pa.Table) -> pa.Table:
-    """Rows of ``left`` whose (item_id, rumor_id) is not in ``right``."""
+    """Rows of ``left`` whose (item_id, rumor_id, tag_score) is not in ``right``: a tag whose
+    score changed is both removed and added, so the window is rescanned with the new score."""
     if right.num_rows == 0 or left.num_rows == 0:
         return left
-    return left.join(right, keys=["item_id", "rumor_id"], join_type="left anti", use_threads=False)
+    keys = ["item_id", "rumor_id", "tag_score"]
+    return left.join(right, keys=keys, join_type="left anti", use_threads=False)
+
+
+def applied_tags(path: Path) -> pa.Table:
+    """A generation's stored tag set; one written before tag scores has MISSING_TAG_SCORE, so
+    a matched tag's real score shows as a change and the next run rescans the window."""
+    tags = pq.read_table(path)
+    if "tag_score" not in tags.column_names:
+        fill = pa.array([MISSING_TAG_SCORE] * tags.num_rows, pa.float32())
+        tags = tags.append_column("tag_score", fill)
+    return tags.select(TAG_PAIR_SCHEMA.names).cast(TAG_PAIR_SCHEMA)
 
 
 class StateUpdate:
@@ -149,9 +168,7 @@ class StateUpdate:
         started = time.perf_counter()
         old = Manifest.load(self.dir / "current" / "manifest.json")
         tags_now = prepare_tags(tags)
-        applied = (
-            pq.read_table(self._path(old.tags_file)) if old.tags_file else tags_now.slice(0, 0)
-        )
+        applied = applied_tags(self._path(old.tags_file)) if old.tags_file else tags_now.slice(0, 0)
         added, removed = _anti_join(tags_now, applied), _anti_join(applied, tags_now)
         dts = window(self.run_date, self.lookback_days, self.engine.log_partitions(self.logs))
         plan = self._plan(old, dts, added, removed)
@@ -218,10 +235,12 @@ class StateUpdate:
         return generation
 
     def _partials(self, manifest: Manifest) -> Iterator[Partial]:
-        """The window's partial aggregates, read one file pair at a time as the engine folds."""
+        """The window's partial aggregates, read one file pair at a time as the engine folds
+        (pairs stored before tag scores read as hand-tagged: with_tag_score)."""
         for entry in manifest.partitions.values():
             for pairs, surfaces in zip(entry.pairs, entry.surfaces, strict=True):
-                yield Partial(pq.read_table(self._path(pairs)), pq.read_table(self._path(surfaces)))
+                stored = with_tag_score(pq.read_table(self._path(pairs)))
+                yield Partial(stored, pq.read_table(self._path(surfaces)))
 
     def _flip(self, generation: Path) -> None:
         link = self.dir / "current"

@@ -344,6 +344,75 @@ def test_partitions_scanned_by_one_engine_merge_in_another(
     assert mixed["exposures"] == full.to_pylist()
 
 
+# --- tag scores ------------------------------------------------------------------------------
+
+SCORED_TAGS = pa.table(
+    {
+        "item_id": ["i1", "i2", "i3", "i3", "i5"],
+        "rumor_id": ["rA", "rA", "rB", "rC", "rB"],
+        "source": ["manual", "matched", "matched", "matched", "matched"],
+        "score": [0.2, 0.6, 0.87, 0.5, 0.7],  # a manual tag is 1.0 whatever its score says
+    }
+)
+SCORED_ROWS = [
+    ("u1", "i2", t(1, 1), "feed", "share"),
+    ("u1", "i1", t(3, 1), "feed", "impression"),  # a hand-tagged item too, two days later
+    ("u4", "i2", t(1, 2), "feed", "click"),  # only through the matched item
+    ("u2", "i3", t(2, 3), "comment", "like"),  # one item, two rumors, two scores
+    ("u5", "i5", t(1, 4), "feed", "impression"),
+    ("u5", "i3", t(3, 4), "search", "click"),  # two matched items: the better score
+]
+
+
+def scores_of(state: pa.Table) -> dict[tuple[str, str], float]:
+    """(user, rumor) -> tag score, rounded past float32's noise."""
+    return {k: round(r["tag_score"], 6) for k, r in by_pair(state).items()}
+
+
+def test_the_tag_score_is_the_best_of_the_items_a_user_met(
+    engine: JoinEngine, reference: JoinEngine, tmp_path: Path
+) -> None:
+    """A hand-tagged item (and one of the same rumor matched) gives 1.0; only matched items
+    give the best of their scores; across partitions and in the partials alike."""
+    logs = write_logs(tmp_path / "logs", SCORED_ROWS)
+    got = run_join(engine, log_files(logs), SCORED_TAGS, tmp_path)
+    assert_same(got, run_join(reference, log_files(logs), SCORED_TAGS, tmp_path))
+    assert scores_of(got.state) == {
+        ("u1", "rA"): 1.0, ("u4", "rA"): 0.6, ("u2", "rB"): 0.87, ("u2", "rC"): 0.5,
+        ("u5", "rB"): 0.87, ("u5", "rC"): 0.5,
+    }  # fmt: skip
+    night = state_outputs(engine, logs, tmp_path / "state", 3, tags=SCORED_TAGS)
+    assert scores_of(pa.Table.from_pylist(night["exposures"])) == scores_of(got.state)
+
+
+def _strip_tag_scores(state: Path) -> None:
+    """Make a state folder look written before tag scores: no tag_score in any part file."""
+    for f in [*state.glob("parts/dt=*/pairs-*.parquet"), *state.glob("parts/tags-*.parquet")]:
+        table = pq.read_table(f)
+        pq.write_table(table.drop_columns(["tag_score"]), f)
+
+
+def test_partials_stored_before_tag_scores_read_as_hand_tagged_then_rescan(
+    engine: JoinEngine, reference: JoinEngine, tmp_path: Path
+) -> None:
+    """Stored pair aggregates and tag sets without tag_score load as 1.0 (a hand tag's); a
+    matched tag's real score then shows as a changed tag, and the window is rescanned."""
+    logs = write_logs(tmp_path / "logs", SCORED_ROWS)
+    state = tmp_path / "state"
+    state_outputs(engine, logs, state, 3)
+    _strip_tag_scores(state)
+    again = state_outputs(engine, logs, state, 3)
+    assert again["summary"]["partitions"]["unchanged"] == ["2026-10-01", "2026-10-02",
+                                                           "2026-10-03"]  # fmt: skip
+    assert set(scores_of(pa.Table.from_pylist(again["exposures"])).values()) == {1.0}
+    scored = state_outputs(engine, logs, state, 3, tags=SCORED_TAGS)
+    assert scored["summary"]["partitions"]["scanned"] == ["2026-10-01", "2026-10-02",
+                                                          "2026-10-03"]  # fmt: skip
+    fresh = state_outputs(reference, logs, tmp_path / "fresh", 3, tags=SCORED_TAGS)
+    assert scored["exposures"] == fresh["exposures"]
+    assert scores_of(pa.Table.from_pylist(scored["exposures"]))[("u4", "rA")] == 0.6
+
+
 def test_every_registered_engine_is_under_contract() -> None:
     assert sorted(ENGINES) == sorted(ENGINE_NAMES)
     assert all(engine_named(name).name == name for name in ENGINE_NAMES)
