@@ -21,7 +21,8 @@ MAX_LIVE_DAYS = 30
 
 
 def add_state(a: ExposureState, b: ExposureState) -> ExposureState:
-    """Two aggregates of one (user, rumor) over disjoint rows, combined; ``a``'s logits kept."""
+    """Two aggregates of one (user, rumor) over disjoint rows, combined as the join merges them
+    (the best tag score too); ``a``'s logits kept."""
     return ExposureState(
         a.rumor_id,
         a.exposures + b.exposures,
@@ -30,6 +31,7 @@ def add_state(a: ExposureState, b: ExposureState) -> ExposureState:
         a.strongest_action if a.strongest_action >= b.strongest_action else b.strongest_action,
         a.surface_mask | b.surface_mask,
         a.logits,
+        a.tag_score if a.tag_score >= b.tag_score else b.tag_score,
     )
 
 

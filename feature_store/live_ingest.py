@@ -195,7 +195,7 @@ def decode_day(raw: dict[bytes, bytes] | None) -> dict[str, ExposureState]:
         return out
     for k, v in raw.items():
         rumor = k.decode()
-        out[rumor] = _make((rumor, *_unpack(v)[1:], ()))
+        out[rumor] = _make((rumor, *_unpack(v)[1:], (), 1.0))  # no tag score: as a hand tag
     return out
 
 

@@ -65,3 +65,13 @@ def test_screening_rejects_with_the_first_reason_and_keeps_tagged_rows() -> None
     assert day["r1"].exposures == 2 and day["r1"].strongest_action == 4
     assert day["r1"].surface_mask == 0b11 and day["r2"].exposures == 1
     assert got.counts()["rejected:unknown_action"] == 1
+
+
+def test_the_best_tag_score_is_kept_when_days_combine() -> None:
+    from domain.exposure_days import add_state
+    from domain.records import ExposureState
+
+    matched = ExposureState("r1", 2, 10, 20, 1, 1, (), 0.87)
+    hand = ExposureState("r1", 1, 30, 30, 0, 2)
+    assert add_state(matched, hand).tag_score == 1.0
+    assert add_state(matched, matched).tag_score == 0.87
