@@ -15,8 +15,6 @@ trims only entries every consumer group has been delivered and none holds pendin
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ import pyarrow.parquet as pq
 import redis
 
 from feature_store import outbox
+from offline.io import ledger
 from offline.io.parquet import write_parquet_atomic
 
 OUTBOX_SCHEMA = pa.schema(
@@ -50,20 +49,12 @@ class OutboxExportError(RuntimeError):
 
 def read_ledger(out: Path) -> str | None:
     """The last outbox id this folder holds, as recorded after the store acknowledged it."""
-    try:
-        return str(json.loads((out / LEDGER).read_text())["cursor"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError) as e:
-        raise OutboxExportError(f"{out / LEDGER}: unreadable export ledger ({e})") from None
+    return ledger.read_ledger(out, LEDGER, OutboxExportError)
 
 
 def _write_ledger(out: Path, cursor: str) -> None:
     """Record ``cursor`` in the folder's ledger, atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{LEDGER}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"cursor": cursor}))
-    os.replace(tmp, out / LEDGER)
+    ledger.write_ledger(out, LEDGER, cursor)
 
 
 def _table(rows: list[tuple[str, dict[str, str]]], seen: set[str]) -> tuple[pa.Table, int]:

@@ -14,8 +14,6 @@ nothing, and says how to go on.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ import pyarrow.parquet as pq
 import redis
 
 from feature_store import events
+from offline.io import ledger
 from offline.io.contracts import EVENT_SCHEMA as DEBUNK_EVENT_SCHEMA
 from offline.io.contracts import EVENT_UPDATE
 from offline.io.parquet import write_parquet_atomic
@@ -47,19 +46,12 @@ class ExportError(RuntimeError):
 
 def read_ledger(out: Path) -> str | None:
     """The last stream id this folder holds, as recorded after the store acknowledged it."""
-    try:
-        return str(json.loads((out / LEDGER).read_text())["cursor"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError) as e:
-        raise ExportError(f"{out / LEDGER}: unreadable export ledger ({e})") from None
+    return ledger.read_ledger(out, LEDGER, ExportError)
 
 
 def _write_ledger(out: Path, cursor: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{LEDGER}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"cursor": cursor}))
-    os.replace(tmp, out / LEDGER)
+    """Record ``cursor`` in the folder's ledger, atomically."""
+    ledger.write_ledger(out, LEDGER, cursor)
 
 
 def _check_not_rolled_back(cursor: str, ledger: str | None, out: Path) -> None:
