@@ -15,6 +15,9 @@ redis-server; ``debunk serve`` answers on loopback; every number below comes fro
   share that gets any card (and, exactly, from the job's exposure state, how many of all of
   them would).
 
+``--credited-media`` writes the posts that end in a source credit as ``media`` authors, whose
+matches the nightly routes to review (a stand-in for the author types CED lacks).
+
 Run: ``python -m bench.eval_service`` (``--data`` for another CED folder; without one it prints
 the reason and exits 0). Prints the table with the targets and the failures with ids and texts,
 and writes ``bench/out/eval_service.json``.
