@@ -48,7 +48,8 @@ _scratch = threading.local()
 @dataclass(frozen=True)
 class ScoreParams:
     """Knobs of the score (see the module docstring); chosen on the tune halves of
-    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010)."""
+    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010; the unexplained
+    charge: 0035)."""
 
     conf_grams: float = 2.0
     contain_grams: float = 12.0
