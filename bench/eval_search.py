@@ -13,7 +13,8 @@ score reaching it). Our matcher is also reported at the service's own threshold
 posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
 test half is read once per version); ``--rows 1`` or ``--rows 2`` restricts the tables to one
-judging round (round 2 was written before any of its rows was scored). Writes ``bench/out/eval_search.json``.
+judging round (round 2 was written before any of its rows was scored). Writes
+``bench/out/eval_search.json``.
 """
 
 from __future__ import annotations
@@ -74,9 +75,7 @@ def evaluate(
     out = {}
     for kind in judged_sets.KINDS:
         idx = [
-            i
-            for i, r in enumerate(rows)
-            if r.kind == kind and r.half == half and r.round in rounds
+            i for i, r in enumerate(rows) if r.kind == kind and r.half == half and r.round in rounds
         ]
         threshold = np.array([per_family[rows[i].family] for i in idx])
         out[kind] = kind_metrics(
@@ -96,6 +95,8 @@ def table(results: list[dict]) -> str:
     head = f"{'kind':<12} {'method':<16} {'rows':>4} {'p@1':>5} {'r@1':>5} {'false':>5} {'top1':>5}"
     lines = [head, "-" * len(head)]
     for kind in judged_sets.KINDS:
+        if not results[0]["metrics"][kind]["rows"]:
+            continue  # no row of this kind in the rows shown
         for res in results:
             m = res["metrics"][kind]
             extra = f"  (near rumor {m['near_answer_rate']:.2f})" if "near_answer_rate" in m else ""
@@ -201,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     print("thresholds (chosen on the tune half: lowest score reaching the family's precision):")
     print(threshold_lines(results))
-    print(f"\n{args.half} half, rows of round {args.rows} (targets: search p@1 {PRECISION_TARGET['search']}, "
+    print(f"\n{args.half} half, rows of round {args.rows} "
+          f"(targets: search p@1 {PRECISION_TARGET['search']}, "
           f"text p@1 {PRECISION_TARGET['text']})")  # fmt: skip
     print(table(results))
     result = {
