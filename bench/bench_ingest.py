@@ -66,7 +66,7 @@ def write_snapshot(client: Any, seed: int) -> dict[str, int]:
         "rumor_id": [f"r{(u * 7 + k) % RUMORS:03d}" for k, u in enumerate(users)],
         "exposures": rng.integers(1, 5, n), "first_ts": [ts] * n, "last_ts": [ts] * n,
         "strongest_action": ["click"] * n, "surface_mask": [1] * n, "shared": [False] * n,
-        "first_share_ts": [None] * n, "last_share_ts": [None] * n,
+        "first_share_ts": [None] * n, "last_share_ts": [None] * n, "tag_score": [1.0] * n,
     }, schema=STATE_SCHEMA)])  # fmt: skip
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     w.commit({"run_date": yesterday})
@@ -240,16 +240,26 @@ def stream_latency(client: Any, stub: Any, redis_url: str, n: int) -> dict[str, 
     }
 
 
-def feed_cost(server: Any, stub: Any, clock: int, users: list[str], rounds: int) -> dict:
-    """Server CPU per RankFeed with the live state read and without, alternating rounds."""
+def feed_cost(
+    server: Any,
+    stub: Any,
+    clock: int,
+    users: list[str],
+    rounds: int,
+    baseline: list[str] | None = None,
+) -> dict:
+    """Server CPU per RankFeed with the live state read and without, alternating rounds. Given
+    ``baseline`` (one user per user of ``users``), "without" calls those users instead: the
+    same exposures served from the snapshot, so both sides rank the same cards."""
     from debunk.v1 import debunk_pb2 as pb
 
     cpu = {False: 0.0, True: 0.0}
     for r in range(rounds + 1):
         for flag in (False, True) if r % 2 == 0 else (True, False):
             server._reader.live = flag  # the benchmark's switch (private on purpose)
+            called = users if flag or not baseline else baseline
             c0 = time.clock_gettime(clock)
-            for u in users:
+            for u in called:
                 stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=5), timeout=5)
             if r:
                 cpu[flag] += time.clock_gettime(clock) - c0
@@ -258,6 +268,56 @@ def feed_cost(server: Any, stub: Any, clock: int, users: list[str], rounds: int)
     return {"calls": n, "server_cpu_us_without": round(cpu[False] / n * 1e6, 1),
             "server_cpu_us_with": round(cpu[True] / n * 1e6, 1),
             "cpu_ratio": round(cpu[True] / cpu[False], 3)}  # fmt: skip
+
+
+def folded_twins(settings: Any, users: list[str]) -> list[str]:
+    """For each of ``users``: a twin user (``f`` for the id's first letter) whose snapshot
+    state is the user's state with the live layers merged, and who has no live rows: what the
+    next nightly would serve from the snapshot alone."""
+    import asyncio
+
+    from feature_store import keys
+    from feature_store.codecs import pack_exposure
+    from feature_store.reader import SnapshotReader
+    from feature_store.transport.factory import open_transport
+
+    async def merged() -> tuple[str, list[Any]]:
+        reader = SnapshotReader(open_transport(settings))
+        try:
+            version = await reader.current_version()
+            assert version is not None
+            return version, [await reader.user_exposures(version, u) for u in users]
+        finally:
+            await reader.transport.aclose()
+
+    version, states = asyncio.run(merged())
+    twins = ["f" + u[1:] for u in users]
+    client = settings.sync_client()
+    pipe = client.pipeline(transaction=False)
+    for twin, user_states in zip(twins, states, strict=True):
+        values = {s.rumor_id: pack_exposure(s.exposures, s.first_ts, s.last_ts,
+                                            s.strongest_action, s.surface_mask, s.logits,
+                                            s.tag_score) for s in user_states}  # fmt: skip
+        pipe.delete(keys.user_exposures(version, twin))
+        pipe.hset(keys.user_exposures(version, twin), mapping=values)
+    pipe.execute()
+    client.close()
+    return twins
+
+
+def same_cards(server: Any, stub: Any, users: list[str], twins: list[str]) -> int:
+    """How many of ``users`` (live state read) get exactly the cards of their twin (snapshot
+    alone): all of them, or the same-answer comparison would not be one."""
+    from debunk.v1 import debunk_pb2 as pb
+
+    def cards(user: str, live: bool) -> list[bytes]:
+        server._reader.live = live
+        reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=5), timeout=5)
+        return [c.SerializeToString() for c in reply.cards]
+
+    same = sum(cards(u, True) == cards(t, False) for u, t in zip(users, twins, strict=True))
+    server._reader.live = True
+    return same
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -306,11 +366,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 req.events.add(user_id=u, item_id=f"t{first_rumor[u]:06d}", surface=1,
                                action=2).ts.seconds = int(time.time())  # fmt: skip
             stub.RecordExposures(req, timeout=10)
+            twins = folded_twins(settings, with_state)
+            result["rankfeed_same_cards"] = {
+                "users": len(twins),
+                "same": same_cards(server, stub, with_state, twins),
+            }
             result["rankfeed_cost"] = {
                 "live rows on rumors the snapshot has (same cards)": feed_cost(
                     server, stub, clock, same, args.feed_rounds),
-                "live rows on new rumors (more cards)": feed_cost(
+                "live rows on new rumors vs the same states in the snapshot (same cards)":
+                    feed_cost(server, stub, clock, with_state, args.feed_rounds, twins),
+                "live rows on new rumors vs the snapshot without them (more cards)": feed_cost(
                     server, stub, clock, with_state, args.feed_rounds),
+                "no live rows (the empty live keys read)": feed_cost(
+                    server, stub, clock, twins, args.feed_rounds),
             }  # fmt: skip
         client.close()
     return result
@@ -342,6 +411,8 @@ def report(r: dict[str, Any]) -> None:
         [[k, c["calls"], c["server_cpu_us_without"], c["server_cpu_us_with"], c["cpu_ratio"]]
          for k, c in r["rankfeed_cost"].items()],
     ))  # fmt: skip
+    c = r["rankfeed_same_cards"]
+    print(f"same cards with the live state read as from its folded twin: {c['same']}/{c['users']}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
