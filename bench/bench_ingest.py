@@ -1,7 +1,10 @@
 """Live exposure ingest benchmark (issue #19): the ingest rate of RecordExposures and of a
 `debunk ingest` process on the stream, each beside a serving process under RankFeed load; the
 time from an exposure's acknowledgement to the first RankFeed that carries its card (p50/p99);
-and RankFeed's server CPU with the live state read and without, in the same run.
+and RankFeed's server CPU with the live state read and without, in the same run: for live
+rows on rumors the user has (same cards), on new rumors against the same states folded into the
+snapshot (``folded_twins``: same cards, the cost of the live state alone) and against the
+snapshot without them (more cards ranked), and for users without live rows (empty keys).
 
     make bench-live                                     # runs bench_live.py, then this
     .venv/bin/python bench/bench_ingest.py --exposures 400000
@@ -248,21 +251,23 @@ def feed_cost(
     rounds: int,
     baseline: list[str] | None = None,
 ) -> dict:
-    """Server CPU per RankFeed with the live state read and without, alternating rounds. Given
+    """Server CPU per RankFeed with the live state read and without, call by call in
+    alternating order (so the shared machine's load falls on both sides alike). Given
     ``baseline`` (one user per user of ``users``), "without" calls those users instead: the
     same exposures served from the snapshot, so both sides rank the same cards."""
     from debunk.v1 import debunk_pb2 as pb
 
+    sides = {False: baseline or users, True: users}
+    requests = {f: [pb.RankFeedRequest(user_id=u, limit=5) for u in us] for f, us in sides.items()}
     cpu = {False: 0.0, True: 0.0}
     for r in range(rounds + 1):
-        for flag in (False, True) if r % 2 == 0 else (True, False):
-            server._reader.live = flag  # the benchmark's switch (private on purpose)
-            called = users if flag or not baseline else baseline
-            c0 = time.clock_gettime(clock)
-            for u in called:
-                stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=5), timeout=5)
-            if r:
-                cpu[flag] += time.clock_gettime(clock) - c0
+        for k in range(len(users)):
+            for flag in (False, True) if (k + r) % 2 == 0 else (True, False):
+                server._reader.live = flag  # the benchmark's switch (private on purpose)
+                c0 = time.clock_gettime(clock)
+                stub.RankFeed(requests[flag][k], timeout=5)
+                if r:  # round 0 warms up
+                    cpu[flag] += time.clock_gettime(clock) - c0
     server._reader.live = True
     n = rounds * len(users)
     return {"calls": n, "server_cpu_us_without": round(cpu[False] / n * 1e6, 1),
@@ -313,6 +318,8 @@ def same_cards(server: Any, stub: Any, users: list[str], twins: list[str]) -> in
     def cards(user: str, live: bool) -> list[bytes]:
         server._reader.live = live
         reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=5), timeout=5)
+        for card in reply.cards:
+            card.ClearField("score")  # it decays with the clock between the two calls
         return [c.SerializeToString() for c in reply.cards]
 
     same = sum(cards(u, True) == cards(t, False) for u, t in zip(users, twins, strict=True))
@@ -423,7 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--in-flight", type=int, default=2, help="RecordExposures calls outstanding")
     p.add_argument("--latency-users", type=int, default=400)
     p.add_argument("--feed-users", type=int, default=300)
-    p.add_argument("--feed-rounds", type=int, default=6)
+    p.add_argument("--feed-rounds", type=int, default=10)
     p.add_argument("--seed", type=int, default=19)
     return p.parse_args(argv)
 
