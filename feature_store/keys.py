@@ -44,6 +44,7 @@ brace, a glob character, whitespace or a separator that would address another ke
 
 from __future__ import annotations
 
+import functools
 import re
 
 from domain.ids import InvalidId, check_id, valid_id
@@ -202,19 +203,29 @@ def feed_keys(
     """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
     user_model, then live_exposures when ``live``, then live_day of each of ``live_days`` (same
     bytes as those functions; each id is checked once, not four times)."""
-    if not all(len(x) == 8 and x.isdigit() for x in (day, *live_days)):
-        raise InvalidId("day must be YYYYMMDD")
-    v, d = _v(version), b"}:" + day.encode()
-    tails = tuple(b"}:" + x.encode() for x in live_days)
+    parts = _feed_parts(version, day, live, tuple(live_days))
     out: list[tuple[bytes, ...]] = []
     for user_id in user_ids:
-        tag = b"{" + check_id(user_id, "user_id").encode()
-        row = (v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
-               v + b"m:" + tag + b"}")  # fmt: skip
-        if live:
-            row = (*row, b"dbk:lx:" + tag + b"}", *(b"dbk:li:" + tag + t for t in tails))
-        out.append(row)
+        tag = check_id(user_id, "user_id").encode()
+        out.append(tuple([head + tag + tail for head, tail in parts]))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _feed_parts(
+    version: str, day: str, live: bool, live_days: tuple[str, ...]
+) -> tuple[tuple[bytes, bytes], ...]:
+    """What each feed_keys key puts before and after the user id: checked and built once per
+    (version, day, live days), not per call (a feed read's keys differ only in the id)."""
+    if not all(len(x) == 8 and x.isdigit() for x in (day, *live_days)):
+        raise InvalidId("day must be YYYYMMDD")
+    v = _v(version)
+    parts = [(v + b"u:{", b"}"), (b"dbk:dlv:{", b"}"), (b"dbk:cap:{", b"}:" + day.encode()),
+             (v + b"m:{", b"}")]  # fmt: skip
+    if live:
+        parts.append((b"dbk:lx:{", b"}"))
+        parts.extend((b"dbk:li:{", b"}:" + d.encode()) for d in live_days)
+    return tuple(parts)
 
 
 def version_pattern(version: str) -> bytes:

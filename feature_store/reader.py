@@ -293,11 +293,15 @@ def _decode_live_views(raw: list, as_of: int, days: int) -> list[FeedView]:
 
 
 def _live_states(raw: list, i: int, as_of: int, days: int) -> list[ExposureState]:
-    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days."""
-    merged = merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of)
-    if not days:
-        return merged
-    return add_days(merged, [decode_day(r) for r in raw[i + 5 : i + 5 + days] if r])
+    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days.
+    Empty live replies cost a truth test each (most users have no live rows)."""
+    states = decode_exposures(raw[i])
+    if raw[i + 4]:
+        states = merge_layers(states, decode_live(raw[i + 4]), as_of)
+    if days == 1:
+        return add_days(states, (decode_day(raw[i + 5]),)) if raw[i + 5] else states
+    parts = [decode_day(r) for r in raw[i + 5 : i + 5 + days] if r]
+    return add_days(states, parts) if parts else states
 
 
 @functools.lru_cache(maxsize=64)
