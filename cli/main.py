@@ -187,6 +187,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             materialize_on=where,
             write_tasks=args.write_tasks,
             logs=args.logs_uri,
+            log_settle_s=args.log_settle_minutes * 60,
         )
     _print_json(summary)
     return 0
@@ -299,6 +300,17 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
 
 
+def _minutes(value: str) -> int:
+    """A whole number of minutes, 0 to 1440 (a day)."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 1440:
+        raise argparse.ArgumentTypeError(f"not a number of minutes from 0 to 1440: {value!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="debunk", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("DEBUNK_LOG_LEVEL", "INFO"))
@@ -344,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lookback-days", type=int, default=30)
     s.add_argument("--keep-versions", type=int, default=2)
     s.add_argument("--no-train", action="store_true", help="skip the models (rules only)")
+    s.add_argument(
+        "--log-settle-minutes",
+        type=_minutes,
+        default=15,
+        help="the log shipper's lag allowance: rows younger than this are left to the live "
+        "layer when the run date is not over (default 15)",
+    )
     s.add_argument(
         "--max-shrink",
         type=float,
