@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli import lifecycle, logs, review
-from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.engines import engine_from, engine_options, materialize_options, run_options
 from cli.ingest import add_ingest_parser
 from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
@@ -172,7 +172,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     guard = FlipGuard(allow_shrink=args.allow_shrink)
     if args.max_shrink is not None:
         guard = FlipGuard(max_shrink=args.max_shrink, allow_shrink=args.allow_shrink)
-    where = materialize_from(args)  # a bad combination fails before Redis starts
+    options = run_options(args)  # a bad combination fails before Redis starts
     with redis_settings() as settings:
         summary = run_nightly(
             Path(args.data),
@@ -184,10 +184,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             train=not args.no_train,
             guard=guard,
             engine=engine_from(args),
-            materialize_on=where,
-            write_tasks=args.write_tasks,
-            logs=args.logs_uri,
-            log_settle_s=args.log_settle_minutes * 60,
+            **options,
         )
     _print_json(summary)
     return 0
@@ -300,17 +297,6 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {value!r}") from None
 
 
-def _minutes(value: str) -> int:
-    """A whole number of minutes, 0 to 1440 (a day)."""
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if not 0 <= n <= 1440:
-        raise argparse.ArgumentTypeError(f"not a number of minutes from 0 to 1440: {value!r}")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="debunk", description=__doc__)
     p.add_argument("--log-level", default=os.environ.get("DEBUNK_LOG_LEVEL", "INFO"))
@@ -356,13 +342,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lookback-days", type=int, default=30)
     s.add_argument("--keep-versions", type=int, default=2)
     s.add_argument("--no-train", action="store_true", help="skip the models (rules only)")
-    s.add_argument(
-        "--log-settle-minutes",
-        type=_minutes,
-        default=15,
-        help="the log shipper's lag allowance: rows younger than this are left to the live "
-        "layer when the run date is not over (default 15)",
-    )
     s.add_argument(
         "--max-shrink",
         type=float,
