@@ -23,7 +23,7 @@ import redis
 from domain.exposure_days import BUCKET_S
 from feature_store import keys
 
-SCAN_COUNT = 1_000
+SCAN_COUNT = 250
 
 # KEYS: the pointer, then live day keys. ARGV: the version, the watermark's day (YYYYMMDD), its
 # hour. Returns {days deleted, buckets deleted}, or -1 when the pointer names another version.
