@@ -67,7 +67,10 @@ def last_row_ts(logs: Path | str, run_date: date, engine: JoinEngine) -> float |
 def run_watermark(
     logs: Path | str, run_date: date, engine: JoinEngine, *, read_at: float, settle_s: int
 ) -> int:
-    """The watermark of this run: from its clock and, for local logs, the run date's last row."""
+    """The watermark of this run: from its clock and, for local logs, the run date's last row
+    (not read when the clock alone shows the day over: the usual night)."""
+    if read_at - settle_s >= day_end(run_date):
+        return day_end(run_date)
     if is_remote(logs):
         return watermark(run_date, read_at, read_at, settle_s)
     return watermark(run_date, read_at, last_row_ts(logs, run_date, engine), settle_s)
