@@ -222,14 +222,15 @@ class SnapshotReader:
         covers = self._covers.get(version, False)
         guess = _days(covers, today) if covers is not False else _days(_midnight(today), today)
         extra: list[tuple[bytes | str, ...]] = []
-        if version not in self._as_of:
+        need_as_of = version not in self._as_of  # decided once: another read may fill it
+        if need_as_of:
             extra.append((b"HGET", keys.meta(version), b"tags_as_of"))
         if covers is False:
             extra.append(watermark_command(version))
         replies = await self.transport.pipeline([*commands(guess), *extra])
         if covers is False:
             covers = self._covers[version] = watermark_of(replies.pop())
-        if version not in self._as_of:
+        if need_as_of:
             self._as_of[version] = _as_of(replies.pop())
         real = _days(covers, today)
         if [d for d, _ in real] != [d for d, _ in guess]:
