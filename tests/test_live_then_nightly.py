@@ -147,6 +147,9 @@ def test_a_nightly_over_a_partial_day_leaves_the_rest_to_the_live_buckets(
     assert _bucket_fields(client, keep=lambda day, hour: True) == later, "only covered ones go"
     assert _states(redis_url, cut, users, live=False) != alone, "the snapshot misses the rest"
     assert _states(redis_url, cut, users, live=True) == alone, "live buckets add it, once"
+    again = run_nightly(data, DAY, live_state, settings, train=False, read_at=CUT_AT + 120)
+    assert DAY.isoformat() in again["state"]["partitions"]["unchanged"], "same cut: reused"
+    assert _states(redis_url, current_version(client), users, live=True) == alone
     tagged = load_tagged(client, tagged)
     assert tagged.live_after == WATERMARK
     late = screen(rows[:50], tagged.rumors, now=NOW, window_s=WINDOW_S,
