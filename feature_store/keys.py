@@ -15,7 +15,8 @@ one user lives in one slot):
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
-- ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: rumor_id -> live-ingested partial aggregate (TTL)
+- ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: ``HH|rumor_id`` -> live-ingested partial aggregate of
+  that UTC hour (TTL; trimmed below the snapshot's watermark after a nightly's flip)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -151,10 +152,23 @@ def live_exposures_prefix() -> bytes:
 
 
 def live_day(user_id: str, day: str) -> bytes:
-    """The hash rumor_id -> live-ingested partial aggregate of one user on one UTC day."""
+    """The hash ``HH|rumor_id`` -> live-ingested partial aggregate of one user's rows of one UTC
+    hour, per UTC day (fields: domain.exposure_days.bucket_field)."""
     if not (len(day) == 8 and day.isdigit()):
         raise InvalidId("day must be YYYYMMDD")
     return b"dbk:li:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
+
+
+def live_day_pattern() -> bytes:
+    """A SCAN MATCH pattern for every live_day hash (the nightly's trim of covered buckets)."""
+    return b"dbk:li:*"
+
+
+def live_day_of(key: bytes) -> str | None:
+    """The UTC day (YYYYMMDD) of a live_day key, or None when ``key`` is not one."""
+    if key.startswith(b"dbk:li:{") and key[-10:-8] == b"}:" and key[-8:].isdigit():
+        return key[-8:].decode()
+    return None
 
 
 def ingest_batch(batch_id: str) -> bytes:
