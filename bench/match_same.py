@@ -2,8 +2,8 @@
 
 Run: ``python -m bench.match_same --dump OUT.npz [--code DIR]`` once per version (``--code``:
 the checkout whose ``matching/`` to import, e.g. a worktree of main; default this one), then
-``python -m bench.match_same --compare A.npz B.npz`` (``make match-same`` does all three
-against ``MAIN``). Reads ``../shared/data/ced`` (or ``--data``) at run time and prints the
+``python -m bench.match_same --compare A.npz B.npz`` (``make match-same MAIN=DIR`` does all
+three). Reads ``../shared/data/ced`` (or ``--data``) at run time and prints the
 reason and exits 0 when it is absent; nothing of it is written into the repository.
 
 Library: the 30,000-rumor library of ``make eval-matching``. Texts: every CED post and every
@@ -76,7 +76,11 @@ def dump(data: Path, step: int, out: Path) -> None:
 
 
 def compare(a: Path, b: Path) -> int:
-    """0 when every array of the two dumps is equal (dtype and bits), 1 otherwise."""
+    """0 when every array of the two dumps is equal (dtype and bits), 1 otherwise (0 when a
+    dump is missing because the data was absent: the dump step said so)."""
+    if not (a.exists() and b.exists()):
+        print("match-same: skipped, nothing dumped to compare")
+        return 0
     x, y = np.load(a), np.load(b)
     bad = [
         f
