@@ -170,7 +170,7 @@ def _top_per_text(
     keep = np.flatnonzero(key >= floor * best[group])
     d, key, group = d[keep], key[keep], group[keep]
     # the order of lexsort((d, -key, t)) as three stable sorts, the int ones narrowed so
-    # numpy radix-sorts them: a third of the time of the lexsort
+    # numpy radix-sorts them (this step then takes about 0.6 of the lexsort version's time)
     order = np.argsort(_narrow(d), kind="stable")
     order = order[np.argsort(-key[order], kind="stable")]
     order = order[np.argsort(_narrow(group)[order], kind="stable")]
