@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching eval-search eval-service eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching match-same eval-search eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -104,10 +104,19 @@ calibrate-report: $(STAMP)
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
 
-# Offline matching texts/s (in-process and MatchPool's worker processes) beside a TF-IDF
-# char 2-3-gram baseline in the same run, on CED text; skips (exit 0) without ../shared/data/ced.
+# Offline matching texts/s (in-process and MatchPool's worker processes) beside bm25s in the
+# same run, on CED text; skips (exit 0) without ../shared/data/ced.
 bench-matching: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.bench_matching $(BENCH_ARGS)
+
+# The matcher's answers here equal, bit for bit, those of the checkout MAIN (e.g. a worktree of
+# main) on ~195,000 CED texts; skips (exit 0) without ../shared/data/ced.
+match-same: $(STAMP)
+	@test -n "$(MAIN)" || { echo "match-same: set MAIN=<checkout to compare with>"; exit 2; }
+	@rm -f bench/out/same_main.npz bench/out/same_here.npz
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.match_same --code $(MAIN) --dump bench/out/same_main.npz
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.match_same --dump bench/out/same_here.npz
+	$(PY) -m bench.match_same --compare bench/out/same_main.npz bench/out/same_here.npz
 
 # Hand-judged real-text queries (bench/judged/) against the CED rumor library: our matcher beside
 # BM25 and TF-IDF char 2-3-gram baselines; skips (exit 0) when ../shared/data/ced is absent.
