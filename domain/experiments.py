@@ -1,7 +1,9 @@
 """Experiments: their config and the deterministic arm assignment both sides share.
 
 A user's arm is a pure function of (salt, user_id), so the service assigns on the request path
-and the offline report recomputes the same arm for users who were never served.
+and the offline report recomputes the same arm for users who were never served. The rule, byte
+by byte with a worked example, is docs/experiments.md (tests/test_assignment_rule.py holds this
+code to it).
 """
 
 from __future__ import annotations

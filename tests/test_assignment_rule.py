@@ -28,6 +28,9 @@ from domain.ids import InvalidId
 from feature_store import experiments
 from feature_store.connection import RedisSettings
 from offline.report.assignment import assign, assign_series
+from offline.report.reach import reach_report
+from offline.synth.experiment import PlantedExperiment
+from offline.synth.world import synthesize
 from tests.fixtures.servers import ServiceThread, wait_for_health
 from tests.fixtures.service import SERVING, snapshot
 
@@ -220,3 +223,14 @@ def test_the_service_reports_the_arm_the_page_gives(
         stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=1), timeout=5).arm for u in USERS[-8:]
     ]
     assert one_by_one == want[-8:]
+
+
+def test_assign_series_gives_the_reports_arms_for_its_exposed_pairs(tmp_path: Path) -> None:
+    planted = PlantedExperiment("rule-ab", "a:0.3,b:0.5,c:0.2:holdout", salt=SALT)
+    synthesize(tmp_path, users=1500, days=2, seed=4, experiment=planted)
+    r = reach_report(tmp_path, tmp_path / "experiment.json", "2026-10-01", "2026-10-02", n_boot=5)
+    users = r.outcomes.pairs.column("user_id").to_pandas()
+    arms = assign_series(users, r.experiment.salt, r.experiment.arms)
+    assert arms.tolist() == [documented_arm(u, SALT, parsed_arms(planted.arms)) for u in users]
+    counted = r.arms.set_index("arm")["exposed_pairs"].to_dict()
+    assert arms.value_counts().to_dict() == counted and min(counted.values()) > 0
