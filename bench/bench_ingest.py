@@ -66,7 +66,7 @@ def write_snapshot(client: Any, seed: int) -> dict[str, int]:
         "rumor_id": [f"r{(u * 7 + k) % RUMORS:03d}" for k, u in enumerate(users)],
         "exposures": rng.integers(1, 5, n), "first_ts": [ts] * n, "last_ts": [ts] * n,
         "strongest_action": ["click"] * n, "surface_mask": [1] * n, "shared": [False] * n,
-        "first_share_ts": [None] * n, "last_share_ts": [None] * n,
+        "first_share_ts": [None] * n, "last_share_ts": [None] * n, "tag_score": [1.0] * n,
     }, schema=STATE_SCHEMA)])  # fmt: skip
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     w.commit({"run_date": yesterday})

@@ -64,6 +64,9 @@ def live_days(covers_through: date | None, today: date) -> list[str]:
     return [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range(max(n, 0))]
 
 
-def day_partial(rumor_id: str, ts: int, action: int, surface_bit: int) -> ExposureState:
-    """One exposure as a partial aggregate (one count, first = last = its time)."""
-    return ExposureState(rumor_id, 1, ts, ts, action, surface_bit)
+def day_partial(
+    rumor_id: str, ts: int, action: int, surface_bit: int, tag_score: float = 1.0
+) -> ExposureState:
+    """One exposure as a partial aggregate (one count, first = last = its time), with the score
+    of the tag it met the rumor through."""
+    return ExposureState(rumor_id, 1, ts, ts, action, surface_bit, (), tag_score)

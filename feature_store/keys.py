@@ -10,6 +10,7 @@ one user lives in one slot):
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
 - ``dbk:v:<version>:items``              hash: tagged item_id -> rumor ids (comma-separated)
+- ``dbk:v:<version>:item-scores``        hash: item_id -> rumor=score pairs of its matcher tags
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
 - ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
@@ -112,6 +113,11 @@ def debunks(version: str) -> bytes:
 def items(version: str) -> bytes:
     """The hash tagged item_id -> comma-separated rumor ids of a snapshot."""
     return _v(version) + b"items"
+
+
+def item_scores(version: str) -> bytes:
+    """The hash item_id -> comma-separated rumor=score of the item's tags scored below 1.0."""
+    return _v(version) + b"item-scores"
 
 
 def user_exposures(version: str, user_id: str) -> bytes:
