@@ -190,15 +190,28 @@ def clean_times(cols: Columns, now: float, window_s: int) -> list[float] | None:
         return None
     if not (_ACTIONS_B.keys() >= set(actions) and _SURFACES_B.keys() >= set(surfaces)):
         return None
-    try:
-        times = list(map(float, stamps))
-    except ValueError:  # ISO text or an empty time: the row rules decide
-        return None
-    if not math.isfinite(sum(times)):
+    times = _times(stamps)
+    if times is None or not math.isfinite(sum(times)):
         return None
     if max(times) > now + FUTURE_SKEW_S or min(times) <= now - window_s:
         return None
     return times
+
+
+def _times(stamps: list[bytes]) -> list[float] | None:
+    """A time column as unix seconds (numbers in C, ISO 8601 text row by row); None when a
+    time is empty or unreadable."""
+    try:
+        return list(map(float, stamps))
+    except ValueError:
+        pass
+    out = []
+    for raw in stamps:
+        sec = parse_time(raw.decode("utf-8", "replace"))
+        if sec is None:
+            return None
+        out.append(sec)
+    return out
 
 
 def decoded(cols: Columns) -> list[RawExposure]:
