@@ -84,6 +84,7 @@ class ExposureConsumer:
         self.tagged = TaggedItems()
         self.script = client.register_script(APPLY_SCRIPT)
         self.summary = ConsumerSummary()
+        self._wait = True  # a read that finds nothing waits block_ms for more
         self._own_pending = True  # after a start, this consumer's pending entries come first
         self._ahead: tuple[StreamBatch, list[Any]] | None = None  # read with the last apply
 
@@ -128,8 +129,10 @@ class ExposureConsumer:
     def run(
         self, *, exit_when_idle: bool = False, max_batches: int | None = None
     ) -> ConsumerSummary:
-        """Consume until killed (or, with ``exit_when_idle``, until a read finds nothing)."""
+        """Consume until killed (or, with ``exit_when_idle``, until a read finds nothing: then
+        without the blocking read, which would only wait for more)."""
         started = time.perf_counter()
+        self._wait = not exit_when_idle
         self.ensure_group()
         while max_batches is None or self.summary.batches < max_batches:
             last = max_batches is not None and self.summary.batches + 1 >= max_batches
@@ -155,7 +158,7 @@ class ExposureConsumer:
 
     def _read(self) -> StreamBatch:
         """The next batch: own pending entries, then stale ones of others and new ones, then,
-        when none, new ones with a blocking read."""
+        when none (and the run waits for more), new ones with a blocking read."""
         if self._own_pending:
             commands = self._read_commands(block=False)
             got = self._batch(commands, self._raw(*commands))
@@ -163,7 +166,7 @@ class ExposureConsumer:
                 return got
         commands = self._read_commands(block=False)
         got = self._batch(commands, self._raw(*commands))
-        if got.ids:
+        if got.ids or not self._wait:
             return got
         commands = self._read_commands(block=True)
         return self._batch(commands, self._raw(*commands))
