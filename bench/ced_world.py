@@ -8,7 +8,10 @@ Writes, into a folder of its own (nothing of CED is committed):
 - ``debunks.jsonl``: one debunk per rumor (``d:<post_id>``), its authority and format from a
   hash, a title that names the story without restating it (so no item quotes it);
 - ``items.parquet``: every post (``p:<post_id>``, rumor and non-rumor), ``author_type`` ``user``
-  (CED says nothing of its authors: the case the authority rule cannot help with);
+  (CED says nothing of its authors: the case the authority rule cannot help with); with
+  ``credited_media``, ``media`` for a post whose text ends with a parenthesised source credit
+  (「…（新华社）」, ``credits_outlet``): a stand-in for the author type CED lacks, to measure
+  what routing media authors to review would do (rumor and non-rumor posts carry such credits);
 - ``tagged_items.parquet``: hand tags (source manual, score 1) for a share of the rumor posts
   picked by a hash; the rest are left to the nightly matcher; non-rumor posts are never
   hand-tagged;
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -46,6 +50,10 @@ CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("livelihood", ("食品", "奶粉", "地沟油", "大米", "蔬菜", "医院", "学校", "自来水")),
 )
 FORMATS = ("article", "card", "video")
+# A trailing credit: 「（新华社）」, 「(via 某某)」, 「（来源：某报）」, then at most a link.
+CREDIT = re.compile(
+    r"[（(]\s*(?:来源[:：]?|via|转自|据)?\s*@?[\u4e00-\u9fffA-Za-z0-9·]{2,12}\s*[)）]\s*(?:http\S*)?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class CedWorld:
     texts: dict[str, str]  # post id -> text
     hand_tagged: frozenset[str]  # rumor post ids tagged by hand
     exposures: int
+    media_posts: frozenset[str] = frozenset()  # post ids written as by media authors
 
 
 def stable_hash(text: str) -> int:
@@ -72,6 +81,11 @@ def category_of(text: str) -> str:
         if any(w in text for w in words):
             return category
     return "other"
+
+
+def credits_outlet(text: str | None) -> bool:
+    """Whether ``text`` ends with a parenthesised source credit (``CREDIT``)."""
+    return bool(text) and CREDIT.search(text) is not None
 
 
 def is_hand_tagged(post_id: str, share: float) -> bool:
@@ -122,9 +136,11 @@ def build(
     days: int = 28,
     hand_share: float = 0.5,
     max_engagements: int | None = None,
+    credited_media: bool = False,
 ) -> CedWorld:
     """Write CED as input contracts into ``out`` for a night on ``run_date``; with
-    ``max_engagements``, only the engagements whose hash of (post, mid) falls in that share."""
+    ``max_engagements``, only the engagements whose hash of (post, mid) falls in that share;
+    with ``credited_media``, posts that credit a source are by ``media`` authors."""
     out.mkdir(parents=True, exist_ok=True)
     posts = pq.read_table(ced / "posts.parquet", columns=["post_id", "label", "text", "ts"])
     ids, labels, texts = (posts[c].to_pylist() for c in ("post_id", "label", "text"))
@@ -135,6 +151,7 @@ def build(
     _write_jsonl(out / "rumors.jsonl", [rumor_record(p, t, confirmed_at) for p, t in rumor_posts])
     _write_jsonl(out / "debunks.jsonl", [debunk_record(p, confirmed_at) for p, _ in rumor_posts])
     hand = frozenset(p for p, _ in rumor_posts if is_hand_tagged(p, hand_share))
+    authors = ["media" if credited_media and credits_outlet(t) else "user" for t in texts]
     hand_ids = sorted(hand)
     pq.write_table(
         pa.table(
@@ -153,7 +170,7 @@ def build(
                 "item_id": pa.array([f"p:{p}" for p in ids], pa.string()),
                 "text": pa.array(texts, pa.string()),
                 "created_at": pa.array([start] * len(ids), pa.timestamp("us", tz="UTC")),
-                "author_type": pa.array(["user"] * len(ids), pa.string()),
+                "author_type": pa.array(authors, pa.string()),
             }
         ),
         out / "items.parquet",
@@ -166,6 +183,7 @@ def build(
         texts=dict(zip(ids, texts, strict=True)),
         hand_tagged=hand,
         exposures=n,
+        media_posts=frozenset(p for p, a in zip(ids, authors, strict=True) if a == "media"),
     )
 
 

@@ -10,8 +10,9 @@ Each method answers a query with its top-1 rumor when the score reaches a thresh
 tune half (per family: search-style rows aim at precision 0.95, posted text at 0.90; the lowest
 score reaching it). Our matcher is also reported at the service's own threshold
 (``Thresholds().search`` for search rows, what SearchTop answers at; ``Thresholds().high`` for
-posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half.
-Writes ``bench/out/eval_search.json``.
+posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half;
+``--half tune`` prints them for the tune half instead (what every choice is made on, so the
+test half is read once per version). Writes ``bench/out/eval_search.json``.
 """
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ def thresholds_on_tune(rows, names, score) -> dict[str, dict]:
     return out
 
 
-def evaluate(rows, names, score, per_family: dict[str, float]) -> dict[str, dict]:
-    """Metrics per kind on the test half, each row answered at its family's threshold."""
+def evaluate(
+    rows, names, score, per_family: dict[str, float], half: str = "test"
+) -> dict[str, dict]:
+    """Metrics per kind on one half, each row answered at its family's threshold."""
     out = {}
     for kind in judged_sets.KINDS:
-        idx = [i for i, r in enumerate(rows) if r.kind == kind and r.half == "test"]
+        idx = [i for i, r in enumerate(rows) if r.kind == kind and r.half == half]
         threshold = np.array([per_family[rows[i].family] for i in idx])
         out[kind] = kind_metrics(
             [rows[i] for i in idx], [names[i] for i in idx], score[idx], threshold
@@ -82,12 +85,13 @@ def fmt(x: float | None) -> str:
 
 
 def table(results: list[dict]) -> str:
-    """Per kind, one line per method: p@1, r@1, false-answer rate, top-1 right (test half)."""
+    """Per kind, one line per method: p@1, r@1, false-answer rate, top-1 right (the half
+    evaluated)."""
     head = f"{'kind':<12} {'method':<16} {'rows':>4} {'p@1':>5} {'r@1':>5} {'false':>5} {'top1':>5}"
     lines = [head, "-" * len(head)]
     for kind in judged_sets.KINDS:
         for res in results:
-            m = res["test"][kind]
+            m = res["metrics"][kind]
             extra = f"  (near rumor {m['near_answer_rate']:.2f})" if "near_answer_rate" in m else ""
             rates = (m["p_at_1"], m["r_at_1"], m["false_answer_rate"], m["top1_right_rate"])
             lines.append(
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--judged", type=Path, default=judged_sets.FOLDER)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--half",
+        choices=judged_sets.HALVES,
+        default="test",
+        help="the half the tables are printed for (thresholds are always chosen on tune)",
+    )
     args = ap.parse_args(argv)
     if not (args.data / "posts.parquet").exists():
         print(f"eval-search: skipped, no CED data at {args.data}")
@@ -171,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                     "thresholds": per_family,
                     "tuning": chosen if label.endswith("@tuned") else None,
                     "seconds": round(seconds, 2),
-                    "test": evaluate(rows, names, score, per_family),
+                    "half": args.half,
+                    "metrics": evaluate(rows, names, score, per_family, args.half),
                 }
             )
     print("thresholds (chosen on the tune half: lowest score reaching the family's precision):")
     print(threshold_lines(results))
-    print(f"\ntest half (targets: search p@1 {PRECISION_TARGET['search']}, "
+    print(f"\n{args.half} half (targets: search p@1 {PRECISION_TARGET['search']}, "
           f"text p@1 {PRECISION_TARGET['text']})")  # fmt: skip
     print(table(results))
     result = {
@@ -184,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "library_rumors": len(library),
         "rows": counts(rows),
         "precision_target": PRECISION_TARGET,
+        "half": args.half,
         "results": results,
         "predictions": per_row(rows, predictions),
         "elapsed_s": round(time.perf_counter() - t0, 1),

@@ -15,6 +15,9 @@ redis-server; ``debunk serve`` answers on loopback; every number below comes fro
   share that gets any card (and, exactly, from the job's exposure state, how many of all of
   them would).
 
+``--credited-media`` writes the posts that end in a source credit as ``media`` authors, whose
+matches the nightly routes to review (a stand-in for the author types CED lacks).
+
 Run: ``python -m bench.eval_service`` (``--data`` for another CED folder; without one it prints
 the reason and exits 0). Prints the table with the targets and the failures with ids and texts,
 and writes ``bench/out/eval_service.json``.
@@ -238,6 +241,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a hashed sample of this many engagements (default: all)",
     )
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
+    parser.add_argument(
+        "--credited-media",
+        action="store_true",
+        help="posts ending in a source credit are by media authors (their matches: review)",
+    )
     return parser.parse_args(argv)
 
 
@@ -285,7 +293,8 @@ def evaluate(args: argparse.Namespace, argv: list[str] | None, work: Path) -> in
     """Build the inputs in ``work``, run the night and the service, print and save the result."""
     t0 = time.perf_counter()
     world = build(args.data, work / "data", RUN_DATE, hand_share=args.hand_share,
-                  max_engagements=args.engagements)  # fmt: skip
+                  max_engagements=args.engagements,
+                  credited_media=args.credited_media)  # fmt: skip
     _, clusters = assign_clusters(load_rumors(work / "data" / "rumors.jsonl"))
     exposed, background, posts_of = user_claims(world, clusters, args.data, args.engagements)
     built_s = time.perf_counter() - t0
@@ -300,6 +309,13 @@ def evaluate(args: argparse.Namespace, argv: list[str] | None, work: Path) -> in
         "rumor_posts": len(world.rumor_of_post),
         "hand_tagged": len(world.hand_tagged),
         "clusters": len(set(clusters.values())),
+        "media_posts": {
+            "rumor": sum(p in world.rumor_of_post for p in world.media_posts),
+            "rumor_left_to_matcher": sum(
+                p in world.rumor_of_post and p not in world.hand_tagged for p in world.media_posts
+            ),
+            "non_rumor": sum(p not in world.rumor_of_post for p in world.media_posts),
+        },
         "match": night.get("match", {}),
         "tag_precedence": night.get("tag_precedence", {}),
         "comment_top": {k: v for k, v in comments.items() if k != "failures"},
@@ -344,6 +360,8 @@ def report(
         f"({result['hand_tagged']} hand-tagged), {result['clusters']} claim clusters, "
         f"{result['engagements']} engagements; {result['seconds']}"
     )
+    routed = result["match"].get("routed_to_review", {})
+    print(f"posts by media authors: {result['media_posts']}; matches routed to review: {routed}")
     print(f"{'metric':<44}{'value':>8}{'target':>10}")
     rows = [
         ("CommentTop own rumor (all rumor posts)", c["all"]["own"], ""),

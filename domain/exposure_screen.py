@@ -4,9 +4,11 @@ A live exposure is a log row (user_id, item_id, ts, surface, action) arriving on
 than in a Parquet partition. The same rules decide what is a bad row (the first failing check
 names the reason, as the nightly's rejects do), plus what a key needs (valid ids) and what the
 live layer can hold (a time inside the lookback window, not in the future). Good rows on items
-not tagged now are counted and dropped; rows on days the snapshot already covers are counted and
-dropped too (the nightly read them from the logs). The rest become per (user, UTC day, rumor)
-partial aggregates, summed within the batch.
+not tagged now are counted and dropped; rows before the snapshot's watermark are counted
+(``covered``) and dropped too: the logs are their truth (the nightly read them, or its next run
+reads them when they reach the lake late). The rest become per (user, UTC hour, rumor) partial
+aggregates in the (user, UTC day) hash's ``HH|rumor`` fields (``domain.exposure_days``),
+summed within the batch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from domain.delivery import day_of
-from domain.exposure_days import add_state, day_partial
+from domain.exposure_days import add_state, bucket_field, day_partial, hour_of
 from domain.ids import valid_id
 from domain.records import ExposureState
 from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
@@ -39,11 +41,11 @@ _SURFACES_B = {s.encode(): v for s, v in SURFACE_BIT.items()}
 class Screened:
     """One batch after screening: the partials to add, the rejects and the counts."""
 
-    # (user_id, YYYYMMDD) -> rumor_id -> partial aggregate of the batch's rows
+    # (user_id, YYYYMMDD) -> "HH|rumor_id" bucket field -> partial aggregate of the batch's rows
     parts: dict[tuple[str, str], dict[str, ExposureState]] = field(default_factory=dict)
     rejects: list[tuple[str, RawExposure]] = field(default_factory=list)
     accepted: int = 0  # rows that passed every rule
-    stored: int = 0  # accepted rows on tagged items, on days the snapshot does not cover
+    stored: int = 0  # accepted rows on tagged items, at or after the snapshot's watermark
     untagged: int = 0
     covered: int = 0
 
@@ -106,12 +108,12 @@ def screen(
     *,
     now: float,
     window_s: int,
-    covered_through: str | None,
+    live_after: int | None,
     score_of: Callable[[str, str], float] | None = None,
 ) -> Screened:
     """Screen a batch: ``rumors_of(item)`` names the rumors an item carries now (empty: not
-    tagged) and ``score_of(item, rumor)`` the tag's score (1.0 without it); days up to
-    ``covered_through`` (YYYYMMDD, the snapshot's) are not stored."""
+    tagged) and ``score_of(item, rumor)`` the tag's score (1.0 without it); rows before
+    ``live_after`` (the snapshot's watermark, unix s) are not stored."""
     out = Screened()
     parts = out.parts
     for row in rows:
@@ -125,18 +127,19 @@ def screen(
         if not rumors:
             out.untagged += 1
             continue
-        day = day_of(ts)
-        if covered_through is not None and day <= covered_through:
+        if live_after is not None and ts < live_after:
             out.covered += 1
             continue
         out.stored += 1
         sec, action, bit = int(ts), ACTION_STRENGTH[row[4]], SURFACE_BIT[row[3]]
-        slot = parts.setdefault((row[0], day), {})
+        slot = parts.setdefault((row[0], day_of(ts)), {})
+        hour = hour_of(ts)
         for rumor in rumors:
             score = 1.0 if score_of is None else score_of(row[1], rumor)
             part = day_partial(rumor, sec, action, bit, score)
-            seen = slot.get(rumor)
-            slot[rumor] = part if seen is None else add_state(seen, part)
+            name = bucket_field(hour, rumor)
+            seen = slot.get(name)
+            slot[name] = part if seen is None else add_state(seen, part)
     return out
 
 
@@ -146,7 +149,7 @@ def screen_columns(
     *,
     now: float,
     window_s: int,
-    covered_through: str | None,
+    live_after: int | None,
     score_of: Callable[[str, str], float] | None = None,
 ) -> Screened:
     """``screen`` of a batch of raw columns, with the same result: when every row passes every
@@ -156,7 +159,7 @@ def screen_columns(
     times = clean_times(cols, now, window_s)
     if times is None:
         return screen(decoded(cols), lambda item: tagged.get(item.encode(), ()), now=now,
-                      window_s=window_s, covered_through=covered_through,
+                      window_s=window_s, live_after=live_after,
                       score_of=score_of)  # fmt: skip
     users, items, _, surfaces, actions = cols
     out = Screened(accepted=len(users))
@@ -165,19 +168,20 @@ def screen_columns(
     parts = out.parts
     for k in hits:
         ts = times[k]
-        day = day_of(ts)
-        if covered_through is not None and day <= covered_through:
+        if live_after is not None and ts < live_after:
             out.covered += 1
             continue
         out.stored += 1
         sec, action, bit = int(ts), _ACTIONS_B[actions[k]], _SURFACES_B[surfaces[k]]
-        slot = parts.setdefault((users[k].decode(), day), {})
+        slot = parts.setdefault((users[k].decode(), day_of(ts)), {})
+        hour = hour_of(ts)
         item = items[k]
         for rumor in tagged[item]:
             score = 1.0 if score_of is None else score_of(item.decode(), rumor)
             part = day_partial(rumor, sec, action, bit, score)
-            seen = slot.get(rumor)
-            slot[rumor] = part if seen is None else add_state(seen, part)
+            name = bucket_field(hour, rumor)
+            seen = slot.get(name)
+            slot[name] = part if seen is None else add_state(seen, part)
     return out
 
 

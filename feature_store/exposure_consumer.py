@@ -110,8 +110,7 @@ class ExposureConsumer:
             return 0
         self.tagged = load_tagged(self.client, self.tagged, pointer)
         screened = screen_columns(batch.cols, self.tagged.by_bytes, now=time.time(),
-                                  window_s=self.window_s,
-                                  covered_through=self.tagged.covers_through,
+                                  window_s=self.window_s, live_after=self.tagged.live_after,
                                   score_of=self.tagged.score_of)  # fmt: skip
         keys_, argv = script_args(screened, source="stream", ttl_s=self.window_s,
                                   stream=(self.stream, self.group, batch.ids))  # fmt: skip

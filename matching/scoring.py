@@ -10,14 +10,20 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   character pairs: how much of the rumor's wording a text carries (a long post quoting it);
   not characters, so that a long post does not contain a short rumor merely by holding its
   characters (pairs weigh in nothing else);
+- unexplained u   = (idf(T) - s) / idf_max: the mass of the text the rumor does not explain;
 - score = max(c_t ** sharpness · min(1, s / conf_grams),
               c_d ** sharpness · min(1, w / contain_grams),   w = idf(wording of T ∩ D)
-              1 - exp(-bm · min(1, c_t / mass_coverage) ** mass_focus / mass_grams)).
+              1 - exp(-max(0, bm · min(1, c_t / mass_coverage) ** mass_focus
+                              - unexplained_cost · min(u, unexplained_cap)) / mass_grams)).
   The first answers short queries once a couple of rare grams' worth is shared; the second
   needs more (a two-word claim must not be "contained" in every post); the third is a long
   retelling that shares many rare words and characters, discounted when most of the text is
-  about something else. Keywords and aliases are grams of D like any other: evidence inside the
-  same sums, never a separate path to a fixed score.
+  about something else, and charged for what the text says that the rumor does not: each
+  unexplained unit cancels a unit of evidence, up to about one word's worth (a word with its
+  characters), so a search whose intent word the rumor does not explain (「<place> 门票」,
+  「<food> 多少钱一斤」) scores below one the rumor explains whole, while a long post's other
+  words, already discounted by coverage, cost no more than that. Keywords and aliases are grams
+  of D like any other: evidence inside the same sums, never a separate path to a fixed score.
 
 Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
 their partial bm); common grams are then added from the index's bit table for those only.
@@ -42,13 +48,16 @@ _scratch = threading.local()
 @dataclass(frozen=True)
 class ScoreParams:
     """Knobs of the score (see the module docstring); chosen on the tune halves of
-    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010)."""
+    ``make eval-search`` and ``make eval-matching`` (docs/decisions/0010; the unexplained
+    charge: 0035)."""
 
     conf_grams: float = 2.0
     contain_grams: float = 12.0
     mass_grams: float = 2.0
     mass_coverage: float = 0.3
     mass_focus: float = 2.0
+    unexplained_cost: float = 1.0
+    unexplained_cap: float = 1.5
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -252,12 +261,20 @@ def pair_features(
     )
 
 
+def unexplained_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
+    """Evidence each cell loses for the text's mass the rumor does not explain (in units of
+    ``idf_max``, capped): an unexplained intent word must not ride on the rest of a query."""
+    unexplained = f.shared * (1.0 - f.coverage) / np.maximum(f.coverage, 1e-9)
+    return p.unexplained_cost * np.minimum(np.maximum(unexplained, 0.0), p.unexplained_cap)
+
+
 def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     """The score of each cell from its features, in [0, 1]."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
     focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
-    mass = 1.0 - np.exp(-f.bm * focus / p.mass_grams)
+    evidence = np.maximum(f.bm * focus - unexplained_charge(f, p), 0.0)
+    mass = 1.0 - np.exp(-evidence / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
 

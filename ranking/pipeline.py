@@ -65,18 +65,25 @@ def rank_feed(
         attach_most_authoritative_debunk(candidates, catalog, delivery)
     repush_revised(candidates, delivery, catalog)  # corrected cards go out once more
     candidates = drop_rumors_without_debunk(candidates)
-    score_exposure_strength(candidates)
-    score_exposure_recency(candidates, now)
-    score_rumor_priority(candidates)
-    score_tag_confidence(candidates)
-    if ranker is not None:
-        combine_policy_and_affinity(candidates, ranker.weight)
-    else:
-        combine_strength_then_within(candidates)
+    score_feed_candidates(candidates, now, ranker.weight if ranker is not None else None)
     top = select_top(candidates, limit)
     if model is not None and model.prebunks and len(top) < limit:
         top += prebunk_candidates(exposures, catalog, ranker, model, delivery)
     return top
+
+
+def score_feed_candidates(candidates: list[Candidate], now: float, weight: float | None) -> None:
+    """Score exposed candidates as the feed does (strength, recency, priority, tag confidence,
+    then the rules' combiner, or the model's blend at ``weight`` when not None): one place, so
+    the offline ranker evaluation ranks exactly as serving does."""
+    score_exposure_strength(candidates)
+    score_exposure_recency(candidates, now)
+    score_rumor_priority(candidates)
+    score_tag_confidence(candidates)
+    if weight is not None:
+        combine_policy_and_affinity(candidates, weight)
+    else:
+        combine_strength_then_within(candidates)
 
 
 @functools.lru_cache(maxsize=1 << 16)

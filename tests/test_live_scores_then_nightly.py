@@ -84,7 +84,7 @@ def test_live_through_matched_items_then_nightly_equals_the_nightly_alone(
     rows = _rows(data / "exposures" / f"dt={DAY.isoformat()}")
     for lo in range(0, len(rows), 10_000):
         part = screen(rows[lo : lo + 10_000], tagged.rumors, now=NOW, window_s=WINDOW_S,
-                      covered_through=tagged.covers_through, score_of=tagged.score_of)  # fmt: skip
+                      live_after=tagged.live_after, score_of=tagged.score_of)  # fmt: skip
         assert apply_batch(client, part, source="test", ttl_s=WINDOW_S)
     users = sorted({r[0] for r in rows if r[0] and keys.valid_id(r[0])})
     live = _states(redis_url, before, users, live=True)

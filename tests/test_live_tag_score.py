@@ -15,6 +15,7 @@ import redis
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from domain.delivery import day_of
+from domain.exposure_days import bucket_field, hour_of
 from domain.live import TagChange
 from feature_store import keys
 from feature_store.codecs import TAG_SCORE_STEPS
@@ -32,7 +33,7 @@ def _q(score: float) -> float:
     return round(score * TAG_SCORE_STEPS) / TAG_SCORE_STEPS
 
 
-def _snapshot(client: redis.Redis) -> None:
+def _snapshot(client: redis.Redis, meta: dict[str, str] | None = None) -> None:
     """No exposures; i1 matched to r1 at 0.1, i2 hand-tagged r2, i4 matched to r1 and r2."""
     w = SnapshotWriter(client, "v1")
     w.write_catalog(RUMORS, DEBUNKS)
@@ -40,7 +41,7 @@ def _snapshot(client: redis.Redis) -> None:
         {"i1": ["r1"], "i2": ["r2"], "i4": ["r1", "r2"]},
         {"i1": {"r1": 0.1}, "i4": {"r1": 0.7, "r2": 0.9}, "i2": {"r9": 0.5}},
     )
-    w.commit()
+    w.commit(meta)
 
 
 def _consume(client: redis.Redis, rows: list[dict[str, str]]) -> None:
@@ -83,7 +84,36 @@ def test_a_live_exposure_through_a_matched_item_keeps_its_best_score(client: red
     day = decode_day(client.hgetall(keys.live_day("u2", day_of(now))))
     assert day["r1"].exposures == 2 and day["r1"].tag_score == _q(0.1)  # merged in the script
     assert day["r2"].tag_score == 1.0
-    assert len(client.hget(keys.live_day("u2", day_of(now)), "r2")) == 15  # a hand tag: no byte
+    field = bucket_field(hour_of(now), "r2")
+    assert len(client.hget(keys.live_day("u2", day_of(now)), field)) == 15  # a hand tag: no byte
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_a_scored_live_row_lands_in_its_hour_and_one_before_the_watermark_is_not_stored(
+    client: redis.Redis, bad: bool
+) -> None:
+    """Through the consumer (a clean batch: the column screen; one bad row in it: the row
+    screen), a row through i1 (matched at 0.1) goes to its hour's ``HH|r1`` field as a 16-byte
+    value, and a row a second before the snapshot's watermark is counted covered, not stored."""
+    now = int(time.time())
+    mark = now - now % 3_600 - 3_600  # the previous hour's start
+    _snapshot(client, {"live_after": str(mark)})
+    rows = [_row("u1", "i1", ts=mark - 1), _row("u1", "i1", "share", ts=mark + 5)]
+    if bad:
+        rows.append(_row("u2", "i1", "stare"))
+    _consume(client, rows)
+    raw = client.hgetall(keys.live_day("u1", day_of(mark)))
+    hour = hour_of(mark)
+    assert list(raw) == [bucket_field(hour, "r1").encode()]
+    value = raw[bucket_field(hour, "r1").encode()]
+    assert len(value) == 16 and value[15] == round(0.1 * TAG_SCORE_STEPS)
+    day = decode_day(raw, from_hour=hour)
+    assert day["r1"].exposures == 1 and day["r1"].first_ts == mark + 5
+    assert day["r1"].tag_score == _q(0.1)
+    assert decode_day(raw, from_hour=hour + 1) == {}
+    counts = client.hgetall(keys.INGEST_COUNTS)
+    assert counts[b"covered"] == b"1" and counts[b"stored"] == b"1"
+    assert counts.get(b"rejected:unknown_action") == (b"1" if bad else None)
 
 
 @pytest.fixture

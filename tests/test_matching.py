@@ -122,7 +122,7 @@ def test_top_arrays_are_match_batch(matcher: Matcher) -> None:
             for t, ms in enumerate(matcher.match_batch(texts, k))
             for m in ms
         ]
-        assert rows == expected and len(rows) > len(texts) // 2
+        assert rows == expected and len(rows) >= len(LIBRARY) * 200  # every claim copy has a row
 
 
 def test_empty_text_has_no_match(matcher: Matcher) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.delivery import day_of
+from domain.exposure_days import bucket_field
 from domain.exposure_screen import decoded, screen, screen_columns
 from feature_store.stream_batch import from_entries
 
@@ -17,6 +18,7 @@ NOW = 1_790_000_000.0
 WINDOW_S = 30 * 86_400
 TAGGED = {"i1": ("r1",), "i2": ("r2", "r1"), "i3": ("r3",)}
 SCORES = {("i1", "r1"): 0.25, ("i2", "r1"): 0.5}
+WATERMARK = int(NOW - 86_400) - int(NOW - 86_400) % 3_600  # on an hour, inside the batch span
 
 
 def _flat(fields: dict[bytes, bytes]) -> list[bytes]:
@@ -68,7 +70,7 @@ def _batch(rng: random.Random, n: int, bad: bool, iso: bool) -> tuple[list, ...]
 
 @pytest.mark.parametrize("iso", [False, True])
 @pytest.mark.parametrize("bad", [False, True])
-@pytest.mark.parametrize("covered", [None, "DAY_BEFORE"])
+@pytest.mark.parametrize("covered", [None, "WATERMARK"])
 def test_the_column_screen_equals_the_row_screen(bad: bool, iso: bool, covered: str) -> None:
     rng = random.Random(19)
     by_bytes = {k.encode(): v for k, v in TAGGED.items()}
@@ -78,11 +80,11 @@ def test_the_column_screen_equals_the_row_screen(bad: bool, iso: bool, covered: 
 
     for n in (1, 7, 400):
         cols = _batch(rng, n, bad, iso)
-        covers = day_of(NOW - 86_400) if covered else None
+        covers = WATERMARK if covered else None
         fast = screen_columns(cols, by_bytes, now=NOW, window_s=WINDOW_S,
-                              covered_through=covers, score_of=score)  # fmt: skip
+                              live_after=covers, score_of=score)  # fmt: skip
         slow = screen(decoded(cols), lambda i: TAGGED.get(i, ()), now=NOW, window_s=WINDOW_S,
-                      covered_through=covers, score_of=score)  # fmt: skip
+                      live_after=covers, score_of=score)  # fmt: skip
         assert fast.counts() == slow.counts()
         assert sorted(fast.rejects) == sorted(slow.rejects)
         assert fast.parts == slow.parts
@@ -90,3 +92,27 @@ def test_the_column_screen_equals_the_row_screen(bad: bool, iso: bool, covered: 
         assert n < 400 or (fast.covered > 0) == (covers is not None)
     assert fast.stored > 0 and any(s.tag_score < 1.0 for p in fast.parts.values()
                                    for s in p.values())  # fmt: skip
+    hours = {int(f[:2]) for p in fast.parts.values() for f in p}
+    assert len(hours) > 1 and all(f[2] == "|" for p in fast.parts.values() for f in p)
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_a_scored_row_lands_in_its_hour_and_one_before_the_watermark_is_covered(
+    bad: bool,
+) -> None:
+    """Both paths (a clean batch: the column path; one bad row: the row fallback) put a row
+    through a matcher tag in its UTC hour's bucket with the tag's score, and count a row one
+    second before the watermark as covered, storing nothing of it."""
+    by_bytes = {k.encode(): v for k, v in TAGGED.items()}
+    rows = [(b"u1", b"i1", str(WATERMARK - 1).encode(), b"feed", b"click"),
+            (b"u1", b"i1", str(WATERMARK + 7).encode(), b"feed", b"share")]  # fmt: skip
+    if bad:
+        rows.append((b"u2", b"i1", b"", b"feed", b"click"))
+    cols = tuple(list(c) for c in zip(*rows, strict=True))
+    out = screen_columns(cols, by_bytes, now=NOW, window_s=WINDOW_S, live_after=WATERMARK,
+                         score_of=lambda i, r: SCORES.get((i, r), 1.0))  # fmt: skip
+    hour = datetime.fromtimestamp(WATERMARK, UTC).hour
+    assert (out.covered, out.stored, len(out.rejects)) == (1, 1, int(bad))
+    (part,) = out.parts[("u1", day_of(WATERMARK))].items()
+    assert part[0] == bucket_field(hour, "r1")
+    assert (part[1].exposures, part[1].first_ts, part[1].tag_score) == (1, WATERMARK + 7, 0.25)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ import scipy.sparse as sp
 
 from domain.records import Catalog, ExposureState
 from offline.io import catalog as inputs
+from offline.io.contracts import TAG_SCHEMA
 from offline.join.engine import join_exposures
 from offline.models.features import labelled_pairs, read_events
 from offline.models.train import (
@@ -40,9 +42,12 @@ from offline.models.train import (
     risk_scales,
     train_ranker,
 )
+from offline.nightly.match import run_match
+from offline.nightly.tags import item_texts, matched_items, resolve_tags
 from ranking.candidates import Candidate
-from ranking.models import combine_policy_and_affinity, sigmoid
-from ranking.scorers import score_exposure_recency, score_exposure_strength
+from ranking.clusters import assign_clusters
+from ranking.models import sigmoid
+from ranking.pipeline import score_feed_candidates
 
 
 def ranking_metrics(scores: np.ndarray, labels: np.ndarray, k: int) -> dict[str, float]:
@@ -104,8 +109,8 @@ def evaluate_ranker(
     end = start + timedelta(days=days)
     rumors = inputs.load_rumors(inputs.find_input(world, inputs.RUMOR_FILES))
     debunks = inputs.load_debunks(inputs.find_input(world, inputs.DEBUNK_FILES))
-    tags = inputs.load_tags(inputs.find_input(world, inputs.TAG_FILES))
     cat = Catalog.build(rumors, debunks)
+    tags = night_tags(world, cat)
     train_dates = train_partitions(world / "exposures", start, train_days)
     state_train, _ = join_exposures(world / "exposures", tags, dates=train_dates)
     state_all, _ = join_exposures(world / "exposures", tags)
@@ -132,6 +137,7 @@ def evaluate_ranker(
     feed: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     within: dict[str, list[dict[str, float]]] = {n: [] for n in names if n != "blend"}
     rng = np.random.default_rng(0)
+    doubtful = ranked = 0  # candidates, and those whose exposure's tag score is below 1
     for user, g in test.groupby("user_id", sort=True):
         by_rumor = {e.rumor_id: e for e in exposures.get(user, [])}
         cands: list[Candidate] = []
@@ -145,20 +151,20 @@ def evaluate_ranker(
             cands.append(Candidate(rumor=rumor, exposure=e, debunk=deb))
         if len(cands) < 2:
             continue
+        doubtful += sum(c.exposure.tag_score < 1.0 for c in cands)
+        ranked += len(cands)
         label = dict(zip(g["debunk_id"], g["label"], strict=True))
         ids = [c.debunk.debunk_id for c in cands]  # type: ignore[union-attr]
         y = np.array([label[d] for d in ids])
         if not (y > 0).any():
             continue
-        score_exposure_strength(cands)
-        score_exposure_recency(cands, now)
-        # candidates are in authority order, and every sort below is stable: authority
-        # breaks ties, as in the service
+        # the service's own scoring (strength, recency, priority, tag score); candidates are
+        # in authority order, and every sort below is stable: authority breaks ties, as in
+        # the service
+        score_feed_candidates(cands, now, None)
         scores = {
             "popularity": np.array([popularity.get(d, 0) for d in ids], dtype=np.float64),
-            "rule_only": np.array(
-                [c.features["strength"] + c.features["recency"] for c in cands]
-            ),  # fmt: skip
+            "rule_only": np.array([c.score for c in cands]),
             "random": rng.random(len(y)),
         }
         if model is not None:
@@ -166,7 +172,7 @@ def evaluate_ranker(
             scores["lightfm"] = np.where(np.isnan(logits), -np.inf, logits)
             for c, z in zip(cands, scores["lightfm"], strict=True):
                 c.features["affinity"] = sigmoid(float(z)) if np.isfinite(z) else 0.0
-            combine_policy_and_affinity(cands, model.weight)
+            score_feed_candidates(cands, now, model.weight)
             scores["blend"] = np.array([c.score for c in cands])
         for name, sc in scores.items():
             feed[name].append(ranking_metrics(sc, y, k))
@@ -197,9 +203,33 @@ def evaluate_ranker(
         "test_user_rumors": len(within["rule_only"]),
         "train_seconds": train_seconds,
         "ranker": train_summary,
+        "tags": {
+            "manual": int(pc.sum(pc.equal(tags["source"], "manual")).as_py() or 0),
+            "matched": int(pc.sum(pc.equal(tags["source"], "matched")).as_py() or 0),
+            "feed_candidates": ranked,
+            "feed_candidates_tag_score_below_1": doubtful,
+        },
         "metrics": metrics,
         "lift": lifts,
     }
+
+
+def night_tags(world: Path, catalog: Catalog) -> pa.Table:
+    """The tag set the nightly job joins with (TAG_SCHEMA): the world's hand tags plus the
+    matcher's auto tags of its ``items.parquet`` (scored, checked against their texts),
+    resolved by tag precedence, so exposures carry the tag scores serving weighs."""
+    rumors, clusters = assign_clusters(list(catalog.rumors.values()))
+    tags = inputs.load_sourced_tags(inputs.find_input(world, inputs.TAG_FILES))
+    items = world / "items.parquet"
+    if items.exists():
+        with tempfile.TemporaryDirectory() as out:
+            run_match(items, world, Path(out), rumors=rumors,
+                      titles=[d.title for d in catalog.debunks.values()])  # fmt: skip
+            auto = pq.read_table(Path(out) / "matched_tags.parquet")
+        tags = pa.concat_tables([tags, auto.select(TAG_SCHEMA.names).cast(TAG_SCHEMA)])
+    claims = {r.rumor_id: r.claim for r in rumors}
+    texts = item_texts([items], matched_items(tags))
+    return resolve_tags(tags, clusters, texts, claims)[0]
 
 
 def _pick(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -212,7 +242,8 @@ def _cols(table: Any, *names: str) -> list[list[Any]]:
 
 
 def _exposures_by_user(state: Any, users: set[str]) -> dict[str, list[ExposureState]]:
-    """ExposureState records of ``users`` from an exposure-state table."""
+    """ExposureState records of ``users`` from an exposure-state table, with the pair's tag
+    score (1.0 for a state without the column or a null, as the store reads them)."""
 
     from domain.vocab import ACTION_STRENGTH
 
@@ -227,9 +258,15 @@ def _exposures_by_user(state: Any, users: set[str]) -> dict[str, list[ExposureSt
                 int(r["last_ts"].timestamp()),
                 ACTION_STRENGTH[r["strongest_action"]],
                 int(r["surface_mask"]),
+                tag_score=_tag_score(r.get("tag_score")),
             )  # fmt: skip
         )
     return out
+
+
+def _tag_score(value: float | None) -> float:
+    """A state row's tag score as ExposureState holds it: 1.0 when absent."""
+    return 1.0 if value is None else float(value)
 
 
 # ---------------------------------------------------------------------------------------------

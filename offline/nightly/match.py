@@ -38,7 +38,7 @@ from offline.io.catalog import (
 )
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.tempfiles import temp_path
-from offline.nightly.provenance import DebunkTexts, skip_reasons
+from offline.nightly.provenance import DebunkTexts, reviewed_authors, skip_reasons
 from offline.nightly.review_state import drop_pairs
 
 REVIEW_SCHEMA = pa.schema(
@@ -78,14 +78,25 @@ def match_items(
     thresholds: Thresholds | None = None,
     params: ScoreParams | None = None,
     pool: MatchPool | None = None,
+    routed: dict[str, int] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
-    """(tags, review) for ``items`` (columns item_id, text): matches at or above ``high`` are
-    tags, those in [low, high) go to review; up to TOP_K rumors per item. ``pool`` spreads
-    the scoring over worker processes (the result is the same)."""
+    """(tags, review) for ``items`` (columns item_id, text, optional author_type): matches at
+    or above ``high`` are tags, those in [low, high) go to review, and so do those of a
+    reviewed author (``provenance.reviewed_authors``; counted into ``routed`` as
+    ``media_author``); up to TOP_K rumors per item. ``pool`` spreads the scoring over worker
+    processes (the result is the same)."""
     matcher = library if isinstance(library, Matcher) else make_matcher(library, thresholds, params)
     texts = items.column("text").to_pylist()
     top = pool.top(texts) if pool is not None else matcher.top(texts, TOP_K)
     auto = top.score >= matcher.thresholds.high
+    authors = (
+        items.column("author_type").to_pylist() if "author_type" in items.column_names else None
+    )
+    held = np.array(reviewed_authors(authors, len(texts)), dtype=bool)
+    to_review = auto & held[top.text]
+    if routed is not None and to_review.any():
+        routed["media_author"] = routed.get("media_author", 0) + int(to_review.sum())
+    auto &= ~to_review
     queued = ~auto & (top.score >= matcher.thresholds.low)
     ids = items.column("item_id")
     rumor_ids = pa.array(matcher.rumor_ids, pa.string())
@@ -257,12 +268,14 @@ def run_match(
     skipped, texts_per_s, ...). Items that are a debunk's text (``titles``, by default those of
     the debunks in ``library_dir``) or whose ``author_type`` is an authority are skipped; the
     ``decided`` pairs ((item_id, rumor_id) -> accepted/rejected) are not queued, the rejected
-    ones not tagged. ``workers`` processes score the batches (``match_workers``; files of fewer
+    ones not tagged; a media author's matches are queued, never tagged (``routed_to_review``).
+    ``workers`` processes score the batches (``match_workers``; files of fewer
     than ``PARALLEL_MIN`` rows in all are scored in-process)."""
     t0 = time.perf_counter()
     library = load_library(Path(library_dir)) if rumors is None else matcher_library(rumors)
     debunks = DebunkTexts(debunk_titles(Path(library_dir)) if titles is None else titles)
     skipped: dict[str, int] = {}
+    routed: dict[str, int] = {}
     matcher = make_matcher(library, thresholds, params)
     build_s = time.perf_counter() - t0
     out_dir = Path(out_dir)
@@ -284,7 +297,9 @@ def run_match(
         rev_w = stack.enter_context(pq.ParquetWriter(review_tmp, REVIEW_SCHEMA))
         for batch in _item_batches(paths, batch_rows):
             kept = drop_skipped(pa.Table.from_batches([batch]), debunks, skipped)
-            tags, review = without_decided(*match_items(kept, matcher, pool=pool), decided or {})
+            tags, review = without_decided(
+                *match_items(kept, matcher, pool=pool, routed=routed), decided or {}
+            )
             tag_w.write_table(tags)
             rev_w.write_table(review)
             texts += batch.num_rows
@@ -301,6 +316,7 @@ def run_match(
         "auto": auto,
         "review": queued,
         "skipped": dict(sorted(skipped.items())),
+        "routed_to_review": dict(sorted(routed.items())),
         "texts_per_s": round(texts / match_s, 1) if match_s > 0 else None,
         "workers": n_workers if pool is not None else 1,
         "build_s": round(build_s, 3),

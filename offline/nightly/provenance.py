@@ -11,6 +11,13 @@ correction. Two rules, from what the inputs carry:
   ``headline``/``claimReviewed``; at least MIN_TITLE_CHARS characters) is skipped
   (``debunk_text``).
 
+One rule routes a match instead of skipping it (``reviewed_authors``; ``match_items`` applies
+it): an item whose ``author_type`` is one of REVIEWED_AUTHOR_TYPES (``media``) that the matcher
+scores at or above the high threshold goes to the review queue, not into the tags
+(``media_author``). Outlets repeat rumors, so their items are still matched; but they also
+report true news under a rumor's own headline, and a report's reach makes a wrong auto tag
+expensive: a moderator decides.
+
 And two rules on one auto tag, once the matcher has paired a text with a claim
 (``tag_objection``; the nightly drops such tags, ``offline/nightly/tags.py``):
 
@@ -29,6 +36,8 @@ from ranking.clusters import plain_text
 
 # The authorities that publish refutations; "media" is left out: outlets repeat rumors too.
 SKIPPED_AUTHOR_TYPES = frozenset({"official", "platform", "fact_checker"})
+# Authors whose matches a moderator confirms: outlets repeat rumors and report true news alike.
+REVIEWED_AUTHOR_TYPES = frozenset({"media"})
 MIN_TITLE_CHARS = 8
 # Words that report a claim as false. A rumor may name them too (「这不是谣言」), so a text only
 # counts as refuting when it holds one its claim does not.
@@ -70,6 +79,14 @@ def skip_reasons(
         else:
             out.append(None)
     return out
+
+
+def reviewed_authors(author_types: Sequence[str | None] | None, n: int) -> list[bool]:
+    """Per item of ``n``: whether its matches go to review rather than into the tags
+    (``author_type`` in REVIEWED_AUTHOR_TYPES; all False without the column)."""
+    if author_types is None:
+        return [False] * n
+    return [a in REVIEWED_AUTHOR_TYPES for a in author_types]
 
 
 def refutes(text: str, claim: str) -> bool:
