@@ -150,10 +150,19 @@ class ExposureConsumer:
         replies = self._raw(*commands)
         applied, pointer = replies[0], replies[1:3]
         if isinstance(applied, redis.exceptions.NoScriptError):
-            self.script(keys=keys_, args=argv)  # loads it (a flushed or restarted server)
-        elif isinstance(applied, Exception):
+            return self._applied_after_noscript(keys_, argv), pointer
+        if isinstance(applied, Exception):
             raise applied
         return self._batch(reads, replies[3:]), pointer
+
+    def _applied_after_noscript(self, keys_: list[bytes], argv: list[Any]) -> StreamBatch:
+        """Load and run the script a flushed or restarted server lacked, and drop the reads'
+        replies: they ran before the batch was acknowledged, so they may hold its entries again
+        (its own pending list, a claim at a short idle). What they delivered is in this
+        consumer's pending list, which the next read takes first."""
+        self.script(keys=keys_, args=argv)
+        self._own_pending = True
+        return from_entries(None)
 
     def _read(self) -> StreamBatch:
         """The next batch: own pending entries, then stale ones of others and new ones, then,
