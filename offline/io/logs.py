@@ -100,13 +100,21 @@ def check_files(files: list[Path]) -> list[tuple[str, bool]]:
 
 
 def read_batches(
-    path: str, ts_is_text: bool, *, batch_size: int, row_groups: list[int] | None = None
+    path: str,
+    ts_is_text: bool,
+    *,
+    batch_size: int,
+    row_groups: list[int] | None = None,
+    dictionaries: tuple[str, ...] = (),
 ) -> Iterator[LogBatch]:
     """Batches of one file's log columns (only ``row_groups`` when given, as a backfill reads
     what the item index names), decoded in the calling thread (no Arrow threads), so a worker
-    that decodes a batch screens it right away while it is still in cache."""
+    that decodes a batch screens it right away while it is still in cache. The columns of
+    ``dictionaries`` are read as dictionaries too (the id columns of a file that stores them
+    dictionary-encoded: see offline.join.layout)."""
+    wanted = [*DICTIONARY_COLUMNS, *dictionaries]
     try:
-        reader = pq.ParquetFile(path, read_dictionary=list(DICTIONARY_COLUMNS), pre_buffer=False)
+        reader = pq.ParquetFile(path, read_dictionary=wanted, pre_buffer=False)
         for batch in reader.iter_batches(
             batch_size=batch_size, row_groups=row_groups, columns=list(LOG_COLUMNS),
             use_threads=False,

@@ -1,6 +1,6 @@
 """Pair aggregation for the local engine: joined rumor rows into per-(user, rumor) partial
-aggregates, their merge (hash or sort-and-reduce, in two user ranges at once), and the final
-exposure-state columns.
+aggregates, their merge (hash, sort-and-reduce, or reduce by integer key ranks, in two user
+ranges at once), and the final exposure-state columns.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def aggregate_hits(hits: pa.Table) -> Partial:
     cols["first_share_ts"] = share_ts
     cols["last_share_ts"] = share_ts
     cols["tag_score"] = hits["tag_score"]
-    pairs = merge_pairs([pa.table(cols)])
+    pairs = merge_pairs([pa.table(cols)])  # hashing beats sorting when order is not needed
     counted = hits.group_by(["rumor_id", "surface_code"], use_threads=False).aggregate(
         [("ts", "count")]
     )
@@ -110,10 +110,12 @@ def merge(partials: Iterable[Partial], pool: ThreadPoolExecutor | None = None) -
     surface counts. Arrow groups and sorts on one thread, and the output is sorted anyway."""
     partials = list(partials)
     tables = [p.pairs for p in partials if p.pairs.num_rows]
+    if not tables:
+        return Partial(PAIR_SCHEMA.empty_table(), merge_surfaces([p.surfaces for p in partials]))
     if pool is None or sum(t.num_rows for t in tables) < _PARALLEL_MERGE_ROWS:
-        pairs = merge_pairs(tables)
+        pairs = reduce_pairs(pa.concat_tables(tables))
         return Partial(pairs, merge_surfaces([p.surfaces for p in partials]))
-    halves = [pool.submit(merge_sorted, half) for half in _split_users(pa.concat_tables(tables))]
+    halves = [pool.submit(reduce_pairs, half) for half in _split_users(pa.concat_tables(tables))]
     surfaces = merge_surfaces([p.surfaces for p in partials])
     return Partial(pa.concat_tables([half.result() for half in halves]), surfaces)
 
@@ -142,21 +144,69 @@ def merge_sorted(pairs: pa.Table) -> pa.Table:
     return pa.table(columns, schema=PAIR_SCHEMA)
 
 
-def _reduce_runs(column: pa.ChunkedArray, starts: np.ndarray, ufunc: np.ufunc) -> pa.Array:
-    """``ufunc`` over each run of ``column`` beginning at ``starts``, skipping nulls as Arrow's
-    aggregates do (a run of nulls only gives null)."""
+def reduce_pairs(pairs: pa.Table) -> pa.Table:
+    """Pair aggregates combined so each (user, rumor) appears once, sorted by (user, rumor):
+    the same result as merge_sorted, cheaper for many rows.
+
+    Each id column is dictionary-encoded once and its distinct values sorted, so every row gets
+    its user's and its rumor's rank; one int64 key (user rank x rumors + rumor rank) then sorts
+    in id order, and numpy reduces each run of equal keys. Sorting and grouping integers avoids
+    hashing and comparing the two string keys per row (Arrow's group_by with 14 aggregates
+    costs ~1 us a row)."""
+    if not pairs.num_rows:
+        return PAIR_SCHEMA.empty_table()
+    pairs = pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
+    if pairs["user_id"].null_count or pairs["rumor_id"].null_count:
+        return merge_sorted(pairs)
+    user_rank, users = _ranks(pairs["user_id"])
+    rumor_rank, rumors = _ranks(pairs["rumor_id"])
+    key = user_rank * len(rumors) + rumor_rank
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    run_key = key[starts]
+    reduce: dict[str, np.ufunc] = {"sum": np.add, "min": np.minimum, "max": np.maximum}
+    reduce["any"] = np.logical_or
+    columns = {
+        "user_id": users.take(pa.array(run_key // len(rumors))),
+        "rumor_id": rumors.take(pa.array(run_key % len(rumors))),
+        **{name: _reduce_runs(pairs[name], starts, reduce[how], order) for name, how in PAIR_MERGE},
+    }
+    return pa.table(columns, schema=PAIR_SCHEMA)
+
+
+def _ranks(ids: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Per row, the rank (int64) of its id among the distinct ids; and those ids, sorted."""
+    encoded = pc.dictionary_encode(ids.combine_chunks())
+    distinct = encoded.dictionary
+    order = pc.sort_indices(distinct).to_numpy()
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct), dtype=np.int64)
+    return rank[encoded.indices.to_numpy()], distinct.take(pa.array(order))
+
+
+def _reduce_runs(
+    column: pa.ChunkedArray, starts: np.ndarray, ufunc: np.ufunc, order: np.ndarray | None = None
+) -> pa.Array:
+    """``ufunc`` over each run of ``column`` (taken in ``order`` when given) beginning at
+    ``starts``, skipping nulls as Arrow's aggregates do (a run of nulls only gives null)."""
     array = column.combine_chunks()
     storage = pa.int64() if pa.types.is_timestamp(array.type) else array.type
     values = array.cast(storage)
     if values.null_count:
         info = np.iinfo(np.int64)  # nulls (only in the share timestamps) never win min or max
         fill = {np.minimum: info.max, np.maximum: info.min}.get(ufunc, 0)
-        runs = ufunc.reduceat(pc.fill_null(values, fill).to_numpy(), starts)
-        valid = np.logical_or.reduceat(values.is_valid().to_numpy(zero_copy_only=False), starts)
+        filled = pc.fill_null(values, fill).to_numpy()
+        valid = values.is_valid().to_numpy(zero_copy_only=False)
+        if order is not None:
+            filled, valid = filled[order], valid[order]
+        runs = ufunc.reduceat(filled, starts)
+        valid = np.logical_or.reduceat(valid, starts)
         return pa.array(runs, storage, mask=~valid).cast(array.type)
-    return pa.array(ufunc.reduceat(values.to_numpy(zero_copy_only=False), starts), storage).cast(
-        array.type
-    )
+    plain = values.to_numpy(zero_copy_only=False)
+    if order is not None:
+        plain = plain[order]
+    return pa.array(ufunc.reduceat(plain, starts), storage).cast(array.type)
 
 
 def finish_state(pairs: pa.Table) -> pa.Table:

@@ -8,18 +8,19 @@ aggregated at once. Memory grows with the number of exposed pairs, not with the 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from offline.join.aggregate import finish_state, merge, merge_pairs, merge_surfaces
+from offline.join.aggregate import finish_state, merge, merge_pairs, merge_surfaces, reduce_pairs
 from offline.join.contracts import ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.screen import BatchResult, screen_file
-from offline.join.tag_index import TagIndex, join_candidates
+from offline.join.tag_index import TagIndex, join_candidates, join_known
 
 # Compact the partial aggregates of a scan once they hold this many rows.
 _COMPACT_ROWS = 2_000_000
@@ -63,7 +64,11 @@ class LocalEngine(JoinEngine):
         pairs: pa.Table | None = None
         surfaces: list[pa.Table] = []
         for partial in partials:
-            pairs = partial.pairs if pairs is None else merge_pairs([pairs, partial.pairs])
+            pairs = (
+                partial.pairs
+                if pairs is None
+                else reduce_pairs(pa.concat_tables([pairs, partial.pairs]))
+            )
             surfaces.append(partial.surfaces)
         if pairs is None:
             pairs = merge_pairs([])
@@ -104,7 +109,8 @@ def scan_files(
     pending_rows = 0
     screens: deque[tuple[str, Future[list[BatchResult]]]] = deque()
     joins: deque[Future[tuple[int, Partial | None]]] = deque()
-    buffered: list[pa.Table] = []
+    buffered: list[pa.Table] = []  # candidates, still to be joined exactly
+    known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
 
     def joined(done: Future[tuple[int, Partial | None]], pool: ThreadPoolExecutor) -> None:
@@ -122,10 +128,12 @@ def scan_files(
             pending, pending_rows = [], 0
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        nonlocal buffered, buffered_rows
+        nonlocal buffered, known, buffered_rows
         if buffered:
             joins.append(pool.submit(join_candidates, pa.concat_tables(buffered), index))
-            buffered, buffered_rows = [], 0
+        if known:
+            joins.append(pool.submit(join_known, pa.concat_tables(known), index))
+        buffered, known, buffered_rows = [], [], 0
         while len(joins) > workers:
             joined(joins.popleft(), pool)
 
@@ -138,18 +146,16 @@ def scan_files(
                 sink(rows, reason, path)
         if on_batch:
             on_batch(result.rows)
-        if result.candidates is not None and result.candidates.num_rows:
-            buffered.append(result.candidates)
-            buffered_rows += result.candidates.num_rows
-            if buffered_rows >= _JOIN_ROWS:
-                flush(pool)
+        for rows, into in ((result.candidates, buffered), (result.hits, known)):
+            if rows is not None and rows.num_rows:
+                into.append(rows)
+                buffered_rows += rows.num_rows
+        if buffered_rows >= _JOIN_ROWS:
+            flush(pool)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, ts_is_text in files:
-            groups = None if row_groups is None else row_groups.get(path, [])
-            task = pool.submit(
-                screen_file, path, ts_is_text, index.prefilter, batch_size, groups, before
-            )
+        for path, ts_is_text, groups in _tasks(files, row_groups):
+            task = pool.submit(screen_file, path, ts_is_text, index, batch_size, groups, before)
             screens.append((path, task))
             while len(screens) > 2 * workers:
                 path, done = screens.popleft()
@@ -165,3 +171,23 @@ def scan_files(
         if compacting is not None:
             acc = compacting.result()
         return merge([acc, *pending], pool)
+
+
+def _tasks(
+    files: list[tuple[str, bool]], row_groups: dict[str, list[int]] | None
+) -> Iterator[tuple[str, bool, list[int] | None]]:
+    """(path, ts is text, row groups) screening tasks: one per row group of each file, so two
+    workers share out a day of few large files evenly (all of a file's groups when its footer
+    cannot be read: the read that follows names the file)."""
+    for path, ts_is_text in files:
+        groups = None if row_groups is None else row_groups.get(path, [])
+        if groups is None:
+            try:
+                groups = list(range(pq.read_metadata(path).num_row_groups))
+            except (OSError, ValueError):
+                yield path, ts_is_text, None
+                continue
+        if not groups:
+            yield path, ts_is_text, []
+        for group in groups:
+            yield path, ts_is_text, [group]

@@ -1,5 +1,11 @@
 """Batch screening for the local engine: validate one decoded log batch (bad rows set aside with a
-reason) and keep only the rows the id prefilter cannot rule out, as compact candidate rows.
+reason) and keep only the rows that may be on tagged items, as compact candidate rows.
+
+A batch whose item_id is a dictionary (a dictionary-encoded file, see offline.join.layout) is
+screened once per dictionary entry: each entry is tested exactly against the tagged items, and a
+take on the row's indices finds the rows on tagged items and their tag at once (``hits``, no
+exact join left to do). Plain item ids go through the prefilter's C scan row by row, and the
+candidates are joined exactly later (offline.join.tag_index.join_candidates).
 """
 
 from __future__ import annotations
@@ -7,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from domain.vocab import ACTIONS, SURFACES
 from offline.io import logs as logfiles
 from offline.join.contracts import TS_TYPE
-from offline.join.idfilter import IdFilter
+from offline.join.layout import dictionary_ids
+from offline.join.tag_index import TagIndex
 
 # Candidate rows (after the prefilter): ids as plain strings, action and surface as codes.
 CANDIDATE_SCHEMA = pa.schema(
@@ -25,6 +33,8 @@ CANDIDATE_SCHEMA = pa.schema(
         ("surface_code", pa.int8()),
     ]
 )
+# Rows known to be on tagged items: a candidate row and its item's position in the TagIndex.
+HIT_SCHEMA = CANDIDATE_SCHEMA.append(pa.field("tag_pos", pa.int32()))
 
 
 @dataclass
@@ -32,7 +42,8 @@ class BatchResult:
     """What one batch contributed: its candidate rows, rejected rows and counts."""
 
     rows: int
-    candidates: pa.Table | None = None
+    candidates: pa.Table | None = None  # CANDIDATE_SCHEMA: still to be joined exactly
+    hits: pa.Table | None = None  # HIT_SCHEMA: on tagged items (dictionary-screened batches)
     rejected: list[tuple[str, pa.Table]] = field(default_factory=list)
 
 
@@ -56,10 +67,24 @@ def _known(column: pa.Array, vocabulary: tuple[str, ...]) -> pa.Array | None:
 
 
 def _present(column: pa.Array) -> pa.Array | None:
-    """Mask of non-null, non-empty strings; None when every value is fine (the common case)."""
+    """Mask of non-null, non-empty strings; None when every value is fine (the common case).
+    A dictionary's entries are checked once each."""
+    if pa.types.is_dictionary(column.type):
+        entries = _present(column.dictionary)
+        if entries is None and column.null_count == 0:
+            return None
+        ok = pa.array(np.ones(len(column.dictionary), bool)) if entries is None else entries
+        return pc.fill_null(pc.take(ok, column.indices), False)
     if column.null_count == 0 and pc.min(pc.binary_length(column)).as_py() != 0:
         return None
     return pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
+
+
+def _as_strings(column: pa.Array) -> pa.Array:
+    """A (dictionary or plain) string column as plain strings."""
+    if pa.types.is_dictionary(column.type):
+        return column.dictionary_decode()
+    return pc.cast(column, pa.string())
 
 
 def utc_timestamps(column: pa.Array, is_text: bool) -> pa.Array:
@@ -113,49 +138,86 @@ def validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.RecordBatch:
             continue
         failing = pc.invert(ok) if keep is None else pc.and_(keep, pc.invert(ok))
         if pc.any(failing).as_py():
-            result.rejected.append((reason, pa.Table.from_batches([b]).filter(failing)))
+            result.rejected.append((reason, _rejected_rows(b, failing)))
             keep = ok if keep is None else pc.and_(keep, ok)
     return valid if keep is None else valid.filter(keep)
 
 
+def _rejected_rows(batch: pa.RecordBatch, failing: pa.Array) -> pa.Table:
+    """The failing rows of a batch, with id columns read as dictionaries back to strings (a
+    reject file looks the same whichever way the log file was read)."""
+    rows = pa.Table.from_batches([batch]).filter(failing)
+    for name in ("user_id", "item_id"):
+        column = rows[name]
+        if pa.types.is_dictionary(column.type):
+            i = rows.column_names.index(name)
+            rows = rows.set_column(i, name, column.cast(column.type.value_type))
+    return rows
+
+
 def screen_batch(
-    lb: logfiles.LogBatch, prefilter: IdFilter, before: datetime | None = None
+    lb: logfiles.LogBatch, index: TagIndex, before: datetime | None = None
 ) -> BatchResult:
-    """Validate one batch and keep the rows the prefilter cannot rule out (a few percent),
-    with ids as strings and action/surface as codes, ready for the exact join; with
-    ``before`` (a snapshot's watermark), only the valid rows before it."""
+    """Validate one batch and keep the rows that may be on tagged items (a few percent), with
+    ids as strings and action/surface as codes: as ``hits`` when item_id is a dictionary (its
+    entries tested once each), else as ``candidates`` for the exact join; with ``before`` (a
+    snapshot's watermark), only the valid rows before it."""
     result = BatchResult(rows=lb.batch.num_rows)
     valid = validate(lb, result)
     if before is not None:
         valid = valid.filter(pc.less(valid["ts"], pa.scalar(before, TS_TYPE)))
-    maybe = prefilter.candidate_rows(valid["item_id"])
+    items = valid["item_id"]
+    if pa.types.is_dictionary(items.type):
+        result.hits = _dictionary_hits(valid, index)
+        return result
+    maybe = index.prefilter.candidate_rows(items)
     rows = valid.take(maybe) if len(maybe) < valid.num_rows else valid
-    result.candidates = pa.table(
-        {
-            "user_id": pc.cast(rows["user_id"], pa.string()),
-            "item_id": pc.cast(rows["item_id"], pa.string()),
-            "ts": rows["ts"],
-            "action_code": pc.cast(_codes(rows["action"], ACTIONS), pa.int8()),
-            "surface_code": pc.cast(_codes(rows["surface"], SURFACES), pa.int8()),
-        },
-        schema=CANDIDATE_SCHEMA,
-    )
+    result.candidates = pa.table(_candidate_columns(rows), schema=CANDIDATE_SCHEMA)
     return result
+
+
+def _candidate_columns(rows: pa.RecordBatch) -> dict[str, pa.Array]:
+    """The CANDIDATE_SCHEMA columns of some valid rows."""
+    return {
+        "user_id": _as_strings(rows["user_id"]),
+        "item_id": _as_strings(rows["item_id"]),
+        "ts": rows["ts"],
+        "action_code": pc.cast(_codes(rows["action"], ACTIONS), pa.int8()),
+        "surface_code": pc.cast(_codes(rows["surface"], SURFACES), pa.int8()),
+    }
+
+
+def _dictionary_hits(valid: pa.RecordBatch, index: TagIndex) -> pa.Table:
+    """The rows of a batch with a dictionary item_id that are on tagged items (HIT_SCHEMA):
+    each dictionary entry's tag position is found once, then mapped onto the rows' indices."""
+    items = valid["item_id"]
+    entry = index.entry_positions(items.dictionary)
+    indices = items.indices.to_numpy(zero_copy_only=False)  # no nulls: validation dropped them
+    position = entry[indices]
+    rows = np.flatnonzero(position >= 0)
+    hits = valid.take(pa.array(rows)) if len(rows) < valid.num_rows else valid
+    return pa.table(
+        {**_candidate_columns(hits), "tag_pos": pa.array(position[rows], pa.int32())},
+        schema=HIT_SCHEMA,
+    )
 
 
 def screen_file(
     path: str,
     ts_is_text: bool,
-    prefilter: IdFilter,
+    index: TagIndex,
     batch_size: int,
     row_groups: list[int] | None = None,
     before: datetime | None = None,
 ) -> list[BatchResult]:
     """Decode and screen one file (or only its ``row_groups``) batch by batch in this thread;
-    only the (small) screened results are kept, so memory holds one decoded batch per worker."""
+    only the (small) screened results are kept, so memory holds one decoded batch per worker.
+    Id columns the file stores dictionary-encoded are read as dictionaries."""
+    dictionaries = dictionary_ids(path, row_groups)
     return [
-        screen_batch(lb, prefilter, before)
+        screen_batch(lb, index, before)
         for lb in logfiles.read_batches(
-            path, ts_is_text, batch_size=batch_size, row_groups=row_groups
+            path, ts_is_text, batch_size=batch_size, row_groups=row_groups,
+            dictionaries=dictionaries,
         )
-    ]
+    ]  # fmt: skip

@@ -1,10 +1,10 @@
-"""The tagged items as lookup arrays for the local engine, and the exact join of screened
-candidate rows to their rumors.
+"""The tagged items as lookup arrays for the local engine, the exact join of screened candidate
+rows to their rumors, and the tagged-item test of a dictionary's entries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,9 @@ class TagIndex:
     first_score: pa.Array  # the tag score of each item's first rumor
     extra: pa.Table  # (item_id, rumor_id, tag_score) beyond each item's first rumor
     prefilter: IdFilter  # drops most untagged rows before the exact lookup
+    # item_id -> position in ``items``, for the exact test of a few dictionary entries at a time
+    # (pc.index_in would build its hash set of every tagged item again on each call).
+    positions: dict[str, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, tags: pa.Table) -> TagIndex:
@@ -40,7 +43,18 @@ class TagIndex:
         scores = ordered["tag_score"].combine_chunks().filter(mask)
         items = items.filter(mask)
         extra = ordered.filter(pc.invert(mask))
-        return cls(items, rumors, scores, extra, IdFilter.build(items))
+        positions = {item: i for i, item in enumerate(items.to_pylist())}
+        return cls(items, rumors, scores, extra, IdFilter.build(items), positions)
+
+    def entry_positions(self, dictionary: pa.Array) -> np.ndarray:
+        """Per entry of a dictionary of item ids: its position in ``items``, -1 when the item is
+        not tagged. The prefilter rules out most entries; the rest are looked up exactly."""
+        out = np.full(len(dictionary), -1, dtype=np.int32)
+        maybe = self.prefilter.candidate_rows(dictionary)
+        if len(maybe):
+            found = map(self.positions.get, dictionary.take(maybe).to_pylist())
+            out[maybe] = [-1 if p is None else p for p in found]
+        return out
 
     def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array, pa.Array]:
         """Rows on tagged items (as row numbers), their first rumor and that tag's score, by
@@ -62,5 +76,22 @@ def join_candidates(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial
     joined = hits.append_column("rumor_id", rumors).append_column("tag_score", scores)
     if index.extra.num_rows:
         more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
+        joined = pa.concat_tables([joined, more.select(joined.column_names)])
+    return hits.num_rows, aggregate_hits(joined)
+
+
+def join_known(hits: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
+    """Rows already known to be on tagged items (``tag_pos``: the item's position in the
+    index, from its dictionary entry) joined to their rumors and aggregated."""
+    if not hits.num_rows:
+        return 0, None
+    at = hits["tag_pos"]
+    joined = hits.drop_columns(["tag_pos"])
+    joined = joined.append_column("rumor_id", pc.take(index.first_rumor, at))
+    joined = joined.append_column("tag_score", pc.take(index.first_score, at))
+    if index.extra.num_rows:
+        more = joined.drop_columns(["rumor_id", "tag_score"]).join(
+            index.extra, keys="item_id", join_type="inner", use_threads=False
+        )
         joined = pa.concat_tables([joined, more.select(joined.column_names)])
     return hits.num_rows, aggregate_hits(joined)
