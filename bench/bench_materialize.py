@@ -94,7 +94,8 @@ def pipe_rounds(
     compared = got["runs"][-1]["compared"]
     print(
         f"payload {got['payload_bytes']:,} bytes; fsync {fsync}; last round compared "
-        f"{compared['keys']:,} keys ({compared['equal_by_content']} equal by content only)"
+        f"{compared['keys']:,} keys ({compared['equal_by_content']} equal by content only: "
+        f"{', '.join(compared['equal_by_content_keys'])})"
     )
     for name in ways:
         print(f"{name} / pipe per round: {got[name]['ratio_per_round']}")

@@ -83,13 +83,13 @@ def _content(client: redis.Redis, key: bytes, kind: bytes) -> Any:
     return client.lrange(key, 0, -1)
 
 
-def compare(a: redis.Redis, b: redis.Redis, batch: int = 1000) -> dict[str, int]:
+def compare(a: redis.Redis, b: redis.Redis, batch: int = 1000) -> dict[str, Any]:
     """Key-by-key comparison of two servers: DUMP first, each key's content where the DUMPs
     differ (a hash's field order may); raises SystemExit on any difference."""
     names = _all_keys(a)
     if names != _all_keys(b):
         raise SystemExit(f"key sets differ: {len(names)} keys against {len(_all_keys(b))}")
-    ordered, same, by_content = sorted(names), 0, 0
+    ordered, same, by_content = sorted(names), 0, []
     for start in range(0, len(ordered), batch):
         chunk = ordered[start : start + batch]
         dumps = []
@@ -105,8 +105,9 @@ def compare(a: redis.Redis, b: redis.Redis, batch: int = 1000) -> dict[str, int]
             kind = a.type(key)
             if kind != b.type(key) or _content(a, key, kind) != _content(b, key, kind):
                 raise SystemExit(f"key {key!r} differs between the two servers")
-            by_content += 1
-    return {"keys": len(ordered), "dump_identical": same, "equal_by_content": by_content}
+            by_content.append(key.decode(errors="replace"))
+    return {"keys": len(ordered), "dump_identical": same, "equal_by_content": len(by_content),
+            "equal_by_content_keys": by_content[:10]}  # fmt: skip
 
 
 def rounds(work: Path, fsync: str, ways: dict[str, Materialize], repeat: int) -> dict[str, Any]:
@@ -150,10 +151,10 @@ def _timed(server: EmbeddedRedis, what: Path | Materialize) -> float:
         client.close()
 
 
-def _compare_all(servers: dict[str, EmbeddedRedis]) -> dict[str, int]:
+def _compare_all(servers: dict[str, EmbeddedRedis]) -> dict[str, Any]:
     """Each server's content against the pipe's (compare); the last comparison's counts."""
     pipe = RedisSettings(url=servers["pipe"].local_url).sync_client()
-    checked: dict[str, int] = {}
+    checked: dict[str, Any] = {}
     try:
         for way, server in servers.items():
             if way != "pipe":
