@@ -50,7 +50,8 @@ def write_partition(
     exactly as the driver would write them."""
     client = settings.sync_client()
     try:
-        writer = SnapshotWriter(client, version, register=False)
+        # One connection a task: the tasks are the parallelism (--write-tasks caps connections).
+        writer = SnapshotWriter(client, version, register=False, bulk_connections=1)
         writer.write_exposures(batches, scorer)
         done = writer.summary
         return PartitionCounts(done.users, done.pairs, done.skipped_invalid_ids)

@@ -29,7 +29,7 @@ from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
 from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
 from feature_store import keys, liveness
-from feature_store.bulk import BulkConnection
+from feature_store.bulk import BulkLoader
 from feature_store.codecs import TAG_SCORE_STEPS, dump_json, encode_item_scores
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 from feature_store.transport.encoding import hset_payload
@@ -38,6 +38,9 @@ from feature_store.transport.encoding import hset_payload
 # another host, or stuck); one whose writer process is gone from this host is at once.
 ABANDON_AFTER_S = 600
 HEARTBEAT_EVERY_S = 30
+# Connections a bulk exposure write spreads its payloads over (feature_store.bulk; measured in
+# docs/benchmarks.md, decision 0045).
+BULK_CONNECTIONS = 4
 _PACKED = np.dtype(
     [("v", "u1"), ("n", "<u4"), ("f", "<u4"), ("l", "<u4"), ("a", "u1"), ("m", "u1")]
 )
@@ -161,12 +164,15 @@ class SnapshotWriter:
         batch_users: int = 2000,
         chunk_pairs: int = 50_000,
         register: bool = True,
+        bulk_connections: int = BULK_CONNECTIONS,
     ):
         """A writer of ``version`` (a new one by default). ``register=False`` makes a writer
         of exposures into a version another process registered and will commit (an executor
-        task, see partition_writer): it clears nothing, records no writer and never beats."""
+        task, see partition_writer): it clears nothing, records no writer and never beats.
+        ``bulk_connections``: how many connections an exposure write streams over."""
         self.client = client
         self.chunk_pairs = chunk_pairs
+        self.bulk_connections = bulk_connections
         self._last_user: str | None = None
         self.version = keys.check_version(version or new_version())
         self.batch_users = batch_users
@@ -304,22 +310,28 @@ class SnapshotWriter:
         """Write per-user exposure hashes from batches with the exposure-state columns; with a
         ``scorer``, each value also carries the ranker's logits of its rumor's options.
 
-        Batches are streamed on one connection: Redis loads one while the next is prepared.
+        Batches are streamed over ``bulk_connections`` connections, each from a sender thread:
+        Redis loads one payload while the next is prepared.
         """
         bulk = (
             None
             if isinstance(self.client, redis.cluster.RedisCluster)
-            else BulkConnection(self.client)
+            else BulkLoader(self.client, self.bulk_connections)
         )
-        for batch in batches:
-            if batch.num_rows:
-                self._write_batch(batch, bulk, scorer)
-            self._beat()
+        try:
+            for batch in batches:
+                if batch.num_rows:
+                    self._write_batch(batch, bulk, scorer)
+                self._beat()
+        except BaseException:
+            if bulk is not None:
+                bulk.abort()
+            raise
         if bulk is not None:
             bulk.finish()
 
     def _write_batch(
-        self, batch: pa.RecordBatch, bulk: BulkConnection | None, scorer: PairScorer | None
+        self, batch: pa.RecordBatch, bulk: BulkLoader | None, scorer: PairScorer | None
     ) -> None:
         table = pa.Table.from_batches([batch]).sort_by("user_id").combine_chunks()
         ok = pc.and_(

@@ -43,13 +43,19 @@ def materialize(
     batch_rows: int = 250_000,
     models: TrainedModels | None = None,
     exposures: ExposureWrite | None = None,
+    bulk_connections: int | None = None,
 ) -> WriteSummary:
     """Write a complete snapshot from an exposure-state Parquet file (and the night's models,
     versioned with it), then flip to it. The exposures are written by this process, or by
-    ``exposures`` (e.g. Spark executors) when given; the flip is this process's either way."""
+    ``exposures`` (e.g. Spark executors) when given; the flip is this process's either way.
+    ``bulk_connections``: the driver's exposure write's connections (SnapshotWriter's default)."""
     source = pq.ParquetFile(state)
     before = used_memory(client)
-    writer = SnapshotWriter(client, version)
+    writer = (
+        SnapshotWriter(client, version)
+        if bulk_connections is None
+        else SnapshotWriter(client, version, bulk_connections=bulk_connections)
+    )
     writer.write_catalog(rumors, debunks)
     writer.write_items(item_rumors or {}, item_scores)
     scorer = _scorer(models, rumors, debunks)
