@@ -23,7 +23,14 @@ from domain.exposure_days import MAX_LIVE_DAYS
 from domain.exposure_screen import RawExposure, screen
 from domain.ids import check_id
 from feature_store import keys
-from feature_store.live_ingest import APPLY_SCRIPT, TaggedItems, load_tagged, script_args
+from feature_store.live_ingest import (
+    APPLY_SCRIPT,
+    TaggedItems,
+    load_tagged,
+    script_args,
+    stored_users,
+)
+from feature_store.members import announce
 
 DAY_S = 86_400
 MAX_BATCH = 10_000
@@ -96,6 +103,7 @@ class ExposureConsumer:
         ids = [entry_id for entry_id, _ in entries]
         keys_, argv = script_args(screened, source="stream", ttl_s=self.window_s,
                                   stream=(self.stream, self.group, ids))  # fmt: skip
+        announce(self.client, stored_users(screened), self.window_s)  # before the rows
         self.script(keys=keys_, args=argv)
         s = self.summary
         s.batches, s.entries, s.stored = (
