@@ -38,8 +38,9 @@ READ_COUNT = 1_000
 
 
 def announce_commands(user_ids: Iterable[str], ttl_s: int, now: float) -> list[tuple[Any, ...]]:
-    """XADDs (names as str: redis-py picks its parsing, and a cluster its node, by them) naming ``user_ids`` (checked ids, repeats dropped), at most USERS_PER_ENTRY an
-    entry, each trimming entries older than the rows' TTL (plus a day) by MINID."""
+    """XADDs naming ``user_ids`` (checked ids, repeats dropped), at most USERS_PER_ENTRY an
+    entry, each trimming entries older than the rows' TTL (plus a day) by MINID; names as str
+    (redis-py picks its parsing, and a cluster its node, by them)."""
     users = sorted({keys.check_id(u, "user_id") for u in user_ids})
     floor = max(0, int((now - ttl_s - TRIM_MARGIN_S) * 1000))
     return [

@@ -123,6 +123,10 @@ def _live(user: str, item: str, ts: float) -> pb.LiveExposure:
     return e
 
 
+def _feed(stub: pb_grpc.DebunkServiceStub, user: str) -> pb.RankFeedResponse:
+    return stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=5), timeout=5)
+
+
 def _same(reply: object) -> dict:
     """An answer as a dict without card scores (recency moves them between two calls)."""
     out = MessageToDict(reply)
@@ -168,7 +172,7 @@ def test_a_non_member_gets_what_a_store_read_gives_without_the_read(
             assert [len(f.cards) for f in got.feeds[:3]] == [2, 1, 0]
             before = _cap_reads(client)
             for i in range(50):
-                assert not fast.RankFeed(pb.RankFeedRequest(user_id=f"x{i}", limit=5), timeout=5).cards
+                assert not _feed(fast, f"x{i}").cards
             assert _cap_reads(client) - before == 0, "non-members should not be read"
             # a user given live rows through the other server is a member here within a second
             stored = read.RecordExposures(
@@ -176,7 +180,7 @@ def test_a_non_member_gets_what_a_store_read_gives_without_the_read(
             )
             assert stored.stored == 1
             deadline = time.monotonic() + 1.0
-            while not fast.RankFeed(pb.RankFeedRequest(user_id="u-later", limit=5), timeout=5).cards:
+            while not _feed(fast, "u-later").cards:
                 assert time.monotonic() < deadline, "a live user was not served within 1 s"
                 time.sleep(0.01)
     finally:
@@ -199,7 +203,7 @@ def test_a_flip_swaps_the_filter_with_the_snapshot(
 
             def keep_asking() -> None:
                 while not stop.is_set():
-                    replies.append(stub.RankFeed(pb.RankFeedRequest(user_id="u-new", limit=5), timeout=5))
+                    replies.append(_feed(stub, "u-new"))
 
             asker = threading.Thread(target=keep_asking)
             asker.start()
@@ -216,7 +220,7 @@ def test_a_flip_swaps_the_filter_with_the_snapshot(
                 time.sleep(0.01)
             stop.set()
             asker.join()
-            old = stub.RankFeed(pb.RankFeedRequest(user_id="u-old", limit=5), timeout=5)
+            old = _feed(stub, "u-old")
     finally:
         stop.set()
         svc.stop()
@@ -240,14 +244,14 @@ def test_non_members_are_degraded_as_a_read_would_be_once_redis_stops(tmp_path: 
             assert wait_for_health(a, SERVING) == SERVING == wait_for_health(b, SERVING)
             _wait_read(fast)
             stubs = [pb_grpc.DebunkServiceStub(a), pb_grpc.DebunkServiceStub(b)]
-            up = [s.RankFeed(pb.RankFeedRequest(user_id="nobody", limit=5), timeout=5) for s in stubs]
+            up = [_feed(s, "nobody") for s in stubs]
             assert [(r.degraded, len(r.cards)) for r in up] == [(False, 0), (False, 0)]
             server.stop()
             # at once (a lost connection) or once the announced users are STALE_S old
             deadline = time.monotonic() + STALE_S + 2.0
-            while not stubs[0].RankFeed(pb.RankFeedRequest(user_id="nobody", limit=5), timeout=5).degraded:
+            while not _feed(stubs[0], "nobody").degraded:
                 assert time.monotonic() < deadline, "a non-member's answer never said degraded"
-            down = [s.RankFeed(pb.RankFeedRequest(user_id="nobody", limit=5), timeout=5) for s in stubs]
+            down = [_feed(s, "nobody") for s in stubs]
             assert [(r.degraded, len(r.cards)) for r in down] == [(True, 0), (True, 0)]
     finally:
         fast.stop()
