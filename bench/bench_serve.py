@@ -1,13 +1,14 @@
 """Serving benchmark: RankFeed throughput against an empty unary RPC (the standard health Check,
 served by the same server) in the same run, RankFeed latency at half of its maximum throughput
 beside the empty RPC's at that rate, RankFeedBatch users/s and server CPU, each on two mixes of
-users: ``exposed`` (every user with exposure rows) and ``mix`` (``--unexposed-share``, 95%, of
-users without, as a platform's feed traffic); ``--compare-filter`` runs it all twice on the same
-world, first reading every user from the store (``DEBUNK_MEMBER_FILTER=0``). Then SearchTop / GroupWarnings (5 messages, 20 members) maximum
-throughput and latency at a fixed moderate rate (``--pinned-rate``, 200/s), beside the empty RPC
-at that same rate. The rumor library is the synthetic world's (``--rumors``, 30,000 Chinese
-claims by default); the index the service builds over it is timed and sized first, in a child
-process of its own. Load generator and server share this machine.
+users: ``exposed`` (every user with exposure rows) and ``mix`` (``--unexposed-share``, 95%, of users
+without, as a platform's feed traffic); ``--compare-filter`` runs it all twice on the same world,
+first reading every user from the store (``DEBUNK_MEMBER_FILTER=0``). Then SearchTop / GroupWarnings
+(5 messages, 20 members) maximum throughput and latency at a fixed moderate rate (``--pinned-rate``,
+200/s), beside the empty RPC at that same rate (``--no-pinned``: not). The rumor library is the
+synthetic world's (``--rumors``, 30,000 Chinese claims by default); the index the service builds
+over it is timed and sized first, in a child process of its own. Load generator and server share
+this machine.
 
 The server runs ``--workers`` processes on one port (default: one per core, as deployed); the
 load generator spreads its calls over ``--channels`` connections, so every worker gets some
