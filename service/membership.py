@@ -30,6 +30,7 @@ POLL_S = 0.2  # live users become members within this (plus a round trip) in eve
 # A non-member's answer is flagged degraded when the announced users were last read longer ago
 # than this: what Redis would have said (a failed read is degraded) when it stops answering.
 STALE_S = 1.0
+READ_TIMEOUT_S = 1.0  # as the snapshot watcher's poll: a hung Redis fails the read, not the loop
 
 
 class Membership:
@@ -91,7 +92,8 @@ class Membership:
     async def _read_all(self, into: set[str], position: bytes) -> tuple[set[str], bytes]:
         """Every entry from ``position`` to the stream's end, added to ``into``."""
         while True:
-            (reply,) = await self.reader.transport.pipeline([members.read_command(position)])
+            command = members.read_command(position)
+            (reply,) = await self.reader.transport.pipeline([command], timeout=READ_TIMEOUT_S)
             last, users = members.parse_entries(reply)
             into.update(users)
             if last is not None:
