@@ -35,6 +35,7 @@ def per_call_us(check, ids: list[str]) -> float:
 
 
 def main() -> int:
+    """Build, store, load and probe a filter of ``--users`` ids; print the numbers as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--users", type=int, default=10_000_000)
     p.add_argument("--probes", type=int, default=200_000)

@@ -102,6 +102,7 @@ class Membership:
                 return into, position
 
     async def _run(self) -> None:
+        """Refresh every POLL_S; a failed read leaves the set as it was (and ages it)."""
         while True:
             try:
                 await self.refresh()
@@ -114,6 +115,7 @@ class Membership:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
+        """End the background reads."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
