@@ -79,9 +79,10 @@ def start_id(live_after_s: int | None, tags_as_of_ms: int) -> bytes:
     return b"%d-0" % max(0, (min(cuts) - START_MARGIN_S) * 1000)
 
 
-def read_command(position: bytes, count: int = READ_COUNT) -> tuple[bytes, ...]:
-    """XRANGE from ``position`` (an inclusive id, or ``(id`` for after it)."""
-    return (b"XRANGE", keys.LIVE_MEMBERS, position, b"+", b"COUNT", str(count).encode())
+def read_command(position: bytes, count: int = READ_COUNT) -> tuple[Any, ...]:
+    """XRANGE from ``position`` (an inclusive id, or ``(id`` for after it); the name as str,
+    so redis-py parses the reply as a stream's."""
+    return ("XRANGE", keys.LIVE_MEMBERS, position, b"+", b"COUNT", str(count).encode())
 
 
 def parse_entries(reply: Sequence[Any] | None) -> tuple[bytes | None, set[str]]:

@@ -90,10 +90,13 @@ class Membership:
         self.read_at = time.monotonic()
 
     async def _read_all(self, into: set[str], position: bytes) -> tuple[set[str], bytes]:
-        """Every entry from ``position`` to the stream's end, added to ``into``."""
+        """Every entry from ``position`` to the stream's end, added to ``into``; over the
+        redis-py client (as the experiment polls), not the feed reads' connections, so this
+        background read never queues on them while Redis hangs."""
+        client = self.reader.client
         while True:
-            command = members.read_command(position)
-            (reply,) = await self.reader.transport.pipeline([command], timeout=READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                reply = await client.execute_command(*members.read_command(position))
             last, users = members.parse_entries(reply)
             into.update(users)
             if last is not None:
@@ -104,11 +107,13 @@ class Membership:
     async def _run(self) -> None:
         """Refresh every POLL_S; a failed read leaves the set as it was (and ages it)."""
         while True:
+            wait = POLL_S
             try:
                 await self.refresh()
             except POLL_ERRORS as e:
                 log.warning("live member read failed: %s", e)
-            await asyncio.sleep(POLL_S)
+                wait = STALE_S  # Redis not answering: no pile of reads behind a hang
+            await asyncio.sleep(wait)
 
     def start_polling(self) -> None:
         """Read in the background until ``stop``."""

@@ -146,7 +146,7 @@ def test_a_non_member_gets_what_a_store_read_gives_without_the_read(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
     snapshot(client, "v1", MEMBERS)
-    with_filter = ServiceThread(settings).start()
+    with_filter = ServiceThread(settings, member_filter=True).start()
     without = ServiceThread(settings, member_filter=False).start()
     try:
         with (
@@ -193,7 +193,7 @@ def test_a_flip_swaps_the_filter_with_the_snapshot(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
     snapshot(client, "v1", [("u-old", "r1", "share", 3)])
-    svc = ServiceThread(settings).start()
+    svc = ServiceThread(settings, member_filter=True).start()
     replies: list[pb.RankFeedResponse] = []
     stop = threading.Event()
     try:
@@ -238,7 +238,7 @@ def test_non_members_are_degraded_as_a_read_would_be_once_redis_stops(tmp_path: 
     server.start()
     settings = RedisSettings(url=server.url, socket_timeout=0.2)
     snapshot(redis.Redis.from_url(server.url), "v1", MEMBERS)
-    fast = ServiceThread(settings).start()
+    fast = ServiceThread(settings, member_filter=True).start()
     read = ServiceThread(settings, member_filter=False).start()
     try:
         with grpc.insecure_channel(fast.target) as a, grpc.insecure_channel(read.target) as b:
