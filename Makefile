@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries eval-service eval-models chaos clean
+.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -108,6 +108,9 @@ bench-store: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py $(BENCH_ARGS)
+
+bench-members: $(STAMP)
+	$(PY) bench/bench_members.py $(BENCH_ARGS)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)

@@ -1,10 +1,14 @@
 """Serving benchmark: RankFeed throughput against an empty unary RPC (the standard health Check,
-served by the same server) in the same run, RankFeed latency at half of its maximum throughput,
-RankFeedBatch users/s, and SearchTop / GroupWarnings (5 messages, 20 members) maximum
-throughput and latency at a fixed moderate rate (``--pinned-rate``, 200/s), beside the empty RPC
-at that same rate. The rumor library is the synthetic world's (``--rumors``, 30,000 Chinese
-claims by default); the index the service builds over it is timed and sized first, in a child
-process of its own. Load generator and server share this machine.
+served by the same server) in the same run, RankFeed latency at half of its maximum throughput
+beside the empty RPC's at that rate, RankFeedBatch users/s and server CPU, each on two mixes of
+users: ``exposed`` (every user with exposure rows) and ``mix`` (``--unexposed-share``, 95%, of users
+without, as a platform's feed traffic); ``--compare-filter`` runs it all twice on the same world,
+first reading every user from the store (``DEBUNK_MEMBER_FILTER=0``). Then SearchTop / GroupWarnings
+(5 messages, 20 members) maximum throughput and latency at a fixed moderate rate (``--pinned-rate``,
+200/s), beside the empty RPC at that same rate (``--no-pinned``: not). The rumor library is the
+synthetic world's (``--rumors``, 30,000 Chinese claims by default); the index the service builds
+over it is timed and sized first, in a child process of its own. Load generator and server share
+this machine.
 
 The server runs ``--workers`` processes on one port (default: one per core, as deployed); the
 load generator spreads its calls over ``--channels`` connections, so every worker gets some
@@ -80,6 +84,12 @@ def main() -> int:
         help="SearchTop / GroupWarnings calls per second (open loop), the empty RPC measured at "
         "the same rate beside them (default: a fixed moderate 200/s); 0: half of each one's max",
     )
+    p.add_argument("--unexposed-share", type=float, default=0.95,
+                   help="share of the mix's users with no exposure (default 0.95)")  # fmt: skip
+    p.add_argument("--compare-filter", action="store_true",
+                   help="load twice on one world: every user read from the store "
+                   "(DEBUNK_MEMBER_FILTER=0, as before the filter), then the filter")  # fmt: skip
+    p.add_argument("--no-pinned", action="store_true", help="skip SearchTop and GroupWarnings")
     args = p.parse_args()
     work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
     start = date.today() - timedelta(days=args.days)
@@ -96,30 +106,22 @@ def main() -> int:
         set_policy(server.url, args.policy)
         index = index_build(server.url)  # before the server starts: the machine is idle
         exposed = pq.read_table(work / "state" / "current" / "exposures.parquet")
-        users = exposed["user_id"].unique().to_pylist()
-        users += [f"u{i:08d}" for i in range(0, args.users, 7)]  # unexposed users too
-        np.random.default_rng(args.seed).shuffle(users)
+        mixes = user_mixes(exposed["user_id"].unique().to_pylist(), args)
         items = pq.read_table(work / "world" / "items.parquet", columns=["text"])
         texts = items["text"].to_pylist()  # rumor copies and ordinary posts, as people search
         np.random.default_rng(args.seed).shuffle(texts)
-        port, metrics_port = free_port(), free_port_run(args.workers)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
-             "--port", str(port), "--feed-daily-cap", "1000000",
-             "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
-            env={**os.environ, "REDIS_URL": server.local_url},
-        )  # fmt: skip
-        try:
-            wait_for_workers(metrics_port, args.workers)  # each builds its library index first
-            # The inputs are long-lived: keep the collector from walking them during the load.
-            gc.collect()
-            gc.freeze()
-            result = asyncio.run(
-                run_load(f"127.0.0.1:{port}", users, texts, args, ServerCpu(proc.pid))
-            )
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+        # The inputs are long-lived: keep the collector from walking them during the load.
+        gc.collect()
+        gc.freeze()
+        runs = {}
+        for name, flag in (("read_every_user", "0"), ("member_filter", "1")):
+            if flag == "0" and not args.compare_filter:
+                continue
+            runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args)
+    result = runs["member_filter"]
+    if args.compare_filter:
+        result = {**result, "read_every_user": runs["read_every_user"],
+                  "member_filter_over_read_every_user": _gains(runs)}  # fmt: skip
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "policy": args.policy,
@@ -127,6 +129,10 @@ def main() -> int:
         "channels": args.channels,
         "users_in_snapshot": pairs,
         "exposed_users": len(exposed["user_id"].unique()),
+        "mix_users": {
+            "unexposed_share": args.unexposed_share,
+            **{k: len(v) for k, v in mixes.items()},
+        },
         "library_index": index,
         **result,
     }
@@ -135,6 +141,55 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     (out / "bench_serve.json").write_text(json.dumps(result, indent=2))
     return 0
+
+
+def user_mixes(exposed: list[str], args: argparse.Namespace) -> dict[str, list[str]]:
+    """The users each load cycles through: ``exposed`` (every user with exposure rows, shuffled)
+    and ``mix`` (``--unexposed-share`` of them without: the world's users the logs never tie
+    to a rumor, then ids no log has, as a platform's other users)."""
+    rng = np.random.default_rng(args.seed)
+    exposed = sorted(exposed)
+    rng.shuffle(exposed)
+    known = set(exposed)
+    unexposed = [u for i in range(args.users) if (u := f"u{i:08d}") not in known]
+    n_exposed = min(len(exposed), 20_000)
+    n_unexposed = round(n_exposed * args.unexposed_share / (1 - args.unexposed_share))
+    unexposed += [f"n{i:08d}" for i in range(max(0, n_unexposed - len(unexposed)))]
+    rng.shuffle(unexposed)
+    mix = exposed[:n_exposed] + unexposed[:n_unexposed]
+    rng.shuffle(mix)
+    return {"exposed": exposed, "mix": mix}
+
+
+def serve_and_load(
+    redis_url: str, member_filter: str, mixes: dict[str, list[str]], texts: list[str],
+    args: argparse.Namespace,
+) -> dict[str, object]:  # fmt: skip
+    """Start ``debunk serve`` (``DEBUNK_MEMBER_FILTER`` = ``member_filter``), run the load
+    against it, stop it."""
+    port, metrics_port = free_port(), free_port_run(args.workers)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
+         "--port", str(port), "--feed-daily-cap", "1000000",
+         "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
+        env={**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter},
+    )  # fmt: skip
+    try:
+        wait_for_workers(metrics_port, args.workers)  # each builds its library index first
+        return asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _gains(runs: dict[str, dict]) -> dict[str, float]:
+    """RankFeedBatch users/s and RankFeed calls/s with the filter over without, per mix."""
+    new, old = runs["member_filter"], runs["read_every_user"]
+    out = {}
+    for mix in ("exposed", "mix"):
+        for what in ("rank_feed_batch_users_per_s", "rank_feed_per_s"):
+            out[f"{mix}_{what}"] = round(new[mix][what] / max(1, old[mix][what]), 2)
+    return out
 
 
 if __name__ == "__main__":

@@ -49,8 +49,15 @@ async def check_replies(
 
 
 async def run_load(
-    target: str, users: list[str], texts: list[str], args: argparse.Namespace, cpu: ServerCpu
+    target: str,
+    mixes: dict[str, list[str]],
+    texts: list[str],
+    args: argparse.Namespace,
+    cpu: ServerCpu,
 ) -> dict[str, object]:
+    """Every measure against one server: RankFeed and RankFeedBatch on each of ``mixes`` (name
+    -> the users its calls cycle through: ``exposed`` and ``mix``), the empty RPC in the same
+    rounds and at the same rates; SearchTop and GroupWarnings unless ``--no-pinned``."""
     options = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
     channels = [
         grpc.aio.insecure_channel(target, options=[*options, ("bench.channel", i)])
@@ -64,98 +71,137 @@ async def run_load(
         )
         feed_rpc = Method(channels, service + "RankFeed", pb.RankFeedResponse, raw)
         batch_rpc = Method(channels, service + "RankFeedBatch", pb.RankFeedBatchResponse, raw)
-        search_rpc = Method(channels, service + "SearchTop", pb.SearchTopResponse, raw)
-        group_rpc = Method(channels, service + "GroupWarnings", pb.GroupWarningsResponse, raw)
         ping_req = check_rpc.prepare(health_pb2.HealthCheckRequest(service=""))
-        batch_size = 1000
-        feed_reqs = [feed_rpc.prepare(pb.RankFeedRequest(user_id=u, limit=5)) for u in users]
-        batch_reqs = [
-            batch_rpc.prepare(pb.RankFeedBatchRequest(user_ids=users[s : s + batch_size], limit=5))
-            for s in range(0, max(1, len(users) - batch_size), batch_size)
-        ]
-        n_texts = min(len(texts), 20_000)
-        search_reqs = [
-            search_rpc.prepare(
-                pb.SearchTopRequest(query=texts[i][:200], user_id=users[i % len(users)])
-            )
-            for i in range(n_texts)
-        ]
-        group_reqs = [group_rpc.prepare(group_request(texts, users, i)) for i in range(n_texts)]
+        feeds = {name: _feed_calls(feed_rpc, batch_rpc, users) for name, users in mixes.items()}
 
         async def ping(i: int) -> object:
             return await check_rpc(ping_req, timeout=5)
 
-        async def feed(i: int) -> object:
-            return await feed_rpc(feed_reqs[i % len(feed_reqs)], timeout=5)
-
-        async def batch(i: int) -> object:
-            return await batch_rpc(batch_reqs[i % len(batch_reqs)], timeout=30)
-
-        async def search(i: int) -> object:
-            return await search_rpc(search_reqs[i % len(search_reqs)], timeout=5)
-
-        async def group(i: int) -> object:
-            return await group_rpc(group_reqs[i % len(group_reqs)], timeout=5)
-
-        checked = await check_replies(feed_rpc, feed_reqs, batch_rpc, batch_reqs)
-        await closed_loop(feed, args.concurrency, 1.0)  # warm up
+        checked = await check_replies(feed_rpc, feeds["exposed"][2], batch_rpc,
+                                      feeds["exposed"][3])  # fmt: skip
+        for feed, _, _, _ in feeds.values():
+            await closed_loop(feed, args.concurrency, 1.0)  # warm up
         await closed_loop(ping, args.concurrency, 1.0)
         rounds = []
         for _ in range(args.rounds):
             empty = await measured(cpu, closed_loop(ping, args.concurrency, args.seconds))
-            rank = await measured(cpu, closed_loop(feed, args.concurrency, args.seconds))
-            rounds.append({"empty": empty, "rank_feed": rank,
-                           "ratio": round(rank["per_s"] / empty["per_s"], 3)})  # fmt: skip
-        ratios = sorted(r["ratio"] for r in rounds)
-        rank_max = max(r["rank_feed"]["per_s"] for r in rounds)
-        rounds_n = args.latency_rounds
-        half = await open_loop_rounds(feed, rank_max / 2, args.seconds, rounds_n)
-        # The floor of this harness: the empty RPC at the same rate, same client, same cores.
-        ping_half = await open_loop_rounds(ping, rank_max / 2, args.seconds, rounds_n)
-        batch_rounds = [
-            await measured(
-                cpu, closed_loop(batch, args.batches_in_flight, args.seconds), batch_size
-            )
-            for _ in range(args.batch_rounds)
-        ]
-        batches = max(batch_rounds, key=lambda r: r["per_s"])
-        search_max = await closed_loop(search, args.concurrency, args.seconds)
-        searches = await open_loop_rounds(
-            search, _pinned_rate(args, search_max), args.seconds, rounds_n
-        )
-        group_max = await closed_loop(group, args.concurrency, args.seconds)
-        groups = await open_loop_rounds(
-            group, _pinned_rate(args, group_max), args.seconds, rounds_n
-        )
-        # The harness floor at the pinned surfaces' rate (when it is one fixed rate).
-        ping_pinned = (
-            await open_loop_rounds(ping, args.pinned_rate, args.seconds, rounds_n)
-            if args.pinned_rate > 0
-            else None
-        )
-        return {
+            row: dict[str, Any] = {"empty": empty}
+            for name, (feed, _, _, _) in feeds.items():
+                got = await measured(cpu, closed_loop(feed, args.concurrency, args.seconds))
+                row[name] = {**got, "ratio": round(got["per_s"] / empty["per_s"], 3)}
+            rounds.append(row)
+        out: dict[str, Any] = {
             "client": args.client,
             "replies_checked": checked,
             "empty_unary_per_s": max(r["empty"]["per_s"] for r in rounds),
-            "rank_feed_per_s": rank_max,
-            "rank_feed_over_empty": ratios[len(ratios) // 2],  # the median round
-            "rank_feed_over_empty_rounds": ratios,
-            "server_cpu_us_per_call": {
-                "empty": min(r["empty"]["server_cpu_us_per_call"] for r in rounds),
-                "rank_feed": min(r["rank_feed"]["server_cpu_us_per_call"] for r in rounds),
-            },
-            "rank_feed_at_half_max": half,
-            "empty_unary_at_that_rate": ping_half,
-            "rank_feed_batch_users_per_s": round(batches["per_s"] * batch_size),  # best round
-            "rank_feed_batch_rounds_users_per_s": [r["per_s"] * batch_size for r in batch_rounds],
-            "rank_feed_batch_server_cpu_us_per_user": batches["server_cpu_us_per_user"],
-            "search_top_max_per_s": search_max["per_s"],
-            "search_top": searches,
-            "group_warnings_max_per_s": group_max["per_s"],
-            "group_warnings_5_messages_20_members": groups,
-            "empty_unary_at_pinned_rate": ping_pinned,
-            "server_rss_mb": cpu.rss_mb(),
+            "empty_server_cpu_us_per_call": min(
+                r["empty"]["server_cpu_us_per_call"] for r in rounds
+            ),
         }
+        rounds_n = args.latency_rounds
+        for name, (feed, batch, _, _) in feeds.items():
+            ratios = sorted(r[name]["ratio"] for r in rounds)
+            rank_max = max(r[name]["per_s"] for r in rounds)
+            half = await open_loop_rounds(feed, rank_max / 2, args.seconds, rounds_n)
+            # The floor of this harness: the empty RPC at the same rate, same client, same cores.
+            ping_half = await open_loop_rounds(ping, rank_max / 2, args.seconds, rounds_n)
+            batch_rounds = [
+                await measured(
+                    cpu, closed_loop(batch, args.batches_in_flight, args.seconds), BATCH_USERS
+                )  # fmt: skip
+                for _ in range(args.batch_rounds)
+            ]
+            best = max(batch_rounds, key=lambda r: r["per_s"])
+            out[name] = {
+                "rank_feed_per_s": rank_max,
+                "rank_feed_over_empty": ratios[len(ratios) // 2],  # the median round
+                "rank_feed_over_empty_rounds": ratios,
+                "rank_feed_server_cpu_us_per_call": min(
+                    r[name]["server_cpu_us_per_call"] for r in rounds
+                ),
+                "rank_feed_at_half_max": half,
+                "empty_unary_at_that_rate": ping_half,
+                "p99_over_empty_p99": round(half["p99_ms"] / ping_half["p99_ms"], 2),
+                "rank_feed_batch_users_per_s": round(best["per_s"] * BATCH_USERS),
+                "rank_feed_batch_rounds_users_per_s": [
+                    round(r["per_s"] * BATCH_USERS) for r in batch_rounds
+                ],
+                "rank_feed_batch_server_cpu_us_per_user": best["server_cpu_us_per_user"],
+            }
+        if not args.no_pinned:
+            out.update(await _pinned(channels, raw, mixes["exposed"], texts, args, ping, cpu))
+        out["server_rss_mb"] = cpu.rss_mb()
+        return out
     finally:
         for c in channels:
             await c.close()
+
+
+BATCH_USERS = 1000
+
+
+def _feed_calls(feed_rpc: Method, batch_rpc: Method, users: list[str]) -> tuple[Any, ...]:
+    """The RankFeed and RankFeedBatch (1,000 users) callers cycling over ``users``' requests,
+    serialized before the load, and the requests themselves."""
+    feed_reqs = [feed_rpc.prepare(pb.RankFeedRequest(user_id=u, limit=5)) for u in users]
+    batch_reqs = [
+        batch_rpc.prepare(pb.RankFeedBatchRequest(user_ids=users[s : s + BATCH_USERS], limit=5))
+        for s in range(0, max(1, len(users) - BATCH_USERS), BATCH_USERS)
+    ]
+
+    async def feed(i: int) -> object:
+        return await feed_rpc(feed_reqs[i % len(feed_reqs)], timeout=5)
+
+    async def batch(i: int) -> object:
+        return await batch_rpc(batch_reqs[i % len(batch_reqs)], timeout=30)
+
+    return feed, batch, feed_reqs, batch_reqs
+
+
+async def _pinned(
+    channels: list[grpc.aio.Channel],
+    raw: bool,
+    users: list[str],
+    texts: list[str],
+    args: argparse.Namespace,
+    ping: Any,
+    cpu: ServerCpu,
+) -> dict[str, Any]:
+    """SearchTop and GroupWarnings (5 messages, 20 members): max, then latency at the pinned
+    rate, the empty RPC beside them at that rate."""
+    service = "/debunk.v1.DebunkService/"
+    search_rpc = Method(channels, service + "SearchTop", pb.SearchTopResponse, raw)
+    group_rpc = Method(channels, service + "GroupWarnings", pb.GroupWarningsResponse, raw)
+    n_texts = min(len(texts), 20_000)
+    search_reqs = [
+        search_rpc.prepare(pb.SearchTopRequest(query=texts[i][:200], user_id=users[i % len(users)]))
+        for i in range(n_texts)
+    ]
+    group_reqs = [group_rpc.prepare(group_request(texts, users, i)) for i in range(n_texts)]
+
+    async def search(i: int) -> object:
+        return await search_rpc(search_reqs[i % len(search_reqs)], timeout=5)
+
+    async def group(i: int) -> object:
+        return await group_rpc(group_reqs[i % len(group_reqs)], timeout=5)
+
+    rounds_n = args.latency_rounds
+    search_max = await closed_loop(search, args.concurrency, args.seconds)
+    searches = await open_loop_rounds(
+        search, _pinned_rate(args, search_max), args.seconds, rounds_n
+    )
+    group_max = await closed_loop(group, args.concurrency, args.seconds)
+    groups = await open_loop_rounds(group, _pinned_rate(args, group_max), args.seconds, rounds_n)
+    # The harness floor at the pinned surfaces' rate (when it is one fixed rate).
+    ping_pinned = (
+        await open_loop_rounds(ping, args.pinned_rate, args.seconds, rounds_n)
+        if args.pinned_rate > 0
+        else None
+    )
+    return {
+        "search_top_max_per_s": search_max["per_s"],
+        "search_top": searches,
+        "group_warnings_max_per_s": group_max["per_s"],
+        "group_warnings_5_messages_20_members": groups,
+        "empty_unary_at_pinned_rate": ping_pinned,
+    }

@@ -33,7 +33,9 @@ from feature_store.live_ingest import (
     load_tagged,
     pointer_commands,
     script_args,
+    stored_users,
 )
+from feature_store.members import announce
 from feature_store.stream_batch import StreamBatch, from_entries
 
 DAY_S = 86_400
@@ -114,6 +116,7 @@ class ExposureConsumer:
                                   score_of=self.tagged.score_of)  # fmt: skip
         keys_, argv = script_args(screened, source="stream", ttl_s=self.window_s,
                                   stream=(self.stream, self.group, batch.ids))  # fmt: skip
+        announce(self.client, stored_users(screened), self.window_s)  # before the rows
         if read_ahead:
             self._ahead = self._apply_and_read(keys_, argv)
         else:

@@ -14,11 +14,15 @@ one user lives in one slot):
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
 - ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
+- ``dbk:v:<version>:members``            string: the snapshot's member filter (a Bloom filter of the
+  users with any exposure or prebunk row; domain.membership)
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
 - ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: ``HH|rumor_id`` -> live-ingested partial aggregate of
   that UTC hour (15 bytes, 16 with a tag score below 1.0; TTL; trimmed below the snapshot's
   watermark after a nightly's flip)
+- ``dbk:{members}:live``                 stream: users given live exposure rows (backfill, ingest),
+  each entry announced before the rows are written (feature_store.members)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -71,6 +75,8 @@ OUTBOX_EXPORTED = b"dbk:{outbox}:exported"
 EXPOSURE_STREAM = b"dbk:{ingest}:exposures"
 INGEST_REJECTS = b"dbk:{ingest}:rejects"
 INGEST_COUNTS = b"dbk:{ingest}:counts"
+# Users given live exposure rows, announced before the rows (feature_store.members).
+LIVE_MEMBERS = b"dbk:{members}:live"
 # All experiment configs in one hash: the service loads them in one round trip.
 EXPERIMENTS = b"dbk:experiments"
 # What the embedded launcher started its server with, for clients that may not run CONFIG.
@@ -141,6 +147,11 @@ def model(version: str) -> bytes:
 def user_model(version: str, user_id: str) -> bytes:
     """The hash with one user's ranker factors (``f``) and prebunk rumors (``p``)."""
     return _v(version) + b"m:{" + check_id(user_id, "user_id").encode() + b"}"
+
+
+def members(version: str) -> bytes:
+    """The string holding a snapshot's member filter (domain.membership.MemberFilter bytes)."""
+    return _v(version) + b"members"
 
 
 def delivery(user_id: str) -> bytes:

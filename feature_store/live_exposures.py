@@ -23,6 +23,7 @@ from domain.ids import ID_PATTERN
 from feature_store import keys
 from feature_store.bulk import BulkConnection
 from feature_store.codecs import LIVE_SIZE
+from feature_store.members import announce
 from feature_store.snapshots import pack_state_rows, tag_score_bytes, with_tag_scores
 from feature_store.transport.encoding import encode, hset_payload
 
@@ -78,6 +79,7 @@ def write_live_exposures(
         users = valid["user_id"].combine_chunks()
         fields = valid["rumor_id"].combine_chunks()
         values = live_values(valid, as_of_ms)
+        announce(client, pc.unique(users).to_pylist(), ttl_s)  # before the rows: see members
         if isinstance(client, redis.cluster.RedisCluster):
             _write_pipelined(client, users, fields, values, ttl_s)
         else:

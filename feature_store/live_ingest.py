@@ -29,6 +29,7 @@ from domain.live import decode_layer, item_rumors
 from domain.records import ExposureState
 from feature_store import keys
 from feature_store.codecs import TAG_SCORE_STEPS, decode_item_scores, pack_exposure
+from feature_store.members import announce
 
 DAY_S = 86_400
 BATCH_MARKER_TTL_S = DAY_S
@@ -290,7 +291,13 @@ def apply_batch(client: redis.Redis, screened: Screened, **kwargs: Any) -> bool:
     """Run the apply script for one screened batch (script_args' keywords); False when its
     batch_id was applied before (nothing written)."""
     keys_, argv = script_args(screened, **kwargs)
+    announce(client, stored_users(screened), kwargs["ttl_s"])  # before the rows: see members
     return bool(client.register_script(APPLY_SCRIPT)(keys=keys_, args=argv))
+
+
+def stored_users(screened: Screened) -> set[str]:
+    """The users a screened batch stores rows for (announced before the script runs)."""
+    return {user for user, _ in screened.parts}
 
 
 def _run(client: redis.Redis, commands: list[tuple[bytes, ...]]) -> list[Any]:

@@ -22,9 +22,10 @@ import redis.asyncio
 from domain.delivery import Delivery, day_of
 from domain.exposure_days import LiveDay, add_days, day_end, live_days
 from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
+from domain.membership import MemberFilter
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
-from feature_store import keys
+from feature_store import keys, members
 from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
 from feature_store.delivery import decode
 from feature_store.live_ingest import day_rumors, decode_day, watermark_command, watermark_of
@@ -46,6 +47,8 @@ class SnapshotReader:
         self._catalogs: dict[str, Catalog] = {}
         self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
         self._covers: dict[str, int | None] = {}  # version -> its watermark (unix s)
+        # version -> its member filter and the first live-members id it needs (None: no filter)
+        self._members: dict[str, tuple[MemberFilter, bytes] | None] = {}
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
 
@@ -91,6 +94,7 @@ class SnapshotReader:
                 while len(self._catalogs) > self._cached_versions:
                     self._as_of.pop(next(iter(self._catalogs)), None)
                     self._covers.pop(next(iter(self._catalogs)), None)
+                    self._members.pop(next(iter(self._catalogs)), None)
                     self._catalogs.pop(next(iter(self._catalogs)))
             return self._catalogs[version]
 
@@ -112,20 +116,29 @@ class SnapshotReader:
         return _days(self._covers[version], day_of(now))
 
     async def _load_catalog(self, version: str) -> Catalog:
-        raw_rumors, raw_debunks, raw_model, as_of, covers = await self.transport.pipeline(
+        raw_rumors, raw_debunks, raw_model, as_of, covers, flt = await self.transport.pipeline(
             [
                 (b"HGETALL", keys.rumors(version)),
                 (b"HGETALL", keys.debunks(version)),
                 (b"HGETALL", keys.model(version)),
                 (b"HGET", keys.meta(version), b"tags_as_of"),
                 watermark_command(version),
+                (b"GET", keys.members(version)),
             ]  # fmt: skip
         )
         self._as_of[version] = _as_of(as_of)
         self._covers[version] = watermark_of(covers)
+        found = members.decode_filter(flt)
+        start = members.start_id(self._covers[version], self._as_of[version])
+        self._members[version] = None if found is None else (found, start)
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
+
+    def member_filter(self, version: str) -> tuple[MemberFilter, bytes] | None:
+        """``version``'s member filter and the first ``keys.LIVE_MEMBERS`` id a reader of it
+        needs, once its catalog is loaded; None before that or when it has no filter."""
+        return self._members.get(version)
 
     async def item_rumors(self, version: str, item_id: str) -> list[str]:
         """The rumors a tagged item carries in ``version`` (empty when it is not tagged)."""

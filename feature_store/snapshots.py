@@ -25,6 +25,7 @@ import redis
 import redis.cluster
 
 from domain.ids import ID_PATTERN
+from domain.membership import MemberFilter, id_hashes
 from domain.models import MAX_PREBUNKS, OPTION_SLOTS, FeedModel
 from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
@@ -179,6 +180,9 @@ class SnapshotWriter:
         self.summary = WriteSummary(self.version)
         self._started = time.perf_counter()
         self._writer = {**liveness.me(), "started": time.time()}
+        # Hashes of every user given an exposure or prebunk row: the member filter (see
+        # commit); False once another process wrote rows this writer never saw.
+        self._members: list[np.ndarray] | None = []
         self._beat_at = 0.0 if register else math.inf
         if register:
             self._clear_partial()
@@ -224,6 +228,7 @@ class SnapshotWriter:
         self.summary.users += users
         self.summary.pairs += pairs
         self.summary.skipped_invalid_ids += skipped_invalid_ids
+        self._members = None  # their users are not known here: no member filter
 
     def _clear_partial(self) -> None:
         """Remove whatever an earlier, killed write of this same version left behind."""
@@ -297,6 +302,8 @@ class SnapshotWriter:
                 if user in logits:
                     fields[b"q"] = logits[user]
             pipe.hset(keys.user_model(self.version, user), mapping=fields)
+            if b"p" in fields:
+                self._add_members([user])
             written += 1
             if written % self.batch_users == 0:
                 pipe.execute()
@@ -350,6 +357,7 @@ class SnapshotWriter:
         records = packed.view(np.uint8).reshape(len(packed), packed.dtype.itemsize)
         values = with_tag_scores(records, tag_score_bytes(rows))
         self._count_users(users)
+        self._add_members(pc.unique(users).to_pylist())
         self.summary.pairs += valid.num_rows
         if bulk is None:
             self._write_pipelined(users, fields, values)
@@ -365,6 +373,21 @@ class SnapshotWriter:
             )
             bulk.send(payload, n)
             start = stop
+
+    def _add_members(self, users: list[str]) -> None:
+        """Remember ``users`` for the member filter (nothing once it cannot be whole)."""
+        if self._members is not None and users:
+            self._members.append(id_hashes(users))
+
+    def _write_members(self, info: dict[str, str]) -> None:
+        """Store the member filter of every user this writer gave rows, before the flip; none
+        when rows came from elsewhere (executors): readers then treat every user as a member."""
+        if self._members is None:
+            return
+        hashes = np.concatenate(self._members) if self._members else np.empty((0, 2), "<u8")
+        raw = MemberFilter.build(hashes).to_bytes()
+        self.client.set(keys.members(self.version), raw)
+        info["member_filter_bytes"] = str(len(raw))
 
     def _count_users(self, users: pa.Array) -> None:
         distinct = pc.count_distinct(users).as_py()
@@ -396,6 +419,7 @@ class SnapshotWriter:
             if k not in ("collected", "gc_seconds")
         }
         info.update(meta or {})
+        self._write_members(info)
         info["state"] = "complete"
         self.client.hset(keys.meta(self.version), mapping=info)
         with self.client.pipeline(transaction=True) as tx:

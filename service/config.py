@@ -3,6 +3,7 @@ defaults are the only ones: the ``debunk serve`` flags read theirs from here."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ranking.policy import ServingPolicy
@@ -28,3 +29,8 @@ class ServerConfig:
     reuse_port: bool = True
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     policy: ServingPolicy = field(default_factory=ServingPolicy)
+    # Answer feed users outside the snapshot's member filter and the live layer's announced
+    # users without a store read (service.membership); DEBUNK_MEMBER_FILTER=0 reads every user.
+    member_filter: bool = field(
+        default_factory=lambda: os.environ.get("DEBUNK_MEMBER_FILTER", "1") != "0"
+    )

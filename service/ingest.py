@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from domain.exposure_days import MAX_LIVE_DAYS
 from domain.exposure_screen import RawExposure, Screened, screen
 from domain.ids import valid_id
 from domain.vocab import ACTIONS, SURFACES
-from feature_store import live_ingest
+from feature_store import live_ingest, members
 from service.offload import CpuPool
 from service.rpc import STORE_ERRORS
 
@@ -44,8 +45,11 @@ class ExposureIntake:
         cpu: CpuPool | None = None,
         *,
         window_days: int = MAX_LIVE_DAYS,
+        on_stored: Callable[[set[str]], None] | None = None,
     ) -> None:
+        """``on_stored`` is told the users of every batch applied (this process's member set)."""
         self.client = client
+        self.on_stored = on_stored
         self.cpu = cpu or CpuPool()
         self.window_s = window_days * DAY_S
         self.tagged = live_ingest.TaggedItems()
@@ -101,9 +105,13 @@ class ExposureIntake:
                 screened, keys, argv = await self.cpu.run(self._prepare, *args)
             else:
                 screened, keys, argv = self._prepare(*args)
+            users = live_ingest.stored_users(screened)
+            await members.announce_async(self.client, users, self.window_s)  # before the rows
             applied = await self.script(keys=keys, args=argv)
         except STORE_ERRORS as e:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"not stored: {type(e).__name__}")
+        if self.on_stored is not None:
+            self.on_stored(users)  # served at once by this process, within a poll by the others
         if not applied:
             return pb.RecordExposuresResponse(duplicate=True)
         return pb.RecordExposuresResponse(

@@ -24,6 +24,7 @@ from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
 from service.live_catalog import LiveCatalog
+from service.membership import Membership
 from service.metrics import Metrics, MetricsInterceptor
 from service.offload import CpuPool
 from service.servicer import DebunkServicer
@@ -58,6 +59,7 @@ class DebunkServer:
             unreachable_s=config.unreachable_s,
             live=self._live,
         )
+        self._membership = Membership(self._reader, self._watcher) if config.member_filter else None
         # A connection gone, even with no call on it: the next may reach an empty, restarted
         # Redis, so answers are degraded until a poll finds the pinned snapshot again.
         self._transport.on_connection_lost(self._watcher.suspect)
@@ -108,6 +110,7 @@ class DebunkServer:
                 self._experiments,
                 self._cpu,
                 self._live,
+                self._membership,
             ),
             self._server,
         )
@@ -125,6 +128,8 @@ class DebunkServer:
         self.port = self._bind()
         await self._server.start()
         self._watcher.start()
+        if self._membership is not None:
+            self._membership.start_polling()
         self._experiments.start()
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
@@ -152,6 +157,7 @@ class DebunkServer:
             ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
             ("watcher", self._watcher.stop(), 5.0),
             ("live", self._live.stop(), 5.0),
+            ("members", self._membership.stop() if self._membership else _nothing(), 5.0),
             ("experiments", self._experiments.stop(), 5.0),
             ("redis", self._close_redis(), 5.0),
         )
@@ -169,6 +175,10 @@ class DebunkServer:
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
+
+
+async def _nothing() -> None:
+    """A shutdown step with nothing to do."""
 
 
 async def run_until_signalled(

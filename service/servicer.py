@@ -40,6 +40,7 @@ from service.experiments import ExperimentBook
 from service.ingest import ExposureIntake
 from service.library import LibraryMatchers
 from service.live_catalog import LiveCatalog
+from service.membership import Membership
 from service.offload import OFFLOAD_CHARS, OFFLOAD_USERS, CpuPool
 from service.rpc import STORE_ERRORS, Call, rpc, valid, within_deadline
 from service.snapshot_watcher import SnapshotWatcher
@@ -71,6 +72,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         experiments: ExperimentBook,
         cpu: CpuPool | None = None,
         live: LiveCatalog | None = None,
+        membership: Membership | None = None,
     ) -> None:
         self.reader = reader
         self.watcher = watcher
@@ -79,8 +81,19 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.experiments = experiments
         self.cpu = cpu or CpuPool()
         self.live = live  # the live catalog layer merged over the pinned snapshot
+        self.membership = membership  # None: every feed user is read from the store
         self.events = EventWriter(reader.client)
-        self.intake = ExposureIntake(reader.client, self.cpu)
+        stored = membership.add if membership is not None else None
+        self.intake = ExposureIntake(reader.client, self.cpu, on_stored=stored)
+
+    def _answer_unread(self, call: Call[Any]) -> None:
+        """Mark an answer given for non-members without a store read as Redis would have
+        marked it: it rests on the store's state (degraded while the watcher distrusts the
+        pinned snapshot), and degraded when the announced users are stale (Redis not
+        answering: a read would have failed)."""
+        call.read_store = True
+        if self.membership is not None and self.membership.stale():
+            call.degraded = True
 
     async def _feed_view(
         self, call: Call[Any], user_id: str
@@ -139,6 +152,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         rules = feed_rules(self.policy, arm)
         if not rules.targeted:
             return
+        if self.membership is not None and not self.membership.member(call.version, user_id):
+            self._answer_unread(call)  # no exposure, no prebunk: rank_feed's empty answer
+            return
         catalog = await self._catalog(call)
         view = await self._feed_view(call, user_id)
         self._rank(reply.cards, rules, view, catalog, call.now, limit)
@@ -154,6 +170,13 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             _label(feed, exp, arm)
         rules_of = {arm: feed_rules(self.policy, arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
+        if self.membership is not None and targeted:
+            member = self.membership.members_of(call.version, [user_ids[i] for i in targeted])
+            if not all(member):  # non-members' feeds stay empty, unread
+                self._answer_unread(call)
+                targeted = [i for i, m in zip(targeted, member, strict=True) if m]
+                if not targeted:
+                    return
         catalog = await self._catalog(call)
         views = await self._feeds_view(call, [user_ids[i] for i in targeted])
         rank = functools.partial(self._rank_users, feeds, targeted, arms, rules_of, views,
