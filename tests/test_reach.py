@@ -149,6 +149,11 @@ def test_the_report_recovers_a_planted_effect_inside_its_interval(ab_world: Path
     row = report.comparisons.set_index(["arm", "metric"]).loc[("treatment", "pair_reach")]
     assert row["rel_lift_lo"] <= expected <= row["rel_lift_hi"]
     assert row["p_value"] < 0.001
+    card = report.scorecard.set_index(["arm", "metric"])
+    assert card.loc[("treatment", "pair_reach"), "planted_rel_lift"] == pytest.approx(expected)
+    assert card.loc[("treatment", "pair_reach"), "rel_lift"] == row["rel_lift"]
+    assert report.headline.startswith("Treatment lowered user reach from ")
+    assert report.headline.endswith("p < 0.001).")
     arms = report.arms.set_index("arm")
     assert arms.loc["holdout", "reached_users"] == 0
     assert arms.loc["control", "user_reach_lo"] < arms.loc["control", "user_reach"]

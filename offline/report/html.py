@@ -17,6 +17,7 @@ import pandas as pd
 
 from offline.report import formatting as fmt
 from offline.report.charts import interval_bar, plot_daily, plot_rumors, plot_time
+from offline.report.scorecard import METRICS
 from offline.report.tables import ReachTables
 
 TOP_RUMOR_ROWS = 100
@@ -297,7 +298,8 @@ def raw_tables(report: ReachTables) -> str:
     rates = [[a["arm"], est(a, "user_reach"), est(a, "pair_reach"), est(a, "ctr"),
               est(a, "reshare_after_debunk"), est(a, "hours_to_debunk_p50", "hours"),
               est(a, "hours_to_debunk_p90", "hours")] for a in arms]  # fmt: skip
-    cmp = [[c["arm"], c["metric"].replace("_", " "), fmt.points(c["diff"]),
+    measures = {m[0]: m[1] for m in METRICS}
+    cmp = [[c["arm"], measures.get(c["metric"], c["metric"]), fmt.points(c["diff"]),
             fmt.interval(c["diff_lo"], c["diff_hi"], "points"), fmt.p_value(c["p_value"]),
             fmt.lift(c["rel_lift"]), fmt.interval(c["rel_lift_lo"], c["rel_lift_hi"], "lift"),
             c["method"], c["note"]]
@@ -358,6 +360,7 @@ def raw_tables(report: ReachTables) -> str:
             ],
             cmp,
             text_columns=(0, 1, 7, 8),
+            wrap_columns=(8,),
         )  # fmt: skip
         + (
             table(
@@ -369,7 +372,7 @@ def raw_tables(report: ReachTables) -> str:
             else ""
         )  # fmt: skip
         + table(
-            f"Per rumor (the {len(rumors) // max(len(report.experiment.arms), 1) or ''} "
+            f"Per rumor and arm (the {top.head(TOP_RUMOR_ROWS)['rumor_id'].nunique()} "
             "rumors with the most exposed users, per arm)",
             [
                 "Rumor",
