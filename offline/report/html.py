@@ -414,7 +414,11 @@ def render(report: ReachTables) -> str:
     exp = report.experiment
     names = [a.name for a in exp.arms]
     holdouts = {a.name for a in exp.arms if a.policy == "holdout"}
-    warnings = "".join(f'<div class="warn">{html.escape(w)}</div>' for w in report.warnings)
+    warnings = "".join(
+        f'<div class="warn">{html.escape(w)}</div>'
+        for w in report.warnings
+        if not w.startswith("SAMPLE RATIO MISMATCH")  # the banner says it
+    )
     no_data = '<p class="na">no data</p>'
     sections = [
         f"<h1>Reach report: {html.escape(exp.name)}</h1>",

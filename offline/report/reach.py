@@ -92,8 +92,9 @@ def analyze(
     warnings = []
     if srm["mismatch"]:
         warnings.append(
-            f"SAMPLE RATIO MISMATCH: exposed users per arm {srm['counts']} do not fit the "
-            f"configured shares (chi2={srm['chi2']:.1f}, p={srm['p_value']:.2g} < {SRM_ALPHA}); "
+            f"SAMPLE RATIO MISMATCH: exposed users per arm ({_per_arm(srm['counts'])}) do not "
+            f"fit the configured shares ({_per_arm(srm['expected_shares'])}; chi2="
+            f"{srm['chi2']:.1f}, p={srm['p_value']:.2g} < {SRM_ALPHA}); "
             "do not trust the comparisons until the cause is found"
         )
     mislabelled, mislabelled_events = label_mismatches(outcomes.labels, experiment)
@@ -131,6 +132,11 @@ def analyze(
         scorecard=card,
         headline=headline(card, srm, alpha),
     )
+
+
+def _per_arm(values: dict[str, Any]) -> str:
+    """Per-arm values in words: 'control 1618, treatment 1722'."""
+    return ", ".join(f"{arm} {value:g}" for arm, value in values.items())
 
 
 # --- the entry point ---------------------------------------------------------------------------
