@@ -167,6 +167,7 @@ def interval_bar(lo: float, hi: float, value: float, span: tuple[float, float],
         return ""
 
     def x(v: float) -> float:
+        """The pixel position of ``v`` on the bar's scale (clamped to it)."""
         return round((min(max(v, a), b) - a) / (b - a) * (width - 8) + 4, 1)
 
     zero = (

@@ -73,6 +73,7 @@ def table(
     aligned, ``wrap_columns`` may wrap, ``group_rows`` start a visual group."""
 
     def cls(j: int) -> str:
+        """The classes of column ``j``."""
         return " ".join(n for n, on in (("text", j in text_columns), ("wrap", j in wrap_columns))
                         if on)  # fmt: skip
 
@@ -290,6 +291,7 @@ def raw_tables(report: ReachTables) -> str:
                fmt.count(a["clicks"])] for a in arms]  # fmt: skip
 
     def est(a: dict[str, Any], name: str, unit: str = "share") -> str:
+        """An arm's estimate and interval in one cell, or 'does not apply'."""
         value = fmt.hours(a[name]) if unit == "hours" else fmt.pct(a[name])
         if value == fmt.DASH:
             return "does not apply"

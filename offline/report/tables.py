@@ -39,6 +39,7 @@ class ReachTables:
         data (what summary.json holds)."""
         return {
             "experiment": self.experiment.to_dict(),
+            "headline": self.headline,
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
             "srm": self.srm,
