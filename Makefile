@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live calibrate-report eval-matching bench-matching eval-search eval-service eval-models chaos clean
+.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching eval-search eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -73,6 +73,10 @@ bench-materialize: $(STAMP)
 bench-live: $(STAMP)
 	$(PY) bench/bench_live.py $(BENCH_ARGS)
 	$(PY) bench/bench_ingest.py $(INGEST_ARGS)
+
+# Issue #19 item 2: the nightly's trim of covered live buckets against a plain SCAN.
+bench-trim: $(STAMP)
+	$(PY) bench/bench_trim.py $(BENCH_ARGS)
 
 bench-spark: $(STAMP)
 	$(PY) -m bench.bench_spark $(BENCH_ARGS)

@@ -1,7 +1,10 @@
 """Live exposure ingest benchmark (issue #19): the ingest rate of RecordExposures and of a
 `debunk ingest` process on the stream, each beside a serving process under RankFeed load; the
 time from an exposure's acknowledgement to the first RankFeed that carries its card (p50/p99);
-and RankFeed's server CPU with the live state read and without, in the same run.
+and RankFeed's server CPU with the live state read and without, in the same run: for live
+rows on rumors the user has (same cards), on new rumors against the same states folded into the
+snapshot (``folded_twins``: same cards, the cost of the live state alone) and against the
+snapshot without them (more cards ranked), and for users without live rows (empty keys).
 
     make bench-live                                     # runs bench_live.py, then this
     .venv/bin/python bench/bench_ingest.py --exposures 400000
@@ -66,7 +69,7 @@ def write_snapshot(client: Any, seed: int) -> dict[str, int]:
         "rumor_id": [f"r{(u * 7 + k) % RUMORS:03d}" for k, u in enumerate(users)],
         "exposures": rng.integers(1, 5, n), "first_ts": [ts] * n, "last_ts": [ts] * n,
         "strongest_action": ["click"] * n, "surface_mask": [1] * n, "shared": [False] * n,
-        "first_share_ts": [None] * n, "last_share_ts": [None] * n,
+        "first_share_ts": [None] * n, "last_share_ts": [None] * n, "tag_score": [1.0] * n,
     }, schema=STATE_SCHEMA)])  # fmt: skip
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     w.commit({"run_date": yesterday})
@@ -240,24 +243,88 @@ def stream_latency(client: Any, stub: Any, redis_url: str, n: int) -> dict[str, 
     }
 
 
-def feed_cost(server: Any, stub: Any, clock: int, users: list[str], rounds: int) -> dict:
-    """Server CPU per RankFeed with the live state read and without, alternating rounds."""
+def feed_cost(
+    server: Any,
+    stub: Any,
+    clock: int,
+    users: list[str],
+    rounds: int,
+    baseline: list[str] | None = None,
+) -> dict:
+    """Server CPU per RankFeed with the live state read and without, call by call in
+    alternating order (so the shared machine's load falls on both sides alike). Given
+    ``baseline`` (one user per user of ``users``), "without" calls those users instead: the
+    same exposures served from the snapshot, so both sides rank the same cards."""
     from debunk.v1 import debunk_pb2 as pb
 
+    sides = {False: baseline or users, True: users}
+    requests = {f: [pb.RankFeedRequest(user_id=u, limit=5) for u in us] for f, us in sides.items()}
     cpu = {False: 0.0, True: 0.0}
     for r in range(rounds + 1):
-        for flag in (False, True) if r % 2 == 0 else (True, False):
-            server._reader.live = flag  # the benchmark's switch (private on purpose)
-            c0 = time.clock_gettime(clock)
-            for u in users:
-                stub.RankFeed(pb.RankFeedRequest(user_id=u, limit=5), timeout=5)
-            if r:
-                cpu[flag] += time.clock_gettime(clock) - c0
+        for k in range(len(users)):
+            for flag in (False, True) if (k + r) % 2 == 0 else (True, False):
+                server._reader.live = flag  # the benchmark's switch (private on purpose)
+                c0 = time.clock_gettime(clock)
+                stub.RankFeed(requests[flag][k], timeout=5)
+                if r:  # round 0 warms up
+                    cpu[flag] += time.clock_gettime(clock) - c0
     server._reader.live = True
     n = rounds * len(users)
     return {"calls": n, "server_cpu_us_without": round(cpu[False] / n * 1e6, 1),
             "server_cpu_us_with": round(cpu[True] / n * 1e6, 1),
             "cpu_ratio": round(cpu[True] / cpu[False], 3)}  # fmt: skip
+
+
+def folded_twins(settings: Any, users: list[str]) -> list[str]:
+    """For each of ``users``: a twin user (``f`` for the id's first letter) whose snapshot
+    state is the user's state with the live layers merged, and who has no live rows: what the
+    next nightly would serve from the snapshot alone."""
+    import asyncio
+
+    from feature_store import keys
+    from feature_store.codecs import pack_exposure
+    from feature_store.reader import SnapshotReader
+    from feature_store.transport.factory import open_transport
+
+    async def merged() -> tuple[str, list[Any]]:
+        reader = SnapshotReader(open_transport(settings))
+        try:
+            version = await reader.current_version()
+            assert version is not None
+            return version, [await reader.user_exposures(version, u) for u in users]
+        finally:
+            await reader.transport.aclose()
+
+    version, states = asyncio.run(merged())
+    twins = ["f" + u[1:] for u in users]
+    client = settings.sync_client()
+    pipe = client.pipeline(transaction=False)
+    for twin, user_states in zip(twins, states, strict=True):
+        values = {s.rumor_id: pack_exposure(s.exposures, s.first_ts, s.last_ts,
+                                            s.strongest_action, s.surface_mask, s.logits,
+                                            s.tag_score) for s in user_states}  # fmt: skip
+        pipe.delete(keys.user_exposures(version, twin))
+        pipe.hset(keys.user_exposures(version, twin), mapping=values)
+    pipe.execute()
+    client.close()
+    return twins
+
+
+def same_cards(server: Any, stub: Any, users: list[str], twins: list[str]) -> int:
+    """How many of ``users`` (live state read) get exactly the cards of their twin (snapshot
+    alone): all of them, or the same-answer comparison would not be one."""
+    from debunk.v1 import debunk_pb2 as pb
+
+    def cards(user: str, live: bool) -> list[bytes]:
+        server._reader.live = live
+        reply = stub.RankFeed(pb.RankFeedRequest(user_id=user, limit=5), timeout=5)
+        for card in reply.cards:
+            card.ClearField("score")  # it decays with the clock between the two calls
+        return [c.SerializeToString() for c in reply.cards]
+
+    same = sum(cards(u, True) == cards(t, False) for u, t in zip(users, twins, strict=True))
+    server._reader.live = True
+    return same
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -306,11 +373,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 req.events.add(user_id=u, item_id=f"t{first_rumor[u]:06d}", surface=1,
                                action=2).ts.seconds = int(time.time())  # fmt: skip
             stub.RecordExposures(req, timeout=10)
+            twins = folded_twins(settings, with_state)
+            result["rankfeed_same_cards"] = {
+                "users": len(twins),
+                "same": same_cards(server, stub, with_state, twins),
+            }
             result["rankfeed_cost"] = {
                 "live rows on rumors the snapshot has (same cards)": feed_cost(
                     server, stub, clock, same, args.feed_rounds),
-                "live rows on new rumors (more cards)": feed_cost(
+                "live rows on new rumors vs the same states in the snapshot (same cards)":
+                    feed_cost(server, stub, clock, with_state, args.feed_rounds, twins),
+                "live rows on new rumors vs the snapshot without them (more cards)": feed_cost(
                     server, stub, clock, with_state, args.feed_rounds),
+                "no live rows (the empty live keys read)": feed_cost(
+                    server, stub, clock, twins, args.feed_rounds),
             }  # fmt: skip
         client.close()
     return result
@@ -342,6 +418,8 @@ def report(r: dict[str, Any]) -> None:
         [[k, c["calls"], c["server_cpu_us_without"], c["server_cpu_us_with"], c["cpu_ratio"]]
          for k, c in r["rankfeed_cost"].items()],
     ))  # fmt: skip
+    c = r["rankfeed_same_cards"]
+    print(f"same cards with the live state read as from its folded twin: {c['same']}/{c['users']}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -352,7 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--in-flight", type=int, default=2, help="RecordExposures calls outstanding")
     p.add_argument("--latency-users", type=int, default=400)
     p.add_argument("--feed-users", type=int, default=300)
-    p.add_argument("--feed-rounds", type=int, default=6)
+    p.add_argument("--feed-rounds", type=int, default=10)
     p.add_argument("--seed", type=int, default=19)
     return p.parse_args(argv)
 

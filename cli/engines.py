@@ -1,6 +1,6 @@
 """The join-engine options of ``debunk nightly`` and ``debunk exposures``: --engine, and the
-Spark engine's --spark-master and --spark-conf; and the nightly's --materialize, --write-tasks
-and --logs-uri. Parsing them imports no engine."""
+Spark engine's --spark-master and --spark-conf; and the nightly's --materialize, --write-tasks,
+--logs-uri and --log-settle-minutes. Parsing them imports no engine."""
 
 from __future__ import annotations
 
@@ -56,6 +56,20 @@ def materialize_from(args: argparse.Namespace) -> str:
     return where
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """run_nightly's keywords from the nightly's options (a bad combination raises here)."""
+    return {"materialize_on": materialize_from(args), "write_tasks": args.write_tasks,
+            "logs": args.logs_uri, "log_settle_s": args.log_settle_minutes * 60}  # fmt: skip
+
+
+def _minutes(text: str) -> int:
+    """A whole number of minutes, 0 to 1440 (a day)."""
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 1440:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes from 0 to 1440")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -64,7 +78,7 @@ def _positive(text: str) -> int:
 
 
 def materialize_options(s: argparse.ArgumentParser) -> None:
-    """--materialize, --write-tasks and --logs-uri of ``debunk nightly``."""
+    """--materialize, --write-tasks, --logs-uri and --log-settle-minutes of ``debunk nightly``."""
     s.add_argument(
         "--materialize",
         choices=("driver", "executors"),
@@ -81,4 +95,11 @@ def materialize_options(s: argparse.ArgumentParser) -> None:
         "--logs-uri",
         help="the exposure logs, when not DATA/exposures: a folder, or with --engine spark a "
         "Hadoop URI (file:///..., s3a://..., hdfs://...); the catalog stays in --data",
+    )
+    s.add_argument(
+        "--log-settle-minutes",
+        type=_minutes,
+        default=15,
+        help="the log shipper's lag allowance: when the run date is not over, rows younger than "
+        "this are left to the live layer (default 15)",
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cli import lifecycle, logs, review
-from cli.engines import engine_from, engine_options, materialize_from, materialize_options
+from cli.engines import engine_from, engine_options, materialize_options, run_options
 from cli.ingest import add_ingest_parser
 from cli.outbox import add_outbox_parsers
 from ranking.policy import ServingPolicy
@@ -173,7 +173,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     guard = FlipGuard(allow_shrink=args.allow_shrink)
     if args.max_shrink is not None:
         guard = FlipGuard(max_shrink=args.max_shrink, allow_shrink=args.allow_shrink)
-    where = materialize_from(args)  # a bad combination fails before Redis starts
+    options = run_options(args)  # a bad combination fails before Redis starts
     with redis_settings() as settings:
         summary = run_nightly(
             Path(args.data),
@@ -185,9 +185,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
             train=not args.no_train,
             guard=guard,
             engine=engine_from(args),
-            materialize_on=where,
-            write_tasks=args.write_tasks,
-            logs=args.logs_uri,
+            **options,
         )
     _print_json(summary)
     return 0

@@ -1,23 +1,30 @@
-"""How live-ingested exposures add to the snapshot's: per UTC day partial aggregates.
+"""How live-ingested exposures add to the snapshot's: per UTC hour partial aggregates.
 
-The nightly job covers every log day up to its run date (the snapshot's ``covers_through``);
-live ingest keeps one partial aggregate per (user, UTC day, rumor). Unlike a backfilled state
-(``domain.exposure_layers``: a whole state that replaces), a day's partial covers only that
-day, so the reader adds the days after ``covers_through`` to the snapshot's state by the
-nightly's aggregate rule (count sum, first min, last max, strongest action max, surfaces or).
-The next nightly covers those days from the logs and the reader stops reading them: no day is
-counted twice and none is missing.
+Live ingest keeps one partial aggregate per (user, UTC hour, rumor): a hash per (user, UTC
+day) whose fields are ``HH|rumor_id`` (``bucket_field``). A snapshot records its watermark
+``live_after`` (unix seconds, on an hour boundary): its logs count the rows before it, and
+only those (``offline.nightly.cutoff``); live partials count from it on. Unlike a backfilled
+state (``domain.exposure_layers``: a whole state that replaces), a bucket covers only its hour,
+so the reader adds the buckets at or after the watermark (``live_days`` names the days and the
+first hour of each) to the snapshot's state by the nightly's aggregate rule (count sum, first
+min, last max, strongest action max, surfaces or). The next nightly's later watermark
+supersedes those buckets: no row is counted twice and none is missing. Every consumer uses
+``live_days`` and ``bucket_of``; nothing else decides which bucket counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from domain.records import ExposureState
 
 # At most this many live days are read after the snapshot's last covered day (the lookback).
 MAX_LIVE_DAYS = 30
+BUCKET_S = 3_600  # one live bucket: a UTC hour; a watermark is a multiple of it
+DAY_S = 86_400
+# A live day: (YYYYMMDD, the first hour of it whose buckets count).
+LiveDay = tuple[str, int]
 
 
 def add_state(a: ExposureState, b: ExposureState) -> ExposureState:
@@ -55,13 +62,45 @@ def add_days(
     return out
 
 
-def live_days(covers_through: date | None, today: date) -> list[str]:
-    """The UTC days (YYYYMMDD) whose live partials count: after ``covers_through`` through
-    ``today``, at most MAX_LIVE_DAYS; only today when the snapshot says nothing."""
-    first = today if covers_through is None else covers_through + timedelta(days=1)
-    first = max(first, today - timedelta(days=MAX_LIVE_DAYS - 1))
+def live_days(live_after: int | None, today: date) -> list[LiveDay]:
+    """The UTC days (YYYYMMDD) whose live buckets count, each with its first counted hour:
+    from the watermark ``live_after`` (unix s) through ``today``, at most MAX_LIVE_DAYS; only
+    today when the snapshot has no watermark."""
+    if live_after is None:
+        first, hour = today, 0
+    else:
+        at = datetime.fromtimestamp(live_after - live_after % BUCKET_S, UTC)
+        first, hour = at.date(), at.hour
+    oldest = today - timedelta(days=MAX_LIVE_DAYS - 1)
+    if first < oldest:
+        first, hour = oldest, 0
     n = (today - first).days + 1
-    return [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range(max(n, 0))]
+    days = [(first + timedelta(days=i)).strftime("%Y%m%d") for i in range(max(n, 0))]
+    return [(d, hour if i == 0 else 0) for i, d in enumerate(days)]
+
+
+def day_end(day: date) -> int:
+    """The watermark of a snapshot covering every row of UTC ``day``: the next midnight."""
+    return int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) + DAY_S
+
+
+def bucket_field(hour: int, rumor_id: str) -> str:
+    """The live day hash's field of one rumor's bucket: ``HH|rumor_id`` (``|`` is outside the
+    id alphabet, so the rumor id is all after it)."""
+    return f"{hour:02d}|{rumor_id}"
+
+
+def bucket_of(field: str) -> tuple[int, str]:
+    """(hour, rumor_id) of a live day hash's field; a field without an hour (written before
+    hourly buckets) is hour 0: it counts only when its whole day is after the watermark."""
+    if len(field) > 3 and field[2] == "|":
+        return int(field[:2]), field[3:]
+    return 0, field
+
+
+def hour_of(ts: float) -> int:
+    """The UTC hour (0-23) of a unix time: its live bucket within its day."""
+    return int(ts // BUCKET_S) % 24
 
 
 def day_partial(rumor_id: str, ts: int, action: int, surface_bit: int) -> ExposureState:

@@ -4,9 +4,11 @@ A live exposure is a log row (user_id, item_id, ts, surface, action) arriving on
 than in a Parquet partition. The same rules decide what is a bad row (the first failing check
 names the reason, as the nightly's rejects do), plus what a key needs (valid ids) and what the
 live layer can hold (a time inside the lookback window, not in the future). Good rows on items
-not tagged now are counted and dropped; rows on days the snapshot already covers are counted and
-dropped too (the nightly read them from the logs). The rest become per (user, UTC day, rumor)
-partial aggregates, summed within the batch.
+not tagged now are counted and dropped; rows before the snapshot's watermark are counted
+(``covered``) and dropped too: the logs are their truth (the nightly read them, or its next run
+reads them when they reach the lake late). The rest become per (user, UTC hour, rumor) partial
+aggregates in the (user, UTC day) hash's ``HH|rumor`` fields (``domain.exposure_days``),
+summed within the batch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from domain.delivery import day_of
-from domain.exposure_days import add_state, day_partial
+from domain.exposure_days import add_state, bucket_field, day_partial, hour_of
 from domain.ids import valid_id
 from domain.records import ExposureState
 from domain.vocab import ACTION_STRENGTH, SURFACE_BIT
@@ -31,11 +33,11 @@ FUTURE_SKEW_S = 300
 class Screened:
     """One batch after screening: the partials to add, the rejects and the counts."""
 
-    # (user_id, YYYYMMDD) -> rumor_id -> partial aggregate of the batch's rows
+    # (user_id, YYYYMMDD) -> "HH|rumor_id" bucket field -> partial aggregate of the batch's rows
     parts: dict[tuple[str, str], dict[str, ExposureState]] = field(default_factory=dict)
     rejects: list[tuple[str, RawExposure]] = field(default_factory=list)
     accepted: int = 0  # rows that passed every rule
-    stored: int = 0  # accepted rows on tagged items, on days the snapshot does not cover
+    stored: int = 0  # accepted rows on tagged items, at or after the snapshot's watermark
     untagged: int = 0
     covered: int = 0
 
@@ -96,10 +98,10 @@ def screen(
     *,
     now: float,
     window_s: int,
-    covered_through: str | None,
+    live_after: int | None,
 ) -> Screened:
     """Screen a batch: ``rumors_of(item)`` names the rumors an item carries now (empty: not
-    tagged); days up to ``covered_through`` (YYYYMMDD, the snapshot's) are not stored."""
+    tagged); rows before ``live_after`` (the snapshot's watermark, unix s) are not stored."""
     out = Screened()
     parts = out.parts
     for row in rows:
@@ -113,15 +115,16 @@ def screen(
         if not rumors:
             out.untagged += 1
             continue
-        day = day_of(ts)
-        if covered_through is not None and day <= covered_through:
+        if live_after is not None and ts < live_after:
             out.covered += 1
             continue
         out.stored += 1
         sec, action, bit = int(ts), ACTION_STRENGTH[row[4]], SURFACE_BIT[row[3]]
-        slot = parts.setdefault((row[0], day), {})
+        slot = parts.setdefault((row[0], day_of(ts)), {})
+        hour = hour_of(ts)
         for rumor in rumors:
             part = day_partial(rumor, sec, action, bit)
-            seen = slot.get(rumor)
-            slot[rumor] = part if seen is None else add_state(seen, part)
+            name = bucket_field(hour, rumor)
+            seen = slot.get(name)
+            slot[name] = part if seen is None else add_state(seen, part)
     return out

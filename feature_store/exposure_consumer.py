@@ -92,7 +92,7 @@ class ExposureConsumer:
         self.tagged = load_tagged(self.client, self.tagged)
         rows = [row for _, fields in entries for row in _rows(fields)]
         screened = screen(rows, self.tagged.rumors, now=time.time(), window_s=self.window_s,
-                          covered_through=self.tagged.covers_through)  # fmt: skip
+                          live_after=self.tagged.live_after)  # fmt: skip
         ids = [entry_id for entry_id, _ in entries]
         keys_, argv = script_args(screened, source="stream", ttl_s=self.window_s,
                                   stream=(self.stream, self.group, ids))  # fmt: skip

@@ -15,7 +15,8 @@ one user lives in one slot):
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
-- ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: rumor_id -> live-ingested partial aggregate (TTL)
+- ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: ``HH|rumor_id`` -> live-ingested partial aggregate of
+  that UTC hour (TTL; trimmed below the snapshot's watermark after a nightly's flip)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -44,6 +45,7 @@ brace, a glob character, whitespace or a separator that would address another ke
 
 from __future__ import annotations
 
+import functools
 import re
 
 from domain.ids import InvalidId, check_id, valid_id
@@ -150,10 +152,23 @@ def live_exposures_prefix() -> bytes:
 
 
 def live_day(user_id: str, day: str) -> bytes:
-    """The hash rumor_id -> live-ingested partial aggregate of one user on one UTC day."""
+    """The hash ``HH|rumor_id`` -> live-ingested partial aggregate of one user's rows of one UTC
+    hour, per UTC day (fields: domain.exposure_days.bucket_field)."""
     if not (len(day) == 8 and day.isdigit()):
         raise InvalidId("day must be YYYYMMDD")
     return b"dbk:li:{" + check_id(user_id, "user_id").encode() + b"}:" + day.encode()
+
+
+def live_day_pattern() -> bytes:
+    """A SCAN MATCH pattern for every live_day hash (the nightly's trim of covered buckets)."""
+    return b"dbk:li:*"
+
+
+def live_day_of(key: bytes) -> str | None:
+    """The UTC day (YYYYMMDD) of a live_day key, or None when ``key`` is not one."""
+    if key.startswith(b"dbk:li:{") and key[-10:-8] == b"}:" and key[-8:].isdigit():
+        return key[-8:].decode()
+    return None
 
 
 def ingest_batch(batch_id: str) -> bytes:
@@ -202,19 +217,29 @@ def feed_keys(
     """For each user, the keys one feed read touches: user_exposures, delivery, daily_caps and
     user_model, then live_exposures when ``live``, then live_day of each of ``live_days`` (same
     bytes as those functions; each id is checked once, not four times)."""
-    if not all(len(x) == 8 and x.isdigit() for x in (day, *live_days)):
-        raise InvalidId("day must be YYYYMMDD")
-    v, d = _v(version), b"}:" + day.encode()
-    tails = tuple(b"}:" + x.encode() for x in live_days)
+    parts = _feed_parts(version, day, live, tuple(live_days))
     out: list[tuple[bytes, ...]] = []
     for user_id in user_ids:
-        tag = b"{" + check_id(user_id, "user_id").encode()
-        row = (v + b"u:" + tag + b"}", b"dbk:dlv:" + tag + b"}", b"dbk:cap:" + tag + d,
-               v + b"m:" + tag + b"}")  # fmt: skip
-        if live:
-            row = (*row, b"dbk:lx:" + tag + b"}", *(b"dbk:li:" + tag + t for t in tails))
-        out.append(row)
+        tag = check_id(user_id, "user_id").encode()
+        out.append(tuple([head + tag + tail for head, tail in parts]))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _feed_parts(
+    version: str, day: str, live: bool, live_days: tuple[str, ...]
+) -> tuple[tuple[bytes, bytes], ...]:
+    """What each feed_keys key puts before and after the user id: checked and built once per
+    (version, day, live days), not per call (a feed read's keys differ only in the id)."""
+    if not all(len(x) == 8 and x.isdigit() for x in (day, *live_days)):
+        raise InvalidId("day must be YYYYMMDD")
+    v = _v(version)
+    parts = [(v + b"u:{", b"}"), (b"dbk:dlv:{", b"}"), (b"dbk:cap:{", b"}:" + day.encode()),
+             (v + b"m:{", b"}")]  # fmt: skip
+    if live:
+        parts.append((b"dbk:lx:{", b"}"))
+        parts.extend((b"dbk:li:{", b"}:" + d.encode()) for d in live_days)
+    return tuple(parts)
 
 
 def version_pattern(version: str) -> bytes:

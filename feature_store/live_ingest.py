@@ -1,8 +1,10 @@
-"""Writes of live-ingested exposures: per (user, UTC day) partial aggregates, merged by one Lua
-script per batch, and the tagged-items set the ingest screens with.
+"""Writes of live-ingested exposures: per (user, UTC hour) partial aggregates in a hash per
+(user, UTC day), merged by one Lua script per batch, and the tagged-items set the ingest
+screens with; ``decode_day`` and ``watermark_of`` are how every reader sees them.
 
 ``apply_batch`` sends one batch's partials (``domain.exposure_screen``), its rejects and its
-counters in one script: each partial is added to what ``keys.live_day(user, day)`` holds
+counters in one script: each partial is added to what the ``HH|rumor`` field of
+``keys.live_day(user, day)`` holds
 (count sum, first min, last max, strongest action max, surfaces or), the hash's TTL is set to
 the lookback window, rejects go to ``keys.INGEST_REJECTS`` and counters to
 ``keys.INGEST_COUNTS``. A script runs whole or not at all, so what makes a retry harmless is
@@ -20,6 +22,7 @@ from typing import Any
 
 import redis
 
+from domain.exposure_days import BUCKET_S, add_state, bucket_of, day_end
 from domain.exposure_screen import Screened
 from domain.live import decode_layer, item_rumors
 from domain.records import ExposureState
@@ -34,7 +37,8 @@ _PART = struct.Struct("<BIIIBB")
 # KEYS: the batch's day hashes, then the counters hash, the rejects stream, and the batch
 # marker or the source stream. ARGV: mode ('-', 'm': marker, 'x': XACK), ttl, #day keys,
 # marker TTL or consumer group, rejects maxlen, #counters, counter pairs, #rejects, 7 fields
-# per reject, then per day key: #fields and (rumor, packed partial) pairs; for 'x', the ids.
+# per reject, then per day key: #fields and ("HH|rumor", packed partial) pairs; for 'x', the
+# ids.
 _APPLY = """
 local mode, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 if mode == 'm' then
@@ -84,11 +88,11 @@ return 1
 @dataclass
 class TaggedItems:
     """The items tagged now (the pinned snapshot's items hash with the live tags applied), the
-    last day the snapshot covers, and what they were built from (to know when to rebuild)."""
+    snapshot's watermark, and what they were built from (to know when to rebuild)."""
 
     version: str | None = None
     seq: int = 0
-    covers_through: str | None = None  # YYYYMMDD
+    live_after: int | None = None  # unix s: rows before it are the snapshot's (its logs)
     items: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rumors(self, item_id: str) -> tuple[str, ...]:
@@ -109,11 +113,10 @@ def stale(tagged: TaggedItems, replies: list[Any]) -> tuple[str | None, int] | N
 
 
 def load_commands(version: str | None) -> list[tuple[bytes, ...]]:
-    """The reads build_tagged needs: the snapshot's items and covered day, and the live tags."""
+    """The reads build_tagged needs: the snapshot's items and watermark, and the live tags."""
     if version is None:
         return [(b"HGETALL", keys.LIVE_TAGS)]
-    return [(b"HGETALL", keys.items(version)),
-            (b"HMGET", keys.meta(version), b"covers_through", b"run_date"),
+    return [(b"HGETALL", keys.items(version)), watermark_command(version),
             (b"HGETALL", keys.LIVE_TAGS)]  # fmt: skip
 
 
@@ -121,7 +124,7 @@ def build_tagged(version: str | None, seq: int, replies: list[Any]) -> TaggedIte
     """TaggedItems from the replies of load_commands(version)."""
     if version is None:
         snapshot: dict[bytes, bytes] = {}
-        meta: list[Any] = [None, None]
+        meta: list[Any] = [None, None, None]
         tags = replies[0]
     else:
         snapshot, meta, tags = replies
@@ -132,17 +135,29 @@ def build_tagged(version: str | None, seq: int, replies: list[Any]) -> TaggedIte
             items[item] = rumors
         else:
             items.pop(item, None)
-    return TaggedItems(version, seq, covered_day(meta[0] or meta[1]), items)
+    return TaggedItems(version, seq, watermark_of(meta), items)
 
 
-def covered_day(raw: bytes | str | None) -> str | None:
-    """A meta ``covers_through``/``run_date`` (ISO date) as YYYYMMDD; None when absent or bad."""
-    if not raw:
+def watermark_command(version: str) -> tuple[bytes, ...]:
+    """The read of a snapshot's watermark fields (for watermark_of)."""
+    return (b"HMGET", keys.meta(version), b"live_after", b"covers_through", b"run_date")
+
+
+def watermark_of(raw: list | None) -> int | None:
+    """A snapshot's watermark (unix s) from the reply of watermark_command: its meta
+    ``live_after``, else the midnight after ``covers_through`` or ``run_date`` (a snapshot
+    written before watermarks covered whole days); None when it has none or they are bad."""
+    after, *days = raw or [None, None, None]
+    if after:
+        try:
+            return int(after) - int(after) % BUCKET_S
+        except ValueError:
+            pass
+    day = next((d for d in days if d), None)
+    if not day:
         return None
     try:
-        return date.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw).strftime(
-            "%Y%m%d"
-        )
+        return day_end(date.fromisoformat(day.decode() if isinstance(day, bytes) else day))
     except ValueError:
         return None
 
@@ -187,15 +202,30 @@ def _pack(s: ExposureState) -> bytes:
 APPLY_SCRIPT = _APPLY
 
 
-def decode_day(raw: dict[bytes, bytes] | None) -> dict[str, ExposureState]:
-    """A live day hash as HGETALL returns it: rumor_id -> partial aggregate (a missing key
-    may come back as None through a cluster pipeline)."""
+def decode_day(raw: dict[bytes, bytes] | None, from_hour: int = 0) -> dict[str, ExposureState]:
+    """A live day hash as HGETALL returns it: rumor_id -> the sum of its buckets from
+    ``from_hour`` on (the watermark's hour on its day, else 0); a missing key may come back as
+    None through a cluster pipeline."""
     out: dict[str, ExposureState] = {}
     if not raw:
         return out
     for k, v in raw.items():
-        rumor = k.decode()
-        out[rumor] = _make((rumor, *_unpack(v)[1:], (), 1.0))  # no tag score: as a hand tag
+        hour, rumor = bucket_of(k.decode())
+        if hour < from_hour:
+            continue
+        part = _make((rumor, *_unpack(v)[1:], (), 1.0))  # no tag score: as a hand tag
+        seen = out.get(rumor)
+        out[rumor] = part if seen is None else add_state(seen, part)
+    return out
+
+
+def day_rumors(fields: list[bytes] | None, from_hour: int = 0) -> set[str]:
+    """The rumor ids of a live day hash's fields (HKEYS) with a bucket from ``from_hour`` on."""
+    out: set[str] = set()
+    for f in fields or ():
+        hour, rumor = bucket_of(f.decode())
+        if hour >= from_hour:
+            out.add(rumor)
     return out
 
 

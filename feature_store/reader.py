@@ -2,9 +2,11 @@
 
 Every read goes through one ``StoreTransport`` (chosen when connecting), so this module knows
 keys and decoding, not how the bytes travel. A user's read also brings the live (backfilled)
-exposure hash and the live-ingested days after the snapshot's last covered day in the same round
-trip: the backfilled states replace the snapshot's (domain.exposure_layers), the days' partials
-add to them (domain.exposure_days)."""
+exposure hash and the live-ingested days from the snapshot's watermark on in the same round
+trip: the backfilled states replace the snapshot's (domain.exposure_layers), the live buckets at
+or after the watermark add to them (domain.exposure_days: every consumer, RankFeed,
+RankFeedBatch, SearchTop, GroupWarnings and the A/B arms, reads through ``_with_meta`` or
+``feeds_view`` here, so one rule decides which buckets count)."""
 
 from __future__ import annotations
 
@@ -12,20 +14,20 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import redis.asyncio
 
 from domain.delivery import Delivery, day_of
-from domain.exposure_days import add_days, live_days
+from domain.exposure_days import LiveDay, add_days, day_end, live_days
 from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys
 from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
 from feature_store.delivery import decode
-from feature_store.live_ingest import covered_day, decode_day
+from feature_store.live_ingest import day_rumors, decode_day, watermark_command, watermark_of
 from feature_store.models import decode_feed_model, decode_user_model
 from feature_store.transport.base import StoreTransport
 
@@ -43,7 +45,7 @@ class SnapshotReader:
         self.live = live_exposures
         self._catalogs: dict[str, Catalog] = {}
         self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
-        self._covers: dict[str, date | None] = {}  # version -> the last log day it covers
+        self._covers: dict[str, int | None] = {}  # version -> its watermark (unix s)
         self._cached_versions = cached_versions
         self._lock = asyncio.Lock()
 
@@ -101,14 +103,12 @@ class SnapshotReader:
             cached = self._as_of[version] = _as_of(raw)
         return cached
 
-    async def live_days(self, version: str, now: float) -> tuple[str, ...]:
-        """The UTC days whose live-ingested partials a read at ``now`` adds: after the last
-        day ``version`` covers (cached with the catalog, else one round trip)."""
+    async def live_days(self, version: str, now: float) -> tuple[LiveDay, ...]:
+        """The UTC days (and first hour of each) whose live buckets a read at ``now`` adds:
+        from ``version``'s watermark on (cached with the catalog, else one round trip)."""
         if version not in self._covers:
-            (raw,) = await self.transport.pipeline(
-                [(b"HMGET", keys.meta(version), b"covers_through", b"run_date")]
-            )
-            self._covers[version] = _covers(raw)
+            (raw,) = await self.transport.pipeline([watermark_command(version)])
+            self._covers[version] = watermark_of(raw)
         return _days(self._covers[version], day_of(now))
 
     async def _load_catalog(self, version: str) -> Catalog:
@@ -118,11 +118,11 @@ class SnapshotReader:
                 (b"HGETALL", keys.debunks(version)),
                 (b"HGETALL", keys.model(version)),
                 (b"HGET", keys.meta(version), b"tags_as_of"),
-                (b"HMGET", keys.meta(version), b"covers_through", b"run_date"),
+                watermark_command(version),
             ]  # fmt: skip
         )
         self._as_of[version] = _as_of(as_of)
-        self._covers[version] = _covers(covers)
+        self._covers[version] = watermark_of(covers)
         rumors = [Rumor.from_dict(load_json(v)) for v in raw_rumors.values()]
         debunks = [Debunk.from_dict(load_json(v)) for v in raw_debunks.values()]
         return Catalog.build(rumors, debunks, decode_feed_model(raw_model))
@@ -146,11 +146,12 @@ class SnapshotReader:
         now: float | None = None,
     ) -> list[set[str]]:
         """For each of ``members`` (in order): the rumor ids they are exposed to in ``version``
-        (the snapshot, a newer backfilled entry, or a live-ingested day after the snapshot's;
+        (the snapshot, a newer backfilled entry, or a live bucket from the snapshot's watermark on;
         ``now``: the request's time, default the clock); one pipelined round trip. Given
         ``among``, only those rumors are asked for (HMGET: the cheaper read for a few); else
         every exposure's rumor id (HKEYS, and the backfill hash whole: the cheaper read when the
-        rumors asked about outnumber what a user saw, e.g. a large claim cluster)."""
+        rumors asked about outnumber what a user saw, e.g. a large claim cluster). Live day
+        hashes are read by HKEYS either way: their fields carry the bucket's hour."""
         if not members or (among is not None and not among):
             return [set() for _ in members]
         fields = () if among is None else tuple(among)
@@ -162,12 +163,12 @@ class SnapshotReader:
             return [_rumors_in(row, among) for row in rows]
         live = b"HGETALL" if among is None else b"HMGET"
 
-        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
+        def commands(days: tuple[LiveDay, ...]) -> list[tuple[bytes | str, ...]]:
             out: list[tuple[bytes | str, ...]] = []
             for m in members:
                 out.append((snap, keys.user_exposures(version, m), *fields))
                 out.append((live, keys.live_exposures(m), *fields))
-                out.extend((snap, keys.live_day(m, d), *fields) for d in days)
+                out.extend((b"HKEYS", keys.live_day(m, d)) for d, _ in days)
             return out
 
         now = time.time() if now is None else now
@@ -178,8 +179,9 @@ class SnapshotReader:
             seen = _rumors_in(rows[per * i], among)
             if rows[per * i + 1]:
                 seen.update(_newer_live(rows[per * i + 1], among, as_of or 0))
-            for day in rows[per * i + 2 : per * (i + 1)]:
-                seen |= _rumors_in(day, among)
+            for (_, hour), day in zip(days, rows[per * i + 2 : per * (i + 1)], strict=True):
+                found = day_rumors(day, hour)
+                seen |= found if among is None else found.intersection(among)
             out.append(seen)
         return out
 
@@ -195,42 +197,45 @@ class SnapshotReader:
         now = time.time() if now is None else now
         today = day_of(now)
 
-        def commands(days: tuple[str, ...]) -> list[tuple[bytes | str, ...]]:
-            (row,) = keys.feed_keys(version, [user_id], today, live=True, live_days=days)
+        def commands(days: tuple[LiveDay, ...]) -> list[tuple[bytes | str, ...]]:
+            names = tuple(d for d, _ in days)
+            (row,) = keys.feed_keys(version, [user_id], today, live=True, live_days=names)
             return [(b"HGETALL", k) for k in (row[0], *row[4:])]
 
-        _, replies = await self._with_meta(version, now, commands)
+        days, replies = await self._with_meta(version, now, commands)
         as_of = self._as_of[version]
         merged = merge_layers(decode_exposures(replies[0]), decode_live(replies[1]), as_of)
-        return add_days(merged, [decode_day(r) for r in replies[2:]])
+        return add_days(merged, _decoded_days(replies[2:], days))
 
     async def _with_meta(
         self,
         version: str,
         now: float,
-        commands: Callable[[tuple[str, ...]], list[tuple[bytes | str, ...]]],
-    ) -> tuple[tuple[str, ...], list[Any]]:
+        commands: Callable[[tuple[LiveDay, ...]], list[tuple[bytes | str, ...]]],
+    ) -> tuple[tuple[LiveDay, ...], list[Any]]:
         """``commands(days)`` for the live days of a read at ``now``, in one round trip. What
-        the catalog caches (tags_as_of, the covered day) and is not cached yet is asked in the
-        same round trip, the days guessed as if the snapshot covered through yesterday; a
-        second trip only when that guess was wrong (a version's first read, a late nightly)."""
+        the catalog caches (tags_as_of, the watermark) and is not cached yet is asked in the
+        same round trip, the days guessed as if the watermark were today's midnight; a second
+        trip only when the guess names other days (a version's first read, a late nightly; a
+        watermark later in today only changes which fields count, so it needs none)."""
         today = day_of(now)
         covers = self._covers.get(version, False)
-        days = _days(covers, today) if covers is not False else _days(_yesterday(today), today)
+        guess = _days(covers, today) if covers is not False else _days(_midnight(today), today)
         extra: list[tuple[bytes | str, ...]] = []
-        if version not in self._as_of:
+        need_as_of = version not in self._as_of  # decided once: another read may fill it
+        if need_as_of:
             extra.append((b"HGET", keys.meta(version), b"tags_as_of"))
         if covers is False:
-            extra.append((b"HMGET", keys.meta(version), b"covers_through", b"run_date"))
-        replies = await self.transport.pipeline([*commands(days), *extra])
+            extra.append(watermark_command(version))
+        replies = await self.transport.pipeline([*commands(guess), *extra])
         if covers is False:
-            covers = self._covers[version] = _covers(replies.pop())
-        if version not in self._as_of:
+            covers = self._covers[version] = watermark_of(replies.pop())
+        if need_as_of:
             self._as_of[version] = _as_of(replies.pop())
         real = _days(covers, today)
-        if real != days:
-            days, replies = real, await self.transport.pipeline(commands(real))
-        return days, replies
+        if [d for d, _ in real] != [d for d, _ in guess]:
+            replies = await self.transport.pipeline(commands(real))
+        return real, replies
 
     async def feeds_view(
         self,
@@ -250,7 +255,8 @@ class SnapshotReader:
         today = day_of(now)
         covers = self._covers.get(version, False)
         days = await self.live_days(version, now) if covers is False else _days(covers, today)
-        user_keys = keys.feed_keys(version, user_ids, today, live=True, live_days=days)
+        names = tuple(d for d, _ in days)
+        user_keys = keys.feed_keys(version, user_ids, today, live=True, live_days=names)
         as_of = self._as_of.get(version)
         if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
             raw, as_of = await asyncio.gather(
@@ -259,7 +265,7 @@ class SnapshotReader:
             )
         else:
             raw = await self.transport.feed_reads(user_keys, surface, timeout)
-        return _decode_live_views(raw, as_of, len(days))
+        return _decode_live_views(raw, as_of, days)
 
     async def feed_view(
         self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
@@ -278,10 +284,10 @@ def _decode_views(raw: list) -> list[FeedView]:
     ]
 
 
-def _decode_live_views(raw: list, as_of: int, days: int) -> list[FeedView]:
-    """_decode_views of 5 + ``days`` replies per user: the backfilled states merged over the
-    snapshot's, then the live-ingested days' partials added."""
-    per = 5 + days
+def _decode_live_views(raw: list, as_of: int, days: tuple[LiveDay, ...]) -> list[FeedView]:
+    """_decode_views of 5 + len(``days``) replies per user: the backfilled states merged over
+    the snapshot's, then the live buckets from the watermark on added."""
+    per = 5 + len(days)
     return [
         (
             _live_states(raw, i, as_of, days),
@@ -292,29 +298,32 @@ def _decode_live_views(raw: list, as_of: int, days: int) -> list[FeedView]:
     ]
 
 
-def _live_states(raw: list, i: int, as_of: int, days: int) -> list[ExposureState]:
-    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days."""
-    merged = merge_layers(decode_exposures(raw[i]), decode_live(raw[i + 4]), as_of)
+def _live_states(raw: list, i: int, as_of: int, days: tuple[LiveDay, ...]) -> list[ExposureState]:
+    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days.
+    Empty live replies cost a truth test each (most users have no live rows)."""
+    states = decode_exposures(raw[i])
+    if raw[i + 4]:
+        states = merge_layers(states, decode_live(raw[i + 4]), as_of)
     if not days:
-        return merged
-    return add_days(merged, [decode_day(r) for r in raw[i + 5 : i + 5 + days] if r])
+        return states
+    parts = _decoded_days(raw[i + 5 : i + 5 + len(days)], days)
+    return add_days(states, parts) if parts else states
+
+
+def _decoded_days(replies: list, days: tuple[LiveDay, ...]) -> list[dict[str, ExposureState]]:
+    """The HGETALL replies of ``days``' hashes as rumor -> partial, each from its first hour."""
+    return [decode_day(r, hour) for r, (_, hour) in zip(replies, days, strict=True) if r]
 
 
 @functools.lru_cache(maxsize=64)
-def _days(covers: date | None, today: str) -> tuple[str, ...]:
-    """live_days for a snapshot covering through ``covers`` on the UTC day ``today``."""
-    return tuple(live_days(covers, date.fromisoformat(_iso(today))))
+def _days(live_after: int | None, today: str) -> tuple[LiveDay, ...]:
+    """live_days for a snapshot with the watermark ``live_after`` on the UTC day ``today``."""
+    return tuple(live_days(live_after, date.fromisoformat(_iso(today))))
 
 
-def _yesterday(today: str) -> date:
-    """The UTC day before ``today`` (YYYYMMDD)."""
-    return date.fromisoformat(_iso(today)) - timedelta(days=1)
-
-
-def _covers(raw: list | None) -> date | None:
-    """The last log day a snapshot covers, from its meta ``covers_through`` or ``run_date``."""
-    day = covered_day((raw or [None, None])[0] or (raw or [None, None])[1])
-    return None if day is None else date.fromisoformat(_iso(day))
+def _midnight(today: str) -> int:
+    """The watermark at the start of ``today`` (YYYYMMDD): a nightly over every earlier day."""
+    return day_end(date.fromisoformat(_iso(today))) - 86_400
 
 
 def _iso(day: str) -> str:

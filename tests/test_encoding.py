@@ -4,6 +4,7 @@ feed read and of bulk HSETs, and the three agree with each other."""
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 
 from feature_store import keys
 from feature_store.transport.encoding import (
@@ -49,6 +50,18 @@ def test_a_live_feed_read_adds_the_live_exposure_hash_as_a_fifth_command() -> No
     assert feed_commands(user_keys[:1], "feed")[4] == (b"HGETALL", live)
     assert len(feed_commands(user_keys, "feed")) == 10
     assert feed_payload(user_keys, "feed") == encode(feed_commands(user_keys, "feed"))
+
+
+@pytest.mark.parametrize("live_days", [("20261007",), ("20261006", "20261007"), ()])
+def test_a_feed_read_with_live_days_is_one_hgetall_more_per_day(live_days: tuple) -> None:
+    users = ["u1", "user-22", "x" * 128]
+    user_keys = keys.feed_keys("v1", users, "20261007", live=True, live_days=live_days)
+    assert [row[5:] for row in user_keys] == [
+        tuple(keys.live_day(u, d) for d in live_days) for u in users
+    ]
+    for surface in ("feed", "search", "comment"):
+        assert feed_payload(user_keys, surface) == encode(feed_commands(user_keys, surface))
+    assert len(feed_commands(user_keys, "feed")) == len(users) * (5 + len(live_days))
 
 
 def test_bulk_hsets_are_one_per_user_with_exact_bytes() -> None:

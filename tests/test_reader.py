@@ -191,3 +191,79 @@ def test_live_exposures_replace_older_snapshot_states_in_the_same_round_trip(
     assert got["v1-members-['r1']"] == got["v1-members-None"] == ["u1", "u2"]
     assert got["v2"] == [[("r1", 3)], []]  # the later nightly wins: live entries ignored
     assert got["v2-members-['r1']"] == got["v2-members-None"] == ["u1"]
+
+
+@pytest.mark.parametrize("kind", ["resp", "redis-py"])
+def test_every_mix_of_live_layers_reads_as_the_layer_rules_merge_them(
+    client: redis.Redis, redis_url: str, kind: str
+) -> None:
+    """Snapshot, backfill and 0, 1 or 2 live days in any mix (most users: none live) give in
+    one round trip exactly what merge_layers then add_days make of the decoded replies."""
+    from datetime import timedelta
+
+    from domain.exposure_days import add_days
+    from domain.exposure_layers import merge_layers
+    from feature_store.codecs import pack_exposure, pack_live_exposure
+    from feature_store.live_ingest import decode_day
+    from feature_store.reader import decode_exposures, decode_live
+
+    today = datetime.fromtimestamp(NOW, UTC).date()
+    days = [(today - timedelta(days=k)).strftime("%Y%m%d") for k in (1, 0)]
+    rows = [("u0", "r1", 3), ("u1", "r1", 2), ("u2", "r1", 4), ("u3", "r1", 1), ("u4", "r2", 5)]
+    for v, covers in (("v1", 2), ("v2", 1), ("v3", 0)):  # 2, 1 and 0 live days
+        write(client, v, *rows, keep=3)
+        client.hset(keys.meta(v), "covers_through", (today - timedelta(days=covers)).isoformat())
+    part = int(NOW) - 60
+    client.hset(
+        keys.live_exposures("u1"), "r1", pack_live_exposure(pack_exposure(9, 1, 2, 1, 1), 1)
+    )
+    client.hset(
+        keys.live_exposures("u4"), "r3", pack_live_exposure(pack_exposure(2, 1, 2, 0, 2), 1)
+    )
+    client.hset(keys.live_day("u2", days[1]), "r1", pack_exposure(1, part, part, 3, 4))
+    client.hset(keys.live_day("u3", days[1]), "r7", pack_exposure(2, part - 9, part, 1, 1))
+    for day in days:
+        client.hset(
+            keys.live_day("u4", day),
+            mapping={
+                "r2": pack_exposure(1, part, part, 2, 1),
+                "r3": pack_exposure(1, part, part, 4, 8),
+            },
+        )
+    client.hset(keys.live_day("u6", days[0]), "r1", pack_exposure(1, part, part, 0, 1))
+    users = [f"u{k}" for k in range(7)]
+
+    def reference(v: str, user: str, n_days: int) -> list:
+        snap = decode_exposures(client.hgetall(keys.user_exposures(v, user)))
+        merged = merge_layers(snap, decode_live(client.hgetall(keys.live_exposures(user))), 0)
+        read = days[len(days) - n_days :]
+        return add_days(merged, [decode_day(client.hgetall(keys.live_day(user, d))) for d in read])
+
+    async def go() -> dict[str, object]:
+        if kind == "resp":
+            transport: StoreTransport = RespTransport(RedisSettings(url=redis_url), size=1)
+        else:
+            c = redis.asyncio.Redis.from_url(redis_url, connection_class=CountingConnection)
+            transport = RedisPyTransport(c)
+        reader = SnapshotReader(transport)
+        out: dict[str, object] = {}
+        try:
+            for v in ("v1", "v2", "v3"):
+                await reader.catalog(v)
+                sends = count_round_trips(transport)
+                views = await reader.feeds_view(v, users, surface="feed", now=NOW)
+                out[f"{v}-sends"] = sends()
+                out[v] = [view[0] for view in views]
+                out[f"{v}-one"] = [await reader.user_exposures(v, u, now=NOW) for u in users]
+        finally:
+            await transport.aclose()
+        return out
+
+    got = asyncio.run(go())
+    for v, n_days in (("v1", 2), ("v2", 1), ("v3", 0)):
+        want = [reference(v, u, n_days) for u in users]
+        assert got[f"{v}-sends"] == 1
+        assert got[v] == got[f"{v}-one"] == want
+    assert [s.exposures for s in got["v1"][4]] == [7, 4]  # r2: 5 + 1 + 1; r3: 2 + 1 + 1
+    assert [(s.rumor_id, s.exposures) for s in got["v2"][3]] == [("r1", 1), ("r7", 2)]
+    assert got["v1"][0] == got["v3"][0] and got["v3"][6] == [] and got["v1"][5] == []

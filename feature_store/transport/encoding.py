@@ -4,6 +4,7 @@ with Arrow). Tests pin the bytes and check that the three agree."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,44 +42,34 @@ def feed_commands(user_keys: Sequence[FeedKeys], surface: str) -> list[Command]:
 def feed_payload(user_keys: Sequence[FeedKeys], surface: str) -> bytes:
     """``encode(feed_commands(user_keys, surface))``, built in one format per user (the hot
     path: a RankFeed's read is this one buffer)."""
+    if not user_keys:
+        return b""
+    n = len(user_keys[0])
+    fmt = _feed_format(n, surface)
+    if n == 4:
+        return b"".join(
+            [fmt % (len(e), e, len(d), d, len(c), c, len(m), m) for e, d, c, m in user_keys]
+        )
+    if n == 5:
+        return b"".join([fmt % (len(e), e, len(d), d, len(c), c, len(m), m, len(x), x)
+                         for e, d, c, m, x in user_keys])  # fmt: skip
+    if n == 6:  # the live layers with one live day: the usual feed read
+        return b"".join([fmt % (len(e), e, len(d), d, len(c), c, len(m), m, len(x), x, len(y), y)
+                         for e, d, c, m, x, y in user_keys])  # fmt: skip
+    return b"".join([fmt % tuple([p for k in row for p in (len(k), k)]) for row in user_keys])
+
+
+@functools.lru_cache(maxsize=32)
+def _feed_format(keys_per_user: int, surface: str) -> bytes:
+    """The format of one user's feed read of ``keys_per_user`` keys (each key's length and
+    bytes to fill in), the HGET's ``surface`` field in place: built once per shape."""
     s = surface.encode()
-    field = b"$%d\r\n%s\r\n" % (len(s), s)
-    if user_keys and len(user_keys[0]) == 5:
-        return b"".join(
-            _LIVE_FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m, len(x), x)
-            for e, d, c, m, x in user_keys
-        )
-    if user_keys and len(user_keys[0]) > 5:  # the live-ingested days: one HGETALL more each
-        fmt = _LIVE_FEED_READ + _HGETALL * (len(user_keys[0]) - 5)
-        return b"".join(
-            fmt
-            % (
-                len(e),
-                e,
-                len(d),
-                d,
-                len(c),
-                c,
-                field,
-                len(m),
-                m,
-                *(p for k in rest for p in (len(k), k)),
-            )  # fmt: skip
-            for e, d, c, m, *rest in user_keys
-        )
-    return b"".join(
-        _FEED_READ % (len(e), e, len(d), d, len(c), c, field, len(m), m) for e, d, c, m in user_keys
-    )
+    field = (b"$%d\r\n%s\r\n" % (len(s), s)).replace(b"%", b"%%")
+    return _HGETALL * 2 + _HGET + field + _HGETALL * (keys_per_user - 3)
 
 
-_FEED_READ = (
-    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
-    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
-    b"*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n%s"
-    b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
-)
 _HGETALL = b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n"
-_LIVE_FEED_READ = _FEED_READ + _HGETALL
+_HGET = b"*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n"  # then the field
 
 
 def as_dict(flat: list[bytes] | None) -> dict[bytes, bytes]:

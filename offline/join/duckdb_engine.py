@@ -5,6 +5,7 @@ SQL, so the contract suite has an independent implementation to compare every en
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -137,6 +138,7 @@ class DuckDBEngine(JoinEngine):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         con = self._connect()
         try:
@@ -146,7 +148,7 @@ class DuckDBEngine(JoinEngine):
                 "action_code TINYINT, surface_code TINYINT)"
             )
             for path, ts_is_text in files:
-                self._check_file(con, path, ts_is_text, summary, sink, on_batch)
+                self._check_file(con, path, ts_is_text, summary, sink, on_batch, before)
             [(kept,)] = con.sql(
                 "SELECT count(*) FROM valid WHERE item_id IN (SELECT item_id FROM tags)"
             ).fetchall()
@@ -165,8 +167,10 @@ class DuckDBEngine(JoinEngine):
         summary: JoinSummary,
         sink: RejectSink | None,
         on_batch: Callable[[int], None] | None,
+        before: datetime | None = None,
     ) -> None:
-        """Validate one file into ``valid``; its rejects are counted and handed to ``sink``."""
+        """Validate one file into ``valid`` (its rows before ``before`` when given); its
+        rejects are counted and handed to ``sink``."""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE checked AS {_checked_sql(ts_is_text)}", {"path": path}
         )
@@ -186,9 +190,10 @@ class DuckDBEngine(JoinEngine):
                     params={"reason": reason},
                 ).to_arrow_table()
                 sink(rejected, reason, path)
+        cut = "" if before is None else f" AND ts_utc < to_timestamp({before.timestamp()!r})"
         con.execute(
             "INSERT INTO valid SELECT user_id, item_id, ts_utc, action_code, surface_code "
-            "FROM checked WHERE reason IS NULL"
+            f"FROM checked WHERE reason IS NULL{cut}"
         )
         if on_batch:
             on_batch(rows)

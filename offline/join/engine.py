@@ -10,6 +10,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +89,13 @@ class JoinEngine(ABC):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         """Partial aggregates of the rows of ``files`` on the items of ``tags`` (distinct
         (item_id, rumor_id) pairs, see prepare_tags). Rows that fail validation go to ``sink``
         with a reason and are counted in ``summary``; ``on_batch`` hears of rows as they are read.
+        Given ``before`` (the snapshot's watermark), valid rows at or after it are left out: the
+        live layer counts those (offline.nightly.cutoff).
         Every file's schema is checked before any row is read: an unusable one raises
         LogSchemaError naming the file and the column."""
         remote = next((f for f in files if is_remote(f)), None)
@@ -102,7 +106,9 @@ class JoinEngine(ABC):
             )
         checked = logfiles.check_files([Path(f) for f in files])
         summary.files += len(checked)
-        return self.scan_checked(checked, tags, summary, sink=sink, on_batch=on_batch)
+        return self.scan_checked(
+            checked, tags, summary, sink=sink, on_batch=on_batch, before=before
+        )
 
     @abstractmethod
     def scan_checked(
@@ -113,6 +119,7 @@ class JoinEngine(ABC):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         """``scan`` of files whose schemas passed: (path, whether ts is text) pairs.
 

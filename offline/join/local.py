@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,10 +48,11 @@ class LocalEngine(JoinEngine):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         return scan_files(
             files, tags, summary, sink=sink, on_batch=on_batch,
-            batch_size=self.batch_size, workers=self.workers,
+            batch_size=self.batch_size, workers=self.workers, before=before,
         )  # fmt: skip
 
     def merge_state(
@@ -83,10 +85,11 @@ def scan_files(
     batch_size: int = 1 << 20,
     workers: int = 2,
     row_groups: dict[str, list[int]] | None = None,
+    before: datetime | None = None,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
     from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
-    backfill reads what the item index names).
+    backfill reads what the item index names); with ``before``, valid rows before it only.
 
     Tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the GIL): each
     file is decoded and screened batch by batch by one worker (validation, prefilter); the
@@ -144,7 +147,9 @@ def scan_files(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, ts_is_text in files:
             groups = None if row_groups is None else row_groups.get(path, [])
-            task = pool.submit(screen_file, path, ts_is_text, index.prefilter, batch_size, groups)
+            task = pool.submit(
+                screen_file, path, ts_is_text, index.prefilter, batch_size, groups, before
+            )
             screens.append((path, task))
             while len(screens) > 2 * workers:
                 path, done = screens.popleft()

@@ -62,7 +62,7 @@ def _present(column: pa.Array) -> pa.Array | None:
     return pc.fill_null(pc.greater(pc.binary_length(column), 0), False)
 
 
-def _timestamps(column: pa.Array, is_text: bool) -> pa.Array:
+def utc_timestamps(column: pa.Array, is_text: bool) -> pa.Array:
     """The ts column as UTC microseconds; unparseable text becomes null."""
     if is_text:
         if pa.types.is_dictionary(column.type):
@@ -92,7 +92,7 @@ def validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.RecordBatch:
     A record batch, not a table: taking rows from a table's chunked string columns would first
     copy every value of the batch into one chunk."""
     b = lb.batch
-    ts = _timestamps(b.column("ts"), lb.ts_is_text)
+    ts = utc_timestamps(b.column("ts"), lb.ts_is_text)
     checks = [
         ("null_or_empty_user_id", _present(b.column("user_id"))),
         ("null_or_empty_item_id", _present(b.column("item_id"))),
@@ -118,11 +118,16 @@ def validate(lb: logfiles.LogBatch, result: BatchResult) -> pa.RecordBatch:
     return valid if keep is None else valid.filter(keep)
 
 
-def screen_batch(lb: logfiles.LogBatch, prefilter: IdFilter) -> BatchResult:
+def screen_batch(
+    lb: logfiles.LogBatch, prefilter: IdFilter, before: datetime | None = None
+) -> BatchResult:
     """Validate one batch and keep the rows the prefilter cannot rule out (a few percent),
-    with ids as strings and action/surface as codes, ready for the exact join."""
+    with ids as strings and action/surface as codes, ready for the exact join; with
+    ``before`` (a snapshot's watermark), only the valid rows before it."""
     result = BatchResult(rows=lb.batch.num_rows)
     valid = validate(lb, result)
+    if before is not None:
+        valid = valid.filter(pc.less(valid["ts"], pa.scalar(before, TS_TYPE)))
     maybe = prefilter.candidate_rows(valid["item_id"])
     rows = valid.take(maybe) if len(maybe) < valid.num_rows else valid
     result.candidates = pa.table(
@@ -144,11 +149,12 @@ def screen_file(
     prefilter: IdFilter,
     batch_size: int,
     row_groups: list[int] | None = None,
+    before: datetime | None = None,
 ) -> list[BatchResult]:
     """Decode and screen one file (or only its ``row_groups``) batch by batch in this thread;
     only the (small) screened results are kept, so memory holds one decoded batch per worker."""
     return [
-        screen_batch(lb, prefilter)
+        screen_batch(lb, prefilter, before)
         for lb in logfiles.read_batches(
             path, ts_is_text, batch_size=batch_size, row_groups=row_groups
         )

@@ -10,6 +10,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -92,6 +93,7 @@ class SparkEngine(JoinEngine):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         """As JoinEngine.scan; a remote file (``s3a://``, ``hdfs://``, ``file:`` …) has its
         schema checked through Spark, with the same messages naming the file and column."""
@@ -103,7 +105,9 @@ class SparkEngine(JoinEngine):
             else:
                 checked.extend(logfiles.check_files([Path(f)]))
         summary.files += len(checked)
-        return self.scan_checked(checked, tags, summary, sink=sink, on_batch=on_batch)
+        return self.scan_checked(
+            checked, tags, summary, sink=sink, on_batch=on_batch, before=before
+        )
 
     def scan_checked(
         self,
@@ -113,6 +117,7 @@ class SparkEngine(JoinEngine):
         *,
         sink: RejectSink | None = None,
         on_batch: Callable[[int], None] | None = None,
+        before: datetime | None = None,
     ) -> Partial:
         if not files:
             return Partial.empty()
@@ -131,7 +136,7 @@ class SparkEngine(JoinEngine):
             if sink is not None and any(reason for _, reason in counts):
                 for frame, paths in parts:
                     self._reject(frame, paths, all_paths, given, counts, sink)
-            valid = [frames.valid_rows(frame) for frame, _ in parts]
+            valid = [frames.valid_rows(frame, before) for frame, _ in parts]
             return self._aggregate(_union(valid), tags, summary)
         except Exception as e:
             failed = _read_error(e, [p for p, _ in files]) if _is_spark_error(e) else None

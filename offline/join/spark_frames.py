@@ -5,6 +5,7 @@ merge of partial aggregates into the exposure state. Expressions only: nothing h
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from domain.vocab import ACTIONS, SURFACES
@@ -78,10 +79,14 @@ def checked(session: Any, paths: list[str], ts_is_text: bool) -> Any:
     return rows.withColumn("reason", reason)
 
 
-def valid_rows(frame: Any) -> Any:
-    """The valid rows of a ``checked`` frame, in the columns the join needs."""
+def valid_rows(frame: Any, before: datetime | None = None) -> Any:
+    """The valid rows of a ``checked`` frame (those before ``before`` when given: an instant,
+    compared as one whatever the session's time zone), in the columns the join needs."""
     F = _functions()
-    return frame.filter(F.col("reason").isNull()).select(
+    ok = F.col("reason").isNull()
+    if before is not None:
+        ok = ok & (F.col("ts_utc") < F.timestamp_seconds(F.lit(before.timestamp())))
+    return frame.filter(ok).select(
         "user_id", "item_id", F.col("ts_utc").alias("ts"), "action_code", "surface_code"
     )
 

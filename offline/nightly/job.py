@@ -14,13 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from feature_store.connection import RedisSettings
+from feature_store.live_trim import Trimmed, trim_covered
 from offline.io import catalog
 from offline.io.contracts import TAG_SCHEMA
 from offline.io.rejects import write_rejected_tags
 from offline.io.tempfiles import sweep_stale_temps, temp_path
 from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
 from offline.models.train import TrainedModels, train_models
-from offline.nightly import guards, live_fold
+from offline.nightly import cutoff, guards, live_fold
 from offline.nightly.guards import FlipGuard
 from offline.nightly.id_rejects import write_id_rejects
 from offline.nightly.item_index import IndexSummary, update_index
@@ -50,6 +51,8 @@ def run_nightly(
     materialize_on: str = "driver",
     write_tasks: int | None = None,
     logs: Path | str | None = None,
+    read_at: float | None = None,
+    log_settle_s: int = cutoff.DEFAULT_SETTLE_S,
 ) -> dict[str, Any]:
     """Run the whole nightly job for ``run_date`` with the join ``engine`` (an engine, or its
     name for engine_named); returns (and saves) the run summary.
@@ -59,9 +62,14 @@ def run_nightly(
     (``materialize_on="driver"``) or by the Spark engine's executors (``"executors"``, in
     ``write_tasks`` tasks: one Redis connection each).
 
+    The snapshot counts the log rows before its watermark (``offline.nightly.cutoff``: from
+    ``read_at``, default now, less ``log_settle_s``, and the run date's last row); the live
+    layer counts the rest, and its buckets before the watermark are trimmed after the flip.
+
     Refuses (``guards.NightlyRefused``, nothing flipped) a run that read no logs, has nothing to
     serve, or would shrink the served snapshot past ``guard``."""
     started = time.perf_counter()
+    read_at = time.time() if read_at is None else read_at
     # Live exposures backfilled after this moment may hold tags this run did not read.
     tags_as_of = int(time.time() * 1000)
     swept = sweep_stale_temps(state_dir)  # what killed runs left half-written
@@ -98,6 +106,9 @@ def run_nightly(
     claims = {r.rumor_id: r.claim for r in rumors}
     tags, precedence = resolve_tags(tags, clusters, auto_texts, claims)  # hand tags first
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
+    live_after = cutoff.run_watermark(
+        exposure_logs, run_date, runner, read_at=read_at, settle_s=log_settle_s
+    )
     state = update_state(
         exposure_logs,
         tags,
@@ -106,6 +117,7 @@ def run_nightly(
         lookback_days=lookback_days,
         confirmed=confirmed,
         engine=runner,
+        live_after=live_after,
     )
     index = _item_index(exposure_logs, state_dir, run_date, lookback_days, runner)
     models = (
@@ -114,7 +126,8 @@ def run_nightly(
         else None
     )
     meta = {"run_date": run_date.isoformat(), "state_run": state.summary["run_id"],
-            "live_seq_folded": str(fold.seq), "tags_as_of": str(tags_as_of)}  # fmt: skip
+            "live_seq_folded": str(fold.seq), "tags_as_of": str(tags_as_of),
+            "live_after": str(live_after)}  # fmt: skip
     ids_rejected = write_id_rejects(
         state.exposures, state_dir / "id_rejects" / f"ids-{run_date.isoformat()}.parquet"
     )
@@ -127,6 +140,7 @@ def run_nightly(
             meta=meta, keep=keep_versions, models=models, exposures=exposures,
         )  # fmt: skip
         cleared = live_fold.finish_fold(client, fold)  # after the flip: what it covers
+        trimmed = _trim(client, settings, written.version, live_after)
     finally:
         client.close()
     summary = {
@@ -142,6 +156,8 @@ def run_nightly(
         "tag_precedence": precedence,
         "clusters": summarize(clusters).as_dict(),
         "shrink_check": shrink,
+        "live_after": cutoff.iso(live_after),
+        "live_trim": trimmed.as_dict(),
         "live_layer": {
             "seq_folded": fold.seq,
             "entries_read": len(fold.read.raw),
@@ -158,6 +174,14 @@ def run_nightly(
         state_dir / "runs" / f"{run_date.isoformat()}-{state.summary['run_id']}.json", summary
     )
     return summary
+
+
+def _trim(client: Any, settings: RedisSettings, version: str, live_after: int) -> Trimmed:
+    """The trim of the live buckets the new snapshot covers (none on a cluster: the trim's
+    script spans slots, so covered buckets there go with their TTL)."""
+    if settings.cluster:
+        return Trimmed()
+    return trim_covered(client, version, live_after)
 
 
 def _start_fold(settings: RedisSettings, state_dir: Path) -> live_fold.Fold:

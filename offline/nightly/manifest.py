@@ -21,6 +21,8 @@ class PartitionEntry:
     pairs: list[str]
     surfaces: list[str]
     rejects: list[str] = field(default_factory=list)
+    # The watermark (unix s) its rows were cut at; None: every row (a day wholly before it).
+    before: int | None = None
 
     def files(self) -> list[str]:
         return [*self.pairs, *self.surfaces, *self.rejects]

@@ -2,7 +2,9 @@
 
 Each log partition is scanned once into immutable per-partition aggregates; a run scans only
 partitions that are new or changed (late data), back-fills newly tagged items from the partitions
-inside the lookback window, and merges the window into a new generation of outputs. A generation
+inside the lookback window, and merges the window into a new generation of outputs. Given a
+watermark (``offline.nightly.cutoff``), a partition whose day does not end before it counts only
+its rows before it, and is scanned again when a later run's watermark differs. A generation
 becomes current by one atomic symlink flip, so a run killed at any moment leaves the previous
 state intact, and re-running the same date changes nothing. Scans and merges go through a
 JoinEngine (offline.join.engine), so any engine keeps the same state folder.
@@ -33,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from domain.exposure_days import day_end
 from offline.io.parquet import write_parquet_atomic
 from offline.io.rejects import RejectWriter
 from offline.join.contracts import (
@@ -120,8 +123,10 @@ class StateUpdate:
         run_date: date,
         lookback_days: int,
         engine: JoinEngine,
+        live_after: int | None = None,
     ) -> None:
         self.logs = logs
+        self.live_after = live_after
         self.engine = engine
         self.dir = state_dir
         self.run_date = run_date
@@ -147,17 +152,25 @@ class StateUpdate:
         write_parquet_atomic(partial.surfaces, self._path(surfaces))
         return pairs, surfaces
 
+    def _before(self, dt: str) -> int | None:
+        """The watermark partition ``dt``'s rows are cut at: None when its day ends by then."""
+        if self.live_after is None or day_end(date.fromisoformat(dt)) <= self.live_after:
+            return None
+        return self.live_after
+
     def _scan(
         self, dt: str, files: list[Path | str], tags: pa.Table, kind: str, progress: RowProgress
     ) -> tuple[str, str, str | None]:
         rejects = RejectWriter(self._path(f"rejects/dt={dt}/rejects-{kind}-{self.run_id}.parquet"))
         full = kind == "full"
+        cut = self._before(dt)
         partial = self.engine.scan(
             files,
             tags,
             self.join if full else self.backfill,
             sink=rejects.add if full else None,
             on_batch=progress.advance,
+            before=None if cut is None else datetime.fromtimestamp(cut, UTC),
         )
         pairs, surfaces = self._write_partial(dt, kind, partial)
         written = rejects.close()
@@ -179,14 +192,17 @@ class StateUpdate:
                 entry = old.partitions.get(dt)
                 if action == "full":
                     pairs, surfaces, rejects = self._scan(dt, files, tags_now, "full", progress)
-                    entry = PartitionEntry(fp, [pairs], [surfaces], [rejects] if rejects else [])
+                    entry = PartitionEntry(
+                        fp, [pairs], [surfaces], [rejects] if rejects else [], self._before(dt)
+                    )
                     self.actions["scanned"].append(dt)
                 elif action == "backfill":
                     assert entry is not None
                     pairs, surfaces, _ = self._scan(dt, files, added, "tags", progress)
                     entry = PartitionEntry(
-                        fp, [*entry.pairs, pairs], [*entry.surfaces, surfaces], entry.rejects
-                    )
+                        fp, [*entry.pairs, pairs], [*entry.surfaces, surfaces], entry.rejects,
+                        entry.before,
+                    )  # fmt: skip
                     self.actions["backfilled"].append(dt)
                 else:
                     self.actions["unchanged"].append(dt)
@@ -212,7 +228,8 @@ class StateUpdate:
             _, files = self.engine.log_files(self.logs, [dt])
             fp = self.engine.fingerprint(files)
             entry = old.partitions.get(dt)
-            if entry is None or entry.fingerprint != fp or removed.num_rows:
+            cut_moved = entry is not None and entry.before != self._before(dt)
+            if entry is None or entry.fingerprint != fp or removed.num_rows or cut_moved:
                 action = "full"
             elif added.num_rows:
                 action = "backfill"
@@ -280,6 +297,7 @@ class StateUpdate:
             "lookback_days": self.lookback_days,
             "engine": self.engine.name,
             "window": sorted(manifest.partitions),
+            "live_after": self.live_after,
             "partitions": self.actions,
             "tags": {"added": added, "removed": removed},
             "join": self.join.as_dict(),
@@ -305,9 +323,12 @@ def update_state(
     lookback_days: int = 30,
     confirmed: set[str] | None = None,
     engine: JoinEngine | str = DEFAULT_ENGINE,
+    live_after: int | None = None,
 ) -> StateRun:
     """Bring the state up to ``run_date`` and flip to the new generation (see module doc),
-    scanning and merging with ``engine`` (an engine or its name, see engine_named)."""
+    scanning and merging with ``engine`` (an engine or its name, see engine_named); with
+    ``live_after``, the rows at or after that watermark are left to the live layer."""
     runner = engine_named(engine) if isinstance(engine, str) else engine
     with _locked(state_dir):
-        return StateUpdate(logs, state_dir, run_date, lookback_days, runner).run(tags, confirmed)
+        update = StateUpdate(logs, state_dir, run_date, lookback_days, runner, live_after)
+        return update.run(tags, confirmed)

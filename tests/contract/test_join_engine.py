@@ -413,6 +413,24 @@ def test_partials_stored_before_tag_scores_read_as_hand_tagged_then_rescan(
     assert scores_of(pa.Table.from_pylist(scored["exposures"]))[("u4", "rA")] == 0.6
 
 
+def test_rows_at_or_after_the_watermark_are_left_to_the_live_layer(
+    engine: JoinEngine, tmp_path: Path
+) -> None:
+    rows = [*ROWS, ("u1", "i1", t(3, 9), "feed", "share"), ("u1", "i1", t(3, 8), "feed", "like"),
+            ("", "i1", t(3, 9), "feed", "click")]  # fmt: skip  # a bad row is still rejected
+    logs = write_logs(tmp_path / "logs", rows)
+    summary = JoinSummary()
+    partial = engine.scan(log_files(logs), prepare_tags(TAGS), summary, before=t(3, 8))
+    state = {
+        (r["user_id"], r["rumor_id"]): r
+        for r in engine.merge_state([partial]).exposures.to_pylist()
+    }
+    assert state[("u1", "rA")]["exposures"] == 3, "t(3, 8) and t(3, 9) are the live layer's"
+    assert state[("u2", "rB")]["exposures"] == 2 and ("u3", "rD") in state
+    assert summary.as_dict()["rows_rejected"] == {"null_or_empty_user_id": 1}
+    assert summary.rows_kept == 6
+
+
 def test_every_registered_engine_is_under_contract() -> None:
     assert sorted(ENGINES) == sorted(ENGINE_NAMES)
     assert all(engine_named(name).name == name for name in ENGINE_NAMES)
