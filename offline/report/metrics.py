@@ -229,7 +229,8 @@ def rumor_table(
         )
         .reset_index()
     )
-    out.insert(1, "claim", out["rumor_id"].map(claims or {}).fillna(""))
+    named = claims or {}
+    out.insert(1, "claim", [named.get(r, "") for r in out["rumor_id"]])
     _wilson_columns(out, "reached_users", "exposed_users", "reach", alpha)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["ctr"] = out["clicks"] / out["impressions"]

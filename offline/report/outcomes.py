@@ -175,6 +175,7 @@ def _event_partial(
         },
         schema=_AGG_SCHEMA,
     ).filter(pc.invert(outside))
+    labels = labels.select(["user_id", "arm", "user_id_count"])
     return _merge_events([agg]), labels.rename_columns(["user_id", "arm", "events"]), counts
 
 
@@ -196,7 +197,7 @@ def _merge_labels(tables: list[pa.Table]) -> pa.Table:
     """(user, arm) labels of several batches summed into one row each."""
     out = pa.concat_tables([_LABEL_SCHEMA.empty_table(), *tables])
     out = out.group_by(["user_id", "arm"], use_threads=False).aggregate([("events", "sum")])
-    return out.rename_columns(["user_id", "arm", "events"])
+    return out.select(["user_id", "arm", "events_sum"]).rename_columns(["user_id", "arm", "events"])
 
 
 def event_aggregates(
