@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching eval-search eval-service eval-models chaos clean
+.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -28,13 +28,35 @@ $(STAMP): pyproject.toml setup.py offline/join/_idscan.c
 
 venv: $(STAMP)
 
+# Best effort, never fatal, quick once done: Debian's chromium for the report's browser test
+# (tests/test_report_browser.py), only as root with apt-get and only when no $(CHROMIUM) or
+# DEBUNK_CHROMIUM is there. Tried once per .venv ($(BROWSER_TRIED); delete it to try again);
+# without a browser that test is skipped and says why.
+CHROMIUM ?= chromium
+BROWSER_TRIED := $(VENV)/.browser-tried
+browser: $(STAMP)
+	-@if [ -n "$$DEBUNK_CHROMIUM" ] || command -v $(CHROMIUM) >/dev/null 2>&1; then :; \
+	elif [ -f $(BROWSER_TRIED) ]; then \
+	  echo "no $(CHROMIUM) (install tried before; rm $(BROWSER_TRIED) to retry): the browser test will be skipped"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "no $(CHROMIUM), and no root with apt-get to install it: the browser test will be skipped"; \
+	else \
+	  echo "installing Debian's chromium for the browser test (best effort)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	  echo "could not install chromium: the browser test will be skipped"; \
+	  touch $(BROWSER_TRIED); \
+	fi; true
+
 demo: $(STAMP)
 	$(VENV)/bin/debunk demo
 
 # The Spark tests run when `java -version` reports 17 or later; otherwise pytest skips them
 # and prints why (-ra).
-test: $(STAMP) proto-check
+test: $(STAMP) proto-check browser
 	@$(PY) -c 'from offline.join.spark_session import unavailable_reason as r; print("Spark tests:", r() or "on (Java 17+ and pyspark found)")'
+	@$(PY) -c 'from tests.fixtures.browser import chromium_binary as b; p, why = b(); print("Browser test:", f"on ({p})" if p else f"skipped: {why}")'
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The fault tests (tests/faults/), each fault repeated CHAOS_ROUNDS times (make test: once).
@@ -104,15 +126,29 @@ calibrate-report: $(STAMP)
 eval-matching: $(STAMP)
 	$(PY) -m bench.eval_matching $(BENCH_ARGS)
 
-# Offline matching texts/s (in-process and MatchPool's worker processes) beside a TF-IDF
-# char 2-3-gram baseline in the same run, on CED text; skips (exit 0) without ../shared/data/ced.
+# Offline matching texts/s (in-process and MatchPool's worker processes) beside bm25s in the
+# same run, on CED text; skips (exit 0) without ../shared/data/ced.
 bench-matching: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.bench_matching $(BENCH_ARGS)
+
+# The matcher's answers here equal, bit for bit, those of the checkout MAIN (e.g. a worktree of
+# main) on ~195,000 CED texts; skips (exit 0) without ../shared/data/ced.
+match-same: $(STAMP)
+	@test -n "$(MAIN)" || { echo "match-same: set MAIN=<checkout to compare with>"; exit 2; }
+	@rm -f bench/out/same_main.npz bench/out/same_here.npz
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.match_same --code $(MAIN) --dump bench/out/same_main.npz
+	OPENBLAS_NUM_THREADS=1 $(PY) -m bench.match_same --dump bench/out/same_here.npz
+	$(PY) -m bench.match_same --compare bench/out/same_main.npz bench/out/same_here.npz
 
 # Hand-judged real-text queries (bench/judged/) against the CED rumor library: our matcher beside
 # BM25 and TF-IDF char 2-3-gram baselines; skips (exit 0) when ../shared/data/ced is absent.
 eval-search: $(STAMP)
 	$(PY) -m bench.eval_search $(BENCH_ARGS)
+
+# Tune-half counts of the short-text variants of the retelling term (docs/decisions/0047); skips
+# (exit 0) when ../shared/data/ced is absent.
+sweep-short-queries: $(STAMP)
+	$(PY) -m bench.short_query_sweep $(BENCH_ARGS)
 
 # Issue 17's service targets on CED through the real nightly job and `debunk serve` (CommentTop,
 # feed precision/recall@3, background users); skips (exit 0) when ../shared/data/ced is absent.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -168,15 +169,30 @@ def stream_rate(
     pipe.execute()
     cmd = [sys.executable, "-m", "cli.main", "ingest", "--stream", STREAM, "--group", "bench",
            "--batch", "5000", "--block-ms", "200", "--exit-when-idle"]  # fmt: skip
-    t0 = time.perf_counter()
+    t0, cpu0, redis0 = time.perf_counter(), _children_cpu(), _redis_cpu(client)
     done = subprocess.run(cmd, env={**os.environ, "REDIS_URL": redis_url}, cwd=ROOT,
                           capture_output=True, text=True, check=True)  # fmt: skip
     wall = time.perf_counter() - t0
+    cpu, redis_cpu = _children_cpu() - cpu0, _redis_cpu(client) - redis0
     summary = json.loads(done.stdout)
     return {"wall_s": round(wall, 3), "consumer_s": summary["seconds"], "per_entry": per_entry,
             "rows": summary["rows"], "stored": summary["stored"],
             "exposures_per_s_consumer": round(summary["rows"] / summary["seconds"]),
-            "exposures_per_s_wall": round(summary["rows"] / wall)}  # fmt: skip
+            "exposures_per_s_wall": round(summary["rows"] / wall),
+            "process_cpu_us_per_row": round(cpu / summary["rows"] * 1e6, 2),
+            "redis_cpu_us_per_row": round(redis_cpu / summary["rows"] * 1e6, 2)}  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _redis_cpu(client: Any) -> float:
+    """redis-server's CPU seconds so far (INFO cpu; its RankFeed reads beside are in it)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def eligible_latency(stub: Any, n: int) -> dict[str, Any]:
@@ -403,6 +419,12 @@ def report(r: dict[str, Any]) -> None:
                       s["rankfeed_calls_beside"]])  # fmt: skip
         table.append([f"{name} (process wall)", s["exposures_per_s_wall"], s["wall_s"], ""])
     print(format_table(["ingest path", "exposures/s", "seconds", "RankFeed calls beside"], table))
+    print()
+    print(format_table(
+        ["debunk ingest, rows per entry", "process CPU us/row", "redis-server CPU us/row"],
+        [[s["per_entry"], s["process_cpu_us_per_row"], s["redis_cpu_us_per_row"]]
+         for s in r["stream_ingest"]],
+    ))  # fmt: skip
     print()
     e, f = r["rpc_to_eligible"], r["stream_to_eligible"]
     print(format_table(

@@ -12,7 +12,9 @@ score reaching it). Our matcher is also reported at the service's own threshold
 (``Thresholds().search`` for search rows, what SearchTop answers at; ``Thresholds().high`` for
 posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
-test half is read once per version). Writes ``bench/out/eval_search.json``.
+test half is read once per version); ``--rows 1`` or ``--rows 2`` restricts the tables to one
+judging round (round 2 was written before any of its rows was scored). Writes
+``bench/out/eval_search.json``.
 """
 
 from __future__ import annotations
@@ -66,12 +68,15 @@ def thresholds_on_tune(rows, names, score) -> dict[str, dict]:
 
 
 def evaluate(
-    rows, names, score, per_family: dict[str, float], half: str = "test"
+    rows, names, score, per_family: dict[str, float], half: str = "test", rounds=(1, 2)
 ) -> dict[str, dict]:
-    """Metrics per kind on one half, each row answered at its family's threshold."""
+    """Metrics per kind on one half (rows of the given rounds), each row answered at its
+    family's threshold."""
     out = {}
     for kind in judged_sets.KINDS:
-        idx = [i for i, r in enumerate(rows) if r.kind == kind and r.half == half]
+        idx = [
+            i for i, r in enumerate(rows) if r.kind == kind and r.half == half and r.round in rounds
+        ]
         threshold = np.array([per_family[rows[i].family] for i in idx])
         out[kind] = kind_metrics(
             [rows[i] for i in idx], [names[i] for i in idx], score[idx], threshold
@@ -90,6 +95,8 @@ def table(results: list[dict]) -> str:
     head = f"{'kind':<12} {'method':<16} {'rows':>4} {'p@1':>5} {'r@1':>5} {'false':>5} {'top1':>5}"
     lines = [head, "-" * len(head)]
     for kind in judged_sets.KINDS:
+        if not results[0]["metrics"][kind]["rows"]:
+            continue  # no row of this kind in the rows shown
         for res in results:
             m = res["metrics"][kind]
             extra = f"  (near rumor {m['near_answer_rate']:.2f})" if "near_answer_rate" in m else ""
@@ -122,7 +129,7 @@ def per_row(rows, predictions: dict[str, tuple[list, np.ndarray]]) -> list[dict]
     """Every row's top-1 post and score per method (for reading the misses)."""
     out = []
     for i, r in enumerate(rows):
-        row = {"id": r.id, "kind": r.kind, "half": r.half}
+        row = {"id": r.id, "kind": r.kind, "half": r.half, "round": r.round}
         for name, (names, score) in predictions.items():
             row[name] = {"post": names[i], "score": round(float(score[i]), 4)}
         out.append(row)
@@ -149,7 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         default="test",
         help="the half the tables are printed for (thresholds are always chosen on tune)",
     )
+    ap.add_argument(
+        "--rows",
+        choices=("all", "1", "2"),
+        default="all",
+        help="the tables for the rows of one judging round only (thresholds use every tune row)",
+    )
     args = ap.parse_args(argv)
+    rounds = judged_sets.ROUNDS if args.rows == "all" else (int(args.rows),)
     if not (args.data / "posts.parquet").exists():
         print(f"eval-search: skipped, no CED data at {args.data}")
         return 0
@@ -182,12 +196,14 @@ def main(argv: list[str] | None = None) -> int:
                     "tuning": chosen if label.endswith("@tuned") else None,
                     "seconds": round(seconds, 2),
                     "half": args.half,
-                    "metrics": evaluate(rows, names, score, per_family, args.half),
+                    "rows": args.rows,
+                    "metrics": evaluate(rows, names, score, per_family, args.half, rounds),
                 }
             )
     print("thresholds (chosen on the tune half: lowest score reaching the family's precision):")
     print(threshold_lines(results))
-    print(f"\n{args.half} half (targets: search p@1 {PRECISION_TARGET['search']}, "
+    print(f"\n{args.half} half, rows of round {args.rows} "
+          f"(targets: search p@1 {PRECISION_TARGET['search']}, "
           f"text p@1 {PRECISION_TARGET['text']})")  # fmt: skip
     print(table(results))
     result = {

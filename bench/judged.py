@@ -7,8 +7,10 @@ data, so the schema test runs on a fresh clone.
 One row: ``id``, ``kind``, ``query``, ``expected`` (the post_id of the rumor a right answer names,
 or null when no rumor should be answered), ``half`` (tune or test), ``note``; optional ``also``
 (other post_ids of the same claim, checked by hand, accepted as right answers), ``style``
-(search or paraphrase: how a ``traditional`` row was written) and ``near`` (for ``same_topic``: the
-post whose topic the row shares without sharing its claim).
+(search or paraphrase: how a ``traditional`` row was written), ``near`` (for ``same_topic``: the
+post whose topic the row shares without sharing its claim) and ``round`` (2 for the rows written
+in the second round, before any of them was scored: the uncontaminated held-out measure; absent
+means round 1).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ FAMILY_OF_KIND = {
     "same_topic": "text",
 }
 REQUIRED = ("id", "kind", "query", "expected", "half", "note")
-OPTIONAL = ("also", "style", "near")
+OPTIONAL = ("also", "style", "near", "round")
+ROUNDS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Judged:
     also: tuple[str, ...] = field(default_factory=tuple)
     style: str | None = None
     near: str | None = None
+    round: int = 1
 
     @property
     def family(self) -> str:
@@ -93,6 +97,8 @@ def row_errors(row: dict, where: str) -> list[str]:
         errors.append(f"{where}: a traditional row needs style search or paraphrase")
     if "near" in row and not (kind == "same_topic" and isinstance(row["near"], str)):
         errors.append(f"{where}: near is only for same_topic rows")
+    if row.get("round", 1) not in ROUNDS:
+        errors.append(f"{where}: round must be one of {ROUNDS}")
     return errors
 
 
@@ -137,6 +143,7 @@ def load(folder: Path = FOLDER) -> list[Judged]:
             also=tuple(r.get("also", ())),
             style=r.get("style"),
             near=r.get("near"),
+            round=r.get("round", 1),
         )
         for _, r in raw
     ]

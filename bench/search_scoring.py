@@ -23,7 +23,8 @@ PRECISION_TARGET = {"search": 0.95, "text": 0.90}
 
 def right_answers(rows: Sequence[Judged], names: Sequence[str | None]) -> np.ndarray:
     """Whether each predicted post id (None: no candidate) is accepted for its row."""
-    return np.array([n is not None and n in r.accepted for r, n in zip(rows, names, strict=True)])
+    hits = [n is not None and n in r.accepted for r, n in zip(rows, names, strict=True)]
+    return np.array(hits, dtype=bool)
 
 
 def pick_threshold(score: np.ndarray, right: np.ndarray, target: float) -> dict:

@@ -49,5 +49,5 @@ def add_ingest_parser(sub: Any) -> None:
                    help="take over other consumers' entries pending this long")  # fmt: skip
     s.add_argument("--lookback-days", type=int, default=30, help="the live state's TTL (days)")
     s.add_argument("--exit-when-idle", action="store_true",
-                   help="stop when a read finds nothing new (backfills, tests)")  # fmt: skip
+                   help="stop at the first read that finds nothing (backfills, tests)")  # fmt: skip
     s.set_defaults(func=cmd_ingest)

@@ -1,7 +1,9 @@
 """Experiments: their config and the deterministic arm assignment both sides share.
 
 A user's arm is a pure function of (salt, user_id), so the service assigns on the request path
-and the offline report recomputes the same arm for users who were never served.
+and the offline report recomputes the same arm for users who were never served. The rule, byte
+by byte with a worked example, is docs/experiments.md (tests/test_assignment_rule.py holds this
+code to it).
 """
 
 from __future__ import annotations
@@ -57,6 +59,49 @@ class Arm:
     feed_daily_cap: int | None = None
 
 
+def check_salt(salt: str) -> str:
+    """Return ``salt`` if it can key the hash (1..64 characters), else raise ExperimentError."""
+    if not isinstance(salt, str) or not salt or len(salt) > 64:
+        raise ExperimentError("salt must be 1..64 characters")
+    return salt
+
+
+def check_arms(arms: tuple[Arm, ...]) -> tuple[Arm, ...]:
+    """Return ``arms`` if they make a split (1..10 named arms, shares adding up to 1), else
+    raise ExperimentError naming what is wrong."""
+    if not 1 <= len(arms) <= MAX_ARMS:
+        raise ExperimentError(f"an experiment has 1..{MAX_ARMS} arms")
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise ExperimentError(f"arm names repeat: {names}")
+    for a in arms:
+        if not ids.valid_id(a.name):
+            raise ExperimentError(f"arm name {a.name!r} may only hold letters, digits, _.-")
+        if a.policy not in POLICIES:
+            raise ExperimentError(f"arm {a.name}: policy must be one of {POLICIES}")
+        if not 0 < a.share <= 1:
+            raise ExperimentError(f"arm {a.name}: share must be in (0, 1]")
+        if a.feed_daily_cap is not None and not 0 <= a.feed_daily_cap <= 1000:
+            raise ExperimentError(f"arm {a.name}: feed_daily_cap must be in [0, 1000]")
+    total = sum(a.share for a in arms)
+    if abs(total - 1) > 1e-6:
+        raise ExperimentError(f"arm shares must add up to 1, not {total:g}")
+    return arms
+
+
+def arm_bounds(arms: tuple[Arm, ...]) -> np.ndarray:
+    """Each arm's exclusive upper bucket: the running sum of round(share × BUCKETS) in arm
+    order, the last forced to BUCKETS so that rounding never leaves a bucket unassigned."""
+    cumulative = np.cumsum([round(a.share * BUCKETS) for a in arms])
+    cumulative[-1] = BUCKETS
+    return cumulative
+
+
+def arm_index(bounds: np.ndarray, user_buckets: np.ndarray | int) -> np.ndarray:
+    """The arm position of each bucket: the first arm whose bound is above it."""
+    return np.searchsorted(bounds, user_buckets, "right")
+
+
 def parse_time(value: float | str | datetime) -> float:
     """Unix seconds from unix seconds, a datetime or an ISO-8601 string (UTC when naive)."""
     if isinstance(value, datetime):
@@ -89,37 +134,15 @@ class Experiment:
             ids.check_id(self.name, "experiment name")
         except ids.InvalidId as e:
             raise ExperimentError(str(e)) from None
-        if not self.salt or len(self.salt) > 64:
-            raise ExperimentError("salt must be 1..64 characters")
-        self._check_arms()
+        check_salt(self.salt)
+        check_arms(self.arms)
         if not (math.isfinite(self.start) and math.isfinite(self.end)):
             raise ExperimentError("start and end must be times")
         object.__setattr__(self, "start", float(round(self.start)))  # whole seconds: exact in JSON
         object.__setattr__(self, "end", float(round(self.end)))
         if not self.start < self.end:
             raise ExperimentError("start must be before end")
-        cumulative = np.cumsum([round(a.share * BUCKETS) for a in self.arms])
-        cumulative[-1] = BUCKETS
-        object.__setattr__(self, "_bounds", cumulative)
-
-    def _check_arms(self) -> None:
-        if not 1 <= len(self.arms) <= MAX_ARMS:
-            raise ExperimentError(f"an experiment has 1..{MAX_ARMS} arms")
-        names = [a.name for a in self.arms]
-        if len(set(names)) != len(names):
-            raise ExperimentError(f"arm names repeat: {names}")
-        for a in self.arms:
-            if not ids.valid_id(a.name):
-                raise ExperimentError(f"arm name {a.name!r} may only hold letters, digits, _.-")
-            if a.policy not in POLICIES:
-                raise ExperimentError(f"arm {a.name}: policy must be one of {POLICIES}")
-            if not 0 < a.share <= 1:
-                raise ExperimentError(f"arm {a.name}: share must be in (0, 1]")
-            if a.feed_daily_cap is not None and not 0 <= a.feed_daily_cap <= 1000:
-                raise ExperimentError(f"arm {a.name}: feed_daily_cap must be in [0, 1000]")
-        total = sum(a.share for a in self.arms)
-        if abs(total - 1) > 1e-6:
-            raise ExperimentError(f"arm shares must add up to 1, not {total:g}")
+        object.__setattr__(self, "_bounds", arm_bounds(self.arms))
 
     @property
     def control(self) -> Arm:
@@ -131,11 +154,11 @@ class Experiment:
 
     def arm_of(self, user_id: str) -> Arm:
         """The arm of one user."""
-        return self.arms[int(np.searchsorted(self._bounds, bucket(self.salt, user_id), "right"))]
+        return self.arms[int(arm_index(self._bounds, bucket(self.salt, user_id)))]
 
     def arm_indexes(self, user_ids: Iterable[str]) -> np.ndarray:
         """The arm index of each user (positions in ``arms``)."""
-        return np.searchsorted(self._bounds, buckets(self.salt, user_ids), "right")
+        return arm_index(self._bounds, buckets(self.salt, user_ids))
 
     def to_dict(self) -> dict[str, Any]:
         return {

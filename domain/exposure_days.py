@@ -103,6 +103,9 @@ def hour_of(ts: float) -> int:
     return int(ts // BUCKET_S) % 24
 
 
-def day_partial(rumor_id: str, ts: int, action: int, surface_bit: int) -> ExposureState:
-    """One exposure as a partial aggregate (one count, first = last = its time)."""
-    return ExposureState(rumor_id, 1, ts, ts, action, surface_bit)
+def day_partial(
+    rumor_id: str, ts: int, action: int, surface_bit: int, tag_score: float = 1.0
+) -> ExposureState:
+    """One exposure as a partial aggregate (one count, first = last = its time), with the score
+    of the tag it met the rumor through."""
+    return ExposureState(rumor_id, 1, ts, ts, action, surface_bit, (), tag_score)

@@ -111,3 +111,22 @@ def unpack_live_exposure(rumor_id: str, raw: bytes) -> tuple[ExposureState, int]
         raise ValueError(f"unknown live exposure encoding for rumor {rumor_id!r}")
     state = _make((rumor_id, *_unpack(raw)[1:], (), _tag_score(raw, LIVE_SIZE)))
     return state, _LIVE_STAMP.unpack_from(raw, _SIZE)[0]
+
+
+def encode_item_scores(scores: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Item -> ``rumor=score`` pairs joined by commas, for the snapshot's item-scores hash."""
+    return {item: ",".join(f"{r}={s:.6g}" for r, s in sorted(by.items()))
+            for item, by in scores.items() if by}  # fmt: skip
+
+
+def decode_item_scores(raw: dict[bytes, bytes]) -> dict[tuple[str, str], float]:
+    """The item-scores hash as HGETALL returns it: (item, rumor) -> score (bad pairs skipped)."""
+    out: dict[tuple[str, str], float] = {}
+    for item, value in raw.items():
+        for pair in value.decode().split(","):
+            rumor, _, score = pair.rpartition("=")  # a rumor id may hold "="
+            try:
+                out[(item.decode(), rumor)] = min(max(float(score), 0.0), 1.0)
+            except ValueError:
+                continue
+    return out

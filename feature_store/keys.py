@@ -10,13 +10,15 @@ one user lives in one slot):
 - ``dbk:v:<version>:rumors``             hash: rumor_id -> rumor JSON
 - ``dbk:v:<version>:debunks``            hash: debunk_id -> debunk JSON
 - ``dbk:v:<version>:items``              hash: tagged item_id -> rumor ids (comma-separated)
+- ``dbk:v:<version>:item-scores``        hash: item_id -> rumor=score pairs of its matcher tags
 - ``dbk:v:<version>:u:{<user_id>}``      hash: rumor_id -> packed exposure state
 - ``dbk:v:<version>:model``              hash: the learned models' debunk side (one blob set)
 - ``dbk:v:<version>:m:{<user_id>}``      hash: one user's ranker factors and prebunk rumors
 - ``dbk:dlv:{<user_id>}``                hash: delivery state, outside snapshots (survives flips)
 - ``dbk:lx:{<user_id>}``                 hash: rumor_id -> backfilled exposure state + as-of (TTL)
 - ``dbk:li:{<user_id>}:<YYYYMMDD>``      hash: ``HH|rumor_id`` -> live-ingested partial aggregate of
-  that UTC hour (TTL; trimmed below the snapshot's watermark after a nightly's flip)
+  that UTC hour (15 bytes, 16 with a tag score below 1.0; TTL; trimmed below the snapshot's
+  watermark after a nightly's flip)
 - ``dbk:cap:{<user_id>}:<YYYYMMDD>``     hash: surface -> cards served that UTC day
 - ``dbk:evt:{<user_id>}:<event_id>``    string: an event id already applied to delivery state (TTL)
 - ``dbk:{events}:stream``                stream: debunk events for the offline side (bounded)
@@ -114,6 +116,11 @@ def debunks(version: str) -> bytes:
 def items(version: str) -> bytes:
     """The hash tagged item_id -> comma-separated rumor ids of a snapshot."""
     return _v(version) + b"items"
+
+
+def item_scores(version: str) -> bytes:
+    """The hash item_id -> comma-separated rumor=score of the item's tags scored below 1.0."""
+    return _v(version) + b"item-scores"
 
 
 def user_exposures(version: str, user_id: str) -> bytes:

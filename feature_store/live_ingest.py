@@ -4,18 +4,19 @@ screens with; ``decode_day`` and ``watermark_of`` are how every reader sees them
 
 ``apply_batch`` sends one batch's partials (``domain.exposure_screen``), its rejects and its
 counters in one script: each partial is added to what the ``HH|rumor`` field of
-``keys.live_day(user, day)`` holds
-(count sum, first min, last max, strongest action max, surfaces or), the hash's TTL is set to
-the lookback window, rejects go to ``keys.INGEST_REJECTS`` and counters to
-``keys.INGEST_COUNTS``. A script runs whole or not at all, so what makes a retry harmless is
-written by the same script: a RecordExposures ``batch_id`` marker (``keys.ingest_batch``), or
-the XACK of the stream entries the batch came from. One Redis (not a cluster): the script
-touches the keys of many users.
+``keys.live_day(user, day)`` holds (count sum, first min, last max, strongest action max,
+surfaces or, best tag score: a 16th byte when below 1.0), the hash's TTL is set to the lookback
+window, rejects go to ``keys.INGEST_REJECTS`` and counters to ``keys.INGEST_COUNTS``. A script
+runs whole or not at all, so what makes a retry harmless is written by the same script: a
+RecordExposures ``batch_id`` marker (``keys.ingest_batch``), or the XACK of the stream entries
+the batch came from. One Redis (not a cluster): the script touches the keys of many users.
 """
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,13 +28,15 @@ from domain.exposure_screen import Screened
 from domain.live import decode_layer, item_rumors
 from domain.records import ExposureState
 from feature_store import keys
-from feature_store.codecs import pack_exposure
+from feature_store.codecs import TAG_SCORE_STEPS, decode_item_scores, pack_exposure
 
 DAY_S = 86_400
 BATCH_MARKER_TTL_S = DAY_S
 REJECTS_MAXLEN = 100_000
 _PART = struct.Struct("<BIIIBB")
 
+# A partial is 15 bytes, and a 16th (the tag score, codecs.tag_score_byte) when below 1.0;
+# the merge keeps the better score.
 # KEYS: the batch's day hashes, then the counters hash, the rejects stream, and the batch
 # marker or the source stream. ARGV: mode ('-', 'm': marker, 'x': XACK), ttl, #day keys,
 # marker TTL or consumer group, rejects maxlen, #counters, counter pairs, #rejects, 7 fields
@@ -67,8 +70,10 @@ for i = 1, n do
     if cur then
       local _, c1, f1, l1, s1, k1 = struct.unpack('<BIIIBB', cur)
       local _, c2, f2, l2, s2, k2 = struct.unpack('<BIIIBB', v)
+      local q = math.max(string.byte(cur, 16) or 255, string.byte(v, 16) or 255)
       v = struct.pack('<BIIIBB', 1, c1 + c2, math.min(f1, f2), math.max(l1, l2),
                       math.max(s1, s2), bit.bor(k1, k2))
+      if q < 255 then v = v .. string.char(q) end
     end
     redis.call('HSET', KEYS[i], f, v)
   end
@@ -88,16 +93,31 @@ return 1
 @dataclass
 class TaggedItems:
     """The items tagged now (the pinned snapshot's items hash with the live tags applied), the
-    snapshot's watermark, and what they were built from (to know when to rebuild)."""
+    scores of their tags (only those below 1.0: a matcher's), the snapshot's watermark, and
+    what they were built from (to know when to rebuild)."""
 
     version: str | None = None
     seq: int = 0
     live_after: int | None = None  # unix s: rows before it are the snapshot's (its logs)
     items: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scores: dict[tuple[str, str], float] = field(default_factory=dict)  # (item, rumor) -> < 1.0
+    by_bytes: dict[bytes, tuple[str, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_bytes = {k.encode(): v for k, v in self.items.items()}
 
     def rumors(self, item_id: str) -> tuple[str, ...]:
         """The rumors ``item_id`` carries now (empty when it is not tagged)."""
         return self.items.get(item_id, ())
+
+    def score(self, item_id: str, rumor_id: str) -> float:
+        """The score of the tag of ``rumor_id`` on ``item_id`` (1.0: a hand tag)."""
+        return self.scores.get((item_id, rumor_id), 1.0)
+
+    @property
+    def score_of(self) -> Callable[[str, str], float] | None:
+        """``score`` for the screen, or None when every tag is a hand tag (nothing to look up)."""
+        return self.score if self.scores else None
 
 
 def pointer_commands() -> list[tuple[bytes, ...]]:
@@ -113,10 +133,12 @@ def stale(tagged: TaggedItems, replies: list[Any]) -> tuple[str | None, int] | N
 
 
 def load_commands(version: str | None) -> list[tuple[bytes, ...]]:
-    """The reads build_tagged needs: the snapshot's items and watermark, and the live tags."""
+    """The reads build_tagged needs: the snapshot's items, their tag scores and watermark,
+    and the live tags."""
     if version is None:
         return [(b"HGETALL", keys.LIVE_TAGS)]
-    return [(b"HGETALL", keys.items(version)), watermark_command(version),
+    return [(b"HGETALL", keys.items(version)), (b"HGETALL", keys.item_scores(version)),
+            watermark_command(version),
             (b"HGETALL", keys.LIVE_TAGS)]  # fmt: skip
 
 
@@ -124,18 +146,35 @@ def build_tagged(version: str | None, seq: int, replies: list[Any]) -> TaggedIte
     """TaggedItems from the replies of load_commands(version)."""
     if version is None:
         snapshot: dict[bytes, bytes] = {}
+        raw_scores: dict[bytes, bytes] = {}
         meta: list[Any] = [None, None, None]
         tags = replies[0]
     else:
-        snapshot, meta, tags = replies
+        snapshot, raw_scores, meta, tags = replies
     items = {k.decode(): tuple(v.decode().split(",")) for k, v in snapshot.items() if v}
+    scores = decode_item_scores(raw_scores or {})
     for item, change in decode_layer(seq, {}, {}, tags).tags.items():
         rumors = tuple(item_rumors(list(items.get(item, ())), change))
+        for rumor in change.removed | change.added.keys():
+            scores.pop((item, rumor), None)
+        for rumor, (source, score) in change.added.items():
+            live = tag_score(source, score)
+            if live < 1.0:
+                scores[(item, rumor)] = live
         if rumors:
             items[item] = rumors
         else:
             items.pop(item, None)
-    return TaggedItems(version, seq, watermark_of(meta), items)
+    scores = {k: v for k, v in scores.items() if k[1] in items.get(k[0], ())}
+    return TaggedItems(version, seq, watermark_of(meta), items, scores)
+
+
+def tag_score(source: str, score: float | None) -> float:
+    """A tag's score as the nightly join weighs it (``prepare_tags``): 1.0 for a hand tag or
+    no score, else the score clipped to [0, 1]."""
+    if source != "matched" or score is None or math.isnan(score):
+        return 1.0
+    return min(max(float(score), 0.0), 1.0)
 
 
 def watermark_command(version: str) -> tuple[bytes, ...]:
@@ -195,8 +234,10 @@ def script_args(
 
 
 def _pack(s: ExposureState) -> bytes:
-    """A partial aggregate in the codec-1 exposure layout (15 bytes)."""
-    return pack_exposure(s.exposures, s.first_ts, s.last_ts, s.strongest_action, s.surface_mask)
+    """A partial aggregate in the codec-1 exposure layout (15 bytes; 16 with a tag score below
+    1.0)."""
+    return pack_exposure(s.exposures, s.first_ts, s.last_ts, s.strongest_action, s.surface_mask,
+                         tag_score=s.tag_score)  # fmt: skip
 
 
 APPLY_SCRIPT = _APPLY
@@ -213,7 +254,8 @@ def decode_day(raw: dict[bytes, bytes] | None, from_hour: int = 0) -> dict[str, 
         hour, rumor = bucket_of(k.decode())
         if hour < from_hour:
             continue
-        part = _make((rumor, *_unpack(v)[1:], (), 1.0))  # no tag score: as a hand tag
+        score = _TAG_SCORES[v[15]] if len(v) > 15 else 1.0  # no 16th byte: a hand tag's 1.0
+        part = _make((rumor, *_unpack(v)[1:], (), score))
         seen = out.get(rumor)
         out[rumor] = part if seen is None else add_state(seen, part)
     return out
@@ -229,12 +271,16 @@ def day_rumors(fields: list[bytes] | None, from_hour: int = 0) -> set[str]:
     return out
 
 
-_unpack, _make = _PART.unpack, ExposureState._make
+_unpack, _make = _PART.unpack_from, ExposureState._make
+_TAG_SCORES = tuple(q / TAG_SCORE_STEPS for q in range(TAG_SCORE_STEPS + 1))
 
 
-def load_tagged(client: redis.Redis, tagged: TaggedItems) -> TaggedItems:
-    """``tagged``, or a rebuilt set when the pointer or live seq moved (sync clients)."""
-    moved = stale(tagged, _run(client, pointer_commands()))
+def load_tagged(
+    client: redis.Redis, tagged: TaggedItems, pointer: list[Any] | None = None
+) -> TaggedItems:
+    """``tagged``, or a rebuilt set when the pointer or live seq moved (sync clients);
+    ``pointer``: the replies of pointer_commands when the caller read them already."""
+    moved = stale(tagged, _run(client, pointer_commands()) if pointer is None else pointer)
     if moved is None:
         return tagged
     return build_tagged(*moved, _run(client, load_commands(moved[0])))

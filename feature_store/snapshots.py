@@ -30,7 +30,7 @@ from domain.records import Debunk, Rumor
 from domain.vocab import ACTIONS
 from feature_store import keys, liveness
 from feature_store.bulk import BulkConnection
-from feature_store.codecs import TAG_SCORE_STEPS, dump_json
+from feature_store.codecs import TAG_SCORE_STEPS, dump_json, encode_item_scores
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
 from feature_store.transport.encoding import hset_payload
 
@@ -236,8 +236,14 @@ class SnapshotWriter:
         self.summary.rumors += len(rumor_map)
         self.summary.debunks += len(debunk_map)
 
-    def write_items(self, item_rumors: dict[str, list[str]]) -> None:
-        """Write which rumors each tagged item carries (for comment tops and group warnings)."""
+    def write_items(
+        self,
+        item_rumors: dict[str, list[str]],
+        scores: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        """Write which rumors each tagged item carries (for comment tops and group warnings),
+        and the scores of its tags below 1.0 (``scores``: item -> rumor -> score; live ingest
+        weighs a live exposure with them)."""
         pipe = self.client.pipeline(transaction=False)
         mapping: dict[str, str] = {}
         for item, rumors in item_rumors.items():
@@ -248,6 +254,12 @@ class SnapshotWriter:
                 mapping = {}
         if mapping:
             pipe.hset(keys.items(self.version), mapping=mapping)
+        kept = {i: {r: v for r, v in by.items() if r in item_rumors.get(i, ())}
+                for i, by in (scores or {}).items() if keys.valid_id(i)}  # fmt: skip
+        scored = encode_item_scores(kept)
+        for lo in range(0, len(scored), 10_000):
+            chunk = dict(list(scored.items())[lo : lo + 10_000])
+            pipe.hset(keys.item_scores(self.version), mapping=chunk)
         pipe.execute()
         self.summary.items += len(item_rumors)
 

@@ -72,7 +72,7 @@ def word_ids(words: list[str]) -> list[int]:
     out: list[int] = []
     for lo in range(0, len(words), SLICE):  # slices: another thread may take the GIL between
         part = words[lo : lo + SLICE]
-        for w in dict.fromkeys(part).keys() - table.keys():
+        for w in set(part).difference(table):  # iterates the slice, not the whole table
             table[w] = word_id(w)
         out += map(table.__getitem__, part)
     return out

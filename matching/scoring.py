@@ -79,10 +79,11 @@ def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     saturation."""
     starts = index.indptr[gi]
     lens = index.indptr[gi + 1] - starts
-    total = int(lens.sum())
-    rep = np.repeat(np.arange(len(gi)), lens)
     offsets = np.cumsum(lens) - lens
-    idx = starts[rep] + (np.arange(total, dtype=np.int64) - offsets[rep])
+    total = int(offsets[-1] + lens[-1]) if len(lens) else 0
+    rep = np.repeat(np.arange(len(gi)), lens)
+    # one repeat of each list's shift instead of two gathers through ``rep``
+    idx = np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, lens)
     return rep, index.postings[idx], index.saturation[idx]
 
 
@@ -155,8 +156,9 @@ def _cell_sums(
         rank[first] = np.arange(len(first), dtype=np.int32)
         ts.append(t[first])
         ds.append(d[first])
+        ranks = rank[last]  # each posting's cell, once for all the weights
         for out, w in zip(ws, weights, strict=True):
-            out.append(np.bincount(rank[last], weights=w[lo:hi], minlength=len(first)))
+            out.append(np.bincount(ranks, weights=w[lo:hi], minlength=len(first)))
     if not ts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), [np.zeros(0) for _ in weights]
     if len(ts) == 1:
@@ -171,15 +173,26 @@ def _top_per_text(
     those reaching ``floor`` times the text's best key (``t`` comes sorted)."""
     if len(t) == 0:
         return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
-    best = np.maximum.reduceat(key, starts)
-    lengths = np.diff(np.r_[starts, len(t)])
-    keep = np.flatnonzero(key >= floor * np.repeat(best, lengths))
-    t, d, key = t[keep], d[keep], key[keep]
-    order = np.lexsort((d, -key, t))
-    ts = t[order]
-    start = np.searchsorted(ts, ts, side="left")
-    return keep[np.sort(order[np.arange(len(ts)) - start < k])]
+    first = np.r_[True, t[1:] != t[:-1]]
+    best = np.maximum.reduceat(key, np.flatnonzero(first))
+    group = np.cumsum(first) - 1  # the text's place among the texts present
+    keep = np.flatnonzero(key >= floor * best[group])
+    d, key, group = d[keep], key[keep], group[keep]
+    # the order of lexsort((d, -key, t)) as three stable sorts, the int ones narrowed so
+    # numpy radix-sorts them (this step then takes about 0.6 of the lexsort version's time)
+    order = np.argsort(_narrow(d), kind="stable")
+    order = order[np.argsort(-key[order], kind="stable")]
+    order = order[np.argsort(_narrow(group)[order], kind="stable")]
+    g = group[order]
+    at = np.r_[True, g[1:] != g[:-1]]
+    place = np.arange(len(g)) - np.flatnonzero(at)[np.cumsum(at) - 1]
+    return keep[np.sort(order[place < k])]
+
+
+def _narrow(x: np.ndarray) -> np.ndarray:
+    """``x`` (non-negative ints) as uint16 when it fits, which numpy's stable sort radix-sorts
+    (the same order as sorting ``x``)."""
+    return x.astype(np.uint16) if len(x) and int(x.max()) < 1 << 16 else x
 
 
 def _common_shared(
@@ -198,12 +211,14 @@ def _common_shared(
     per_text = np.bincount(owner, minlength=n_texts)
     first = np.cumsum(per_text) - per_text
     reps = per_text[t]
-    cell = np.repeat(np.arange(len(t)), reps)
-    gram = first[t][cell] + np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
-    r = rank[gram]
-    byte = index.common_bits[d[cell], r >> 3]
-    held = ((byte >> (7 - (r & 7)).astype(np.uint8)) & 1).astype(bool)
-    cell, gram = cell[held], gram[held]
+    ends = np.cumsum(reps)
+    gram = np.arange(int(ends[-1])) + np.repeat(first[t] - (ends - reps), reps)
+    # each common gram's byte column and bit mask once, then one flat gather per (cell, gram)
+    column = rank >> 3
+    mask = np.uint8(0x80) >> (rank & 7).astype(np.uint8)
+    at = np.repeat(d.astype(np.int64) * index.common_bits.shape[1], reps) + column[gram]
+    held = np.flatnonzero(index.common_bits.reshape(-1)[at] & mask[gram])
+    cell, gram = np.repeat(np.arange(len(t)), reps)[held], gram[held]
     return [np.bincount(cell, weights=w[gram], minlength=len(t)) for w in weights]
 
 

@@ -73,7 +73,8 @@ class ExposureIntake:
     ) -> tuple[Screened, list[bytes], list[Any]]:
         """Screen the request's rows and build the apply script's keys and arguments."""
         screened = screen(rows(request.events), tagged.rumors, now=now, window_s=self.window_s,
-                          live_after=tagged.live_after)  # fmt: skip
+                          live_after=tagged.live_after,
+                          score_of=tagged.score_of)  # fmt: skip
         keys, argv = live_ingest.script_args(
             screened, source="rpc", ttl_s=self.window_s, batch_id=request.batch_id or None
         )

@@ -36,6 +36,30 @@ def test_one_row_and_packed_entries_are_applied_and_acknowledged(client: redis.R
     assert client.xinfo_groups(keys.EXPOSURE_STREAM)[0]["pending"] == 0
 
 
+@pytest.mark.parametrize("claim_idle_ms", [0, 60_000])
+def test_a_server_without_the_script_applies_each_entry_once(
+    client: redis.Redis, claim_idle_ms: int
+) -> None:
+    """A flushed script cache (a restarted server) fails the apply that the next batch's reads
+    follow in the same round trip: those reads ran before the batch was acknowledged (a claim
+    at idle 0 takes its entries back, as the own-pending read would), so they must not be
+    applied as the next batch."""
+    snapshot(client, "v1", [("u-old", "r2", "click", 3)])
+    now = int(time.time()) - 5
+    for n in range(10):
+        client.xadd(keys.EXPOSURE_STREAM, {"user_id": f"u{n % 3}", "item_id": "i1",
+                                           "ts": str(now), "surface": "feed",
+                                           "action": "click"})  # fmt: skip
+    client.script_flush()
+    consumer = ExposureConsumer(client, consumer="t1", batch=4, block_ms=50,
+                                claim_idle_ms=claim_idle_ms)  # fmt: skip
+    summary = consumer.run(exit_when_idle=True)
+    assert (summary.entries, summary.stored) == (10, 10)
+    got = [decode_day(client.hgetall(keys.live_day(f"u{u}", day_of(now))))["r1"].exposures
+           for u in range(3)]  # fmt: skip
+    assert got == [4, 3, 3] and client.xinfo_groups(keys.EXPOSURE_STREAM)[0]["pending"] == 0
+
+
 @pytest.mark.parametrize(
     "argv", [["--group", "a b"], ["--batch", "0"], ["--batch", "10001"], ["--stream", "a b"]]
 )

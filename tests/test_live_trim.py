@@ -18,6 +18,7 @@ from feature_store.live_trim import trim_covered
 
 CUT = int(datetime(2026, 10, 5, 14, tzinfo=UTC).timestamp())  # the watermark: 10-05 14:00
 PART = b"\x01" + b"\x01\x00\x00\x00" + b"\x00" * 10  # any 15-byte partial: count 1
+SCORED = PART + bytes([26])  # a 16-byte partial: a matcher tag's score byte (0.1)
 
 
 def _fill(client: redis.Redis, users: int) -> None:
@@ -26,7 +27,7 @@ def _fill(client: redis.Redis, users: int) -> None:
         u = f"u{i}"
         client.hset(keys.live_day(u, "20261004"), mapping={"05|r1": PART, "23|r2": PART})
         client.hset(keys.live_day(u, "20261005"),
-                    mapping={"08|r1": PART, "13|r2": PART, "14|r1": PART, "23|r2": PART,
+                    mapping={"08|r1": PART, "13|r2": SCORED, "14|r1": PART, "23|r2": SCORED,
                              "r9": PART})  # fmt: skip  # r9: a field from before hourly buckets
         client.hset(keys.live_day(u, "20261006"), mapping={"00|r1": PART})
 
@@ -40,7 +41,8 @@ def test_trim_removes_only_what_the_watermark_covers(client: redis.Redis) -> Non
     assert (got.days_deleted, got.buckets_deleted) == (25, 75)
     for i in range(25):
         assert not client.exists(keys.live_day(f"u{i}", "20261004"))
-        assert set(client.hkeys(keys.live_day(f"u{i}", "20261005"))) == {b"14|r1", b"23|r2"}
+        kept = client.hgetall(keys.live_day(f"u{i}", "20261005"))
+        assert kept == {b"14|r1": PART, b"23|r2": SCORED}, "values of any length kept whole"
         assert client.hkeys(keys.live_day(f"u{i}", "20261006")) == [b"00|r1"]
     assert client.exists("dbk:lx:{u0}")
     again = trim_covered(client, "v2", CUT)

@@ -30,7 +30,13 @@ from offline.nightly.match import run_match
 from offline.nightly.materialize import ExposureWrite, materialize
 from offline.nightly.review_state import load_decisions
 from offline.nightly.state import update_state, window
-from offline.nightly.tags import item_texts, matched_items, pinned_item_rumors, resolve_tags
+from offline.nightly.tags import (
+    item_texts,
+    matched_items,
+    pinned_item_rumors,
+    pinned_item_scores,
+    resolve_tags,
+)
 from ranking.clusters import assign_clusters, summarize
 
 DEFAULT_LOOKBACK_DAYS = 30
@@ -135,9 +141,11 @@ def run_nightly(
     client = settings.sync_client()
     try:
         shrink = guards.check_shrink(guard, client, state.exposures)
+        pinned = item_rumors(tags, confirmed)
         written = materialize(
-            client, state.exposures, rumors, debunks, item_rumors=item_rumors(tags, confirmed),
-            meta=meta, keep=keep_versions, models=models, exposures=exposures,
+            client, state.exposures, rumors, debunks, item_rumors=pinned,
+            item_scores=pinned_item_scores(tags, pinned), meta=meta, keep=keep_versions,
+            models=models, exposures=exposures,
         )  # fmt: skip
         cleared = live_fold.finish_fold(client, fold)  # after the flip: what it covers
         trimmed = _trim(client, settings, written.version, live_after)

@@ -84,15 +84,17 @@ def match_items(
     or above ``high`` are tags, those in [low, high) go to review, and so do those of a
     reviewed author (``provenance.reviewed_authors``; counted into ``routed`` as
     ``media_author``); up to TOP_K rumors per item. ``pool`` spreads the scoring over worker
-    processes (the result is the same)."""
+    processes (the result is the same). A text that recurs in the batch is scored once (a
+    text's score does not depend on the others)."""
     matcher = library if isinstance(library, Matcher) else make_matcher(library, thresholds, params)
-    texts = items.column("text").to_pylist()
-    top = pool.top(texts) if pool is not None else matcher.top(texts, TOP_K)
+    texts, inverse = distinct(items.column("text").to_pylist())
+    found = pool.top(texts) if pool is not None else matcher.top(texts, TOP_K)
+    top = spread(found, inverse, len(texts))
     auto = top.score >= matcher.thresholds.high
     authors = (
         items.column("author_type").to_pylist() if "author_type" in items.column_names else None
     )
-    held = np.array(reviewed_authors(authors, len(texts)), dtype=bool)
+    held = np.array(reviewed_authors(authors, items.num_rows), dtype=bool)
     to_review = auto & held[top.text]
     if routed is not None and to_review.any():
         routed["media_author"] = routed.get("media_author", 0) + int(to_review.sum())
@@ -122,6 +124,30 @@ def match_items(
         schema=REVIEW_SCHEMA,
     )
     return tags, review
+
+
+def distinct(texts: list[str | None]) -> tuple[list[str | None], np.ndarray]:
+    """The distinct texts of ``texts`` in first-seen order, and each text's place among them:
+    a fifth of a day's CED reposts repeat a text of their batch (转发微博, a quoted chain)."""
+    places: dict[str | None, int] = {}
+    inverse = np.fromiter(
+        (places.setdefault(t, len(places)) for t in texts), dtype=np.int64, count=len(texts)
+    )
+    return list(places), inverse
+
+
+def spread(top: TopMatches, inverse: np.ndarray, n_distinct: int) -> TopMatches:
+    """The rows of ``top`` (over the distinct texts, sorted by text) given to every text of
+    ``inverse`` (its distinct text's rows), sorted by text: what scoring each text gives."""
+    counts = np.bincount(top.text, minlength=n_distinct)
+    starts = np.cumsum(counts) - counts
+    per_text = counts[inverse]
+    ends = np.cumsum(per_text)
+    row = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(
+        starts[inverse] - (ends - per_text), per_text
+    )
+    text = np.repeat(np.arange(len(inverse), dtype=np.int64), per_text)
+    return TopMatches(text, top.rumor[row], top.score[row])
 
 
 _WORKER: Matcher | None = None  # the matcher a forked worker process inherits

@@ -36,6 +36,7 @@ def materialize(
     debunks: list[Debunk],
     *,
     item_rumors: dict[str, list[str]] | None = None,
+    item_scores: dict[str, dict[str, float]] | None = None,
     meta: dict[str, str] | None = None,
     version: str | None = None,
     keep: int = 2,
@@ -50,7 +51,7 @@ def materialize(
     before = used_memory(client)
     writer = SnapshotWriter(client, version)
     writer.write_catalog(rumors, debunks)
-    writer.write_items(item_rumors or {})
+    writer.write_items(item_rumors or {}, item_scores)
     scorer = _scorer(models, rumors, debunks)
     if exposures is not None:
         exposures(writer, state, scorer)

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from offline.io.contracts import TAG_SCHEMA
+from offline.join.contracts import prepare_tags
 from offline.nightly.provenance import tag_objection
 from ranking.clusters import claim_grams, jaccard
 from ranking.tag_precedence import MATCHED, Tag, pinned_rumors, resolve_item_tags
@@ -110,3 +111,18 @@ def pinned_item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[st
         )
     )
     return {k: v for k, v in pinned_rumors(rows, confirmed).items() if v}
+
+
+def pinned_item_scores(
+    tags: pa.Table, pinned: Mapping[str, list[str]]
+) -> dict[str, dict[str, float]]:
+    """Item -> rumor -> tag score below 1.0 (the join's ``prepare_tags`` rule: a matcher's
+    score, clipped) for the ``pinned`` pairs of resolved ``tags``: what live ingest weighs a
+    live exposure with, as the join weighs the logged ones."""
+    pairs = prepare_tags(tags)
+    out: dict[str, dict[str, float]] = {}
+    for item, rumor, score in zip(pairs["item_id"].to_pylist(), pairs["rumor_id"].to_pylist(),
+                                  pairs["tag_score"].to_pylist(), strict=True):  # fmt: skip
+        if score < 1.0 and rumor in pinned.get(item, ()):
+            out.setdefault(item, {})[rumor] = score
+    return out
