@@ -183,6 +183,7 @@ def show_report(world: Path, start: date, end: date, out: Path) -> None:
     t = lift.loc[("treatment", "pair_reach")]
     print(f"  treatment vs control: reach {t.rel_lift:+.1%} [{t.rel_lift_lo:+.1%}, "
           f"{t.rel_lift_hi:+.1%}], p = {t.p_value:.2g} (planted +20% serving)")  # fmt: skip
+    print(f"  {report.headline}")
     print(f"  tables and HTML: {out}/report.html\n")
 
 

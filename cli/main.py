@@ -128,7 +128,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
     )  # fmt: skip
     out = report.write(Path(args.out))
-    _print_json({"out": str(out), "srm": report.srm, "warnings": report.warnings,
+    _print_json({"out": str(out), "headline": report.headline, "srm": report.srm,
+                 "warnings": report.warnings,
                  "arms": report.arms[["arm", "exposed_users", "user_reach", "pair_reach"]]
                  .to_dict(orient="records"), **report.summary})  # fmt: skip
     return 1 if report.srm["mismatch"] and args.fail_on_srm else 0

@@ -98,11 +98,23 @@ def test_outcomes_follow_the_definitions_exactly(tmp_path: Path) -> None:
     assert pairs["a"]["reached"] and pairs["a"]["debunked_ts"] == t(1, 10)
     assert pairs["a"]["reshared"] and pairs["a"]["clicks"] == 1
     assert pairs["b"]["reached"] and not pairs["b"]["reshared"]
-    assert pairs["c"]["debunked_ts"] == t(2, 10) and pairs["c"]["impressions"] == 3
+    # One time rule: c's impression before its exposure counts neither in reach nor in CTR.
+    assert pairs["c"]["debunked_ts"] == t(2, 10) and pairs["c"]["impressions"] == 2
+    assert pairs["c"]["pre_impressions"] == 1 and pairs["a"]["pre_impressions"] == 0
     assert not pairs["d"]["reached"] and pairs["d"]["debunked_ts"] is None
     assert report.summary["pairs_seen_before_and_after"] == 1
     arms = report.arms.set_index("arm")
     assert arms["exposed_users"].sum() == 4 and arms["reached_users"].sum() == 3
+    assert arms["impressions"].sum() == 4 and arms["clicks"].sum() == 1
+    assert report.summary["event_scope"] == {
+        "impressions_after_exposure": 4,  # a, b and c twice
+        "impressions_before_exposure": 1,  # c at 7:00 the day before its exposure
+        "impressions_outside_pairs": 1,  # e's, of the withdrawn rumor
+        "impressions_without_rumor": 0,
+        "clicks_after_exposure": 1,
+        "clicks_before_exposure": 0,
+        "clicks_outside_pairs": 0,
+    }
 
 
 def test_exposures_outside_the_experiment_window_do_not_count(tmp_path: Path) -> None:
@@ -137,6 +149,11 @@ def test_the_report_recovers_a_planted_effect_inside_its_interval(ab_world: Path
     row = report.comparisons.set_index(["arm", "metric"]).loc[("treatment", "pair_reach")]
     assert row["rel_lift_lo"] <= expected <= row["rel_lift_hi"]
     assert row["p_value"] < 0.001
+    card = report.scorecard.set_index(["arm", "metric"])
+    assert card.loc[("treatment", "pair_reach"), "planted_rel_lift"] == pytest.approx(expected)
+    assert card.loc[("treatment", "pair_reach"), "rel_lift"] == row["rel_lift"]
+    assert report.headline.startswith("Treatment lowered user reach from ")
+    assert report.headline.endswith("p < 0.001).")
     arms = report.arms.set_index("arm")
     assert arms.loc["holdout", "reached_users"] == 0
     assert arms.loc["control", "user_reach_lo"] < arms.loc["control", "user_reach"]
@@ -198,7 +215,7 @@ def test_the_report_is_written_atomically_as_tables_and_one_html_page(
     for table in ("arms", "comparisons", "rumors", "daily", "time_to_debunk"):
         assert pq.read_table(out / f"{table}.parquet").num_rows == len(getattr(report, table))
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "http" not in page.replace(
+    assert page.count("data:image/png;base64,") == 2 and "http" not in page.replace(
         "http-equiv", ""
     )
     assert not list(tmp_path.glob(".report.*"))  # nothing left aside

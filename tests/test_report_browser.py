@@ -24,12 +24,10 @@ import pytest
 from tests.fixtures.browser import Chromium, chromium_binary, contract_failures, png_size
 
 WIDTH = 1280
-# The contract's rules today's report.html (offline/report/html.py) does not keep yet: the
-# report helper's rewrite (branch h-report22) puts the page on the contract. Empty this set
-# when it merges; the test fails both while a rule listed here is broken and once one passes.
-NOT_YET: frozenset[str] = frozenset(
-    {"headline", "scorecard", "scope", "charts", "overflow", "tables"}
-)
+# The contract's rules report.html (offline/report/html.py) does not keep yet: none since
+# issue 22's rewrite (h-report22). The test fails both while a rule listed here is broken and
+# once one passes.
+NOT_YET: frozenset[str] = frozenset()
 
 
 @pytest.fixture(scope="module")

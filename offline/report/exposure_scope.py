@@ -40,6 +40,7 @@ class Scope:
 
     tags: pa.Table  # TAG_SCHEMA, confirmed rumors only
     summary: dict[str, Any] = field(default_factory=dict)
+    claims: dict[str, str] = field(default_factory=dict)  # rumor id -> claim, as served
 
 
 def _keys(tags: pa.Table) -> set[str]:
@@ -133,7 +134,7 @@ def exposure_scope(
         "live_rumor_changes": len(live.rumors) if live else 0,
         "tag_time": "whole window",
     }
-    return Scope(tags, summary)
+    return Scope(tags, summary, {r.rumor_id: r.claim for r in rumors})
 
 
 def _per_source(tags: pa.Table, origin: dict[str, set[str]]) -> dict[str, int]:

@@ -88,10 +88,22 @@ def arm_table(
             **_ci("user_reach", stats.proportion(reached_users, int(mine.sum()), alpha)),
         }
         for name, num, den in RATIOS:
-            row.update(_ci(name, stats.ratio(s[num].to_numpy(), s[den].to_numpy(), alpha)))
+            row.update(_ci(name, _ratio(s[num].to_numpy(), s[den].to_numpy(), alpha)))
         row.update(_time_quantiles(users, ttd, mine, alpha, n_boot, seed))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, alpha: float) -> stats.Estimate:
+    """The delta-method ratio; where every user's share is 0 (or every one is 1) its SE is 0 and
+    the interval would collapse, so the interval is Wilson's over the users instead (the users
+    are the independent units: a holdout's pair reach is [0, Wilson upper], not [0, 0])."""
+    e = stats.ratio(num, den, alpha)
+    users = int((den > 0).sum())
+    if e.se == 0 and users and e.value in (0.0, 1.0):
+        lo, hi = stats.wilson_interval(np.array(int(e.value) * users), np.array(users), alpha)
+        return stats.Estimate(e.value, e.se, float(lo), float(hi))
+    return e
 
 
 def _time_quantiles(
@@ -116,8 +128,14 @@ def _time_quantiles(
     return out
 
 
+DENOMINATORS = {"user_reach": "exposed users", "pair_reach": "exposed pairs",
+                "ctr": "impressions", "reshare_after_debunk": "reached pairs"}  # fmt: skip
+
+
 def comparison_table(users: Users, experiment: Experiment, alpha: float) -> pd.DataFrame:
-    """Each arm against the control arm, metric by metric: difference, CI, p-value, lift."""
+    """Each arm against the control arm, metric by metric: difference, CI, p-value, lift; a
+    holdout's reach is 0 by design (-100% lift), a metric an arm has no denominator for is
+    noted as not applying."""
     names = [a.name for a in experiment.arms]
     c = names.index(experiment.control.name)
     ctrl = users.sums[users.arm == c]
@@ -130,26 +148,45 @@ def comparison_table(users: Users, experiment: Experiment, alpha: float) -> pd.D
             int((s["reached"] > 0).sum()), len(s), int((ctrl["reached"] > 0).sum()), len(ctrl),
             alpha,
         )  # fmt: skip
-        rows.append(_comparison_row(arm.name, names[c], "user_reach", "wilson/z-test", cmp))
+        held = arm.policy == "holdout"
+        rows.append(_by_design(
+            _comparison_row(arm.name, names[c], "user_reach", "wilson/z-test", cmp),
+            held and s["reached"].sum() == 0 and ctrl["reached"].sum() > 0,
+        ))  # fmt: skip
         for name, num, den in RATIOS:
             cmp = stats.compare_ratios(
                 s[num].to_numpy(), s[den].to_numpy(), ctrl[num].to_numpy(), ctrl[den].to_numpy(),
                 alpha,
             )  # fmt: skip
-            rows.append(_comparison_row(arm.name, names[c], name, "delta method by user", cmp))
+            row = _comparison_row(arm.name, names[c], name, "delta method by user", cmp)
+            if float(s[den].sum()) == 0:
+                row["note"] = f"does not apply: {arm.name} has no {DENOMINATORS[name]}"
+            elif name == "pair_reach":
+                row = _by_design(row, held and s[num].sum() == 0 and ctrl[num].sum() > 0)
+            rows.append(row)
     return pd.DataFrame(rows, columns=_COMPARISON_COLUMNS)
 
 
+HOLDOUT_NOTE = "holdout: never served, so reach is 0 by design"
 _COMPARISON_COLUMNS = ["arm", "control", "metric", "method", "diff", "diff_lo", "diff_hi",
-                       "p_value", "rel_lift", "rel_lift_lo", "rel_lift_hi"]  # fmt: skip
+                       "p_value", "rel_lift", "rel_lift_lo", "rel_lift_hi", "note"]  # fmt: skip
+
+
+def _by_design(row: dict[str, Any], zero_by_design: bool) -> dict[str, Any]:
+    """A holdout's reach against control: the log-ratio lift is undefined at 0, but a holdout
+    that reached nobody while control reached some is exactly -100%, a fact of the design."""
+    if zero_by_design:
+        row.update(rel_lift=-1.0, rel_lift_lo=-1.0, rel_lift_hi=-1.0, note=HOLDOUT_NOTE)
+    return row
 
 
 def _comparison_row(
     arm: str, control: str, metric: str, method: str, c: stats.Comparison
 ) -> dict[str, Any]:
-    return dict(zip(_COMPARISON_COLUMNS, [arm, control, metric, method, c.diff, c.lo, c.hi,
-                                          c.p_value, c.rel_lift, c.rel_lo, c.rel_hi],
-                    strict=True))  # fmt: skip
+    """One row of the comparison table (``note`` empty unless something does not apply)."""
+    values = [arm, control, metric, method, c.diff, c.lo, c.hi, c.p_value, c.rel_lift, c.rel_lo,
+              c.rel_hi, ""]  # fmt: skip
+    return dict(zip(_COMPARISON_COLUMNS, values, strict=True))
 
 
 def _wilson_columns(frame: pd.DataFrame, x: str, n: str, prefix: str, alpha: float) -> None:
@@ -160,9 +197,15 @@ def _wilson_columns(frame: pd.DataFrame, x: str, n: str, prefix: str, alpha: flo
 
 
 def rumor_table(
-    pairs: pa.Table, users: Users, ttd: np.ndarray, experiment: Experiment, alpha: float
+    pairs: pa.Table,
+    users: Users,
+    ttd: np.ndarray,
+    experiment: Experiment,
+    alpha: float,
+    claims: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Per rumor and arm: exposed and reached users (Wilson), clicks, median hours, re-shares."""
+    """Per rumor and arm: its claim, exposed and reached users (Wilson), clicks, median hours,
+    re-shares."""
     frame = pd.DataFrame(
         {
             "rumor_id": pairs["rumor_id"].to_numpy(zero_copy_only=False),
@@ -186,6 +229,8 @@ def rumor_table(
         )
         .reset_index()
     )
+    named = claims or {}
+    out.insert(1, "claim", [named.get(r, "") for r in out["rumor_id"]])
     _wilson_columns(out, "reached_users", "exposed_users", "reach", alpha)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["ctr"] = out["clicks"] / out["impressions"]
@@ -197,7 +242,8 @@ def daily_table(
     pairs: pa.Table, users: Users, experiment: Experiment, days: list[str], alpha: float
 ) -> pd.DataFrame:
     """Per day of first exposure and arm: exposed and reached pairs, reach with Wilson bounds
-    (pairs as units: a day's pairs are mostly distinct users)."""
+    (pairs as units: a day's pairs are mostly distinct users); and user reach (Wilson) of the
+    users whose first exposure in the window fell on that day (the headline metric by day)."""
     day = pc.strftime(pairs["first_ts"], format="%Y-%m-%d").to_numpy(zero_copy_only=False)
     frame = pd.DataFrame(
         {
@@ -213,7 +259,30 @@ def daily_table(
                                        names=["day", "arm"])  # fmt: skip
     out = out.reindex(index, fill_value=0).reset_index()
     _wilson_columns(out, "reached_pairs", "exposed_pairs", "reach", alpha)
+    firsts = _user_first_day(pairs, users)
+    by_user = pd.DataFrame(
+        {
+            "day": firsts,
+            "arm": np.array([a.name for a in experiment.arms])[users.arm],
+            "reached": (users.sums["reached"] > 0).to_numpy(),
+        }
+    )
+    per_user = by_user.groupby(["day", "arm"]).agg(
+        exposed_users=("reached", "size"), reached_users=("reached", "sum")
+    )
+    per_user = per_user.reindex(index, fill_value=0).reset_index()
+    out["exposed_users"] = per_user["exposed_users"].to_numpy()
+    out["reached_users"] = per_user["reached_users"].to_numpy().astype(int)
+    _wilson_columns(out, "reached_users", "exposed_users", "user_reach", alpha)
     return out
+
+
+def _user_first_day(pairs: pa.Table, users: Users) -> np.ndarray:
+    """Each user's day (YYYY-MM-DD) of first exposure in the window, over all their pairs."""
+    micros = pc.cast(pairs["first_ts"], pa.int64()).to_numpy(zero_copy_only=False)
+    first = np.full(len(users.ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, users.pair_user, micros)
+    return np.datetime_as_string(first.astype("datetime64[us]"), unit="D")
 
 
 def time_table(users: Users, ttd: np.ndarray, experiment: Experiment) -> pd.DataFrame:
@@ -244,10 +313,13 @@ def srm_check(users: Users, experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def label_mismatches(labels: pa.Table, experiment: Experiment) -> int:
-    """Users whose events carry an arm other than the one the hash gives them."""
+def label_mismatches(labels: pa.Table, experiment: Experiment) -> tuple[int, int]:
+    """Users whose events carry an arm other than the one the hash gives them, and how many
+    such events there are."""
     if not labels.num_rows:
-        return 0
+        return 0, 0
     users = labels["user_id"].to_pylist()
     expected = np.array([a.name for a in experiment.arms])[experiment.arm_indexes(users)]
-    return int(len(set(np.array(users)[expected != np.array(labels["arm"].to_pylist())])))
+    wrong = expected != np.array(labels["arm"].to_pylist())
+    events = labels["events"].to_numpy() if "events" in labels.column_names else np.ones(len(wrong))
+    return len(set(np.array(users)[wrong])), int(events[wrong].sum())

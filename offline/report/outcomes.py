@@ -2,7 +2,10 @@
 seen, how soon, was it clicked, and did the user share the rumor again afterwards.
 
 Both inputs are streamed: the exposure logs through the join's scanner (memory grows with the
-exposed pairs, not the logs), the debunk events batch by batch into per-pair aggregates.
+exposed pairs, not the logs), then the debunk events batch by batch, joined to the exposed pairs,
+into per-pair aggregates. One rule of time for every metric: an event counts for a pair when it
+comes at or after the pair's first exposure (reach, impressions and clicks alike); the events
+before it, and those of pairs that were not exposed, are counted apart for the scope section.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ OUTCOME_SCHEMA = pa.schema(
         ("first_ts", TS),  # the first exposure inside the report window
         ("reached", pa.bool_()),  # a debunk impression for the rumor at or after first_ts
         ("debunked_ts", TS),  # the first such impression
-        ("impressions", pa.int64()),  # debunk impressions for the rumor (any time in range)
-        ("clicks", pa.int64()),
+        ("impressions", pa.int64()),  # debunk impressions for the rumor at or after first_ts
+        ("clicks", pa.int64()),  # debunk clicks for the rumor at or after first_ts
         ("reshared", pa.bool_()),  # shared the rumor after debunked_ts
+        ("pre_impressions", pa.int64()),  # impressions before first_ts: counted nowhere
+        ("pre_clicks", pa.int64()),  # clicks before first_ts: counted nowhere
     ]
 )
 _EVENT_COLUMNS = ["user_id", "rumor_id", "event", "ts", "experiment", "arm"]
@@ -41,17 +46,25 @@ _AGG_SCHEMA = pa.schema(
         ("user_id", pa.string()),
         ("rumor_id", pa.string()),
         ("imp_first", TS),
-        ("imp_last", TS),
         ("impressions", pa.int64()),
         ("clicks", pa.int64()),
+        ("pre_impressions", pa.int64()),
+        ("pre_clicks", pa.int64()),
     ]
 )
-_FIRST_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("rumor_id", pa.string()), ("debunked_ts", TS)]
-)
-_LABEL_SCHEMA = pa.schema([("user_id", pa.string()), ("arm", pa.string())])
+_LABEL_SCHEMA = pa.schema([("user_id", pa.string()), ("arm", pa.string()), ("events", pa.int64())])
 _KEYS = ["user_id", "rumor_id"]
 _COMPACT_ROWS = 2_000_000
+# What the event pass counts beside the pairs (the report's scope section).
+SCOPE_COUNTS = (
+    "impressions_after_exposure",  # of exposed pairs, at or after the first exposure: counted
+    "impressions_before_exposure",  # of exposed pairs, before their first exposure: not counted
+    "impressions_outside_pairs",  # of (user, rumor) pairs not exposed in the window
+    "impressions_without_rumor",  # events with no rumor id
+    "clicks_after_exposure",
+    "clicks_before_exposure",
+    "clicks_outside_pairs",
+)
 
 
 @dataclass
@@ -59,7 +72,7 @@ class Outcomes:
     """One row per exposed pair (OUTCOME_SCHEMA) and the arm labels the service put on events."""
 
     pairs: pa.Table
-    labels: pa.Table  # distinct (user_id, arm) of events labelled with the experiment
+    labels: pa.Table  # distinct (user_id, arm) of events labelled with the experiment, and events
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,77 +132,104 @@ def _plain(batch: pa.RecordBatch) -> pa.Table:
                      for c in _EVENT_COLUMNS})  # fmt: skip
 
 
-def _event_partial(batch: pa.RecordBatch, experiment: str) -> tuple[pa.Table, pa.Table]:
-    """Per-pair impression/click aggregates of one batch, and its distinct (user, arm) labels."""
+def _count(mask: pa.Array) -> int:
+    """How many entries of a boolean mask are true."""
+    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+
+
+def _event_partial(
+    batch: pa.RecordBatch, experiment: str, wanted: pa.Table
+) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """One batch's per-pair aggregates (impressions and clicks at or after the pair's first
+    exposure, and before it), its (user, arm) labels with their event counts, and the scope
+    counts of the events that fall outside the exposed pairs."""
     t = _plain(batch)
-    t = t.filter(pc.and_(pc.is_valid(t["rumor_id"]), pc.not_equal(t["rumor_id"], "")))
+    labelled = t.filter(pc.equal(t["experiment"], experiment)).select(["user_id", "arm"])
+    labels = labelled.group_by(["user_id", "arm"], use_threads=False).aggregate(
+        [("user_id", "count")]
+    )
+    has_rumor = pc.fill_null(pc.and_(pc.is_valid(t["rumor_id"]), pc.not_equal(t["rumor_id"], "")),
+                             False)  # fmt: skip
+    counts = {"impressions_without_rumor": _count(pc.and_(pc.equal(t["event"], "impression"),
+                                                          pc.invert(has_rumor)))}  # fmt: skip
+    t = t.filter(has_rumor).join(wanted, keys=_KEYS, join_type="left outer", use_threads=False)
     is_imp = pc.equal(t["event"], "impression")
-    null_ts = pa.scalar(None, TS)
+    is_click = pc.equal(t["event"], "click")
+    outside = pc.is_null(t["first_ts"])
+    after = pc.fill_null(pc.greater_equal(t["ts"], t["first_ts"]), False)
+    before = pc.fill_null(pc.less(t["ts"], t["first_ts"]), False)
+    for name, mask in (("impressions", is_imp), ("clicks", is_click)):
+        counts[f"{name}_after_exposure"] = _count(pc.and_(mask, after))
+        counts[f"{name}_before_exposure"] = _count(pc.and_(mask, before))
+        counts[f"{name}_outside_pairs"] = _count(pc.and_(mask, outside))
+    seen = pc.and_(is_imp, after)
     agg = pa.table(
         {
             "user_id": t["user_id"],
             "rumor_id": t["rumor_id"],
-            "imp_first": pc.if_else(is_imp, t["ts"], null_ts),
-            "imp_last": pc.if_else(is_imp, t["ts"], null_ts),
-            "impressions": pc.cast(is_imp, pa.int64()),
-            "clicks": pc.cast(pc.equal(t["event"], "click"), pa.int64()),
-        }
-    )
-    labelled = t.filter(pc.equal(t["experiment"], experiment)).select(["user_id", "arm"])
-    return _merge_events([agg]), labelled.group_by(["user_id", "arm"]).aggregate([])
+            "imp_first": pc.if_else(seen, t["ts"], pa.scalar(None, TS)),
+            "impressions": pc.cast(seen, pa.int64()),
+            "clicks": pc.cast(pc.and_(is_click, after), pa.int64()),
+            "pre_impressions": pc.cast(pc.and_(is_imp, before), pa.int64()),
+            "pre_clicks": pc.cast(pc.and_(is_click, before), pa.int64()),
+        },
+        schema=_AGG_SCHEMA,
+    ).filter(pc.invert(outside))
+    labels = labels.select(["user_id", "arm", "user_id_count"])
+    return _merge_events([agg]), labels.rename_columns(["user_id", "arm", "events"]), counts
 
 
 def _merge_events(tables: list[pa.Table]) -> pa.Table:
+    """Per-pair aggregates of several partial tables merged into one row per pair."""
     out = (
         pa.concat_tables(tables)
         .group_by(_KEYS, use_threads=False)
         .aggregate(
-            [("imp_first", "min"), ("imp_last", "max"), ("impressions", "sum"), ("clicks", "sum")]
+            [("imp_first", "min"), ("impressions", "sum"), ("clicks", "sum"),
+             ("pre_impressions", "sum"), ("pre_clicks", "sum")]
         )
-    )
+    )  # fmt: skip
     return out.rename_columns([c.rsplit("_", 1)[0] if c not in _KEYS else c
                                for c in out.column_names])  # fmt: skip
 
 
+def _merge_labels(tables: list[pa.Table]) -> pa.Table:
+    """(user, arm) labels of several batches summed into one row each."""
+    out = pa.concat_tables([_LABEL_SCHEMA.empty_table(), *tables])
+    out = out.group_by(["user_id", "arm"], use_threads=False).aggregate([("events", "sum")])
+    return out.select(["user_id", "arm", "events_sum"]).rename_columns(["user_id", "arm", "events"])
+
+
 def event_aggregates(
-    events: Path, days: list[str], experiment: str, on_batch: Callable[[int], None] | None = None
-) -> tuple[pa.Table, pa.Table, int]:
-    """Per (user, rumor): first and last debunk impression, impressions, clicks; plus the
-    distinct (user, arm) labels of the experiment's events; plus the events read."""
+    events: Path,
+    days: list[str],
+    experiment: str,
+    pairs: pa.Table,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[pa.Table, pa.Table, int, dict[str, int]]:
+    """Per exposed pair (``pairs``: user_id, rumor_id, first_ts): the first debunk impression at
+    or after the first exposure, impressions and clicks at or after it and before it; the
+    (user, arm) labels of the experiment's events with their counts; the events read; and the
+    scope counts (SCOPE_COUNTS). One rule of time: only events at or after the exposure count."""
     scanner = _event_scanner(events, days)
+    wanted = pairs.select([*_KEYS, "first_ts"])
     acc, labels, pending, rows = [_AGG_SCHEMA.empty_table()], [], 0, 0
+    counts = dict.fromkeys(SCOPE_COUNTS, 0)
     if scanner is not None:
         for batch in scanner.to_batches():
             rows += batch.num_rows
-            part, lab = _event_partial(batch, experiment)
+            part, lab, found = _event_partial(batch, experiment, wanted)
             acc.append(part)
             labels.append(lab)
+            for name, n in found.items():
+                counts[name] += n
             pending += part.num_rows
             if pending > _COMPACT_ROWS:
                 acc, pending = [_merge_events(acc)], 0
+                labels = [_merge_labels(labels)]
             if on_batch:
                 on_batch(batch.num_rows)
-    distinct = pa.concat_tables([_LABEL_SCHEMA.empty_table(), *labels])
-    distinct = distinct.group_by(["user_id", "arm"]).aggregate([])
-    return _merge_events(acc), distinct, rows
-
-
-def first_impression_after(events: Path, days: list[str], pairs: pa.Table) -> pa.Table:
-    """For the few pairs whose debunk was seen both before and after the exposure, the first
-    impression at or after it: a second, filtered pass over the events."""
-    scanner = _event_scanner(events, days)
-    found: list[pa.Table] = []
-    if scanner is None:
-        return _FIRST_SCHEMA.empty_table()
-    wanted = pairs.select(["user_id", "rumor_id", "first_ts"])
-    for batch in scanner.to_batches():
-        t = _plain(batch)
-        t = t.filter(pc.equal(t["event"], "impression")).select([*_KEYS, "ts"])
-        hit = t.join(wanted, keys=_KEYS, join_type="inner", use_threads=False)
-        hit = hit.filter(pc.greater_equal(hit["ts"], hit["first_ts"]))
-        found.append(hit.group_by(_KEYS).aggregate([("ts", "min")]))
-    merged = pa.concat_tables(found).group_by(_KEYS).aggregate([("ts_min", "min")])
-    return merged.rename_columns([*_KEYS, "debunked_ts"])
+    return _merge_events(acc), _merge_labels(labels), rows, counts
 
 
 def collect(
@@ -209,32 +249,26 @@ def collect(
     days = day_range(date_from, date_to)
     event_days = day_range(date_from, date_to + timedelta(days=attribution_days))
     pairs, joined = exposed_pairs(logs, tags, days, window, on_batch)
-    agg, labels, event_rows = event_aggregates(events, event_days, experiment, on_batch)
+    agg, labels, event_rows, counts = event_aggregates(
+        events, event_days, experiment, pairs, on_batch
+    )
     t = pairs.join(agg, keys=_KEYS, join_type="left outer", use_threads=False)
-    first, seen_first, seen_last = t["first_ts"], t["imp_first"], t["imp_last"]
-    reached = pc.fill_null(pc.greater_equal(seen_last, first), False)
-    clean = pc.fill_null(pc.greater_equal(seen_first, first), False)
-    debunked = pc.if_else(clean, seen_first, pa.scalar(None, TS))
-    mixed = pc.and_(reached, pc.invert(clean))
-    t = t.append_column("debunked_ts", debunked)
-    if pc.any(mixed).as_py():
-        exact = first_impression_after(events, event_days, t.filter(mixed))
-        t = t.join(exact.rename_columns([*_KEYS, "exact_ts"]), keys=_KEYS, join_type="left outer",
-                   use_threads=False)  # fmt: skip
-        t = t.set_column(t.column_names.index("debunked_ts"), "debunked_ts",
-                         pc.coalesce(t["debunked_ts"], t["exact_ts"]))  # fmt: skip
-    reached = pc.is_valid(t["debunked_ts"])
-    reshared = pc.fill_null(pc.greater(t["last_share_ts"], t["debunked_ts"]), False)
+    debunked = t["imp_first"]
+    reached = pc.is_valid(debunked)
+    pre = pc.fill_null(t["pre_impressions"], 0)
+    mixed = pc.and_(reached, pc.greater(pre, 0))
     out = pa.table(
         {
             "user_id": t["user_id"],
             "rumor_id": t["rumor_id"],
             "first_ts": t["first_ts"],
             "reached": reached,
-            "debunked_ts": t["debunked_ts"],
+            "debunked_ts": debunked,
             "impressions": pc.fill_null(t["impressions"], 0),
             "clicks": pc.fill_null(t["clicks"], 0),
-            "reshared": reshared,
+            "reshared": pc.fill_null(pc.greater(t["last_share_ts"], debunked), False),
+            "pre_impressions": pre,
+            "pre_clicks": pc.fill_null(t["pre_clicks"], 0),
         },
         schema=OUTCOME_SCHEMA,
     ).sort_by([("user_id", "ascending"), ("rumor_id", "ascending")])
@@ -245,7 +279,8 @@ def collect(
         "exposure_rows_rejected": dict(sorted(joined.rows_rejected.items())),
         "event_rows_read": event_rows,
         "pairs": out.num_rows,
-        "pairs_seen_before_and_after": int(pc.sum(pc.cast(mixed, pa.int64())).as_py() or 0),
+        "pairs_seen_before_and_after": _count(mixed),
+        "event_scope": counts,
     }
     return Outcomes(out, labels, summary)
 

@@ -18,6 +18,7 @@ import shutil
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -38,6 +39,7 @@ from offline.report.metrics import (
     time_table,
 )
 from offline.report.outcomes import Outcomes, collect, day_range, seconds_between, window_of
+from offline.report.scorecard import headline, scorecard
 from offline.report.surfaces import reach_by_surface
 from offline.report.tables import TABLES, ReachTables
 from offline.report.updates import updates_by_arm
@@ -78,8 +80,11 @@ def analyze(
     alpha: float = 0.05,
     n_boot: int = 200,
     seed: int = 0,
+    claims: dict[str, str] | None = None,
+    planted: dict[str, Any] | None = None,
 ) -> ReachReport:
-    """Every table of the report from the pair outcomes (pure: no IO)."""
+    """Every table of the report from the pair outcomes (pure: no IO); ``claims`` names the
+    rumors, ``planted`` is a synthetic world's planted truth (shown beside the estimates)."""
     pairs = outcomes.pairs
     users = per_user(pairs, experiment)
     ttd = seconds_between(pairs["debunked_ts"], pairs["first_ts"])
@@ -87,32 +92,51 @@ def analyze(
     warnings = []
     if srm["mismatch"]:
         warnings.append(
-            f"SAMPLE RATIO MISMATCH: exposed users per arm {srm['counts']} do not fit the "
-            f"configured shares (chi2={srm['chi2']:.1f}, p={srm['p_value']:.2g} < {SRM_ALPHA}); "
+            f"SAMPLE RATIO MISMATCH: exposed users per arm ({_per_arm(srm['counts'])}) do not "
+            f"fit the configured shares ({_per_arm(srm['expected_shares'])}; chi2="
+            f"{srm['chi2']:.1f}, p={srm['p_value']:.2g} < {SRM_ALPHA}); "
             "do not trust the comparisons until the cause is found"
         )
-    mislabelled = label_mismatches(outcomes.labels, experiment)
+    mislabelled, mislabelled_events = label_mismatches(outcomes.labels, experiment)
     if mislabelled:
         warnings.append(
-            f"{mislabelled} users have events labelled with an arm the experiment's hash does "
-            "not give them: the service and this report disagree on assignment"
+            f"{mislabelled} users ({mislabelled_events} events) have events labelled with an arm "
+            "the experiment's hash does not give them: the service and this report disagree on "
+            "assignment"
         )
     if not pairs.num_rows:
         warnings.append("no exposed pairs in the window: nothing to compare")
+    arms = arm_table(users, ttd, experiment, alpha, n_boot, seed)
+    comparisons = comparison_table(users, experiment, alpha)
+    card = scorecard(arms, comparisons, experiment, alpha, planted)
     return ReachReport(
         experiment=experiment,
         date_from=date_from,
         date_to=date_to,
-        arms=arm_table(users, ttd, experiment, alpha, n_boot, seed),
-        comparisons=comparison_table(users, experiment, alpha),
-        rumors=rumor_table(pairs, users, ttd, experiment, alpha),
+        arms=arms,
+        comparisons=comparisons,
+        rumors=rumor_table(pairs, users, ttd, experiment, alpha, claims),
         daily=daily_table(pairs, users, experiment, day_range(date_from, date_to), alpha),
         time_to_debunk=time_table(users, ttd, experiment),
         srm=srm,
         warnings=warnings,
-        summary={**outcomes.summary, "alpha": alpha, "label_mismatched_users": mislabelled},
+        summary={
+            **outcomes.summary,
+            "alpha": alpha,
+            "label_mismatched_users": mislabelled,
+            "label_mismatched_events": mislabelled_events,
+            "time_rule": "events at or after the pair's first exposure",
+            **({"planted": planted} if planted else {}),
+        },  # fmt: skip
         outcomes=outcomes,
+        scorecard=card,
+        headline=headline(card, srm, alpha),
     )
+
+
+def _per_arm(values: dict[str, Any]) -> str:
+    """Per-arm values in words: 'control 1618, treatment 1722'."""
+    return ", ".join(f"{arm} {value:g}" for arm, value in values.items())
 
 
 # --- the entry point ---------------------------------------------------------------------------
@@ -138,6 +162,18 @@ def _experiment(value: Experiment | str | Path, data: Path) -> Experiment:
             return experiments.load(client, str(value))
         finally:
             client.close()
+
+
+def _planted(value: Experiment | str | Path, data: Path, exp: Experiment) -> dict[str, Any] | None:
+    """The planted truth of a synthetic world's experiment file, when the config came from one."""
+    path = Path(value) if not isinstance(value, Experiment) else None
+    if path is None or not (path.suffix == ".json" and path.exists()):
+        path = data / "experiment.json"
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    planted = raw.get("planted") if raw.get("name") == exp.name else None
+    return planted if isinstance(planted, dict) else None
 
 
 def confirmed_tags(data: Path, extra_tags: Path | None = None) -> pa.Table:
@@ -187,8 +223,15 @@ def reach_report(
             data / "exposures", events_dir, scope.tags, window, d1, d2, exp.name,
             attribution_days=attribution_days, on_batch=bar.advance,
         )  # fmt: skip
-    report = analyze(outcomes, exp, d1, d2, alpha=alpha, n_boot=n_boot, seed=seed)
+    report = analyze(outcomes, exp, d1, d2, alpha=alpha, n_boot=n_boot, seed=seed,
+                     claims=scope.claims, planted=_planted(experiment, data, exp))  # fmt: skip
     report.summary["exposure_scope"] = scope.summary
+    report.summary["window"] = {
+        "from": datetime.fromtimestamp(window[0], UTC).isoformat(),
+        "to": datetime.fromtimestamp(window[1], UTC).isoformat(),
+        "events_until": until.isoformat(),
+        "attribution_days": attribution_days,
+    }
     report.summary["reach_by_surface"] = reach_by_surface(events_dir, event_days, outcomes.pairs)
     report.summary["updates"] = updates_by_arm(events_dir, event_days, outcomes.pairs, exp)
     for w in report.warnings:

@@ -12,7 +12,7 @@ import pandas as pd
 from domain.experiments import Experiment
 from offline.report.outcomes import Outcomes
 
-TABLES = ("arms", "comparisons", "rumors", "daily", "time_to_debunk")
+TABLES = ("scorecard", "arms", "comparisons", "rumors", "daily", "time_to_debunk")
 
 
 @dataclass
@@ -31,12 +31,15 @@ class ReachTables:
     warnings: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     outcomes: Outcomes | None = None  # the per-pair table behind every number
+    scorecard: pd.DataFrame = field(default_factory=pd.DataFrame)  # per arm x metric, for people
+    headline: str = ""  # the one-sentence answer
 
     def summary_dict(self) -> dict[str, Any]:
         """The experiment, the window, the SRM check, warnings, arms and comparisons as JSON-ready
         data (what summary.json holds)."""
         return {
             "experiment": self.experiment.to_dict(),
+            "headline": self.headline,
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
             "srm": self.srm,
