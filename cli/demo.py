@@ -27,6 +27,7 @@ from feature_store import experiments
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from offline.nightly.job import run_nightly
+from offline.report import formatting
 from offline.report.reach import reach_report
 from offline.synth.world import PlantedExperiment, synthesize
 
@@ -178,11 +179,12 @@ def show_report(world: Path, start: date, end: date, out: Path) -> None:
     for row in report.arms.itertuples():
         print(f"  {row.arm:<10} exposed users {row.exposed_users:>6,}  reached "
               f"{row.user_reach:6.1%} [{row.user_reach_lo:.1%}, {row.user_reach_hi:.1%}]  "
-              f"median {row.hours_to_debunk_p50:4.1f} h to the debunk")  # fmt: skip
+              f"median {formatting.hours(row.hours_to_debunk_p50):>6} to the debunk")  # fmt: skip
     lift = report.comparisons.set_index(["arm", "metric"])
     t = lift.loc[("treatment", "pair_reach")]
-    print(f"  treatment vs control: reach {t.rel_lift:+.1%} [{t.rel_lift_lo:+.1%}, "
-          f"{t.rel_lift_hi:+.1%}], p = {t.p_value:.2g} (planted +20% serving)")  # fmt: skip
+    p = formatting.p_value(t.p_value)
+    print(f"  treatment vs control: pair reach {t.rel_lift:+.1%} [{t.rel_lift_lo:+.1%}, "
+          f"{t.rel_lift_hi:+.1%}], {p} (planted +20% serving)")  # fmt: skip
     print(f"  {report.headline}")
     print(f"  tables and HTML: {out}/report.html\n")
 
