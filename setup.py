@@ -11,5 +11,17 @@ setup(
             optional=True,
             extra_compile_args=["-O3"],
         ),
+        # Optional too: without it ranking.fused runs its Python pass (the same answers).
+        # No contraction into fused multiply-adds: the scores must equal the Python reference's.
+        Extension(
+            "ranking._fastrank",
+            ["ranking/_fastrank.c"],
+            optional=True,
+            extra_compile_args=["-O3", "-ffp-contract=off"],
+        ),
+        # Optional: without it service.cards writes the same bytes in Python.
+        Extension(
+            "service._cardwire", ["service/_cardwire.c"], optional=True, extra_compile_args=["-O3"]
+        ),
     ]
 )

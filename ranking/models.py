@@ -64,13 +64,13 @@ def _attach(
     if delivery is None and len(options) == 1:
         best, best_logit = options[0], logits[0]  # the one option (NaN: not known)
     else:
-        best, best_logit = _preferred(options, logits, delivery)
+        best, best_logit = preferred_option(options, logits, delivery)
     c.debunk = best
     if best is not None:
         c.features["affinity"] = sigmoid(best_logit) if math.isfinite(best_logit) else 0.0
 
 
-def _preferred(
+def preferred_option(
     options: Sequence[Debunk], logits: Sequence[float], delivery: Delivery | None
 ) -> tuple[Debunk | None, float]:
     """The unseen option with the highest logit (NaN never wins; the first maximum wins ties),

@@ -22,6 +22,7 @@ from domain.records import Catalog, ExposureState
 from feature_store.event_writes import EventWriter
 from feature_store.reader import SnapshotReader
 from matching import Match, Matcher
+from ranking.fused import rank_feed_fused
 from ranking.pinned import (
     MATCH_DEPTH,
     Pinned,
@@ -32,10 +33,9 @@ from ranking.pinned import (
     pin_item_rumors,
     pin_matches,
 )
-from ranking.pipeline import rank_feed
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
-from service.cards import pinned_card, to_card
+from service.cards import FEED_CARDS, USER_FEED_CARDS, feed_cards_wire, pinned_card
 from service.experiments import ExperimentBook
 from service.ingest import ExposureIntake
 from service.library import LibraryMatchers
@@ -123,24 +123,27 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     def _rank(
         self,
         into: Any,
+        tag: bytes,
         rules: FeedRules,
         view: tuple[list[ExposureState], Delivery, UserModel | None],
         catalog: Catalog,
         now: float,
         limit: int,
     ) -> None:
-        """Rank one user's cards under their feed rules and write them into ``into`` (a reply's
-        repeated cards)."""
+        """Rank one user's cards under their feed rules and merge them into ``into`` (a reply,
+        or a batch's user feed, whose cards field is ``tag``): the fused pass, its cards as
+        wire bytes (ranking.fused, service.cards: the reference pipeline's answer, byte for
+        byte)."""
         exposures, delivery, model = view
         budget = rules.budget(limit, delivery.served_today)
         if budget <= 0:
             return
         model = model if rules.learned_ranker else None
-        ranked = rank_feed(
+        ranked = rank_feed_fused(
             exposures, catalog, now=now, limit=budget, delivery=delivery, model=model
         )
-        for c in ranked:
-            to_card(c, into.add())
+        if ranked:
+            into.MergeFromString(feed_cards_wire(ranked, tag))
 
     @rpc(validation.feed_request, pb.RankFeedResponse)
     async def RankFeed(
@@ -157,7 +160,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return
         catalog = await self._catalog(call)
         view = await self._feed_view(call, user_id)
-        self._rank(reply.cards, rules, view, catalog, call.now, limit)
+        self._rank(reply, FEED_CARDS, rules, view, catalog, call.now, limit)
 
     @rpc(validation.batch_request, pb.RankFeedBatchResponse)
     async def RankFeedBatch(
@@ -244,7 +247,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     ) -> None:
         """Rank each targeted user of a batch into their ``feeds`` entry."""
         for i, view in zip(targeted, views, strict=True):
-            self._rank(feeds[i].cards, rules_of[arms[i]], view, catalog, now, limit)
+            self._rank(feeds[i], USER_FEED_CARDS, rules_of[arms[i]], view, catalog, now, limit)
 
     async def _match(self, matcher: Matcher, texts: list[str], k: int) -> list[list[Match]]:
         """``matcher.match_batch``: on the CPU pool when the texts are long, else inline."""
