@@ -3,12 +3,13 @@ served by the same server) in the same run, RankFeed latency at half of its maxi
 beside the empty RPC's at that rate, RankFeedBatch users/s and server CPU, each on two mixes of
 users: ``exposed`` (every user with exposure rows) and ``mix`` (``--unexposed-share``, 95%, of users
 without, as a platform's feed traffic); ``--compare-filter`` runs it all twice on the same world,
-first reading every user from the store (``DEBUNK_MEMBER_FILTER=0``). Then SearchTop / GroupWarnings
-(5 messages, 20 members) maximum throughput and latency at a fixed moderate rate (``--pinned-rate``,
-200/s), beside the empty RPC at that same rate (``--no-pinned``: not). The rumor library is the
-synthetic world's (``--rumors``, 30,000 Chinese claims by default); the index the service builds
-over it is timed and sized first, in a child process of its own. Load generator and server share
-this machine.
+first reading every user from the store (``DEBUNK_MEMBER_FILTER=0``); ``--baseline DIR`` runs it
+first from another checkout (old code against this one, same world and Redis). Then SearchTop /
+GroupWarnings (5 messages, 20 members) maximum throughput and latency at a fixed moderate rate
+(``--pinned-rate``, 200/s), beside the empty RPC at that same rate (``--no-pinned``: not). The
+rumor library is the synthetic world's (``--rumors``, 30,000 Chinese claims by default); the
+index the service builds over it is timed and sized first, in a child process of its own. Load
+generator and server share this machine.
 
 The server runs ``--workers`` processes on one port (default: one per core, as deployed); the
 load generator spreads its calls over ``--channels`` connections, so every worker gets some
@@ -89,6 +90,10 @@ def main() -> int:
     p.add_argument("--compare-filter", action="store_true",
                    help="load twice on one world: every user read from the store "
                    "(DEBUNK_MEMBER_FILTER=0, as before the filter), then the filter")  # fmt: skip
+    p.add_argument("--baseline", metavar="DIR", default="",
+                   help="load first a server run from the checkout in DIR (e.g. `git archive "
+                   "main`, unpacked), on the same world, Redis and load: old code against this "
+                   "one in one run")  # fmt: skip
     p.add_argument("--no-pinned", action="store_true", help="skip SearchTop and GroupWarnings")
     args = p.parse_args()
     work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -113,15 +118,19 @@ def main() -> int:
         # The inputs are long-lived: keep the collector from walking them during the load.
         gc.collect()
         gc.freeze()
+        plan = [("read_every_user", "0", "")] if args.compare_filter else []
+        plan += [("baseline", "1", args.baseline)] if args.baseline else []
         runs = {}
-        for name, flag in (("read_every_user", "0"), ("member_filter", "1")):
-            if flag == "0" and not args.compare_filter:
-                continue
-            runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args)
+        for name, flag, code in [*plan, ("member_filter", "1", "")]:
+            runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args, code)
     result = runs["member_filter"]
     if args.compare_filter:
+        gains = _gains(runs, "read_every_user")
         result = {**result, "read_every_user": runs["read_every_user"],
-                  "member_filter_over_read_every_user": _gains(runs)}  # fmt: skip
+                  "member_filter_over_read_every_user": gains}  # fmt: skip
+    if args.baseline:
+        result = {**result, "baseline": {"code": args.baseline, **runs["baseline"]},
+                  "this_over_baseline": _gains(runs, "baseline")}  # fmt: skip
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "policy": args.policy,
@@ -163,16 +172,19 @@ def user_mixes(exposed: list[str], args: argparse.Namespace) -> dict[str, list[s
 
 def serve_and_load(
     redis_url: str, member_filter: str, mixes: dict[str, list[str]], texts: list[str],
-    args: argparse.Namespace,
+    args: argparse.Namespace, code: str = "",
 ) -> dict[str, object]:  # fmt: skip
-    """Start ``debunk serve`` (``DEBUNK_MEMBER_FILTER`` = ``member_filter``), run the load
-    against it, stop it."""
+    """Start ``debunk serve`` (``DEBUNK_MEMBER_FILTER`` = ``member_filter``; from the checkout
+    ``code`` when given, else this one), run the load against it, stop it."""
     port, metrics_port = free_port(), free_port_run(args.workers)
+    env = {**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter}
+    if code:  # its own packages first: python -m runs from the checkout
+        env["PYTHONPATH"] = str(Path(code).resolve())
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
          "--port", str(port), "--feed-daily-cap", "1000000",
          "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
-        env={**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter},
+        env=env, cwd=Path(code).resolve() if code else None,
     )  # fmt: skip
     try:
         wait_for_workers(metrics_port, args.workers)  # each builds its library index first
@@ -182,9 +194,10 @@ def serve_and_load(
         proc.wait(timeout=30)
 
 
-def _gains(runs: dict[str, dict]) -> dict[str, float]:
-    """RankFeedBatch users/s and RankFeed calls/s with the filter over without, per mix."""
-    new, old = runs["member_filter"], runs["read_every_user"]
+def _gains(runs: dict[str, dict], before: str) -> dict[str, float]:
+    """RankFeedBatch users/s and RankFeed calls/s of this code with the filter over the run
+    ``before``, per mix."""
+    new, old = runs["member_filter"], runs[before]
     out = {}
     for mix in ("exposed", "mix"):
         for what in ("rank_feed_batch_users_per_s", "rank_feed_per_s"):

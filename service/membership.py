@@ -44,14 +44,22 @@ class Membership:
         self.position: bytes = b"0-0"  # where the next read starts
         self.read_at = -float("inf")  # monotonic time of the last complete read
         self._task: asyncio.Task[None] | None = None
+        # (the filter entry, the set's start, the verdict) of the last _vouches decision
+        self._vouch: tuple[object, bytes, MemberFilter | None] | None = None
 
     def _vouches(self, version: str) -> MemberFilter | None:
-        """``version``'s filter when a non-member test against it can be trusted, else None."""
+        """``version``'s filter when a non-member test against it can be trusted, else None
+        (decided once per filter and set start, not per call)."""
         found = self.reader.member_filter(version)
         if found is None or self.start is None:
             return None
+        hit = self._vouch
+        if hit is not None and hit[0] is found and hit[1] is self.start:
+            return hit[2]
         flt, start = found
-        return flt if _id_key(self.start) <= _id_key(start) else None
+        vouched = flt if _id_key(self.start) <= _id_key(start) else None
+        self._vouch = (found, self.start, vouched)
+        return vouched
 
     def member(self, version: str, user_id: str) -> bool:
         """Whether ``user_id`` may have cards in ``version`` (True whenever unsure)."""

@@ -130,6 +130,7 @@ def rpc(
     parse: Callable[[Any], A],
     answer: Callable[..., R],
     heavy: Callable[[Any], bool] | None = None,
+    unread: Callable[[Any, A, str], R | None] | None = None,
 ) -> Callable[[Callable[[Any, Call[A], R], Awaitable[None]]], Callable[..., Awaitable[R]]]:
     """Make ``method(self, call, reply)`` a gRPC handler ``(self, request, context)``: the request
     goes through ``parse``, the reply starts as ``answer(snapshot_version=...)`` and the method
@@ -138,7 +139,8 @@ def rpc(
     what the reply holds by then (e.g. its experiment labels) flagged degraded, so store reads
     come before cards; so does an answer that read the store while the watcher did not trust
     the pinned snapshot (one from the process's cached catalog and matcher alone stays
-    whole)."""
+    whole). ``unread(self, args, version)``, when given, may answer at once, before any of
+    that (a reply it marked itself, e.g. a feed user with nothing to read), or give None."""
 
     def decorate(
         method: Callable[[Any, Call[A], R], Awaitable[None]],
@@ -157,6 +159,10 @@ def rpc(
             version = self.watcher.version
             if version is None:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
+            if unread is not None:
+                early = unread(self, args, version)
+                if early is not None:
+                    return early
             reply = answer(snapshot_version=version)
             watcher = self.watcher
             call = Call(context, args, version, time.time(), on_lost=watcher.suspect)

@@ -53,6 +53,8 @@ FEED_READ_SLICE = 100
 # (HMGET); beyond, for all of them (HKEYS: a user saw ~20 rumors, a big claim cluster has
 # thousands, and the answer is the same).
 FEW_CLAIM_RUMORS = 32
+# Prebuilt replies and feed rules kept (per version, experiment, arm): a few per snapshot.
+MAX_KEPT_REPLIES = 256
 
 
 def _long_messages(request: pb.GroupWarningsRequest) -> bool:
@@ -85,6 +87,8 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self.events = EventWriter(reader.client)
         stored = membership.add if membership is not None else None
         self.intake = ExposureIntake(reader.client, self.cpu, on_stored=stored)
+        self._rules: dict[int, tuple[Arm | None, FeedRules]] = {}
+        self._unread_replies: dict[tuple[Any, ...], pb.RankFeedResponse] = {}
 
     def _answer_unread(self, call: Call[Any]) -> None:
         """Mark an answer given for non-members without a store read as Redis would have
@@ -145,14 +149,48 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if ranked:
             into.MergeFromString(feed_cards_wire(ranked, tag))
 
-    @rpc(validation.feed_request, pb.RankFeedResponse)
+    def _rules_of(self, arm: Arm | None) -> FeedRules:
+        """``feed_rules`` of ``arm``, built once per arm object (the experiment book keeps its
+        arms until a refresh replaces them)."""
+        hit = self._rules.get(id(arm))
+        if hit is None or hit[0] is not arm:
+            if len(self._rules) >= MAX_KEPT_REPLIES:
+                self._rules.clear()
+            hit = self._rules[id(arm)] = (arm, feed_rules(self.policy, arm))
+        return hit[1]
+
+    def _feed_unread(
+        self, args: validation.FeedRequest, version: str
+    ) -> pb.RankFeedResponse | None:
+        """A RankFeed answered without a store read, or None: a holdout arm's (labels only) and
+        a non-member's (labels, and degraded as ``_answer_unread`` marks it: rank_feed's empty
+        answer rests on the store). Each such reply is built once per (version, experiment,
+        arm, degraded) and reused: nothing writes to a reply once it is returned."""
+        user_id = args.user_id
+        exp, arm = self.experiments.assign(user_id, time.time())
+        degraded = False
+        if self._rules_of(arm).targeted:
+            if self.membership is None or self.membership.member(version, user_id):
+                return None
+            degraded = self.membership.stale() or not self.watcher.trusted
+        key = (version, exp and exp.name, arm and arm.name, degraded)
+        reply = self._unread_replies.get(key)
+        if reply is None:
+            if len(self._unread_replies) >= MAX_KEPT_REPLIES:
+                self._unread_replies.clear()
+            reply = pb.RankFeedResponse(snapshot_version=version, degraded=degraded)
+            _label(reply, exp, arm)
+            self._unread_replies[key] = reply
+        return reply
+
+    @rpc(validation.feed_request, pb.RankFeedResponse, unread=_feed_unread)
     async def RankFeed(
         self, call: Call[validation.FeedRequest], reply: pb.RankFeedResponse
     ) -> None:
         user_id, limit = call.args
         exp, arm = self.experiments.assign(user_id, call.now)
         _label(reply, exp, arm)
-        rules = feed_rules(self.policy, arm)
+        rules = self._rules_of(arm)
         if not rules.targeted:
             return
         if self.membership is not None and not self.membership.member(call.version, user_id):
@@ -171,7 +209,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         feeds = [reply.feeds.add(user_id=u) for u in user_ids]
         for feed, arm in zip(feeds, arms, strict=True):
             _label(feed, exp, arm)
-        rules_of = {arm: feed_rules(self.policy, arm) for arm in set(arms)}
+        rules_of = {arm: self._rules_of(arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         if self.membership is not None and targeted:
             member = self.membership.members_of(call.version, [user_ids[i] for i in targeted])
