@@ -19,6 +19,13 @@ setup(
             optional=True,
             extra_compile_args=["-O3", "-ffp-contract=off"],
         ),
+        # Optional: without it feature_store.codecs decodes exposure hashes in Python.
+        Extension(
+            "feature_store._expdecode",
+            ["feature_store/_expdecode.c"],
+            optional=True,
+            extra_compile_args=["-O3"],
+        ),
         # Optional: without it service.cards writes the same bytes in Python.
         Extension(
             "service._cardwire", ["service/_cardwire.c"], optional=True, extra_compile_args=["-O3"]

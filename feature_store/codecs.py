@@ -80,6 +80,24 @@ _SIZE, _SCORED_SIZE = _EXPOSURE.size, _SCORED.size
 _unpack, _unpack_scored = _EXPOSURE.unpack_from, _SCORED.unpack_from
 _make = ExposureState._make
 
+try:  # built at install (setup.py); without it ``unpack_exposures`` decodes in Python
+    from feature_store import _expdecode
+except ImportError:  # pragma: no cover - no C compiler at install
+    _expdecode = None
+
+
+def unpack_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
+    """A user's exposure hash as HGETALL returns it, decoded (``unpack_exposure`` of every
+    field, in the hash's order); in C when it is built (the same states, the same errors)."""
+    if _expdecode is not None and type(raw) is dict:
+        return _expdecode.decode(raw, ExposureState)
+    return unpack_exposures_python(raw)
+
+
+def unpack_exposures_python(raw: dict[bytes, bytes]) -> list[ExposureState]:
+    """``unpack_exposures`` in Python (the C decoder's reference)."""
+    return [unpack_exposure(k.decode(), v) for k, v in raw.items()]
+
 
 def dump_json(obj: dict[str, Any]) -> bytes:
     """Compact, key-sorted UTF-8 JSON: the same object always gives the same bytes."""

@@ -26,7 +26,7 @@ from domain.membership import MemberFilter
 from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor
 from feature_store import keys, members
-from feature_store.codecs import load_json, unpack_exposure, unpack_live_exposure
+from feature_store.codecs import load_json, unpack_exposures, unpack_live_exposure
 from feature_store.delivery import decode
 from feature_store.live_ingest import day_rumors, decode_day, watermark_command, watermark_of
 from feature_store.models import decode_feed_model, decode_user_model
@@ -359,7 +359,7 @@ def _as_of(raw: bytes | None) -> int:
 
 def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
     """Decode a user's exposure hash as HGETALL returns it."""
-    return [unpack_exposure(k.decode(), v) for k, v in raw.items()]
+    return unpack_exposures(raw)
 
 
 def _rumors_in(reply: list, among: list[str] | None) -> set[str]:
