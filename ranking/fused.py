@@ -88,36 +88,19 @@ def rank_feed_fused(
     limit: int,
     delivery: Delivery | None = None,
     model: UserModel | None = None,
+    c_pass: bool = True,
 ) -> list[Candidate]:
     """``rank_feed``'s answer (same candidates, scores and features), in one pass: the C pass
-    when it is built and can answer, else the Python one."""
+    when it is built, ``c_pass`` is set and it can answer, else the Python one (which is what
+    the C pass is tested against, with ``c_pass=False``)."""
     if not exposures and (model is None or not model.prebunks):
         return []
     ranker = catalog.model if model is not None else None
     top = None
-    if _fastrank is not None and type(exposures) is list:
+    if c_pass and _fastrank is not None and type(exposures) is list:
         top = _c_pass(exposures, catalog, now, limit, delivery, ranker)
     if top is None:
         top = _python_pass(exposures, catalog, now, limit, delivery, ranker, model)
-    if model is not None and model.prebunks and len(top) < limit:
-        top += prebunk_candidates(exposures, catalog, ranker, model, delivery)
-    return top
-
-
-def rank_feed_python(
-    exposures: list[ExposureState],
-    catalog: Catalog,
-    *,
-    now: float,
-    limit: int,
-    delivery: Delivery | None = None,
-    model: UserModel | None = None,
-) -> list[Candidate]:
-    """``rank_feed_fused`` with the Python pass alone (what the C pass is tested against)."""
-    if not exposures and (model is None or not model.prebunks):
-        return []
-    ranker = catalog.model if model is not None else None
-    top = _python_pass(exposures, catalog, now, limit, delivery, ranker, model)
     if model is not None and model.prebunks and len(top) < limit:
         top += prebunk_candidates(exposures, catalog, ranker, model, delivery)
     return top

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from ranking import fused
-from ranking.fused import rank_feed_fused, rank_feed_python, rank_table
+from ranking.fused import rank_feed_fused, rank_table
 from ranking.pipeline import rank_feed
 from tests.fixtures.feed_worlds import NOW, delivery, exposures, user_model, world
 
@@ -29,8 +29,8 @@ def test_fused_pass_gives_the_reference_candidates(seed: int) -> None:
         want = rank_feed(exps, cat, now=now, limit=limit, delivery=got_delivery, model=model)
         got = rank_feed_fused(exps, cat, now=now, limit=limit, delivery=got_delivery, model=model)
         assert got == want, (seed, user)
-        alone = rank_feed_python(exps, cat, now=now, limit=limit, delivery=got_delivery,
-                                 model=model)  # fmt: skip
+        alone = rank_feed_fused(exps, cat, now=now, limit=limit, delivery=got_delivery,
+                                model=model, c_pass=False)  # fmt: skip
         assert alone == want, (seed, user)
 
 
