@@ -176,7 +176,10 @@ def serve_and_load(
 ) -> dict[str, object]:  # fmt: skip
     """Start ``debunk serve`` (``DEBUNK_MEMBER_FILTER`` = ``member_filter``; from the checkout
     ``code`` when given, else this one), run the load against it, stop it."""
-    port, metrics_port = free_port(), free_port_run(args.workers)
+    metrics_port = free_port_run(args.workers)
+    port = free_port()
+    while metrics_port <= port < metrics_port + args.workers:  # a port just freed comes back
+        port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter}
     if code:  # its own packages first: python -m runs from the checkout
         env["PYTHONPATH"] = str(Path(code).resolve())
