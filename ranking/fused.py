@@ -138,13 +138,8 @@ def _c_pass(
     for i, debunk, score, aff, scaled, strength, recency, tag, update, _ in got:
         e = exposures[i]
         row = table[e.rumor_id]
-        features = {"strength": strength, "recency": recency, "priority": row.priority,
-                    "tag_score": tag}  # fmt: skip
-        if aff is not None:
-            features["affinity"] = aff
-        if scaled is not None:
-            features["affinity_rank"] = scaled
-        out.append(Candidate(row.rumor, e, debunk, score, features, update=update))
+        out.append(_candidate(row, e, debunk, score, (strength, recency, tag), aff, scaled,
+                              update))  # fmt: skip
     return out
 
 
@@ -299,25 +294,31 @@ def _select(
             continue
         seen.add(key[3])
         i = key[5]
-        out.append(_candidate(kept[i], parts[i], scores[i], scaled[i] if scaled else None))
+        k = kept[i]
+        out.append(_candidate(k[0], k[1], k[2], scores[i], parts[i][:3], k[3],
+                              scaled[i] if scaled else None, k[4]))  # fmt: skip
         if len(out) == limit:
             break
     return out
 
 
 def _candidate(
-    k: list[Any],
-    part: tuple[float, float, float, float],
+    row: RumorRow,
+    e: ExposureState,
+    debunk: Debunk | None,
     score: float,
+    part: tuple[float, float, float],
+    affinity: float | None,
     scaled: float | None,
+    update: bool,
 ) -> Candidate:
-    """The reference pipeline's Candidate for a selected row, features and all."""
-    row, e = k[0], k[1]
-    strength, recency, tag, _ = part
+    """The reference pipeline's Candidate for a selected row, features and all (``part``:
+    strength, recency, tag score)."""
+    strength, recency, tag = part
     features = {"strength": strength, "recency": recency, "priority": row.priority,
                 "tag_score": tag}  # fmt: skip
-    if k[3] is not None:
-        features["affinity"] = k[3]
+    if affinity is not None:
+        features["affinity"] = affinity
     if scaled is not None:
         features["affinity_rank"] = scaled
-    return Candidate(row.rumor, e, k[2], score, features, update=k[4])
+    return Candidate(row.rumor, e, debunk, score, features, update=update)
