@@ -65,9 +65,7 @@ class ExecutorExposures:
         except BaseException:
             writer.abandon()
             raise
-        writer.add_counts(
-            counts.users, counts.pairs, counts.skipped_invalid_ids, members=hashes
-        )
+        writer.add_counts(counts.users, counts.pairs, counts.skipped_invalid_ids, members=hashes)
 
     def _run(
         self, version: str, state: Path, scorer: PairScorer | None
@@ -101,7 +99,5 @@ class ExecutorExposures:
         finally:
             if shipped is not None:
                 shipped.unpersist()
-        total = PartitionCounts(
-            *(pc.sum(rows[name]).as_py() or 0 for name in _COUNTS.names[:3])
-        )
+        total = PartitionCounts(*(pc.sum(rows[name]).as_py() or 0 for name in _COUNTS.names[:3]))
         return total, member_hashes(rows["members"].to_pylist())
