@@ -5,11 +5,11 @@ degraded. Real redis-server, real gRPC servers on loopback."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
 import pyarrow as pa
 import redis
 from google.protobuf.json_format import MessageToDict
@@ -22,8 +22,8 @@ from feature_store.embedded import EmbeddedRedis
 from feature_store.live_exposures import write_live_exposures
 from feature_store.snapshots import SnapshotWriter
 from service.membership import STALE_S
-from tests.fixtures.servers import ServiceThread, wait_for_health
-from tests.fixtures.service import SERVING, exposure_batch
+from tests.fixtures.servers import filtered_and_reading
+from tests.fixtures.service import exposure_batch, live_exposure
 
 CLAIMS = {
     "r1": "网传喝板蓝根能够预防新冠病毒感染，专家提醒大家每天喝三包",
@@ -33,6 +33,7 @@ CLAIMS = {
 RUMORS = [Rumor(r, c, "livelihood", 3, "false", "confirmed") for r, c in CLAIMS.items()]
 DEBUNKS = [Debunk(f"d{r}", (r,), f"辟谣 {r}", f"https://x/{r}", "pub", "official") for r in CLAIMS]
 STRANGERS = [f"s{i}" for i in range(40)]
+IN_SLOT_OF_S = re.compile(r"\{s\d+\}")  # a key in one of STRANGERS' slots
 
 
 def _snapshot(client: redis.Redis) -> None:
@@ -59,22 +60,8 @@ def _search(user: str) -> pb.SearchTopRequest:
     return pb.SearchTopRequest(query=CLAIMS["r1"] + " " + CLAIMS["r2"], user_id=user, limit=5)
 
 
-def _live(user: str, item: str) -> pb.LiveExposure:
-    e = pb.LiveExposure(user_id=user, item_id=item, surface=pb.SURFACE_FEED, action=pb.ACTION_CLICK)
-    e.ts.seconds = int(time.time())
-    return e
-
-
 def _exposed(reply: pb.GroupWarningsResponse) -> dict[str, list[str]]:
     return {w.message_id: list(w.exposed_member_ids) for w in reply.warnings}
-
-
-def _wait_read(svc: ServiceThread, timeout: float = 10.0) -> None:
-    """Until the server's announced users have been read once (before, all are members)."""
-    deadline = time.monotonic() + timeout
-    while svc.server._membership.start is None:
-        assert time.monotonic() < deadline, "the live members were never read"
-        time.sleep(0.01)
 
 
 def _commands_during(client: redis.Redis, run: Callable[[], object]) -> list[str]:
@@ -96,51 +83,46 @@ def test_search_and_group_answers_equal_the_stores_without_reading_non_members(
     _snapshot(client)
     backfilled = pa.Table.from_batches([exposure_batch([("u-bf", "r3", "share", 4)])])
     write_live_exposures(client, backfilled, as_of_ms=int(time.time() * 1e3))
-    fast = ServiceThread(settings, member_filter=True).start()
-    read = ServiceThread(settings, member_filter=False).start()
-    try:
-        with grpc.insecure_channel(fast.target) as a, grpc.insecure_channel(read.target) as b:
-            assert wait_for_health(a, SERVING) == SERVING == wait_for_health(b, SERVING)
-            _wait_read(fast)
-            filtered, store = pb_grpc.DebunkServiceStub(a), pb_grpc.DebunkServiceStub(b)
-            # a live exposure taken by the other server: a member here within the live target
-            added = store.RecordExposures(
-                pb.RecordExposuresRequest(events=[_live("u-live", "i3")]), timeout=5
-            )
-            assert added.stored == 1
-            members = ["u1", *STRANGERS[:20], "u-live", "u2", *STRANGERS[20:], "u-bf"]
-            deadline = time.monotonic() + 2.0  # ~1 s target; room for a loaded 2-core machine
-            everyone = _group(members)
-            while "u-live" not in _exposed(filtered.GroupWarnings(everyone, timeout=5))["m3"]:
-                assert time.monotonic() < deadline, "a live member was not seen within 2 s"
-                time.sleep(0.01)
-            for request in (_group(members), _group(members[::-1]), _group(STRANGERS)):
-                got = filtered.GroupWarnings(request, timeout=5)
-                assert MessageToDict(got) == MessageToDict(store.GroupWarnings(request, timeout=5))
-            assert _exposed(filtered.GroupWarnings(_group(members), timeout=5)) == {
-                "m1": ["u1", "u2"], "m4": ["u1"], "m2": ["u1"], "m3": ["u-live", "u-bf"],
-            }  # fmt: skip
-            for user in ("u1", "u2", "u-bf", "u-live", "s0", ""):
-                got = filtered.SearchTop(_search(user), timeout=5)
-                want = store.SearchTop(_search(user), timeout=5)
-                assert MessageToDict(got) == MessageToDict(want)
-                assert not got.degraded and len(got.cards) >= 2
-            first = filtered.SearchTop(_search("u1"), timeout=5).cards
-            assert [c.rumor_id for c in first][:2] == ["r2", "r1"]  # u1 saw r2 first
+    with filtered_and_reading(settings) as (filtered, store):
+        # a live exposure taken by the other server: a member here within the live target
+        added = store.RecordExposures(
+            pb.RecordExposuresRequest(events=[live_exposure("u-live", "i3")]), timeout=5
+        )
+        assert added.stored == 1
+        members = ["u1", *STRANGERS[:20], "u-live", "u2", *STRANGERS[20:], "u-bf"]
+        deadline = time.monotonic() + 2.0  # ~1 s target; room for a loaded 2-core machine
+        everyone = _group(members)
+        while "u-live" not in _exposed(filtered.GroupWarnings(everyone, timeout=5))["m3"]:
+            assert time.monotonic() < deadline, "a live member was not seen within 2 s"
+            time.sleep(0.01)
+        for request in (_group(members), _group(members[::-1]), _group(STRANGERS)):
+            got = filtered.GroupWarnings(request, timeout=5)
+            assert MessageToDict(got) == MessageToDict(store.GroupWarnings(request, timeout=5))
+        assert _exposed(filtered.GroupWarnings(_group(members), timeout=5)) == {
+            "m1": ["u1", "u2"], "m4": ["u1"], "m2": ["u1"], "m3": ["u-live", "u-bf"],
+        }  # fmt: skip
+        for user in ("u1", "u2", "u-bf", "u-live", "s0", ""):
+            got = filtered.SearchTop(_search(user), timeout=5)
+            want = store.SearchTop(_search(user), timeout=5)
+            assert MessageToDict(got) == MessageToDict(want)
+            assert not got.degraded and len(got.cards) >= 2
+        first = filtered.SearchTop(_search("u1"), timeout=5).cards
+        assert [c.rumor_id for c in first][:2] == ["r2", "r1"]  # u1 saw r2 first
 
-            def strangers_only(stub: pb_grpc.DebunkServiceStub) -> None:
-                assert stub.GroupWarnings(_group(STRANGERS, texts_only=True), timeout=5).warnings
-                assert stub.SearchTop(_search("s7"), timeout=5).cards
+        def strangers_only(stub: pb_grpc.DebunkServiceStub) -> None:
+            assert stub.GroupWarnings(_group(STRANGERS, texts_only=True), timeout=5).warnings
+            assert stub.SearchTop(_search("s7"), timeout=5).cards
 
-            named = [
-                [c for c in _commands_during(client, lambda s=s: strangers_only(s)) if "{s" in c]
-                for s in (filtered, store)
+        named = [
+            [
+                c
+                for c in _commands_during(client, lambda s=s: strangers_only(s))
+                if IN_SLOT_OF_S.search(c)
             ]
-            assert named[0] == [], "a non-member was read from the store"
-            assert len(named[1]) >= len(STRANGERS) + 1  # the store server reads each of them
-    finally:
-        fast.stop()
-        read.stop()
+            for s in (filtered, store)
+        ]
+        assert named[0] == [], "a non-member was read from the store"
+        assert len(named[1]) >= len(STRANGERS) + 1  # the store server reads each of them
 
 
 def test_non_members_are_degraded_on_search_and_groups_as_a_read_would_be(tmp_path: Path) -> None:
@@ -148,13 +130,8 @@ def test_non_members_are_degraded_on_search_and_groups_as_a_read_would_be(tmp_pa
     server.start()
     settings = RedisSettings(url=server.url, socket_timeout=0.2)
     _snapshot(redis.Redis.from_url(server.url))
-    fast = ServiceThread(settings, member_filter=True).start()
-    read = ServiceThread(settings, member_filter=False).start()
     try:
-        with grpc.insecure_channel(fast.target) as a, grpc.insecure_channel(read.target) as b:
-            assert wait_for_health(a, SERVING) == SERVING == wait_for_health(b, SERVING)
-            _wait_read(fast)
-            stubs = [pb_grpc.DebunkServiceStub(a), pb_grpc.DebunkServiceStub(b)]
+        with filtered_and_reading(settings) as stubs:
 
             def answers(stub: pb_grpc.DebunkServiceStub) -> tuple[tuple[bool, int], ...]:
                 search = stub.SearchTop(_search("s1"), timeout=5)
@@ -169,6 +146,4 @@ def test_non_members_are_degraded_on_search_and_groups_as_a_read_would_be(tmp_pa
                 assert time.monotonic() < deadline, "a non-member's answer never said degraded"
             assert [answers(s) for s in stubs] == [((True, 2), (True, 2))] * 2
     finally:
-        fast.stop()
-        read.stop()
         server.stop()
