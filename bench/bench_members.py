@@ -1,9 +1,12 @@
 """The member filter at platform scale: size, build time, lookups and the false-positive rate
 of a ``MemberFilter`` of ``--users`` ids, against an exact Python set of the same ids measured
-in the same run (the baseline: what an in-process exact set would cost each worker).
+in the same run (the baseline: what an in-process exact set would cost each worker). With
+``--serve``: GroupWarnings (a 200-member chat, 5% exposed) and SearchTop (an unexposed viewer)
+served with the filter and without it, in the same run (``bench/members_serve.py``).
 
     make bench-members
     .venv/bin/python bench/bench_members.py --users 10000000
+    flock /tmp/bench.lock .venv/bin/python bench/bench_members.py --serve
 """
 
 from __future__ import annotations
@@ -15,9 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import members_serve
 from domain.membership import MemberFilter, id_hashes
+from feature_store.partition_writer import member_hashes
 
 
 def rss_mb() -> float:
@@ -34,12 +41,30 @@ def per_call_us(check, ids: list[str]) -> float:
     return (time.perf_counter() - started) / len(ids) * 1e6
 
 
+def executor_driver_s(hashes: np.ndarray, tasks: int) -> tuple[float, list[bytes]]:
+    """What a Spark-executor write leaves the driver (0052): ``tasks`` tasks' ``members``
+    bytes (hashed on the executors as they write) joined and built into the filter; seconds."""
+    shipped = [part.tobytes() for part in np.array_split(hashes, tasks)]
+    started = time.perf_counter()
+    MemberFilter.build(member_hashes(shipped))
+    return time.perf_counter() - started, shipped
+
+
 def main() -> int:
     """Build, store, load and probe a filter of ``--users`` ids; print the numbers as JSON."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--users", type=int, default=10_000_000)
     p.add_argument("--probes", type=int, default=200_000)
+    p.add_argument("--tasks", type=int, default=16, help="executor tasks the users come from")
+    p.add_argument("--serve", action="store_true", help="instead: the pinned surfaces served "
+                   "with and without the filter")  # fmt: skip
+    members_serve.add_arguments(p)
     args = p.parse_args()
+    if args.serve:
+        result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
+                  **members_serve.run(args)}  # fmt: skip
+        print(json.dumps(result, indent=2))
+        return 0
     ids = [f"u{i:010d}" for i in range(args.users)]
     strangers = [f"n{i:010d}" for i in range(args.probes)]
     started = time.perf_counter()
@@ -48,7 +73,9 @@ def main() -> int:
     built = MemberFilter.build(hashes)
     build_s = time.perf_counter() - started
     raw = built.to_bytes()
-    del hashes, built
+    driver_s, shipped = executor_driver_s(hashes, args.tasks)
+    assert MemberFilter.build(member_hashes(shipped)).to_bytes() == raw
+    del hashes, built, shipped
     before = rss_mb()
     flt = MemberFilter.from_bytes(raw)
     loaded_mb = rss_mb() - before
@@ -73,6 +100,9 @@ def main() -> int:
         "hashes": flt.k,
         "build_s": round(build_s, 2),
         "of_which_hashing_s": round(hashed_s, 2),
+        "executor_write_tasks": args.tasks,
+        "executor_write_mb_to_driver": round(args.users * 16 / 1e6, 1),
+        "executor_write_driver_build_s": round(driver_s, 2),
         "rss_added_by_loading_mb": round(loaded_mb, 1),
         "false_positive_rate": round(fp, 5),
         "lookup_us_member": round(bloom_member_us, 2),

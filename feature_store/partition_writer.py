@@ -11,8 +11,9 @@ idempotent, so a retried task rewrites the same fields with the same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from feature_store.models import PairScorer
@@ -22,18 +23,31 @@ from feature_store.snapshots import SnapshotWriter
 
 @dataclass(frozen=True)
 class PartitionCounts:
-    """What one task wrote: distinct users, pairs, and rows skipped for an invalid id."""
+    """What one task wrote: distinct users, pairs, rows skipped for an invalid id, and the
+    ``id_hashes`` rows of the users it gave rows (``members``: 16 bytes a user, once per batch
+    a user's rows reach; the driver builds the snapshot's member filter from every task's)."""
 
     users: int = 0
     pairs: int = 0
     skipped_invalid_ids: int = 0
+    members: bytes = field(default=b"", repr=False)
 
     def __add__(self, other: PartitionCounts) -> PartitionCounts:
         return PartitionCounts(
             self.users + other.users,
             self.pairs + other.pairs,
             self.skipped_invalid_ids + other.skipped_invalid_ids,
+            self.members + other.members,
         )
+
+    def member_hashes(self) -> np.ndarray:
+        """``members`` as the (n, 2) uint64 array ``SnapshotWriter.add_counts`` takes."""
+        return member_hashes([self.members])
+
+
+def member_hashes(parts: Iterable[bytes]) -> np.ndarray:
+    """Several tasks' ``members`` bytes as one (n, 2) uint64 array of id hashes."""
+    return np.frombuffer(b"".join(parts), dtype="<u8").reshape(-1, 2)
 
 
 def write_partition(
@@ -47,13 +61,16 @@ def write_partition(
     The rows must be sorted by user, and every row of a user must be in this call (so that
     ``users`` counts each user once over all tasks); the version must have been registered by
     its driver, which commits it. With a ``scorer``, values carry the ranker's logits (codec 2)
-    exactly as the driver would write them."""
+    exactly as the driver would write them. The counts carry the partition's users' hashes
+    for the driver's member filter."""
     client = settings.sync_client()
     try:
         # One connection a task: the tasks are the parallelism (--write-tasks caps connections).
         writer = SnapshotWriter(client, version, register=False, bulk_connections=1)
         writer.write_exposures(batches, scorer)
-        done = writer.summary
-        return PartitionCounts(done.users, done.pairs, done.skipped_invalid_ids)
+        done, hashes = writer.summary, writer.member_hashes()
+        if hashes is None:  # a filter without this task's users would miss them: never
+            raise RuntimeError("partition writer: its users' hashes were not kept")
+        return PartitionCounts(done.users, done.pairs, done.skipped_invalid_ids, hashes.tobytes())
     finally:
         client.close()

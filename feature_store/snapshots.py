@@ -181,7 +181,7 @@ class SnapshotWriter:
         self._started = time.perf_counter()
         self._writer = {**liveness.me(), "started": time.time()}
         # Hashes of every user given an exposure or prebunk row: the member filter (see
-        # commit); False once another process wrote rows this writer never saw.
+        # commit); None once another process wrote rows this writer never saw.
         self._members: list[np.ndarray] | None = []
         self._beat_at = 0.0 if register else math.inf
         if register:
@@ -223,12 +223,26 @@ class SnapshotWriter:
         record = json.dumps({**self._writer, "heartbeat": time.time(), "abandoned": True})
         self.client.hset(keys.WRITING, self.version, record)
 
-    def add_counts(self, users: int, pairs: int, skipped_invalid_ids: int) -> None:
-        """Count exposures that other processes wrote into this version (see beating)."""
+    def add_counts(
+        self, users: int, pairs: int, skipped_invalid_ids: int, members: np.ndarray | None = None
+    ) -> None:
+        """Count exposures that other processes wrote into this version (see beating);
+        ``members``: the ``id_hashes`` rows of the users they gave rows (their
+        ``member_hashes``), for the member filter; None: not known, so no filter is written."""
         self.summary.users += users
         self.summary.pairs += pairs
         self.summary.skipped_invalid_ids += skipped_invalid_ids
-        self._members = None  # their users are not known here: no member filter
+        if members is None:
+            self._members = None  # readers then treat every user as a member
+        elif self._members is not None and len(members):
+            self._members.append(members)
+
+    def member_hashes(self) -> np.ndarray | None:
+        """The ``id_hashes`` rows of every user this writer gave a row (repeats possible);
+        None once rows came from elsewhere unannounced (``add_counts`` without members)."""
+        if self._members is None:
+            return None
+        return np.concatenate(self._members) if self._members else np.empty((0, 2), "<u8")
 
     def _clear_partial(self) -> None:
         """Remove whatever an earlier, killed write of this same version left behind."""
@@ -380,11 +394,12 @@ class SnapshotWriter:
             self._members.append(id_hashes(users))
 
     def _write_members(self, info: dict[str, str]) -> None:
-        """Store the member filter of every user this writer gave rows, before the flip; none
-        when rows came from elsewhere (executors): readers then treat every user as a member."""
-        if self._members is None:
+        """Store the member filter of every user given rows (here, or by executors that
+        returned their users' hashes), before the flip; none when some rows came from elsewhere
+        unannounced: readers then treat every user as a member."""
+        hashes = self.member_hashes()
+        if hashes is None:
             return
-        hashes = np.concatenate(self._members) if self._members else np.empty((0, 2), "<u8")
         raw = MemberFilter.build(hashes).to_bytes()
         self.client.set(keys.members(self.version), raw)
         info["member_filter_bytes"] = str(len(raw))

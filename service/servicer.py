@@ -246,31 +246,44 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return await reads[0]
         return [view for views in await asyncio.gather(*reads) for view in views]
 
+    def _may_be_exposed(self, call: Call[Any], user_ids: list[str]) -> list[bool]:
+        """Which of ``user_ids`` the store must be asked about (``membership``: a non-member
+        has no exposure row, so its answer is known unread); when it skips anyone, the answer
+        is marked as RankFeed's is for a non-member (``_answer_unread``)."""
+        if self.membership is None or not user_ids:
+            return [True] * len(user_ids)
+        member = self.membership.members_of(call.version, user_ids)
+        if not all(member):
+            self._answer_unread(call)
+        return member
+
     async def _exposed_rumors(
-        self,
-        version: str,
-        members: list[str],
-        pinned: list[Pinned],
-        catalog: Catalog,
-        now: float,
+        self, call: Call[Any], members: list[str], pinned: list[Pinned], catalog: Catalog
     ) -> list[set[str]]:
         """The rumor ids each member is exposed to, at least those of ``pinned``'s claims: only
         those asked for when they are few, else all of each member's (``reader.exposed_rumors``);
-        read in slices of ``FEED_READ_SLICE`` members (one round trip, encoded and decoded in
-        separate loop callbacks, as ``_feeds_view``)."""
+        only members the member filter passes are read (the others saw nothing), in slices of
+        ``FEED_READ_SLICE`` (one round trip, encoded and decoded in separate loop callbacks, as
+        ``_feeds_view``)."""
         if not pinned:
             return [set() for _ in members]
+        version, now = call.version, call.now
         few = claim_rumor_count(pinned, catalog) <= FEW_CLAIM_RUMORS
         among = claim_rumor_ids(pinned, catalog) if few else None
-        slices = [
-            members[lo : lo + FEED_READ_SLICE] for lo in range(0, len(members), FEED_READ_SLICE)
-        ]
+        asked = [i for i, m in enumerate(self._may_be_exposed(call, members)) if m]
+        read = [members[i] for i in asked]
+        slices = [read[lo : lo + FEED_READ_SLICE] for lo in range(0, len(read), FEED_READ_SLICE)]
         if len(slices) <= 1:
-            return await self.reader.exposed_rumors(version, members, among, now)
-        parts = await asyncio.gather(
-            *(self.reader.exposed_rumors(version, part, among, now) for part in slices)
-        )
-        return [seen for part in parts for seen in part]
+            found = await self.reader.exposed_rumors(version, read, among, now)
+        else:
+            parts = await asyncio.gather(
+                *(self.reader.exposed_rumors(version, part, among, now) for part in slices)
+            )
+            found = [seen for part in parts for seen in part]
+        exposed: list[set[str]] = [set() for _ in members]
+        for i, seen in zip(asked, found, strict=True):
+            exposed[i] = seen
+        return exposed
 
     def _rank_users(
         self,
@@ -319,7 +332,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return
         (matches,) = await self._match(matcher, [query], MATCH_DEPTH)
         pinned = pin_matches(matches, catalog, matcher.thresholds.search)
-        if user_id and pinned:  # unpersonalised (still correct) when the exposures do not come
+        # Unpersonalised (still correct) when the exposures do not come; a viewer outside the
+        # member filter has none, and the pinned order is already first_seen_first's.
+        if user_id and pinned and self._may_be_exposed(call, [user_id])[0]:
             exposures = await call.store_or(self.reader.user_exposures(call.version, user_id), None)
             if exposures is not None:
                 pinned = first_seen_first(pinned, exposures, catalog)
@@ -355,7 +370,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                     found[m.message_id] = (pins[0], "text")
         pinned = [p for p, _ in found.values()]
         exposed = await call.store_or(
-            self._exposed_rumors(version, members, pinned, catalog, call.now),
+            self._exposed_rumors(call, members, pinned, catalog),
             [set() for _ in members],
         )
         reply.warnings.extend(

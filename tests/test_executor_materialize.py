@@ -1,6 +1,7 @@
 """Materialization from Spark executors (offline.nightly.executor_writer over
-feature_store.partition_writer): the same Redis bytes as the driver's write, one flip, a failed
-job leaves the current version serving; and the nightly state over a ``file://`` log URI."""
+feature_store.partition_writer): the same Redis bytes as the driver's write (its member filter
+too), one flip, a failed job leaves the current version serving; and the nightly state over a
+``file://`` log URI."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import pytest
 import redis
 
 from cli.main import main
-from feature_store import keys
+from domain.membership import MemberFilter
+from feature_store import keys, members
 from feature_store.partition_writer import PartitionCounts, write_partition
 from feature_store.settings import RedisSettings
 from feature_store.snapshots import current_version
@@ -90,6 +92,29 @@ def test_executors_write_the_same_bytes_as_the_driver(
     assert client.hlen(keys.WRITING) == 0
     version_byte = {v[0] for fields in users.values() for _, v in fields}
     assert version_byte == {2 if trained else 1}
+    _same_member_filter(client, driver, executors, users, trained)
+
+
+def _same_member_filter(
+    client: redis.Redis, driver: str, executors: str, users: dict[bytes, list], trained: bool
+) -> None:
+    """The executors' snapshot carries the driver's member filter, bit for bit, and every user
+    with an exposure or (when trained) a prebunk row passes it."""
+    raw = {v: client.get(keys.members(v)) for v in (driver, executors)}
+    assert raw[executors] is not None and raw[executors] == raw[driver]
+    flt = members.decode_filter(raw[executors])
+    assert flt is not None
+    exposed = {u.decode()[1:-1] for u in users}
+    prebunked = {
+        u.decode()[1:-1]
+        for u, fields in _hashes(client, executors, b"m:").items()
+        if any(f == b"p" for f, _ in fields)
+    }
+    assert bool(prebunked) == trained, "a trained night should have prebunk rows"
+    everyone = sorted(exposed | prebunked)
+    assert flt.n == len(everyone) and all(flt.contains_many(everyone))
+    assert all(u in flt for u in everyone)
+    assert sum(flt.contains_many([f"stranger-{i}" for i in range(2000)])) < 100
 
 
 def test_a_failed_executor_write_keeps_serving_and_the_next_gc_collects_it(
@@ -134,6 +159,9 @@ def test_a_partition_is_written_by_any_process_with_the_drivers_codec(
         counts = counts + write_partition(settings, again, part.to_batches(max_chunksize=97))
     assert (counts.users, counts.pairs) == (driver.users, driver.pairs)
     assert _hashes(client, again, b"u:") == _hashes(client, driver.version, b"u:")
+    # the partitions' users, hashed as they were written, make the driver's member filter
+    rebuilt = MemberFilter.build(counts.member_hashes()).to_bytes()
+    assert rebuilt == client.get(keys.members(driver.version))
 
 
 def test_a_nightly_over_a_file_uri_reruns_idempotently_and_picks_up_late_data(

@@ -28,8 +28,13 @@ from feature_store.live_ingest import TaggedItems, apply_batch, load_tagged
 from feature_store.snapshots import current_version
 from offline.nightly.job import run_nightly
 from service.membership import STALE_S
-from tests.fixtures.servers import ServiceThread, wait_for_health
-from tests.fixtures.service import SERVING, event, exposure_batch, snapshot
+from tests.fixtures.servers import (
+    ServiceThread,
+    filtered_and_reading,
+    wait_for_health,
+    wait_members_read,
+)
+from tests.fixtures.service import SERVING, event, exposure_batch, live_exposure, snapshot
 
 MEMBERS = [("u1", "r1", "share", 3), ("u1", "r2", "click", 2), ("u2", "r2", "like", 4)]
 
@@ -44,14 +49,6 @@ def _users_of(client: redis.Redis, pattern: bytes) -> set[str]:
 
 def _announced(client: redis.Redis) -> set[str]:
     return members.parse_entries(client.xrange(keys.LIVE_MEMBERS))[1]
-
-
-def _wait_read(svc: ServiceThread, timeout: float = 10.0) -> None:
-    """Until the server's member set has been read once (before, every user is a member)."""
-    deadline = time.monotonic() + timeout
-    while svc.server._membership.start is None:
-        assert time.monotonic() < deadline, "the live members were never read"
-        time.sleep(0.01)
 
 
 def test_the_filter_holds_every_member_and_about_its_rate_of_others() -> None:
@@ -99,7 +96,7 @@ def test_every_user_given_live_rows_was_announced(
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
             stub = pb_grpc.DebunkServiceStub(ch)
-            rows = [_live("u-rpc", "i1", now), _live("u-rpc2", "i2", now)]
+            rows = [live_exposure("u-rpc", "i1", now), live_exposure("u-rpc2", "i2", now)]
             assert stub.RecordExposures(pb.RecordExposuresRequest(events=rows), timeout=5).stored
     finally:
         svc.stop()
@@ -115,12 +112,6 @@ def test_every_user_given_live_rows_was_announced(
     live = _users_of(client, b"dbk:lx:*") | _users_of(client, b"dbk:li:*")
     assert {"u-bf1", "u-bf2", "u-rpc", "u-rpc2", "u-st0", "u-st2", "u-sync"} <= live
     assert live <= _announced(client)
-
-
-def _live(user: str, item: str, ts: float) -> pb.LiveExposure:
-    e = pb.LiveExposure(user_id=user, item_id=item, surface=pb.SURFACE_FEED, action=pb.ACTION_CLICK)
-    e.ts.seconds = int(ts)
-    return e
 
 
 def _feed(stub: pb_grpc.DebunkServiceStub, user: str) -> pb.RankFeedResponse:
@@ -146,47 +137,35 @@ def test_a_non_member_gets_what_a_store_read_gives_without_the_read(
     client: redis.Redis, settings: RedisSettings
 ) -> None:
     snapshot(client, "v1", MEMBERS)
-    with_filter = ServiceThread(settings, member_filter=True).start()
-    without = ServiceThread(settings, member_filter=False).start()
-    try:
-        with (
-            grpc.insecure_channel(with_filter.target) as a,
-            grpc.insecure_channel(without.target) as b,
-        ):
-            assert wait_for_health(a, SERVING) == SERVING == wait_for_health(b, SERVING)
-            _wait_read(with_filter)
-            fast, read = pb_grpc.DebunkServiceStub(a), pb_grpc.DebunkServiceStub(b)
-            # delivery state alone makes no card: a served and a dismissed non-member
-            marks = [event("u-none", "d1", pb.EVENT_TYPE_SERVED),
-                     event("u-dis", "d2", pb.EVENT_TYPE_DISMISS)]  # fmt: skip
-            read.RecordEvents(pb.RecordEventsRequest(events=marks), timeout=5)
-            users = ["u1", "u2", "u-none", "u-dis", "nobody", "u1"]
-            for user in users:
-                request = pb.RankFeedRequest(user_id=user, limit=5)
-                assert _same(fast.RankFeed(request, timeout=5)) == _same(
-                    read.RankFeed(request, timeout=5)
-                )
-            batch = pb.RankFeedBatchRequest(user_ids=users + [f"x{i}" for i in range(200)], limit=3)
-            got = fast.RankFeedBatch(batch, timeout=5)
-            assert _same(got) == _same(read.RankFeedBatch(batch, timeout=5))
-            assert [len(f.cards) for f in got.feeds[:3]] == [2, 1, 0]
-            before = _cap_reads(client)
-            for i in range(50):
-                assert not _feed(fast, f"x{i}").cards
-            assert _cap_reads(client) - before == 0, "non-members should not be read"
-            # a user given live rows through the other server is a member here within a second
-            stored = read.RecordExposures(
-                pb.RecordExposuresRequest(events=[_live("u-later", "i1", time.time())]), timeout=5
+    with filtered_and_reading(settings) as (fast, read):
+        # delivery state alone makes no card: a served and a dismissed non-member
+        marks = [event("u-none", "d1", pb.EVENT_TYPE_SERVED),
+                 event("u-dis", "d2", pb.EVENT_TYPE_DISMISS)]  # fmt: skip
+        read.RecordEvents(pb.RecordEventsRequest(events=marks), timeout=5)
+        users = ["u1", "u2", "u-none", "u-dis", "nobody", "u1"]
+        for user in users:
+            request = pb.RankFeedRequest(user_id=user, limit=5)
+            assert _same(fast.RankFeed(request, timeout=5)) == _same(
+                read.RankFeed(request, timeout=5)
             )
-            assert stored.stored == 1
-            # the target is ~1 s (a 0.2 s poll); 2 s leaves room for a loaded 2-core machine
-            deadline = time.monotonic() + 2.0
-            while not _feed(fast, "u-later").cards:
-                assert time.monotonic() < deadline, "a live user was not served within 2 s"
-                time.sleep(0.01)
-    finally:
-        with_filter.stop()
-        without.stop()
+        batch = pb.RankFeedBatchRequest(user_ids=users + [f"x{i}" for i in range(200)], limit=3)
+        got = fast.RankFeedBatch(batch, timeout=5)
+        assert _same(got) == _same(read.RankFeedBatch(batch, timeout=5))
+        assert [len(f.cards) for f in got.feeds[:3]] == [2, 1, 0]
+        before = _cap_reads(client)
+        for i in range(50):
+            assert not _feed(fast, f"x{i}").cards
+        assert _cap_reads(client) - before == 0, "non-members should not be read"
+        # a user given live rows through the other server is a member here within a second
+        stored = read.RecordExposures(
+            pb.RecordExposuresRequest(events=[live_exposure("u-later", "i1")]), timeout=5
+        )
+        assert stored.stored == 1
+        # the target is ~1 s (a 0.2 s poll); 2 s leaves room for a loaded 2-core machine
+        deadline = time.monotonic() + 2.0
+        while not _feed(fast, "u-later").cards:
+            assert time.monotonic() < deadline, "a live user was not served within 2 s"
+            time.sleep(0.01)
 
 
 def test_a_flip_swaps_the_filter_with_the_snapshot(
@@ -199,7 +178,7 @@ def test_a_flip_swaps_the_filter_with_the_snapshot(
     try:
         with grpc.insecure_channel(svc.target) as ch:
             assert wait_for_health(ch, SERVING) == SERVING
-            _wait_read(svc)
+            wait_members_read(svc)
             stub = pb_grpc.DebunkServiceStub(ch)
 
             def keep_asking() -> None:
@@ -238,13 +217,8 @@ def test_non_members_are_degraded_as_a_read_would_be_once_redis_stops(tmp_path: 
     server.start()
     settings = RedisSettings(url=server.url, socket_timeout=0.2)
     snapshot(redis.Redis.from_url(server.url), "v1", MEMBERS)
-    fast = ServiceThread(settings, member_filter=True).start()
-    read = ServiceThread(settings, member_filter=False).start()
     try:
-        with grpc.insecure_channel(fast.target) as a, grpc.insecure_channel(read.target) as b:
-            assert wait_for_health(a, SERVING) == SERVING == wait_for_health(b, SERVING)
-            _wait_read(fast)
-            stubs = [pb_grpc.DebunkServiceStub(a), pb_grpc.DebunkServiceStub(b)]
+        with filtered_and_reading(settings) as stubs:
             up = [_feed(s, "nobody") for s in stubs]
             assert [(r.degraded, len(r.cards)) for r in up] == [(False, 0), (False, 0)]
             server.stop()
@@ -255,6 +229,4 @@ def test_non_members_are_degraded_as_a_read_would_be_once_redis_stops(tmp_path: 
             down = [_feed(s, "nobody") for s in stubs]
             assert [(r.degraded, len(r.cards)) for r in down] == [(True, 0), (True, 0)]
     finally:
-        fast.stop()
-        read.stop()
         server.stop()

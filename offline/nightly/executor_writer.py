@@ -1,7 +1,9 @@
 """Materialization from Spark executors: the exposure state's users are spread over tasks and
 each task writes its users' hashes into Redis itself (feature_store.partition_writer); the
 driver registered the version, keeps its heartbeat while the tasks run, sums the counts they
-return and commits once (offline.nightly.materialize). A failed job records the write as
+return and commits once (offline.nightly.materialize). Each task also returns its users' id
+hashes (16 bytes a user, computed as it writes them), from which the driver builds the
+snapshot's member filter exactly as a driver-side write does. A failed job records the write as
 abandoned, so the current version keeps serving and the next run's GC removes the partial one.
 """
 
@@ -13,11 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from feature_store.models import PairScorer
-from feature_store.partition_writer import PartitionCounts, write_partition
+from feature_store.partition_writer import PartitionCounts, member_hashes, write_partition
 from feature_store.settings import RedisSettings
 from feature_store.snapshots import SnapshotWriter
 from offline.join.engine import JoinEngine
@@ -26,10 +30,11 @@ if TYPE_CHECKING:
     from offline.join.spark_engine import SparkEngine
 
 _COUNTS = pa.schema(
-    [("users", pa.int64()), ("pairs", pa.int64()), ("skipped_invalid_ids", pa.int64())]
-)
+    [("users", pa.int64()), ("pairs", pa.int64()), ("skipped_invalid_ids", pa.int64()),
+     ("members", pa.binary())]
+)  # fmt: skip
 
-_SPARK_COUNTS = "users long, pairs long, skipped_invalid_ids long"
+_SPARK_COUNTS = "users long, pairs long, skipped_invalid_ids long, members binary"
 
 
 class ExecutorExposures:
@@ -52,16 +57,20 @@ class ExecutorExposures:
 
     def __call__(self, writer: SnapshotWriter, state: Path, scorer: PairScorer | None) -> None:
         """Write the exposure state Parquet file ``state`` into ``writer``'s version and add
-        the tasks' counts to its summary; on failure, abandon the write and raise."""
+        the tasks' counts and users (for its member filter) to its summary; on failure,
+        abandon the write and raise."""
         try:
             with writer.beating():
-                counts = self._run(writer.version, state, scorer)
+                counts, hashes = self._run(writer.version, state, scorer)
         except BaseException:
             writer.abandon()
             raise
-        writer.add_counts(counts.users, counts.pairs, counts.skipped_invalid_ids)
+        writer.add_counts(counts.users, counts.pairs, counts.skipped_invalid_ids, members=hashes)
 
-    def _run(self, version: str, state: Path, scorer: PairScorer | None) -> PartitionCounts:
+    def _run(
+        self, version: str, state: Path, scorer: PairScorer | None
+    ) -> tuple[PartitionCounts, np.ndarray]:
+        """Run the write job; the tasks' summed counts and their users' id hashes."""
         from offline.join.spark_engine import from_arrow, to_arrow
 
         session = self.engine.session
@@ -90,7 +99,5 @@ class ExecutorExposures:
         finally:
             if shipped is not None:
                 shipped.unpersist()
-        total = PartitionCounts()
-        for row in rows.to_pylist():
-            total = total + PartitionCounts(**row)
-        return total
+        total = PartitionCounts(*(pc.sum(rows[name]).as_py() or 0 for name in _COUNTS.names[:3]))
+        return total, member_hashes(rows["members"].to_pylist())
