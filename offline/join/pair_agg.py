@@ -84,7 +84,11 @@ def aggregate_rows(
     group_of = np.empty(m, np.int64)
     count, first_ts, last_ts = (np.empty(m, np.int64) for _ in range(3))
     first_share, last_share = np.empty(m, np.int64), np.empty(m, np.int64)
-    max_action, mask, max_score = np.empty(m, np.int8), np.empty(m, np.uint8), np.empty(m, np.float32)
+    max_action, mask, max_score = (
+        np.empty(m, np.int8),
+        np.empty(m, np.uint8),
+        np.empty(m, np.float32),
+    )
     _, offsets, data = users.buffers()
     groups = _idscan.aggregate_pairs(
         offsets, _offset_width(users.type), users.offset, len(users),
@@ -144,7 +148,9 @@ def _joined(
 def _surface_counts(rumor: np.ndarray, surface: np.ndarray, index: RumorCodes) -> pa.Table:
     """Joined rows per (rumor, surface) that occur, as SURFACE_COUNT_SCHEMA rows."""
     width = len(SURFACES)
-    counts = np.bincount(rumor.astype(np.int64) * width + surface, minlength=len(index.rumors) * width)
+    counts = np.bincount(
+        rumor.astype(np.int64) * width + surface, minlength=len(index.rumors) * width
+    )
     seen = np.flatnonzero(counts)
     return pa.table(
         {
