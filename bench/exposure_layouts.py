@@ -72,6 +72,7 @@ def layouts(spark_group_rows: int) -> dict[str, Layout]:
             f"a file's rows or {spark_group_rows} (128 MB) a row group (Spark-like)",
             spark,
         ),
+        "pyspark": Layout("pyspark", "written by PySpark (see bench/exposure_pyspark.py)", {}),
         "pyarrow-128k": Layout(
             "pyarrow-128k",
             "snappy, dictionary ids, 128Ki-row groups",
@@ -90,8 +91,10 @@ def layouts(spark_group_rows: int) -> dict[str, Layout]:
     }
 
 
-QUICK_LAYOUTS = ("generator", "pyarrow", "spark", "pyarrow-128k")
-FULL_LAYOUTS = ("generator", "pyarrow", "spark", "pyarrow-128k", "zstd-dict", "snappy-plain")
+QUICK_LAYOUTS = ("generator", "pyarrow", "spark", "pyspark", "pyarrow-128k")
+FULL_LAYOUTS = (*QUICK_LAYOUTS, "zstd-dict", "snappy-plain")
+# Written by PySpark from the pyarrow layout's files (bench/exposure_pyspark.py), after it.
+REWRITTEN = {"pyspark": "pyarrow"}
 HIT_RATES = (0.001, 0.01, 0.05, 0.10)
 
 
@@ -177,6 +180,11 @@ def ensure_world(
     missing = [n for n in names if n not in meta.get("layouts", {})]
     if not missing:
         return root, meta
+    written = [n for n in missing if n not in REWRITTEN]
+    written += [
+        s for n, s in REWRITTEN.items() if n in missing and s not in meta.get("layouts", {})
+    ]
+    written = list(dict.fromkeys(written))
     rng = np.random.default_rng(seed)
     user_weight = np.cumsum(rng.lognormal(0.0, 1.5, users))
     per_day = rows // days
@@ -195,16 +203,22 @@ def ensure_world(
         all_layouts = all_layouts or layouts(spark_rows)
         idx = pc.cast(pc.utf8_slice_codeunits(table["item_id"], 1), pa.int64()).to_numpy()
         counts += np.bincount(idx, minlength=len(counts))
-        for name in missing:
+        for name in written:
             _write_day(root / name / "exposures" / f"dt=day{day:03d}", table, all_layouts[name])
     pq.write_table(pa.table({"rows": counts}), root / "items.parquet")
     assert all_layouts is not None
+    descriptions = {n: all_layouts[n].description for n in written}
+    if "pyspark" in missing:
+        from bench.exposure_pyspark import write_pyspark
+
+        descriptions["pyspark"] = write_pyspark(
+            root / "pyarrow" / "exposures", root / "pyspark" / "exposures", SPARK_FILES_PER_DAY
+        )
     meta = {
         "users": users, "days": days, "rows": per_day * days, "seed": seed,
         "distinct_days": distinct_days,
         "spark_group_rows": spark_rows,
-        "layouts": {**meta.get("layouts", {}),
-                    **{n: all_layouts[n].description for n in missing}},
+        "layouts": {**meta.get("layouts", {}), **descriptions},
     }  # fmt: skip
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return root, meta

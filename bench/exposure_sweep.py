@@ -69,6 +69,7 @@ def sweep_rows(points: list[dict[str, Any]]) -> list[list[Any]]:
                 f"{ours['rows_per_s'] / 1e6:.1f}M",
                 f"{duck['rows_per_s'] / 1e6:.1f}M",
                 p["ours_over_duckdb_throughput"],
+                p["ours_over_duckdb_cpu"],
                 f"{ours['peak_rss_mb']:.0f} / {duck['peak_rss_mb']:.0f}",
                 "yes" if p["match"] else "NO",
             ]
@@ -79,10 +80,11 @@ def sweep_rows(points: list[dict[str, Any]]) -> list[list[Any]]:
 def print_sweep(sweep: dict[str, Any]) -> None:
     """The sweep table and what each layout is."""
     headers = ["layout", "rows on tags", "log rows", "pairs", "ours rows/s", "duckdb rows/s"]
-    headers += ["ours/duckdb", "peak RSS MB ours / duckdb", "match"]
+    headers += ["ours/duckdb", "cpu ours/duckdb", "peak RSS MB ours / duckdb", "match"]
     print()
     print(format_table(headers, sweep_rows(sweep["points"])))
     for name, text in sweep["layouts"].items():
         print(f"  {name}: {text}")
     ratios = [p["ours_over_duckdb_throughput"] for p in sweep["points"]]
     print(f"ours/duckdb: min {min(ratios):.2f}, max {max(ratios):.2f} over {len(ratios)} points")
+    print("cpu ours/duckdb: duckdb's CPU seconds (both threads) over ours, same runs")

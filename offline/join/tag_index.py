@@ -10,21 +10,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from offline.join.aggregate import aggregate_hits
 from offline.join.contracts import Partial
 from offline.join.idfilter import IdFilter
+from offline.join.pair_agg import RumorCodes, aggregate_rows
 
 
 @dataclass(frozen=True)
 class TagIndex:
     """Tagged items as lookup arrays: one set lookup finds both the rows on tagged items and
-    their (first) rumor; the rare items tagged to several rumors are joined apart."""
+    their (first) rumor; the rare items tagged to several rumors are joined apart. ``codes``
+    holds the rumors as int codes, so the joined rows are aggregated on integers
+    (offline.join.pair_agg)."""
 
     items: pa.Array
     first_rumor: pa.Array
     first_score: pa.Array  # the tag score of each item's first rumor
     extra: pa.Table  # (item_id, rumor_id, tag_score) beyond each item's first rumor
     prefilter: IdFilter  # drops most untagged rows before the exact lookup
+    codes: RumorCodes  # the items' rumors as int codes, for the aggregation
     # item_id -> position in ``items``, for the exact test of a few dictionary entries at a time
     # (pc.index_in would build its hash set of every tagged item again on each call).
     positions: dict[str, int] = field(default_factory=dict, repr=False)
@@ -44,7 +47,10 @@ class TagIndex:
         items = items.filter(mask)
         extra = ordered.filter(pc.invert(mask))
         positions = {item: i for i, item in enumerate(items.to_pylist())}
-        return cls(items, rumors, scores, extra, IdFilter.build(items), positions)
+        # ``extra`` is sorted by item, so each item's further rumors are one run.
+        extra_pos = np.array([positions[i] for i in extra["item_id"].to_pylist()], np.int64)
+        codes = RumorCodes.build(rumors, scores, extra_pos, extra)
+        return cls(items, rumors, scores, extra, IdFilter.build(items), codes, positions)
 
     def entry_positions(self, dictionary: pa.Array) -> np.ndarray:
         """Per entry of a dictionary of item ids: its position in ``items``, -1 when the item is
@@ -56,28 +62,23 @@ class TagIndex:
             out[maybe] = [-1 if p is None else p for p in found]
         return out
 
-    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[pa.Array, pa.Array, pa.Array]:
-        """Rows on tagged items (as row numbers), their first rumor and that tag's score, by
-        exact lookup."""
+    def lookup(self, item_ids: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows on tagged items (as row numbers) and their items' positions, by exact lookup."""
         position = pc.index_in(item_ids, value_set=self.items)
         found = pc.is_valid(position)
-        rows = pa.array(np.flatnonzero(found.to_numpy(zero_copy_only=False)))
-        at = position.filter(found)
-        return rows, pc.take(self.first_rumor, at), pc.take(self.first_score, at)
+        rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
+        at = position.filter(found).to_numpy().astype(np.int64)
+        return rows, at
 
 
 def join_candidates(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
     """Candidate rows (of many batches, so the lookup set is built once for all of them)
     joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
-    rows, rumors, scores = index.lookup(candidates["item_id"])
-    hits = candidates.take(rows)
-    if not hits.num_rows:
+    rows, at = index.lookup(candidates["item_id"])
+    if not len(rows):
         return 0, None
-    joined = hits.append_column("rumor_id", rumors).append_column("tag_score", scores)
-    if index.extra.num_rows:
-        more = hits.join(index.extra, keys="item_id", join_type="inner", use_threads=False)
-        joined = pa.concat_tables([joined, more.select(joined.column_names)])
-    return hits.num_rows, aggregate_hits(joined)
+    hits = candidates.take(pa.array(rows)) if len(rows) < candidates.num_rows else candidates
+    return len(rows), aggregate_rows(hits, at, index.codes)
 
 
 def join_known(hits: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
@@ -85,13 +86,5 @@ def join_known(hits: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
     index, from its dictionary entry) joined to their rumors and aggregated."""
     if not hits.num_rows:
         return 0, None
-    at = hits["tag_pos"]
-    joined = hits.drop_columns(["tag_pos"])
-    joined = joined.append_column("rumor_id", pc.take(index.first_rumor, at))
-    joined = joined.append_column("tag_score", pc.take(index.first_score, at))
-    if index.extra.num_rows:
-        more = joined.drop_columns(["rumor_id", "tag_score"]).join(
-            index.extra, keys="item_id", join_type="inner", use_threads=False
-        )
-        joined = pa.concat_tables([joined, more.select(joined.column_names)])
-    return hits.num_rows, aggregate_hits(joined)
+    at = hits["tag_pos"].combine_chunks().to_numpy()
+    return hits.num_rows, aggregate_rows(hits, at, index.codes)
