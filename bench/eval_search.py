@@ -12,8 +12,8 @@ score reaching it). Our matcher is also reported at the service's own threshold
 (``Thresholds().search`` for search rows, what SearchTop answers at; ``Thresholds().high`` for
 posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
-test half is read once per version); ``--rows 1`` or ``--rows 2`` restricts the tables to one
-judging round (round 2 was written before any of its rows was scored). Writes
+test half is read once per version); ``--rows 1``, ``2`` or ``3`` restricts the tables to one
+judging round (rounds 2 and 3 were each written before any of their rows was scored). Writes
 ``bench/out/eval_search.json``.
 """
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--rows",
-        choices=("all", "1", "2"),
+        choices=("all", *(str(r) for r in judged_sets.ROUNDS)),
         default="all",
         help="the tables for the rows of one judging round only (thresholds use every tune row)",
     )
