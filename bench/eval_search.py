@@ -10,10 +10,12 @@ Each method answers a query with its top-1 rumor when the score reaches a thresh
 tune half (per family: search-style rows aim at precision 0.95, posted text at 0.90; the lowest
 score reaching it). Our matcher is also reported at the service's own threshold
 (``Thresholds().search`` for search rows, what SearchTop answers at; ``Thresholds().high`` for
-posted text, what GroupWarnings and the auto-tagger answer at). The tables are the test half;
+posted text, what GroupWarnings and the auto-tagger answer at), and ``no-intent`` is the same
+matcher without the intent charge at its old thresholds (docs/decisions/0048), in the same
+run. The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
-test half is read once per version); ``--rows 1`` or ``--rows 2`` restricts the tables to one
-judging round (round 2 was written before any of its rows was scored). Writes
+test half is read once per version); ``--rows 1``, ``2`` or ``3`` restricts the tables to one
+judging round (rounds 2 and 3 were each written before any of their rows was scored). Writes
 ``bench/out/eval_search.json``.
 """
 
@@ -30,12 +32,15 @@ import numpy as np
 from bench import judged as judged_sets
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
 from bench.search_scoring import PRECISION_TARGET, kind_metrics, pick_threshold, right_answers
-from matching import LibraryEntry
+from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "ced"
 OUT = Path(__file__).parent / "out" / "eval_search.json"
 FAMILIES = ("search", "text")
+# The matcher as it was before the intent charge (docs/decisions/0048): its scorer and its
+# thresholds, reported in the same run as the current one.
+BEFORE_INTENT = Thresholds(high=0.9702, low=0.7284, search=0.8134)
 
 
 def load_library(data: Path) -> list[LibraryEntry]:
@@ -92,7 +97,7 @@ def fmt(x: float | None) -> str:
 def table(results: list[dict]) -> str:
     """Per kind, one line per method: p@1, r@1, false-answer rate, top-1 right (the half
     evaluated)."""
-    head = f"{'kind':<12} {'method':<16} {'rows':>4} {'p@1':>5} {'r@1':>5} {'false':>5} {'top1':>5}"
+    head = f"{'kind':<12} {'method':<18} {'rows':>4} {'p@1':>5} {'r@1':>5} {'false':>5} {'top1':>5}"
     lines = [head, "-" * len(head)]
     for kind in judged_sets.KINDS:
         if not results[0]["metrics"][kind]["rows"]:
@@ -102,7 +107,7 @@ def table(results: list[dict]) -> str:
             extra = f"  (near rumor {m['near_answer_rate']:.2f})" if "near_answer_rate" in m else ""
             rates = (m["p_at_1"], m["r_at_1"], m["false_answer_rate"], m["top1_right_rate"])
             lines.append(
-                f"{kind:<12} {res['method']:<16} {m['rows']:>4} "
+                f"{kind:<12} {res['method']:<18} {m['rows']:>4} "
                 + " ".join(fmt(x) for x in rates)
                 + extra
             )
@@ -121,7 +126,7 @@ def threshold_lines(results: list[dict]) -> str:
                 c = res["tuning"][f]
                 note = f" (tune p={c['precision']}{'' if c['reached'] else ', target not reached'})"
             parts.append(f"{f}>={res['thresholds'][f]:.4g}{note}")
-        lines.append(f"  {res['method']:<16} " + "; ".join(parts))
+        lines.append(f"  {res['method']:<18} " + "; ".join(parts))
     return "\n".join(lines)
 
 
@@ -158,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--rows",
-        choices=("all", "1", "2"),
+        choices=("all", *(str(r) for r in judged_sets.ROUNDS)),
         default="all",
         help="the tables for the rows of one judging round only (thresholds use every tune row)",
     )
@@ -179,15 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"library {len(library)} CED rumors; judged rows {len(rows)}; "
           f"rumors covered {len({r.expected for r in rows if r.expected})}")  # fmt: skip
     matcher = MatcherRetriever(library)
-    methods = [matcher, Bm25Retriever(library), TfidfRetriever(library)]
+    before = MatcherRetriever(
+        library, Matcher(BEFORE_INTENT, ScoreParams(intent_cost=0.0)), name="no-intent"
+    )
+    methods = [matcher, before, Bm25Retriever(library), TfidfRetriever(library)]
     results, predictions = [], {}
     for method in methods:
         names, score, seconds = run_method(method, rows, post_ids)
         predictions[method.name] = (names, score)
         chosen = thresholds_on_tune(rows, names, score)
         runs = [(f"{method.name}@tuned", {f: c["threshold"] for f, c in chosen.items()})]
-        if method is matcher:
-            runs.insert(0, (f"{method.name}@service", matcher.service_thresholds))
+        if isinstance(method, MatcherRetriever):
+            runs.insert(0, (f"{method.name}@service", method.service_thresholds))
         for label, per_family in runs:
             results.append(
                 {

@@ -47,7 +47,10 @@ class MatcherRetriever:
 
     name = "matcher"
 
-    def __init__(self, library: Sequence[LibraryEntry], matcher: Matcher | None = None) -> None:
+    def __init__(
+        self, library: Sequence[LibraryEntry], matcher: Matcher | None = None, name: str = "matcher"
+    ) -> None:
+        self.name = name
         self.matcher = (matcher or Matcher()).build(list(library))
         self.index_of = {e.rumor_id: i for i, e in enumerate(library)}
 

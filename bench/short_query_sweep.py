@@ -35,11 +35,12 @@ Combine = Callable[[PairFeatures, ScoreParams], np.ndarray]
 
 
 def _score(f: PairFeatures, p: ScoreParams, knee: np.ndarray | float, cap: np.ndarray | float):
-    """main's combine with the coverage knee and the unexplained cap given per cell."""
+    """main's combine with the coverage knee and the unexplained cap given per cell (the intent
+    charge of docs/decisions/0048 as main has it)."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
     focus = np.minimum(1.0, f.coverage / knee) ** p.mass_focus
-    charge = p.unexplained_cost * np.minimum(_unexplained(f), cap)
+    charge = p.unexplained_cost * np.minimum(_unexplained(f), cap) + scoring.intent_charge(f, p)
     mass = 1.0 - np.exp(-np.maximum(f.bm * focus - charge, 0.0) / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 

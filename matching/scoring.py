@@ -38,6 +38,7 @@ import numpy as np
 
 from matching.grams import PAIR_BIT, WORD_BASE
 from matching.index import Index
+from matching.intent import intent_ids
 
 # (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
 # thread (8 MB of address space, touched only where postings land)
@@ -58,6 +59,9 @@ class ScoreParams:
     mass_focus: float = 2.0
     unexplained_cost: float = 1.0
     unexplained_cap: float = 1.5
+    intent_cost: float = 4.0
+    intent_cap: float = 2.0
+    intent_size: float = 8.0
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -234,6 +238,7 @@ class PairFeatures:
     shared: np.ndarray  # s / idf_max
     wording: np.ndarray  # idf of the shared words and character pairs / idf_max
     bm: np.ndarray  # bm / idf_max
+    intent: np.ndarray  # the text's intent words the document does not hold (a count)
 
 
 def pair_features(
@@ -249,20 +254,25 @@ def pair_features(
     wording = grams >= WORD_BASE  # words and character pairs
     w = np.where(grams >= PAIR_BIT, 0.0, w_all)  # pairs weigh in containment only
     text_norm = np.bincount(owner, weights=w, minlength=n_texts)
+    ids = intent_ids()  # a sorted handful: a binary search beats np.isin's per-value scan
+    intent = (ids[np.minimum(np.searchsorted(ids, grams), len(ids) - 1)] == grams).astype(float)
+    text_intent = np.bincount(owner, weights=intent, minlength=n_texts)
     rare = known & (index.common_rank[gi] < 0)
     sel = np.flatnonzero(rare)
     rep, docs, sat = _expand(index, gi[sel])
     ws = w[sel][rep]
     ww = np.where(wording[sel], w_all[sel], 0.0)[rep]
-    t, d, (shared, bm, words) = _cell_sums(owner[sel][rep], docs, (ws, ws * sat, ww), n_texts,
-                                           len(index.doc_norm))  # fmt: skip
+    t, d, (shared, bm, words, held) = _cell_sums(
+        owner[sel][rep], docs, (ws, ws * sat, ww, intent[sel][rep]), n_texts, len(index.doc_norm)
+    )
     top = _top_per_text(t, index.doc_order[d], bm, candidates, floor)
-    t, d, shared, bm, words = t[top], d[top], shared[top], bm[top], words[top]
+    t, d, shared, bm, words, held = t[top], d[top], shared[top], bm[top], words[top], held[top]
     common = np.flatnonzero(known & ~rare)
     c_words = np.where(wording[common], w_all[common], 0.0)
-    extra, extra_words = _common_shared(
-        index, t, d, owner[common], index.common_rank[gi[common]], (w[common], c_words), n_texts
-    )
+    extra, extra_words, extra_held = _common_shared(
+        index, t, d, owner[common], index.common_rank[gi[common]],
+        (w[common], c_words, intent[common]), n_texts,
+    )  # fmt: skip
     shared = shared + extra
     words = words + extra_words
     return PairFeatures(
@@ -273,6 +283,7 @@ def pair_features(
         shared=shared / index.idf_max,
         wording=words / index.idf_max,
         bm=(bm + extra * index.doc_unit[d]) / index.idf_max,
+        intent=np.maximum(text_intent[t] - held - extra_held, 0.0),
     )
 
 
@@ -283,12 +294,23 @@ def unexplained_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     return p.unexplained_cost * np.minimum(np.maximum(unexplained, 0.0), p.unexplained_cap)
 
 
+def intent_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
+    """Evidence each cell loses for the text's intent words the document does not hold (an
+    unmet need: 「<show> 全集 在线」 asks for the show, not for a rumor about it), in full for a
+    text up to ``intent_size`` units and by the square of that share above it (in a long post
+    such a word is one among many)."""
+    mass = f.shared / np.maximum(f.coverage, 1e-9)
+    size = np.minimum(1.0, p.intent_size / np.maximum(mass, 1e-9)) ** 2
+    return p.intent_cost * np.minimum(f.intent, p.intent_cap) * size
+
+
 def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     """The score of each cell from its features, in [0, 1]."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
     focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
-    evidence = np.maximum(f.bm * focus - unexplained_charge(f, p), 0.0)
+    charge = unexplained_charge(f, p) + intent_charge(f, p)
+    evidence = np.maximum(f.bm * focus - charge, 0.0)
     mass = 1.0 - np.exp(-evidence / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 

@@ -24,6 +24,7 @@ def features(coverage: list[float], shared: float = 3.0, bm: float = 4.5) -> Pai
         shared=np.full(n, shared),
         wording=np.zeros(n),
         bm=np.full(n, bm),
+        intent=np.zeros(n),
     )
 
 

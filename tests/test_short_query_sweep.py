@@ -23,6 +23,7 @@ def cells(shared: list[float], coverage: list[float], bm: list[float]) -> PairFe
         shared=np.array(shared),
         wording=np.zeros(n),
         bm=np.array(bm),
+        intent=np.zeros(n),
     )
 
 
