@@ -24,6 +24,9 @@ class Metrics:
     """One registry per server, so several servers (tests, workers) never collide."""
 
     def __init__(self) -> None:
+        # Calls being handled and when the last one started (the drain waits for both to settle).
+        self.active = 0
+        self.last_started = 0.0
         self.registry = CollectorRegistry()
         self.latency = Histogram(
             "debunk_rpc_latency_seconds", "Server-side latency of each RPC.", ["method"],
@@ -124,6 +127,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         async def timed(body: bytes, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             in_flight.inc()
+            metrics.active += 1
+            metrics.last_started = started
             try:
                 request = await decode(method, parse, body, context, bad_bodies)
                 reply = await inner(request, context)
@@ -136,6 +141,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 in_flight.dec()
+                metrics.active -= 1
                 latency.observe(time.perf_counter() - started)
             if getattr(reply, "degraded", False):
                 degraded.inc()

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,7 @@ class DebunkServer:
         """
         steps = (
             ("health", self._health.enter_graceful_shutdown(), 5.0),
+            ("settle", self._settle(), self.config.grace_s),
             ("grpc", self._server.stop(self.config.grace_s), self.config.grace_s + 5.0),
             ("watcher", self._watcher.stop(), 5.0),
             ("live", self._live.stop(), 5.0),
@@ -169,6 +171,13 @@ class DebunkServer:
         self.metrics.close()
         await asyncio.to_thread(self._cpu.close)
         log.info("stopped")
+
+    async def _settle(self, quiet_s: float = 0.2) -> None:
+        """Wait until no call is being handled and none has started for ``quiet_s``: grpc's
+        stop cancels calls the transport holds but a busy loop has not started, so those get
+        their turn first (bounded by the grace period in ``stop``)."""
+        while self.metrics.active or time.perf_counter() - self.metrics.last_started < quiet_s:
+            await asyncio.sleep(0.02)
 
     async def _close_redis(self) -> None:
         await self._transport.aclose()
