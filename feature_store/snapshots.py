@@ -33,11 +33,15 @@ from feature_store import keys, liveness
 from feature_store.bulk import BulkLoader
 from feature_store.codecs import TAG_SCORE_STEPS, dump_json, encode_item_scores
 from feature_store.models import PairScorer, encode_feed_model, encode_prebunks, pack_logits
+from feature_store.snapshot_gc import (  # noqa: F401  (re-exported: callers import them from here)
+    ABANDON_AFTER_S,
+    collect_garbage,
+    current_version,
+    unlink_matching,
+    writer_abandoned,
+)
 from feature_store.transport.encoding import hset_payload
 
-# A partial write whose writer's heartbeat is older than this is abandoned (its writer is on
-# another host, or stuck); one whose writer process is gone from this host is at once.
-ABANDON_AFTER_S = 600
 HEARTBEAT_EVERY_S = 30
 # Connections a bulk exposure write spreads its payloads over (feature_store.bulk; measured in
 # docs/benchmarks.md, decision 0045).
@@ -246,7 +250,7 @@ class SnapshotWriter:
 
     def _clear_partial(self) -> None:
         """Remove whatever an earlier, killed write of this same version left behind."""
-        _unlink_matching(self.client, keys.version_pattern(self.version))
+        unlink_matching(self.client, keys.version_pattern(self.version))
 
     def write_catalog(self, rumors: Iterable[Rumor], debunks: Iterable[Debunk]) -> None:
         """Write the rumor and debunk catalogs of this version."""
@@ -446,65 +450,3 @@ class SnapshotWriter:
         self.summary.collected = collect_garbage(self.client, keep=keep)
         self.summary.gc_seconds = round(time.perf_counter() - gc_started, 3)
         return self.summary
-
-
-def current_version(client: redis.Redis) -> str | None:
-    """The version the pointer names, or None before the first materialization."""
-    raw = client.get(keys.CURRENT)
-    return raw.decode() if raw else None
-
-
-def writer_abandoned(record: bytes | str, now: float, abandon_after_s: float) -> bool:
-    """Whether the ``keys.WRITING`` value ``record`` names a writer that is gone: its process
-    no longer runs on this host, it recorded that it gave up (SnapshotWriter.abandon), or its
-    heartbeat is older than ``abandon_after_s``. A bare
-    number (what older writers stored: the start time) is a heartbeat that old."""
-    text = record.decode() if isinstance(record, bytes) else record
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return False  # unreadable: leave it (a human should look)
-    if isinstance(parsed, int | float):
-        return now - float(parsed) > abandon_after_s
-    if not isinstance(parsed, dict):
-        return False
-    if parsed.get("abandoned") is True or liveness.writer_gone(parsed):
-        return True
-    beat = parsed.get("heartbeat", parsed.get("started", 0))
-    return now - float(beat) > abandon_after_s
-
-
-def collect_garbage(
-    client: redis.Redis, *, keep: int = 2, abandon_after_s: float = ABANDON_AFTER_S
-) -> list[str]:
-    """Delete complete versions beyond the newest ``keep`` and partial writes whose writer is
-    gone (``writer_abandoned``)."""
-    keep = max(keep, 1)
-    current = current_version(client)
-    complete = [v.decode() for v in client.zrange(keys.VERSIONS, 0, -1)]
-    survivors = set(complete[-keep:]) | ({current} if current else set())
-    doomed = [v for v in complete if v not in survivors]
-    now = time.time()
-    for raw, record in client.hgetall(keys.WRITING).items():
-        version = raw.decode()
-        if version not in survivors and writer_abandoned(record, now, abandon_after_s):
-            doomed.append(version)
-    for version in doomed:
-        _unlink_matching(client, keys.version_pattern(version))
-        client.zrem(keys.VERSIONS, version)
-        client.hdel(keys.WRITING, version)
-    return doomed
-
-
-def _unlink_matching(client: redis.Redis, pattern: bytes, chunk: int = 1000) -> int:
-    """UNLINK every key matching ``pattern``, in chunks; returns how many."""
-    removed = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=pattern, count=chunk):
-        batch.append(key)
-        if len(batch) >= chunk:
-            removed += client.unlink(*batch)
-            batch.clear()
-    if batch:
-        removed += client.unlink(*batch)
-    return removed
