@@ -77,13 +77,24 @@ def free_port(below: int = 65536) -> int:
     raise RuntimeError(f"no free loopback port under {below}")
 
 
+def _load_prctl() -> Any:
+    """libc's prctl, resolved once in the parent: a child forked from a threaded process must
+    not dlopen (it may take a lock another thread held at the fork), only call."""
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
 def _child_setup() -> None:
-    """In the child: files it creates are its owner's only (umask 077), and it gets SIGTERM
-    when the thread that started it dies, so no orphan server outlives a crash (SIGTERM makes
-    redis-server fsync its AOF and save before it exits)."""
-    os.umask(0o077)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    """In the child (after the fork, before the exec; the umask is Popen's own): it gets
+    SIGTERM when the thread that started it dies, so no orphan server outlives a crash
+    (SIGTERM makes redis-server fsync its AOF and save before it exits)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _text(value: Any) -> str:
@@ -309,6 +320,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we shut the server down cleanly
+            umask=0o077,  # files it creates are its owner's only
             preexec_fn=_child_setup,
         )
 

@@ -308,6 +308,7 @@ class SnapshotWriter:
         users = sorted(set(user_factors) | set(prebunks))
         logits = _prebunk_logits(scorer, prebunks) if scorer is not None else {}
         written = 0
+        prebunked: list[str] = []  # hashed for the member filter a batch at a time
         for user in users:
             if not keys.valid_id(user):
                 self.summary.skipped_invalid_ids += 1
@@ -321,12 +322,15 @@ class SnapshotWriter:
                     fields[b"q"] = logits[user]
             pipe.hset(keys.user_model(self.version, user), mapping=fields)
             if b"p" in fields:
-                self._add_members([user])
+                prebunked.append(user)
             written += 1
             if written % self.batch_users == 0:
                 pipe.execute()
+                self._add_members(prebunked)
+                prebunked = []
                 self._beat()
         pipe.execute()
+        self._add_members(prebunked)
         self.summary.model_users += written
 
     def write_exposures(

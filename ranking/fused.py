@@ -93,7 +93,7 @@ def rank_feed_fused(
     """``rank_feed``'s answer (same candidates, scores and features), in one pass: the C pass
     when it is built, ``c_pass`` is set and it can answer, else the Python one (which is what
     the C pass is tested against, with ``c_pass=False``)."""
-    if not exposures and (model is None or not model.prebunks):
+    if limit <= 0 or (not exposures and (model is None or not model.prebunks)):
         return []
     ranker = catalog.model if model is not None else None
     top = None

@@ -53,8 +53,8 @@ def rank_feed(
     each rumor's debunk and orders cards within an exposure strength; a prebunk card (at most
     one) may follow the exposed ones. Without, the rules alone rank.
     """
-    if not exposures and (model is None or not model.prebunks):
-        return []  # nothing to rank: most users of a platform
+    if limit <= 0 or (not exposures and (model is None or not model.prebunks)):
+        return []  # nothing asked for, or nothing to rank: most users of a platform
     ranker = catalog.model if model is not None else None
     candidates = exposed_rumor_candidates(exposures, catalog)
     candidates = drop_unconfirmed_rumors(candidates)

@@ -53,6 +53,8 @@ def feed_order(c: Candidate) -> tuple[float, int, int, str, str]:
 def select_top(candidates: list[Candidate], limit: int) -> list[Candidate]:
     """The ``limit`` best in ``feed_order``, one per claim cluster (siblings state the same
     claim: the strongest exposure's rumor and its debunk stand for the cluster)."""
+    if limit <= 0:
+        return []
     seen: set[str] = set()
     out = []
     for c in sorted(candidates, key=feed_order):

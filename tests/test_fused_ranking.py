@@ -69,3 +69,23 @@ def test_a_new_catalog_object_gets_a_new_table() -> None:
     assert rank_table(cat) is rank_table(cat)
     assert rank_table(withdrawn) is not rank_table(cat)
     assert rank_feed_fused(exps, withdrawn, now=NOW, limit=5) == []
+
+
+def test_a_limit_below_one_gives_no_cards_on_every_path() -> None:
+    """``limit`` 0 (or less) asks for nothing: the reference, the fused Python and C passes and
+    the selector all answer [], not every card (the RPCs refuse such a limit before ranking)."""
+    rng = random.Random(5)
+    cat = world(rng)
+    tried = 0
+    for _ in range(100):
+        exps, model, d = exposures(rng, cat), user_model(rng, cat), delivery(rng, cat)
+        if not rank_feed(exps, cat, now=NOW, limit=5, delivery=d, model=model):
+            continue
+        tried += 1
+        for limit in (0, -1):
+            assert rank_feed(exps, cat, now=NOW, limit=limit, delivery=d, model=model) == []
+            for c_pass in (True, False):
+                got = rank_feed_fused(exps, cat, now=NOW, limit=limit, delivery=d, model=model,
+                                      c_pass=c_pass)  # fmt: skip
+                assert got == []
+    assert tried > 20

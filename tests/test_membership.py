@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pyarrow as pa
 import redis
 from google.protobuf.json_format import MessageToDict
@@ -18,7 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from domain.exposure_screen import screen
-from domain.membership import MemberFilter, id_hashes
+from domain.membership import MemberFilter, distinct_ids, id_hashes
 from feature_store import keys, members
 from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis
@@ -49,6 +50,22 @@ def _users_of(client: redis.Redis, pattern: bytes) -> set[str]:
 
 def _announced(client: redis.Redis) -> set[str]:
     return members.parse_entries(client.xrange(keys.LIVE_MEMBERS))[1]
+
+
+def test_distinct_ids_counts_exactly_with_repeats_and_first_half_collisions() -> None:
+    """The filter's id count (its size and header) is exact: repeated rows count once, and two
+    ids whose first 64 bits collide still count twice; the bits do not depend on repeats."""
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 2**63, size=(5_000, 2), dtype=np.uint64)
+    collide = rows[:40].copy()
+    collide[:, 1] += np.uint64(1)  # same first half, another second half: other ids
+    mixed = np.concatenate([rows, rows[::3], collide, collide[::2], rows[:5]])
+    rng.shuffle(mixed)
+    assert distinct_ids(mixed) == len(np.unique(mixed, axis=0)) == 5_040
+    assert distinct_ids(np.empty((0, 2), "<u8")) == 0
+    once = np.unique(mixed, axis=0)
+    assert MemberFilter.build(mixed).to_bytes() == MemberFilter.build(once).to_bytes()
+    assert MemberFilter.build(mixed).n == 5_040
 
 
 def test_the_filter_holds_every_member_and_about_its_rate_of_others() -> None:
