@@ -1,0 +1,607 @@
+/* The selective Parquet page decoder's inner loops (see offline/join/pages.py and selective.py).
+ *
+ * Page headers are read from the Thrift compact protocol; dictionary indices and definition
+ * levels from the RLE/bit-packed hybrid; PLAIN BYTE_ARRAY values by walking their 4-byte length
+ * prefixes. Every function works on one (decompressed) page held by the caller, checks every
+ * length against the buffer, raises ValueError on anything it cannot read (the caller then
+ * falls back to pyarrow for that row group), and runs without the GIL.
+ *
+ * Built as an optional extension: without it the local join decodes every row with pyarrow
+ * (the same answers; tests compare both).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MULTIPLIER 0x9E3779B97F4A7C15ULL
+#define MULTIPLIER2 0xC2B2AE3D27D4EB4FULL
+
+static inline uint64_t load_le64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline uint32_t load_le32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+/* ---- Thrift compact protocol: just enough for PageHeader ---------------------------------- */
+
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} reader;
+
+static uint64_t read_varint(reader *r) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end) break;
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+    r->bad = 1;
+    return 0;
+}
+
+static int64_t read_zigzag(reader *r) {
+    uint64_t v = read_varint(r);
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static void skip_value(reader *r, int type, int depth);
+
+static void skip_struct(reader *r, int depth) {
+    if (depth > 16) {
+        r->bad = 1;
+        return;
+    }
+    while (!r->bad) {
+        if (r->p >= r->end) {
+            r->bad = 1;
+            return;
+        }
+        uint8_t h = *r->p++;
+        if (h == 0) return;
+        if ((h >> 4) == 0) read_zigzag(r);
+        skip_value(r, h & 0x0f, depth + 1);
+    }
+}
+
+static void skip_value(reader *r, int type, int depth) {
+    switch (type) {
+    case 1:
+    case 2:
+        return; /* booleans live in the field header */
+    case 3:
+        if (r->p >= r->end) r->bad = 1;
+        else r->p++;
+        return;
+    case 4:
+    case 5:
+    case 6:
+        read_varint(r);
+        return;
+    case 7:
+        if (r->end - r->p < 8) r->bad = 1;
+        else r->p += 8;
+        return;
+    case 8: {
+        uint64_t len = read_varint(r);
+        if (r->bad || (uint64_t)(r->end - r->p) < len) r->bad = 1;
+        else r->p += len;
+        return;
+    }
+    case 9:
+    case 10: {
+        if (r->p >= r->end) {
+            r->bad = 1;
+            return;
+        }
+        uint8_t h = *r->p++;
+        uint64_t size = h >> 4;
+        if (size == 15) size = read_varint(r);
+        for (uint64_t i = 0; i < size && !r->bad; i++) {
+            if ((h & 0x0f) == 1 || (h & 0x0f) == 2) {
+                if (r->p >= r->end) r->bad = 1;
+                else r->p++;
+            } else {
+                skip_value(r, h & 0x0f, depth + 1);
+            }
+        }
+        return;
+    }
+    case 12:
+        skip_struct(r, depth);
+        return;
+    default:
+        r->bad = 1; /* maps and unknown types: never in a page header we read */
+    }
+}
+
+/* Fields of one page header we use; -1 when absent. */
+typedef struct {
+    int64_t type, uncompressed, compressed, num_values, encoding, num_nulls, def_len, rep_len;
+    int64_t def_encoding, is_compressed;
+} page_header;
+
+/* Reads the i32 fields (and v2's bool) of a DataPageHeader, DictionaryPageHeader or
+ * DataPageHeaderV2 into ``h``; ``which`` is the PageHeader field id of the struct. */
+static void read_sub_header(reader *r, int which, page_header *h) {
+    int16_t last = 0;
+    while (!r->bad) {
+        if (r->p >= r->end) {
+            r->bad = 1;
+            return;
+        }
+        uint8_t b = *r->p++;
+        if (b == 0) return;
+        int type = b & 0x0f;
+        int16_t id = (b >> 4) ? (int16_t)(last + (b >> 4)) : (int16_t)read_zigzag(r);
+        last = id;
+        if (which == 8 && id == 7 && (type == 1 || type == 2)) {
+            h->is_compressed = type == 1;
+            continue;
+        }
+        if (type != 5) {
+            skip_value(r, type, 1);
+            continue;
+        }
+        int64_t v = read_zigzag(r);
+        if (id == 1) h->num_values = v;
+        else if (which == 5 && id == 2) h->encoding = v;
+        else if (which == 5 && id == 3) h->def_encoding = v;
+        else if (which == 7 && id == 2) h->encoding = v;
+        else if (which == 8 && id == 2) h->num_nulls = v;
+        else if (which == 8 && id == 4) h->encoding = v;
+        else if (which == 8 && id == 5) h->def_len = v;
+        else if (which == 8 && id == 6) h->rep_len = v;
+    }
+}
+
+static void read_page_header(reader *r, page_header *h) {
+    int16_t last = 0;
+    memset(h, 0xff, sizeof *h);
+    h->is_compressed = 1;
+    while (!r->bad) {
+        if (r->p >= r->end) {
+            r->bad = 1;
+            return;
+        }
+        uint8_t b = *r->p++;
+        if (b == 0) return;
+        int type = b & 0x0f;
+        int16_t id = (b >> 4) ? (int16_t)(last + (b >> 4)) : (int16_t)read_zigzag(r);
+        last = id;
+        if (type == 5 && id >= 1 && id <= 4) {
+            int64_t v = read_zigzag(r);
+            if (id == 1) h->type = v;
+            else if (id == 2) h->uncompressed = v;
+            else if (id == 3) h->compressed = v;
+        } else if (type == 12 && (id == 5 || id == 7 || id == 8)) {
+            read_sub_header(r, id, h);
+        } else {
+            skip_value(r, type, 1);
+        }
+    }
+}
+
+PyDoc_STRVAR(page_headers_doc,
+             "page_headers(chunk) -> list of tuples\n\n"
+             "The pages of one column chunk's bytes, in order: (type, data offset, compressed size,\n"
+             "uncompressed size, num_values, encoding, num_nulls, def levels bytes, rep levels\n"
+             "bytes, def level encoding, is_compressed); -1 for a field the header lacks.");
+
+static PyObject *page_headers(PyObject *self, PyObject *args) {
+    Py_buffer chunk;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &chunk)) return NULL;
+    PyObject *out = PyList_New(0);
+    const uint8_t *base = chunk.buf;
+    reader r = {base, base + chunk.len, 0};
+    while (out != NULL && r.p < r.end) {
+        page_header h;
+        read_page_header(&r, &h);
+        if (r.bad || h.type < 0 || h.compressed < 0 || h.uncompressed < 0 ||
+            h.compressed > r.end - r.p) {
+            PyErr_SetString(PyExc_ValueError, "page_headers: unreadable page header");
+            Py_CLEAR(out);
+            break;
+        }
+        Py_ssize_t data = r.p - base;
+        PyObject *t = Py_BuildValue("(LnLLLLLLLLL)", (long long)h.type, data,
+                                    (long long)h.compressed, (long long)h.uncompressed,
+                                    (long long)h.num_values, (long long)h.encoding,
+                                    (long long)h.num_nulls, (long long)h.def_len,
+                                    (long long)h.rep_len, (long long)h.def_encoding,
+                                    (long long)h.is_compressed);
+        if (t == NULL || PyList_Append(out, t) < 0) Py_CLEAR(out);
+        Py_XDECREF(t);
+        r.p += h.compressed;
+    }
+    PyBuffer_Release(&chunk);
+    return out;
+}
+
+/* ---- RLE / bit-packed hybrid ---------------------------------------------------------------- */
+
+/* One run of the hybrid: ``count`` values, either all ``value`` (rle) or bit-packed at ``bits``. */
+typedef struct {
+    const uint8_t *p, *end;
+    int width;
+    int64_t count; /* values in the current run */
+    int rle;
+    uint64_t value;
+    const uint8_t *packed;
+} hybrid;
+
+/* Starts the next run; returns 0 when the buffer cannot hold it. */
+static int next_run(hybrid *h) {
+    reader r = {h->p, h->end, 0};
+    uint64_t header = read_varint(&r);
+    if (r.bad) return 0;
+    h->p = r.p;
+    if (header & 1) {
+        uint64_t groups = header >> 1;
+        if (groups == 0 || groups > (uint64_t)(h->end - h->p) / (uint64_t)(h->width ? h->width : 1))
+            return 0;
+        h->rle = 0;
+        h->count = (int64_t)groups * 8;
+        h->packed = h->p;
+        h->p += groups * (uint64_t)h->width;
+    } else {
+        int bytes = (h->width + 7) / 8;
+        if (header >> 1 == 0 || h->end - h->p < bytes) return 0;
+        uint64_t v = 0;
+        for (int i = 0; i < bytes; i++) v |= (uint64_t)h->p[i] << (8 * i);
+        h->p += bytes;
+        h->rle = 1;
+        h->count = (int64_t)(header >> 1);
+        h->value = v;
+    }
+    return 1;
+}
+
+/* Value ``i`` of the current bit-packed run (LSB first). */
+static inline uint64_t packed_at(const hybrid *h, int64_t i) {
+    uint64_t bit = (uint64_t)i * (uint64_t)h->width;
+    const uint8_t *q = h->packed + (bit >> 3);
+    unsigned shift = bit & 7;
+    uint64_t v = 0;
+    int need = (int)((shift + (unsigned)h->width + 7) / 8);
+    for (int k = 0; k < need; k++) v |= (uint64_t)q[k] << (8 * k);
+    return (v >> shift) & ((h->width == 64) ? ~0ULL : ((1ULL << h->width) - 1));
+}
+
+PyDoc_STRVAR(level_count_doc,
+             "level_count(buf, width, n, value) -> int\n\n"
+             "How many of the first n values of the RLE/bit-packed hybrid ``buf`` (``width`` bits a\n"
+             "value, no length prefix) equal ``value``: with definition levels, the non-null rows.");
+
+static PyObject *level_count(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    int width;
+    Py_ssize_t n;
+    unsigned long long value;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*inK", &buf, &width, &n, &value)) return NULL;
+    int ok = width >= 1 && width <= 32 && n >= 0;
+    int64_t count = 0, done = 0;
+    if (ok) {
+        hybrid h = {buf.buf, (const uint8_t *)buf.buf + buf.len, width, 0, 0, 0, NULL};
+        Py_BEGIN_ALLOW_THREADS;
+        while (done < n) {
+            if (!next_run(&h)) {
+                ok = 0;
+                break;
+            }
+            int64_t take = h.count < n - done ? h.count : n - done;
+            if (h.rle) {
+                if (h.value == value) count += take;
+            } else {
+                for (int64_t i = 0; i < take; i++) count += packed_at(&h, i) == value;
+            }
+            done += take;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&buf);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "level_count: levels end early or bad width");
+        return NULL;
+    }
+    return PyLong_FromLongLong(count);
+}
+
+PyDoc_STRVAR(dict_hits_doc,
+             "dict_hits(buf, n, entry_pos, base, out_rows, out_pos) -> int\n\n"
+             "Decode the n dictionary indices of a data page (``buf``: bit width byte, then the\n"
+             "hybrid) and write, for each row whose entry has entry_pos[entry] >= 0 (int32), its\n"
+             "number + ``base`` (int64) and that position (int32); returns how many. An index past\n"
+             "the dictionary raises ValueError.");
+
+static PyObject *dict_hits(PyObject *self, PyObject *args) {
+    Py_buffer buf, entry, rows, pos;
+    Py_ssize_t n, base;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*nw*w*", &buf, &n, &entry, &base, &rows, &pos)) return NULL;
+    int ok = buf.len >= 1 && n >= 0 && rows.len >= n * 8 && pos.len >= n * 4;
+    int64_t count = 0;
+    if (ok) {
+        const uint8_t *b = buf.buf;
+        const int32_t *ep = entry.buf;
+        uint64_t entries = (uint64_t)(entry.len / 4);
+        int64_t *out_rows = rows.buf;
+        int32_t *out_pos = pos.buf;
+        hybrid h = {b + 1, b + buf.len, b[0], 0, 0, 0, NULL};
+        ok = h.width <= 32;
+        int64_t done = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        while (ok && done < n) {
+            if ((h.width == 0 && (h.rle = 1, h.value = 0, h.count = n - done)) || next_run(&h)) {
+                int64_t take = h.count < n - done ? h.count : n - done;
+                if (h.rle) {
+                    if (h.value >= entries) {
+                        ok = 0;
+                        break;
+                    }
+                    int32_t p = ep[h.value];
+                    if (p >= 0)
+                        for (int64_t i = 0; i < take; i++) {
+                            out_rows[count] = base + done + i;
+                            out_pos[count++] = p;
+                        }
+                } else {
+                    for (int64_t i = 0; i < take; i++) {
+                        uint64_t v = packed_at(&h, i);
+                        if (v >= entries) {
+                            ok = 0;
+                            break;
+                        }
+                        int32_t p = ep[v];
+                        out_rows[count] = base + done + i;
+                        out_pos[count] = p;
+                        count += p >= 0;
+                    }
+                }
+                done += take;
+            } else {
+                ok = 0;
+            }
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&entry);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&pos);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "dict_hits: unreadable dictionary indices");
+        return NULL;
+    }
+    return PyLong_FromLongLong(count);
+}
+
+PyDoc_STRVAR(dict_take_doc,
+             "dict_take(buf, n, entries, rows, out) -> None\n\n"
+             "The dictionary indices (int32) at ``rows`` (int64, ascending, in [0, n)) of a data\n"
+             "page's n indices, into ``out``; every index is checked against ``entries``.");
+
+static PyObject *dict_take(PyObject *self, PyObject *args) {
+    Py_buffer buf, rows, out;
+    Py_ssize_t n, entries;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nny*w*", &buf, &n, &entries, &rows, &out)) return NULL;
+    Py_ssize_t k = rows.len / 8;
+    int ok = buf.len >= 1 && n >= 0 && out.len >= k * 4;
+    if (ok) {
+        const uint8_t *b = buf.buf;
+        const int64_t *want = rows.buf;
+        int32_t *o = out.buf;
+        hybrid h = {b + 1, b + buf.len, b[0], 0, 0, 0, NULL};
+        ok = h.width <= 32;
+        int64_t done = 0;
+        Py_ssize_t j = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        while (ok && done < n) {
+            if ((h.width == 0 && (h.rle = 1, h.value = 0, h.count = n - done)) || next_run(&h)) {
+                int64_t take = h.count < n - done ? h.count : n - done;
+                if (h.rle) {
+                    if (h.value >= (uint64_t)entries) ok = 0;
+                    while (ok && j < k && want[j] < done + take) o[j++] = (int32_t)h.value;
+                } else {
+                    for (int64_t i = 0; i < take; i++) {
+                        uint64_t v = packed_at(&h, i);
+                        if (v >= (uint64_t)entries) {
+                            ok = 0;
+                            break;
+                        }
+                        if (j < k && want[j] == done + i) o[j++] = (int32_t)v;
+                    }
+                }
+                done += take;
+            } else {
+                ok = 0;
+            }
+        }
+        Py_END_ALLOW_THREADS;
+        ok = ok && j == k;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&out);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "dict_take: unreadable indices or rows out of order");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- PLAIN BYTE_ARRAY ----------------------------------------------------------------------- */
+
+PyDoc_STRVAR(plain_scan_doc,
+             "plain_scan(buf, n, table, shift, out_rows) -> (count, empties)\n\n"
+             "Walk the n length-prefixed values of a PLAIN BYTE_ARRAY page and write the numbers of\n"
+             "the rows the id prefilter keeps (its key and two bucket probes, as idfilter.py\n"
+             "defines them) into ``out_rows`` (int64); also counts the empty values.");
+
+static PyObject *plain_scan(PyObject *self, PyObject *args) {
+    Py_buffer buf, table, rows;
+    Py_ssize_t n;
+    unsigned shift;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*Iw*", &buf, &n, &table, &shift, &rows)) return NULL;
+    int ok = n >= 0 && rows.len >= n * 8 && shift < 64;
+    int64_t count = 0, empties = 0;
+    if (ok) {
+        const uint8_t *b = buf.buf, *t = table.buf;
+        Py_ssize_t len = buf.len, tlen = table.len, at = 0;
+        int64_t *out = rows.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (len - at < 4) {
+                ok = 0;
+                break;
+            }
+            uint32_t l = load_le32(b + at);
+            at += 4;
+            if ((uint64_t)(len - at) < l) {
+                ok = 0;
+                break;
+            }
+            Py_ssize_t end = at + l;
+            int keep = 1;
+            if (l == 0) {
+                empties++;
+            } else if (end >= 8) {
+                uint64_t key = load_le64(b + end - 8);
+                if (l < 8) key >>= (uint64_t)(8 - l) * 8;
+                uint64_t b1 = (key * MULTIPLIER) >> shift, b2 = (key * MULTIPLIER2) >> shift;
+                keep = ((Py_ssize_t)(b1 >> 3) >= tlen || ((t[b1 >> 3] >> (b1 & 7)) & 1)) &&
+                       ((Py_ssize_t)(b2 >> 3) >= tlen || ((t[b2 >> 3] >> (b2 & 7)) & 1));
+            }
+            out[count] = i;
+            count += keep;
+            at = end;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&rows);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "plain_scan: values run past the page");
+        return NULL;
+    }
+    return Py_BuildValue("(LL)", (long long)count, (long long)empties);
+}
+
+PyDoc_STRVAR(plain_take_doc,
+             "plain_take(buf, n, rows) -> (offsets, data, empties)\n\n"
+             "The values at ``rows`` (int64, ascending, in [0, n); None for all) of a PLAIN\n"
+             "BYTE_ARRAY page of n values, as Arrow string buffers: int32 offsets (bytes) and data\n"
+             "(bytes). Every length prefix is walked and checked; ``empties`` counts empty values\n"
+             "among all n.");
+
+static PyObject *plain_take(PyObject *self, PyObject *args) {
+    Py_buffer buf, rows = {0};
+    PyObject *rows_obj;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nO", &buf, &n, &rows_obj)) return NULL;
+    int all = rows_obj == Py_None;
+    if (!all && PyObject_GetBuffer(rows_obj, &rows, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    Py_ssize_t k = all ? n : rows.len / 8;
+    int ok = n >= 0 && k >= 0 && k <= n;
+    int64_t empties = 0, total = 0;
+    int64_t *starts = ok ? malloc(sizeof(int64_t) * (size_t)(k + 1)) : NULL;
+    uint32_t *lens = ok ? malloc(sizeof(uint32_t) * (size_t)(k + 1)) : NULL;
+    PyObject *offsets = NULL, *data = NULL, *result = NULL;
+    if (starts == NULL || lens == NULL) ok = 0;
+    if (ok) {
+        const uint8_t *b = buf.buf;
+        const int64_t *want = rows.buf;
+        Py_ssize_t len = buf.len, at = 0, j = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (len - at < 4) {
+                ok = 0;
+                break;
+            }
+            uint32_t l = load_le32(b + at);
+            at += 4;
+            if ((uint64_t)(len - at) < l) {
+                ok = 0;
+                break;
+            }
+            empties += l == 0;
+            if (all || (j < k && want[j] == i)) {
+                starts[j] = at;
+                lens[j++] = l;
+                total += l;
+            }
+            at += l;
+        }
+        Py_END_ALLOW_THREADS;
+        ok = ok && j == k && total <= INT32_MAX;
+    }
+    if (ok) {
+        offsets = PyBytes_FromStringAndSize(NULL, (k + 1) * 4);
+        data = PyBytes_FromStringAndSize(NULL, total);
+    }
+    if (offsets != NULL && data != NULL) {
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+        char *d = PyBytes_AS_STRING(data);
+        const uint8_t *b = buf.buf;
+        int64_t pos = 0;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            o[j] = (int32_t)pos;
+            memcpy(d + pos, b + starts[j], lens[j]);
+            pos += lens[j];
+        }
+        o[k] = (int32_t)pos;
+        Py_END_ALLOW_THREADS;
+        result = Py_BuildValue("(OOL)", offsets, data, (long long)empties);
+    } else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "plain_take: values run past the page or rows unsorted");
+    }
+    Py_XDECREF(offsets);
+    Py_XDECREF(data);
+    free(starts);
+    free(lens);
+    if (rows.obj != NULL) PyBuffer_Release(&rows);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"page_headers", page_headers, METH_VARARGS, page_headers_doc},
+    {"level_count", level_count, METH_VARARGS, level_count_doc},
+    {"dict_hits", dict_hits, METH_VARARGS, dict_hits_doc},
+    {"dict_take", dict_take, METH_VARARGS, dict_take_doc},
+    {"plain_scan", plain_scan, METH_VARARGS, plain_scan_doc},
+    {"plain_take", plain_take, METH_VARARGS, plain_take_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_pqdecode",
+    "The selective Parquet decoder's page header parser and page walks.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__pqdecode(void) { return PyModule_Create(&module); }
