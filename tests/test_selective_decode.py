@@ -44,6 +44,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "gzip": {"compression": "gzip", "data_page_size": 8192},
     "lz4-raw": {"compression": "lz4"},
     "brotli": {"compression": "brotli"},
+    "int96-ts": {"use_deprecated_int96_timestamps": True},  # as Spark writes ts
     "ts-milliseconds": {"coerce_timestamps": "ms", "allow_truncated_timestamps": True},
 }
 SURFACES = np.array(["feed", "search", "comment", "group", "push", "other"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
@@ -83,10 +84,15 @@ def screen_group(
             raise Unsupported(f"{name}: {info.physical_type}")
         return pages.read_chunk(fd, rg, columns[name], info)
 
-    ts_scale = _ts_scale(meta.schema.column(columns["ts"]))
+    ts_info = meta.schema.column(columns["ts"])
+    int96 = ts_info.physical_type == "INT96"  # Spark's default: read by Arrow as ns
+    ts_scale = 1 if int96 else _ts_scale(ts_info)
     rows, pos = _item_hits(chunk("item_id", "BYTE_ARRAY"), index)
     users = _strings_at(chunk("user_id", "BYTE_ARRAY"), rows)
-    ts = _int64_at(chunk("ts", "INT64"), rows) * ts_scale
+    if int96:
+        ts = _fixed_at(chunk("ts", "INT96"), rows, _int96_us)
+    else:
+        ts = _fixed_at(chunk("ts", "INT64"), rows, _int64s) * ts_scale
     action = _codes_at(chunk("action", "BYTE_ARRAY"), rows, ACTIONS)
     surface = _codes_at(chunk("surface", "BYTE_ARRAY"), rows, SURFACES)
     if before is not None:
@@ -224,18 +230,39 @@ def _codes_at(chunk: Chunk, rows: np.ndarray, vocabulary: tuple[str, ...]) -> np
     return np.concatenate(parts) if parts else np.zeros(0, np.int8)
 
 
-def _int64_at(chunk: Chunk, rows: np.ndarray) -> np.ndarray:
-    """An INT64 column's values at ``rows`` (dictionary or PLAIN pages)."""
+def _fixed_at(
+    chunk: Chunk, rows: np.ndarray, decode: Callable[[memoryview, int], np.ndarray]
+) -> np.ndarray:
+    """A fixed-width column's values at ``rows`` (dictionary or PLAIN pages), each PLAIN
+    page or dictionary turned into int64 by ``decode`` (which checks every value)."""
     entries = None
     if chunk.dictionary is not None:
-        entries = _int64s(chunk.dictionary, chunk.dictionary_size)
+        entries = decode(chunk.dictionary, chunk.dictionary_size)
     parts = []
     for page, rel in _split(chunk, rows):
         if page.dictionary:
             parts.append(entries[_indices(page, len(entries), rel)])
         else:
-            parts.append(_int64s(page.values, page.n)[rel])
+            parts.append(decode(page.values, page.n)[rel])
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+_INT96 = np.dtype([("nanos", "<i8"), ("julian_day", "<i4")])
+_UNIX_JULIAN_DAY = 2_440_588
+_DAY_US = 86_400_000_000
+
+
+def _int96_us(values: memoryview, n: int) -> np.ndarray:
+    """n PLAIN INT96 timestamps (nanoseconds of the day, Julian day) as UTC microseconds;
+    Unsupported when one has nanoseconds below a microsecond (Arrow's cast would fail)."""
+    if len(values) < 12 * n:
+        raise Unsupported("int96 page ends early")
+    raw = np.frombuffer(values, dtype=_INT96, count=n)
+    nanos = raw["nanos"]
+    if n and (np.any(nanos % 1000) or nanos.min() < 0):
+        raise Unsupported("int96 below a microsecond")
+    days = raw["julian_day"].astype(np.int64) - _UNIX_JULIAN_DAY
+    return days * _DAY_US + nanos // 1000
 
 
 def _int64s(values: memoryview, n: int) -> np.ndarray:
