@@ -205,3 +205,38 @@ def test_unreadable_page_headers_raise_value_error() -> None:
     with pytest.raises(ValueError):
         pages._pqdecode.plain_take(b"\x05\x00\x00\x00ab", 1, None)
     assert pages._pqdecode.level_count(b"\x10\x01", 1, 8, 1) == 8  # an RLE run of eight 1s
+
+
+def test_debunk_exposures_writes_the_same_with_and_without_the_decoder(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    logs = tmp_path / "logs"
+    for day, seed in (("2026-10-01", 7), ("2026-10-02", 8)):
+        path = logs / f"dt={day}" / "part-0.parquet"
+        path.parent.mkdir(parents=True)
+        pq.write_table(_rows(6000, seed=seed, bad=seed == 8), path, row_group_size=2000)
+    pq.write_table(TAGS, tmp_path / "tags.parquet")
+    outputs = {}
+    for flag in ("1", "0"):
+        out = tmp_path / f"out-{flag}"
+        done = subprocess.run(
+            [sys.executable, "-m", "cli.main", "exposures", "--logs", str(logs),
+             "--tags", str(tmp_path / "tags.parquet"), "--out", str(out)],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "DEBUNK_SELECTIVE_DECODE": flag},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        files = sorted(p.relative_to(out) for p in out.rglob("*.parquet"))
+        tables = {str(f): pq.read_table(out / f) for f in files}
+        summary = json.loads(done.stdout)
+        for key in ("output", "rejects", "seconds"):  # where it wrote, how long it took
+            summary.pop(key)
+        outputs[flag] = (summary, tables)
+    (summary_on, on), (summary_off, off) = outputs["1"], outputs["0"]
+    assert summary_on == summary_off and summary_on["rows_kept"] > 0
+    assert sum(summary_on["rows_rejected"].values()) == 5
+    assert on.keys() == off.keys() and len(on) >= 2
+    assert all(on[name].equals(off[name]) for name in on)
