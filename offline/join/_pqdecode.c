@@ -396,7 +396,8 @@ static PyObject *dict_hits(PyObject *self, PyObject *args) {
 PyDoc_STRVAR(dict_take_doc,
              "dict_take(buf, n, entries, rows, out) -> None\n\n"
              "The dictionary indices (int32) at ``rows`` (int64, ascending, in [0, n)) of a data\n"
-             "page's n indices, into ``out``; every index is checked against ``entries``.");
+             "page's n indices, into ``out``: runs are skipped, bit-packed values read only at\n"
+             "``rows``; each index taken is checked against ``entries``.");
 
 static PyObject *dict_take(PyObject *self, PyObject *args) {
     Py_buffer buf, rows, out;
@@ -421,13 +422,15 @@ static PyObject *dict_take(PyObject *self, PyObject *args) {
                     if (h.value >= (uint64_t)entries) ok = 0;
                     while (ok && j < k && want[j] < done + take) o[j++] = (int32_t)h.value;
                 } else {
-                    for (int64_t i = 0; i < take; i++) {
-                        uint64_t v = packed_at(&h, i);
+                    /* Only the wanted rows of a bit-packed run are decoded (random access). */
+                    while (j < k && want[j] < done + take) {
+                        int64_t i = want[j] - done;
+                        uint64_t v = i >= 0 ? packed_at(&h, i) : (uint64_t)entries;
                         if (v >= (uint64_t)entries) {
                             ok = 0;
                             break;
                         }
-                        if (j < k && want[j] == done + i) o[j++] = (int32_t)v;
+                        o[j++] = (int32_t)v;
                     }
                 }
                 done += take;

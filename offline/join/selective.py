@@ -90,9 +90,9 @@ def screen_group(
     rows, pos = _item_hits(chunk("item_id", "BYTE_ARRAY"), index)
     users = _strings_at(chunk("user_id", "BYTE_ARRAY"), rows)
     if int96:
-        ts = _fixed_at(chunk("ts", "INT96"), rows, _int96_us)
+        ts = _fixed_at(chunk("ts", "INT96"), rows, _int96_us, 12)
     else:
-        ts = _fixed_at(chunk("ts", "INT64"), rows, _int64s) * ts_scale
+        ts = _fixed_at(chunk("ts", "INT64"), rows, _int64s, 8) * ts_scale
     action = _codes_at(chunk("action", "BYTE_ARRAY"), rows, ACTIONS)
     surface = _codes_at(chunk("surface", "BYTE_ARRAY"), rows, SURFACES)
     if before is not None:
@@ -231,20 +231,32 @@ def _codes_at(chunk: Chunk, rows: np.ndarray, vocabulary: tuple[str, ...]) -> np
 
 
 def _fixed_at(
-    chunk: Chunk, rows: np.ndarray, decode: Callable[[memoryview, int], np.ndarray]
+    chunk: Chunk, rows: np.ndarray, decode: Callable[[np.ndarray], np.ndarray], width: int
 ) -> np.ndarray:
-    """A fixed-width column's values at ``rows`` (dictionary or PLAIN pages), each PLAIN
-    page or dictionary turned into int64 by ``decode`` (which checks every value)."""
+    """A fixed-width column's values at ``rows`` (dictionary or PLAIN pages of ``width``-byte
+    values), turned into int64 by ``decode`` (raw values of the taken rows only)."""
     entries = None
     if chunk.dictionary is not None:
-        entries = decode(chunk.dictionary, chunk.dictionary_size)
+        entries = _raw(chunk.dictionary, chunk.dictionary_size, width)
     parts = []
     for page, rel in _split(chunk, rows):
         if page.dictionary:
             parts.append(entries[_indices(page, len(entries), rel)])
         else:
-            parts.append(decode(page.values, page.n)[rel])
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            parts.append(_raw(page.values, page.n, width)[rel])
+    return decode(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+def _raw(values: memoryview, n: int, width: int) -> np.ndarray:
+    """n PLAIN values of ``width`` bytes, in place (int64, or INT96 records)."""
+    if len(values) < width * n:
+        raise Unsupported("page ends early")
+    return np.frombuffer(values, dtype="<i8" if width == 8 else _INT96, count=n)
+
+
+def _int64s(raw: np.ndarray) -> np.ndarray:
+    """INT64 values as they are."""
+    return raw.astype(np.int64, copy=False)
 
 
 _INT96 = np.dtype([("nanos", "<i8"), ("julian_day", "<i4")])
@@ -252,21 +264,11 @@ _UNIX_JULIAN_DAY = 2_440_588
 _DAY_US = 86_400_000_000
 
 
-def _int96_us(values: memoryview, n: int) -> np.ndarray:
-    """n PLAIN INT96 timestamps (nanoseconds of the day, Julian day) as UTC microseconds;
-    Unsupported when one has nanoseconds below a microsecond (Arrow's cast would fail)."""
-    if len(values) < 12 * n:
-        raise Unsupported("int96 page ends early")
-    raw = np.frombuffer(values, dtype=_INT96, count=n)
+def _int96_us(raw: np.ndarray) -> np.ndarray:
+    """INT96 timestamps (nanoseconds of the day, Julian day) as UTC microseconds; Unsupported
+    when one has nanoseconds below a microsecond (Arrow's cast to microseconds would fail)."""
     nanos = raw["nanos"]
-    if n and (np.any(nanos % 1000) or nanos.min() < 0):
+    if len(raw) and (np.any(nanos % 1000) or nanos.min() < 0):
         raise Unsupported("int96 below a microsecond")
     days = raw["julian_day"].astype(np.int64) - _UNIX_JULIAN_DAY
     return days * _DAY_US + nanos // 1000
-
-
-def _int64s(values: memoryview, n: int) -> np.ndarray:
-    """n PLAIN little-endian int64 values."""
-    if len(values) < 8 * n:
-        raise Unsupported("int64 page ends early")
-    return np.frombuffer(values, dtype="<i8", count=n).astype(np.int64, copy=False)
