@@ -14,7 +14,8 @@ setup(
         # Optional: without it the local join decodes every row group with pyarrow (same rows).
         Extension(
             "offline.join._pqdecode",
-            ["offline/join/_pqdecode.c"],
+            ["offline/join/_pqdecode.c", "offline/join/_pqthrift.c"],
+            depends=["offline/join/_pqdecode.h"],
             optional=True,
             extra_compile_args=["-O3"],
         ),
