@@ -300,3 +300,24 @@ def test_corrupt_bytes_never_crash_and_agree_with_a_plain_read(tmp_path: Path, l
         assert _sorted(ours).equals(_sorted(reference.cast(ours.schema)))
         compared += 1
     assert decoded > 10 and compared > 5
+
+
+def test_files_pyspark_writes_are_decoded_selectively(
+    spark: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # parquet-mr with Spark's defaults: snappy, dictionary ids, v1 pages, INT96 ts.
+    from offline.join.spark_session import get_session
+
+    source = _write(tmp_path, "source", _rows(6000, seed=11))
+    target = tmp_path / "pyspark"
+    get_session().read.parquet(str(source)).repartition(2).write.parquet(str(target))
+    written = sorted(target.glob("*.parquet"))
+    assert len(written) == 2
+    assert pq.read_metadata(written[0]).schema.column(2).physical_type == "INT96"
+    index = TagIndex.build(prepare_tags(TAGS))
+    for path in written:
+        done, rest = selective.screen_groups(str(path), None, index, None)
+        assert rest == [] and done
+        ours = _sorted(pa.concat_tables([hits for _, hits in done]))
+        assert ours.num_rows > 100
+        assert ours.equals(_pyarrow_hits(path, index, monkeypatch))
