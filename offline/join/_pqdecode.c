@@ -253,63 +253,6 @@ static PyObject *dict_take(PyObject *self, PyObject *args) {
 
 /* ---- PLAIN BYTE_ARRAY ----------------------------------------------------------------------- */
 
-PyDoc_STRVAR(plain_scan_doc,
-             "plain_scan(buf, n, table, shift, out_rows) -> (count, empties)\n\n"
-             "Walk the n length-prefixed values of a PLAIN BYTE_ARRAY page and write the numbers of\n"
-             "the rows the id prefilter keeps (its key and two bucket probes, as idfilter.py\n"
-             "defines them) into ``out_rows`` (int64); also counts the empty values.");
-
-static PyObject *plain_scan(PyObject *self, PyObject *args) {
-    Py_buffer buf, table, rows;
-    Py_ssize_t n;
-    unsigned shift;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "y*ny*Iw*", &buf, &n, &table, &shift, &rows)) return NULL;
-    int ok = n >= 0 && rows.len >= n * 8 && shift < 64;
-    int64_t count = 0, empties = 0;
-    if (ok) {
-        const uint8_t *b = buf.buf, *t = table.buf;
-        Py_ssize_t len = buf.len, tlen = table.len, at = 0;
-        int64_t *out = rows.buf;
-        Py_BEGIN_ALLOW_THREADS;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (len - at < 4) {
-                ok = 0;
-                break;
-            }
-            uint32_t l = load_le32(b + at);
-            at += 4;
-            if ((uint64_t)(len - at) < l) {
-                ok = 0;
-                break;
-            }
-            Py_ssize_t end = at + l;
-            int keep = 1;
-            if (l == 0) {
-                empties++;
-            } else if (end >= 8) {
-                uint64_t key = load_le64(b + end - 8);
-                if (l < 8) key >>= (uint64_t)(8 - l) * 8;
-                uint64_t b1 = (key * MULTIPLIER) >> shift, b2 = (key * MULTIPLIER2) >> shift;
-                keep = ((Py_ssize_t)(b1 >> 3) >= tlen || ((t[b1 >> 3] >> (b1 & 7)) & 1)) &&
-                       ((Py_ssize_t)(b2 >> 3) >= tlen || ((t[b2 >> 3] >> (b2 & 7)) & 1));
-            }
-            out[count] = i;
-            count += keep;
-            at = end;
-        }
-        Py_END_ALLOW_THREADS;
-    }
-    PyBuffer_Release(&buf);
-    PyBuffer_Release(&table);
-    PyBuffer_Release(&rows);
-    if (!ok) {
-        PyErr_SetString(PyExc_ValueError, "plain_scan: values run past the page");
-        return NULL;
-    }
-    return Py_BuildValue("(LL)", (long long)count, (long long)empties);
-}
-
 PyDoc_STRVAR(plain_take_doc,
              "plain_take(buf, n, rows) -> (offsets, data, empties)\n\n"
              "The values at ``rows`` (int64, ascending, in [0, n); None for all) of a PLAIN\n"
@@ -392,13 +335,149 @@ static PyObject *plain_take(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* ---- Exact item lookup: an open-addressing table of the tagged item ids ---------------------- */
+
+/* Hash of an id's bytes: 8-byte words folded by multiply-xor, then mixed. */
+static inline uint64_t id_hash(const uint8_t *p, int64_t len) {
+    uint64_t h = (uint64_t)len * MULTIPLIER2;
+    int64_t i = 0;
+    for (; i + 8 <= len; i += 8) h = (h ^ load_le64(p + i)) * MULTIPLIER;
+    if (i < len) {
+        uint64_t tail = 0;
+        memcpy(&tail, p + i, (size_t)(len - i));
+        h = (h ^ tail) * MULTIPLIER;
+    }
+    h ^= h >> 29;
+    h *= MULTIPLIER2;
+    return h ^ (h >> 32);
+}
+
+PyDoc_STRVAR(item_table_doc,
+             "item_table(offsets, data, n, slots) -> None\n\n"
+             "Fill ``slots`` (int32, a power of two >= 2n long, all -1) with the positions of the n\n"
+             "distinct ids of an Arrow string array (int32 ``offsets`` from its first row, ``data``).");
+
+static PyObject *item_table(PyObject *self, PyObject *args) {
+    Py_buffer offsets, data, slots;
+    Py_ssize_t n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nw*", &offsets, &data, &n, &slots)) return NULL;
+    Py_ssize_t size = slots.len / 4;
+    int ok = n >= 0 && offsets.len >= (n + 1) * 4 && size >= 2 * n && size > 0 &&
+             (size & (size - 1)) == 0;
+    if (ok) {
+        const int32_t *o = offsets.buf;
+        const uint8_t *d = data.buf;
+        int32_t *t = slots.buf;
+        uint64_t mask = (uint64_t)size - 1;
+        for (Py_ssize_t i = 0; i < n && ok; i++) {
+            if (o[i] < 0 || o[i + 1] < o[i] || o[i + 1] > data.len) {
+                ok = 0;
+                break;
+            }
+            uint64_t h = id_hash(d + o[i], o[i + 1] - o[i]) & mask;
+            while (t[h] != -1) h = (h + 1) & mask;
+            t[h] = (int32_t)i;
+        }
+    }
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&slots);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "item_table: bad buffers");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(plain_hits_doc,
+             "plain_hits(buf, n, bloom, shift, offsets, data, slots, base, out_rows, out_pos)\n"
+             "    -> (count, empties)\n\n"
+             "Walk the n values of a PLAIN BYTE_ARRAY page; the values the id prefilter keeps (its\n"
+             "``bloom`` bitset and ``shift``, as idfilter.py defines them) are looked up exactly in\n"
+             "the table of ``item_table`` (over the ids ``offsets``/``data``): write the row number\n"
+             "+ ``base`` (int64) and the id's position (int32) of each value found; count the\n"
+             "empty values.");
+
+static PyObject *plain_hits(PyObject *self, PyObject *args) {
+    Py_buffer buf, bloom, offsets, data, slots, rows, pos;
+    Py_ssize_t n, base;
+    unsigned shift;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*ny*Iy*y*y*nw*w*", &buf, &n, &bloom, &shift, &offsets, &data,
+                          &slots, &base, &rows, &pos))
+        return NULL;
+    Py_ssize_t size = slots.len / 4;
+    int ok = n >= 0 && rows.len >= n * 8 && pos.len >= n * 4 && size > 0 &&
+             (size & (size - 1)) == 0 && shift < 64;
+    int64_t count = 0, empties = 0;
+    if (ok) {
+        const uint8_t *b = buf.buf, *d = data.buf, *bl = bloom.buf;
+        Py_ssize_t blen = bloom.len;
+        const int32_t *o = offsets.buf, *t = slots.buf;
+        Py_ssize_t len = buf.len, at = 0, items = offsets.len / 4 - 1;
+        uint64_t mask = (uint64_t)size - 1;
+        int64_t *out_rows = rows.buf;
+        int32_t *out_pos = pos.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (len - at < 4) {
+                ok = 0;
+                break;
+            }
+            uint32_t l = load_le32(b + at);
+            at += 4;
+            if ((uint64_t)(len - at) < l) {
+                ok = 0;
+                break;
+            }
+            if (l == 0) {
+                empties++;
+                continue;
+            }
+            const uint8_t *v = b + at;
+            at += l;
+            if (at >= 8) { /* the prefilter: most untagged ids stop at two bit lookups */
+                uint64_t key = load_le64(b + at - 8);
+                if (l < 8) key >>= (uint64_t)(8 - l) * 8;
+                uint64_t b1 = (key * MULTIPLIER) >> shift, b2 = (key * MULTIPLIER2) >> shift;
+                if (!(((Py_ssize_t)(b1 >> 3) >= blen || ((bl[b1 >> 3] >> (b1 & 7)) & 1)) &&
+                      ((Py_ssize_t)(b2 >> 3) >= blen || ((bl[b2 >> 3] >> (b2 & 7)) & 1))))
+                    continue;
+            }
+            uint64_t h = id_hash(v, l) & mask;
+            for (int32_t s; (s = t[h]) != -1; h = (h + 1) & mask) {
+                if (s < items && o[s + 1] - o[s] == (int32_t)l && memcmp(d + o[s], v, l) == 0) {
+                    out_rows[count] = base + i;
+                    out_pos[count++] = s;
+                    break;
+                }
+            }
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&bloom);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&pos);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "plain_hits: values run past the page");
+        return NULL;
+    }
+    return Py_BuildValue("(LL)", (long long)count, (long long)empties);
+}
+
 static PyMethodDef methods[] = {
     {"page_headers", pq_page_headers, METH_VARARGS, pq_page_headers_doc},
     {"level_count", level_count, METH_VARARGS, level_count_doc},
     {"dict_hits", dict_hits, METH_VARARGS, dict_hits_doc},
     {"dict_take", dict_take, METH_VARARGS, dict_take_doc},
-    {"plain_scan", plain_scan, METH_VARARGS, plain_scan_doc},
     {"plain_take", plain_take, METH_VARARGS, plain_take_doc},
+    {"item_table", item_table, METH_VARARGS, item_table_doc},
+    {"plain_hits", plain_hits, METH_VARARGS, plain_hits_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from domain.vocab import ACTIONS, SURFACES
 from offline.join import pages
 from offline.join.contracts import TS_TYPE
+from offline.join.idfilter import IdFilter
 from offline.join.pages import BadRows, Chunk, Unsupported
 from offline.join.tag_index import TagIndex
 
@@ -143,35 +144,70 @@ def _dictionary(chunk: Chunk) -> pa.Array | None:
 
 def _item_hits(chunk: Chunk, index: TagIndex) -> tuple[np.ndarray, np.ndarray]:
     """Rows (int64, ascending) of the row group on tagged items and their TagIndex positions
-    (int32); BadRows when an item id is empty."""
-    entries = _dictionary(chunk)
-    entry = None if entries is None else index.entry_positions(entries)
+    (int32); BadRows when an item id is empty. Ids are looked up exactly in C (_ItemTable): a
+    dictionary's entries once each, PLAIN pages row by row."""
+    table = _ItemTable.of(index)
+    entry = None
+    if chunk.dictionary is not None:
+        found, at, empties = table.hits(chunk.dictionary, chunk.dictionary_size)
+        if empties:
+            raise BadRows("empty dictionary entry")
+        entry = np.full(chunk.dictionary_size, -1, np.int32)
+        entry[found] = at
     rows: list[np.ndarray] = []
     pos: list[np.ndarray] = []
-    table, shift = index.prefilter.table, int(index.prefilter.shift)
     for page in chunk.pages:
-        out_rows = np.empty(page.n, np.int64)
         if page.dictionary:
+            out_rows = np.empty(page.n, np.int64)
             out_pos = np.empty(page.n, np.int32)
             k = pages._pqdecode.dict_hits(page.values, page.n, entry, page.first, out_rows, out_pos)
             rows.append(out_rows[:k])
             pos.append(out_pos[:k])
             continue
-        k, empties = pages._pqdecode.plain_scan(page.values, page.n, table, shift, out_rows)
+        found, at, empties = table.hits(page.values, page.n, page.first)
         if empties:
             raise BadRows("empty item_id")
-        maybe = out_rows[:k]
-        ids, _ = _plain_strings(page.values, page.n, maybe)
-        found = np.fromiter(
-            (-1 if p is None else p for p in map(index.positions.get, ids.to_pylist())),
-            np.int32,
-            count=len(maybe),
-        )
-        rows.append(maybe[found >= 0] + page.first)
-        pos.append(found[found >= 0])
+        rows.append(found)
+        pos.append(at)
     if not rows:
         return np.zeros(0, np.int64), np.zeros(0, np.int32)
     return np.concatenate(rows), np.concatenate(pos)
+
+
+class _ItemTable:
+    """The tagged item ids of a TagIndex in an open-addressing table for ``plain_hits``, behind
+    the index's prefilter (built once per index: its buffers and slots)."""
+
+    _built: dict[int, tuple[TagIndex, _ItemTable]] = {}
+
+    def __init__(self, items: pa.Array, prefilter: IdFilter) -> None:
+        self.bloom, self.shift = prefilter.table, int(prefilter.shift)
+        items = items.cast(pa.string()) if items.type != pa.string() else items
+        n = len(items)
+        _, offsets, data = items.buffers()
+        self.offsets = np.frombuffer(offsets, np.int32, count=n + 1, offset=items.offset * 4)
+        self.data = data if data is not None else b""
+        self.slots = np.full(1 << max(4, (2 * n).bit_length()), -1, np.int32)
+        self.items = items  # keeps the buffers alive
+        pages._pqdecode.item_table(self.offsets, self.data, n, self.slots)
+
+    @classmethod
+    def of(cls, index: TagIndex) -> _ItemTable:
+        """The table of ``index``, built on first use (one index per scan, so one entry)."""
+        known = cls._built.get(id(index))
+        if known is None or known[0] is not index:
+            known = (index, cls(index.items, index.prefilter))
+            cls._built = {id(index): known}
+        return known[1]
+
+    def hits(self, values: memoryview, n: int, base: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rows (+ ``base``) of a PLAIN byte array page's n values that are tagged items,
+        their positions, and how many values are empty."""
+        rows, pos = np.empty(n, np.int64), np.empty(n, np.int32)
+        k, empties = pages._pqdecode.plain_hits(
+            values, n, self.bloom, self.shift, self.offsets, self.data, self.slots, base, rows, pos
+        )
+        return rows[:k], pos[:k], empties
 
 
 def _split(chunk: Chunk, rows: np.ndarray) -> list[tuple[pages.Page, np.ndarray]]:
