@@ -321,3 +321,25 @@ def test_files_pyspark_writes_are_decoded_selectively(
         ours = _sorted(pa.concat_tables([hits for _, hits in done]))
         assert ours.num_rows > 100
         assert ours.equals(_pyarrow_hits(path, index, monkeypatch))
+
+
+def test_short_long_and_look_alike_ids_are_matched_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids shorter than the prefilter's 8-byte key, ids a NUL apart, multi-byte text, long ids.
+    odd = ["a", "a\0", "b", "ab\0\0", "谣言-001", "x" * 300, "x" * 299, "y" * 300]
+    table = _rows(4000, seed=12)
+    rng = np.random.default_rng(13)
+    items = [odd[i] if i < len(odd) else f"it{i}" for i in rng.integers(0, 40, 4000)]
+    table = table.set_column(1, "item_id", pa.array(items, pa.string()))
+    tags = pa.table(
+        {"item_id": ["a\0", "b", "谣言-001", "x" * 300, "it17"], "rumor_id": ["r1"] * 5}
+    )
+    index = TagIndex.build(prepare_tags(tags))
+    for name, options in (("plain", LAYOUTS["generator"]), ("dictionary", {})):
+        path = _write(tmp_path, name, table, **options)
+        done, rest = selective.screen_groups(str(path), None, index, None)
+        assert rest == []
+        ours = _sorted(pa.concat_tables([hits for _, hits in done]))
+        assert set(ours["item_id"].to_pylist()) == {"a\0", "b", "谣言-001", "x" * 300, "it17"}
+        assert ours.equals(_pyarrow_hits(path, index, monkeypatch))
