@@ -228,17 +228,30 @@ def _indices(page: pages.Page, entries: int, rel: np.ndarray) -> np.ndarray:
 
 
 def _strings_at(chunk: Chunk, rows: np.ndarray) -> pa.Array:
-    """A string column's values at ``rows``; BadRows when any value of the chunk is empty."""
-    entries = _dictionary(chunk)
-    parts = []
+    """A string column's values at ``rows``; BadRows when any value of the chunk is empty. Of
+    a dictionary, only the entries the rows use are copied (all are walked and checked)."""
+    parts: list[pa.Array | np.ndarray] = []
     for page, rel in _split(chunk, rows):
         if page.dictionary:
-            parts.append(entries.take(pa.array(_indices(page, len(entries), rel))))
+            parts.append(_indices(page, chunk.dictionary_size, rel))
             continue
         values, empties = _plain_strings(page.values, page.n, rel)
         if empties:
             raise BadRows("empty string")
         parts.append(values)
+    if chunk.dictionary is not None:
+        used = [p for p in parts if isinstance(p, np.ndarray)]
+        wanted, inverse = np.unique(np.concatenate(used) if used else [], return_inverse=True)
+        entries, empties = _plain_strings(
+            chunk.dictionary, chunk.dictionary_size, wanted.astype(np.int64)
+        )
+        if empties:
+            raise BadRows("empty dictionary entry")
+        at = 0
+        for i, part in enumerate(parts):
+            if isinstance(part, np.ndarray):
+                parts[i] = entries.take(pa.array(inverse[at : at + len(part)]))
+                at += len(part)
     return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
