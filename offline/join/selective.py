@@ -2,7 +2,7 @@
 
 item_id is decoded first: a dictionary's entries are tested once each against the TagIndex and
 the rows' indices mapped to a hit list in C; plain pages go through the prefilter's bucket test
-in C and the few candidates are looked up exactly. user_id, ts, action and surface are then
+and the few candidates are looked up exactly, in C too. user_id, ts, action and surface are then
 decoded at the hit rows only (PLAIN byte arrays by walking their length prefixes, dictionary
 pages by decoding the indices), while every row is still validated: nulls from the definition
 levels, empty ids from the length walk, dictionaries and vocabularies once per entry. A row
@@ -54,13 +54,16 @@ def screen_groups(
         return [], groups
     done: list[tuple[int, pa.Table]] = []
     rest: list[int] = []
-    fd = os.open(path, os.O_RDONLY)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pyarrow's path names the file and the error
+        return [], groups
     try:
         for group in wanted:
             try:
                 hits = screen_group(fd, meta, group, columns, index, before)
                 done.append((meta.row_group(group).num_rows, hits))
-            except (Unsupported, BadRows, ValueError, OSError):
+            except (Unsupported, BadRows, ValueError, OSError, pa.ArrowException):
                 rest.append(group)
     finally:
         os.close(fd)
