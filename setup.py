@@ -11,6 +11,14 @@ setup(
             optional=True,
             extra_compile_args=["-O3"],
         ),
+        # Optional: without it the local join decodes every row group with pyarrow (same rows).
+        Extension(
+            "offline.join._pqdecode",
+            ["offline/join/_pqdecode.c", "offline/join/_pqthrift.c"],
+            depends=["offline/join/_pqdecode.h"],
+            optional=True,
+            extra_compile_args=["-O3"],
+        ),
         # Optional too: without it ranking.fused runs its Python pass (the same answers).
         # No contraction into fused multiply-adds: the scores must equal the Python reference's.
         Extension(

@@ -19,16 +19,21 @@ from bench.exposure_engines import SCRIPT, limit_arrow_threads, log_files
 TOTAL = "total (the join, 2 threads, wall)"
 
 
+# The selective decoder's stage (decision 0054): what the join runs for the row groups it reads.
+SELECTIVE = "selective decode and screen (item_id first, other columns at hits only)"
+
+
 def profile_ours(world: Path, tags: Path) -> dict[str, float]:
     """Stage timings of ours. The join overlaps the stages on a pool of 2, so its total is less
     than their sum."""
     from offline.io import logs as logfiles
     from offline.io.catalog import load_tags
+    from offline.join import selective
     from offline.join.contracts import prepare_tags
     from offline.join.engine import join_exposures
     from offline.join.layout import dictionary_ids
     from offline.join.local import LocalEngine
-    from offline.join.screen import screen_batch
+    from offline.join.screen import BatchResult, screen_batch
     from offline.join.tag_index import TagIndex, join_candidates, join_known
 
     stages: dict[str, float] = {}
@@ -46,8 +51,15 @@ def profile_ours(world: Path, tags: Path) -> dict[str, float]:
     for path, is_text in checked:
         dictionaries = dictionary_ids(path)
         started = _decode_columns(path, dictionaries, stage)
+        rest: list[int] | None = None
+        if selective.available() and not is_text:
+            done, rest = selective.screen_groups(path, None, index, None)
+            screened.extend(BatchResult(rows=n, hits=hits) for n, hits in done)
+            started = stage(SELECTIVE, started)
+            if rest == []:
+                continue
         for lb in logfiles.read_batches(
-            path, is_text, batch_size=1 << 20, dictionaries=dictionaries
+            path, is_text, batch_size=1 << 20, row_groups=rest, dictionaries=dictionaries
         ):  # fmt: skip
             started = stage("decode all columns together (read_batches)", started)
             screened.append(screen_batch(lb, index))

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from domain.vocab import ACTIONS, SURFACES
 from offline.io import logs as logfiles
+from offline.join import selective
 from offline.join.contracts import TS_TYPE
 from offline.join.layout import dictionary_ids
 from offline.join.tag_index import TagIndex
@@ -212,12 +213,20 @@ def screen_file(
 ) -> list[BatchResult]:
     """Decode and screen one file (or only its ``row_groups``) batch by batch in this thread;
     only the (small) screened results are kept, so memory holds one decoded batch per worker.
-    Id columns the file stores dictionary-encoded are read as dictionaries."""
-    dictionaries = dictionary_ids(path, row_groups)
-    return [
+    Row groups the selective decoder reads (offline.join.selective: item_id first, the other
+    columns at the hit rows only) are screened there; the rest are decoded whole, with the id
+    columns the file stores dictionary-encoded read as dictionaries."""
+    results: list[BatchResult] = []
+    rest = row_groups
+    if not ts_is_text and row_groups != [] and selective.available():
+        done, rest = selective.screen_groups(path, row_groups, index, before)
+        results = [BatchResult(rows=n, hits=hits.cast(HIT_SCHEMA)) for n, hits in done]
+        if rest == []:
+            return results
+    dictionaries = dictionary_ids(path, rest)
+    return results + [
         screen_batch(lb, index, before)
         for lb in logfiles.read_batches(
-            path, ts_is_text, batch_size=batch_size, row_groups=row_groups,
-            dictionaries=dictionaries,
+            path, ts_is_text, batch_size=batch_size, row_groups=rest, dictionaries=dictionaries,
         )
     ]  # fmt: skip
