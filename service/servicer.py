@@ -107,7 +107,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         version, now = call.version, call.now
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
-            version, user_id, surface="feed", now=now, timeout=timeout
+            version, user_id, surface="feed", now=now, timeout=timeout, trusted=self._trusted
         )
 
     async def _catalog(self, call: Call[Any]) -> Catalog:
@@ -117,6 +117,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if cached is None:
             cached = await call.store(self.reader.catalog(call.version))
         return cached if self.live is None else self.live.catalog(call.version, cached)
+
+    def _trusted(self) -> bool:
+        """Whether the store still holds the pinned snapshot (the reader keeps users' snapshot
+        rows only while it does)."""
+        return self.watcher.trusted
 
     def _live_items(self, item_ids: list[str], rumors: list[list[str]]) -> list[list[str]]:
         """Each item's snapshot rumors with the live layer's tag changes applied."""
@@ -238,7 +243,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         reads = [
             self.reader.feeds_view(
                 call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
-                timeout=timeout,
+                timeout=timeout, trusted=self._trusted,
             )
             for lo in range(0, len(user_ids), FEED_READ_SLICE)
         ]  # fmt: skip
