@@ -17,7 +17,9 @@ from domain.records import ExposureState
 
 # Users kept per process (a user's rows are ~27 exposure states and their factors: a few KB).
 DEFAULT_USERS = 20_000
-Rows = tuple[list[ExposureState], UserModel]
+# A user's exposure states as a tuple (of named tuples of atomic values, like the UserModel):
+# the collector stops tracking such entries, so kept rows add nothing to its full passes.
+Rows = tuple[tuple[ExposureState, ...], UserModel]
 
 
 def configured_users() -> int:

@@ -36,16 +36,16 @@ USERS = ["u1", "u2", "u3", "nobody"]
 def test_rows_are_bounded_per_process_and_per_version() -> None:
     rows = SnapshotRows(users=3, versions=2)
     for i in range(3):
-        rows.put("v1", f"u{i}", ([], None))  # type: ignore[arg-type]
+        rows.put("v1", f"u{i}", ((), None))  # type: ignore[arg-type]
     assert len(rows) == 3 and rows.get("v1", "u0") is not None
-    rows.put("v1", "u3", ([], None))  # type: ignore[arg-type]
+    rows.put("v1", "u3", ((), None))  # type: ignore[arg-type]
     assert len(rows) == 3 and rows.get("v1", "u0") is None  # the oldest went first
-    rows.put("v2", "u0", ([], None))  # type: ignore[arg-type]
-    rows.put("v3", "u0", ([], None))  # type: ignore[arg-type]
+    rows.put("v2", "u0", ((), None))  # type: ignore[arg-type]
+    rows.put("v3", "u0", ((), None))  # type: ignore[arg-type]
     assert rows.get("v1", "u3") is None and rows.get("v2", "u0") is not None  # two versions
     assert len(rows) == 2
     off = SnapshotRows(users=0)
-    off.put("v1", "u1", ([], None))  # type: ignore[arg-type]
+    off.put("v1", "u1", ((), None))  # type: ignore[arg-type]
     assert len(off) == 0 and off.get("v1", "u1") is None
 
 
