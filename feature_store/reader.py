@@ -349,7 +349,7 @@ class SnapshotReader:
                 continue
             states, model = kept
             r = raw_warm[j : j + per]
-            live = _layered(list(states), r[2], r[3:], as_of, days)
+            live = _layered(states, r[2], r[3:], as_of, days)
             out.append((live, decode(r[0], r[1]), model))
             j += per
         return out, cold_rows
@@ -393,7 +393,7 @@ def _decode_live_views(
         states, model = decode_exposures(raw[i]), decode_user_model(raw[i + 3])
         live = _layered(states, raw[i + 4], raw[i + 5 : i + per], as_of, days)
         views.append((live, decode(raw[i + 1], raw[i + 2]), model))
-        snapshot_rows.append((tuple(states), model))
+        snapshot_rows.append((states, model))
     return views, snapshot_rows
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import time
 import types
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import redis
 
 from debunk.v1 import debunk_pb2 as pb
 from debunk.v1 import debunk_pb2_grpc as pb_grpc
+from domain.models import UserModel
+from domain.records import ExposureState
 from feature_store.connection import RedisSettings
 from feature_store.reader import SnapshotReader
 from feature_store.row_cache import SnapshotRows
@@ -36,16 +39,26 @@ USERS = ["u1", "u2", "u3", "nobody"]
 def test_rows_are_bounded_per_process_and_per_version() -> None:
     rows = SnapshotRows(users=3, versions=2)
     for i in range(3):
-        rows.put("v1", f"u{i}", ((), None))  # type: ignore[arg-type]
+        rows.put("v1", f"u{i}", ([], UserModel()))
     assert len(rows) == 3 and rows.get("v1", "u0") is not None
-    rows.put("v1", "u3", ((), None))  # type: ignore[arg-type]
+    rows.put("v1", "u3", ([], UserModel()))
     assert len(rows) == 3 and rows.get("v1", "u0") is None  # the oldest went first
-    rows.put("v2", "u0", ((), None))  # type: ignore[arg-type]
-    rows.put("v3", "u0", ((), None))  # type: ignore[arg-type]
+    rows.put("v2", "u0", ([], UserModel()))
+    rows.put("v3", "u0", ([], UserModel()))
     assert rows.get("v1", "u3") is None and rows.get("v2", "u0") is not None  # two versions
     assert len(rows) == 2
+    state = ExposureState("r1", 2, 10, 20, 1, 3, (0.5, float("nan")), 0.9)
+    model = UserModel(None, (("r1", 0.5),), ((1.0,),))
+    rows.put("v2", "u9", ([state], model))
+    got_states, got_model = rows.get("v2", "u9")  # type: ignore[misc]
+    assert type(got_states[0]) is ExposureState and got_states[0][:6] == state[:6]
+    assert got_states[0].tag_score == 0.9 and got_model == model and type(got_model) is UserModel
+    for _ in range(3):  # a pass untracks one level: the innermost tuples first
+        gc.collect()
+    kept = rows._by_version["v2"]["u9"]
+    assert not any(map(gc.is_tracked, (kept, *kept[0], kept[1])))  # none adds to a full pass
     off = SnapshotRows(users=0)
-    off.put("v1", "u1", ((), None))  # type: ignore[arg-type]
+    off.put("v1", "u1", ([], UserModel()))
     assert len(off) == 0 and off.get("v1", "u1") is None
 
 
