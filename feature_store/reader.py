@@ -30,6 +30,7 @@ from feature_store.codecs import load_json, unpack_exposures, unpack_live_exposu
 from feature_store.delivery import decode
 from feature_store.live_ingest import day_rumors, decode_day, watermark_command, watermark_of
 from feature_store.models import decode_feed_model, decode_user_model
+from feature_store.row_cache import Rows, SnapshotRows
 from feature_store.transport.base import StoreTransport
 
 FeedView = tuple[list[ExposureState], Delivery, UserModel]
@@ -39,10 +40,18 @@ class SnapshotReader:
     """Async reads of one Redis deployment; every user read is a single round trip to one slot."""
 
     def __init__(
-        self, transport: StoreTransport, *, cached_versions: int = 2, live_exposures: bool = True
+        self,
+        transport: StoreTransport,
+        *,
+        cached_versions: int = 2,
+        live_exposures: bool = True,
+        rows: SnapshotRows | None = None,
     ) -> None:
-        """``live_exposures=False`` reads the snapshot alone (the benchmark's baseline)."""
+        """``live_exposures=False`` reads the snapshot alone (the benchmark's baseline);
+        ``rows`` keeps users' decoded snapshot rows for feed reads (None: every read brings
+        them)."""
         self.transport = transport
+        self.rows = rows
         self.live = live_exposures
         self._catalogs: dict[str, Catalog] = {}
         self._as_of: dict[str, int] = {}  # version -> its tags_as_of (unix ms; 0 when absent)
@@ -258,10 +267,13 @@ class SnapshotReader:
         surface: str,
         now: float,
         timeout: float | None = None,
+        trusted: Callable[[], bool] | None = None,
     ) -> list[FeedView]:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
-        TimeoutError when ``timeout`` seconds pass first."""
+        TimeoutError when ``timeout`` seconds pass first. With ``trusted`` (whether the store
+        still holds the pinned snapshot, asked before and after the read) and ``rows``, users
+        whose snapshot rows are kept are asked only for delivery, caps and the live layers."""
         if not self.live:
             user_keys = keys.feed_keys(version, user_ids, day_of(now))
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
@@ -270,6 +282,30 @@ class SnapshotReader:
         days = await self.live_days(version, now) if covers is False else _days(covers, today)
         names = tuple(d for d, _ in days)
         user_keys = keys.feed_keys(version, user_ids, today, live=True, live_days=names)
+        rows = self.rows
+        if rows is None or not rows.users or trusted is None or not trusted():
+            rows = None
+        known = [rows.get(version, u) for u in user_ids] if rows is not None else None
+        if known is not None and any(known):
+            views, cold = await self._warm_views(version, user_keys, known, surface, timeout, days)
+            ids = [u for u, k in zip(user_ids, known, strict=True) if not k]
+        else:
+            views, cold = await self._cold_views(version, user_keys, surface, timeout, days)
+            ids = user_ids
+        if rows is not None and trusted is not None and trusted():
+            for user_id, kept in zip(ids, cold, strict=True):
+                rows.put(version, user_id, kept)
+        return views
+
+    async def _cold_views(
+        self,
+        version: str,
+        user_keys: list[tuple[bytes, ...]],
+        surface: str,
+        timeout: float | None,
+        days: tuple[LiveDay, ...],
+    ) -> tuple[list[FeedView], list[Rows]]:
+        """Every user's whole feed read, and their snapshot rows as decoded."""
         as_of = self._as_of.get(version)
         if as_of is None:  # sent in the same loop turn: the RESP lanes put both in one write
             raw, as_of = await asyncio.gather(
@@ -280,12 +316,59 @@ class SnapshotReader:
             raw = await self.transport.feed_reads(user_keys, surface, timeout)
         return _decode_live_views(raw, as_of, days)
 
+    async def _warm_views(
+        self,
+        version: str,
+        user_keys: list[tuple[bytes, ...]],
+        known: list[Rows | None],
+        surface: str,
+        timeout: float | None,
+        days: tuple[LiveDay, ...],
+    ) -> tuple[list[FeedView], list[Rows]]:
+        """feeds_view when some users' snapshot rows are kept: theirs read without them (the
+        snapshot's two keys left out), the others' whole, in the same loop turn (one write);
+        the others' snapshot rows as decoded beside."""
+        warm = [row[1:3] + row[4:] for row, k in zip(user_keys, known, strict=True) if k]
+        cold = [row for row, k in zip(user_keys, known, strict=True) if not k]
+        reads = [self.transport.delivery_reads(warm, surface, timeout)]
+        if cold:
+            reads.append(self.transport.feed_reads(cold, surface, timeout))
+        if version not in self._as_of:
+            reads.append(self.snapshot_as_of(version))
+        got = await reads[0] if len(reads) == 1 else await asyncio.gather(*reads)
+        raw_warm = got if len(reads) == 1 else got[0]
+        as_of = self._as_of[version]
+        cold_views, cold_rows = _decode_live_views(got[1], as_of, days) if cold else ([], [])
+        cold_iter = iter(cold_views)
+        per = 3 + len(days)
+        out: list[FeedView] = []
+        j = 0
+        for kept in known:
+            if not kept:
+                out.append(next(cold_iter))
+                continue
+            states, model = kept
+            r = raw_warm[j : j + per]
+            live = _layered(states, r[2], r[3:], as_of, days)
+            out.append((live, decode(r[0], r[1]), model))
+            j += per
+        return out, cold_rows
+
     async def feed_view(
-        self, version: str, user_id: str, *, surface: str, now: float, timeout: float | None = None
+        self,
+        version: str,
+        user_id: str,
+        *,
+        surface: str,
+        now: float,
+        timeout: float | None = None,
+        trusted: Callable[[], bool] | None = None,
     ) -> FeedView:
         """One user's feeds_view: exposures, delivery with today's served count for ``surface``,
         and model side, in a single round trip (the keys share the user's hash tag)."""
-        views = await self.feeds_view(version, [user_id], surface=surface, now=now, timeout=timeout)
+        views = await self.feeds_view(
+            version, [user_id], surface=surface, now=now, timeout=timeout, trusted=trusted
+        )
         return views[0]
 
 
@@ -297,29 +380,34 @@ def _decode_views(raw: list) -> list[FeedView]:
     ]
 
 
-def _decode_live_views(raw: list, as_of: int, days: tuple[LiveDay, ...]) -> list[FeedView]:
+def _decode_live_views(
+    raw: list, as_of: int, days: tuple[LiveDay, ...]
+) -> tuple[list[FeedView], list[Rows]]:
     """_decode_views of 5 + len(``days``) replies per user: the backfilled states merged over
-    the snapshot's, then the live buckets from the watermark on added."""
+    the snapshot's, then the live buckets from the watermark on added; beside them each user's
+    snapshot rows as decoded (what ``SnapshotRows`` keeps)."""
     per = 5 + len(days)
-    return [
-        (
-            _live_states(raw, i, as_of, days),
-            decode(raw[i + 1], raw[i + 2]),
-            decode_user_model(raw[i + 3]),
-        )
-        for i in range(0, len(raw), per)
-    ]
+    views: list[FeedView] = []
+    snapshot_rows: list[Rows] = []
+    for i in range(0, len(raw), per):
+        states, model = decode_exposures(raw[i]), decode_user_model(raw[i + 3])
+        live = _layered(states, raw[i + 4], raw[i + 5 : i + per], as_of, days)
+        views.append((live, decode(raw[i + 1], raw[i + 2]), model))
+        snapshot_rows.append((states, model))
+    return views, snapshot_rows
 
 
-def _live_states(raw: list, i: int, as_of: int, days: tuple[LiveDay, ...]) -> list[ExposureState]:
-    """One user's exposure states from the replies at ``i``: snapshot, backfill, live days.
-    Empty live replies cost a truth test each (most users have no live rows)."""
-    states = decode_exposures(raw[i])
-    if raw[i + 4]:
-        states = merge_layers(states, decode_live(raw[i + 4]), as_of)
+def _layered(
+    states: list[ExposureState], backfill: dict, day_replies: list, as_of: int,
+    days: tuple[LiveDay, ...],
+) -> list[ExposureState]:  # fmt: skip
+    """One user's exposure states: the snapshot's, the backfill's over them, the live days
+    added. Empty live replies cost a truth test each (most users have no live rows)."""
+    if backfill:
+        states = merge_layers(states, decode_live(backfill), as_of)
     if not days:
         return states
-    parts = _decoded_days(raw[i + 5 : i + 5 + len(days)], days)
+    parts = _decoded_days(day_replies, days)
     return add_days(states, parts) if parts else states
 
 

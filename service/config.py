@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from feature_store.row_cache import configured_users
 from ranking.policy import ServingPolicy
 
 
@@ -34,3 +35,7 @@ class ServerConfig:
     member_filter: bool = field(
         default_factory=lambda: os.environ.get("DEBUNK_MEMBER_FILTER", "1") != "0"
     )
+    # Feed users whose decoded snapshot rows each process keeps (feature_store.row_cache), so a
+    # repeat feed read asks Redis only for delivery, caps and live rows; 0 (or
+    # DEBUNK_ROW_CACHE_USERS=0): every read brings them.
+    row_cache_users: int = field(default_factory=configured_users)

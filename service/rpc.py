@@ -90,6 +90,7 @@ class Call(Generic[A]):
     degraded: bool = False
     on_lost: Callable[[], None] | None = None  # told when a store connection was lost
     read_store: bool = False  # whether the answer rests on a per-request store read
+    early: Any = None  # what the rpc's ``unread`` found before the call opened, if anything
 
     def failed(self, error: BaseException) -> None:
         """A store read failed: the answer is degraded, and a lost connection is reported."""
@@ -130,7 +131,7 @@ def rpc(
     parse: Callable[[Any], A],
     answer: Callable[..., R],
     heavy: Callable[[Any], bool] | None = None,
-    unread: Callable[[Any, A, str], R | None] | None = None,
+    unread: Callable[[Any, A, str], Any] | None = None,
 ) -> Callable[[Callable[[Any, Call[A], R], Awaitable[None]]], Callable[..., Awaitable[R]]]:
     """Make ``method(self, call, reply)`` a gRPC handler ``(self, request, context)``: the request
     goes through ``parse``, the reply starts as ``answer(snapshot_version=...)`` and the method
@@ -140,7 +141,8 @@ def rpc(
     come before cards; so does an answer that read the store while the watcher did not trust
     the pinned snapshot (one from the process's cached catalog and matcher alone stays
     whole). ``unread(self, args, version)``, when given, may answer at once, before any of
-    that (a reply it marked itself, e.g. a feed user with nothing to read), or give None."""
+    that (a reply it marked itself, e.g. a feed user with nothing to read), or give what it
+    found on the way (the call's ``early``, so the method need not find it again) or None."""
 
     def decorate(
         method: Callable[[Any, Call[A], R], Awaitable[None]],
@@ -161,11 +163,13 @@ def rpc(
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "no snapshot loaded yet")
             if unread is not None:
                 early = unread(self, args, version)
-                if early is not None:
+                if isinstance(early, answer):
                     return early
+            else:
+                early = None
             reply = answer(snapshot_version=version)
             watcher = self.watcher
-            call = Call(context, args, version, time.time(), on_lost=watcher.suspect)
+            call = Call(context, args, version, time.time(), on_lost=watcher.suspect, early=early)
             trusted = watcher.trusted  # and again at the end: a flip may come in between
             try:
                 await method(self, call, reply)

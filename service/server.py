@@ -20,6 +20,7 @@ from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.durability import warn_unless_durable
 from feature_store.reader import SnapshotReader
+from feature_store.row_cache import SnapshotRows
 from feature_store.transport.factory import open_transport
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
@@ -44,7 +45,8 @@ class DebunkServer:
         self.port: int | None = None
         self._transport = open_transport(settings)  # chosen once: RESP lanes, or redis-py
         self._redis = self._transport.client
-        self._reader = SnapshotReader(self._transport)
+        rows = SnapshotRows(config.row_cache_users) if config.row_cache_users > 0 else None
+        self._reader = SnapshotReader(self._transport, rows=rows)
         self._cpu = CpuPool(config.cpu_threads)
         self._health = health.aio.HealthServicer()
         self._health_lock = asyncio.Lock()

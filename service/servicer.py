@@ -107,7 +107,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         version, now = call.version, call.now
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
-            version, user_id, surface="feed", now=now, timeout=timeout
+            version, user_id, surface="feed", now=now, timeout=timeout, trusted=self._trusted
         )
 
     async def _catalog(self, call: Call[Any]) -> Catalog:
@@ -117,6 +117,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         if cached is None:
             cached = await call.store(self.reader.catalog(call.version))
         return cached if self.live is None else self.live.catalog(call.version, cached)
+
+    def _trusted(self) -> bool:
+        """Whether the store still holds the pinned snapshot (the reader keeps users' snapshot
+        rows only while it does)."""
+        return self.watcher.trusted
 
     def _live_items(self, item_ids: list[str], rumors: list[list[str]]) -> list[list[str]]:
         """Each item's snapshot rumors with the live layer's tag changes applied."""
@@ -161,17 +166,18 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
 
     def _feed_unread(
         self, args: validation.FeedRequest, version: str
-    ) -> pb.RankFeedResponse | None:
-        """A RankFeed answered without a store read, or None: a holdout arm's (labels only) and
-        a non-member's (labels, and degraded as ``_answer_unread`` marks it: rank_feed's empty
-        answer rests on the store). Each such reply is built once per (version, experiment,
-        arm, degraded) and reused: nothing writes to a reply once it is returned."""
+    ) -> pb.RankFeedResponse | tuple[Experiment | None, Arm | None]:
+        """A RankFeed answered without a store read: a holdout arm's (labels only) and a
+        non-member's (labels, and degraded as ``_answer_unread`` marks it: rank_feed's empty
+        answer rests on the store); else the user's (experiment, arm), a targeted member's, for
+        the method. Each such reply is built once per (version, experiment, arm, degraded) and
+        reused: nothing writes to a reply once it is returned."""
         user_id = args.user_id
         exp, arm = self.experiments.assign(user_id, time.time())
         degraded = False
         if self._rules_of(arm).targeted:
             if self.membership is None or self.membership.member(version, user_id):
-                return None
+                return exp, arm
             degraded = self.membership.stale() or not self.watcher.trusted
         key = (version, exp and exp.name, arm and arm.name, degraded)
         reply = self._unread_replies.get(key)
@@ -188,14 +194,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         self, call: Call[validation.FeedRequest], reply: pb.RankFeedResponse
     ) -> None:
         user_id, limit = call.args
-        exp, arm = self.experiments.assign(user_id, call.now)
+        exp, arm = call.early  # a targeted member's (``_feed_unread`` answered everyone else)
         _label(reply, exp, arm)
         rules = self._rules_of(arm)
-        if not rules.targeted:
-            return
-        if self.membership is not None and not self.membership.member(call.version, user_id):
-            self._answer_unread(call)  # no exposure, no prebunk: rank_feed's empty answer
-            return
         catalog = await self._catalog(call)
         view = await self._feed_view(call, user_id)
         self._rank(reply, FEED_CARDS, rules, view, catalog, call.now, limit)
@@ -238,7 +239,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         reads = [
             self.reader.feeds_view(
                 call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
-                timeout=timeout,
+                timeout=timeout, trusted=self._trusted,
             )
             for lo in range(0, len(user_ids), FEED_READ_SLICE)
         ]  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis.asyncio
 
-from feature_store.transport.encoding import Command, FeedKeys, feed_commands
+from feature_store.transport.encoding import Command, FeedKeys, delivery_commands, feed_commands
 
 
 class StoreTransport(ABC):
@@ -44,6 +44,14 @@ class StoreTransport(ABC):
         with the live exposures), in one pipeline. A transport may send them in a prebuilt
         form (the hot path)."""
         return await self.pipeline(feed_commands(user_keys, surface), timeout)
+
+    async def delivery_reads(
+        self, user_keys: Sequence[FeedKeys], surface: str, timeout: float | None = None
+    ) -> list[Any]:
+        """The replies of ``encoding.delivery_commands(user_keys, surface)`` (users whose
+        snapshot rows the reader already holds): two per user, then one per later key, in one
+        pipeline."""
+        return await self.pipeline(delivery_commands(user_keys, surface), timeout)
 
     async def get(self, key: bytes | str) -> bytes | None:
         """GET ``key``: one round trip."""

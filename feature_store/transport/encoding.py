@@ -39,6 +39,31 @@ def feed_commands(user_keys: Sequence[FeedKeys], surface: str) -> list[Command]:
     return out
 
 
+def delivery_commands(user_keys: Sequence[FeedKeys], surface: str) -> list[Command]:
+    """The mutable part of each user's feed read (the snapshot's own rows already known): HGETALL
+    of the delivery state, HGET of today's cap for ``surface``, HGETALL of each later key (the
+    live exposures and live days)."""
+    out: list[Command] = []
+    for delivery, caps, *rest in user_keys:
+        out += [(b"HGETALL", delivery), (b"HGET", caps, surface)]
+        out += [(b"HGETALL", k) for k in rest]
+    return out
+
+
+def delivery_payload(user_keys: Sequence[FeedKeys], surface: str) -> bytes:
+    """``encode(delivery_commands(user_keys, surface))``, one format per row shape."""
+    s = surface.encode()
+    field = b"$%d\r\n%s\r\n" % (len(s), s)
+    out = []
+    for row in user_keys:
+        delivery, caps, *rest = row
+        out.append(b"*2\r\n$7\r\nHGETALL\r\n$%d\r\n%s\r\n*3\r\n$4\r\nHGET\r\n$%d\r\n%s\r\n"
+                   % (len(delivery), delivery, len(caps), caps))  # fmt: skip
+        out.append(field)
+        out += [_HGETALL % (len(k), k) for k in rest]
+    return b"".join(out)
+
+
 def feed_payload(user_keys: Sequence[FeedKeys], surface: str) -> bytes:
     """``encode(feed_commands(user_keys, surface))``, built in one format per user (the hot
     path: a RankFeed's read is this one buffer)."""

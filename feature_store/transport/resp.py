@@ -10,7 +10,14 @@ import redis.asyncio
 
 from feature_store.settings import RedisSettings
 from feature_store.transport.base import StoreTransport
-from feature_store.transport.encoding import Command, FeedKeys, as_dict, encode, feed_payload
+from feature_store.transport.encoding import (
+    Command,
+    FeedKeys,
+    as_dict,
+    delivery_payload,
+    encode,
+    feed_payload,
+)
 from feature_store.transport.resp_pool import RespPool
 
 _HGETALL = frozenset((b"HGETALL", "HGETALL", b"hgetall", "hgetall"))
@@ -54,6 +61,19 @@ class RespTransport(StoreTransport):
         payload, n = feed_payload(user_keys, surface), per_user * len(user_keys)
         flat = await self.pool.send(payload, n, self._within(timeout))
         return [r if i % per_user == 2 else as_dict(r) for i, r in enumerate(flat)]
+
+    async def delivery_reads(
+        self, user_keys: Sequence[FeedKeys], surface: str, timeout: float | None = None
+    ) -> list[Any]:
+        n = sum(len(row) for row in user_keys)
+        if not n:
+            return []
+        flat = await self.pool.send(delivery_payload(user_keys, surface), n, self._within(timeout))
+        caps, i = set(), 0
+        for row in user_keys:  # each row's second reply is its cap (HGET): left as it came
+            caps.add(i + 1)
+            i += len(row)
+        return [r if i in caps else as_dict(r) for i, r in enumerate(flat)]
 
     def _within(self, timeout: float | None) -> float:
         """A call's deadline: its own, else the settings' socket timeout (as redis-py bounds

@@ -31,6 +31,7 @@ from feature_store import keys
 from feature_store.delivery import queue_events
 from feature_store.embedded import EmbeddedRedis
 from feature_store.reader import SnapshotReader
+from feature_store.row_cache import SnapshotRows
 from feature_store.settings import RedisSettings
 from feature_store.transport.base import StoreTransport
 from feature_store.transport.factory import open_transport
@@ -178,6 +179,38 @@ def test_one_users_feed_read_and_another_surfaces_cap(store: Store) -> None:
     assert by_rumor(feed[0]) == by_rumor(search[0]) == by_rumor(tomorrow[0])
     assert (feed[1].served_today, search[1].served_today, tomorrow[1].served_today) == (1, 1, 0)
     assert day_of(NOW) != day_of(NOW + 86400)
+
+
+def test_a_read_with_kept_snapshot_rows_equals_a_whole_read(store: Store) -> None:
+    served(store)
+    users = ["u1", "u2", "nobody", "u3"]
+    user_keys = keys.feed_keys("v1", users, day_of(NOW), live=True, live_days=("20261007",))
+
+    async def body(reader: SnapshotReader) -> Any:
+        whole = await reader.transport.feed_reads(user_keys, "feed", 5.0)
+        part = await reader.transport.delivery_reads(
+            [row[1:3] + row[4:] for row in user_keys], "feed", 5.0
+        )
+        reader.rows = SnapshotRows(100)
+        trusted = lambda: True  # noqa: E731
+        first = await reader.feeds_view("v1", users[:3], surface="feed", now=NOW,
+                                        timeout=5.0, trusted=trusted)  # fmt: skip
+        mixed = await reader.feeds_view("v1", users, surface="feed", now=NOW,
+                                        timeout=5.0, trusted=trusted)  # fmt: skip
+        plain = await reader.feeds_view("v1", users, surface="feed", now=NOW, timeout=5.0)
+        return whole, part, first, mixed, plain, reader.rows.hits
+
+    whole, part, first, mixed, plain, hits = run(store, body)
+    per = len(user_keys[0])
+    assert part == [r for i, r in enumerate(whole) if i % per not in (0, 3)]
+    assert part[0] and part[1] is not None  # u1's delivery hash and today's cap
+    assert hits == 3  # u1, u2 and nobody were kept after the first read; u3 read whole
+    for got, want in zip(mixed, plain, strict=True):
+        assert by_rumor(got[0]) == by_rumor(want[0]) and got[1] == want[1]
+        assert got[2].prebunks == want[2].prebunks
+        assert (got[2].factors is None) == (want[2].factors is None)
+    assert by_rumor(mixed[0][0]) == {"r1": (2, "click", october(2)), "r2": (2, "share", october(3))}
+    assert mixed[0][1].served_today == 1 and mixed[0][2].factors.tolist() == FACTORS.tolist()
 
 
 def test_the_catalog_items_and_members_exposures(store: Store) -> None:
