@@ -27,6 +27,8 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
 
 Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
 their partial bm); common grams are then added from the index's bit table for those only.
+Equal scores are ordered by the retelling term's evidence before it saturates, then by rumor
+id (docs/decisions/0056): the rumor sharing more of a short query answers it.
 """
 
 from __future__ import annotations
@@ -92,18 +94,25 @@ def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _best_per_rumor(
-    text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray, rank: np.ndarray
+    text: np.ndarray,
+    rumor: np.ndarray,
+    doc: np.ndarray,
+    score: np.ndarray,
+    rank: np.ndarray,
+    evidence: np.ndarray,
 ) -> PairScores:
-    """Keep the best document of each (text, rumor), then sort by text and descending score
-    (ties: lower rumor id first, ``rank`` being each rumor's place in rumor id order)."""
+    """Keep the best document of each (text, rumor), then sort by text and descending score;
+    equal scores by descending ``evidence`` (the retelling term's, unsaturated), then lower
+    rumor id (``rank`` being each rumor's place in rumor id order): a total order that does
+    not depend on the library's order."""
     key = (text.astype(np.int64) << 32) | rumor  # orders as (text, rumor) does
-    order = np.lexsort((-score, key))
+    order = np.lexsort((-evidence, -score, key))
     key = key[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     best = order[first]
-    text, rumor, score = text[best], rumor[best], score[best]
-    order = np.lexsort((rank[rumor], -score, text))
+    text, rumor, score, evidence = text[best], rumor[best], score[best], evidence[best]
+    order = np.lexsort((rank[rumor], -evidence, -score, text))
     return PairScores(text[order], rumor[order], doc[best[order]], score[order])
 
 
@@ -304,14 +313,19 @@ def intent_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     return p.intent_cost * np.minimum(f.intent, p.intent_cap) * size
 
 
+def evidence(f: PairFeatures, p: ScoreParams) -> np.ndarray:
+    """The retelling term's evidence of each cell before it saturates (units of ``idf_max``):
+    what orders cells of equal score, since many rumors score 1.0 for a text."""
+    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
+    charge = unexplained_charge(f, p) + intent_charge(f, p)
+    return np.maximum(f.bm * focus - charge, 0.0)
+
+
 def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     """The score of each cell from its features, in [0, 1]."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
-    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
-    charge = unexplained_charge(f, p) + intent_charge(f, p)
-    evidence = np.maximum(f.bm * focus - charge, 0.0)
-    mass = 1.0 - np.exp(-evidence / p.mass_grams)
+    mass = 1.0 - np.exp(-evidence(f, p) / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
 
@@ -324,8 +338,10 @@ def score_pairs(
         return PairScores(empty, empty, empty, np.zeros(0, np.float32))
     f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
     score = combine(f, params)
+    ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
     keep = score >= params.min_score
     rumor = index.doc_rumor[f.doc[keep]].astype(np.int64)
     return _best_per_rumor(
-        f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank
-    )
+        f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank,
+        ev[keep],
+    )  # fmt: skip
