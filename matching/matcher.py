@@ -163,14 +163,15 @@ class Matcher:
         top = np.ones(len(s.text), dtype=bool)
         top[k:] = s.text[k:] != s.text[:-k]
         top = np.flatnonzero(top)
-        for t, r, d, sc in zip(
+        for t, r, d, sc, ev in zip(
             s.text[top].tolist(),
             s.rumor[top].tolist(),
             s.doc[top].tolist(),
             s.score[top].tolist(),
+            s.evidence[top].tolist(),
             strict=True,
         ):
-            out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
+            out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d], round(ev, 6)))
         return out
 
 

@@ -72,12 +72,14 @@ class ScoreParams:
 
 @dataclass(frozen=True)
 class PairScores:
-    """Best document per (text, rumor) pair, sorted by text then descending score."""
+    """Best document per (text, rumor) pair, sorted by text then descending score (then
+    descending evidence, then rumor id)."""
 
     text: np.ndarray
     rumor: np.ndarray
     doc: np.ndarray
     score: np.ndarray
+    evidence: np.ndarray
 
 
 def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +115,7 @@ def _best_per_rumor(
     best = order[first]
     text, rumor, score, evidence = text[best], rumor[best], score[best], evidence[best]
     order = np.lexsort((rank[rumor], -evidence, -score, text))
-    return PairScores(text[order], rumor[order], doc[best[order]], score[order])
+    return PairScores(text[order], rumor[order], doc[best[order]], score[order], evidence[order])
 
 
 def _slot_table(cells: int) -> np.ndarray:
@@ -335,7 +337,7 @@ def score_pairs(
     """Scores of each text's candidate (text, rumor) pairs, best document per pair."""
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
-        return PairScores(empty, empty, empty, np.zeros(0, np.float32))
+        return PairScores(empty, empty, empty, np.zeros(0, np.float32), np.zeros(0))
     f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
     score = combine(f, params)
     ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
