@@ -22,8 +22,10 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   unexplained unit cancels a unit of evidence, up to about one word's worth (a word with its
   characters), so a search whose intent word the rumor does not explain (「<place> 门票」,
   「<food> 多少钱一斤」) scores below one the rumor explains whole, while a long post's other
-  words, already discounted by coverage, cost no more than that. Keywords and aliases are grams
-  of D like any other: evidence inside the same sums, never a separate path to a fixed score.
+  words, already discounted by coverage, cost no more than that. A place the text names that
+  the rumor's text never mentions (``matching.places``: 「英国 签证」 against a Thailand-visa
+  rumor) counts as one more unmet intent word (``place_weight``; decision 0057). Keywords and
+  aliases are grams of D like any other: evidence inside the same sums, never a separate path to a fixed score.
 
 Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
 their partial bm); common grams are then added from the index's bit table for those only.
@@ -41,6 +43,7 @@ import numpy as np
 from matching.grams import PAIR_BIT, WORD_BASE
 from matching.index import Index
 from matching.intent import intent_ids
+from matching.places import text_masks, unmet
 
 # (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
 # thread (8 MB of address space, touched only where postings land)
@@ -64,6 +67,7 @@ class ScoreParams:
     intent_cost: float = 4.0
     intent_cap: float = 2.0
     intent_size: float = 8.0
+    place_weight: float = 1.0
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -249,12 +253,13 @@ class PairFeatures:
     shared: np.ndarray  # s / idf_max
     wording: np.ndarray  # idf of the shared words and character pairs / idf_max
     bm: np.ndarray  # bm / idf_max
-    intent: np.ndarray  # the text's intent words the document does not hold (a count)
+    intent: np.ndarray  # the text's intent words the document does not hold, and its places
+    # the document never mentions (``place_weight`` each): a count
 
 
 def pair_features(
     index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
-    floor: float = 0.0,
+    floor: float = 0.0, place_weight: float = 1.0,
 ) -> PairFeatures:  # fmt: skip
     """Features of each text's ``candidates`` best documents by their rare grams' bm (among
     those reaching ``floor`` times the best one's)."""
@@ -286,6 +291,9 @@ def pair_features(
     )  # fmt: skip
     shared = shared + extra
     words = words + extra_words
+    places = 0.0
+    if place_weight:
+        places = place_weight * unmet(text_masks(owner, grams, n_texts)[t], index.doc_places[d])
     return PairFeatures(
         text=t,
         doc=d,
@@ -294,7 +302,7 @@ def pair_features(
         shared=shared / index.idf_max,
         wording=words / index.idf_max,
         bm=(bm + extra * index.doc_unit[d]) / index.idf_max,
-        intent=np.maximum(text_intent[t] - held - extra_held, 0.0),
+        intent=np.maximum(text_intent[t] - held - extra_held, 0.0) + places,
     )
 
 
@@ -338,7 +346,10 @@ def score_pairs(
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
         return PairScores(empty, empty, empty, np.zeros(0, np.float32), np.zeros(0))
-    f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
+    f = pair_features(
+        index, owner, grams, n_texts, params.candidates, params.candidate_floor,
+        params.place_weight,
+    )  # fmt: skip
     score = combine(f, params)
     ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
     keep = score >= params.min_score
