@@ -25,7 +25,8 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   words, already discounted by coverage, cost no more than that. A place the text names that
   the rumor's text never mentions (``matching.places``: 「英国 签证」 against a Thailand-visa
   rumor) counts as one more unmet intent word (``place_weight``; decision 0057). Keywords and
-  aliases are grams of D like any other: evidence inside the same sums, never a separate path to a fixed score.
+  aliases are grams of D like any other: evidence inside the same sums, never a separate path
+  to a fixed score.
 
 Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
 their partial bm); common grams are then added from the index's bit table for those only.
