@@ -43,16 +43,16 @@ class Thresholds:
     All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048, 0057):
     ``search`` is the lowest score whose answers to the search-style rows of ``make
     eval-search`` reach precision 0.95 with at most 1 % of the everyday tune rows answered, in
-    whole rows (1 of 151: 0.7883, just above the second highest everyday tune score, 0.78827);
+    whole rows (1 of 151 with round 5: 0.7957, just above the second highest everyday tune score,
+    0.79563);
     ``high`` the higher of the lowest score reaching 0.90 on its posted-text rows (at most 3 %
     of the same-topic rows answered) and the lowest reaching precision 0.99 on ``make
     eval-matching``'s repost quotes (a margin over the auto-tag target, 0.98; 0.97028, the
-    binding one); ``low`` the lowest reaching 0.80 there (the review queue; 0.7133 with the
-    place charge of 0057, 0.72123 before)."""
+    binding one); ``low`` the lowest reaching 0.80 there (the review queue; 0.72123)."""
 
     high: float = 0.9702
-    low: float = 0.7133
-    search: float = 0.7883
+    low: float = 0.7212
+    search: float = 0.7957
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""

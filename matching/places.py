@@ -1,5 +1,6 @@
 """Place names (provinces, large cities, countries): a text's place the rumor's text never
-mentions is an unmet part of the query, charged like an unmet intent word.
+mentions is an unmet part of the query, which ``ScoreParams.place_weight`` can charge like an
+unmet intent word (off by default: measured and not adopted, docs/decisions/0057).
 
 Why (issue 17, docs/decisions/0057): 「英国 旅游 签证 材料」 is explained word for word by a rumor
 about Thailand's visa rules except for 英国, the one word saying which visa is wanted; a real

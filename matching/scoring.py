@@ -24,7 +24,8 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   「<food> 多少钱一斤」) scores below one the rumor explains whole, while a long post's other
   words, already discounted by coverage, cost no more than that. A place the text names that
   the rumor's text never mentions (``matching.places``: 「英国 签证」 against a Thailand-visa
-  rumor) counts as one more unmet intent word (``place_weight``; decision 0057). Keywords and
+  rumor) can count as one more unmet intent word (``place_weight``; off: measured and not
+  adopted, decision 0057). Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
 
@@ -68,7 +69,7 @@ class ScoreParams:
     intent_cost: float = 4.0
     intent_cap: float = 2.0
     intent_size: float = 8.0
-    place_weight: float = 1.0
+    place_weight: float = 0.0  # measured, not adopted (docs/decisions/0057)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25

@@ -1,6 +1,6 @@
-"""The place charge (docs/decisions/0057): a place a text names that the rumor's text never
-mentions counts as an unmet intent word inside the one score; a place the rumor mentions, even
-inside a longer name (「汕头市」 holds 汕头), costs nothing."""
+"""The place charge (docs/decisions/0057, measured and off by default): a place a text names
+that the rumor's text never mentions counts as an unmet intent word inside the one score; a
+place the rumor mentions, even inside a longer name (「汕头市」 holds 汕头), costs nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from matching import LibraryEntry, Matcher, ScoreParams
 from matching.grams import batch_grams
 from matching.places import document_masks, names, text_masks, unmet
 
-NO_PLACES = ScoreParams(place_weight=0.0)
+NO_PLACES = ScoreParams()  # the shipped scorer: the charge is off (decision 0057)
+PLACES = ScoreParams(place_weight=1.0)
 VISA = LibraryEntry(
     "v1",
     "泰国签证最新动态：明年起泰国严格区分旅游团体签证和个人签证，个人签证须本人递交材料",
@@ -38,7 +39,8 @@ def test_masks_count_places_a_document_never_mentions() -> None:
 
 
 def test_another_country_s_visa_search_scores_lower_and_the_rumor_s_own_does_not() -> None:
-    charged, free = Matcher().build(LIBRARY), Matcher(params=NO_PLACES).build(LIBRARY)
+    charged = Matcher(params=PLACES).build(LIBRARY)
+    free = Matcher(params=NO_PLACES).build(LIBRARY)
     other = "英国 旅游 签证 材料"  # the rumor's words but another country's visa
     a, b = charged.match(other, k=1), free.match(other, k=1)
     assert b and b[0].rumor_id == "v1"
@@ -50,7 +52,7 @@ def test_another_country_s_visa_search_scores_lower_and_the_rumor_s_own_does_not
 
 
 def test_every_caller_scores_with_the_place_charge() -> None:
-    m = Matcher().build(LIBRARY)
+    m = Matcher(params=PLACES).build(LIBRARY)
     texts = ["英国 旅游 签证 材料", "汕头 推销 香皂 迷晕"]
     top = m.top(texts, k=1)
     batch = m.match_batch(texts, k=1)
