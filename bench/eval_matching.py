@@ -379,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows[0]["at_high_claims"] = claims
     print(eval_matching_claims.table(claims, defaults.high))
+    over = eval_matching_claims.levels(
+        quoted, pred, score, d["library"], {"tune": tune, "test": test}
+    )
+    rows[0]["levels_over_high"] = over
+    print(eval_matching_claims.levels_table(over))
     perf = None
     if not args.skip_performance:
         perf_texts = [queries[i] for i in rng.permutation(len(queries))[:20_000]]

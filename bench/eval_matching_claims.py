@@ -86,3 +86,42 @@ def table(rows: list[dict], high: float) -> str:
             f"{r['precision']:>7.4f} {r['recall']:>7.4f}"
         )
     return "\n".join(lines)
+
+
+LEVELS = (0.9554, 0.9702, 0.975, 0.98, 0.985, 0.99, 1.0)  # the rules' picks and above (0057)
+
+
+def levels(
+    quoted: list[tuple[int, ...]],
+    pred: np.ndarray,
+    score: np.ndarray,
+    library: list[LibraryEntry],
+    halves: dict[str, np.ndarray],
+    thresholds: tuple[float, ...] = LEVELS,
+) -> list[dict]:
+    """Post- and claim-level precision/recall of ``score >= t`` per half, for each ``t``: what
+    a higher `high` would buy at each level (decision 0057)."""
+    positive = np.array([len(q) > 0 for q in quoted])
+    post_hit = np.array([p in q for p, q in zip(pred.tolist(), quoted, strict=True)])
+    claim_hit = claim_hits(quoted, pred, cluster_index(library))
+    out = []
+    for t in thresholds:
+        for half, rows in halves.items():
+            n_pos = int((positive & rows).sum())
+            for name, hit in (("post", post_hit), ("claim", claim_hit)):
+                out.append({"high": t, "half": half, **_row(name, (score >= t) & rows, hit, n_pos)})
+    return out
+
+
+def levels_table(rows: list[dict]) -> str:
+    """The rows of ``levels`` as plain text, one line a threshold."""
+    lines = ["matcher over high: threshold, then per half and level P / R (false positives)"]
+    for t in dict.fromkeys(r["high"] for r in rows):
+        cells = [
+            f"{r['half']} {r['level']} {r['precision']:.4f}/{r['recall']:.4f} "
+            f"({r['false_positives']})"
+            for r in rows
+            if r["high"] == t
+        ]
+        lines.append(f"  {t:<7} " + "  ".join(cells))
+    return "\n".join(lines)

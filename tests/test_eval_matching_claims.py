@@ -40,3 +40,19 @@ def test_at_high_counts_posts_claims_and_kept_tags():
     assert (tag["flagged"], tag["false_positives"]) == (2, 1)
     assert tag["recall"] == round(1 / 3, 4)
     assert "auto-tag" in emc.table([post, claim, tag], 0.97)
+
+
+def test_levels_count_each_half_and_level_at_each_threshold():
+    quoted = [(0,), (0,), (), (2,)]
+    pred = np.array([1, 0, 2, 2])
+    score = np.array([0.99, 0.97, 0.98, 0.96])
+    halves = {
+        "tune": np.array([True, True, False, False]),
+        "test": np.array([False, False, True, True]),
+    }
+    rows = emc.levels(quoted, pred, score, LIBRARY, halves, thresholds=(0.96, 0.985))
+    got = {(r["high"], r["half"], r["level"]): (r["flagged"], r["false_positives"]) for r in rows}
+    assert got[(0.96, "tune", "post")] == (2, 1) and got[(0.96, "tune", "claim")] == (2, 0)
+    assert got[(0.96, "test", "post")] == (2, 1)  # the negative answered, r3 right
+    assert got[(0.985, "tune", "post")] == (1, 1) and got[(0.985, "test", "claim")] == (0, 0)
+    assert "0.985" in emc.levels_table(rows)
