@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bench import eval_matching_claims
 from bench.common import current_rss_mb
 from matching import LibraryEntry, Matcher, Thresholds
 from matching.grams import CJK, WORD
@@ -373,6 +374,16 @@ def main(argv: list[str] | None = None) -> int:
         f"matcher defaults high={defaults.high} low={defaults.low}: "
         f"{rows[0]['at_defaults']['high']} / {rows[0]['at_defaults']['low']}"
     )
+    claims = eval_matching_claims.at_high(
+        queries, quoted, pred, score, d["library"], test, defaults.high
+    )
+    rows[0]["at_high_claims"] = claims
+    print(eval_matching_claims.table(claims, defaults.high))
+    over = eval_matching_claims.levels(
+        quoted, pred, score, d["library"], {"tune": tune, "test": test}
+    )
+    rows[0]["levels_over_high"] = over
+    print(eval_matching_claims.levels_table(over))
     perf = None
     if not args.skip_performance:
         perf_texts = [queries[i] for i in rng.permutation(len(queries))[:20_000]]

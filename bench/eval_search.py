@@ -14,8 +14,8 @@ posted text, what GroupWarnings and the auto-tagger answer at), and ``no-intent`
 matcher without the intent charge at its old thresholds (docs/decisions/0048), in the same
 run. The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
-test half is read once per version); ``--rows 1``, ``2`` or ``3`` restricts the tables to one
-judging round (rounds 2 and 3 were each written before any of their rows was scored). Writes
+test half is read once per version); ``--rows 1``, ``2``, ``3`` or ``4`` restricts the tables to one
+judging round (rounds 2, 3 and 4 were each written before any of their rows was scored). Writes
 ``bench/out/eval_search.json``.
 """
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from matching.grams import PAIR_BIT, WORD_BASE, batch_grams
+from matching.places import document_masks
 
 BUILD_CHUNK = 4096
 
@@ -55,6 +56,7 @@ class Index:
     doc_kind: np.ndarray  # int8
     doc_order: np.ndarray  # int32: the document's place in (rumor id, position) order, for ties
     rumor_rank: np.ndarray  # int32: the rumor's place in rumor id order, for ties
+    doc_places: np.ndarray  # uint64 (documents, width): the places each document mentions
     unknown_weight: float  # weight of a gram absent from the library: the median idf of the
     # characters and words, not the rarest gram's (an unseen word is not the strongest evidence
     # against a match)
@@ -213,6 +215,7 @@ def build_index(
             np.int32
         ),
         rumor_rank=np.asarray(rumor_rank, dtype=np.int32),
+        doc_places=document_masks(texts) | document_masks(expansion)[rumor],
         unknown_weight=float(np.median(idf[single])) if single.any() else float(np.log1p(n)),
         idf_max=float(np.log1p((n - 0.5) / 1.5)),
         slots=hash_slots(vocab),

@@ -27,11 +27,13 @@ class LibraryEntry:
 
 @dataclass(frozen=True)
 class Match:
-    """A rumor found in a text: score in [0, 1] and the library text that matched best."""
+    """A rumor found in a text: score in [0, 1], the library text that matched best, and the
+    unsaturated evidence that orders equal scores (docs/decisions/0056)."""
 
     rumor_id: str
     score: float
     matched_text: str
+    evidence: float = 0.0
 
 
 def qualifies(rumor: Rumor) -> bool:

@@ -40,10 +40,11 @@ class Thresholds:
       (auto-tagged), ``low <= score < high`` goes to human review;
     - a search query (SearchTop): ``score >= search`` is answered.
 
-    All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048):
+    All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048, 0057):
     ``search`` is the lowest score whose answers to the search-style rows of ``make
     eval-search`` reach precision 0.95 with at most 1 % of the everyday tune rows answered, in
-    whole rows (1 of 113: 0.7807, just above the second highest everyday tune score, 0.78067);
+    whole rows (1 of 151 with round 5: 0.7957, just above the second highest everyday tune score,
+    0.79563);
     ``high`` the higher of the lowest score reaching 0.90 on its posted-text rows (at most 3 %
     of the same-topic rows answered) and the lowest reaching precision 0.99 on ``make
     eval-matching``'s repost quotes (a margin over the auto-tag target, 0.98; 0.97028, the
@@ -51,7 +52,7 @@ class Thresholds:
 
     high: float = 0.9702
     low: float = 0.7212
-    search: float = 0.7807
+    search: float = 0.7957
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""
@@ -163,14 +164,15 @@ class Matcher:
         top = np.ones(len(s.text), dtype=bool)
         top[k:] = s.text[k:] != s.text[:-k]
         top = np.flatnonzero(top)
-        for t, r, d, sc in zip(
+        for t, r, d, sc, ev in zip(
             s.text[top].tolist(),
             s.rumor[top].tolist(),
             s.doc[top].tolist(),
             s.score[top].tolist(),
+            s.evidence[top].tolist(),
             strict=True,
         ):
-            out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d]))
+            out[t].append(Match(self.rumor_ids[r], round(sc, 6), self.doc_texts[d], round(ev, 6)))
         return out
 
 

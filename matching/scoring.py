@@ -22,11 +22,17 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   unexplained unit cancels a unit of evidence, up to about one word's worth (a word with its
   characters), so a search whose intent word the rumor does not explain (「<place> 门票」,
   「<food> 多少钱一斤」) scores below one the rumor explains whole, while a long post's other
-  words, already discounted by coverage, cost no more than that. Keywords and aliases are grams
-  of D like any other: evidence inside the same sums, never a separate path to a fixed score.
+  words, already discounted by coverage, cost no more than that. A place the text names that
+  the rumor's text never mentions (``matching.places``: 「英国 签证」 against a Thailand-visa
+  rumor) can count as one more unmet intent word (``place_weight``; off: measured and not
+  adopted, decision 0057). Keywords and
+  aliases are grams of D like any other: evidence inside the same sums, never a separate path
+  to a fixed score.
 
 Candidates come from rare grams' postings (the ``candidates`` best documents of each text by
 their partial bm); common grams are then added from the index's bit table for those only.
+Equal scores are ordered by the retelling term's evidence before it saturates, then by rumor
+id (docs/decisions/0056): the rumor sharing more of a short query answers it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import numpy as np
 from matching.grams import PAIR_BIT, WORD_BASE
 from matching.index import Index
 from matching.intent import intent_ids
+from matching.places import text_masks, unmet
 
 # (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
 # thread (8 MB of address space, touched only where postings land)
@@ -62,6 +69,7 @@ class ScoreParams:
     intent_cost: float = 4.0
     intent_cap: float = 2.0
     intent_size: float = 8.0
+    place_weight: float = 0.0  # measured, not adopted (docs/decisions/0057)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -70,12 +78,14 @@ class ScoreParams:
 
 @dataclass(frozen=True)
 class PairScores:
-    """Best document per (text, rumor) pair, sorted by text then descending score."""
+    """Best document per (text, rumor) pair, sorted by text then descending score (then
+    descending evidence, then rumor id)."""
 
     text: np.ndarray
     rumor: np.ndarray
     doc: np.ndarray
     score: np.ndarray
+    evidence: np.ndarray
 
 
 def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,19 +102,26 @@ def _expand(index: Index, gi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _best_per_rumor(
-    text: np.ndarray, rumor: np.ndarray, doc: np.ndarray, score: np.ndarray, rank: np.ndarray
+    text: np.ndarray,
+    rumor: np.ndarray,
+    doc: np.ndarray,
+    score: np.ndarray,
+    rank: np.ndarray,
+    evidence: np.ndarray,
 ) -> PairScores:
-    """Keep the best document of each (text, rumor), then sort by text and descending score
-    (ties: lower rumor id first, ``rank`` being each rumor's place in rumor id order)."""
+    """Keep the best document of each (text, rumor), then sort by text and descending score;
+    equal scores by descending ``evidence`` (the retelling term's, unsaturated), then lower
+    rumor id (``rank`` being each rumor's place in rumor id order): a total order that does
+    not depend on the library's order."""
     key = (text.astype(np.int64) << 32) | rumor  # orders as (text, rumor) does
-    order = np.lexsort((-score, key))
+    order = np.lexsort((-evidence, -score, key))
     key = key[order]
     first = np.ones(len(key), dtype=bool)
     first[1:] = key[1:] != key[:-1]
     best = order[first]
-    text, rumor, score = text[best], rumor[best], score[best]
-    order = np.lexsort((rank[rumor], -score, text))
-    return PairScores(text[order], rumor[order], doc[best[order]], score[order])
+    text, rumor, score, evidence = text[best], rumor[best], score[best], evidence[best]
+    order = np.lexsort((rank[rumor], -evidence, -score, text))
+    return PairScores(text[order], rumor[order], doc[best[order]], score[order], evidence[order])
 
 
 def _slot_table(cells: int) -> np.ndarray:
@@ -238,12 +255,13 @@ class PairFeatures:
     shared: np.ndarray  # s / idf_max
     wording: np.ndarray  # idf of the shared words and character pairs / idf_max
     bm: np.ndarray  # bm / idf_max
-    intent: np.ndarray  # the text's intent words the document does not hold (a count)
+    intent: np.ndarray  # the text's intent words the document does not hold, and its places
+    # the document never mentions (``place_weight`` each): a count
 
 
 def pair_features(
     index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
-    floor: float = 0.0,
+    floor: float = 0.0, place_weight: float = 1.0,
 ) -> PairFeatures:  # fmt: skip
     """Features of each text's ``candidates`` best documents by their rare grams' bm (among
     those reaching ``floor`` times the best one's)."""
@@ -275,6 +293,9 @@ def pair_features(
     )  # fmt: skip
     shared = shared + extra
     words = words + extra_words
+    places = 0.0
+    if place_weight:
+        places = place_weight * unmet(text_masks(owner, grams, n_texts)[t], index.doc_places[d])
     return PairFeatures(
         text=t,
         doc=d,
@@ -283,7 +304,7 @@ def pair_features(
         shared=shared / index.idf_max,
         wording=words / index.idf_max,
         bm=(bm + extra * index.doc_unit[d]) / index.idf_max,
-        intent=np.maximum(text_intent[t] - held - extra_held, 0.0),
+        intent=np.maximum(text_intent[t] - held - extra_held, 0.0) + places,
     )
 
 
@@ -304,14 +325,19 @@ def intent_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     return p.intent_cost * np.minimum(f.intent, p.intent_cap) * size
 
 
+def evidence(f: PairFeatures, p: ScoreParams) -> np.ndarray:
+    """The retelling term's evidence of each cell before it saturates (units of ``idf_max``):
+    what orders cells of equal score, since many rumors score 1.0 for a text."""
+    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
+    charge = unexplained_charge(f, p) + intent_charge(f, p)
+    return np.maximum(f.bm * focus - charge, 0.0)
+
+
 def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     """The score of each cell from its features, in [0, 1]."""
     query = f.coverage**p.sharpness * np.minimum(1.0, f.shared / p.conf_grams)
     contained = f.containment**p.sharpness * np.minimum(1.0, f.wording / p.contain_grams)
-    focus = np.minimum(1.0, f.coverage / p.mass_coverage) ** p.mass_focus
-    charge = unexplained_charge(f, p) + intent_charge(f, p)
-    evidence = np.maximum(f.bm * focus - charge, 0.0)
-    mass = 1.0 - np.exp(-evidence / p.mass_grams)
+    mass = 1.0 - np.exp(-evidence(f, p) / p.mass_grams)
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
 
@@ -321,11 +347,16 @@ def score_pairs(
     """Scores of each text's candidate (text, rumor) pairs, best document per pair."""
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
-        return PairScores(empty, empty, empty, np.zeros(0, np.float32))
-    f = pair_features(index, owner, grams, n_texts, params.candidates, params.candidate_floor)
+        return PairScores(empty, empty, empty, np.zeros(0, np.float32), np.zeros(0))
+    f = pair_features(
+        index, owner, grams, n_texts, params.candidates, params.candidate_floor,
+        params.place_weight,
+    )  # fmt: skip
     score = combine(f, params)
+    ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
     keep = score >= params.min_score
     rumor = index.doc_rumor[f.doc[keep]].astype(np.int64)
     return _best_per_rumor(
-        f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank
-    )
+        f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank,
+        ev[keep],
+    )  # fmt: skip

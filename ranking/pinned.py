@@ -30,13 +30,15 @@ class Pinned:
     score: float
 
 
-def match_order(m: Match, catalog: Catalog) -> tuple[float, int, str, str]:
-    """Best match first: the higher score, then the more severe rumor, then the smaller claim
-    cluster id and rumor id (a rumor the catalog does not know sorts as severity 0)."""
+def match_order(m: Match, catalog: Catalog) -> tuple[float, float, int, str, str]:
+    """Best match first: the higher score, then the stronger unsaturated evidence (the
+    matcher's own order of equal scores, decision 0056), then the more severe rumor, then the
+    smaller claim cluster id and rumor id (a rumor the catalog does not know sorts as severity
+    0)."""
     rumor = catalog.rumors.get(m.rumor_id)
     severity = rumor.severity if rumor else 0
     cluster = rumor.claim_cluster if rumor else m.rumor_id
-    return (-m.score, -severity, cluster, m.rumor_id)
+    return (-m.score, -m.evidence, -severity, cluster, m.rumor_id)
 
 
 def pin_matches(matches: list[Match], catalog: Catalog, threshold: float) -> list[Pinned]:

@@ -144,6 +144,17 @@ def test_tied_matches_are_decided_by_severity_then_id_not_by_arrival_order() -> 
         ]
 
 
+def test_equal_scores_pin_the_stronger_evidence_before_the_more_severe_rumor() -> None:
+    """Decision 0056: the matcher's order of equal scores (its unsaturated evidence) holds on
+    the pinned surfaces; severity decides only between equal evidence."""
+    cat = catalog(rumor("r1", 5), rumor("r2", 1), rumor("r3", 4))
+    matches = [Match("r1", 1.0, "t", 3.0), Match("r2", 1.0, "t", 7.5), Match("r3", 1.0, "t", 3.0)]
+    for seed in range(6):
+        random.Random(seed).shuffle(matches)
+        pinned = pin_matches(matches, cat, 0.35)
+        assert [p.rumor.rumor_id for p in pinned] == ["r2", "r1", "r3"]
+
+
 def test_pinned_matches_show_one_card_per_claim() -> None:
     matches = [Match("r2", 0.9, "t"), Match("r1", 0.9, "t"), Match("r3", 0.8, "t")]
     pinned = pin_matches(matches, siblings(), 0.35)
