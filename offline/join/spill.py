@@ -117,6 +117,7 @@ class SpillRuns:
         """Remove the runs and their folder."""
         shutil.rmtree(self.folder, ignore_errors=True)
         self.files = []
+        self.sizes = np.zeros(0, dtype=np.int64)
 
 
 def _batch(table: pa.Table) -> pa.RecordBatch:
