@@ -11,7 +11,7 @@ from typing import Any
 
 # offline.join.local.DEFAULT_MEMORY_MB, repeated so that parsing imports no engine (a test
 # checks they agree).
-DEFAULT_MEMORY_MB = 768
+DEFAULT_MEMORY_MB = 256
 
 
 def engine_from(args: argparse.Namespace, work_dir: Path | None = None) -> Any:

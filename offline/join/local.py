@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from offline.join.aggregate import merge
-from offline.join.contracts import ExposureState, JoinSummary, Partial, RejectSink
+from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.fold import SpilledPartial, StreamedState, fold
 from offline.join.screen import BatchResult, screen_file
@@ -33,7 +33,7 @@ _COMPACT_ROWS = 2_000_000
 # set of the tagged ids once per call, so calls on few rows would spend most time building it.
 _JOIN_ROWS = 1 << 18
 # The default budget for the pair aggregates held in memory (scan buffers come on top).
-DEFAULT_MEMORY_MB = 768
+DEFAULT_MEMORY_MB = 256
 # Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
 # sort keys and its output at once, and new partials keep arriving while it runs.
 _HELD_SHARE = 6
@@ -177,9 +177,9 @@ def _scan(
             pending_rows += partial.pairs.num_rows
             pending_bytes += partial.pairs.nbytes
         if compacting is not None and (
-            compacting.done() or (limit is not None and pending_bytes > 2 * limit)
+            compacting.done() or (limit is not None and pending_bytes > limit)
         ):
-            acc, compacting = compacting.result(), None  # waits only when far over budget
+            acc, compacting = compacting.result(), None  # waits only when over budget
         over = limit is not None and pending_bytes > limit
         if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
             # Compacting in the pool keeps this thread feeding batches meanwhile.
@@ -233,7 +233,7 @@ def _scan(
         if not runs:
             return last
         runs.add(last.pairs)
-        return SpilledPartial(last.pairs.slice(0, 0), last.surfaces, runs=runs, limit=limit or 0)
+        return SpilledPartial(PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=limit or 0)
 
 
 def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
@@ -243,7 +243,7 @@ def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Par
     if limit is None or merged.pairs.nbytes <= limit:
         return merged
     runs.add(merged.pairs)
-    return Partial(merged.pairs.slice(0, 0), merged.surfaces)
+    return Partial(PAIR_SCHEMA.empty_table(), merged.surfaces)  # no slice: it keeps the buffers
 
 
 def _tasks(

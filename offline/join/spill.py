@@ -26,7 +26,7 @@ from offline.join.aggregate import SORT_KEYS, is_sorted, reduce_pairs
 from offline.join.contracts import PAIR_SCHEMA
 
 # Fine partitions per spill: neighbours are grouped at the end, so many costs only small batches.
-PARTITIONS = 128
+PARTITIONS = 256
 _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 
 
