@@ -187,3 +187,18 @@ def test_a_failing_merge_removes_its_spill(world: tuple[Path, pa.Table], tmp_pat
         for _ in state.chunks():
             raise _Boom("writer failed")
     _no_spill_left(work)
+
+
+def test_state_counts_read_group_by_group_match_the_whole_table(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """Users straddling row groups are counted once (the guard's shrink check)."""
+    from offline.nightly.guards import state_counts
+
+    logs, tags = world
+    state, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    path = tmp_path / "state.parquet"
+    pq.write_table(state, path, row_group_size=997)  # many groups, users cut between them
+    assert pq.ParquetFile(path).num_row_groups > 10
+    users = len(set(state["user_id"].to_pylist()))
+    assert state_counts(path) == {"users": users, "pairs": state.num_rows}
