@@ -72,10 +72,10 @@ class StreamedState:
         if self.runs is not None:
             sources.append(self.runs.merged(self.limit))
         for source in sources:
-            for pairs in source:
+            for pairs in source:  # reduced groups: in order already
                 pairs = _kept(pairs, self.keep)
                 if pairs.num_rows:
-                    yield finish_state(pairs)
+                    yield finish_state(pairs, ordered=True)
 
     def table(self) -> ExposureState:
         """The whole state in memory (what merge_state returns)."""

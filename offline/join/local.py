@@ -177,7 +177,7 @@ def _scan(
             pending_rows += partial.pairs.num_rows
             pending_bytes += partial.pairs.nbytes
         if compacting is not None and (
-            compacting.done() or (limit is not None and pending_bytes > limit)
+            compacting.done() or (limit is not None and 2 * pending_bytes > limit)
         ):
             acc, compacting = compacting.result(), None  # waits only when over budget
         over = limit is not None and pending_bytes > limit
@@ -237,8 +237,15 @@ def _scan(
 
 
 def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
-    """``partials`` merged; the pairs go to ``runs`` when they hold more than ``limit`` bytes
-    (the surface counts, a few per rumor, stay)."""
+    """``partials`` (the accumulated one first) merged; the pairs go to ``runs`` when they hold
+    more than ``limit`` bytes (the surface counts, a few per rumor, stay). When all of them
+    exceed the limit, the accumulated pairs (reduced and sorted already) are spilled as they
+    are and only the new ones are merged: no merge ever holds more than about ``limit``."""
+    acc, rest = partials[0], partials[1:]
+    held = sum(p.pairs.nbytes for p in partials)
+    if limit is not None and acc.pairs.num_rows and held > limit:
+        runs.add(acc.pairs)
+        partials = [Partial(PAIR_SCHEMA.empty_table(), acc.surfaces), *rest]
     merged = merge(partials)
     if limit is None or merged.pairs.nbytes <= limit:
         return merged

@@ -15,6 +15,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -103,15 +104,30 @@ class SpillRuns:
         return out
 
     def merged(self, limit_bytes: int) -> Iterator[pa.Table]:
-        """Every pair once, in (user_id, rumor_id) order, one reduced group at a time."""
-        for group in self.groups(limit_bytes):
-            tables = []
-            for path in self.files:
-                with pa.OSFile(str(path)) as source:
-                    reader = ipc.open_file(source)
-                    batches = [reader.get_batch(p) for p in group]
-                    tables.append(pa.Table.from_batches(batches, PAIR_SCHEMA))
-            yield reduce_pairs(pa.concat_tables(tables))
+        """Every pair once, in (user_id, rumor_id) order, one reduced group at a time; the next
+        group is read and reduced on another thread while the caller writes this one (so two
+        groups are in memory at most)."""
+        groups = self.groups(limit_bytes)
+        if not groups:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead: Future[pa.Table] = pool.submit(self._reduced, groups[0])
+            for group in groups[1:]:
+                done = ahead.result()
+                ahead = pool.submit(self._reduced, group)
+                yield done
+                del done
+            yield ahead.result()
+
+    def _reduced(self, group: range) -> pa.Table:
+        """The partitions of ``group`` from every run, each pair once, in order."""
+        tables = []
+        for path in self.files:
+            with pa.OSFile(str(path)) as source:
+                reader = ipc.open_file(source)
+                batches = [reader.get_batch(p) for p in group]
+                tables.append(pa.Table.from_batches(batches, PAIR_SCHEMA))
+        return reduce_pairs(pa.concat_tables(tables))
 
     def close(self) -> None:
         """Remove the runs and their folder."""
