@@ -134,6 +134,14 @@ def fold(
             surfaces.append(partial.surfaces)
             for chunk in pair_chunks(partial):
                 chunk = _kept(chunk, keep)
+                big = state.runs is not None or chunk.nbytes > limit // 2 if limit else False
+                if big and second is not None:  # one partial's pairs are the state already
+                    # Spilling already, or a large chunk (a part file's row group: reduced and
+                    # sorted): a run as it is, without another merge in memory.
+                    if state.runs is None:
+                        state.runs = SpillRuns(spill_folder(work_dir))
+                    state.runs.add(chunk)
+                    continue
                 pending.append(chunk)
                 held += chunk.nbytes
                 if limit is not None and held > limit:
