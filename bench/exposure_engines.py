@@ -67,13 +67,17 @@ def limit_arrow_threads() -> None:
     pa.set_io_thread_count(THREADS)
 
 
-def run_ours(world: Path, tags: Path) -> tuple[pa.Table, dict[str, Any]]:
-    """Our streaming join over the world's logs and the tagged items of ``tags``."""
+def run_ours(world: Path, tags: Path, result: Path) -> tuple[int, dict[str, Any]]:
+    """Our streaming join over the world's logs and the tagged items of ``tags``, written to
+    ``result`` as ``debunk exposures`` writes it (range by range, the default memory budget,
+    spilling beside the result); (pairs, counts)."""
     from offline.io.catalog import load_tags
-    from offline.join.engine import join_exposures
+    from offline.join.engine import write_exposures
+    from offline.join.local import LocalEngine
 
-    state, summary = join_exposures(world / "exposures", load_tags(tags))
-    return state, {"rows_read": summary.rows_read, "rows_kept": summary.rows_kept}
+    engine = LocalEngine(work_dir=result.parent)
+    summary = write_exposures(world / "exposures", load_tags(tags), result, engine=engine)
+    return summary.pairs, {"rows_read": summary.rows_read, "rows_kept": summary.rows_kept}
 
 
 def _sql_str(value: str | Path) -> str:
@@ -124,8 +128,9 @@ def duckdb_sql(files: list[Path], tags: Path) -> str:
     """
 
 
-def run_duckdb(world: Path, tags: Path) -> tuple[pa.Table, dict[str, Any]]:
-    """DuckDB's SQL over the same files, 2 threads, result materialised as an Arrow table."""
+def run_duckdb(world: Path, tags: Path, result: Path) -> tuple[int, dict[str, Any]]:
+    """DuckDB's SQL over the same files, 2 threads, result materialised as an Arrow table and
+    written to ``result`` (zstd, as ours); (pairs, {})."""
     import duckdb
 
     con = duckdb.connect()
@@ -133,7 +138,8 @@ def run_duckdb(world: Path, tags: Path) -> tuple[pa.Table, dict[str, Any]]:
     con.execute("SET TimeZone = 'UTC'")
     table = con.sql(duckdb_sql(log_files(world), tags)).to_arrow_table()
     con.close()
-    return table, {}
+    pq.write_table(table, result, compression="zstd")
+    return table.num_rows, {}
 
 
 def child(engine: str, world: Path, tags: Path, result: Path) -> int:
@@ -145,20 +151,19 @@ def child(engine: str, world: Path, tags: Path, result: Path) -> int:
     else:
         import offline.io.catalog
         import offline.join.local  # noqa: F401
+    result.parent.mkdir(parents=True, exist_ok=True)
     base = current_rss_mb()
     cpu = _cpu_seconds()
-    with timed() as t:
-        table, extra = run(world, tags)
+    with timed() as t:  # the output is written inside the timing, by both engines
+        pairs, extra = run(world, tags, result)
     cpu = _cpu_seconds() - cpu
     peak = peak_rss_mb()
-    result.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, result)
     emit(
         {
             "engine": engine,
             "seconds": round(t.seconds, 3),
             "cpu_seconds": round(cpu, 3),
-            "pairs": table.num_rows,
+            "pairs": pairs,
             "base_rss_mb": base,
             "peak_rss_mb": peak,
             **extra,

@@ -1,21 +1,30 @@
-"""The join-engine options of ``debunk nightly`` and ``debunk exposures``: --engine, and the
-Spark engine's --spark-master and --spark-conf; and the nightly's --materialize, --write-tasks,
---logs-uri and --log-settle-minutes. Parsing them imports no engine."""
+"""The join-engine options of ``debunk nightly`` and ``debunk exposures``: --engine, the local
+engine's --memory-mb, the Spark engine's --spark-master and --spark-conf; and the nightly's
+--materialize, --write-tasks, --logs-uri and --log-settle-minutes. Parsing them imports no
+engine."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+# offline.join.local.DEFAULT_MEMORY_MB, repeated so that parsing imports no engine (a test
+# checks they agree).
+DEFAULT_MEMORY_MB = 256
 
-def engine_from(args: argparse.Namespace) -> Any:
-    """The engine --engine names; the Spark one with --spark-master and --spark-conf."""
+
+def engine_from(args: argparse.Namespace, work_dir: Path | None = None) -> Any:
+    """The engine --engine names; the local one with --memory-mb (spilling under ``work_dir``),
+    the Spark one with --spark-master and --spark-conf."""
     from offline.join.engine import engine_named
 
     spark = {"master": args.spark_master, "conf": dict(args.spark_conf or [])}
     if args.engine != "spark":
         if args.spark_master or args.spark_conf:
             raise argparse.ArgumentTypeError("--spark-master and --spark-conf need --engine spark")
+        if args.engine == "local":
+            return engine_named("local", memory_mb=args.memory_mb, work_dir=work_dir)
         return engine_named(args.engine)
     return engine_named("spark", **spark)
 
@@ -31,6 +40,13 @@ def _conf_pair(text: str) -> tuple[str, str]:
 def engine_options(s: argparse.ArgumentParser, engines: tuple[str, ...]) -> None:
     """--engine, and the Spark engine's session settings."""
     s.add_argument("--engine", choices=engines, default="local", help="the join engine")
+    s.add_argument(
+        "--memory-mb",
+        type=_positive,
+        default=DEFAULT_MEMORY_MB,
+        help="with --engine local: the budget for the pair aggregates held in memory; beyond "
+        f"it they are spilled to the run's work folder (default {DEFAULT_MEMORY_MB})",
+    )
     s.add_argument(
         "--spark-master",
         help="with --engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default "

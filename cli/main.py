@@ -137,17 +137,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_exposures(args: argparse.Namespace) -> int:
     from offline.io import catalog
-    from offline.io.parquet import write_parquet_atomic
     from offline.io.rejects import RejectWriter
-    from offline.join.engine import join_exposures
+    from offline.join.engine import write_exposures
 
-    engine = engine_from(args)
     out = Path(args.out)
+    engine = engine_from(args, work_dir=out)  # spills go under the output folder
     tags = catalog.load_tags(Path(args.tags))
     rejects = RejectWriter(out / "rejects.parquet")
-    state, summary = join_exposures(args.logs, tags, sink=rejects.add, engine=engine)
+    written = out / "exposures.parquet"
+    summary = write_exposures(args.logs, tags, written, sink=rejects.add, engine=engine)
     rejected = rejects.close()
-    written = write_parquet_atomic(state, out / "exposures.parquet")
     _print_json({"output": str(written), "rejects": str(rejected or ""), **summary.as_dict()})
     return 0
 

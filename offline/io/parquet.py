@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from offline.io.tempfiles import temp_path
+
+# pq.write_table's default row group length (pyarrow >= 15).
+ROW_GROUP_ROWS = 1 << 20
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
@@ -18,3 +22,38 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
     return path
+
+
+def write_parquet_chunks_atomic(
+    chunks: Iterable[pa.Table], schema: pa.Schema, path: Path, row_group_rows: int = ROW_GROUP_ROWS
+) -> tuple[Path, int]:
+    """Write the tables of ``chunks`` (in order) as one file, aside then renamed like
+    write_parquet_atomic, holding one row group at a time; (path, rows written). Row groups are
+    cut at every ``row_group_rows`` rows, as pq.write_table cuts one table, so the file equals
+    write_parquet_atomic's of the chunks concatenated. A failure removes the temp file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            buffered: list[pa.Table] = []
+            held = 0
+            for chunk in chunks:
+                buffered.append(chunk)
+                held += chunk.num_rows
+                while held >= row_group_rows:
+                    table = pa.concat_tables(buffered)
+                    writer.write_table(table.slice(0, row_group_rows), row_group_rows)
+                    buffered, held = [table.slice(row_group_rows)], held - row_group_rows
+                    rows += row_group_rows
+            if held or not rows:
+                writer.write_table(
+                    pa.concat_tables(buffered) if buffered else schema.empty_table(),
+                    row_group_rows,
+                )
+                rows += held
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path, rows

@@ -209,8 +209,9 @@ def _reduce_runs(
     return pa.array(ufunc.reduceat(plain, starts), storage).cast(array.type)
 
 
-def finish_state(pairs: pa.Table) -> pa.Table:
-    """Final exposure-state columns (STATE_SCHEMA), sorted by (user_id, rumor_id)."""
+def finish_state(pairs: pa.Table, ordered: bool = False) -> pa.Table:
+    """Final exposure-state columns (STATE_SCHEMA), sorted by (user_id, rumor_id); ``ordered``:
+    the pairs are known to be in that order (reduce_pairs' output), so it is not checked."""
     if pairs.num_rows == 0:
         return STATE_SCHEMA.empty_table()
     mask = pa.array(np.zeros(pairs.num_rows, dtype=np.int16))
@@ -233,7 +234,7 @@ def finish_state(pairs: pa.Table) -> pa.Table:
         },
         schema=STATE_SCHEMA,
     )
-    return sort_pairs(state)
+    return state if ordered else sort_pairs(state)
 
 
 def _split_users(table: pa.Table) -> tuple[pa.Table, pa.Table]:

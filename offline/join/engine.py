@@ -17,13 +17,16 @@ from typing import Any
 import pyarrow as pa
 
 from offline.io import logs as logfiles
+from offline.io.parquet import write_parquet_chunks_atomic
 from offline.join.contracts import (
+    STATE_SCHEMA,
     ExposureState,
     JoinSummary,
     Partial,
     RejectSink,
     prepare_tags,
 )
+from offline.join.fold import StreamedState
 
 # name -> "module:class"; imported on first use, so an engine's library is needed only by its users.
 _ENGINES = {
@@ -52,6 +55,11 @@ class JoinEngine(ABC):
     """
 
     name: str = ""
+
+    def spill_under(self, folder: Path) -> None:
+        """Where the engine may spill when it was given no work folder of its own (the
+        nightly's state folder); an engine that never spills ignores it."""
+        return None
 
     def log_files(
         self, logs: Path | str, dates: list[str] | None = None
@@ -135,6 +143,13 @@ class JoinEngine(ABC):
         """The exposure state of all ``partials`` (consumed one at a time), restricted to the
         ``confirmed`` rumors when given: STATE_SCHEMA rows sorted by (user_id, rumor_id)."""
 
+    def merge_stream(
+        self, partials: Iterable[Partial], confirmed: set[str] | None = None
+    ) -> StreamedState:
+        """merge_state's rows as chunks in the same order, for writers that need not hold them
+        all; here one chunk of merge_state (the local engine bounds what it holds)."""
+        return StreamedState.of(self.merge_state(partials, confirmed))
+
 
 def engine_named(name: str, **options: Any) -> JoinEngine:
     """A new engine of that name (see ENGINE_NAMES), built with its ``options`` (e.g. the Spark
@@ -168,3 +183,25 @@ def join_exposures(
     summary.pairs = state.num_rows
     summary.seconds = round(time.perf_counter() - started, 3)
     return state, summary
+
+
+def write_exposures(
+    logs: Path | str,
+    tags: pa.Table,
+    out: Path,
+    *,
+    sink: RejectSink | None = None,
+    engine: JoinEngine | str = DEFAULT_ENGINE,
+) -> JoinSummary:
+    """join_exposures written to ``out`` (Parquet, aside then renamed) chunk by chunk, so the
+    local engine never holds all pairs; the same file as writing join_exposures' table."""
+    started = time.perf_counter()
+    runner = engine_named(engine) if isinstance(engine, str) else engine
+    summary = JoinSummary()
+    wanted, files = runner.log_files(logs)
+    summary.partitions = len(wanted)
+    partial = runner.scan(files, prepare_tags(tags), summary, sink=sink)
+    with runner.merge_stream([partial]) as state:
+        _, summary.pairs = write_parquet_chunks_atomic(state.chunks(), STATE_SCHEMA, out)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary

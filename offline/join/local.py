@@ -2,24 +2,29 @@
 
 Logs are scanned batch by batch with column projection; the id prefilter (with its C scan)
 drops most rows on untagged items, an exact lookup joins the rest to their rumors, and they are
-aggregated at once. Memory grows with the number of exposed pairs, not with the logs.
+aggregated at once. The pair aggregates held in memory are bounded by ``memory_mb``: beyond it
+they are spilled in user-range partitions under ``work_dir`` and merged one range at a time
+(offline.join.spill, offline.join.fold), so memory follows the batches, not the pairs.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from offline.join.aggregate import finish_state, merge, merge_pairs, merge_surfaces, reduce_pairs
-from offline.join.contracts import ExposureState, JoinSummary, Partial, RejectSink
+from offline.join.aggregate import merge
+from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
+from offline.join.fold import SpilledPartial, StreamedState, fold
 from offline.join.screen import BatchResult, screen_file
+from offline.join.spill import SpillRuns, spill_folder
 from offline.join.tag_index import TagIndex, join_candidates, join_known
 
 # Compact the partial aggregates of a scan once they hold this many rows.
@@ -27,6 +32,11 @@ _COMPACT_ROWS = 2_000_000
 # Join the screened candidate rows once this many are buffered: the exact lookup builds its hash
 # set of the tagged ids once per call, so calls on few rows would spend most time building it.
 _JOIN_ROWS = 1 << 18
+# The default budget for the pair aggregates held in memory (scan buffers come on top).
+DEFAULT_MEMORY_MB = 256
+# Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
+# sort keys and its output at once, and new partials keep arriving while it runs.
+_HELD_SHARE = 6
 
 
 class LocalEngine(JoinEngine):
@@ -37,9 +47,31 @@ class LocalEngine(JoinEngine):
 
     name = "local"
 
-    def __init__(self, *, batch_size: int = 1 << 20, workers: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 1 << 20,
+        workers: int = 2,
+        memory_mb: float | None = DEFAULT_MEMORY_MB,
+        work_dir: Path | str | None = None,
+    ) -> None:
         self.batch_size = batch_size
         self.workers = workers
+        self.memory_mb = memory_mb
+        self.work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
+        self._work_dir_given = work_dir is not None
+
+    def spill_under(self, folder: Path) -> None:
+        """Spill under ``folder`` unless a work_dir was given."""
+        if not self._work_dir_given:
+            self.work_dir = Path(folder)
+
+    @property
+    def spill_limit(self) -> int | None:
+        """Bytes of pair aggregates held in memory before a spill (None: never spill)."""
+        if self.memory_mb is None:
+            return None
+        return max(1, int(self.memory_mb * (1 << 20)) // _HELD_SHARE)
 
     def scan_checked(
         self,
@@ -54,30 +86,22 @@ class LocalEngine(JoinEngine):
         return scan_files(
             files, tags, summary, sink=sink, on_batch=on_batch,
             batch_size=self.batch_size, workers=self.workers, before=before,
+            spill_limit=self.spill_limit, work_dir=self.work_dir,
         )  # fmt: skip
 
     def merge_state(
         self, partials: Iterable[Partial], confirmed: set[str] | None = None
     ) -> ExposureState:
-        """Folds the partials one by one, so memory stays at one state's size. A single
-        partial holds each pair once already (see Partial) and is used as it is."""
-        pairs: pa.Table | None = None
-        surfaces: list[pa.Table] = []
-        for partial in partials:
-            pairs = (
-                partial.pairs
-                if pairs is None
-                else reduce_pairs(pa.concat_tables([pairs, partial.pairs]))
-            )
-            surfaces.append(partial.surfaces)
-        if pairs is None:
-            pairs = merge_pairs([])
-        counts = merge_surfaces(surfaces)
-        if confirmed is not None:
-            keep = pa.array(sorted(confirmed), pa.string())
-            pairs = pairs.filter(pc.is_in(pairs["rumor_id"], value_set=keep))
-            counts = counts.filter(pc.is_in(counts["rumor_id"], value_set=keep))
-        return ExposureState(finish_state(pairs), counts)
+        """Folds the partials one by one (see merge_stream) into one in-memory table."""
+        with self.merge_stream(partials, confirmed) as state:
+            return state.table()
+
+    def merge_stream(
+        self, partials: Iterable[Partial], confirmed: set[str] | None = None
+    ) -> StreamedState:
+        """The state in (user, rumor) order chunk by chunk, the held pairs bounded by the
+        budget (offline.join.fold); a single partial holds each pair once already."""
+        return fold(partials, confirmed, limit=self.spill_limit, work_dir=self.work_dir)
 
 
 def scan_files(
@@ -91,6 +115,8 @@ def scan_files(
     workers: int = 2,
     row_groups: dict[str, list[int]] | None = None,
     before: datetime | None = None,
+    spill_limit: int | None = None,
+    work_dir: Path | None = None,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
     from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
@@ -100,13 +126,42 @@ def scan_files(
     file is decoded and screened batch by batch by one worker (validation, prefilter); the
     candidates of many batches are then joined exactly and aggregated in one task, and partial
     aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
-    tasks are in flight, so memory stays flat.
+    tasks are in flight, so memory stays flat. With ``spill_limit``, compacted pairs beyond that
+    many bytes are spilled under ``work_dir`` and a SpilledPartial is returned (its runs are
+    removed here if the scan fails).
     """
+    runs = SpillRuns(spill_folder(work_dir or Path(tempfile.gettempdir())), lazy=True)
+    try:
+        return _scan(
+            files, tags, summary, sink, on_batch, batch_size, workers, row_groups, before,
+            spill_limit, runs,
+        )  # fmt: skip
+    except BaseException:
+        runs.close()
+        raise
+
+
+def _scan(
+    files: list[tuple[str, bool]],
+    tags: pa.Table,
+    summary: JoinSummary,
+    sink: RejectSink | None,
+    on_batch: Callable[[int], None] | None,
+    batch_size: int,
+    workers: int,
+    row_groups: dict[str, list[int]] | None,
+    before: datetime | None,
+    limit: int | None,
+    runs: SpillRuns,
+) -> Partial:
+    """scan_files' body; ``runs`` receives what outgrows ``limit``."""
     index = TagIndex.build(tags)
+    # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
+    join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
     acc = Partial.empty()
     compacting: Future[Partial] | None = None  # merges acc with older partials, in the pool
     pending: list[Partial] = []
-    pending_rows = 0
+    pending_rows = pending_bytes = 0
     screens: deque[tuple[str, Future[list[BatchResult]]]] = deque()
     joins: deque[Future[tuple[int, Partial | None]]] = deque()
     buffered: list[pa.Table] = []  # candidates, still to be joined exactly
@@ -114,18 +169,22 @@ def scan_files(
     buffered_rows = 0
 
     def joined(done: Future[tuple[int, Partial | None]], pool: ThreadPoolExecutor) -> None:
-        nonlocal acc, compacting, pending, pending_rows
+        nonlocal acc, compacting, pending, pending_rows, pending_bytes
         kept, partial = done.result()
         summary.rows_kept += kept
         if partial is not None:
             pending.append(partial)
             pending_rows += partial.pairs.num_rows
-        if compacting is not None and compacting.done():
-            acc, compacting = compacting.result(), None
-        if pending_rows > _COMPACT_ROWS and compacting is None:
+            pending_bytes += partial.pairs.nbytes
+        if compacting is not None and (
+            compacting.done() or (limit is not None and 2 * pending_bytes > limit)
+        ):
+            acc, compacting = compacting.result(), None  # waits only when over budget
+        over = limit is not None and pending_bytes > limit
+        if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
             # Compacting in the pool keeps this thread feeding batches meanwhile.
-            compacting = pool.submit(merge, [acc, *pending])
-            pending, pending_rows = [], 0
+            compacting = pool.submit(_compact, [acc, *pending], limit, runs)
+            pending, pending_rows, pending_bytes = [], 0, 0
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal buffered, known, buffered_rows
@@ -150,7 +209,7 @@ def scan_files(
             if rows is not None and rows.num_rows:
                 into.append(rows)
                 buffered_rows += rows.num_rows
-        if buffered_rows >= _JOIN_ROWS:
+        if buffered_rows >= join_rows:
             flush(pool)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -170,7 +229,28 @@ def scan_files(
             joined(joins.popleft(), pool)
         if compacting is not None:
             acc = compacting.result()
-        return merge([acc, *pending], pool)
+        last = merge([acc, *pending], pool)
+        if not runs:
+            return last
+        runs.add(last.pairs)
+        return SpilledPartial(PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=limit or 0)
+
+
+def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
+    """``partials`` (the accumulated one first) merged; the pairs go to ``runs`` when they hold
+    more than ``limit`` bytes (the surface counts, a few per rumor, stay). When all of them
+    exceed the limit, the accumulated pairs (reduced and sorted already) are spilled as they
+    are and only the new ones are merged: no merge ever holds more than about ``limit``."""
+    acc, rest = partials[0], partials[1:]
+    held = sum(p.pairs.nbytes for p in partials)
+    if limit is not None and acc.pairs.num_rows and held > limit:
+        runs.add(acc.pairs)
+        partials = [Partial(PAIR_SCHEMA.empty_table(), acc.surfaces), *rest]
+    merged = merge(partials)
+    if limit is None or merged.pairs.nbytes <= limit:
+        return merged
+    runs.add(merged.pairs)
+    return Partial(PAIR_SCHEMA.empty_table(), merged.surfaces)  # no slice: it keeps the buffers
 
 
 def _tasks(

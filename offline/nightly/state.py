@@ -36,10 +36,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from domain.exposure_days import day_end
-from offline.io.parquet import write_parquet_atomic
+from offline.io.parquet import write_parquet_atomic, write_parquet_chunks_atomic
 from offline.io.rejects import RejectWriter
 from offline.join.contracts import (
     MISSING_TAG_SCORE,
+    PAIR_SCHEMA,
+    STATE_SCHEMA,
     TAG_PAIR_SCHEMA,
     JoinSummary,
     Partial,
@@ -47,7 +49,8 @@ from offline.join.contracts import (
     with_tag_score,
 )
 from offline.join.engine import DEFAULT_ENGINE, JoinEngine, engine_named, is_remote
-from offline.nightly.audience import build_audience
+from offline.join.fold import SpilledPartial, StreamedState, pair_chunks
+from offline.nightly.audience import AudienceBuilder
 from offline.nightly.manifest import Manifest, PartitionEntry
 from offline.progress import RowProgress
 
@@ -128,6 +131,7 @@ class StateUpdate:
         self.logs = logs
         self.live_after = live_after
         self.engine = engine
+        engine.spill_under(state_dir)  # a spill is removed by the run; a killed one's is swept
         self.dir = state_dir
         self.run_date = run_date
         self.lookback_days = lookback_days
@@ -145,10 +149,19 @@ class StateUpdate:
         return self.dir / rel
 
     def _write_partial(self, dt: str, kind: str, partial: Partial) -> tuple[str, str]:
+        """A scan's partial into the partition's part files; a spilled one is written range by
+        range (sorted, as an in-memory one is) and its spill removed."""
         base = f"parts/dt={dt}"
         pairs = f"{base}/pairs-{kind}-{self.run_id}.parquet"
         surfaces = f"{base}/surfaces-{kind}-{self.run_id}.parquet"
-        write_parquet_atomic(partial.pairs, self._path(pairs))
+        try:
+            if isinstance(partial, SpilledPartial):
+                write_parquet_chunks_atomic(pair_chunks(partial), PAIR_SCHEMA, self._path(pairs))
+            else:
+                write_parquet_atomic(partial.pairs, self._path(pairs))
+        finally:
+            if isinstance(partial, SpilledPartial):
+                partial.close()
         write_parquet_atomic(partial.surfaces, self._path(surfaces))
         return pairs, surfaces
 
@@ -241,23 +254,35 @@ class StateUpdate:
     def _write_generation(self, manifest: Manifest, confirmed: set[str] | None) -> Path:
         generation = self.dir / "generations" / self.run_id
         generation.mkdir(parents=True, exist_ok=True)
-        merged = self.engine.merge_state(self._partials(manifest), confirmed)
-        state = merged.exposures
-        write_parquet_atomic(state, generation / "exposures.parquet")
-        write_parquet_atomic(
-            build_audience(state, merged.surfaces), generation / "audience.parquet"
-        )
+        audience = AudienceBuilder()
+
+        def chunks(merged: StreamedState) -> Iterator[pa.Table]:
+            for chunk in merged.chunks():
+                audience.add(chunk)
+                yield chunk
+
+        # The state is written (and the audience counted) one user range at a time.
+        with self.engine.merge_stream(self._partials(manifest), confirmed) as merged:
+            _, self._pairs = write_parquet_chunks_atomic(
+                chunks(merged), STATE_SCHEMA, generation / "exposures.parquet"
+            )
+            built = audience.finish(merged.surfaces)
+        write_parquet_atomic(built, generation / "audience.parquet")
         (generation / "manifest.json").write_text(manifest.dump())
-        self._pairs = state.num_rows
         return generation
 
     def _partials(self, manifest: Manifest) -> Iterator[Partial]:
-        """The window's partial aggregates, read one file pair at a time as the engine folds
+        """The window's partial aggregates, read one row group at a time as the engine folds
         (pairs stored before tag scores read as hand-tagged: with_tag_score)."""
         for entry in manifest.partitions.values():
             for pairs, surfaces in zip(entry.pairs, entry.surfaces, strict=True):
-                stored = with_tag_score(pq.read_table(self._path(pairs)))
-                yield Partial(stored, pq.read_table(self._path(surfaces)))
+                counts = pq.read_table(self._path(surfaces))
+                stored = pq.ParquetFile(self._path(pairs))
+                for group in range(stored.num_row_groups):
+                    rows = with_tag_score(stored.read_row_group(group))
+                    yield Partial(rows, counts if group == 0 else counts.slice(0, 0))
+                if not stored.num_row_groups:
+                    yield Partial(with_tag_score(stored.read()), counts)
 
     def _flip(self, generation: Path) -> None:
         link = self.dir / "current"

@@ -1,0 +1,204 @@
+"""The local engine under a tiny memory budget: the pair state spills in user-range partitions,
+and every output (the join's file, the nightly's exposures and audience) is the same, byte for
+byte, as the unbounded in-memory run's and row for row as DuckDB's; spills are removed on
+success and on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cli.engines import DEFAULT_MEMORY_MB as CLI_DEFAULT
+from offline.io.contracts import EXPOSURE_SCHEMA
+from offline.io.parquet import write_parquet_atomic
+from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.engine import engine_named, join_exposures, write_exposures
+from offline.join.fold import SpilledPartial
+from offline.join.local import DEFAULT_MEMORY_MB, LocalEngine
+from offline.nightly.state import update_state
+from tests.fixtures.logs import t
+
+DAYS = 3
+TINY_MB = 0.5  # ~87 KB of held pairs: a few thousand pairs per run
+
+
+def _day(rng: np.random.Generator, day: int, n: int) -> pa.Table:
+    """Seeded rows of one day: 4,000 users (skewed), 600 items, every surface and action."""
+    heavy = np.minimum(rng.zipf(1.5, n), 4000)
+    users = np.where(rng.random(n) < 0.8, rng.integers(0, 4000, n), heavy)
+    items = rng.integers(0, 600, n)
+    secs = np.sort(rng.integers(0, 86_400, n))
+    ts = (int(t(day).timestamp()) + secs) * 1_000_000
+    surfaces = np.array(["feed", "search", "comment", "group", "push", "other"])
+    actions = np.array(["impression", "click", "like", "comment", "share"])
+    return pa.table(
+        {
+            "user_id": pa.array([f"u{u:05d}" for u in users], pa.string()),
+            "item_id": pa.array([f"i{i}" for i in items], pa.string()),
+            "ts": pa.array(ts, pa.int64()).cast(EXPOSURE_SCHEMA.field("ts").type),
+            "surface": pa.array(surfaces[rng.integers(0, 6, n)], pa.string()),
+            "action": pa.array(actions[rng.integers(0, 5, n)], pa.string()),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pa.Table]:
+    """Logs of DAYS days (two files a day) and tags on a third of the items (some on two
+    rumors)."""
+    root = tmp_path_factory.mktemp("spill-world")
+    rng = np.random.default_rng(21)
+    for day in range(1, DAYS + 1):
+        table = _day(rng, day, 40_000)
+        folder = root / "logs" / f"dt={t(day).date().isoformat()}"
+        folder.mkdir(parents=True)
+        half = table.num_rows // 2
+        pq.write_table(table.slice(0, half), folder / "part-0.parquet", row_group_size=5000)
+        pq.write_table(table.slice(half), folder / "part-1.parquet", row_group_size=5000)
+    items = [f"i{i}" for i in range(0, 600, 3)]
+    rumors = [f"r{i % 40:02d}" for i in range(len(items))]
+    items += ["i3", "i30"]
+    rumors += ["r99", "r98"]
+    return root / "logs", pa.table({"item_id": items, "rumor_id": rumors})
+
+
+def _no_spill_left(folder: Path) -> None:
+    assert not list(folder.glob(".spill-*")), list(folder.iterdir())
+
+
+def test_the_cli_default_budget_is_the_engines() -> None:
+    assert CLI_DEFAULT == DEFAULT_MEMORY_MB
+
+
+def test_a_tiny_budget_spills_and_the_join_file_is_byte_identical(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    logs, tags = world
+    work = tmp_path / "work"
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+    _, files = tiny.log_files(logs)
+    partial = tiny.scan(files, prepare_tags(tags), JoinSummary())
+    assert isinstance(partial, SpilledPartial) and partial.runs is not None
+    assert len(partial.runs.files) >= 3  # several spills, merged one range at a time
+    assert len(partial.runs.groups(tiny.spill_limit or 0)) >= 3
+    partial.close()
+    _no_spill_left(work)
+
+    unbounded, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    assert unbounded.num_rows > 15_000
+    want = write_parquet_atomic(unbounded, tmp_path / "want.parquet").read_bytes()
+    summary = write_exposures(logs, tags, tmp_path / "got.parquet", engine=tiny)
+    assert summary.pairs == unbounded.num_rows
+    assert (tmp_path / "got.parquet").read_bytes() == want
+    _no_spill_left(work)
+    again = write_exposures(logs, tags, tmp_path / "again.parquet", engine=tiny)
+    assert again.pairs == summary.pairs
+    assert (tmp_path / "again.parquet").read_bytes() == want  # a rerun gives the same file
+
+    in_memory, _ = join_exposures(logs, tags, engine=tiny)
+    assert in_memory.equals(unbounded)
+    duck, _ = join_exposures(logs, tags, engine=engine_named("duckdb"))
+    assert duck.to_pylist() == unbounded.to_pylist()
+    _no_spill_left(work)
+
+
+def test_the_nightly_state_under_a_tiny_budget_is_byte_identical(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """Night after night (a late tag is back-filled): exposures and audience files equal the
+    unbounded engine's and hold DuckDB's rows; no spill is left in the state folder."""
+    logs, tags = world
+    more = pa.concat_tables([tags, pa.table({"item_id": ["i1", "i2"], "rumor_id": ["r50"] * 2})])
+    engines = {
+        "tiny": LocalEngine(memory_mb=TINY_MB, batch_size=4096),
+        "unbounded": LocalEngine(memory_mb=None),
+        "duckdb": engine_named("duckdb"),
+    }
+    for run_date, tag_set in ((date(2026, 10, 2), tags), (date(2026, 10, 3), more)):
+        outs = {}
+        for name, engine in engines.items():
+            state = tmp_path / name
+            run = update_state(logs, tag_set, state, run_date, lookback_days=3, engine=engine)
+            outs[name] = run
+            _no_spill_left(state)
+        tiny, unbounded = outs["tiny"], outs["unbounded"]
+        assert tiny.summary["pairs"] == unbounded.summary["pairs"] > 10_000
+        for kind in ("exposures", "audience"):
+            got = getattr(tiny, kind).read_bytes()
+            assert got == getattr(unbounded, kind).read_bytes(), kind
+            duck = pq.read_table(getattr(outs["duckdb"], kind)).to_pylist()
+            assert pq.read_table(getattr(tiny, kind)).to_pylist() == duck, kind
+    rerun = update_state(logs, more, tmp_path / "tiny", date(2026, 10, 3), lookback_days=3,
+                         engine=engines["tiny"])  # fmt: skip
+    assert rerun.exposures.read_bytes() == outs["tiny"].exposures.read_bytes()
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def test_a_failing_scan_removes_its_spill(world: tuple[Path, pa.Table], tmp_path: Path) -> None:
+    logs, tags = world
+    work = tmp_path / "work"
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+    _, files = tiny.log_files(logs)
+    seen = {"rows": 0, "spilled": False}
+
+    def boom(rows: int) -> None:
+        seen["rows"] += rows
+        seen["spilled"] = seen["spilled"] or bool(list(work.glob(".spill-*/run-*.arrow")))
+        if seen["rows"] > 100_000:
+            raise _Boom("disk gone")
+
+    with pytest.raises(_Boom):
+        tiny.scan(files, prepare_tags(tags), JoinSummary(), on_batch=boom)
+    assert seen["spilled"]  # the failure came after spills were written
+    _no_spill_left(work)
+
+
+def test_a_failing_merge_removes_its_spill(world: tuple[Path, pa.Table], tmp_path: Path) -> None:
+    logs, tags = world
+    work = tmp_path / "work"
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+
+    def scans() -> list[Partial]:
+        partials = []
+        for dt in tiny.log_partitions(logs):
+            _, files = tiny.log_files(logs, [dt])
+            partials.append(tiny.scan(files, prepare_tags(tags), JoinSummary()))
+        assert all(isinstance(p, SpilledPartial) for p in partials)
+        return partials
+
+    def failing() -> Iterator[Partial]:
+        yield from scans()
+        raise _Boom("unreadable part file")
+
+    with pytest.raises(_Boom):
+        tiny.merge_stream(failing())
+    _no_spill_left(work)
+    with pytest.raises(_Boom), tiny.merge_stream(scans()) as state:
+        for _ in state.chunks():
+            raise _Boom("writer failed")
+    _no_spill_left(work)
+
+
+def test_state_counts_read_group_by_group_match_the_whole_table(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """Users straddling row groups are counted once (the guard's shrink check)."""
+    from offline.nightly.guards import state_counts
+
+    logs, tags = world
+    state, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    path = tmp_path / "state.parquet"
+    pq.write_table(state, path, row_group_size=997)  # many groups, users cut between them
+    assert pq.ParquetFile(path).num_row_groups > 10
+    users = len(set(state["user_id"].to_pylist()))
+    assert state_counts(path) == {"users": users, "pairs": state.num_rows}
