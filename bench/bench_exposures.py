@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -187,6 +188,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rumors", type=int, help="rumors in a generated world (default users//1000)")
     p.add_argument("--sizes", type=parse_sizes, help="generated worlds, e.g. 200000x10,400000x10")
     p.add_argument("--profile", action="store_true", help="also time ours stage by stage")
+    p.add_argument(
+        "--memory-mb", help="ours' pair-state budget (a number, or none: unbounded); default: "
+        "the engine's (debunk exposures --memory-mb)",
+    )  # fmt: skip
     p.add_argument("--engine", choices=[*ENGINES, "profile"], help=argparse.SUPPRESS)  # child
     p.add_argument("--world", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--tags", type=Path, help=argparse.SUPPRESS)
@@ -212,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     global RUMORS
     RUMORS = args.rumors
+    if args.memory_mb is not None:  # the children read it (bench.exposure_engines.run_ours)
+        os.environ["BENCH_MEMORY_MB"] = args.memory_mb
     if args.engine == "profile":
         return profile_child(args.world, args.tags)
     if args.engine:

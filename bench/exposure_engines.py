@@ -4,6 +4,7 @@ DuckDB's SQL over the same log files and tag file, and the exact comparison of t
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 from pathlib import Path
@@ -75,7 +76,12 @@ def run_ours(world: Path, tags: Path, result: Path) -> tuple[int, dict[str, Any]
     from offline.join.engine import write_exposures
     from offline.join.local import LocalEngine
 
-    engine = LocalEngine(work_dir=result.parent)
+    budget = os.environ.get("BENCH_MEMORY_MB")  # set by bench_exposures --memory-mb
+    if budget is None:
+        engine = LocalEngine(work_dir=result.parent)
+    else:
+        limit = None if budget == "none" else float(budget)
+        engine = LocalEngine(work_dir=result.parent, memory_mb=limit)
     summary = write_exposures(world / "exposures", load_tags(tags), result, engine=engine)
     return summary.pairs, {"rows_read": summary.rows_read, "rows_kept": summary.rows_kept}
 
