@@ -13,7 +13,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -86,7 +86,7 @@ class WriteSummary:
 
 
 def _prebunk_logits(
-    scorer: PairScorer, prebunks: dict[str, list[tuple[str, float]]]
+    scorer: PairScorer, prebunks: Mapping[str, list[tuple[str, float]]]
 ) -> dict[str, bytes]:
     """Per user, the packed option logits of the prebunk rumors ``encode_prebunks`` keeps, in
     the same order (one vectorised scoring of every (user, prebunk rumor) pair)."""
@@ -296,7 +296,7 @@ class SnapshotWriter:
         self,
         model: FeedModel | None,
         user_factors: dict[str, np.ndarray],
-        prebunks: dict[str, list[tuple[str, float]]],
+        prebunks: Mapping[str, list[tuple[str, float]]],
         scorer: PairScorer | None = None,
     ) -> None:
         """Write the learned models: the debunk side as one hash, each user's side under the

@@ -348,7 +348,8 @@ def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -
     config = AtRiskConfig(min_score=-10.0)
     whole = _top_blended(ufac, rfac, matrix, eligible, config)
     small = _top_blended(ufac, rfac, matrix, eligible, config, cells=16 * 7)
-    assert [(u, r) for u, r, _ in sorted(whole)] == [(u, r) for u, r, _ in sorted(small)]
+    whole, small = (sorted(zip(*(a.tolist() for a in x), strict=True)) for x in (whole, small))
+    assert [(u, r) for u, r, _ in whole] == [(u, r) for u, r, _ in small]
     assert np.allclose([x[2] for x in sorted(whole)], [x[2] for x in sorted(small)], atol=1e-5)
     assert len(whole) == 3 * matrix.shape[0]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 
 from domain.models import MAX_PREBUNKS, FeedModel
 from domain.records import Debunk, Rumor
+from offline.models.engagement import State, engagement, rows_of_users, state_rows
 from offline.models.features import (
     COMMON_USER_FEATURE,
     FeatureRows,
@@ -25,6 +27,7 @@ from offline.models.features import (
     taste_features,
     user_features,
 )
+from offline.models.prebunk_table import PrebunkTable
 
 log = logging.getLogger("debunk.train")
 
@@ -33,6 +36,8 @@ MAX_THREADS = 2
 MIN_PAIRS = 50  # shown (user, debunk) pairs below which the ranker is not trained
 MIN_POSITIVES = 10
 MIN_AT_RISK_PAIRS = 50
+PROFILE_COLUMNS = ["user_id", "rumor_id", "exposures", "strongest_action"]
+Picks = tuple[np.ndarray, np.ndarray, np.ndarray]  # (user rows, rumor columns, scores)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class TrainedModels:
 
     feed: FeedModel | None = None
     user_factors: dict[str, np.ndarray] = field(default_factory=dict)
-    prebunks: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    prebunks: Mapping[str, list[tuple[str, float]]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,7 +93,7 @@ def train_ranker(
     events: pa.Table,
     debunks: list[Debunk],
     rumors: list[Rumor],
-    exposures: pa.Table | None = None,
+    exposures: State | None = None,
     config: RankerConfig | None = None,
 ) -> tuple[FeedModel | None, dict[str, np.ndarray], dict[str, Any]]:
     """Fit the hybrid ranker on shown pairs; (model, user rows, summary), model None when the
@@ -115,7 +120,8 @@ def train_ranker(
     rumor_map = {r.rumor_id: r for r in rumors}
     items = debunk_features(debunks, rumor_map)
     user_ids = sorted(pairs["user_id"].unique().tolist())
-    profile = exposures if config.profile else None
+    profile = (rows_of_users(exposures, user_ids, PROFILE_COLUMNS)
+               if config.profile and exposures is not None else None)  # fmt: skip
     fit_pairs, history = pairs, pairs
     if config.taste and config.taste_split > 0:
         cut = pairs["ts"].quantile(config.taste_split)
@@ -187,24 +193,11 @@ def _align(rows: FeatureRows, names: list[str]) -> FeatureRows:
     return FeatureRows(rows.ids, list(names), matrix)
 
 
-def engagement_matrix(
-    exposures: pa.Table, alpha: float
-) -> tuple[list[str], list[str], sp.csr_matrix]:
-    """users x rumors confidence: 1 + alpha x (log1p(exposures) + strongest action strength)."""
-    df = exposures.select(["user_id", "rumor_id", "exposures", "strongest_action"]).to_pandas()
-    action = df["strongest_action"]
-    if action.dtype == object or str(action.dtype) in ("string", "str", "category"):
-        from domain.vocab import ACTION_STRENGTH
-
-        strength = action.map(ACTION_STRENGTH).fillna(0).to_numpy(np.float32)
-    else:
-        strength = action.to_numpy(np.float32)
-    users, ucode = np.unique(df["user_id"].to_numpy(dtype=object), return_inverse=True)
-    rumors, rcode = np.unique(df["rumor_id"].to_numpy(dtype=object), return_inverse=True)
-    conf = 1.0 + alpha * (np.log1p(df["exposures"].to_numpy(np.float32)) + strength / 4.0)
-    m = sp.csr_matrix((conf.astype(np.float32), (ucode, rcode)), shape=(len(users), len(rumors)))
-    m.sum_duplicates()
-    return users.tolist(), rumors.tolist(), m
+def engagement_matrix(exposures: State, alpha: float) -> tuple[list[str], list[str], sp.csr_matrix]:
+    """users x rumors confidence: 1 + alpha x (log1p(exposures) + strongest action strength);
+    a state file is streamed (offline.models.engagement)."""
+    e = engagement(exposures, alpha)
+    return e.users, e.rumors, e.matrix
 
 
 def fit_als(matrix: sp.csr_matrix, config: AtRiskConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -223,18 +216,18 @@ def fit_als(matrix: sp.csr_matrix, config: AtRiskConfig) -> tuple[np.ndarray, np
 
 
 def train_at_risk(
-    exposures: pa.Table | None,
+    exposures: State | None,
     rumors: list[Rumor],
     debunks: list[Debunk],
     config: AtRiskConfig | None = None,
-) -> tuple[dict[str, list[tuple[str, float]]], dict[str, Any]]:
+) -> tuple[Mapping[str, list[tuple[str, float]]], dict[str, Any]]:
     """Prebunk rumors per user: the likeliest rumors (ALS blended with co-engagement,
     at_risk_scores) a user is not logged as exposed to, at most MAX_PREBUNKS per user and,
     per rumor, never more users than it has exposed ones."""
     config = config or AtRiskConfig()
     started = time.perf_counter()
-    if exposures is None or exposures.num_rows < MIN_AT_RISK_PAIRS:
-        n = 0 if exposures is None else exposures.num_rows
+    n = state_rows(exposures)
+    if exposures is None or n < MIN_AT_RISK_PAIRS:
         log.warning("at-risk model not trained: %d exposed pairs (need %d)", n, MIN_AT_RISK_PAIRS)
         return {}, {"trained": False, "pairs": n, "reason": "too few exposures"}
     users, rumor_ids, matrix = engagement_matrix(exposures, config.alpha)
@@ -245,20 +238,18 @@ def train_at_risk(
     with_debunk = {r for d in debunks for r in d.rumor_ids}
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
     eligible = np.array([r in confirmed and r in with_debunk for r in rumor_ids])
-    exposed_count = np.diff(matrix.tocsc().indptr)
+    exposed_count = np.bincount(matrix.indices, minlength=matrix.shape[1])  # users per rumor
     eligible &= _most_exposed(exposed_count, eligible, config.max_rumors)
     if config.co_weight > 0:
         prebunks = _top_blended(ufac, rfac, matrix, eligible, config)
     else:
         prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score, config.threads)
     prebunks = _cap_per_rumor(prebunks, exposed_count, config.max_per_rumor)
-    out: dict[str, list[tuple[str, float]]] = {}
-    for u, r, s in sorted(prebunks, key=lambda x: (x[0], -x[2], x[1])):
-        out.setdefault(users[u], []).append((rumor_ids[r], float(s)))
+    out = _per_user(prebunks, users, rumor_ids)
     seconds = round(time.perf_counter() - started, 3)
     return out, {"trained": True, "pairs": int(matrix.nnz), "users": len(users),
                  "rumors": len(rumor_ids), "prebunk_users": len(out),
-                 "prebunk_pairs": len(prebunks), "factors": config.factors,
+                 "prebunk_pairs": len(prebunks[0]), "factors": config.factors,
                  "co_weight": config.co_weight,
                  "seed": config.seed, "train_seconds": seconds}  # fmt: skip
 
@@ -281,16 +272,16 @@ def _top_unexposed(
     min_score: float,
     threads: int = 1,
     block: int = 65_536,
-) -> list[tuple[int, int, float]]:
+) -> Picks:
     """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors, by
     implicit's C++ top-k (exposed and ineligible rumors filtered inside it), block by block."""
     from implicit.cpu.topk import topk
     from threadpoolctl import threadpool_limits
 
-    out: list[tuple[int, int, float]] = []
+    out = _Collected()
     k = min(MAX_PREBUNKS, int(eligible.sum()))
     if k == 0:
-        return out
+        return out.picks()
     keep = np.flatnonzero(eligible)
     items = np.ascontiguousarray(rfac[keep], dtype=np.float32)
     exposed = matrix[:, keep].tocsr()
@@ -301,18 +292,26 @@ def _top_unexposed(
             top, best = topk(items, query, k, filter_query_items=exposed[lo:hi],
                              num_threads=_bounded_threads(threads))  # fmt: skip
             uu, jj = np.nonzero(np.isfinite(best) & (best >= min_score))
-            out += zip((uu + lo).tolist(), keep[top[uu, jj]].tolist(), best[uu, jj].tolist(),
-                       strict=True)  # fmt: skip
-    return out
+            out.add(uu + lo, keep[top[uu, jj]], best[uu, jj])
+    return out.picks()
 
 
-def co_engagement(matrix: sp.csr_matrix, keep: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def co_engagement(
+    matrix: sp.csr_matrix, keep: np.ndarray, block: int = 1 << 18
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """(binary users x rumors, rumors x kept rumors cosine co-engagement): users shared by
-    rumor j and kept rumor r over sqrt(users of j x users of r), a rumor with itself 0."""
-    binary = matrix.tocsr(copy=True).astype(np.float32)
-    binary.data[:] = 1.0
-    users = np.maximum(np.asarray(binary.getnnz(axis=0), dtype=np.float32), 1.0)
-    c = (binary.T @ binary[:, keep]).tocoo()
+    rumor j and kept rumor r over sqrt(users of j x users of r), a rumor with itself 0. The
+    binary matrix shares ``matrix``'s indices; the product is summed over blocks of users (its
+    entries are whole counts, so the sum is exact), never a second whole copy."""
+    binary = sp.csr_matrix(
+        (np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape
+    )
+    users = np.maximum(np.bincount(matrix.indices, minlength=matrix.shape[1]), 1).astype(np.float32)
+    c = sp.csr_matrix((binary.shape[1], len(keep)), dtype=np.float32)
+    for lo in range(0, binary.shape[0], block):
+        part = binary[lo : lo + block]
+        c = c + part.T @ part[:, keep]
+    c = c.tocoo()
     w = c.data / np.sqrt(users[c.row] * users[keep[c.col]])
     w[c.row == keep[c.col]] = 0.0
     co = sp.csr_matrix((w.astype(np.float32), (c.row, c.col)), shape=(binary.shape[1], len(keep)))
@@ -352,19 +351,18 @@ def _top_blended(
     eligible: np.ndarray,
     config: AtRiskConfig,
     cells: int = 1 << 22,
-) -> list[tuple[int, int, float]]:
+) -> Picks:
     """(user, rumor, score) for each user's best MAX_PREBUNKS eligible unexposed rumors by
     at_risk_scores; users in blocks of at most ``cells`` user x rumor cells (two passes: the
     per-rumor maxima, then the scores and a partial sort), so memory stays bounded."""
     from threadpoolctl import threadpool_limits
 
-    out: list[tuple[int, int, float]] = []
+    out = _Collected()
     k = min(MAX_PREBUNKS, int(eligible.sum()))
     if k == 0:
-        return out
+        return out.picks()
     keep = np.flatnonzero(eligible)
     binary, co = co_engagement(matrix, keep)
-    exposed = binary[:, keep].tocsr()
     items = rfac[keep]
     block = max(1, cells // len(keep))
     spans = [(lo, min(lo + block, len(ufac))) for lo in range(0, len(ufac), block)]
@@ -372,39 +370,69 @@ def _top_blended(
     c_max = np.zeros(len(keep), np.float32)
     with threadpool_limits(1, "blas"):
         for lo, hi in spans:
-            als, cos = at_risk_parts(ufac[lo:hi], items, binary[lo:hi], co)
-            a, c = risk_scales(als, cos, exposed[lo:hi].toarray() == 0)
+            part = binary[lo:hi]
+            als, cos = at_risk_parts(ufac[lo:hi], items, part, co)
+            a, c = risk_scales(als, cos, part[:, keep].toarray() == 0)
             a_max, c_max = np.maximum(a_max, a), np.maximum(c_max, c)
         scales = (a_max, c_max)
         for lo, hi in spans:
-            als, cos = at_risk_parts(ufac[lo:hi], items, binary[lo:hi], co)
+            part = binary[lo:hi]
+            als, cos = at_risk_parts(ufac[lo:hi], items, part, co)
             s = at_risk_scores(als, cos, scales, config.co_weight)
-            s[exposed[lo:hi].toarray() > 0] = -np.inf
+            s[part[:, keep].toarray() > 0] = -np.inf
             top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else \
                 np.tile(np.arange(s.shape[1]), (len(s), 1))  # fmt: skip
             best = np.take_along_axis(s, top, axis=1)
             uu, jj = np.nonzero(np.isfinite(best) & (best >= config.min_score))
-            out += zip((uu + lo).tolist(), keep[top[uu, jj]].tolist(), best[uu, jj].tolist(),
-                       strict=True)  # fmt: skip
-    return out
+            out.add(uu + lo, keep[top[uu, jj]], best[uu, jj])
+    return out.picks()
 
 
-def _cap_per_rumor(
-    pairs: list[tuple[int, int, float]], exposed: np.ndarray, cap: int
-) -> list[tuple[int, int, float]]:
-    """Per rumor, only the highest-scored users, at most min(exposed users, cap)."""
-    kept: list[tuple[int, int, float]] = []
-    taken = np.zeros(len(exposed), dtype=np.int64)
-    for u, r, s in sorted(pairs, key=lambda x: (-x[2], x[0], x[1])):
-        if taken[r] < min(int(exposed[r]), cap):
-            taken[r] += 1
-            kept.append((u, r, s))
-    return kept
+class _Collected:
+    """Picks gathered block by block as arrays (not a tuple per pick: millions at 2M users)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, users: np.ndarray, rumors: np.ndarray, scores: np.ndarray) -> None:
+        self.parts.append((users.astype(np.int64), rumors.astype(np.int64),
+                           scores.astype(np.float32)))  # fmt: skip
+
+    def picks(self) -> Picks:
+        if not self.parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        u, r, s = zip(*self.parts, strict=True)
+        return np.concatenate(u), np.concatenate(r), np.concatenate(s)
+
+
+def _cap_per_rumor(picks: Picks, exposed: np.ndarray, cap: int) -> Picks:
+    """Per rumor, only the highest-scored users (ties: lower user row), at most
+    min(exposed users, cap)."""
+    u, r, s = picks
+    order = np.lexsort((r, u, -s))
+    rs = r[order]
+    by_rumor = np.argsort(rs, kind="stable")
+    grouped = rs[by_rumor]
+    starts = np.searchsorted(grouped, grouped, side="left")
+    rank = np.empty(len(rs), dtype=np.int64)
+    rank[by_rumor] = np.arange(len(rs)) - starts
+    kept = order[rank < np.minimum(exposed[rs], cap)]
+    return u[kept], r[kept], s[kept]
+
+
+def _per_user(picks: Picks, users: list[str], rumors: list[str]) -> PrebunkTable:
+    """Each user's prebunks, best first (ties: rumor order), as one table of arrays."""
+    u, r, s = picks
+    order = np.lexsort((r, -s, u))
+    rows, starts = np.unique(u[order], return_index=True)
+    bounds = np.append(starts, len(order)).astype(np.int64)
+    return PrebunkTable([users[i] for i in rows.tolist()], bounds, rumors,
+                        r[order].astype(np.int32), s[order])  # fmt: skip
 
 
 def train_models(
     events: pa.Table,
-    exposures: pa.Table | None,
+    exposures: State | None,
     rumors: list[Rumor],
     debunks: list[Debunk],
     *,

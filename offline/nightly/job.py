@@ -240,8 +240,7 @@ def train_night(
     events = read_events(
         data / "debunk_events", since=end - timedelta(days=lookback_days), until=end
     )
-    state = pq.read_table(exposures)
-    return train_models(events, state, rumors, debunks)
+    return train_models(events, exposures, rumors, debunks)  # the state file, streamed
 
 
 def item_rumors(tags: pa.Table, confirmed: set[str]) -> dict[str, list[str]]:
