@@ -67,7 +67,7 @@ def test_streamed_matrix_is_the_tables_matrix(tmp_path: Path, group: int) -> Non
     users, rumors, dense = _reference(table, 4.0)
     for source in (table, _file(table, tmp_path / "s.parquet", group)):
         e = engagement(source, 4.0)
-        assert e.users == users and e.rumors == rumors
+        assert e.users.to_pylist() == users and e.rumors == rumors
         assert e.matrix.has_canonical_format
         assert np.allclose(e.matrix.toarray(), dense, rtol=1e-6)
 
@@ -76,7 +76,7 @@ def test_users_out_of_order_fall_back_to_the_whole_read(tmp_path: Path) -> None:
     table = _state(120, seed=3, shuffle=True)
     users, rumors, dense = _reference(table, 4.0)
     e = engagement(_file(table, tmp_path / "s.parquet", 50), 4.0)
-    assert e.users == users and e.rumors == rumors
+    assert e.users.to_pylist() == users and e.rumors == rumors
     assert np.allclose(e.matrix.toarray(), dense, rtol=1e-6)
 
 
@@ -88,7 +88,7 @@ def test_a_user_out_of_order_across_groups_is_caught(tmp_path: Path) -> None:
     pq.write_table(table, path, row_group_size=max(1, a.num_rows - 40))
     users, rumors, dense = _reference(table, 2.0)
     e = engagement(path, 2.0)
-    assert e.users == users and np.allclose(e.matrix.toarray(), dense, rtol=1e-6)
+    assert e.users.to_pylist() == users and np.allclose(e.matrix.toarray(), dense, rtol=1e-6)
 
 
 def test_empty_state_and_profile_rows(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_empty_state_and_profile_rows(tmp_path: Path) -> None:
     path = _file(empty, tmp_path / "e.parquet", 10)
     assert state_rows(path) == 0 and state_rows(None) == 0
     e = engagement(path, 4.0)
-    assert e.users == [] and e.matrix.shape == (0, 0)
+    assert len(e.users) == 0 and e.matrix.shape == (0, 0)
     cols = ["user_id", "rumor_id", "exposures", "strongest_action"]
     assert rows_of_users(path, ["u1"], cols).num_rows == 0
     table = _state(40, seed=5)

@@ -22,9 +22,10 @@ State = pa.Table | Path
 
 @dataclass(frozen=True)
 class Engagement:
-    """users x rumors confidence (CSR, rows and columns in sorted id order)."""
+    """users x rumors confidence (CSR, rows and columns in sorted id order); the users as one
+    Arrow array (~13 bytes an id, not a Python str of ~60)."""
 
-    users: list[str]
+    users: pa.StringArray
     rumors: list[str]
     matrix: sp.csr_matrix
 
@@ -76,13 +77,15 @@ def engagement(state: State, alpha: float) -> Engagement:
 def _engagement_in_user_order(state: State, alpha: float) -> Engagement | None:
     """One pass; None at the first user out of order. Holds the distinct users, one int32 and
     one float32 per pair, and the rumors."""
+    total = state_rows(state)
+    indices = np.empty(total, dtype=np.int32)  # written in place: no per-batch parts to free
+    values = np.empty(total, dtype=np.float32)
     users: list[pa.Array] = []
     counts: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    data: list[np.ndarray] = []
     rumor_code: dict[str, int] = {}
     last: str | None = None
     carry = 0  # rows so far of the last user seen (its count is known when the next begins)
+    at = 0
     for b in state_batches(state, ENGAGEMENT_COLUMNS):
         if b.num_rows == 0:
             continue
@@ -102,12 +105,13 @@ def _engagement_in_user_order(state: State, alpha: float) -> Engagement | None:
             counts.append(np.array([*done, *per[1:-1]], dtype=np.int64))
             carry = int(per[-1])
         users.append(u.filter(pa.array(new)))
-        cols.append(_rumor_codes(b["rumor_id"], rumor_code))
-        data.append(confidence(b, alpha))
+        indices[at : at + b.num_rows] = _rumor_codes(b["rumor_id"], rumor_code)
+        values[at : at + b.num_rows] = confidence(b, alpha)
+        at += b.num_rows
         last = u[-1].as_py()
     if last is not None:
         counts.append(np.array([carry], dtype=np.int64))
-    return _assemble(users, counts, cols, data, rumor_code)
+    return _assemble(users, counts, indices[:at], values[:at], rumor_code)
 
 
 def _rumor_codes(rumors: pa.Array, codes: dict[str, int]) -> np.ndarray:
@@ -118,19 +122,28 @@ def _rumor_codes(rumors: pa.Array, codes: dict[str, int]) -> np.ndarray:
     return local[enc.indices.to_numpy(zero_copy_only=False)]
 
 
-def _assemble(users, counts, cols, data, rumor_code) -> Engagement:
-    """CSR from the per-batch parts, rumor codes renumbered in sorted id order."""
+def _assemble(
+    users: list[pa.Array],
+    counts: list[np.ndarray],
+    indices: np.ndarray,
+    values: np.ndarray,
+    rumor_code: dict[str, int],
+) -> Engagement:
+    """CSR from the streamed parts, rumor codes renumbered in sorted id order in place."""
     names = sorted(rumor_code)
     rank = np.empty(len(names), dtype=np.int32)
     for i, r in enumerate(names):
         rank[rumor_code[r]] = i
+    for lo in range(0, len(indices), 1 << 20):
+        indices[lo : lo + (1 << 20)] = rank[indices[lo : lo + (1 << 20)]]
     counts_all = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     indptr = np.zeros(len(counts_all) + 1, dtype=np.int64)
     np.cumsum(counts_all, out=indptr[1:])
-    indices = rank[np.concatenate(cols)] if cols else np.zeros(0, np.int32)
-    values = np.concatenate(data) if data else np.zeros(0, np.float32)
-    del cols, data
-    ids = pa.chunked_array(users, pa.string()).to_pylist() if users else []
+    ids = (
+        pa.chunked_array(users, pa.string()).combine_chunks()
+        if users
+        else pa.array([], pa.string())
+    )
     m = sp.csr_matrix((values, indices, indptr), shape=(len(ids), len(names)))
     m.sum_duplicates()
     return Engagement(ids, names, m)
@@ -149,7 +162,8 @@ def _engagement_any_order(state: State, alpha: float) -> Engagement:
         if t.num_rows else np.zeros(0, np.float32)  # fmt: skip
     m = sp.csr_matrix((conf, (ucode, rcode)), shape=(len(users), len(rumors)))
     m.sum_duplicates()
-    return Engagement(users.to_pylist(), rumors.to_pylist(), m)
+    return Engagement(users.combine_chunks() if isinstance(users, pa.ChunkedArray) else users,
+                      rumors.to_pylist(), m)  # fmt: skip
 
 
 def strengths(actions: pa.Array) -> np.ndarray:

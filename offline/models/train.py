@@ -197,7 +197,7 @@ def engagement_matrix(exposures: State, alpha: float) -> tuple[list[str], list[s
     """users x rumors confidence: 1 + alpha x (log1p(exposures) + strongest action strength);
     a state file is streamed (offline.models.engagement)."""
     e = engagement(exposures, alpha)
-    return e.users, e.rumors, e.matrix
+    return e.users.to_pylist(), e.rumors, e.matrix
 
 
 def fit_als(matrix: sp.csr_matrix, config: AtRiskConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +230,8 @@ def train_at_risk(
     if exposures is None or n < MIN_AT_RISK_PAIRS:
         log.warning("at-risk model not trained: %d exposed pairs (need %d)", n, MIN_AT_RISK_PAIRS)
         return {}, {"trained": False, "pairs": n, "reason": "too few exposures"}
-    users, rumor_ids, matrix = engagement_matrix(exposures, config.alpha)
+    e = engagement(exposures, config.alpha)
+    users, rumor_ids, matrix = e.users, e.rumors, e.matrix  # users kept as Arrow: 2M strs cost
     if len(rumor_ids) < 2 or len(users) < 2:
         log.warning("at-risk model not trained: %d rumors, %d users", len(rumor_ids), len(users))
         return {}, {"trained": False, "pairs": matrix.nnz, "reason": "too few rumors or users"}
@@ -420,13 +421,13 @@ def _cap_per_rumor(picks: Picks, exposed: np.ndarray, cap: int) -> Picks:
     return u[kept], r[kept], s[kept]
 
 
-def _per_user(picks: Picks, users: list[str], rumors: list[str]) -> PrebunkTable:
+def _per_user(picks: Picks, users: pa.StringArray, rumors: list[str]) -> PrebunkTable:
     """Each user's prebunks, best first (ties: rumor order), as one table of arrays."""
     u, r, s = picks
     order = np.lexsort((r, -s, u))
     rows, starts = np.unique(u[order], return_index=True)
     bounds = np.append(starts, len(order)).astype(np.int64)
-    return PrebunkTable([users[i] for i in rows.tolist()], bounds, rumors,
+    return PrebunkTable(users.take(pa.array(rows)).to_pylist(), bounds, rumors,
                         r[order].astype(np.int32), s[order])  # fmt: skip
 
 
