@@ -139,3 +139,17 @@ def test_prebunk_table_reads_as_the_mapping_it_replaces() -> None:
         table["b"]
     with pytest.raises(ValueError, match="disagree"):
         PrebunkTable(["a"], np.array([0, 2]), ["r0"], np.array([0], np.int32), np.zeros(1))
+
+
+def test_initial_factors_are_implicits_own_start() -> None:
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    from offline.models.train import _initial_factors
+
+    config = AtRiskConfig(factors=5)
+    m = sp.random(60, 9, density=0.3, format="csr", dtype=np.float32, random_state=1)
+    als = AlternatingLeastSquares(factors=5, iterations=0, random_state=config.seed)
+    als.fit(m, show_progress=False)  # no iteration: the factors are its random start
+    users, items = _initial_factors(m.shape, config)
+    assert np.array_equal(als.user_factors, users) and np.array_equal(als.item_factors, items)

@@ -211,8 +211,20 @@ def fit_als(matrix: sp.csr_matrix, config: AtRiskConfig) -> tuple[np.ndarray, np
             iterations=config.iterations, num_threads=_bounded_threads(config.threads),
             random_state=config.seed,
         )  # fmt: skip
+        als.user_factors, als.item_factors = _initial_factors(matrix.shape, config)
         als.fit(matrix, show_progress=False)
     return np.asarray(als.user_factors), np.asarray(als.item_factors)
+
+
+def _initial_factors(shape: tuple[int, int], config: AtRiskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """implicit's own start (uniform x 0.01 from default_rng(seed): users, then items), scaled in
+    place: its ``random(...) * 0.01`` holds a second users x factors array at the fit's peak."""
+    rng = np.random.default_rng(config.seed)
+    users = rng.random((shape[0], config.factors), dtype=np.float32)
+    users *= np.float32(0.01)
+    items = rng.random((shape[1], config.factors), dtype=np.float32)
+    items *= np.float32(0.01)
+    return users, items
 
 
 def train_at_risk(
