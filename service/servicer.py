@@ -214,8 +214,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         user_ids, limit = call.args
         exp, arms = self.experiments.assign_batch(user_ids, call.now)
         feeds = [reply.feeds.add(user_id=u) for u in user_ids]
-        for feed, arm in zip(feeds, arms, strict=True):
-            _label(feed, exp, arm)
+        if exp is not None:
+            for feed, arm in zip(feeds, arms, strict=True):
+                _label(feed, exp, arm)
         rules_of = {arm: self._rules_of(arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         if self.membership is not None and targeted:
