@@ -22,6 +22,7 @@ from feature_store.durability import warn_unless_durable
 from feature_store.reader import SnapshotReader
 from feature_store.row_cache import SnapshotRows
 from feature_store.transport.factory import open_transport
+from service import collector
 from service.collector import STEP_SHARE, FreezeOnGrowth
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
@@ -136,6 +137,7 @@ class DebunkServer:
         await warn_unless_durable(self._redis)  # logs when Redis cannot keep acked events
         self.port = self._bind()
         await self._server.start()
+        collector.tune()
         self._watcher.start()
         if self._membership is not None:
             self._membership.start_polling()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from service import collector
 from service.collector import FreezeOnGrowth
 
 
@@ -38,3 +39,13 @@ def test_freezes_once_per_step_of_growth(unfrozen: None) -> None:
     assert not freezer.check()
     size["n"] = 13
     assert freezer.check() and freezer.freezes == 2
+
+
+def test_tune_spaces_full_passes_and_keeps_the_young_ones() -> None:
+    was = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collector.tune()
+        assert gc.get_threshold() == (700, 10, collector.FULL_PASS_EVERY)
+    finally:
+        gc.set_threshold(*was)
