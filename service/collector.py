@@ -14,23 +14,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import Callable
 
 POLL_S = 1.0
 # Kept users between two freezes, as a share of the cache's bound.
 STEP_SHARE = 0.1
-# Young passes between two full ones (CPython's default: 10). A RankFeedBatch holds ~30,000
-# tracked objects (its users' exposure states) across its awaits, so with 16 in flight they
-# reach the old generation and, at the default, set off a full pass every batch or two that
-# walks them all. Cycles still die in the young passes; only those reaching the old
-# generation wait longer.
+# Middle-generation passes between two full ones when DEBUNK_GC_FULL_EVERY asks for spacing
+# (CPython's default: 10). A RankFeedBatch holds ~30,000 tracked objects (its users' exposure
+# states) across its awaits, so with 16 in flight they reach the old generation and, at the
+# default, set off a full pass every batch or two that walks them all. Cycles still die in
+# the young passes; only those reaching the old generation wait longer. Off by default: not
+# measured on the serving benchmark before it was due (decision 0060).
 FULL_PASS_EVERY = 1000
 
 
-def tune() -> None:
-    """Full passes at most every FULL_PASS_EVERY young-generation passes (server start)."""
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_PASS_EVERY)
+def configured_full_every() -> int:
+    """``DEBUNK_GC_FULL_EVERY`` (e.g. FULL_PASS_EVERY), or 0: leave CPython's threshold."""
+    return int(os.environ.get("DEBUNK_GC_FULL_EVERY", "0"))
+
+
+def tune(full_every: int | None = None) -> None:
+    """Full passes at most every ``full_every`` middle-generation passes (server start; 0:
+    CPython's own threshold)."""
+    every = configured_full_every() if full_every is None else full_every
+    if every > 0:
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, every)
 
 
 class FreezeOnGrowth:

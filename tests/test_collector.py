@@ -45,7 +45,9 @@ def test_tune_spaces_full_passes_and_keeps_the_young_ones() -> None:
     was = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)
-        collector.tune()
+        collector.tune(0)  # the default: CPython's own
+        assert gc.get_threshold() == (700, 10, 10)
+        collector.tune(collector.FULL_PASS_EVERY)
         assert gc.get_threshold() == (700, 10, collector.FULL_PASS_EVERY)
     finally:
         gc.set_threshold(*was)
