@@ -268,12 +268,15 @@ class SnapshotReader:
         now: float,
         timeout: float | None = None,
         trusted: Callable[[], bool] | None = None,
+        live_rows: Callable[[str], bool] | None = None,
     ) -> list[FeedView]:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
         TimeoutError when ``timeout`` seconds pass first. With ``trusted`` (whether the store
         still holds the pinned snapshot, asked before and after the read) and ``rows``, users
-        whose snapshot rows are kept are asked only for delivery, caps and the live layers."""
+        whose snapshot rows are kept are asked only for delivery, caps and the live layers;
+        with ``live_rows`` (False for a user known to have no live rows: not announced,
+        service.membership) such a user is asked for delivery and caps alone."""
         if not self.live:
             user_keys = keys.feed_keys(version, user_ids, day_of(now))
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
@@ -287,7 +290,10 @@ class SnapshotReader:
             rows = None
         known = [rows.get(version, u) for u in user_ids] if rows is not None else None
         if known is not None and any(known):
-            views, cold = await self._warm_views(version, user_keys, known, surface, timeout, days)
+            bare = _bare(user_ids, known, live_rows)
+            views, cold = await self._warm_views(
+                version, user_keys, known, bare, surface, timeout, days
+            )
             ids = [u for u, k in zip(user_ids, known, strict=True) if not k]
         else:
             views, cold = await self._cold_views(version, user_keys, surface, timeout, days)
@@ -321,14 +327,20 @@ class SnapshotReader:
         version: str,
         user_keys: list[tuple[bytes, ...]],
         known: list[Rows | None],
+        bare: list[bool],
         surface: str,
         timeout: float | None,
         days: tuple[LiveDay, ...],
     ) -> tuple[list[FeedView], list[Rows]]:
         """feeds_view when some users' snapshot rows are kept: theirs read without them (the
-        snapshot's two keys left out), the others' whole, in the same loop turn (one write);
-        the others' snapshot rows as decoded beside."""
-        warm = [row[1:3] + row[4:] for row, k in zip(user_keys, known, strict=True) if k]
+        snapshot's two keys left out, and the live keys too for the ``bare`` ones), the
+        others' whole, in the same loop turn (one write); the others' snapshot rows as decoded
+        beside."""
+        warm = [
+            row[1:3] if b else row[1:3] + row[4:]
+            for row, k, b in zip(user_keys, known, bare, strict=True)
+            if k
+        ]
         cold = [row for row, k in zip(user_keys, known, strict=True) if not k]
         reads = [self.transport.delivery_reads(warm, surface, timeout)]
         if cold:
@@ -343,11 +355,15 @@ class SnapshotReader:
         per = 3 + len(days)
         out: list[FeedView] = []
         j = 0
-        for kept in known:
+        for kept, b in zip(known, bare, strict=True):
             if not kept:
                 out.append(next(cold_iter))
                 continue
             states, model = kept
+            if b:  # no live rows: the snapshot's states are the user's exposures
+                out.append((states, decode(raw_warm[j], raw_warm[j + 1]), model))
+                j += 2
+                continue
             r = raw_warm[j : j + per]
             live = _layered(states, r[2], r[3:], as_of, days)
             out.append((live, decode(r[0], r[1]), model))
@@ -363,13 +379,25 @@ class SnapshotReader:
         now: float,
         timeout: float | None = None,
         trusted: Callable[[], bool] | None = None,
+        live_rows: Callable[[str], bool] | None = None,
     ) -> FeedView:
         """One user's feeds_view: exposures, delivery with today's served count for ``surface``,
         and model side, in a single round trip (the keys share the user's hash tag)."""
         views = await self.feeds_view(
-            version, [user_id], surface=surface, now=now, timeout=timeout, trusted=trusted
-        )
+            version, [user_id], surface=surface, now=now, timeout=timeout, trusted=trusted,
+            live_rows=live_rows,
+        )  # fmt: skip
         return views[0]
+
+
+def _bare(
+    user_ids: list[str], known: list[Rows | None], live_rows: Callable[[str], bool] | None
+) -> list[bool]:
+    """Which users' reads may leave the live keys out: kept rows, and ``live_rows`` says the
+    user has none (None: nobody's)."""
+    if live_rows is None:
+        return [False] * len(user_ids)
+    return [k is not None and not live_rows(u) for u, k in zip(user_ids, known, strict=True)]
 
 
 def _decode_views(raw: list) -> list[FeedView]:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from domain.membership import MemberFilter
 from feature_store import members
@@ -73,6 +73,15 @@ class Membership:
             return [True] * len(user_ids)
         live = self.live
         return [i or u in live for u, i in zip(user_ids, flt.contains_many(user_ids), strict=True)]
+
+    def live_rows(self, version: str) -> Callable[[str], bool] | None:
+        """The test of who may have live rows in ``version`` (the announced users), when it
+        can be trusted: the set read from no later than the version's start, and not stale;
+        else None (every user's live keys are read). A user announced elsewhere since the last
+        read is missed for up to POLL_S, as a non-member is."""
+        if self._vouches(version) is None or self.stale():
+            return None
+        return self.live.__contains__
 
     def stale(self) -> bool:
         """Whether the announced users were last read more than STALE_S ago."""

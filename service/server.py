@@ -22,6 +22,8 @@ from feature_store.durability import warn_unless_durable
 from feature_store.reader import SnapshotReader
 from feature_store.row_cache import SnapshotRows
 from feature_store.transport.factory import open_transport
+from service import collector
+from service.collector import STEP_SHARE, FreezeOnGrowth
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
 from service.library import LibraryMatchers
@@ -47,6 +49,11 @@ class DebunkServer:
         self._redis = self._transport.client
         rows = SnapshotRows(config.row_cache_users) if config.row_cache_users > 0 else None
         self._reader = SnapshotReader(self._transport, rows=rows)
+        # While the kept rows fill, the heap is frozen at each tenth: no full pass walks them.
+        self._freezer = (
+            None if rows is None
+            else FreezeOnGrowth(rows.__len__, int(config.row_cache_users * STEP_SHARE))
+        )  # fmt: skip
         self._cpu = CpuPool(config.cpu_threads)
         self._health = health.aio.HealthServicer()
         self._health_lock = asyncio.Lock()
@@ -130,10 +137,13 @@ class DebunkServer:
         await warn_unless_durable(self._redis)  # logs when Redis cannot keep acked events
         self.port = self._bind()
         await self._server.start()
+        collector.tune()
         self._watcher.start()
         if self._membership is not None:
             self._membership.start_polling()
         self._experiments.start()
+        if self._freezer is not None:
+            self._freezer.start()
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
         log.info("serving", extra={"port": self.port})
@@ -163,6 +173,7 @@ class DebunkServer:
             ("live", self._live.stop(), 5.0),
             ("members", self._membership.stop() if self._membership else _nothing(), 5.0),
             ("experiments", self._experiments.stop(), 5.0),
+            ("collector", self._freezer.stop() if self._freezer else _nothing(), 5.0),
             ("redis", self._close_redis(), 5.0),
         )
         for name, step, limit in steps:

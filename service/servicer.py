@@ -107,8 +107,14 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         version, now = call.version, call.now
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
-            version, user_id, surface="feed", now=now, timeout=timeout, trusted=self._trusted
-        )
+            version, user_id, surface="feed", now=now, timeout=timeout, trusted=self._trusted,
+            live_rows=self._live_rows(version),
+        )  # fmt: skip
+
+    def _live_rows(self, version: str) -> Any:
+        """Who may have live rows in ``version`` (``Membership.live_rows``), or None: read
+        every user's live keys (no membership, or it cannot vouch)."""
+        return None if self.membership is None else self.membership.live_rows(version)
 
     async def _catalog(self, call: Call[Any]) -> Catalog:
         """The pinned version's effective catalog (the live layer over the snapshot's): from
@@ -208,8 +214,9 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         user_ids, limit = call.args
         exp, arms = self.experiments.assign_batch(user_ids, call.now)
         feeds = [reply.feeds.add(user_id=u) for u in user_ids]
-        for feed, arm in zip(feeds, arms, strict=True):
-            _label(feed, exp, arm)
+        if exp is not None:
+            for feed, arm in zip(feeds, arms, strict=True):
+                _label(feed, exp, arm)
         rules_of = {arm: self._rules_of(arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         if self.membership is not None and targeted:
@@ -236,10 +243,11 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         loop callbacks: other calls' callbacks run in between, never behind a 1,000-user
         decode."""
         timeout = call.time_left(BATCH_STORE_TIMEOUT_S)
+        live_rows = self._live_rows(call.version)
         reads = [
             self.reader.feeds_view(
                 call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
-                timeout=timeout, trusted=self._trusted,
+                timeout=timeout, trusted=self._trusted, live_rows=live_rows,
             )
             for lo in range(0, len(user_ids), FEED_READ_SLICE)
         ]  # fmt: skip

@@ -247,3 +247,24 @@ def test_non_members_are_degraded_as_a_read_would_be_once_redis_stops(tmp_path: 
             assert [(r.degraded, len(r.cards)) for r in down] == [(True, 0), (True, 0)]
     finally:
         server.stop()
+
+
+def test_live_rows_vouches_only_when_the_set_covers_the_version_and_is_fresh() -> None:
+    """``Membership.live_rows``: the announced set's test when it was read from no later than
+    the version's start and lately; None (read every live key) otherwise."""
+    from types import SimpleNamespace
+
+    from service.membership import Membership
+
+    flt = MemberFilter.build(id_hashes(["u1"]))
+    reader = SimpleNamespace(member_filter=lambda v: (flt, b"100-0") if v == "v1" else None)
+    m = Membership(reader, SimpleNamespace(version="v1"))  # type: ignore[arg-type]
+    assert m.live_rows("v1") is None  # the set was never read
+    m.live, m.start, m.read_at = {"u-live"}, b"100-0", time.monotonic()
+    test = m.live_rows("v1")
+    assert test is not None and test("u-live") and not test("u1")
+    assert m.live_rows("v0") is None  # a version without a filter
+    m.start = b"200-0"  # read from after the version's start: it may miss announcements
+    assert m.live_rows("v1") is None
+    m.start, m.read_at = b"100-0", time.monotonic() - STALE_S - 1
+    assert m.live_rows("v1") is None  # stale: Redis may not be answering

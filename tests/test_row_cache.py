@@ -26,7 +26,7 @@ from feature_store.reader import SnapshotReader
 from feature_store.row_cache import SnapshotRows
 from feature_store.transport.factory import open_transport
 from service import rpc
-from tests.fixtures.servers import ServiceThread, wait_for_health
+from tests.fixtures.servers import ServiceThread, wait_for_health, wait_members_read
 from tests.fixtures.service import SERVING, event, live_exposure
 from tests.fixtures.snapshots import write_served
 
@@ -181,3 +181,42 @@ def _plain(views: list) -> list:
     """Feed views as comparable values (factors as lists)."""
     return [(ex, dl, None if m.factors is None else m.factors.tolist(), m.prebunks,
              m.prebunk_logits) for ex, dl, m in views]  # fmt: skip
+
+
+def test_kept_users_not_announced_live_are_read_without_the_live_keys(
+    servers: tuple[list[pb_grpc.DebunkServiceStub], ServiceThread],
+) -> None:
+    """A kept user nobody announced live is asked for delivery and caps alone; once another
+    server gives them live rows (announced on the stream), this one reads them again within
+    its member poll, and answers as the server reading every row."""
+    stubs, kept_server = servers
+    wait_members_read(kept_server)
+    server = kept_server.server
+    assert server is not None
+    transport = server._reader.transport
+    shapes: list[list[int]] = []
+    delivery_reads = transport.delivery_reads
+
+    async def spied(user_keys, surface, timeout=None):  # type: ignore[no-untyped-def]
+        shapes.append([len(row) for row in user_keys])
+        return await delivery_reads(user_keys, surface, timeout)
+
+    transport.delivery_reads = spied  # type: ignore[method-assign]
+    _same(stubs)  # the first reads keep u1..u3's rows
+    before = _same(stubs)
+    assert shapes and all(n == 2 for s in shapes for n in s)  # no live keys asked
+    assert "r1" not in {c.rumor_id for c in before[1].cards}
+
+    # Through the other server: this one learns of u2's live rows from the stream only.
+    reply = stubs[1].RecordExposures(
+        pb.RecordExposuresRequest(events=[live_exposure("u2", "i1", NOW - 2)]), timeout=5
+    )
+    assert reply.stored == 1
+    ask = pb.RankFeedRequest(user_id="u2", limit=5)
+    deadline = time.monotonic() + 5
+    while "r1" not in {c.rumor_id for c in stubs[0].RankFeed(ask, timeout=5).cards}:
+        assert time.monotonic() < deadline, "the live row never reached the kept server"
+    shapes.clear()
+    live = _same(stubs)
+    assert "r1" in {c.rumor_id for c in live[1].cards}
+    assert any(n > 2 for s in shapes for n in s)  # u2's live keys are read again
