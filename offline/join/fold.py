@@ -129,6 +129,13 @@ def fold(
             state.spilled.append(first)  # one spilled scan: its groups are already the state
             state.surfaces = _kept_surfaces(merge_surfaces([first.surfaces]), keep)
             return state
+        if first is not None and second is None:
+            # One partial in memory holds each pair once (the Partial contract): it is the
+            # state as it is. Spilling it would free nothing (the caller holds it) and cost a
+            # reduce, a write and a read (decision 0059).
+            state.held = _kept(first.pairs, keep)
+            state.surfaces = _kept_surfaces(merge_surfaces([first.surfaces]), keep)
+            return state
         rest = [p for p in (first, second) if p is not None]
         for partial in _chain(rest, items):
             surfaces.append(partial.surfaces)
