@@ -306,7 +306,9 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
         }
         MARK("merged");
         free(table);
+        free(hashes);
         table = NULL;
+        hashes = NULL;
         Rec *recs = error ? NULL : malloc((size_t)(groups > 0 ? groups : 1) * sizeof(Rec));
         Rec *tmp = error ? NULL : malloc((size_t)(groups > 0 ? groups : 1) * sizeof(Rec));
         if (!error && (recs == NULL || tmp == NULL)) error = "merge_pairs: out of memory";

@@ -87,11 +87,11 @@ def _numpy(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _ts(column: pa.ChunkedArray, fill: int | None = None) -> np.ndarray:
-    """A timestamp column as int64 microseconds (a copy), nulls as ``fill``."""
+    """A timestamp column as int64 microseconds (in place when it can be), nulls as ``fill``."""
     array = column.combine_chunks()
     values = np.frombuffer(array.buffers()[1], np.int64, count=len(array), offset=8 * array.offset)
     if fill is None or not array.null_count:
-        return values.copy()
+        return values
     return np.where(array.is_valid().to_numpy(zero_copy_only=False), values, fill)
 
 
