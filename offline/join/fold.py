@@ -157,14 +157,14 @@ def fold(
                     if held > limit // 2:
                         if state.runs is None:
                             state.runs = SpillRuns(spill_folder(work_dir))
-                        state.runs.add(merged)
+                        state.runs.add(merged, ordered=True)
                         pending, held = [], 0
             if isinstance(partial, SpilledPartial):
                 partial.close()
         tables = [t for t in pending if t.num_rows]
         if state.runs is not None:
             if tables:
-                state.runs.add(reduce_pairs(pa.concat_tables(tables)))
+                state.runs.add(reduce_pairs(pa.concat_tables(tables)), ordered=True)
         elif len(tables) == 1:
             state.held = tables[0]  # one partial holds each pair once already, sorted
         elif tables:
