@@ -37,13 +37,16 @@ def _users(kind: str, n: int, seed: int) -> list[str]:
     """User ids of one shape: adversarial bytes, long shared prefixes, or short numbers."""
     if kind == "adversarial":
         return [u for u in ADVERSARIAL + noise(n, seed) if u]
+    if kind == "tiny":  # at most 8 bytes past the shared prefix: one word per id
+        ids = ["a", "a\0", "ab", "a\0b", "\0", "ü", *noise(n, seed)]
+        return [u for u in ids if u and len(u.encode()) <= 8]
     if kind == "long":  # 16 shared bytes and more: the sort goes a level deeper
         return [f"user-0000000000-{k:09d}-{'x' * (k % 5)}" for k in range(n)]
     return [f"u{k}" for k in range(n)]
 
 
 @needs_c
-@pytest.mark.parametrize("kind", ["adversarial", "long", "short"])
+@pytest.mark.parametrize("kind", ["adversarial", "tiny", "long", "short"])
 @pytest.mark.parametrize("seed", range(3))
 def test_c_merge_equals_numpy(kind: str, seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -193,6 +193,92 @@ static int64_t common_prefix(const Pair *pairs, Py_ssize_t n, const uint8_t *dat
     return lcp;
 }
 
+/* A sort record for ids at most 8 bytes long past the common prefix: their bytes as one
+ * big-endian word, the tie word as in Rec; no deeper level is ever needed. */
+typedef struct {
+    uint64_t key;
+    uint32_t tie;
+    uint32_t pair;
+} Short;
+
+#define SHORT_DIGITS 12
+
+static inline unsigned short_digit(const Short *r, int digit) {
+    if (digit < 4) return (r->tie >> (8 * digit)) & 0xff;
+    return (unsigned)(r->key >> (8 * (digit - 4))) & 0xff;
+}
+
+/* recs[0:n] sorted by (key, tie), LSD radix through ``tmp`` as sort_recs does. */
+static void sort_short(Short *recs, Short *tmp, Py_ssize_t n, Py_ssize_t (*counts)[256]) {
+    memset(counts, 0, sizeof(Py_ssize_t) * 256 * SHORT_DIGITS);
+    for (Py_ssize_t i = 0; i < n; i++)
+        for (int digit = 0; digit < SHORT_DIGITS; digit++) counts[digit][short_digit(&recs[i], digit)]++;
+    Short *src = recs, *dst = tmp;
+    for (int digit = 0; digit < SHORT_DIGITS && n > 0; digit++) {
+        Py_ssize_t *c = counts[digit];
+        if (c[short_digit(&src[0], digit)] == n) continue;
+        Py_ssize_t at = 0;
+        for (int b = 0; b < 256; b++) {
+            Py_ssize_t k = c[b];
+            c[b] = at;
+            at += k;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) dst[c[short_digit(&src[i], digit)]++] = src[i];
+        Short *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != recs) memcpy(recs, src, (size_t)n * sizeof(Short));
+}
+
+/* The pairs' order, (id, rumor) ascending, into ``order``: one 8-byte word per id when every id
+ * is at most 8 bytes past the common prefix, else 16 bytes per level (sort_pairs). Returns an
+ * error message or NULL. */
+static const char *pair_order(const Pair *state, Py_ssize_t groups, const uint8_t *bytes,
+                              uint32_t *order) {
+    Py_ssize_t m = groups > 0 ? groups : 1;
+    int64_t lcp = common_prefix(state, groups, bytes), longest = 0;
+    for (Py_ssize_t k = 0; k < groups; k++)
+        if ((int64_t)state[k].len - lcp > longest) longest = (int64_t)state[k].len - lcp;
+    Py_ssize_t (*counts)[256] = malloc(sizeof(Py_ssize_t) * 256 * DIGITS);
+    if (counts == NULL) return "merge_pairs: out of memory";
+    const char *error = NULL;
+    if (longest <= 8) {
+        Short *recs = malloc((size_t)m * sizeof(Short)), *tmp = malloc((size_t)m * sizeof(Short));
+        if (recs == NULL || tmp == NULL) error = "merge_pairs: out of memory";
+        else {
+            for (Py_ssize_t k = 0; k < groups; k++) {
+                const Pair *p = &state[k];
+                int64_t left = (int64_t)p->len - lcp;
+                recs[k].key = be_bytes(bytes + p->start + lcp, left);
+                recs[k].tie = ((uint32_t)left << RUMOR_BITS) | (uint32_t)p->rumor;
+                recs[k].pair = (uint32_t)k;
+            }
+            sort_short(recs, tmp, groups, counts);
+            for (Py_ssize_t k = 0; k < groups; k++) order[k] = recs[k].pair;
+        }
+        free(recs);
+        free(tmp);
+    } else {
+        Rec *recs = malloc((size_t)m * sizeof(Rec)), *tmp = malloc((size_t)m * sizeof(Rec));
+        if (recs == NULL || tmp == NULL) error = "merge_pairs: out of memory";
+        else {
+            for (Py_ssize_t k = 0; k < groups; k++) {
+                recs[k].pair = (uint32_t)k;
+                recs[k].start = state[k].start;
+                recs[k].len = state[k].len;
+                recs[k].tie = (uint32_t)state[k].rumor;
+            }
+            sort_pairs(recs, tmp, groups, bytes, lcp, counts);
+            for (Py_ssize_t k = 0; k < groups; k++) order[k] = recs[k].pair;
+        }
+        free(recs);
+        free(tmp);
+    }
+    free(counts);
+    return error;
+}
+
 PyDoc_STRVAR(merge_pairs_doc,
              "merge_pairs(offsets, width, first, n, data, rumor, count, first_ts, last_ts, action,\n"
              "            mask, first_share, last_share, score, out_offsets, out_data, out_rumor,\n"
@@ -309,20 +395,10 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
         free(hashes);
         table = NULL;
         hashes = NULL;
-        Rec *recs = error ? NULL : malloc((size_t)(groups > 0 ? groups : 1) * sizeof(Rec));
-        Rec *tmp = error ? NULL : malloc((size_t)(groups > 0 ? groups : 1) * sizeof(Rec));
-        if (!error && (recs == NULL || tmp == NULL)) error = "merge_pairs: out of memory";
+        uint32_t *order = error ? NULL : malloc((size_t)(groups > 0 ? groups : 1) * sizeof(uint32_t));
+        if (!error && order == NULL) error = "merge_pairs: out of memory";
+        if (!error) error = pair_order(state, groups, bytes, order);
         if (!error) {
-            for (Py_ssize_t k = 0; k < groups; k++) {
-                recs[k].pair = (uint32_t)k;
-                recs[k].start = state[k].start;
-                recs[k].len = state[k].len;
-                recs[k].tie = (uint32_t)state[k].rumor;
-            }
-            Py_ssize_t (*counts)[256] = malloc(sizeof(Py_ssize_t) * 256 * DIGITS);
-            if (counts == NULL) error = "merge_pairs: out of memory";
-            else sort_pairs(recs, tmp, groups, bytes, common_prefix(state, groups, bytes), counts);
-            free(counts);
             MARK("sorted");
             int32_t *ooff = o_offsets.buf;
             uint8_t *odata = o_data.buf;
@@ -334,11 +410,10 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
             float *osc = o_score.buf;
             ooff[0] = 0;
             for (Py_ssize_t k = 0; k < groups && !error; k++) {
-                if (k + PREFETCH < groups) {
-                    __builtin_prefetch(&state[recs[k + PREFETCH].pair]);
-                    __builtin_prefetch(bytes + recs[k + PREFETCH].start);
-                }
-                const Pair *g = &state[recs[k].pair];
+                if (k + PREFETCH < groups) __builtin_prefetch(&state[order[k + PREFETCH]]);
+                if (k + PREFETCH / 2 < groups)
+                    __builtin_prefetch(bytes + state[order[k + PREFETCH / 2]].start);
+                const Pair *g = &state[order[k]];
                 if ((Py_ssize_t)ooff[k] + g->len > o_data.len) { error = "merge_pairs: out_data too small"; break; }
                 memcpy(odata + ooff[k], bytes + g->start, g->len);
                 ooff[k + 1] = ooff[k] + (int32_t)g->len;
@@ -354,8 +429,7 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
             }
         }
         MARK("written");
-        free(recs);
-        free(tmp);
+        free(order);
         Py_END_ALLOW_THREADS;
     }
     free(table);
