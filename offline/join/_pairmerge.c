@@ -17,14 +17,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef PM_TIMING
-#include <stdio.h>
-#include <time.h>
-static double now(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
-#define MARK(x) fprintf(stderr, "%s %.4f\n", x, now())
-#else
-#define MARK(x)
-#endif
 
 #define MULTIPLIER 0x9E3779B97F4A7C15ULL
 #define MULTIPLIER2 0xC2B2AE3D27D4EB4FULL
@@ -335,14 +327,12 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
         Py_ssize_t data_len = data.len;
         uint64_t slot_mask = (uint64_t)slots - 1;
         Py_BEGIN_ALLOW_THREADS;
-        MARK("start");
         for (Py_ssize_t i = 0; i < n; i++) {
             int64_t start = offset_at(offs, width, first + i), end = offset_at(offs, width, first + i + 1);
             if (start < 0 || end < start || end > data_len || end > INT32_MAX) { error = "merge_pairs: bad offsets"; break; }
             if (rum[i] < 0 || rum[i] >= (1 << RUMOR_BITS)) { error = "merge_pairs: rumor out of range"; break; }
             hashes[i] = pair_hash(bytes + start, end - start, rum[i]);
         }
-        MARK("hashed");
         for (Py_ssize_t i = 0; i < n && !error; i++) {
             if (i + PREFETCH < n) __builtin_prefetch(&table[hashes[i + PREFETCH] & slot_mask]);
             if (i + PREFETCH / 2 < n) {
@@ -390,7 +380,6 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
             g->mask |= msk[i];
             if (sc[i] > g->score) g->score = sc[i];
         }
-        MARK("merged");
         free(table);
         free(hashes);
         table = NULL;
@@ -399,7 +388,6 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
         if (!error && order == NULL) error = "merge_pairs: out of memory";
         if (!error) error = pair_order(state, groups, bytes, order);
         if (!error) {
-            MARK("sorted");
             int32_t *ooff = o_offsets.buf;
             uint8_t *odata = o_data.buf;
             int64_t *ocnt = o_count.buf, *ofts = o_first_ts.buf;
@@ -428,7 +416,6 @@ static PyObject *merge_pairs(PyObject *self, PyObject *args) {
                 osc[k] = g->score;
             }
         }
-        MARK("written");
         free(order);
         Py_END_ALLOW_THREADS;
     }
