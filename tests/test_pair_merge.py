@@ -11,7 +11,13 @@ from offline.join.aggregate import reduce_pairs, reduce_pairs_numpy
 from offline.join.contracts import FLAGS, PAIR_SCHEMA, TS_TYPE
 from tests.fixtures.ids import ADVERSARIAL, noise
 
-needs_c = pytest.mark.skipif(not pair_merge.available(), reason="offline.join._pairmerge is off")
+needs_c = pytest.mark.skipif(pair_merge._pairmerge is None, reason="_pairmerge is not built")
+
+
+@pytest.fixture(autouse=True)
+def c_merge_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C merge is off by default (decision 0059); these tests turn it on."""
+    monkeypatch.setenv("DEBUNK_C_MERGE", "1")
 
 
 def _pairs(rng: np.random.Generator, users: list[str], n: int, rumors: int) -> pa.Table:
@@ -88,8 +94,14 @@ def test_c_merge_leaves_what_it_does_not_take_to_numpy() -> None:
     assert pair_merge.merge_native(gap) is None
 
 
-def test_switch_turns_the_c_merge_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DEBUNK_C_MERGE", "0")
+@pytest.mark.parametrize("value", ["0", None])
+def test_the_c_merge_is_off_unless_turned_on(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("DEBUNK_C_MERGE")
+    else:
+        monkeypatch.setenv("DEBUNK_C_MERGE", value)
     rng = np.random.default_rng(1)
     pairs = _pairs(rng, _users("short", 30, 1), 200, rumors=3)
     assert not pair_merge.available()
