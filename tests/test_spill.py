@@ -202,3 +202,23 @@ def test_state_counts_read_group_by_group_match_the_whole_table(
     assert pq.ParquetFile(path).num_row_groups > 10
     users = len(set(state["user_id"].to_pylist()))
     assert state_counts(path) == {"users": users, "pairs": state.num_rows}
+
+
+def test_one_partial_in_memory_is_the_state_without_a_spill(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """A scan that stayed in memory is folded as it is, even over the limit: no spill."""
+    logs, tags = world
+    work = tmp_path / "work"
+    unbounded = LocalEngine(memory_mb=None, work_dir=work)
+    _, files = unbounded.log_files(logs)
+    partial = unbounded.scan(files, prepare_tags(tags), JoinSummary())
+    assert not isinstance(partial, SpilledPartial)
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work)
+    assert partial.pairs.nbytes > tiny.spill_limit  # over the budget: it used to be spilled
+    want, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    with tiny.merge_stream([partial]) as state:
+        assert state.runs is None and not state.spilled
+        got = pa.concat_tables(list(state.chunks()))
+        _no_spill_left(work)
+    assert got.equals(want)

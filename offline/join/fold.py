@@ -129,6 +129,13 @@ def fold(
             state.spilled.append(first)  # one spilled scan: its groups are already the state
             state.surfaces = _kept_surfaces(merge_surfaces([first.surfaces]), keep)
             return state
+        if first is not None and second is None:
+            # One partial in memory holds each pair once (the Partial contract): it is the
+            # state as it is. Spilling it would free nothing (the caller holds it) and cost a
+            # reduce, a write and a read (decision 0059).
+            state.held = _kept(first.pairs, keep)
+            state.surfaces = _kept_surfaces(merge_surfaces([first.surfaces]), keep)
+            return state
         rest = [p for p in (first, second) if p is not None]
         for partial in _chain(rest, items):
             surfaces.append(partial.surfaces)
@@ -150,14 +157,14 @@ def fold(
                     if held > limit // 2:
                         if state.runs is None:
                             state.runs = SpillRuns(spill_folder(work_dir))
-                        state.runs.add(merged)
+                        state.runs.add(merged, ordered=True)
                         pending, held = [], 0
             if isinstance(partial, SpilledPartial):
                 partial.close()
         tables = [t for t in pending if t.num_rows]
         if state.runs is not None:
             if tables:
-                state.runs.add(reduce_pairs(pa.concat_tables(tables)))
+                state.runs.add(reduce_pairs(pa.concat_tables(tables)), ordered=True)
         elif len(tables) == 1:
             state.held = tables[0]  # one partial holds each pair once already, sorted
         elif tables:

@@ -17,12 +17,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from offline.join.aggregate import merge
 from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.fold import SpilledPartial, StreamedState, fold
+from offline.join.footers import footer
 from offline.join.screen import BatchResult, screen_file
 from offline.join.spill import SpillRuns, spill_folder
 from offline.join.tag_index import TagIndex, join_candidates, join_known
@@ -232,7 +232,7 @@ def _scan(
         last = merge([acc, *pending], pool)
         if not runs:
             return last
-        runs.add(last.pairs)
+        runs.add(last.pairs, ordered=True)  # merge's output is in order
         return SpilledPartial(PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=limit or 0)
 
 
@@ -244,12 +244,12 @@ def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Par
     acc, rest = partials[0], partials[1:]
     held = sum(p.pairs.nbytes for p in partials)
     if limit is not None and acc.pairs.num_rows and held > limit:
-        runs.add(acc.pairs)
+        runs.add(acc.pairs, ordered=True)
         partials = [Partial(PAIR_SCHEMA.empty_table(), acc.surfaces), *rest]
     merged = merge(partials)
     if limit is None or merged.pairs.nbytes <= limit:
         return merged
-    runs.add(merged.pairs)
+    runs.add(merged.pairs, ordered=True)
     return Partial(PAIR_SCHEMA.empty_table(), merged.surfaces)  # no slice: it keeps the buffers
 
 
@@ -263,7 +263,7 @@ def _tasks(
         groups = None if row_groups is None else row_groups.get(path, [])
         if groups is None:
             try:
-                groups = list(range(pq.read_metadata(path).num_row_groups))
+                groups = list(range(footer(path).num_row_groups))
             except (OSError, ValueError):
                 yield path, ts_is_text, None
                 continue

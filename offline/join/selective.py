@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from domain.vocab import ACTIONS, SURFACES
 from offline.join import pages
 from offline.join.contracts import TS_TYPE
+from offline.join.footers import footer
 from offline.join.idfilter import IdFilter
 from offline.join.pages import BadRows, Chunk, Unsupported
 from offline.join.tag_index import TagIndex
@@ -45,7 +46,7 @@ def screen_groups(
     (rows in the group, its hit rows as screen.HIT_SCHEMA) for each, and the groups left for
     pyarrow's path (None: the whole file, e.g. when its footer cannot be read)."""
     try:
-        meta = pq.read_metadata(path)
+        meta = footer(path)
     except (OSError, ValueError):
         return [], groups
     wanted = list(range(meta.num_row_groups)) if groups is None else groups

@@ -61,11 +61,12 @@ class SpillRuns:
     def __bool__(self) -> bool:
         return bool(self.files)
 
-    def add(self, pairs: pa.Table) -> None:
-        """Spill ``pairs`` (PAIR_SCHEMA, each pair once) as one more run."""
+    def add(self, pairs: pa.Table, *, ordered: bool = False) -> None:
+        """Spill ``pairs`` (PAIR_SCHEMA, each pair once) as one more run; ``ordered``: they are
+        known to be in (user_id, rumor_id) order (a merge's output), so it is not checked."""
         if not pairs.num_rows:
             return
-        if not is_sorted(pairs):
+        if not ordered and not is_sorted(pairs):
             pairs = pairs.sort_by(SORT_KEYS)
         users = pairs["user_id"].combine_chunks()
         if self.pivots is None:
