@@ -52,7 +52,7 @@ class Thresholds:
 
     high: float = 0.9702
     low: float = 0.7212
-    search: float = 0.7957
+    search: float = 0.7943
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""
