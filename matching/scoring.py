@@ -25,7 +25,11 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   words, already discounted by coverage, cost no more than that. A place the text names that
   the rumor's text never mentions (``matching.places``: 「英国 签证」 against a Thailand-visa
   rumor) can count as one more unmet intent word (``place_weight``; off: measured and not
-  adopted, decision 0057). Keywords and
+  adopted, decision 0057). In a navigational text (one holding an intent word), each rare word
+  (no rumor holds it, or its idf reaches ``name_floor`` of the rarest) the rumor does not hold
+  counts as ``name_weight`` unmet intent words: 「<host> 主持 节目 视频」 names the host whose
+  show is wanted, and a rumor about another host's show does not answer it (decision 0058).
+  Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
 
@@ -70,6 +74,8 @@ class ScoreParams:
     intent_cap: float = 2.0
     intent_size: float = 8.0
     place_weight: float = 0.0  # measured, not adopted (docs/decisions/0057)
+    name_weight: float = 1.5  # the unmet-name charge (docs/decisions/0058)
+    name_floor: float = 0.9
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -255,13 +261,15 @@ class PairFeatures:
     shared: np.ndarray  # s / idf_max
     wording: np.ndarray  # idf of the shared words and character pairs / idf_max
     bm: np.ndarray  # bm / idf_max
-    intent: np.ndarray  # the text's intent words the document does not hold, and its places
-    # the document never mentions (``place_weight`` each): a count
+    intent: np.ndarray  # the text's intent words the document does not hold, its places the
+    # document never mentions (``place_weight`` each) and, in a navigational text, its rare
+    # words the document does not hold (``name_weight`` each): a count
 
 
 def pair_features(
     index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
-    floor: float = 0.0, place_weight: float = 1.0,
+    floor: float = 0.0, place_weight: float = 1.0, name_weight: float = 0.0,
+    name_floor: float = 0.9,
 ) -> PairFeatures:  # fmt: skip
     """Features of each text's ``candidates`` best documents by their rare grams' bm (among
     those reaching ``floor`` times the best one's)."""
@@ -275,21 +283,26 @@ def pair_features(
     ids = intent_ids()  # a sorted handful: a binary search beats np.isin's per-value scan
     intent = (ids[np.minimum(np.searchsorted(ids, grams), len(ids) - 1)] == grams).astype(float)
     text_intent = np.bincount(owner, weights=intent, minlength=n_texts)
+    asks = (text_intent > 0)[owner]  # a navigational text: its names say what it asks for
+    name = name_weight * asks * _rare_words(grams, known, w_all, name_floor * index.idf_max)
+    text_name = np.bincount(owner, weights=name, minlength=n_texts)
     rare = known & (index.common_rank[gi] < 0)
     sel = np.flatnonzero(rare)
     rep, docs, sat = _expand(index, gi[sel])
     ws = w[sel][rep]
     ww = np.where(wording[sel], w_all[sel], 0.0)[rep]
-    t, d, (shared, bm, words, held) = _cell_sums(
-        owner[sel][rep], docs, (ws, ws * sat, ww, intent[sel][rep]), n_texts, len(index.doc_norm)
-    )
+    t, d, (shared, bm, words, held, named) = _cell_sums(
+        owner[sel][rep], docs, (ws, ws * sat, ww, intent[sel][rep], name[sel][rep]), n_texts,
+        len(index.doc_norm),
+    )  # fmt: skip
     top = _top_per_text(t, index.doc_order[d], bm, candidates, floor)
-    t, d, shared, bm, words, held = t[top], d[top], shared[top], bm[top], words[top], held[top]
+    t, d, shared, bm, words = t[top], d[top], shared[top], bm[top], words[top]
+    held, named = held[top], named[top]
     common = np.flatnonzero(known & ~rare)
     c_words = np.where(wording[common], w_all[common], 0.0)
-    extra, extra_words, extra_held = _common_shared(
+    extra, extra_words, extra_held, extra_named = _common_shared(
         index, t, d, owner[common], index.common_rank[gi[common]],
-        (w[common], c_words, intent[common]), n_texts,
+        (w[common], c_words, intent[common], name[common]), n_texts,
     )  # fmt: skip
     shared = shared + extra
     words = words + extra_words
@@ -304,8 +317,20 @@ def pair_features(
         shared=shared / index.idf_max,
         wording=words / index.idf_max,
         bm=(bm + extra * index.doc_unit[d]) / index.idf_max,
-        intent=np.maximum(text_intent[t] - held - extra_held, 0.0) + places,
+        intent=np.maximum(text_intent[t] - held - extra_held, 0.0)
+        + places
+        + np.maximum(text_name[t] - named - extra_named, 0.0),
     )
+
+
+def _rare_words(
+    grams: np.ndarray, known: np.ndarray, weight: np.ndarray, floor: float
+) -> np.ndarray:
+    """1.0 for each word gram no rumor holds or whose idf reaches ``floor``, else 0.0: the
+    names of a query (a person, an agency, a show), the words a document must hold to be what
+    the text is about."""
+    word = (grams >= WORD_BASE) & (grams < PAIR_BIT)
+    return (word & (~known | (weight >= floor))).astype(float)
 
 
 def unexplained_charge(f: PairFeatures, p: ScoreParams) -> np.ndarray:
@@ -350,7 +375,7 @@ def score_pairs(
         return PairScores(empty, empty, empty, np.zeros(0, np.float32), np.zeros(0))
     f = pair_features(
         index, owner, grams, n_texts, params.candidates, params.candidate_floor,
-        params.place_weight,
+        params.place_weight, params.name_weight, params.name_floor,
     )  # fmt: skip
     score = combine(f, params)
     ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
