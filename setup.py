@@ -11,13 +11,6 @@ setup(
             optional=True,
             extra_compile_args=["-O3"],
         ),
-        # Optional: without it reduce_pairs merges pair aggregates with numpy (same table).
-        Extension(
-            "offline.join._pairmerge",
-            ["offline/join/_pairmerge.c"],
-            optional=True,
-            extra_compile_args=["-O3"],
-        ),
         # Optional: without it the local join decodes every row group with pyarrow (same rows).
         Extension(
             "offline.join._pqdecode",

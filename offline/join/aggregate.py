@@ -24,7 +24,6 @@ from offline.join.contracts import (
     TS_TYPE,
     Partial,
 )
-from offline.join.pair_merge import merge_native
 
 SORT_KEYS = [("user_id", "ascending"), ("rumor_id", "ascending")]
 # Below this many rows one sort is about as fast as splitting in two.
@@ -153,22 +152,12 @@ def reduce_pairs(pairs: pa.Table) -> pa.Table:
     its user's and its rumor's rank; one int64 key (user rank x rumors + rumor rank) then sorts
     in id order, and numpy reduces each run of equal keys. Sorting and grouping integers avoids
     hashing and comparing the two string keys per row (Arrow's group_by with 14 aggregates
-    costs ~1 us a row). With the C extension the rows are merged in one hash table and only the
-    distinct pairs sorted instead (offline.join.pair_merge), with the same result."""
+    costs ~1 us a row)."""
     if not pairs.num_rows:
         return PAIR_SCHEMA.empty_table()
     pairs = pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
     if pairs["user_id"].null_count or pairs["rumor_id"].null_count:
         return merge_sorted(pairs)
-    merged = merge_native(pairs)
-    return merged if merged is not None else reduce_pairs_numpy(pairs)
-
-
-def reduce_pairs_numpy(pairs: pa.Table) -> pa.Table:
-    """reduce_pairs by numpy on PAIR_SCHEMA ``pairs`` without null keys (the path without the
-    C merge, and its reference in the tests)."""
-    if not pairs.num_rows:
-        return PAIR_SCHEMA.empty_table()
     user_rank, users = _ranks(pairs["user_id"])
     rumor_rank, rumors = _ranks(pairs["rumor_id"])
     key = user_rank * len(rumors) + rumor_rank
