@@ -247,6 +247,7 @@ def train_at_risk(
     if len(rumor_ids) < 2 or len(users) < 2:
         log.warning("at-risk model not trained: %d rumors, %d users", len(rumor_ids), len(users))
         return {}, {"trained": False, "pairs": matrix.nnz, "reason": "too few rumors or users"}
+    nnz = int(matrix.nnz)
     ufac, rfac = fit_als(matrix, config)
     with_debunk = {r for d in debunks for r in d.rumor_ids}
     confirmed = {r.rumor_id for r in rumors if r.confirmed}
@@ -257,10 +258,11 @@ def train_at_risk(
         prebunks = _top_blended(ufac, rfac, matrix, eligible, config)
     else:
         prebunks = _top_unexposed(ufac, rfac, matrix, eligible, config.min_score, config.threads)
+    del e, matrix, ufac, rfac  # the picks are all the rest needs (~0.6 GB at 2M users)
     prebunks = _cap_per_rumor(prebunks, exposed_count, config.max_per_rumor)
     out = _per_user(prebunks, users, rumor_ids)
     seconds = round(time.perf_counter() - started, 3)
-    return out, {"trained": True, "pairs": int(matrix.nnz), "users": len(users),
+    return out, {"trained": True, "pairs": nnz, "users": len(users),
                  "rumors": len(rumor_ids), "prebunk_users": len(out),
                  "prebunk_pairs": len(prebunks[0]), "factors": config.factors,
                  "co_weight": config.co_weight,
@@ -408,12 +410,12 @@ class _Collected:
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, users: np.ndarray, rumors: np.ndarray, scores: np.ndarray) -> None:
-        self.parts.append((users.astype(np.int64), rumors.astype(np.int64),
+        self.parts.append((users.astype(np.int32), rumors.astype(np.int32),
                            scores.astype(np.float32)))  # fmt: skip
 
     def picks(self) -> Picks:
         if not self.parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+            return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32)
         u, r, s = zip(*self.parts, strict=True)
         return np.concatenate(u), np.concatenate(r), np.concatenate(s)
 
