@@ -86,16 +86,24 @@ class WriteSummary:
 
 
 def _prebunk_logits(
-    scorer: PairScorer, prebunks: Mapping[str, list[tuple[str, float]]]
+    scorer: PairScorer, prebunks: Mapping[str, list[tuple[str, float]]], users: list[str]
 ) -> dict[str, bytes]:
-    """Per user, the packed option logits of the prebunk rumors ``encode_prebunks`` keeps, in
-    the same order (one vectorised scoring of every (user, prebunk rumor) pair)."""
-    pairs = [(u, r) for u, kept in prebunks.items() for r, _ in kept[:MAX_PREBUNKS]]
-    if not pairs:
+    """Per user of ``users``, the packed option logits of the prebunk rumors
+    ``encode_prebunks`` keeps, in the same order (one vectorised scoring of the users' pairs;
+    called a batch of users at a time, so memory follows the batch, not every pick)."""
+    owners: list[str] = []
+    rumors: list[str] = []
+    for user in users:
+        kept = prebunks.get(user)
+        if kept:
+            picked = kept[:MAX_PREBUNKS]
+            owners.extend([user] * len(picked))
+            rumors.extend(r for r, _ in picked)
+    if not owners:
         return {}
-    counts, logits = scorer.score(pa.array([u for u, _ in pairs]), pa.array([r for _, r in pairs]))
+    counts, logits = scorer.score(pa.array(owners), pa.array(rumors))
     out: dict[str, list[bytes]] = {}
-    for i, (user, _) in enumerate(pairs):
+    for i, user in enumerate(owners):
         out.setdefault(user, []).append(pack_logits(logits[i, : counts[i]].tolist()))
     return {user: b"".join(parts) for user, parts in out.items()}
 
@@ -306,31 +314,32 @@ class SnapshotWriter:
         if model is not None:
             pipe.hset(keys.model(self.version), mapping=encode_feed_model(model))
         users = sorted(set(user_factors) | set(prebunks))
-        logits = _prebunk_logits(scorer, prebunks) if scorer is not None else {}
         written = 0
-        prebunked: list[str] = []  # hashed for the member filter a batch at a time
-        for user in users:
-            if not keys.valid_id(user):
-                self.summary.skipped_invalid_ids += 1
-                continue
-            fields: dict[bytes, bytes] = {}
-            if user in user_factors:
-                fields[b"f"] = np.ascontiguousarray(user_factors[user], dtype="<f4").tobytes()
-            if prebunks.get(user):
-                fields[b"p"] = encode_prebunks(prebunks[user])
-                if user in logits:
-                    fields[b"q"] = logits[user]
-            pipe.hset(keys.user_model(self.version, user), mapping=fields)
-            if b"p" in fields:
-                prebunked.append(user)
-            written += 1
-            if written % self.batch_users == 0:
-                pipe.execute()
-                self._add_members(prebunked)
-                prebunked = []
-                self._beat()
-        pipe.execute()
-        self._add_members(prebunked)
+        for lo in range(0, len(users), self.batch_users):
+            batch = users[lo : lo + self.batch_users]
+            logits = _prebunk_logits(scorer, prebunks, batch) if scorer is not None else {}
+            prebunked: list[str] = []  # hashed for the member filter a batch at a time
+            for user in batch:
+                if not keys.valid_id(user):
+                    self.summary.skipped_invalid_ids += 1
+                    continue
+                fields: dict[bytes, bytes] = {}
+                if user in user_factors:
+                    fields[b"f"] = np.ascontiguousarray(user_factors[user], dtype="<f4").tobytes()
+                kept = prebunks.get(user)
+                if kept:
+                    fields[b"p"] = encode_prebunks(kept)
+                    if user in logits:
+                        fields[b"q"] = logits[user]
+                    prebunked.append(user)
+                if not fields:  # no factors and an empty prebunk list: nothing to store
+                    continue
+                pipe.hset(keys.user_model(self.version, user), mapping=fields)
+                written += 1
+            pipe.execute()
+            self._add_members(prebunked)
+            self._beat()
+        pipe.execute()  # the model hash when no user has a row
         self.summary.model_users += written
 
     def write_exposures(

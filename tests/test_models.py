@@ -184,6 +184,26 @@ def test_the_writer_stores_prebunk_logits_beside_the_prebunks(client) -> None:
     np.testing.assert_allclose(u2.prebunk_logits[0], m.logits(None, options["r1"]))
 
 
+def test_the_writer_scores_prebunks_a_batch_of_users_at_a_time(client) -> None:
+    """Batches of one user and one batch of all store the same rows (the logits are scored per
+    batch, so memory follows the batch); an invalid id and a user with nothing are skipped."""
+    m = feed_model()
+    options = {r: [d.debunk_id for d in ds]
+               for r, ds in Catalog.build(RUMORS, DEBUNKS).debunks_by_rumor.items()}  # fmt: skip
+    factors = {"u1": VIDEO_FAN.factors, "u3": VIDEO_FAN.factors * 0.5}
+    prebunks = {"u1": [("r0", 0.9), ("r2", 0.5)], "u2": [("r1", 0.4)], "bad id": [("r0", 0.1)],
+                "u4": []}  # fmt: skip
+    rows = []
+    for version, batch in (("vb1", 1), ("vb9", 9)):
+        w = SnapshotWriter(client, version, batch_users=batch)
+        w.write_models(m, factors, prebunks, PairScorer(m, factors, options))
+        assert w.summary.skipped_invalid_ids == 1 and w.summary.model_users == 3  # u4: nothing
+        rows.append({u: client.hgetall(keys.user_model(version, u)) for u in ("u1", "u2", "u3")})
+        assert client.exists(keys.model(version))
+    assert rows[0] == rows[1]
+    assert set(rows[0]["u1"]) == {b"f", b"p", b"q"} and set(rows[0]["u3"]) == {b"f"}
+
+
 def test_model_picks_the_debunk_and_orders_within_a_strength() -> None:
     cat = Catalog.build(RUMORS, DEBUNKS, feed_model())
     exps = [exposure("r0", hours_ago=1), exposure("r1", hours_ago=30), exposure("r2", "share")]
