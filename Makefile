@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members bench-train-memory calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries sweep-intent sweep-names eval-service eval-models chaos clean
+.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members bench-train-memory bench-prebunk-logits calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries sweep-intent sweep-names eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c offline/join/_pqdecode.c offline/join/_pqthrift.c offline/join/_pqdecode.h ranking/_fastrank.c service/_cardwire.c feature_store/_expdecode.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -115,6 +115,9 @@ bench-members: $(STAMP)
 # The nightly's at-risk training on a 38.8M-pair state: the file streamed vs the table in memory.
 bench-train-memory: $(STAMP)
 	$(PY) bench/bench_train_memory.py $(BENCH_ARGS)
+
+bench-prebunk-logits: $(STAMP)
+	$(PY) bench/bench_prebunk_logits.py $(BENCH_ARGS)
 
 bench-report: $(STAMP)
 	$(PY) bench/bench_report.py $(BENCH_ARGS)

@@ -5,6 +5,7 @@ in memory (what it did before), each in its own process, same file, same run.
     .venv/bin/python bench/bench_train_memory.py [--users 2000000 --pairs 38800000]
     .venv/bin/python bench/bench_train_memory.py --state <a nightly's exposures.parquet>
     .venv/bin/python bench/bench_train_memory.py --baseline DIR   # also DIR's code (a git archive)
+    .venv/bin/python bench/bench_train_memory.py --modes file --baseline DIR --baseline-mode file
 
 Without --state a seeded state is written once under bench/out/ (STATE_SCHEMA, sorted by user
 and rumor as the nightly writes it; lognormal pairs per user, 1Mi-row groups). Both modes must
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rumors", type=int, default=3_000)
     p.add_argument("--state", type=Path, help="an exposures.parquet to train on instead")
     p.add_argument("--modes", default=",".join(MODES), help="file,table (the order run)")
-    p.add_argument("--baseline", type=Path, help="a checkout whose code also trains (table)")
+    p.add_argument("--baseline", type=Path, help="a checkout whose code also trains")
+    p.add_argument("--baseline-mode", choices=MODES, default="table",
+                   help="how the baseline reads the state (file: code since 0061)")  # fmt: skip
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     p.add_argument("--code", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -115,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {}
     plan = [(m, m, ROOT) for m in args.modes.split(",")]
     if args.baseline:
-        plan.append(("baseline", "table", args.baseline.resolve()))
+        plan.append(("baseline", args.baseline_mode, args.baseline.resolve()))
     for name, mode, code in plan:
         cmd = [sys.executable, __file__, "--child", mode, "--state", str(state),
                "--rumors", str(args.rumors), "--code", str(code)]  # fmt: skip

@@ -361,6 +361,12 @@ def test_at_risk_blend_finds_what_low_rank_als_misses_and_is_blockwise_exact() -
     _, _, matrix = engagement_matrix(state, 4.0)
     _, co = co_engagement(matrix, np.array([1]))
     assert co[1, 0] == 0 and co[0, 0] == pytest.approx(30 / np.sqrt(40 * 30))
+    # in place: the same co-engagement, the matrix itself becomes the binary one
+    copy = matrix.copy()
+    assert copy.data.max() > 1
+    binary, co_in_place = co_engagement(copy, np.array([1]), in_place=True)
+    assert binary is copy and set(copy.data.tolist()) == {1.0}
+    assert (co_in_place != co).nnz == 0
     # blocks of a few users give exactly the scores of one block
     ufac = np.random.default_rng(0).normal(size=(matrix.shape[0], 3)).astype(np.float32)
     rfac = np.random.default_rng(1).normal(size=(matrix.shape[1], 3)).astype(np.float32)
