@@ -1,7 +1,6 @@
 """Measure, on the tune half of the judged search rows only, the navigational rules of
 docs/decisions/0062 (``ScoreParams.name_gate``, ``bare_scale``): for each setting, the `search`
-threshold the documented rule picks, the tune rows answered there, and the tune rows read
-(``--show``: against the first setting); then 0057's place charge with folded places.
+threshold the documented rule picks, the tune rows answered there, and the tune rows read.
 
 Run: ``python -m bench.navigation_sweep`` (``make sweep-navigation``); needs ``../shared/data/ced``
 like ``make eval-search`` (prints the reason and exits 0 without it). The test half is never
@@ -25,12 +24,10 @@ from bench.search_scoring import right_answers
 from matching import ScoreParams, Thresholds
 
 GRID = (
-    ("intent", 1.0, 0.0),  # decision 0058's scorer
-    ("navigational", 1.0, 0.0),  # the narrower gate alone
-    *(("intent", scale, 0.0) for scale in (0.75, 0.0)),
-    *(("navigational", scale, 0.0) for scale in (0.9, 0.75, 0.5, 0.0)),  # 0.0: adopted
-    # the place charge with documents' places folded (a city's province, 美方 -> 美国)
-    *(("navigational", 0.0, place) for place in (0.5, 1.0, 1.5)),
+    ("intent", 1.0),  # decision 0058's scorer
+    ("navigational", 1.0),  # the narrower gate alone
+    *(("intent", scale) for scale in (0.75, 0.0)),
+    *(("navigational", scale) for scale in (0.9, 0.75, 0.5, 0.0)),
 )
 
 
@@ -50,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     shipped = Thresholds()
     print(f"tune half, {len(rows)} rows; text family at high {shipped.high}")
     base = None
-    for gate, scale, place in GRID:
+    for gate, scale in GRID:
         retriever.matcher.params = dataclasses.replace(
-            ScoreParams(), name_gate=gate, bare_scale=scale, place_weight=place
+            ScoreParams(), name_gate=gate, bare_scale=scale
         )
         pred, score = retriever.top1([r.query for r in rows])
         names = [post_ids[i] if i >= 0 else None for i in pred.tolist()]
         right = right_answers(rows, names)
         rule = rule_threshold(rows, right, score)
-        print(f"gate {gate} bare_scale {scale:g} place_weight {place:g}")
+        print(f"gate {gate} bare_scale {scale:g}")
         print(f"  rule {rule:.4f}: {counts(rows, names, score, rule, shipped.high)}")
         at = shipped.search
         print(f"  main {at:.4f}: {counts(rows, names, score, at, shipped.high)}")

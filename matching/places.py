@@ -32,33 +32,12 @@ NAMES = """
 首尔
 """
 
-# What else a document's mention of a place says it mentions (decision 0062): a city is in its
-# province, and 美方 / 美军 … name 美国 (a rumor about 美方 answers a search naming 美国).
-PROVINCE_OF = """
-石家庄 河北 太原 山西 沈阳 辽宁 大连 辽宁 长春 吉林 哈尔滨 黑龙江 南京 江苏 苏州 江苏 无锡 江苏
-杭州 浙江 宁波 浙江 温州 浙江 合肥 安徽 福州 福建 厦门 福建 泉州 福建 南昌 江西 济南 山东 青岛 山东
-郑州 河南 洛阳 河南 武汉 湖北 长沙 湖南 广州 广东 深圳 广东 东莞 广东 佛山 广东 汕头 广东 珠海 广东
-海口 海南 三亚 海南 成都 四川 贵阳 贵州 昆明 云南 西安 陕西 兰州 甘肃 西宁 青海 银川 宁夏
-乌鲁木齐 新疆 拉萨 西藏 呼和浩特 内蒙古 南宁 广西 桂林 广西 台北 台湾 高雄 台湾
-美方 美国 美军 美国 美媒 美国 日方 日本 日军 日本 日媒 日本 英方 英国 韩方 韩国 俄方 俄罗斯
-法方 法国 德方 德国 泰方 泰国 伦敦 英国 巴黎 法国 纽约 美国 东京 日本 首尔 韩国
-"""
 WORDS_PER_MASK = 64
 
 
 def names() -> list[str]:
     """The place names, in the order written, each once."""
     return list(dict.fromkeys(NAMES.split()))
-
-
-@cache
-def folds() -> dict[str, tuple[str, ...]]:
-    """Each mention a document may hold and the places it stands for (itself when a place)."""
-    out: dict[str, list[str]] = {name: [name] for name in names()}
-    pairs = PROVINCE_OF.split()
-    for mention, place in zip(pairs[::2], pairs[1::2], strict=True):
-        out.setdefault(mention, []).append(place)
-    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
 
 
 @cache
@@ -94,20 +73,17 @@ def text_masks(owner: np.ndarray, grams: np.ndarray, n_texts: int) -> np.ndarray
     return masks
 
 
-def document_masks(texts: Sequence[str], fold: bool = True) -> np.ndarray:
-    """(documents, width) uint64: the places each document's normalised text contains and,
-    with ``fold``, the places those mentions stand for (``folds``: a city's province)."""
+def document_masks(texts: Sequence[str]) -> np.ndarray:
+    """(documents, width) uint64: the places each document's normalised text contains."""
     from matching.grams import text_block
 
     block, starts = text_block(texts)
     number = {name: i for i, name in enumerate(names())}
-    stands = folds() if fold else {name: (name,) for name in names()}
-    pattern = re.compile("|".join(sorted(map(re.escape, stands), key=len, reverse=True)))
+    pattern = re.compile("|".join(sorted(map(re.escape, number), key=len, reverse=True)))
     rows, places = [], []
     for m in pattern.finditer(block):
-        for place in stands[m.group()]:
-            rows.append(m.start())
-            places.append(number[place])
+        rows.append(m.start())
+        places.append(number[m.group()])
     masks = np.zeros((len(texts), mask_width()), dtype=np.uint64)
     if rows:
         doc = np.searchsorted(starts, np.asarray(rows), side="right") - 1
