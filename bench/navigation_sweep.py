@@ -27,7 +27,7 @@ GRID = (
     ("intent", 1.0),  # decision 0058's scorer
     ("navigational", 1.0),  # the narrower gate alone
     *(("intent", scale) for scale in (0.75, 0.0)),
-    *(("navigational", scale) for scale in (0.9, 0.75, 0.5, 0.0)),
+    *(("navigational", scale) for scale in (0.9, 0.75, 0.5, 0.0)),  # 0.0: adopted (0062)
 )
 
 
