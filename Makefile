@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO := proto/debunk/v1/debunk.proto
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members bench-train-memory bench-prebunk-logits calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries sweep-intent sweep-names eval-service eval-models chaos clean
+.PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members bench-train-memory bench-prebunk-logits calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries sweep-intent sweep-names sweep-navigation eval-service eval-models chaos clean
 
 $(STAMP): pyproject.toml setup.py offline/join/_idscan.c offline/join/_pqdecode.c offline/join/_pqthrift.c offline/join/_pqdecode.h ranking/_fastrank.c service/_cardwire.c feature_store/_expdecode.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
@@ -169,6 +169,10 @@ sweep-intent: $(STAMP)
 # when ../shared/data/ced is absent.
 sweep-names: $(STAMP)
 	$(PY) -m bench.name_sweep $(BENCH_ARGS)
+
+# Tune-half counts of the navigational gate and the bare-search rule (docs/decisions/0062).
+sweep-navigation: $(STAMP)
+	$(PY) -m bench.navigation_sweep $(BENCH_ARGS)
 
 # Issue 17's service targets on CED through the real nightly job and `debunk serve` (CommentTop,
 # feed precision/recall@3, background users); skips (exit 0) when ../shared/data/ced is absent.

@@ -184,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"library {len(library)} CED rumors; judged rows {len(rows)}; "
           f"rumors covered {len({r.expected for r in rows if r.expected})}")  # fmt: skip
     matcher = MatcherRetriever(library)
-    before = MatcherRetriever(
-        library, Matcher(BEFORE_INTENT, ScoreParams(intent_cost=0.0)), name="no-intent"
-    )
+    old = ScoreParams(intent_cost=0.0, bare_scale=1.0)  # no intent charge, no bare rule
+    before = MatcherRetriever(library, Matcher(BEFORE_INTENT, old), name="no-intent")
     methods = [matcher, before, Bm25Retriever(library), TfidfRetriever(library)]
     results, predictions = [], {}
     for method in methods:

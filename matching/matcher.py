@@ -12,6 +12,8 @@ import numpy as np
 from matching.grams import batch_grams
 from matching.index import Index, IndexParams, build_index
 from matching.library import LibraryEntry, Match, documents, expansions
+from matching.navigation import flags as text_flags
+from matching.normalize import normalize
 from matching.rerank import Reranker, rerank
 from matching.scoring import PairScores, ScoreParams, score_pairs
 
@@ -40,19 +42,19 @@ class Thresholds:
       (auto-tagged), ``low <= score < high`` goes to human review;
     - a search query (SearchTop): ``score >= search`` is answered.
 
-    All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048, 0057, 0058):
-    ``search`` is the lowest score whose answers to the search-style rows of ``make
+    All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048, 0057, 0058,
+    0062): ``search`` is the lowest score whose answers to the search-style rows of ``make
     eval-search`` reach precision 0.95 with at most 1 % of the everyday tune rows answered, in
-    whole rows (1 of 197 with round 6 and the unmet-name charge: 0.7943, just above the second
-    highest everyday tune score, 0.794245; docs/decisions/0058);
+    whole rows (2 of 235 with round 7, the navigational gate and the bare-search rule: 0.7807,
+    just above the third highest everyday tune score; docs/decisions/0062);
     ``high`` the higher of the lowest score reaching 0.90 on its posted-text rows (at most 3 %
     of the same-topic rows answered) and the lowest reaching precision 0.99 on ``make
-    eval-matching``'s repost quotes (a margin over the auto-tag target, 0.98; 0.97028, the
-    binding one); ``low`` the lowest reaching 0.80 there (the review queue; 0.72123)."""
+    eval-matching``'s repost quotes (a margin over the auto-tag target, 0.98; 0.9696, the
+    binding one); ``low`` the lowest reaching 0.80 there (the review queue; 0.7187)."""
 
-    high: float = 0.9702
-    low: float = 0.7212
-    search: float = 0.7943
+    high: float = 0.9696
+    low: float = 0.7187
+    search: float = 0.7807
 
     def decide(self, score: float) -> Decision:
         """ "auto", "review" or "none" for ``score``."""
@@ -79,6 +81,7 @@ class Matcher:
         self.claims: list[str] = []
         self.doc_texts: list[str] = []
         self.index: Index | None = None
+        self.aliases: dict[str, list[int]] = {}  # normalised alias -> rumor positions
 
     def build(self, library: Sequence[LibraryEntry]) -> Matcher:
         """Index ``library`` (claims, variants; keywords and aliases as their evidence); returns
@@ -91,6 +94,11 @@ class Matcher:
         rank = np.empty(len(entries), dtype=np.int64)
         rank[sorted(range(len(entries)), key=self.rumor_ids.__getitem__)] = np.arange(len(entries))
         self.index = build_index(texts, rumor, kind, expansions(entries), rank, self.index_params)
+        self.aliases = {}
+        for r, e in enumerate(entries):
+            for a in dict.fromkeys(normalize(a) for a in e.aliases or ()):
+                if a:
+                    self.aliases.setdefault(a, []).append(r)
         return self
 
     def decide(self, score: float) -> Decision:
@@ -102,7 +110,11 @@ class Matcher:
         if self.index is None:
             raise RuntimeError("Matcher.build() has not been called")
         owner, grams, _ = batch_grams(texts)
-        return score_pairs(self.index, owner, grams, len(texts), self.params)
+        p = self.params
+        flags = None
+        if p.name_gate == "navigational" or p.bare_scale != 1.0:
+            flags = text_flags(texts, self.aliases)
+        return score_pairs(self.index, owner, grams, len(texts), p, flags)
 
     def match(self, text: str | None, k: int = 3) -> list[Match]:
         """The ``k`` best rumors for ``text``, best first (possibly fewer, possibly none)."""

@@ -28,7 +28,11 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   adopted, decision 0057). In a navigational text (one holding an intent word), each rare word
   (no rumor holds it, or its idf reaches ``name_floor`` of the rarest) the rumor does not hold
   counts as ``name_weight`` unmet intent words: 「<host> 主持 节目 视频」 names the host whose
-  show is wanted, and a rumor about another host's show does not answer it (decision 0058).
+  show is wanted, and a rumor about another host's show does not answer it (decision 0058);
+  navigational here means holding one of ``matching.navigation``'s words, not any intent word
+  (酒店, 更新 are claim words in some rumors: decision 0062). A *bare* navigational search
+  (nothing in it but names and navigational words: 「<agency> 官网」, 「<brand> 价格 一箱」) has
+  every score times ``bare_scale`` (0: unanswered), but for a rumor whose alias it holds.
   Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
@@ -49,6 +53,8 @@ import numpy as np
 from matching.grams import PAIR_BIT, WORD_BASE
 from matching.index import Index
 from matching.intent import intent_ids
+from matching.navigation import TextFlags
+from matching.navigation import word_ids as navigational_ids
 from matching.places import text_masks, unmet
 
 # (text, doc) cells one slice of texts may address: a scratch table of int32 positions kept per
@@ -76,6 +82,10 @@ class ScoreParams:
     place_weight: float = 0.0  # measured, not adopted (docs/decisions/0057)
     name_weight: float = 1.5  # the unmet-name charge (docs/decisions/0058)
     name_floor: float = 0.9
+    name_gate: str = "navigational"  # which words make a text navigational for it:
+    # ``matching.navigation``'s (docs/decisions/0062) or "intent" (every intent word, 0058)
+    bare_scale: float = 0.0  # the score of a bare navigational search (no claim predicate,
+    # no alias of the rumor in it) is multiplied by this: 0, never answered (decision 0062)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -269,10 +279,11 @@ class PairFeatures:
 def pair_features(
     index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, candidates: int,
     floor: float = 0.0, place_weight: float = 1.0, name_weight: float = 0.0,
-    name_floor: float = 0.9,
+    name_floor: float = 0.9, asks: np.ndarray | None = None,
 ) -> PairFeatures:  # fmt: skip
     """Features of each text's ``candidates`` best documents by their rare grams' bm (among
-    those reaching ``floor`` times the best one's)."""
+    those reaching ``floor`` times the best one's). ``asks``, when given, says per text
+    whether it is navigational for the unmet-name charge (else: it holds an intent word)."""
     gi = index.positions(grams)
     known = gi >= 0
     gi = np.maximum(gi, 0)
@@ -283,8 +294,9 @@ def pair_features(
     ids = intent_ids()  # a sorted handful: a binary search beats np.isin's per-value scan
     intent = (ids[np.minimum(np.searchsorted(ids, grams), len(ids) - 1)] == grams).astype(float)
     text_intent = np.bincount(owner, weights=intent, minlength=n_texts)
-    asks = (text_intent > 0)[owner]  # a navigational text: its names say what it asks for
-    name = name_weight * asks * _rare_words(grams, known, w_all, name_floor * index.idf_max)
+    if asks is None:
+        asks = text_intent > 0  # a navigational text: its names say what it asks for
+    name = name_weight * asks[owner] * _rare_words(grams, known, w_all, name_floor * index.idf_max)
     text_name = np.bincount(owner, weights=name, minlength=n_texts)
     rare = known & (index.common_rank[gi] < 0)
     sel = np.flatnonzero(rare)
@@ -366,22 +378,51 @@ def combine(f: PairFeatures, p: ScoreParams) -> np.ndarray:
     return np.clip(np.maximum(np.maximum(query, contained), mass), 0.0, 1.0)
 
 
+def navigational_asks(grams: np.ndarray, owner: np.ndarray, n_texts: int, split: np.ndarray
+                      ) -> np.ndarray:  # fmt: skip
+    """Per text: whether it holds a navigational word (a gram of one, or ``split``: one jieba
+    cuts, found in the text by ``matching.navigation.flags``)."""
+    ids = navigational_ids()
+    held = ids[np.minimum(np.searchsorted(ids, grams), len(ids) - 1)] == grams
+    return (np.bincount(owner[held], minlength=n_texts) > 0) | split
+
+
 def score_pairs(
-    index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, params: ScoreParams
-) -> PairScores:
+    index: Index, owner: np.ndarray, grams: np.ndarray, n_texts: int, params: ScoreParams,
+    flags: TextFlags | None = None,
+) -> PairScores:  # fmt: skip
     """Scores of each text's candidate (text, rumor) pairs, best document per pair."""
     empty = np.zeros(0, np.int64)
     if len(index.vocab) == 0 or len(grams) == 0:
         return PairScores(empty, empty, empty, np.zeros(0, np.float32), np.zeros(0))
+    asks = None
+    if params.name_gate == "navigational":
+        split = flags.split if flags is not None else np.zeros(n_texts, bool)
+        asks = navigational_asks(grams, owner, n_texts, split)
     f = pair_features(
         index, owner, grams, n_texts, params.candidates, params.candidate_floor,
-        params.place_weight, params.name_weight, params.name_floor,
+        params.place_weight, params.name_weight, params.name_floor, asks,
     )  # fmt: skip
     score = combine(f, params)
     ev = evidence(f, params)  # orders equal scores (``combine`` may be a sweep's variant)
+    if params.bare_scale != 1.0 and flags is not None and flags.bare.any():
+        score, ev = _bare_scaled(f, score, ev, index, flags, params.bare_scale)
     keep = score >= params.min_score
     rumor = index.doc_rumor[f.doc[keep]].astype(np.int64)
     return _best_per_rumor(
         f.text[keep], rumor, f.doc[keep], score[keep].astype(np.float32), index.rumor_rank,
         ev[keep],
     )  # fmt: skip
+
+
+def _bare_scaled(
+    f: PairFeatures, score: np.ndarray, ev: np.ndarray, index: Index, flags: TextFlags,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``score`` and ``ev`` of the cells of bare navigational texts times ``scale``, but for
+    the rumors with an alias in the text."""
+    hit = flags.bare[f.text]
+    if len(flags.exempt):
+        key = (f.text.astype(np.int64) << 32) | index.doc_rumor[f.doc]
+        hit &= ~np.isin(key, flags.exempt)
+    return np.where(hit, score * scale, score), np.where(hit, ev * scale, ev)

@@ -13,7 +13,8 @@ from matching.intent import intent_ids, words
 from matching.scoring import PairFeatures, combine, intent_charge
 from tests.fixtures.matching import LIBRARY
 
-FREE = ScoreParams(intent_cost=0.0)
+CHARGED = ScoreParams(bare_scale=1.0)  # the intent charge alone (no bare-search rule, 0062)
+FREE = ScoreParams(intent_cost=0.0, bare_scale=1.0)
 PHISHING = LibraryEntry(
     "r6", "高考成绩查询入口是钓鱼网站，输入准考证号就会被盗号", ("高考", "钓鱼网站")
 )
@@ -56,7 +57,7 @@ def test_the_charge_counts_unmet_words_up_to_the_cap_and_shrinks_for_long_texts(
 
 def test_an_unmet_intent_word_lowers_a_query_and_a_held_one_costs_nothing() -> None:
     library = [*LIBRARY, PHISHING]
-    charged, free = Matcher().build(library), Matcher(params=FREE).build(library)
+    charged, free = Matcher(params=CHARGED).build(library), Matcher(params=FREE).build(library)
     asked = "成都万达广场 门票 价格"  # the rumor's place, asked for tickets
     got, uncharged = charged.match(asked, k=1), free.match(asked, k=1)
     assert got and uncharged and got[0].rumor_id == uncharged[0].rumor_id == "r3"
