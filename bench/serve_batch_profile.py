@@ -129,7 +129,7 @@ async def _load(target: str, users: list[str], args: argparse.Namespace, worker:
     out = {
         **got,
         "server_cpu_us_per_user": round(spent / max(1, got["calls"] * per_call) * 1e6, 1),
-        "users_per_s": round(got["calls"] * per_call / args.seconds),
+        "users_per_s": round(got["calls"] * per_call / got["seconds"]),
         "degraded": degraded,
     }
     if spy is not None:
