@@ -55,7 +55,8 @@ async def _closed_loop(
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return {"calls": done, "per_s": round(done / (time.perf_counter() - started))}
+    took = time.perf_counter() - started
+    return {"calls": done, "per_s": round(done / took), "seconds": round(took, 3)}
 
 
 async def open_loop(

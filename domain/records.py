@@ -33,6 +33,12 @@ class ExposureState(NamedTuple):
         return self.strongest_action >= ACTION_STRENGTH["share"]
 
 
+def named_states(states: list[ExposureState]) -> list[ExposureState]:
+    """``states`` as ExposureStates: plain tuples in its field order (a kept snapshot row, read
+    without a tracked object per state) made named ones, named ones as they are."""
+    return [s if type(s) is ExposureState else tuple.__new__(ExposureState, s) for s in states]
+
+
 @dataclass(frozen=True, slots=True)
 class Rumor:
     """A rumor of the library, as the service needs it."""

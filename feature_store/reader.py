@@ -24,7 +24,7 @@ from domain.exposure_days import LiveDay, add_days, day_end, live_days
 from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
 from domain.membership import MemberFilter
 from domain.models import UserModel
-from domain.records import Catalog, Debunk, ExposureState, Rumor
+from domain.records import Catalog, Debunk, ExposureState, Rumor, named_states
 from feature_store import keys, members
 from feature_store.codecs import load_json, unpack_exposures, unpack_live_exposure
 from feature_store.delivery import decode
@@ -269,6 +269,7 @@ class SnapshotReader:
         timeout: float | None = None,
         trusted: Callable[[], bool] | None = None,
         live_rows: Callable[[str], bool] | None = None,
+        plain: bool = False,
     ) -> list[FeedView]:
         """For each user: exposure state, delivery state with today's served count, and the model
         side (factors, prebunks); all users in one pipelined round trip (per node on a cluster).
@@ -276,7 +277,9 @@ class SnapshotReader:
         still holds the pinned snapshot, asked before and after the read) and ``rows``, users
         whose snapshot rows are kept are asked only for delivery, caps and the live layers;
         with ``live_rows`` (False for a user known to have no live rows: not announced,
-        service.membership) such a user is asked for delivery and caps alone."""
+        service.membership) such a user is asked for delivery and caps alone. With ``plain``,
+        such a user's exposure states are the kept plain tuples (``SnapshotRows.get``: fields
+        by position, as ``ranking.fused`` reads them), not ExposureStates."""
         if not self.live:
             user_keys = keys.feed_keys(version, user_ids, day_of(now))
             return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
@@ -288,7 +291,7 @@ class SnapshotReader:
         rows = self.rows
         if rows is None or not rows.users or trusted is None or not trusted():
             rows = None
-        known = [rows.get(version, u) for u in user_ids] if rows is not None else None
+        known = [rows.get(version, u, plain) for u in user_ids] if rows is not None else None
         if known is not None and any(known):
             bare = _bare(user_ids, known, live_rows)
             views, cold = await self._warm_views(
@@ -365,8 +368,9 @@ class SnapshotReader:
                 j += 2
                 continue
             r = raw_warm[j : j + per]
-            live = _layered(states, r[2], r[3:], as_of, days)
-            out.append((live, decode(r[0], r[1]), model))
+            if r[2] or any(r[3:]):  # live rows to merge (else the snapshot's states, as _layered)
+                states = _layered(named_states(states), r[2], r[3:], as_of, days)
+            out.append((states, decode(r[0], r[1]), model))
             j += per
         return out, cold_rows
 
@@ -380,12 +384,13 @@ class SnapshotReader:
         timeout: float | None = None,
         trusted: Callable[[], bool] | None = None,
         live_rows: Callable[[str], bool] | None = None,
+        plain: bool = False,
     ) -> FeedView:
         """One user's feeds_view: exposures, delivery with today's served count for ``surface``,
         and model side, in a single round trip (the keys share the user's hash tag)."""
         views = await self.feeds_view(
             version, [user_id], surface=surface, now=now, timeout=timeout, trusted=trusted,
-            live_rows=live_rows,
+            live_rows=live_rows, plain=plain,
         )  # fmt: skip
         return views[0]
 

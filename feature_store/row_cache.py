@@ -43,8 +43,10 @@ class SnapshotRows:
         self.hits = 0
         self.misses = 0
 
-    def get(self, version: str, user_id: str) -> Rows | None:
-        """The rows kept for ``user_id`` in ``version``, or None."""
+    def get(self, version: str, user_id: str, plain: bool = False) -> Rows | None:
+        """The rows kept for ``user_id`` in ``version``, or None; with ``plain``, the exposure
+        states as the kept plain tuples (ExposureState's fields by position: nothing new for
+        the collector to track, where named ones are ~27 tracked objects a user)."""
         rows = self._by_version.get(version)
         hit = rows.get(user_id) if rows is not None else None
         if hit is None:
@@ -52,6 +54,8 @@ class SnapshotRows:
             return None
         self.hits += 1
         states, model = hit
+        if plain:
+            return list(states), _new(UserModel, model)  # type: ignore[arg-type]
         return [_new(ExposureState, s) for s in states], _new(UserModel, model)
 
     def put(self, version: str, user_id: str, rows: Rows) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from domain.delivery import Delivery
 from domain.models import FeedModel, UserModel
-from domain.records import Catalog, Debunk, ExposureState, Rumor
+from domain.records import Catalog, Debunk, ExposureState, Rumor, named_states
 from ranking.candidates import Candidate
 from ranking.models import prebunk_candidates, preferred_option, sigmoid
 from ranking.scorers import PRIORITY_WEIGHT, RECENCY_HALF_LIFE_S, rumor_priority
@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - no C compiler at install
 # Tables kept for this many catalogs (a snapshot's and its live-layer merges).
 MAX_TABLES = 8
 _RULES_RECENCY = 1 - PRIORITY_WEIGHT
+_new = tuple.__new__
 
 
 class RumorRow(NamedTuple):
@@ -92,7 +93,9 @@ def rank_feed_fused(
 ) -> list[Candidate]:
     """``rank_feed``'s answer (same candidates, scores and features), in one pass: the C pass
     when it is built, ``c_pass`` is set and it can answer, else the Python one (which is what
-    the C pass is tested against, with ``c_pass=False``)."""
+    the C pass is tested against, with ``c_pass=False``). ``exposures`` may be plain tuples
+    in ExposureState's field order (``SnapshotRows.get(plain=True)``): the C pass reads them
+    by position, and only the selected ones become ExposureStates."""
     if limit <= 0 or (not exposures and (model is None or not model.prebunks)):
         return []
     ranker = catalog.model if model is not None else None
@@ -100,9 +103,10 @@ def rank_feed_fused(
     if c_pass and _fastrank is not None and type(exposures) is list:
         top = _c_pass(exposures, catalog, now, limit, delivery, ranker)
     if top is None:
+        exposures = named_states(exposures)
         top = _python_pass(exposures, catalog, now, limit, delivery, ranker, model)
     if model is not None and model.prebunks and len(top) < limit:
-        top += prebunk_candidates(exposures, catalog, ranker, model, delivery)
+        top += prebunk_candidates(named_states(exposures), catalog, ranker, model, delivery)
     return top
 
 
@@ -137,6 +141,8 @@ def _c_pass(
     out = []
     for i, debunk, score, aff, scaled, strength, recency, tag, update, _ in got:
         e = exposures[i]
+        if type(e) is not ExposureState:  # a kept plain tuple
+            e = _new(ExposureState, e)
         row = table[e.rumor_id]
         out.append(_candidate(row, e, debunk, score, (strength, recency, tag), aff, scaled,
                               update))  # fmt: skip

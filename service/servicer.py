@@ -102,13 +102,15 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
     async def _feed_view(
         self, call: Call[Any], user_id: str
     ) -> tuple[list[ExposureState], Delivery, UserModel | None]:
-        """One user's feed view within the caller's deadline (at most the store timeout)."""
+        """One user's feed view within the caller's deadline (at most the store timeout); a kept
+        user's exposure states as plain tuples (``feeds_view``'s ``plain``: ranking reads them
+        by position)."""
         timeout = call.time_left()  # TimeoutError when no time is left: nothing is sent
         version, now = call.version, call.now
         # The reader keeps the deadline itself (no timer per call when the answer is in time).
         return await self.reader.feed_view(
             version, user_id, surface="feed", now=now, timeout=timeout, trusted=self._trusted,
-            live_rows=self._live_rows(version),
+            live_rows=self._live_rows(version), plain=True,
         )  # fmt: skip
 
     def _live_rows(self, version: str) -> Any:
@@ -247,7 +249,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         reads = [
             self.reader.feeds_view(
                 call.version, user_ids[lo : lo + FEED_READ_SLICE], surface="feed", now=call.now,
-                timeout=timeout, trusted=self._trusted, live_rows=live_rows,
+                timeout=timeout, trusted=self._trusted, live_rows=live_rows, plain=True,
             )
             for lo in range(0, len(user_ids), FEED_READ_SLICE)
         ]  # fmt: skip

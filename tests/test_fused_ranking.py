@@ -2,7 +2,8 @@
 pipeline (ranking/pipeline.py) on seeded random worlds: the same Candidates, field for field
 (scores to the bit, features, the debunk picked, the update mark), under every mix of delivery
 state, dismissals, revisions, stored and missing logits, stale logits, claim clusters, arms
-(model or rules) and limits."""
+(model or rules) and limits; exposures as ExposureStates or as the plain tuples kept rows
+are read as."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import random
 
 import pytest
 
+from domain.records import ExposureState
 from ranking import fused
 from ranking.fused import rank_feed_fused, rank_table
 from ranking.pipeline import rank_feed
@@ -32,6 +34,12 @@ def test_fused_pass_gives_the_reference_candidates(seed: int) -> None:
         alone = rank_feed_fused(exps, cat, now=now, limit=limit, delivery=got_delivery,
                                 model=model, c_pass=False)  # fmt: skip
         assert alone == want, (seed, user)
+        plain = [tuple(e) for e in exps]  # kept rows read as plain tuples (SnapshotRows)
+        for c_pass in (True, False):
+            got = rank_feed_fused(plain, cat, now=now, limit=limit, delivery=got_delivery,
+                                  model=model, c_pass=c_pass)  # fmt: skip
+            assert got == want, (seed, user, c_pass)
+            assert all(type(c.exposure) is ExposureState for c in got)  # cards read by name
 
 
 def test_the_c_pass_is_built_and_answers_most_users() -> None:

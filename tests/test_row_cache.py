@@ -57,6 +57,9 @@ def test_rows_are_bounded_per_process_and_per_version() -> None:
         gc.collect()
     kept = rows._by_version["v2"]["u9"]
     assert not any(map(gc.is_tracked, (kept, *kept[0], kept[1])))  # none adds to a full pass
+    plain, _ = rows.get("v2", "u9", plain=True)  # type: ignore[misc]
+    assert type(plain[0]) is tuple and plain[0] == state  # the kept tuple itself, by position
+    assert not any(map(gc.is_tracked, plain))  # no new object a user for the collector
     off = SnapshotRows(users=0)
     off.put("v1", "u1", ([], UserModel()))
     assert len(off) == 0 and off.get("v1", "u1") is None
