@@ -222,3 +222,32 @@ def test_one_partial_in_memory_is_the_state_without_a_spill(
         got = pa.concat_tables(list(state.chunks()))
         _no_spill_left(work)
     assert got.equals(want)
+
+
+def test_a_scan_holds_a_third_of_the_budget_and_merges_in_sixths(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """Pairs over the fold's sixth but under the scan's third stay in memory (decision 0063) and
+    the file is the unbounded one; a scan that spills merges its ranges in groups of a sixth."""
+    logs, tags = world
+    work = tmp_path / "work"
+    unbounded = LocalEngine(memory_mb=None, work_dir=work)
+    _, files = unbounded.log_files(logs)
+    pairs = unbounded.scan(files, prepare_tags(tags), JoinSummary()).pairs.nbytes
+    engine = LocalEngine(memory_mb=4 * pairs / (1 << 20), work_dir=work)
+    assert engine.spill_limit is not None and engine.scan_limit is not None
+    assert engine.spill_limit < pairs < engine.scan_limit
+    partial = engine.scan(files, prepare_tags(tags), JoinSummary())
+    assert not isinstance(partial, SpilledPartial)
+    _no_spill_left(work)
+    want, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    write_parquet_atomic(want, tmp_path / "want.parquet")
+    write_exposures(logs, tags, tmp_path / "got.parquet", engine=engine)
+    assert (tmp_path / "got.parquet").read_bytes() == (tmp_path / "want.parquet").read_bytes()
+
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+    spilled = tiny.scan(files, prepare_tags(tags), JoinSummary())
+    assert isinstance(spilled, SpilledPartial)
+    assert spilled.limit == tiny.spill_limit == (tiny.scan_limit or 0) // 2
+    spilled.close()
+    _no_spill_left(work)

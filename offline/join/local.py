@@ -37,6 +37,10 @@ DEFAULT_MEMORY_MB = 256
 # Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
 # sort keys and its output at once, and new partials keep arriving while it runs.
 _HELD_SHARE = 6
+# A scan's own pairs may take a third (decision 0063): its merges peak at about twice their
+# input, and at 400M rows its peak sits over 100 MB under the fold's (the window merge and the
+# output write keep the sixth), so a day of ~1M pairs stays in memory instead of spilling.
+_SCAN_SHARE = 3
 
 
 class LocalEngine(JoinEngine):
@@ -73,6 +77,13 @@ class LocalEngine(JoinEngine):
             return None
         return max(1, int(self.memory_mb * (1 << 20)) // _HELD_SHARE)
 
+    @property
+    def scan_limit(self) -> int | None:
+        """Bytes of pair aggregates a scan holds before it spills (None: never spill)."""
+        if self.memory_mb is None:
+            return None
+        return max(1, int(self.memory_mb * (1 << 20)) // _SCAN_SHARE)
+
     def scan_checked(
         self,
         files: list[tuple[str, bool]],
@@ -86,7 +97,7 @@ class LocalEngine(JoinEngine):
         return scan_files(
             files, tags, summary, sink=sink, on_batch=on_batch,
             batch_size=self.batch_size, workers=self.workers, before=before,
-            spill_limit=self.spill_limit, work_dir=self.work_dir,
+            spill_limit=self.scan_limit, work_dir=self.work_dir, merge_limit=self.spill_limit,
         )  # fmt: skip
 
     def merge_state(
@@ -117,6 +128,7 @@ def scan_files(
     before: datetime | None = None,
     spill_limit: int | None = None,
     work_dir: Path | None = None,
+    merge_limit: int | None = None,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
     from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
@@ -128,13 +140,14 @@ def scan_files(
     aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
     tasks are in flight, so memory stays flat. With ``spill_limit``, compacted pairs beyond that
     many bytes are spilled under ``work_dir`` and a SpilledPartial is returned (its runs are
-    removed here if the scan fails).
+    removed here if the scan fails), whose range groups hold at most ``merge_limit`` bytes
+    (default: ``spill_limit``).
     """
     runs = SpillRuns(spill_folder(work_dir or Path(tempfile.gettempdir())), lazy=True)
     try:
         return _scan(
             files, tags, summary, sink, on_batch, batch_size, workers, row_groups, before,
-            spill_limit, runs,
+            spill_limit, runs, spill_limit if merge_limit is None else merge_limit,
         )  # fmt: skip
     except BaseException:
         runs.close()
@@ -153,8 +166,10 @@ def _scan(
     before: datetime | None,
     limit: int | None,
     runs: SpillRuns,
+    merge_limit: int | None,
 ) -> Partial:
-    """scan_files' body; ``runs`` receives what outgrows ``limit``."""
+    """scan_files' body; ``runs`` receives what outgrows ``limit``; a spilled result is merged
+    in groups of ``merge_limit`` bytes."""
     index = TagIndex.build(tags)
     # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
     join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
@@ -233,7 +248,9 @@ def _scan(
         if not runs:
             return last
         runs.add(last.pairs, ordered=True)  # merge's output is in order
-        return SpilledPartial(PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=limit or 0)
+        return SpilledPartial(
+            PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=merge_limit or 0
+        )
 
 
 def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
