@@ -198,7 +198,10 @@ def _scan(
         over = limit is not None and pending_bytes > limit
         if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
             # Compacting in the pool keeps this thread feeding batches meanwhile.
-            compacting = pool.submit(_compact, [acc, *pending], limit, runs)
+            # The compaction owns the accumulated pairs now, so a spill of them frees them.
+            batch, acc = [acc, *pending], Partial.empty()
+            compacting = pool.submit(_compact, batch, limit, runs)
+            del batch
             pending, pending_rows, pending_bytes = [], 0, 0
 
     def flush(pool: ThreadPoolExecutor) -> None:
@@ -244,6 +247,11 @@ def _scan(
             joined(joins.popleft(), pool)
         if compacting is not None:
             acc = compacting.result()
+        held = acc.pairs.nbytes + sum(p.pairs.nbytes for p in pending)
+        if limit is not None and acc.pairs.num_rows and held > limit:
+            # As in _compact: the last merge holds the pending pairs only, not twice the limit.
+            runs.add(acc.pairs, ordered=True)
+            acc = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
         last = merge([acc, *pending], pool)
         if not runs:
             return last
@@ -258,11 +266,13 @@ def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Par
     more than ``limit`` bytes (the surface counts, a few per rumor, stay). When all of them
     exceed the limit, the accumulated pairs (reduced and sorted already) are spilled as they
     are and only the new ones are merged: no merge ever holds more than about ``limit``."""
-    acc, rest = partials[0], partials[1:]
+    acc = partials[0]
     held = sum(p.pairs.nbytes for p in partials)
     if limit is not None and acc.pairs.num_rows and held > limit:
         runs.add(acc.pairs, ordered=True)
-        partials = [Partial(PAIR_SCHEMA.empty_table(), acc.surfaces), *rest]
+        # In place: the caller's list (the pool's task) would otherwise keep the spilled pairs.
+        partials[0] = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
+        del acc
     merged = merge(partials)
     if limit is None or merged.pairs.nbytes <= limit:
         return merged
