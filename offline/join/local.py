@@ -168,8 +168,9 @@ def _scan(
     runs: SpillRuns,
     merge_limit: int | None,
 ) -> Partial:
-    """scan_files' body; ``runs`` receives what outgrows ``limit``; a spilled result is merged
-    in groups of ``merge_limit`` bytes."""
+    """scan_files' body; ``runs`` receives what outgrows ``limit``. Once it has spilled, the
+    scan holds and merges at most ``merge_limit`` bytes (as a fold does), and its result is
+    merged in groups of that many."""
     index = TagIndex.build(tags)
     # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
     join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
@@ -191,16 +192,17 @@ def _scan(
             pending.append(partial)
             pending_rows += partial.pairs.num_rows
             pending_bytes += partial.pairs.nbytes
+        cap = merge_limit if runs else limit  # once spilling, the scan keeps the fold's limit
         if compacting is not None and (
-            compacting.done() or (limit is not None and 2 * pending_bytes > limit)
+            compacting.done() or (cap is not None and 2 * pending_bytes > cap)
         ):
             acc, compacting = compacting.result(), None  # waits only when over budget
-        over = limit is not None and pending_bytes > limit
+        over = cap is not None and pending_bytes > cap
         if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
             # Compacting in the pool keeps this thread feeding batches meanwhile.
             # The compaction owns the accumulated pairs now, so a spill of them frees them.
             batch, acc = [acc, *pending], Partial.empty()
-            compacting = pool.submit(_compact, batch, limit, runs)
+            compacting = pool.submit(_compact, batch, cap, runs)
             del batch
             pending, pending_rows, pending_bytes = [], 0, 0
 
@@ -247,8 +249,9 @@ def _scan(
             joined(joins.popleft(), pool)
         if compacting is not None:
             acc = compacting.result()
+        cap = merge_limit if runs else limit
         held = acc.pairs.nbytes + sum(p.pairs.nbytes for p in pending)
-        if limit is not None and acc.pairs.num_rows and held > limit:
+        if cap is not None and acc.pairs.num_rows and held > cap:
             # As in _compact: the last merge holds the pending pairs only, not twice the limit.
             runs.add(acc.pairs, ordered=True)
             acc = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
