@@ -37,9 +37,10 @@ DEFAULT_MEMORY_MB = 256
 # Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
 # sort keys and its output at once, and new partials keep arriving while it runs.
 _HELD_SHARE = 6
-# A scan's own pairs may take a third (decision 0063): its merges peak at about twice their
-# input, and at 400M rows its peak sits over 100 MB under the fold's (the window merge and the
-# output write keep the sixth), so a day of ~1M pairs stays in memory instead of spilling.
+# A scan's own pairs may take a third until it first spills, then the sixth (decision 0063): its
+# merges peak at about twice their input and the nightly's day scans peak over 100 MB under its
+# fold (the window merge and the output write keep the sixth), so a day of ~1M pairs stays in
+# memory instead of spilling; a scan past the third spills either way.
 _SCAN_SHARE = 3
 
 
