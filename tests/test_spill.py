@@ -18,7 +18,7 @@ import pytest
 from cli.engines import DEFAULT_MEMORY_MB as CLI_DEFAULT
 from offline.io.contracts import EXPOSURE_SCHEMA
 from offline.io.parquet import write_parquet_atomic
-from offline.join.contracts import JoinSummary, Partial, prepare_tags
+from offline.join.contracts import PAIR_SCHEMA, JoinSummary, Partial, prepare_tags
 from offline.join.engine import engine_named, join_exposures, write_exposures
 from offline.join.fold import SpilledPartial
 from offline.join.local import DEFAULT_MEMORY_MB, LocalEngine
@@ -222,3 +222,58 @@ def test_one_partial_in_memory_is_the_state_without_a_spill(
         got = pa.concat_tables(list(state.chunks()))
         _no_spill_left(work)
     assert got.equals(want)
+
+
+def test_a_scan_holds_a_third_of_the_budget_and_merges_in_sixths(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """Pairs over the fold's sixth but under the scan's third stay in memory (decision 0063) and
+    the file is the unbounded one; a scan that spills merges its ranges in groups of a sixth."""
+    logs, tags = world
+    work = tmp_path / "work"
+    unbounded = LocalEngine(memory_mb=None, work_dir=work)
+    _, files = unbounded.log_files(logs)
+    pairs = unbounded.scan(files, prepare_tags(tags), JoinSummary()).pairs.nbytes
+    engine = LocalEngine(memory_mb=4 * pairs / (1 << 20), work_dir=work)
+    assert engine.spill_limit is not None and engine.scan_limit is not None
+    assert engine.spill_limit < pairs < engine.scan_limit
+    partial = engine.scan(files, prepare_tags(tags), JoinSummary())
+    assert not isinstance(partial, SpilledPartial)
+    _no_spill_left(work)
+    want, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    write_parquet_atomic(want, tmp_path / "want.parquet")
+    write_exposures(logs, tags, tmp_path / "got.parquet", engine=engine)
+    assert (tmp_path / "got.parquet").read_bytes() == (tmp_path / "want.parquet").read_bytes()
+
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+    spilled = tiny.scan(files, prepare_tags(tags), JoinSummary())
+    assert isinstance(spilled, SpilledPartial)
+    assert spilled.limit == tiny.spill_limit == (tiny.scan_limit or 0) // 2
+    spilled.close()
+    _no_spill_left(work)
+
+
+def test_a_compaction_over_the_limit_lets_go_of_the_pairs_it_spills(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """The accumulated pairs a compaction spills as they are leave the task's list (the pool's
+    work item would keep them alive through the merge); the merge is the same."""
+    from offline.join.local import _compact
+    from offline.join.spill import SpillRuns
+
+    logs, tags = world
+    unbounded = LocalEngine(memory_mb=None)
+    _, files = unbounded.log_files(logs)
+    parts = [unbounded.scan([f], prepare_tags(tags), JoinSummary()) for f in files[:3]]
+    acc = parts[0]
+    limit = acc.pairs.nbytes  # the accumulated pairs and the new ones together pass it
+    batch = [acc, *parts[1:]]
+    runs = SpillRuns(tmp_path / "runs")
+    got = _compact(batch, limit, runs)
+    assert batch[0].pairs.num_rows == 0 and batch[0] is not acc
+    assert len(runs.files) == 2  # the accumulated pairs as they are, then the merged rest
+    with LocalEngine(memory_mb=None).merge_stream(parts) as want:
+        whole = pa.concat_tables(list(want.chunks()))
+    spilled = SpilledPartial(PAIR_SCHEMA.empty_table(), got.surfaces, runs=runs, limit=limit)
+    with LocalEngine(memory_mb=TINY_MB, work_dir=tmp_path).merge_stream([spilled]) as state:
+        assert pa.concat_tables(list(state.chunks())).equals(whole)

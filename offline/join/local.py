@@ -37,6 +37,11 @@ DEFAULT_MEMORY_MB = 256
 # Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
 # sort keys and its output at once, and new partials keep arriving while it runs.
 _HELD_SHARE = 6
+# A scan's own pairs may take a third until it first spills, then the sixth (decision 0063): its
+# merges peak at about twice their input and the nightly's day scans peak over 100 MB under its
+# fold (the window merge and the output write keep the sixth), so a day of ~1M pairs stays in
+# memory instead of spilling; a scan past the third spills either way.
+_SCAN_SHARE = 3
 
 
 class LocalEngine(JoinEngine):
@@ -73,6 +78,13 @@ class LocalEngine(JoinEngine):
             return None
         return max(1, int(self.memory_mb * (1 << 20)) // _HELD_SHARE)
 
+    @property
+    def scan_limit(self) -> int | None:
+        """Bytes of pair aggregates a scan holds before it spills (None: never spill)."""
+        if self.memory_mb is None:
+            return None
+        return max(1, int(self.memory_mb * (1 << 20)) // _SCAN_SHARE)
+
     def scan_checked(
         self,
         files: list[tuple[str, bool]],
@@ -86,7 +98,7 @@ class LocalEngine(JoinEngine):
         return scan_files(
             files, tags, summary, sink=sink, on_batch=on_batch,
             batch_size=self.batch_size, workers=self.workers, before=before,
-            spill_limit=self.spill_limit, work_dir=self.work_dir,
+            spill_limit=self.scan_limit, work_dir=self.work_dir, merge_limit=self.spill_limit,
         )  # fmt: skip
 
     def merge_state(
@@ -117,6 +129,7 @@ def scan_files(
     before: datetime | None = None,
     spill_limit: int | None = None,
     work_dir: Path | None = None,
+    merge_limit: int | None = None,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
     from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
@@ -128,13 +141,14 @@ def scan_files(
     aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
     tasks are in flight, so memory stays flat. With ``spill_limit``, compacted pairs beyond that
     many bytes are spilled under ``work_dir`` and a SpilledPartial is returned (its runs are
-    removed here if the scan fails).
+    removed here if the scan fails), whose range groups hold at most ``merge_limit`` bytes
+    (default: ``spill_limit``).
     """
     runs = SpillRuns(spill_folder(work_dir or Path(tempfile.gettempdir())), lazy=True)
     try:
         return _scan(
             files, tags, summary, sink, on_batch, batch_size, workers, row_groups, before,
-            spill_limit, runs,
+            spill_limit, runs, spill_limit if merge_limit is None else merge_limit,
         )  # fmt: skip
     except BaseException:
         runs.close()
@@ -153,8 +167,11 @@ def _scan(
     before: datetime | None,
     limit: int | None,
     runs: SpillRuns,
+    merge_limit: int | None,
 ) -> Partial:
-    """scan_files' body; ``runs`` receives what outgrows ``limit``."""
+    """scan_files' body; ``runs`` receives what outgrows ``limit``. Once it has spilled, the
+    scan holds and merges at most ``merge_limit`` bytes (as a fold does), and its result is
+    merged in groups of that many."""
     index = TagIndex.build(tags)
     # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
     join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
@@ -176,14 +193,18 @@ def _scan(
             pending.append(partial)
             pending_rows += partial.pairs.num_rows
             pending_bytes += partial.pairs.nbytes
+        cap = merge_limit if runs else limit  # once spilling, the scan keeps the fold's limit
         if compacting is not None and (
-            compacting.done() or (limit is not None and 2 * pending_bytes > limit)
+            compacting.done() or (cap is not None and 2 * pending_bytes > cap)
         ):
             acc, compacting = compacting.result(), None  # waits only when over budget
-        over = limit is not None and pending_bytes > limit
+        over = cap is not None and pending_bytes > cap
         if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
             # Compacting in the pool keeps this thread feeding batches meanwhile.
-            compacting = pool.submit(_compact, [acc, *pending], limit, runs)
+            # The compaction owns the accumulated pairs now, so a spill of them frees them.
+            batch, acc = [acc, *pending], Partial.empty()
+            compacting = pool.submit(_compact, batch, cap, runs)
+            del batch
             pending, pending_rows, pending_bytes = [], 0, 0
 
     def flush(pool: ThreadPoolExecutor) -> None:
@@ -229,11 +250,19 @@ def _scan(
             joined(joins.popleft(), pool)
         if compacting is not None:
             acc = compacting.result()
+        cap = merge_limit if runs else limit
+        held = acc.pairs.nbytes + sum(p.pairs.nbytes for p in pending)
+        if cap is not None and acc.pairs.num_rows and held > cap:
+            # As in _compact: the last merge holds the pending pairs only, not twice the limit.
+            runs.add(acc.pairs, ordered=True)
+            acc = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
         last = merge([acc, *pending], pool)
         if not runs:
             return last
         runs.add(last.pairs, ordered=True)  # merge's output is in order
-        return SpilledPartial(PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=limit or 0)
+        return SpilledPartial(
+            PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=merge_limit or 0
+        )
 
 
 def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
@@ -241,11 +270,13 @@ def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Par
     more than ``limit`` bytes (the surface counts, a few per rumor, stay). When all of them
     exceed the limit, the accumulated pairs (reduced and sorted already) are spilled as they
     are and only the new ones are merged: no merge ever holds more than about ``limit``."""
-    acc, rest = partials[0], partials[1:]
+    acc = partials[0]
     held = sum(p.pairs.nbytes for p in partials)
     if limit is not None and acc.pairs.num_rows and held > limit:
         runs.add(acc.pairs, ordered=True)
-        partials = [Partial(PAIR_SCHEMA.empty_table(), acc.surfaces), *rest]
+        # In place: the caller's list (the pool's task) would otherwise keep the spilled pairs.
+        partials[0] = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
+        del acc
     merged = merge(partials)
     if limit is None or merged.pairs.nbytes <= limit:
         return merged
