@@ -11,7 +11,6 @@ answers at most 1 % of the everyday tune rows (counted in whole rows, rounded do
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -19,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import judged as judged_sets
-from bench.eval_search import DATA, load_library
-from bench.retrievers import MatcherRetriever
+from bench.eval_search import DATA
 from bench.search_scoring import kind_metrics, pick_threshold, right_answers
-from matching import ScoreParams, Thresholds
+from bench.tune_half import load_tune_half
+from matching import Thresholds
 
 GRID = (
     (0.0, 2.0, 12.0),  # no intent charge: main's scorer
@@ -63,21 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
-    if not (args.data / "posts.parquet").exists():
-        print(f"intent-sweep: skipped, no CED data at {args.data}")
+    tune = load_tune_half(args.data, "intent-sweep")
+    if tune is None:
         return 0
-    rows = [r for r in judged_sets.load(judged_sets.FOLDER) if r.half == "tune"]
-    library = load_library(args.data)
-    retriever = MatcherRetriever(library)
-    post_ids = [e.rumor_id for e in library]
-    high = Thresholds().high
+    rows, high = tune.rows, Thresholds().high
     print(f"tune half, {len(rows)} rows; text family at high {high}")
     for cost, cap, size in GRID:
-        retriever.matcher.params = dataclasses.replace(
-            ScoreParams(), intent_cost=cost, intent_cap=cap, intent_size=size
-        )
-        pred, score = retriever.top1([r.query for r in rows])
-        names = [post_ids[i] if i >= 0 else None for i in pred.tolist()]
+        names, score = tune.top1(intent_cost=cost, intent_cap=cap, intent_size=size)
         rule = rule_threshold(rows, right_answers(rows, names), score)
         print(f"cost {cost:g} cap {cap:g} size {size:g}")
         print(f"  rule {rule:.4f}: {counts(rows, names, score, rule, high)}")

@@ -11,16 +11,14 @@ answers reach precision 0.95 and that answers at most 1 % of the everyday tune r
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
-from bench import judged as judged_sets
-from bench.eval_search import DATA, load_library
+from bench.eval_search import DATA
 from bench.intent_sweep import counts, rule_threshold
-from bench.retrievers import MatcherRetriever
 from bench.search_scoring import right_answers
-from matching import ScoreParams, Thresholds
+from bench.tune_half import load_tune_half
+from matching import Thresholds
 
 GRID = (
     (0.0, 0.9),  # no name charge (this branch's intent words: 视频, 新剧, 节目单 added)
@@ -36,21 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
-    if not (args.data / "posts.parquet").exists():
-        print(f"name-sweep: skipped, no CED data at {args.data}")
+    tune = load_tune_half(args.data, "name-sweep")
+    if tune is None:
         return 0
-    rows = [r for r in judged_sets.load(judged_sets.FOLDER) if r.half == "tune"]
-    library = load_library(args.data)
-    retriever = MatcherRetriever(library)
-    post_ids = [e.rumor_id for e in library]
-    shipped = Thresholds()
+    rows, shipped = tune.rows, Thresholds()
     print(f"tune half, {len(rows)} rows; text family at high {shipped.high}")
     for weight, floor in GRID:
-        retriever.matcher.params = dataclasses.replace(
-            ScoreParams(), name_weight=weight, name_floor=floor
-        )
-        pred, score = retriever.top1([r.query for r in rows])
-        names = [post_ids[i] if i >= 0 else None for i in pred.tolist()]
+        names, score = tune.top1(name_weight=weight, name_floor=floor)
         rule = rule_threshold(rows, right_answers(rows, names), score)
         print(f"weight {weight:g} floor {floor:g}")
         print(f"  rule {rule:.4f}: {counts(rows, names, score, rule, shipped.high)}")

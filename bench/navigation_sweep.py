@@ -10,18 +10,17 @@ scored here. The rule is ``bench.intent_sweep.rule_threshold``'s.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from bench import judged as judged_sets
-from bench.eval_search import DATA, load_library
+from bench.eval_search import DATA
 from bench.intent_sweep import counts, rule_threshold
-from bench.retrievers import MatcherRetriever
 from bench.search_scoring import right_answers
-from matching import ScoreParams, Thresholds
+from bench.tune_half import load_tune_half
+from matching import Thresholds
 
 GRID = (
     ("intent", 1.0),  # decision 0058's scorer
@@ -37,22 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--show", action="store_true", help="list the tune rows that change")
     args = ap.parse_args(argv)
-    if not (args.data / "posts.parquet").exists():
-        print(f"navigation-sweep: skipped, no CED data at {args.data}")
+    tune = load_tune_half(args.data, "navigation-sweep")
+    if tune is None:
         return 0
-    rows = [r for r in judged_sets.load(judged_sets.FOLDER) if r.half == "tune"]
-    library = load_library(args.data)
-    retriever = MatcherRetriever(library)
-    post_ids = [e.rumor_id for e in library]
-    shipped = Thresholds()
+    rows, shipped = tune.rows, Thresholds()
     print(f"tune half, {len(rows)} rows; text family at high {shipped.high}")
     base = None
     for gate, scale in GRID:
-        retriever.matcher.params = dataclasses.replace(
-            ScoreParams(), name_gate=gate, bare_scale=scale
-        )
-        pred, score = retriever.top1([r.query for r in rows])
-        names = [post_ids[i] if i >= 0 else None for i in pred.tolist()]
+        names, score = tune.top1(name_gate=gate, bare_scale=scale)
         right = right_answers(rows, names)
         rule = rule_threshold(rows, right, score)
         print(f"gate {gate} bare_scale {scale:g}")

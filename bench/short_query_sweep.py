@@ -23,9 +23,9 @@ import numpy as np
 
 import matching.scoring as scoring
 from bench import judged as judged_sets
-from bench.eval_search import DATA, load_library
-from bench.retrievers import MatcherRetriever
+from bench.eval_search import DATA
 from bench.search_scoring import kind_metrics, pick_threshold, right_answers
+from bench.tune_half import TuneHalf, load_tune_half
 from matching.scoring import PairFeatures, ScoreParams
 
 MAIN_SEARCH = 0.8134  # main's Thresholds().search
@@ -140,10 +140,10 @@ def _counts(rows, names, score: np.ndarray, search: float) -> str:
     return "  ".join(parts)
 
 
-def measure(matcher: MatcherRetriever, rows, post_ids: list[str]) -> list[str]:
+def measure(tune: TuneHalf) -> list[str]:
     """The report lines of one variant (the one ``scoring.combine`` is now)."""
-    pred, score = matcher.top1([r.query for r in rows])
-    names = [post_ids[i] if i >= 0 else None for i in pred.tolist()]
+    rows = tune.rows
+    names, score = tune.top1()
     right = right_answers(rows, names)
     family = np.array([r.family == "search" for r in rows])
     everyday = np.sort(score[[r.kind == "everyday" for r in rows]])
@@ -162,17 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
-    if not (args.data / "posts.parquet").exists():
-        print(f"short-query-sweep: skipped, no CED data at {args.data}")
+    tune = load_tune_half(args.data, "short-query-sweep")
+    if tune is None:
         return 0
-    rows = [r for r in judged_sets.load(judged_sets.FOLDER) if r.half == "tune"]
-    library = load_library(args.data)
-    matcher = MatcherRetriever(library)
-    post_ids = [e.rumor_id for e in library]
-    print(f"tune half, {len(rows)} rows; text family at high {MAIN_HIGH}")
+    print(f"tune half, {len(tune.rows)} rows; text family at high {MAIN_HIGH}")
     for name, combine in VARIANTS.items():
         with scored_with(combine):
-            print(name, *measure(matcher, rows, post_ids), sep="\n")
+            print(name, *measure(tune), sep="\n")
     return 0
 
 

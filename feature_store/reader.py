@@ -19,21 +19,29 @@ from typing import Any
 
 import redis.asyncio
 
-from domain.delivery import Delivery, day_of
+from domain.delivery import day_of
 from domain.exposure_days import LiveDay, add_days, day_end, live_days
-from domain.exposure_layers import LiveEntry, exposed_in_layers, merge_layers
+from domain.exposure_layers import exposed_in_layers, merge_layers
 from domain.membership import MemberFilter
-from domain.models import UserModel
 from domain.records import Catalog, Debunk, ExposureState, Rumor, named_states
 from feature_store import keys, members
-from feature_store.codecs import load_json, unpack_exposures, unpack_live_exposure
+from feature_store.codecs import load_json, unpack_live_exposure
 from feature_store.delivery import decode
-from feature_store.live_ingest import day_rumors, decode_day, watermark_command, watermark_of
-from feature_store.models import decode_feed_model, decode_user_model
+from feature_store.live_ingest import day_rumors, watermark_command, watermark_of
+from feature_store.models import decode_feed_model
 from feature_store.row_cache import Rows, SnapshotRows
 from feature_store.transport.base import StoreTransport
+from feature_store.views import (
+    FeedView,
+    decode_exposures,
+    decode_live,
+    decode_live_views,
+    decode_views,
+    decoded_days,
+    layered,
+)
 
-FeedView = tuple[list[ExposureState], Delivery, UserModel]
+__all__ = ["FeedView", "SnapshotReader", "decode_exposures", "decode_live"]
 
 
 class SnapshotReader:
@@ -227,7 +235,7 @@ class SnapshotReader:
         days, replies = await self._with_meta(version, now, commands)
         as_of = self._as_of[version]
         merged = merge_layers(decode_exposures(replies[0]), decode_live(replies[1]), as_of)
-        return add_days(merged, _decoded_days(replies[2:], days))
+        return add_days(merged, decoded_days(replies[2:], days))
 
     async def _with_meta(
         self,
@@ -282,7 +290,7 @@ class SnapshotReader:
         by position, as ``ranking.fused`` reads them), not ExposureStates."""
         if not self.live:
             user_keys = keys.feed_keys(version, user_ids, day_of(now))
-            return _decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
+            return decode_views(await self.transport.feed_reads(user_keys, surface, timeout))
         today = day_of(now)
         covers = self._covers.get(version, False)
         days = await self.live_days(version, now) if covers is False else _days(covers, today)
@@ -323,7 +331,7 @@ class SnapshotReader:
             )
         else:
             raw = await self.transport.feed_reads(user_keys, surface, timeout)
-        return _decode_live_views(raw, as_of, days)
+        return decode_live_views(raw, as_of, days)
 
     async def _warm_views(
         self,
@@ -353,7 +361,7 @@ class SnapshotReader:
         got = await reads[0] if len(reads) == 1 else await asyncio.gather(*reads)
         raw_warm = got if len(reads) == 1 else got[0]
         as_of = self._as_of[version]
-        cold_views, cold_rows = _decode_live_views(got[1], as_of, days) if cold else ([], [])
+        cold_views, cold_rows = decode_live_views(got[1], as_of, days) if cold else ([], [])
         cold_iter = iter(cold_views)
         per = 3 + len(days)
         out: list[FeedView] = []
@@ -368,8 +376,8 @@ class SnapshotReader:
                 j += 2
                 continue
             r = raw_warm[j : j + per]
-            if r[2] or any(r[3:]):  # live rows to merge (else the snapshot's states, as _layered)
-                states = _layered(named_states(states), r[2], r[3:], as_of, days)
+            if r[2] or any(r[3:]):  # live rows to merge (else the snapshot's states, as layered)
+                states = layered(named_states(states), r[2], r[3:], as_of, days)
             out.append((states, decode(r[0], r[1]), model))
             j += per
         return out, cold_rows
@@ -405,50 +413,6 @@ def _bare(
     return [k is not None and not live_rows(u) for u, k in zip(user_ids, known, strict=True)]
 
 
-def _decode_views(raw: list) -> list[FeedView]:
-    """Per user: exposures, delivery (with today's served count) and model side."""
-    return [
-        (decode_exposures(raw[i]), decode(raw[i + 1], raw[i + 2]), decode_user_model(raw[i + 3]))
-        for i in range(0, len(raw), 4)
-    ]
-
-
-def _decode_live_views(
-    raw: list, as_of: int, days: tuple[LiveDay, ...]
-) -> tuple[list[FeedView], list[Rows]]:
-    """_decode_views of 5 + len(``days``) replies per user: the backfilled states merged over
-    the snapshot's, then the live buckets from the watermark on added; beside them each user's
-    snapshot rows as decoded (what ``SnapshotRows`` keeps)."""
-    per = 5 + len(days)
-    views: list[FeedView] = []
-    snapshot_rows: list[Rows] = []
-    for i in range(0, len(raw), per):
-        states, model = decode_exposures(raw[i]), decode_user_model(raw[i + 3])
-        live = _layered(states, raw[i + 4], raw[i + 5 : i + per], as_of, days)
-        views.append((live, decode(raw[i + 1], raw[i + 2]), model))
-        snapshot_rows.append((states, model))
-    return views, snapshot_rows
-
-
-def _layered(
-    states: list[ExposureState], backfill: dict, day_replies: list, as_of: int,
-    days: tuple[LiveDay, ...],
-) -> list[ExposureState]:  # fmt: skip
-    """One user's exposure states: the snapshot's, the backfill's over them, the live days
-    added. Empty live replies cost a truth test each (most users have no live rows)."""
-    if backfill:
-        states = merge_layers(states, decode_live(backfill), as_of)
-    if not days:
-        return states
-    parts = _decoded_days(day_replies, days)
-    return add_days(states, parts) if parts else states
-
-
-def _decoded_days(replies: list, days: tuple[LiveDay, ...]) -> list[dict[str, ExposureState]]:
-    """The HGETALL replies of ``days``' hashes as rumor -> partial, each from its first hour."""
-    return [decode_day(r, hour) for r, (_, hour) in zip(replies, days, strict=True) if r]
-
-
 @functools.lru_cache(maxsize=64)
 def _days(live_after: int | None, today: str) -> tuple[LiveDay, ...]:
     """live_days for a snapshot with the watermark ``live_after`` on the UTC day ``today``."""
@@ -465,22 +429,12 @@ def _iso(day: str) -> str:
     return f"{day[:4]}-{day[4:6]}-{day[6:]}"
 
 
-def decode_live(raw: dict[bytes, bytes]) -> dict[str, LiveEntry]:
-    """Decode a user's live exposure hash as HGETALL returns it: rumor_id -> (state, as-of)."""
-    return {k.decode(): unpack_live_exposure(k.decode(), v) for k, v in raw.items()}
-
-
 def _as_of(raw: bytes | None) -> int:
     """A meta ``tags_as_of`` value as unix milliseconds (0 when the snapshot has none)."""
     try:
         return int(raw) if raw else 0
     except ValueError:
         return 0
-
-
-def decode_exposures(raw: dict[bytes, bytes]) -> list[ExposureState]:
-    """Decode a user's exposure hash as HGETALL returns it."""
-    return unpack_exposures(raw)
 
 
 def _rumors_in(reply: list, among: list[str] | None) -> set[str]:

@@ -3,6 +3,7 @@ mass or more exactly as main does, changes a lighter one, and the script skips w
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,11 @@ def test_the_sweep_restores_mains_combine_after_a_variant() -> None:
     assert scoring.combine is combine
 
 
-def test_the_sweep_skips_without_ced(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert sweep.main(["--data", str(tmp_path)]) == 0
-    assert "skipped" in capsys.readouterr().out
+@pytest.mark.parametrize("module", ["short_query_sweep", "intent_sweep", "name_sweep",
+                                    "navigation_sweep"])  # fmt: skip
+def test_every_sweep_skips_without_ced(
+    module: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    main = importlib.import_module(f"bench.{module}").main
+    assert main(["--data", str(tmp_path)]) == 0
+    assert f"{module.replace('_', '-')}: skipped" in capsys.readouterr().out
