@@ -1,7 +1,10 @@
 """The key layout: exact bytes, and IDs that could address another key are refused."""
 
+import random
+
 import pytest
 
+from domain.ids import all_valid_ids, valid_id
 from feature_store import keys
 
 
@@ -94,3 +97,26 @@ def test_outbox_keys_share_one_hash_tag_and_no_two_pairs_share_a_marker() -> Non
         keys.notified("u1", "r1,u2")
     with pytest.raises(keys.InvalidId):
         keys.notified("u}1", "r1")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", "a}b", "{u1}", "u 1", "u*", "u?", "u[1]", "ü", "u\n1", "\n", "x" * 129, "u\x00", None],
+)
+def test_a_batch_with_one_bad_id_anywhere_is_refused(bad: object) -> None:
+    for at in (0, 1, 2):
+        values = ["u1", "u2"]
+        values.insert(at, bad)
+        assert not all_valid_ids(values)
+    assert not all_valid_ids([bad])
+    assert all_valid_ids([]) and all_valid_ids(["u1", "x" * 128, "a.b-c_d@e:f"])
+
+
+def test_the_batch_check_agrees_with_the_one_id_check() -> None:
+    rng = random.Random(7)
+    alphabet = "ab1_.@:+/=-{} *?\n\x00üx"
+    for _ in range(2000):
+        values = [
+            "".join(rng.choices(alphabet, k=rng.randint(0, 6))) for _ in range(rng.randint(0, 4))
+        ]
+        assert all_valid_ids(values) == all(valid_id(v) for v in values), values
