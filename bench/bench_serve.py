@@ -94,6 +94,10 @@ def main() -> int:
                    help="load first a server run from the checkout in DIR (e.g. `git archive "
                    "main`, unpacked), on the same world, Redis and load: old code against this "
                    "one in one run")  # fmt: skip
+    p.add_argument("--alternate", type=int, default=1, metavar="K",
+                   help="with --baseline: load the old and this code K times in turn (old, "
+                   "this, old, this, ...) and report each pair's gains and their median, so a "
+                   "drift of the machine's load does not decide the comparison")  # fmt: skip
     p.add_argument("--no-pinned", action="store_true", help="skip SearchTop and GroupWarnings")
     args = p.parse_args()
     work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -119,10 +123,19 @@ def main() -> int:
         gc.collect()
         gc.freeze()
         plan = [("read_every_user", "0", "")] if args.compare_filter else []
-        plan += [("baseline", "1", args.baseline)] if args.baseline else []
-        runs = {}
-        for name, flag, code in [*plan, ("member_filter", "1", "")]:
-            runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args, code)
+        pairs_run = max(1, args.alternate) if args.baseline else 1
+        runs, turns = {}, []
+        for turn in range(pairs_run):
+            base = [("baseline", "1", args.baseline)] if args.baseline else []
+            for name, flag, code in [
+                *(plan if turn == 0 else []),
+                *base,
+                ("member_filter", "1", ""),
+            ]:
+                runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args, code)
+            if args.baseline:
+                this, old = _brief(runs["member_filter"]), _brief(runs["baseline"])
+                turns.append({"gains": _gains(runs, "baseline"), "this": this, "baseline": old})
     result = runs["member_filter"]
     if args.compare_filter:
         gains = _gains(runs, "read_every_user")
@@ -131,6 +144,13 @@ def main() -> int:
     if args.baseline:
         result = {**result, "baseline": {"code": args.baseline, **runs["baseline"]},
                   "this_over_baseline": _gains(runs, "baseline")}  # fmt: skip
+        if len(turns) > 1:  # the figures above are the last pair's
+            result["alternated"] = {
+                "pairs": turns,
+                "median_gains": {
+                    k: float(np.median([t["gains"][k] for t in turns])) for k in turns[0]["gains"]
+                },
+            }
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "policy": args.policy,
@@ -195,6 +215,16 @@ def serve_and_load(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _brief(run: dict) -> dict[str, float]:
+    """One half's headline figures: the empty RPC's rate, RankFeed over it and RankFeedBatch
+    users/s per mix."""
+    out = {"empty_unary_per_s": run["empty_unary_per_s"]}
+    for mix in ("exposed", "mix"):
+        out[f"{mix}_rank_feed_over_empty"] = run[mix]["rank_feed_over_empty"]
+        out[f"{mix}_rank_feed_batch_users_per_s"] = run[mix]["rank_feed_batch_users_per_s"]
+    return out
 
 
 def _gains(runs: dict[str, dict], before: str) -> dict[str, float]:

@@ -50,6 +50,13 @@ def main() -> int:
     p.add_argument("--top", type=int, default=40)
     p.add_argument("--code", default="", help="serve from this checkout instead")
     p.add_argument("--no-profile", action="store_true", help="only the rate and CPU")
+    p.add_argument(
+        "--no-native",
+        action="store_true",
+        help="Python frames only: native unwinding stalls a worker under RankFeed's "
+        "many small calls (the C and grpc core time goes to the calling frame)",
+    )
+    p.add_argument("--rate", type=int, default=250, help="py-spy samples a second")
     args = p.parse_args()
     work = Path(args.reuse)
     with EmbeddedRedis(work / "redis") as server:
@@ -116,8 +123,8 @@ async def _load(target: str, users: list[str], args: argparse.Namespace, worker:
     if not args.no_profile:
         spy = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(worker),
-             "--native", "--rate", "250", "--duration", str(int(args.seconds)), "--format",
-             "raw", "--output", str(raw)],
+             *([] if args.no_native else ["--native"]), "--rate", str(args.rate), "--duration",
+             str(int(args.seconds)), "--format", "raw", "--output", str(raw)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.5)
