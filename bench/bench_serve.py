@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +53,9 @@ from feature_store.connection import RedisSettings
 from feature_store.embedded import EmbeddedRedis, free_port
 from offline.nightly.job import run_nightly
 from offline.synth.world import synthesize
+
+# Redis records an event (LATENCY LATEST) for any stall of its own at least this long.
+REDIS_LATENCY_MS = 50
 
 
 def main() -> int:
@@ -113,6 +117,7 @@ def main() -> int:
             built.write_text(json.dumps({"pairs": night["state"]["pairs"]}))
         pairs = json.loads(built.read_text())["pairs"]
         set_policy(server.url, args.policy)
+        server.config_set("latency-monitor-threshold", str(REDIS_LATENCY_MS))
         index = index_build(server.url)  # before the server starts: the machine is idle
         exposed = pq.read_table(work / "state" / "current" / "exposures.parquet")
         mixes = user_mixes(exposed["user_id"].unique().to_pylist(), args)
@@ -209,12 +214,29 @@ def serve_and_load(
          "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
         env=env, cwd=Path(code).resolve() if code else None,
     )  # fmt: skip
+    store = redis.Redis.from_url(redis_url)
     try:
         wait_for_workers(metrics_port, args.workers)  # each builds its library index first
-        return asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
+        store.execute_command("LATENCY", "RESET")
+        got = asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
+        return {**got, "redis_latency_events": _latency_events(store)}
     finally:
+        store.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _latency_events(store: redis.Redis) -> dict[str, dict[str, int]]:
+    """Redis's own record of where it stalled over ``REDIS_LATENCY_MS`` during the load
+    (``LATENCY LATEST``: per event, the latest and the worst stall in ms); none when reads
+    timed out means Redis itself did not stall."""
+    return {
+        (e[0].decode() if isinstance(e[0], bytes) else str(e[0])): {
+            "latest_ms": int(e[2]),
+            "max_ms": int(e[3]),
+        }
+        for e in store.execute_command("LATENCY", "LATEST")
+    }
 
 
 def _brief(run: dict) -> dict[str, float]:
