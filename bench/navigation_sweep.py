@@ -25,7 +25,7 @@ from matching import Thresholds
 
 BARE_0062 = {
     "bare_words": "navigational",
-    "bare_pos": True,
+    "bare_pos": "all",
     "claim_numbers": False,
     "claim_words": 0,
 }
@@ -43,17 +43,19 @@ GRID: tuple[dict[str, float | str | bool], ...] = (
         for nums, least in ((False, 0), (True, 0), (True, 2), (True, 3), (False, 2), (False, 3))
         if (cls, nums, least) != ("navigational", False, 0)
     ),
-    # the claim predicates alone, without the part-of-speech test
+    # the claim predicates without the part-of-speech test: for every text ("none"), or for
+    # texts typed as terms only ("untyped": a text typed without spaces keeps the test)
     *(
         {
             **ADOPTED_0062,
             "bare_words": "information",
-            "bare_pos": False,
+            "bare_pos": pos,
             "claim_numbers": nums,
             "claim_words": least,
         }
+        for pos in ("none", "untyped")
         for nums, least in ((True, 1), (True, 2), (True, 3), (False, 1), (False, 2), (False, 3))
-    ),  # (False, 2): adopted (decision 0066)
+    ),  # "untyped", True, 2: adopted (decision 0066)
 )
 
 

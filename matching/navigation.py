@@ -14,8 +14,9 @@ Chinese compound, is tagged as a noun, name, number, measure word, abbreviation 
 「河北省 审计厅 官网」 and 「恰恰瓜子 价格 一箱」 are bare; 「家乐福 营业时间 封闭 孩子」 is not
 (封闭 is a verb). Only short texts are examined (a query, not a post).
 
-Decision 0066 replaced the part-of-speech test by claim predicates a rumor holds (the
-defaults of ``ScoreParams``): a short text holding a navigational or information-seeking word
+Decision 0066 replaced the part-of-speech test, for texts typed as terms, by claim predicates
+a rumor holds (the defaults of ``ScoreParams``; a text typed without spaces keeps the test
+too): a short text holding a navigational or information-seeking word
 (``INFO``: 名单, 流程, 攻略, 排名, 在哪 …) is bare for a rumor unless the rumor holds one of its
 numbers (26万, 十分之一) or two of its other units that are no name and no word of the class
 (「萧山 死猪 饲料 养鸭场 曝光 视频」: 曝光, which jieba tags a noun, counts like any word).
@@ -122,14 +123,17 @@ def pieces(text: str, cls: str = "navigational") -> list[str]:
     return [p for term in text.split() for p in _pattern(cls).split(term) if p.strip()]
 
 
-def bare(text: str, cls: str = "navigational", pos: bool = True) -> bool:
+def bare(text: str, cls: str = "navigational", pos: str = "all") -> bool:
     """Whether a normalised text is a bare search (see the module docstring): it holds a word
-    of ``class_words(cls)`` and (``pos``) its other pieces are noun phrases."""
+    of ``class_words(cls)`` and its other pieces are noun phrases, a test made for every text
+    (``pos`` "all"), for texts typed without spaces only ("untyped": a sentence, whose verbs
+    jieba tags in context, not a lone typed term such as 曝光 or 签证) or for none ("none")."""
     if len(text) > SHORT or not _pattern(cls).search(text):
         return False
     parts = pieces(text, cls)
     typed = len(text.split()) > 1
-    return bool(parts) and (not pos or all(_noun_phrase(p, typed) for p in parts))
+    tagged = pos == "all" or (pos == "untyped" and not typed)
+    return bool(parts) and (not tagged or all(_noun_phrase(p, typed) for p in parts))
 
 
 NAME_TAGS = ("nr", "ns", "nt")  # jieba's person, place and organisation names
@@ -200,7 +204,7 @@ class BareRule:
     claim_numbers, claim_words) and which rumors hold a word (``ClaimText.holders``)."""
 
     cls: str = "navigational"
-    pos: bool = True
+    pos: str = "all"
     numbers: bool = False
     least: int = 0
     holders: Callable[[str], frozenset[int]] | None = None

@@ -35,7 +35,8 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   every score times ``bare_scale`` (0: unanswered), but for a rumor whose alias it holds,
   or (decision 0066) one holding its claim predicates: a number of it, or two of its other
   non-name units (``claim_numbers``, ``claim_words``; information-seeking words count as
-  navigational ones for this, ``bare_words``; the part-of-speech test is off, ``bare_pos``).
+  navigational ones for this, ``bare_words``; the part-of-speech test is kept for texts typed
+  without spaces only, ``bare_pos``).
   Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
@@ -91,8 +92,8 @@ class ScoreParams:
     # no alias of the rumor in it) is multiplied by this: 0, never answered (decision 0062)
     bare_words: str = "information"  # the words a bare search holds besides its names:
     # ``matching.navigation``'s navigational ones (0062) or "information" (with INFO, 0066)
-    bare_pos: bool = False  # a bare search's other pieces must be noun phrases by jieba's tags
-    # (0062); False: only the claim predicates below tell a claim search (0066)
+    bare_pos: str = "untyped"  # which bare searches must also be noun phrases by jieba's tags:
+    # "all" (0062), "untyped" (texts typed without spaces, 0066) or "none"
     claim_numbers: bool = True  # a bare search is a claim search for a rumor holding one of
     # its numbers (26万, 十分之一: decision 0066)
     claim_words: int = 2  # ... or holding this many of its other non-name words (0: never)

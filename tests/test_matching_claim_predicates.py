@@ -80,7 +80,7 @@ def test_the_default_is_the_adopted_rule() -> None:
     p = ScoreParams()
     assert (p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words) == (
         "information",
-        False,
+        "untyped",
         True,
         2,
     )
@@ -94,3 +94,10 @@ def test_a_rumor_holding_the_searchs_number_still_answers() -> None:
     assert _score(INFO, claim) == 0.0
     assert _score(nums, claim) == pytest.approx(_score(OFF, claim))
     assert _score(nums, "恰恰瓜子 美国 价格 一箱") == 0.0  # the rumor holds no 一箱
+
+
+def test_a_sentence_typed_without_spaces_keeps_the_part_of_speech_test() -> None:
+    post = "中国政府你在哪里钓鱼岛呼唤你"  # a posted sentence: 呼唤 is a verb in context
+    assert not bare(post, "information", "untyped")
+    assert bare(post, "information", "none")
+    assert bare("萧山 死猪 饲料 养鸭场 曝光 视频", "information", "untyped")  # typed terms

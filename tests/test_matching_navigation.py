@@ -18,7 +18,7 @@ BOOK = [*LIBRARY, SEEDS, FIRE, SUB]
 OFF = ScoreParams(bare_scale=1.0)  # no bare-search rule
 # decision 0062's bare rule (part-of-speech tags, navigational words, no claim predicates);
 # 0066's default is pinned in tests/test_matching_claim_predicates.py
-P0062 = ScoreParams(bare_words="navigational", bare_pos=True, claim_numbers=False, claim_words=0)
+P0062 = ScoreParams(bare_words="navigational", bare_pos="all", claim_numbers=False, claim_words=0)
 
 
 def _score(params: ScoreParams, text: str, book: list[LibraryEntry] = BOOK) -> float:
