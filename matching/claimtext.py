@@ -1,9 +1,8 @@
-"""The library's folded texts as one string, to ask which rumors hold a word (the bare rule's
-claim predicates, docs/decisions/0066). Built once per library; a word's answer is cached."""
+"""The library's texts per rumor, folded on first use, to ask whether a rumor holds a word
+(the bare rule's claim predicates, docs/decisions/0066)."""
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 
 from matching.normalize import fold
@@ -12,30 +11,21 @@ SEP = "\x00"  # never in a folded text, so no word spans two documents
 
 
 class ClaimText:
-    """Per rumor position, whether its claim or a variant holds a word (folded substrings)."""
+    """Whether a rumor's claim or a variant holds a word (a folded substring)."""
 
     def __init__(self, texts: Sequence[str], rumor: Sequence[int]) -> None:
-        parts = [fold(t or "") for t in texts]
-        self.starts: list[int] = []
-        at = 0
-        for p in parts:
-            self.starts.append(at)
-            at += len(p) + 1
-        self.joined = SEP.join(parts)
-        self.rumor = list(rumor)
-        self._cache: dict[str, frozenset[int]] = {}
+        self._raw: dict[int, list[str]] = {}
+        for t, r in zip(texts, rumor, strict=True):
+            self._raw.setdefault(int(r), []).append(t or "")
+        self._folded: dict[int, str] = {}
 
-    def holders(self, word: str) -> frozenset[int]:
-        """The rumor positions whose texts hold ``word`` (already folded)."""
-        hit = self._cache.get(word)
-        if hit is None:
-            found: set[int] = set()
-            at = self.joined.find(word) if word else -1
-            while at >= 0:
-                doc = bisect.bisect_right(self.starts, at) - 1
-                found.add(self.rumor[doc])
-                at = self.joined.find(
-                    word, self.starts[doc + 1] if doc + 1 < len(self.starts) else len(self.joined)
-                )
-            hit = self._cache[word] = frozenset(found)
-        return hit
+    def text(self, rumor: int) -> str:
+        """The rumor's documents, folded and joined (computed once)."""
+        got = self._folded.get(rumor)
+        if got is None:
+            got = self._folded[rumor] = SEP.join(fold(t) for t in self._raw.get(rumor, ()))
+        return got
+
+    def holds(self, rumor: int, word: str) -> bool:
+        """Whether the rumor at position ``rumor`` holds ``word`` (already folded)."""
+        return bool(word) and word in self.text(rumor)

@@ -117,8 +117,8 @@ class Matcher:
         p = self.params
         flags = None
         if p.name_gate == "navigational" or p.bare_scale != 1.0:
-            holders = self.claim_text.holders if self.claim_text is not None else None
-            rule = BareRule(p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words, holders)
+            holds = self.claim_text.holds if self.claim_text is not None else None
+            rule = BareRule(p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words, holds)
             flags = text_flags(texts, self.aliases, rule)
         return score_pairs(self.index, owner, grams, len(texts), p, flags)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -168,46 +168,47 @@ def predicates(text: str, cls: str = "navigational") -> tuple[list[str], list[st
 
 
 def claimed(
-    text: str, holders: Callable[[str], frozenset[int]], cls: str, numbers: bool, least: int
-) -> set[int]:
-    """The rumors (positions) for which a bare ``text`` is a claim search after all: a rumor
-    holding one of its numbers (``numbers``), or ``least`` of its other predicate words (0:
-    never)."""
-    nums, words_ = predicates(text, cls)
-    out: set[int] = set()
-    if numbers:
-        for w in nums:
-            out |= holders(w)
-    if least > 0 and len(words_) >= least:
-        count: dict[int, int] = {}
-        for w in words_:
-            for r in holders(w):
-                count[r] = count.get(r, 0) + 1
-        out |= {r for r, c in count.items() if c >= least}
-    return out
+    nums: Sequence[str], units: Sequence[str], holds: Callable[[int, str], bool], rumor: int,
+    numbers: bool, least: int,
+) -> bool:  # fmt: skip
+    """Whether a bare text with these predicates (``predicates``) is a claim search for
+    ``rumor`` after all: the rumor holds one of its numbers (``numbers``), or ``least`` of its
+    other units (0: never)."""
+    if numbers and any(holds(rumor, w) for w in nums):
+        return True
+    return 0 < least <= len(units) and sum(holds(rumor, w) for w in units) >= least
 
 
 @dataclass(frozen=True)
 class TextFlags:
     """What this module says of each text of a batch: it holds a navigational word jieba cuts
     (``split``), it is a bare navigational search (``bare``), and the (text, rumor) pairs whose
-    rumor has an alias among the text's pieces (``exempt``, as ``text << 32 | rumor``)."""
+    rumor has an alias among the text's pieces (``exempt``, as ``text << 32 | rumor``);
+    ``claims`` gives a bare text's claim predicates and ``states`` tells, for one of them and a
+    rumor, whether the rumor holds them (decision 0066; checked only for the scored cells)."""
 
     split: np.ndarray
     bare: np.ndarray
     exempt: np.ndarray
+    claims: Mapping[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    states: Callable[[tuple[list[str], list[str]], int], bool] | None = None
 
 
 @dataclass(frozen=True)
 class BareRule:
     """Which bare searches go unanswered (``ScoreParams``' bare_words, bare_pos,
-    claim_numbers, claim_words) and which rumors hold a word (``ClaimText.holders``)."""
+    claim_numbers, claim_words) and whether a rumor holds a word (``ClaimText.holds``)."""
 
     cls: str = "navigational"
     pos: str = "all"
     numbers: bool = False
     least: int = 0
-    holders: Callable[[str], frozenset[int]] | None = None
+    holds: Callable[[int, str], bool] | None = None
+
+    def states(self, claim: tuple[list[str], list[str]], rumor: int) -> bool:
+        """Whether ``rumor`` holds the claim predicates ``claim`` (see ``claimed``)."""
+        assert self.holds is not None
+        return claimed(claim[0], claim[1], self.holds, rumor, self.numbers, self.least)
 
 
 def flags(
@@ -222,6 +223,8 @@ def flags(
     asks = np.fromiter((any(w in t for w in split) for t in raw), bool, len(raw))
     is_bare = np.zeros(len(raw), dtype=bool)
     exempt: set[int] = set()
+    claims: dict[int, tuple[list[str], list[str]]] = {}
+    checks = rule.holds is not None and (rule.numbers or rule.least > 0)
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
         text = "\n".join(segs)
@@ -230,7 +233,7 @@ def flags(
         is_bare[i] = True
         for p in dict.fromkeys([text, *text.split(), *pieces(text, rule.cls)]):
             exempt.update((i << 32) | r for r in aliases.get(p, ()))
-        if rule.holders is not None and (rule.numbers or rule.least > 0):
-            hit = claimed(text, rule.holders, rule.cls, rule.numbers, rule.least)
-            exempt.update((i << 32) | r for r in hit)
-    return TextFlags(asks, is_bare, np.array(sorted(exempt), dtype=np.int64))
+        if checks:
+            claims[i] = predicates(text, rule.cls)
+    exempts = np.array(sorted(exempt), dtype=np.int64)
+    return TextFlags(asks, is_bare, exempts, claims, rule.states if checks else None)

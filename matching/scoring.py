@@ -436,4 +436,9 @@ def _bare_scaled(
     if len(flags.exempt):
         key = (f.text.astype(np.int64) << 32) | index.doc_rumor[f.doc]
         hit &= ~np.isin(key, flags.exempt)
+    if flags.states is not None and flags.claims:
+        for c in np.flatnonzero(hit).tolist():  # a few cells: a bare text's candidates
+            claim = flags.claims.get(int(f.text[c]))
+            if claim is not None and flags.states(claim, int(index.doc_rumor[f.doc[c]])):
+                hit[c] = False
     return np.where(hit, score * scale, score), np.where(hit, ev * scale, ev)

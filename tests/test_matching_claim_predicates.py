@@ -28,10 +28,11 @@ def _score(params: ScoreParams, text: str) -> float:
 
 def test_which_rumors_hold_a_word_is_read_in_folded_text_per_rumor() -> None:
     claims = ClaimText(["簽證材料", "护照", "签证"], [0, 0, 2])
-    assert claims.holders("签证") == {0, 2}  # traditional 簽證 is found as 签证
-    assert claims.holders("材料护照") == frozenset()  # no word spans two documents
-    assert claims.holders("护照") == {0}  # a variant counts for its rumor
-    assert claims.holders("航班") == frozenset()
+    holding = {w: [r for r in range(3) if claims.holds(r, w)] for w in ("签证", "护照", "航班")}
+    assert holding == {"签证": [0, 2], "护照": [0], "航班": []}  # 簽證 is found as 签证; a
+    # variant counts for its rumor
+    assert not claims.holds(0, "材料护照")  # no word spans two documents
+    assert not claims.holds(1, "")
 
 
 def test_the_predicates_are_numbers_and_non_name_words_outside_the_class() -> None:
