@@ -1,5 +1,6 @@
 """Measure, on the tune half of the judged search rows only, the navigational rules of
-docs/decisions/0062 (``ScoreParams.name_gate``, ``bare_scale``): for each setting, the `search`
+docs/decisions/0062 (``ScoreParams.name_gate``, ``bare_scale``) and the claim predicates of
+0066 (``bare_words``, ``claim_numbers``, ``claim_words``): for each setting, the `search`
 threshold the documented rule picks, the tune rows answered there, and the tune rows read.
 
 Run: ``python -m bench.navigation_sweep`` (``make sweep-navigation``); needs ``../shared/data/ced``
@@ -22,11 +23,39 @@ from bench.search_scoring import right_answers
 from bench.tune_half import load_tune_half
 from matching import Thresholds
 
-GRID = (
-    ("intent", 1.0),  # decision 0058's scorer
-    ("navigational", 1.0),  # the narrower gate alone
-    *(("intent", scale) for scale in (0.75, 0.0)),
-    *(("navigational", scale) for scale in (0.9, 0.75, 0.5, 0.0)),  # 0.0: adopted (0062)
+BARE_0062 = {
+    "bare_words": "navigational",
+    "bare_pos": "all",
+    "claim_numbers": False,
+    "claim_words": 0,
+}
+ADOPTED_0062 = {"name_gate": "navigational", "bare_scale": 0.0, **BARE_0062}
+GRID: tuple[dict[str, float | str | bool], ...] = (
+    ADOPTED_0062,  # the base every other setting is read against
+    {"name_gate": "intent", "bare_scale": 1.0},  # decision 0058's scorer
+    {"name_gate": "navigational", "bare_scale": 1.0},  # the narrower gate alone
+    *({"name_gate": "intent", "bare_scale": s, **BARE_0062} for s in (0.75, 0.0)),
+    *({"name_gate": "navigational", "bare_scale": s, **BARE_0062} for s in (0.9, 0.75, 0.5)),
+    # decision 0066: the information-seeking class, and the claim predicates a rumor holds
+    *(
+        {**ADOPTED_0062, "bare_words": cls, "claim_numbers": nums, "claim_words": least}
+        for cls in ("navigational", "information")
+        for nums, least in ((False, 0), (True, 0), (True, 2), (True, 3), (False, 2), (False, 3))
+        if (cls, nums, least) != ("navigational", False, 0)
+    ),
+    # the claim predicates without the part-of-speech test: for every text ("none"), or for
+    # texts typed as terms only ("untyped": a text typed without spaces keeps the test)
+    *(
+        {
+            **ADOPTED_0062,
+            "bare_words": "information",
+            "bare_pos": pos,
+            "claim_numbers": nums,
+            "claim_words": least,
+        }
+        for pos in ("none", "untyped")
+        for nums, least in ((True, 1), (True, 2), (True, 3), (False, 1), (False, 2), (False, 3))
+    ),  # "untyped", True, 2: adopted (decision 0066)
 )
 
 
@@ -42,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     rows, shipped = tune.rows, Thresholds()
     print(f"tune half, {len(rows)} rows; text family at high {shipped.high}")
     base = None
-    for gate, scale in GRID:
-        names, score = tune.top1(name_gate=gate, bare_scale=scale)
+    for setting in GRID:
+        names, score = tune.top1(**setting)
         right = right_answers(rows, names)
         rule = rule_threshold(rows, right, score)
-        print(f"gate {gate} bare_scale {scale:g}")
+        print(" ".join(f"{k} {v}" for k, v in setting.items()))
         print(f"  rule {rule:.4f}: {counts(rows, names, score, rule, shipped.high)}")
         at = shipped.search
         print(f"  main {at:.4f}: {counts(rows, names, score, at, shipped.high)}")

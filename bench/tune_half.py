@@ -23,7 +23,7 @@ class TuneHalf:
     retriever: MatcherRetriever
     post_ids: list[str]
 
-    def top1(self, **params: float | str) -> tuple[list[str | None], np.ndarray]:
+    def top1(self, **params: float | str | bool) -> tuple[list[str | None], np.ndarray]:
         """Each row's top rumor (None: no answer) and its score, with ScoreParams' defaults
         replaced by ``params``."""
         self.retriever.matcher.params = dataclasses.replace(ScoreParams(), **params)

@@ -13,13 +13,20 @@ navigational words, every remaining piece is a noun phrase (its last jieba word,
 Chinese compound, is tagged as a noun, name, number, measure word, abbreviation or Latin word).
 「河北省 审计厅 官网」 and 「恰恰瓜子 价格 一箱」 are bare; 「家乐福 营业时间 封闭 孩子」 is not
 (封闭 is a verb). Only short texts are examined (a query, not a post).
+
+Decision 0066 replaced the part-of-speech test, for texts typed as terms, by claim predicates
+a rumor holds (the defaults of ``ScoreParams``; a text typed without spaces keeps the test
+too): a short text holding a navigational or information-seeking word
+(``INFO``: 名单, 流程, 攻略, 排名, 在哪 …) is bare for a rumor unless the rumor holds one of its
+numbers (26万, 十分之一) or two of its other units that are no name and no word of the class
+(「萧山 死猪 饲料 养鸭场 曝光 视频」: 曝光, which jieba tags a noun, counts like any word).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -32,6 +39,18 @@ WORDS = """
 客服电话 热线 联系方式 营业时间 开放时间 时刻表 价格 多少钱 报价 价目表 票价 门票 团购 预订
 预约 购票 订票 充值 缴费 在线 在线观看 观看 全集 视频 高清 回放 怎么样 材料 手续
 """
+# Information-seeking words (docs/decisions/0066), written from how people search, not from
+# rows: question words; reference and list nouns; procedures and requirements; when, where,
+# how much; what people look up about a person or a thing. With ``WORDS`` they make the class
+# a bare search may consist of besides its names (``ScoreParams.bare_words`` "information").
+INFO = """
+哪里 在哪 在哪里 在哪儿 哪儿 哪个 哪些 有哪些 什么 是什么 几点 几月 几号 多少 多久 多大
+怎么 怎样 如何 怎么去 怎么办 怎么吃 怎么用 怎么做
+名单 列表 大全 目录 排名 排行 排行榜 榜单 简介 介绍 资料 个人资料 百科 详情 图片 照片 壁纸
+流程 步骤 方法 教程 攻略 指南 须知 注意事项 规则 要求 条件 标准 办理 申请 报名 查询 续签
+时间 时间表 日期 安排 位置 地图 路线 费用 学费 收费标准 汇率 天气 分数线 录取分数线
+年龄 身高 体重 真名 型号 参数 配置 节目单
+"""
 SHORT = 24  # characters: the longest text examined for bareness (queries are short)
 NOUN_HEADS = ("n", "m", "q", "j", "eng", "x")  # jieba tags (prefixes) of a noun phrase's head
 
@@ -39,6 +58,13 @@ NOUN_HEADS = ("n", "m", "q", "j", "eng", "x")  # jieba tags (prefixes) of a noun
 def words() -> list[str]:
     """The navigational words, in the order written, each once."""
     return list(dict.fromkeys(WORDS.split()))
+
+
+def class_words(cls: str = "navigational") -> list[str]:
+    """The words a bare search may hold besides its names: the navigational words, and for
+    ``cls`` "information" the information-seeking words too."""
+    extra = INFO.split() if cls == "information" else []
+    return list(dict.fromkeys([*words(), *extra]))
 
 
 @cache
@@ -60,9 +86,9 @@ def split_words() -> tuple[str, ...]:
 
 
 @cache
-def _pattern() -> re.Pattern[str]:
-    """Any navigational word, longest first."""
-    alts = sorted(words(), key=len, reverse=True)
+def _pattern(cls: str = "navigational") -> re.Pattern[str]:
+    """Any word of ``class_words(cls)``, longest first."""
+    alts = sorted(class_words(cls), key=len, reverse=True)
     latin = "(?<![a-z0-9]){}(?![a-z0-9])"  # a Latin word whole: app is not in apple
     return re.compile(
         "|".join(latin.format(re.escape(w)) if w.isascii() else re.escape(w) for w in alts)
@@ -92,45 +118,122 @@ def _noun_phrase(piece: str, typed: bool) -> bool:
     )
 
 
-def pieces(text: str) -> list[str]:
-    """The parts of a normalised text between its spaces and navigational words."""
-    return [p for term in text.split() for p in _pattern().split(term) if p.strip()]
+def pieces(text: str, cls: str = "navigational") -> list[str]:
+    """The parts of a normalised text between its spaces and words of ``class_words(cls)``."""
+    return [p for term in text.split() for p in _pattern(cls).split(term) if p.strip()]
 
 
-def bare(text: str) -> bool:
-    """Whether a normalised text is a bare navigational search (see the module docstring)."""
-    if len(text) > SHORT or not _pattern().search(text):
+def bare(text: str, cls: str = "navigational", pos: str = "all") -> bool:
+    """Whether a normalised text is a bare search (see the module docstring): it holds a word
+    of ``class_words(cls)`` and its other pieces are noun phrases, a test made for every text
+    (``pos`` "all"), for texts typed without spaces only ("untyped": a sentence, whose verbs
+    jieba tags in context, not a lone typed term such as 曝光 or 签证) or for none ("none")."""
+    if len(text) > SHORT or not _pattern(cls).search(text):
         return False
-    parts = pieces(text)
+    parts = pieces(text, cls)
     typed = len(text.split()) > 1
-    return bool(parts) and all(_noun_phrase(p, typed) for p in parts)
+    tagged = pos == "all" or (pos == "untyped" and not typed)
+    return bool(parts) and (not tagged or all(_noun_phrase(p, typed) for p in parts))
+
+
+NAME_TAGS = ("nr", "ns", "nt")  # jieba's person, place and organisation names
+
+
+def predicates(text: str, cls: str = "navigational") -> tuple[list[str], list[str]]:
+    """The units of a bare text that can state a claim when a rumor holds them (decision 0066):
+    its numbers and quantities (jieba's m, or a digit: 26万, 十分之一, 167), and its other units
+    of two characters or more that are no name and no word of the class. A unit is a piece the
+    user typed between spaces (恰恰瓜子 is one, though jieba cuts it in two), or, in a text
+    typed without spaces, a jieba word."""
+    numbers: list[str] = []
+    content: list[str] = []
+    skip = set(class_words(cls))
+    typed = len(text.split()) > 1
+    for piece in pieces(text, cls):
+        tagged = [(w.strip(), t) for w, t in rjieba.tag(piece) if w.strip() and w not in skip]
+        units = (
+            [(piece.strip(), [t for _, t in tagged])] if typed else [(w, [t]) for w, t in tagged]
+        )
+        for unit, tags in units:
+            if not tags:
+                continue
+            if any(c.isdigit() for c in unit) or (
+                tags[0].startswith("m") and all(t.startswith(("m", "q")) for t in tags)
+            ):
+                if len(unit) > 1 or unit.isdigit():
+                    numbers.append(unit)
+            elif len(unit) > 1 and not all(t.startswith(NAME_TAGS) for t in tags):
+                content.append(unit)
+    return list(dict.fromkeys(numbers)), list(dict.fromkeys(content))
+
+
+def claimed(
+    nums: Sequence[str], units: Sequence[str], holds: Callable[[int, str], bool], rumor: int,
+    numbers: bool, least: int,
+) -> bool:  # fmt: skip
+    """Whether a bare text with these predicates (``predicates``) is a claim search for
+    ``rumor`` after all: the rumor holds one of its numbers (``numbers``), or ``least`` of its
+    other units (0: never)."""
+    if numbers and any(holds(rumor, w) for w in nums):
+        return True
+    return 0 < least <= len(units) and sum(holds(rumor, w) for w in units) >= least
 
 
 @dataclass(frozen=True)
 class TextFlags:
     """What this module says of each text of a batch: it holds a navigational word jieba cuts
     (``split``), it is a bare navigational search (``bare``), and the (text, rumor) pairs whose
-    rumor has an alias among the text's pieces (``exempt``, as ``text << 32 | rumor``)."""
+    rumor has an alias among the text's pieces (``exempt``, as ``text << 32 | rumor``);
+    ``claims`` gives a bare text's claim predicates and ``states`` tells, for one of them and a
+    rumor, whether the rumor holds them (decision 0066; checked only for the scored cells)."""
 
     split: np.ndarray
     bare: np.ndarray
     exempt: np.ndarray
+    claims: Mapping[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    states: Callable[[tuple[list[str], list[str]], int], bool] | None = None
 
 
-def flags(texts: Sequence[str | None], aliases: Mapping[str, Sequence[int]]) -> TextFlags:
+@dataclass(frozen=True)
+class BareRule:
+    """Which bare searches go unanswered (``ScoreParams``' bare_words, bare_pos,
+    claim_numbers, claim_words) and whether a rumor holds a word (``ClaimText.holds``)."""
+
+    cls: str = "navigational"
+    pos: str = "all"
+    numbers: bool = False
+    least: int = 0
+    holds: Callable[[int, str], bool] | None = None
+
+    def states(self, claim: tuple[list[str], list[str]], rumor: int) -> bool:
+        """Whether ``rumor`` holds the claim predicates ``claim`` (see ``claimed``)."""
+        assert self.holds is not None
+        return claimed(claim[0], claim[1], self.holds, rumor, self.numbers, self.least)
+
+
+def flags(
+    texts: Sequence[str | None], aliases: Mapping[str, Sequence[int]], rule: BareRule | None = None
+) -> TextFlags:
     """The ``TextFlags`` of ``texts``; ``aliases`` maps a normalised alias to the rumors (their
-    positions) that configure it: a moderator's alias in a bare search lets its rumor answer."""
+    positions) that configure it: a moderator's alias in a bare search lets its rumor answer,
+    and so does a rumor holding the text's claim predicates (``rule``, decision 0066)."""
+    rule = rule or BareRule()
     raw = [t or "" for t in texts]
     split = split_words()  # a word folding does not change (no traditional or wide forms)
     asks = np.fromiter((any(w in t for w in split) for t in raw), bool, len(raw))
     is_bare = np.zeros(len(raw), dtype=bool)
     exempt: set[int] = set()
+    claims: dict[int, tuple[list[str], list[str]]] = {}
+    checks = rule.holds is not None and (rule.numbers or rule.least > 0)
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
         text = "\n".join(segs)
-        if not bare(text):
+        if not bare(text, rule.cls, rule.pos):
             continue
         is_bare[i] = True
-        for p in dict.fromkeys([text, *text.split(), *pieces(text)]):
+        for p in dict.fromkeys([text, *text.split(), *pieces(text, rule.cls)]):
             exempt.update((i << 32) | r for r in aliases.get(p, ()))
-    return TextFlags(asks, is_bare, np.array(sorted(exempt), dtype=np.int64))
+        if checks:
+            claims[i] = predicates(text, rule.cls)
+    exempts = np.array(sorted(exempt), dtype=np.int64)
+    return TextFlags(asks, is_bare, exempts, claims, rule.states if checks else None)

@@ -32,7 +32,11 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   navigational here means holding one of ``matching.navigation``'s words, not any intent word
   (酒店, 更新 are claim words in some rumors: decision 0062). A *bare* navigational search
   (nothing in it but names and navigational words: 「<agency> 官网」, 「<brand> 价格 一箱」) has
-  every score times ``bare_scale`` (0: unanswered), but for a rumor whose alias it holds.
+  every score times ``bare_scale`` (0: unanswered), but for a rumor whose alias it holds,
+  or (decision 0066) one holding its claim predicates: a number of it, or two of its other
+  non-name units (``claim_numbers``, ``claim_words``; information-seeking words count as
+  navigational ones for this, ``bare_words``; the part-of-speech test is kept for texts typed
+  without spaces only, ``bare_pos``).
   Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
@@ -86,6 +90,13 @@ class ScoreParams:
     # ``matching.navigation``'s (docs/decisions/0062) or "intent" (every intent word, 0058)
     bare_scale: float = 0.0  # the score of a bare navigational search (no claim predicate,
     # no alias of the rumor in it) is multiplied by this: 0, never answered (decision 0062)
+    bare_words: str = "information"  # the words a bare search holds besides its names:
+    # ``matching.navigation``'s navigational ones (0062) or "information" (with INFO, 0066)
+    bare_pos: str = "untyped"  # which bare searches must also be noun phrases by jieba's tags:
+    # "all" (0062), "untyped" (texts typed without spaces, 0066) or "none"
+    claim_numbers: bool = True  # a bare search is a claim search for a rumor holding one of
+    # its numbers (26万, 十分之一: decision 0066)
+    claim_words: int = 2  # ... or holding this many of its other non-name words (0: never)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
@@ -425,4 +436,9 @@ def _bare_scaled(
     if len(flags.exempt):
         key = (f.text.astype(np.int64) << 32) | index.doc_rumor[f.doc]
         hit &= ~np.isin(key, flags.exempt)
+    if flags.states is not None and flags.claims:
+        for c in np.flatnonzero(hit).tolist():  # a few cells: a bare text's candidates
+            claim = flags.claims.get(int(f.text[c]))
+            if claim is not None and flags.states(claim, int(index.doc_rumor[f.doc[c]])):
+                hit[c] = False
     return np.where(hit, score * scale, score), np.where(hit, ev * scale, ev)

@@ -14,8 +14,10 @@ from matching.grams import PAIR_BIT, WORD_BASE, batch_grams
 from matching.scoring import _rare_words
 from tests.fixtures.matching import LIBRARY
 
-OFF = ScoreParams(name_weight=0.0)
-ON = ScoreParams(name_weight=1.5, name_floor=0.9)
+# the charge alone: 0066's bare rule leaves 「康辉 主持 节目 视频」 unanswered, which
+# tests/test_matching_claim_predicates.py pins
+OFF = ScoreParams(name_weight=0.0, bare_scale=1.0)
+ON = ScoreParams(name_weight=1.5, name_floor=0.9, bare_scale=1.0)
 HOST = LibraryEntry("h1", "视频：陈佩斯主持《焦点访谈》，早期的焦点访谈曾经是由陈佩斯主持的", ())
 BOOK = [*LIBRARY, HOST]
 
@@ -51,6 +53,11 @@ def test_the_rumors_own_names_and_texts_without_intent_words_pay_nothing() -> No
     assert _top(ON, own) == pytest.approx(_top(OFF, own))
     plain = "康辉 主持 焦点访谈"  # no intent word: not a navigational search
     assert _top(ON, plain) == pytest.approx(_top(OFF, plain))
+
+
+def test_the_bare_rule_leaves_another_hosts_show_unanswered() -> None:
+    assert not Matcher().build(BOOK).match("康辉 主持 节目 视频", k=1)
+    assert Matcher().build(BOOK).match("陈佩斯 主持 焦点访谈 视频", k=1)  # the rumor's claim
 
 
 def test_every_caller_scores_with_the_charge() -> None:

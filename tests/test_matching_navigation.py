@@ -16,6 +16,9 @@ FIRE = LibraryEntry("f1", "襄阳一酒店大火十四人遇难，央视却只�
 SUB = LibraryEntry("j1", "蛟龙号官方微博删光了，黑匣子数据被隐瞒", ("蛟龙号",))
 BOOK = [*LIBRARY, SEEDS, FIRE, SUB]
 OFF = ScoreParams(bare_scale=1.0)  # no bare-search rule
+# decision 0062's bare rule (part-of-speech tags, navigational words, no claim predicates);
+# 0066's default is pinned in tests/test_matching_claim_predicates.py
+P0062 = ScoreParams(bare_words="navigational", bare_pos="all", claim_numbers=False, claim_words=0)
 
 
 def _score(params: ScoreParams, text: str, book: list[LibraryEntry] = BOOK) -> float:
@@ -44,8 +47,9 @@ def test_a_bare_search_is_names_and_navigational_words_only(text: str, expected:
 
 def test_a_bare_search_is_not_answered_and_a_claim_search_still_is() -> None:
     assert _score(OFF, "恰恰瓜子 价格 一箱") > 0.9  # every word is the rumor's
-    assert _score(ScoreParams(), "恰恰瓜子 价格 一箱") == 0.0
+    assert _score(P0062, "恰恰瓜子 价格 一箱") == 0.0
     claim = "恰恰瓜子 致癌 价格"  # the claim's predicate: a real search about the rumor
+    assert _score(P0062, claim) == pytest.approx(_score(OFF, claim))
     assert _score(ScoreParams(), claim) == pytest.approx(_score(OFF, claim))
     assert _score(OFF, claim) > 0.5
 
