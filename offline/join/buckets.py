@@ -1,18 +1,21 @@
 """A scan's pair aggregates held in user-range buckets, each reduced once on its own.
 
 The joined partials are cut at fixed user pivots (8-byte id prefixes, quantiles of the first
-partial's users) into ``count`` buckets as they arrive, so every user's pairs lie in one bucket
-and the buckets in order are the users in order. Past the budget the largest buckets are
-spilled as they are (Arrow IPC, lz4) and the rest stay held: each pair row is written at most
-once and each bucket is reduced alone at the end (reduce_pairs), two at a time, with no
-multi-way merge. A bucket that outgrew the fold's limit goes through SpillRuns' sorted runs.
+candidates' users) into buckets as they arrive (the C aggregation emits them in bucket order,
+so a cut is zero-copy slices), so every user's pairs lie in one bucket and the buckets in order
+are the users in order. Past the budget the oldest held partials are spilled as they are (Arrow
+IPC, lz4, each piece to its bucket's file) and the rest stay held: each pair row is written at
+most once and each bucket is reduced alone at the end (reduce_pairs), with no multi-way merge.
+A bucket that outgrew the fold's limit goes through SpillRuns' sorted runs.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from offline.join.aggregate import reduce_pairs
-from offline.join.contracts import PAIR_SCHEMA
+from offline.join.contracts import PAIR_SCHEMA, Partial
 from offline.join.spill import SpillRuns
 
 # Buckets per scan: enough that ~2M pairs reduce in pieces of ~60k, few enough that cutting a
@@ -32,22 +35,27 @@ Pieces = list[tuple[int, pa.Table]]
 _NULL_PREFIX = np.iinfo(np.uint64).max  # null user ids sort last, as Arrow's sort puts them
 
 
-def user_prefixes(users: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = None) -> np.ndarray:
     """Each id's first 8 bytes as a big-endian uint64 (zero-padded): the prefixes are in the
-    ids' byte order (equal ones are ids that share them), nulls the largest."""
+    ids' byte order (equal ones are ids that share them), nulls the largest; with ``at``, of
+    the ids at those rows only."""
     if isinstance(users, pa.ChunkedArray):
         users = users.combine_chunks()
     users = users.cast(pa.string())
-    n = len(users)
+    n = len(users) if at is None else len(at)
     out = np.zeros(n, dtype=np.uint64)
     if n == 0:
         return out
     _, offsets_buf, data_buf = users.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[users.offset : users.offset + n + 1]
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    )
-    starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[
+        users.offset : users.offset + len(users) + 1
+    ]
+    data = np.zeros(0, np.uint8) if data_buf is None else np.frombuffer(data_buf, dtype=np.uint8)
+    if at is None:
+        starts, lengths = offsets[:-1].astype(np.int64), np.diff(offsets)
+    else:
+        starts = offsets[at].astype(np.int64)
+        lengths = offsets[at + 1] - offsets[at]
     for k in range(8):
         has = lengths > k
         if not has.any():
@@ -55,8 +63,24 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray) -> np.ndarray:
         byte = data[starts[has] + k].astype(np.uint64)
         out[has] |= byte << np.uint64(8 * (7 - k))
     if users.null_count:
-        out[~users.is_valid().to_numpy(zero_copy_only=False)] = _NULL_PREFIX
+        null = ~users.is_valid().to_numpy(zero_copy_only=False)
+        out[null if at is None else null[at]] = _NULL_PREFIX
     return out
+
+
+def bucket_of(
+    users: pa.Array | pa.ChunkedArray, pivots: np.ndarray, at: np.ndarray | None = None
+) -> np.ndarray:
+    """Each id's bucket (of the ids at rows ``at``): how many ``pivots`` its prefix is at or
+    past."""
+    return np.searchsorted(pivots, user_prefixes(users, at), side="right")
+
+
+@dataclass
+class BucketedPartial(Partial):
+    """A partial whose pairs are in bucket order: bucket b's rows end at ``ends[b]``."""
+
+    ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class UserBuckets:
@@ -71,7 +95,8 @@ class UserBuckets:
         self.held_bytes = np.zeros(count, dtype=np.int64)
         self.spilled_bytes = np.zeros(count, dtype=np.int64)
         self.spilled_rows = 0  # pair rows written, each once
-        self.overflowed = 0  # buckets spilled before the end of the scan
+        self.overflowed_rows = 0  # of them, spilled before the end of the scan
+        self._partials: deque[list[int]] = deque()  # each held partial's buckets, oldest first
         self._writers: dict[int, tuple[pa.NativeFile, ipc.RecordBatchStreamWriter]] = {}
         self._files: dict[int, Path] = {}
 
@@ -97,60 +122,67 @@ class UserBuckets:
         """Bytes of pairs held in memory."""
         return int(self.held_bytes.sum())
 
-    def cut(self, pairs: pa.Table) -> Pieces:
+    def cut(self, pairs: pa.Table, ends: np.ndarray | None = None) -> Pieces:
         """``pairs`` cut into (bucket, its rows) pieces, each a table of its own (so spilling
-        one frees it); reads the pivots only, so a pool task can cut while others run."""
+        one frees it; with the ``ends`` of pairs in bucket order, zero-copy slices); reads the
+        pivots only, so a pool task can cut while others run."""
         if not pairs.num_rows:
             return []
         pairs = pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
-        bucket = np.searchsorted(self.pivots, user_prefixes(pairs["user_id"]), side="right")
-        order = np.argsort(bucket, kind="stable")
-        ends = np.cumsum(np.bincount(bucket, minlength=len(self.tables)))
+        order = None
+        if ends is None:
+            bucket = bucket_of(pairs["user_id"], self.pivots)
+            ends = np.cumsum(np.bincount(bucket, minlength=len(self.tables)))
+            order = np.argsort(bucket, kind="stable")
         pieces, start = [], 0
         for b, end in enumerate(ends.tolist()):
             if end > start:
-                pieces.append((b, pairs.take(pa.array(order[start:end]))))
+                piece = (
+                    pairs.slice(start, end - start)
+                    if order is None
+                    else pairs.take(pa.array(order[start:end]))
+                )
+                pieces.append((b, piece))
             start = end
         return pieces
 
     def put(self, pieces: Pieces) -> None:
-        """Hold the pieces ``cut`` gave."""
+        """Hold the pieces ``cut`` gave (one partial's)."""
         for b, table in pieces:
             self.tables[b].append(table)
             self.held_bytes[b] += table.nbytes
+        self._partials.append([b for b, _ in pieces])
 
     def add(self, pairs: pa.Table) -> None:
         """``pairs`` cut into the buckets and held."""
         self.put(self.cut(pairs))
 
-    def spill_largest(self, until: int) -> None:
-        """Spill the largest held buckets until at most ``until`` bytes are held."""
-        for b in np.argsort(-self.held_bytes, kind="stable").tolist():
-            if self.held <= until or not self.held_bytes[b]:
-                break
-            self._spill(b)
+    def spill_oldest(self, until: int) -> None:
+        """Spill the oldest held partials (each piece to its bucket's file, so the partial's
+        buffers are let go) until at most ``until`` bytes are held."""
+        while self._partials and self.held > until:
+            for b in self._partials.popleft():
+                self._write(b, self.tables[b].pop(0))
+        self.overflowed_rows = self.spilled_rows
 
     def spill_all(self) -> None:
-        """Spill every held bucket and close the files (the end of a scan that spilled)."""
-        self.overflowed = len(self._files)
-        for b in range(len(self.tables)):
-            if self.held_bytes[b]:
-                self._spill(b)
+        """Spill every held piece and close the files (the end of a scan that spilled)."""
+        while self._partials:
+            for b in self._partials.popleft():
+                self._write(b, self.tables[b].pop(0))
         self._close_writers()
 
-    def _spill(self, b: int) -> None:
+    def _write(self, b: int, table: pa.Table) -> None:
         if b not in self._writers:
             self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"bucket-{b:03d}.arrow"
             sink = pa.OSFile(str(path), "wb")
             self._writers[b] = (sink, ipc.new_stream(sink, PAIR_SCHEMA, options=_OPTIONS))
             self._files[b] = path
-        writer = self._writers[b][1]
-        for table in self.tables[b]:
-            writer.write_table(table)
-            self.spilled_rows += table.num_rows
-        self.spilled_bytes[b] += self.held_bytes[b]
-        self.tables[b], self.held_bytes[b] = [], 0
+        self._writers[b][1].write_table(table)
+        self.spilled_rows += table.num_rows
+        self.spilled_bytes[b] += table.nbytes
+        self.held_bytes[b] -= table.nbytes
 
     def _close_writers(self) -> None:
         for sink, writer in self._writers.values():
@@ -166,6 +198,7 @@ class UserBuckets:
             if self.tables[b]:
                 tasks.append(pool.submit(_reduce_tables, self.tables[b]))
                 self.tables[b], self.held_bytes[b] = [], 0
+        self._partials.clear()
         tables = [t.result() for t in tasks]
         return pa.concat_tables(tables) if tables else PAIR_SCHEMA.empty_table()
 
@@ -242,6 +275,7 @@ class UserBuckets:
         self._close_writers()
         self.tables = [[] for _ in self.tables]
         self.held_bytes[:] = 0
+        self._partials.clear()
         self._files = {}
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from offline.join.aggregate import merge_surfaces
-from offline.join.buckets import Pieces, UserBuckets
+from offline.join.buckets import BucketedPartial, Pieces, UserBuckets
 from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.fold import SpilledPartial, StreamedState, fold
@@ -193,7 +193,7 @@ def _scan(
             return
         buckets.put(pieces)
         if limit is not None and buckets.held > limit:
-            buckets.spill_largest(limit // 2)  # only what overflows: the rest stays held
+            buckets.spill_oldest(limit // 2)  # only what overflows: the rest stays held
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal buffered, known, buffered_rows, buckets
@@ -203,8 +203,8 @@ def _scan(
             users = pa.chunked_array([c for a in ids for c in a.chunks], pa.string())
             buckets = UserBuckets.around(users, folder)
         if buffered:
-            task = pool.submit(_cut, join_candidates, pa.concat_tables(buffered), index, buckets)
-            joins.append(task)
+            rows = pa.concat_tables(buffered)
+            joins.append(pool.submit(_cut, join_candidates, rows, index, buckets))
         if known:
             joins.append(pool.submit(_cut, join_known, pa.concat_tables(known), index, buckets))
         buffered, known, buffered_rows = [], [], 0
@@ -254,16 +254,18 @@ def _scan(
 
 
 def _cut(
-    join: Callable[[pa.Table, TagIndex], tuple[int, Partial | None]],
+    join: Callable[..., tuple[int, Partial | None]],
     rows: pa.Table,
     index: TagIndex,
     buckets: UserBuckets | None,
 ) -> tuple[int, Partial | None, Pieces]:
-    """A join task: ``rows`` joined and aggregated, and the pairs cut into ``buckets``."""
-    kept, partial = join(rows, index)
+    """A join task: ``rows`` joined and aggregated (in bucket order), and the pairs cut into
+    ``buckets``."""
+    kept, partial = join(rows, index, None if buckets is None else buckets.pivots)
     if partial is None or buckets is None:
         return kept, partial, []
-    return kept, partial, buckets.cut(partial.pairs)
+    ends = partial.ends if isinstance(partial, BucketedPartial) else None
+    return kept, partial, buckets.cut(partial.pairs, ends)
 
 
 def _tasks(
