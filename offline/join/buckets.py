@@ -26,9 +26,11 @@ from offline.join.aggregate import reduce_pairs
 from offline.join.contracts import PAIR_SCHEMA, Partial
 from offline.join.spill import SpillRuns
 
-# Buckets per scan: enough that ~2M pairs reduce in pieces of ~60k, few enough that cutting a
-# partial costs a few dozen takes.
-BUCKETS = 32
+# Buckets per scan: enough that a scan of ~40M pairs (400M log rows at 10%) keeps every bucket
+# under the fold's limit (no sorted-runs pass); neighbours are grouped before they are reduced.
+BUCKETS = 128
+# A scan that never spilled reduces its buckets in about this many groups (the pool's tasks).
+_HELD_GROUPS = 16
 _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 # (bucket, its rows) pieces of one partial's pairs, cut in a pool task and held after.
 Pieces = list[tuple[int, pa.Table]]
@@ -194,10 +196,13 @@ class UserBuckets:
         """Every held pair once, in (user_id, rumor_id) order (nothing spilled): the buckets
         reduced in the pool, their tables let go as they are handed over."""
         tasks = []
-        for b in range(len(self.tables)):
-            if self.tables[b]:
-                tasks.append(pool.submit(_reduce_tables, self.tables[b]))
+        for group in self.groups(max(1, self.held // _HELD_GROUPS)):
+            tables = [t for b in group for t in self.tables[b]]
+            if tables:
+                tasks.append(pool.submit(_reduce_tables, tables))
+            for b in group:
                 self.tables[b], self.held_bytes[b] = [], 0
+            del tables
         self._partials.clear()
         tables = [t.result() for t in tasks]
         return pa.concat_tables(tables) if tables else PAIR_SCHEMA.empty_table()
