@@ -76,12 +76,13 @@ def main() -> None:
     pa.set_cpu_count(2)
     pa.set_io_thread_count(2)
     import offline.join.aggregate as aggregate
+    import offline.join.buckets as buckets
     import offline.join.local as local
     import offline.join.spill as spill
     from offline.io.catalog import load_tags
     from offline.join.engine import write_exposures
 
-    for module in (local, aggregate, spill):
+    for module in (local, aggregate, spill, buckets):
         module.ThreadPoolExecutor = InlinePool  # type: ignore[attr-defined,misc]
     tags = load_tags(args.world / f"tags-{args.rate}.parquet")
     with tempfile.TemporaryDirectory() as out:

@@ -131,15 +131,14 @@ def test_the_join_equals_duckdbs_on_a_synthetic_world(small_world: Path) -> None
 def test_small_batches_and_joins_give_the_same_state(
     logs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Candidates screened batch by batch, joined in several calls and compacted in the
-    background aggregate the same."""
+    """Candidates screened batch by batch, joined in several calls and cut into user buckets
+    aggregate the same."""
     import offline.join.local as ex
     from offline.join.aggregate import finish_state
     from offline.join.contracts import JoinSummary, prepare_tags
 
     whole, _ = join_exposures(logs, TAGS)
     monkeypatch.setattr(ex, "_JOIN_ROWS", 2)
-    monkeypatch.setattr(ex, "_COMPACT_ROWS", 1)
     files = sorted(logs.glob("dt=*/*.parquet"))
     summary = JoinSummary()
     partial = ex.LocalEngine(batch_size=1).scan(files, prepare_tags(TAGS), summary)

@@ -18,9 +18,11 @@ import pytest
 from cli.engines import DEFAULT_MEMORY_MB as CLI_DEFAULT
 from offline.io.contracts import EXPOSURE_SCHEMA
 from offline.io.parquet import write_parquet_atomic
-from offline.join.contracts import PAIR_SCHEMA, JoinSummary, Partial, prepare_tags
+from offline.join.aggregate import reduce_pairs
+from offline.join.buckets import UserBuckets, user_prefixes
+from offline.join.contracts import JoinSummary, Partial, prepare_tags
 from offline.join.engine import engine_named, join_exposures, write_exposures
-from offline.join.fold import SpilledPartial
+from offline.join.fold import SpilledPartial, pair_chunks
 from offline.join.local import DEFAULT_MEMORY_MB, LocalEngine
 from offline.nightly.state import update_state
 from tests.fixtures.logs import t
@@ -86,7 +88,7 @@ def test_a_tiny_budget_spills_and_the_join_file_is_byte_identical(
     _, files = tiny.log_files(logs)
     partial = tiny.scan(files, prepare_tags(tags), JoinSummary())
     assert isinstance(partial, SpilledPartial) and partial.runs is not None
-    assert len(partial.runs.files) >= 3  # several spills, merged one range at a time
+    assert len(partial.runs.files) >= 3  # several buckets spilled, merged a group at a time
     assert len(partial.runs.groups(tiny.spill_limit or 0)) >= 3
     partial.close()
     _no_spill_left(work)
@@ -153,7 +155,7 @@ def test_a_failing_scan_removes_its_spill(world: tuple[Path, pa.Table], tmp_path
 
     def boom(rows: int) -> None:
         seen["rows"] += rows
-        seen["spilled"] = seen["spilled"] or bool(list(work.glob(".spill-*/run-*.arrow")))
+        seen["spilled"] = seen["spilled"] or bool(list(work.glob(".spill-*/*.arrow")))
         if seen["rows"] > 100_000:
             raise _Boom("disk gone")
 
@@ -253,27 +255,67 @@ def test_a_scan_holds_a_third_of_the_budget_and_merges_in_sixths(
     _no_spill_left(work)
 
 
-def test_a_compaction_over_the_limit_lets_go_of_the_pairs_it_spills(
+def test_a_scan_spills_only_what_overflows_and_writes_each_pair_row_once(
     world: tuple[Path, pa.Table], tmp_path: Path
 ) -> None:
-    """The accumulated pairs a compaction spills as they are leave the task's list (the pool's
-    work item would keep them alive through the merge); the merge is the same."""
-    from offline.join.local import _compact
-    from offline.join.spill import SpillRuns
-
+    """Past the scan's share the oldest held pairs are spilled as they are, into their user
+    buckets, while the rest stay held (decision 0067): every row the join aggregated is written
+    once, none twice, and the state is the unbounded one."""
     logs, tags = world
-    unbounded = LocalEngine(memory_mb=None)
+    work = tmp_path / "work"
+    unbounded = LocalEngine(memory_mb=None, work_dir=work)
     _, files = unbounded.log_files(logs)
-    parts = [unbounded.scan([f], prepare_tags(tags), JoinSummary()) for f in files[:3]]
-    acc = parts[0]
-    limit = acc.pairs.nbytes  # the accumulated pairs and the new ones together pass it
-    batch = [acc, *parts[1:]]
-    runs = SpillRuns(tmp_path / "runs")
-    got = _compact(batch, limit, runs)
-    assert batch[0].pairs.num_rows == 0 and batch[0] is not acc
-    assert len(runs.files) == 2  # the accumulated pairs as they are, then the merged rest
-    with LocalEngine(memory_mb=None).merge_stream(parts) as want:
-        whole = pa.concat_tables(list(want.chunks()))
-    spilled = SpilledPartial(PAIR_SCHEMA.empty_table(), got.surfaces, runs=runs, limit=limit)
-    with LocalEngine(memory_mb=TINY_MB, work_dir=tmp_path).merge_stream([spilled]) as state:
-        assert pa.concat_tables(list(state.chunks())).equals(whole)
+    summary = JoinSummary()
+    want = unbounded.scan(files, prepare_tags(tags), summary).pairs
+    engine = LocalEngine(memory_mb=1.5 * want.nbytes / (1 << 20), work_dir=work, batch_size=4096)
+    assert engine.scan_limit is not None and engine.scan_limit < want.nbytes
+    partial = engine.scan(files, prepare_tags(tags), JoinSummary())
+    assert isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets)
+    buckets = partial.runs
+    assert 0 < buckets.overflowed_rows < buckets.spilled_rows  # some overflowed mid-scan...
+    assert buckets.spilled_rows >= want.num_rows  # ...yet every row is on disk at the end,
+    assert buckets.spilled_rows < 2 * want.num_rows  # once: the partials repeat a few pairs
+    got = pa.concat_tables(list(pair_chunks(partial)))
+    partial.close()
+    _no_spill_left(work)
+    assert got.equals(want)
+
+
+def test_a_bucket_over_the_limit_merges_through_sorted_runs(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """One bucket holding more than the fold's limit is reduced in pieces into sorted runs and
+    merged range by range: the same pairs, in order, as one reduce of everything."""
+    logs, tags = world
+    engine = LocalEngine(memory_mb=None)
+    _, files = engine.log_files(logs)
+    parts = [engine.scan([f], prepare_tags(tags), JoinSummary()).pairs for f in files]
+    one = UserBuckets(np.zeros(0, dtype=np.uint64), tmp_path / "b")  # a single bucket
+    for pairs in parts:
+        one.add(pairs)
+    one.spill_oldest(0)
+    one.add(parts[0])  # held beside the spilled rows
+    limit = sum(p.nbytes for p in parts) // 8
+    chunks = list(one.merged(limit))
+    assert len(chunks) > 2
+    want = reduce_pairs(pa.concat_tables([*parts, parts[0]]))
+    assert pa.concat_tables(chunks).equals(want)
+    one.close()
+    assert not (tmp_path / "b").exists()
+
+
+def test_user_prefixes_keep_the_ids_byte_order() -> None:
+    """Ids in byte order have non-decreasing prefixes (short, empty, shared 8-byte starts,
+    non-ASCII), and nulls the largest: so user-range buckets keep the ids' order."""
+    rng = np.random.default_rng(67)
+    alphabet = list("ab0Z\u00e9\u4e2d")
+    ids = ["".join(rng.choice(alphabet, rng.integers(0, 12))) for _ in range(3000)]
+    ids += ["u0000000", "u00000001", "u00000000", ""]
+    ordered = sorted(ids, key=lambda v: v.encode())
+    prefixes = user_prefixes(pa.array(ordered, pa.string()))
+    assert (np.diff(prefixes.astype(np.float64)) >= 0).all()
+    assert np.all(prefixes[1:] >= prefixes[:-1])
+    sliced = user_prefixes(pa.array(["x", None, *ordered], pa.string()).slice(1))
+    assert sliced[0] == np.iinfo(np.uint64).max and np.array_equal(sliced[1:], prefixes)
+    at = rng.integers(0, len(ordered) + 1, 500)
+    assert np.array_equal(user_prefixes(pa.array(["x", None, *ordered]).slice(1), at), sliced[at])

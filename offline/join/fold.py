@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from offline.join.aggregate import finish_state, merge_surfaces, reduce_pairs
+from offline.join.buckets import UserBuckets
 from offline.join.contracts import STATE_SCHEMA, ExposureState, Partial
 from offline.join.spill import SpillRuns, spill_folder
 
@@ -26,7 +27,7 @@ from offline.join.spill import SpillRuns, spill_folder
 class SpilledPartial(Partial):
     """A scan's partial whose pairs are on disk (``runs``); ``pairs`` is empty."""
 
-    runs: SpillRuns | None = None
+    runs: SpillRuns | UserBuckets | None = None
     limit: int = 0
 
     def close(self) -> None:

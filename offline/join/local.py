@@ -2,13 +2,15 @@
 
 Logs are scanned batch by batch with column projection; the id prefilter (with its C scan)
 drops most rows on untagged items, an exact lookup joins the rest to their rumors, and they are
-aggregated at once. The pair aggregates held in memory are bounded by ``memory_mb``: beyond it
-they are spilled in user-range partitions under ``work_dir`` and merged one range at a time
-(offline.join.spill, offline.join.fold), so memory follows the batches, not the pairs.
+aggregated at once; the pairs are cut into user-range buckets as they come (offline.join.buckets)
+and each bucket is reduced once at the end. The pairs held in memory are bounded by
+``memory_mb``: beyond it the largest buckets are spilled under ``work_dir`` and the state is read
+back one group of buckets at a time (offline.join.fold), so memory follows the batches.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -18,17 +20,16 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from offline.join.aggregate import merge
+from offline.join.aggregate import merge_surfaces
+from offline.join.buckets import BucketedPartial, Pieces, UserBuckets
 from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.fold import SpilledPartial, StreamedState, fold
 from offline.join.footers import footer
 from offline.join.screen import BatchResult, screen_file
-from offline.join.spill import SpillRuns, spill_folder
+from offline.join.spill import spill_folder
 from offline.join.tag_index import TagIndex, join_candidates, join_known
 
-# Compact the partial aggregates of a scan once they hold this many rows.
-_COMPACT_ROWS = 2_000_000
 # Join the screened candidate rows once this many are buffered: the exact lookup builds its hash
 # set of the tagged ids once per call, so calls on few rows would spend most time building it.
 _JOIN_ROWS = 1 << 18
@@ -37,10 +38,10 @@ DEFAULT_MEMORY_MB = 256
 # Of the budget, what the held pairs may take before a spill: a merge holds its inputs, the
 # sort keys and its output at once, and new partials keep arriving while it runs.
 _HELD_SHARE = 6
-# A scan's own pairs may take a third until it first spills, then the sixth (decision 0063): its
-# merges peak at about twice their input and the nightly's day scans peak over 100 MB under its
-# fold (the window merge and the output write keep the sixth), so a day of ~1M pairs stays in
-# memory instead of spilling; a scan past the third spills either way.
+# A scan's own pairs may take a third (decision 0063): the nightly's day scans peak over 100 MB
+# under its fold (the window merge and the output write keep the sixth). Past it the largest user
+# buckets are spilled down to a sixth, and a spilled scan is read back in groups of a sixth
+# (decision 0067: no merge runs during the scan, so it holds no more after a spill).
 _SCAN_SHARE = 3
 
 
@@ -137,21 +138,21 @@ def scan_files(
 
     Tasks share a pool of ``workers`` threads (Arrow kernels and numpy release the GIL): each
     file is decoded and screened batch by batch by one worker (validation, prefilter); the
-    candidates of many batches are then joined exactly and aggregated in one task, and partial
-    aggregates are compacted in another. At most ``2 * workers`` file tasks and ``workers`` join
-    tasks are in flight, so memory stays flat. With ``spill_limit``, compacted pairs beyond that
-    many bytes are spilled under ``work_dir`` and a SpilledPartial is returned (its runs are
-    removed here if the scan fails), whose range groups hold at most ``merge_limit`` bytes
+    candidates of many batches are then joined exactly, aggregated and cut into user buckets in
+    one task. At most ``2 * workers`` file tasks and ``workers`` join tasks are in flight, so
+    memory stays flat. With ``spill_limit``, held pairs beyond that many bytes are spilled (the
+    largest buckets) under ``work_dir`` and a SpilledPartial is returned (its spill is removed
+    here if the scan fails), whose groups of buckets hold at most ``merge_limit`` bytes
     (default: ``spill_limit``).
     """
-    runs = SpillRuns(spill_folder(work_dir or Path(tempfile.gettempdir())), lazy=True)
+    folder = spill_folder(work_dir or Path(tempfile.gettempdir()))
     try:
         return _scan(
             files, tags, summary, sink, on_batch, batch_size, workers, row_groups, before,
-            spill_limit, runs, spill_limit if merge_limit is None else merge_limit,
+            spill_limit, folder, spill_limit if merge_limit is None else merge_limit,
         )  # fmt: skip
     except BaseException:
-        runs.close()
+        shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
@@ -166,56 +167,49 @@ def _scan(
     row_groups: dict[str, list[int]] | None,
     before: datetime | None,
     limit: int | None,
-    runs: SpillRuns,
+    folder: Path,
     merge_limit: int | None,
 ) -> Partial:
-    """scan_files' body; ``runs`` receives what outgrows ``limit``. Once it has spilled, the
-    scan holds and merges at most ``merge_limit`` bytes (as a fold does), and its result is
-    merged in groups of that many."""
+    """scan_files' body; buckets that outgrow ``limit`` are spilled under ``folder``, and a
+    spilled result is read back in groups of at most ``merge_limit`` bytes."""
     index = TagIndex.build(tags)
     # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
     join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
-    acc = Partial.empty()
-    compacting: Future[Partial] | None = None  # merges acc with older partials, in the pool
-    pending: list[Partial] = []
-    pending_rows = pending_bytes = 0
+    buckets: UserBuckets | None = None  # the pairs by user range, cut at the first partial's
+    surfaces: list[pa.Table] = []
     screens: deque[tuple[str, Future[list[BatchResult]]]] = deque()
-    joins: deque[Future[tuple[int, Partial | None]]] = deque()
+    joins: deque[Future[tuple[int, Partial | None, Pieces]]] = deque()
     buffered: list[pa.Table] = []  # candidates, still to be joined exactly
     known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
 
-    def joined(done: Future[tuple[int, Partial | None]], pool: ThreadPoolExecutor) -> None:
-        nonlocal acc, compacting, pending, pending_rows, pending_bytes
-        kept, partial = done.result()
+    def joined(done: Future[tuple[int, Partial | None, Pieces]]) -> None:
+        kept, partial, pieces = done.result()
         summary.rows_kept += kept
-        if partial is not None:
-            pending.append(partial)
-            pending_rows += partial.pairs.num_rows
-            pending_bytes += partial.pairs.nbytes
-        cap = merge_limit if runs else limit  # once spilling, the scan keeps the fold's limit
-        if compacting is not None and (
-            compacting.done() or (cap is not None and 2 * pending_bytes > cap)
-        ):
-            acc, compacting = compacting.result(), None  # waits only when over budget
-        over = cap is not None and pending_bytes > cap
-        if (pending_rows > _COMPACT_ROWS or over) and compacting is None:
-            # Compacting in the pool keeps this thread feeding batches meanwhile.
-            # The compaction owns the accumulated pairs now, so a spill of them frees them.
-            batch, acc = [acc, *pending], Partial.empty()
-            compacting = pool.submit(_compact, batch, cap, runs)
-            del batch
-            pending, pending_rows, pending_bytes = [], 0, 0
+        if partial is None:
+            return
+        surfaces.append(partial.surfaces)
+        if buckets is None:
+            return
+        buckets.put(pieces)
+        if limit is not None and buckets.held > limit:
+            buckets.spill_oldest(limit // 2)  # only what overflows: the rest stays held
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        nonlocal buffered, known, buffered_rows
+        nonlocal buffered, known, buffered_rows, buckets
+        if buckets is None and (buffered or known):
+            # Cut at the first candidates' users: a sample of the users every later pair has.
+            ids = [t["user_id"].cast(pa.string()) for t in (*buffered, *known)]
+            users = pa.chunked_array([c for a in ids for c in a.chunks], pa.string())
+            buckets = UserBuckets.around(users, folder)
         if buffered:
-            joins.append(pool.submit(join_candidates, pa.concat_tables(buffered), index))
+            rows = pa.concat_tables(buffered)
+            joins.append(pool.submit(_cut, join_candidates, rows, index, buckets))
         if known:
-            joins.append(pool.submit(join_known, pa.concat_tables(known), index))
+            joins.append(pool.submit(_cut, join_known, pa.concat_tables(known), index, buckets))
         buffered, known, buffered_rows = [], [], 0
         while len(joins) > workers:
-            joined(joins.popleft(), pool)
+            joined(joins.popleft())
 
     def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
         nonlocal buffered_rows
@@ -247,41 +241,31 @@ def _scan(
                 screened(path, result, pool)
         flush(pool)
         while joins:
-            joined(joins.popleft(), pool)
-        if compacting is not None:
-            acc = compacting.result()
-        cap = merge_limit if runs else limit
-        held = acc.pairs.nbytes + sum(p.pairs.nbytes for p in pending)
-        if cap is not None and acc.pairs.num_rows and held > cap:
-            # As in _compact: the last merge holds the pending pairs only, not twice the limit.
-            runs.add(acc.pairs, ordered=True)
-            acc = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
-        last = merge([acc, *pending], pool)
-        if not runs:
-            return last
-        runs.add(last.pairs, ordered=True)  # merge's output is in order
+            joined(joins.popleft())
+        surface_counts = merge_surfaces(surfaces)
+        if buckets is None:
+            return Partial(PAIR_SCHEMA.empty_table(), surface_counts)
+        if not buckets:
+            return Partial(buckets.reduced(pool), surface_counts)
+        buckets.spill_all()  # the fold streams the groups: nothing stays held beside them
         return SpilledPartial(
-            PAIR_SCHEMA.empty_table(), last.surfaces, runs=runs, limit=merge_limit or 0
+            PAIR_SCHEMA.empty_table(), surface_counts, runs=buckets, limit=merge_limit or 0
         )
 
 
-def _compact(partials: list[Partial], limit: int | None, runs: SpillRuns) -> Partial:
-    """``partials`` (the accumulated one first) merged; the pairs go to ``runs`` when they hold
-    more than ``limit`` bytes (the surface counts, a few per rumor, stay). When all of them
-    exceed the limit, the accumulated pairs (reduced and sorted already) are spilled as they
-    are and only the new ones are merged: no merge ever holds more than about ``limit``."""
-    acc = partials[0]
-    held = sum(p.pairs.nbytes for p in partials)
-    if limit is not None and acc.pairs.num_rows and held > limit:
-        runs.add(acc.pairs, ordered=True)
-        # In place: the caller's list (the pool's task) would otherwise keep the spilled pairs.
-        partials[0] = Partial(PAIR_SCHEMA.empty_table(), acc.surfaces)
-        del acc
-    merged = merge(partials)
-    if limit is None or merged.pairs.nbytes <= limit:
-        return merged
-    runs.add(merged.pairs, ordered=True)
-    return Partial(PAIR_SCHEMA.empty_table(), merged.surfaces)  # no slice: it keeps the buffers
+def _cut(
+    join: Callable[..., tuple[int, Partial | None]],
+    rows: pa.Table,
+    index: TagIndex,
+    buckets: UserBuckets | None,
+) -> tuple[int, Partial | None, Pieces]:
+    """A join task: ``rows`` joined and aggregated (in bucket order), and the pairs cut into
+    ``buckets``."""
+    kept, partial = join(rows, index, None if buckets is None else buckets.pivots)
+    if partial is None or buckets is None:
+        return kept, partial, []
+    ends = partial.ends if isinstance(partial, BucketedPartial) else None
+    return kept, partial, buckets.cut(partial.pairs, ends)
 
 
 def _tasks(

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from domain.vocab import SURFACES
 from offline.join.aggregate import aggregate_hits
+from offline.join.buckets import BucketedPartial, bucket_of
 from offline.join.contracts import FLAGS, PAIR_SCHEMA, SHARE, SURFACE_COUNT_SCHEMA, TS_TYPE, Partial
 from offline.join.idfilter import _idscan, _offset_width
 
@@ -68,11 +69,18 @@ def _codes(ids: pa.Array, rumors: pa.Array) -> np.ndarray:
 
 
 def aggregate_rows(
-    rows: pa.Table, tag_pos: np.ndarray, index: RumorCodes, *, native: bool = True
+    rows: pa.Table,
+    tag_pos: np.ndarray,
+    index: RumorCodes,
+    *,
+    native: bool = True,
+    pivots: np.ndarray | None = None,
 ) -> Partial:
     """Aggregates of ``rows`` (candidate columns: user_id, ts, action_code, surface_code; no null
     user ids) on the tagged items at ``tag_pos`` (each row's item position in the TagIndex), one
-    output row per (user, rumor), in no particular order. ``native`` False takes Arrow's path."""
+    output row per (user, rumor), in no particular order; with ``pivots`` (UserBuckets'), in
+    user-bucket order on the C path (the groups' numpy columns gathered in that order before
+    they become Arrow columns). ``native`` False takes Arrow's path."""
     row, rumor, score = _expanded(np.asarray(tag_pos, dtype=np.int64), index)
     users = rows["user_id"].combine_chunks()
     if _idscan is None or not native or users.null_count or not pa.types.is_string(users.type):
@@ -95,23 +103,32 @@ def aggregate_rows(
         b"" if data is None else data, row, rumor, score, ts, action, surface, SHARE,
         group_of, count, first_ts, last_ts, max_action, mask, first_share, last_share, max_score,
     )  # fmt: skip
-    opened = group_of[:groups]
-    mask = mask[:groups]
-    no_share = first_share[:groups] == _NO_SHARE_MIN
+    take: np.ndarray | slice = slice(0, groups)
+    ends = None
+    if pivots is not None:  # the groups in bucket order: numpy gathers
+        bucket = bucket_of(users, pivots, row[group_of[:groups]])
+        take = np.argsort(bucket, kind="stable")
+        ends = np.cumsum(np.bincount(bucket, minlength=len(pivots) + 1))
+    opened = group_of[take]
+    mask = mask[take]
+    no_share = first_share[take] == _NO_SHARE_MIN
     columns = {
         "user_id": users.take(pa.array(row[opened])),
         "rumor_id": index.rumors.take(pa.array(rumor[opened])),
-        "exposures": pa.array(count[:groups]),
-        "first_ts": _timestamps(first_ts[:groups]),
-        "last_ts": _timestamps(last_ts[:groups]),
-        "action_code": pa.array(max_action[:groups]),
+        "exposures": pa.array(count[take]),
+        "first_ts": _timestamps(first_ts[take]),
+        "last_ts": _timestamps(last_ts[take]),
+        "action_code": pa.array(max_action[take]),
         **{flag: pa.array((mask & (1 << i)) != 0) for i, flag in enumerate(FLAGS)},
-        "first_share_ts": _timestamps(first_share[:groups], no_share),
-        "last_share_ts": _timestamps(last_share[:groups], no_share),
-        "tag_score": pa.array(max_score[:groups]),
+        "first_share_ts": _timestamps(first_share[take], no_share),
+        "last_share_ts": _timestamps(last_share[take], no_share),
+        "tag_score": pa.array(max_score[take]),
     }
     pairs = pa.table(columns, schema=PAIR_SCHEMA)
-    return Partial(pairs, _surface_counts(rumor, surface[row], index))
+    surfaces = _surface_counts(rumor, surface[row], index)
+    if ends is None:
+        return Partial(pairs, surfaces)
+    return BucketedPartial(pairs, surfaces, ends)
 
 
 def _expanded(tag_pos: np.ndarray, index: RumorCodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -71,20 +71,25 @@ class TagIndex:
         return rows, at
 
 
-def join_candidates(candidates: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
+def join_candidates(
+    candidates: pa.Table, index: TagIndex, pivots: np.ndarray | None = None
+) -> tuple[int, Partial | None]:
     """Candidate rows (of many batches, so the lookup set is built once for all of them)
-    joined exactly to their rumors and aggregated; returns (rows kept, aggregates)."""
+    joined exactly to their rumors and aggregated; returns (rows kept, aggregates). With
+    ``pivots`` the aggregates come in user-bucket order (aggregate_rows)."""
     rows, at = index.lookup(candidates["item_id"])
     if not len(rows):
         return 0, None
     hits = candidates.take(pa.array(rows)) if len(rows) < candidates.num_rows else candidates
-    return len(rows), aggregate_rows(hits, at, index.codes)
+    return len(rows), aggregate_rows(hits, at, index.codes, pivots=pivots)
 
 
-def join_known(hits: pa.Table, index: TagIndex) -> tuple[int, Partial | None]:
+def join_known(
+    hits: pa.Table, index: TagIndex, pivots: np.ndarray | None = None
+) -> tuple[int, Partial | None]:
     """Rows already known to be on tagged items (``tag_pos``: the item's position in the
     index, from its dictionary entry) joined to their rumors and aggregated."""
     if not hits.num_rows:
         return 0, None
     at = hits["tag_pos"].combine_chunks().to_numpy()
-    return hits.num_rows, aggregate_rows(hits, at, index.codes)
+    return hits.num_rows, aggregate_rows(hits, at, index.codes, pivots=pivots)
