@@ -103,6 +103,9 @@ def main() -> int:
                    "this, old, this, ...) and report each pair's gains and their median, so a "
                    "drift of the machine's load does not decide the comparison")  # fmt: skip
     p.add_argument("--no-pinned", action="store_true", help="skip SearchTop and GroupWarnings")
+    p.add_argument("--gc-probe", action="store_true",
+                   help="log the server processes' collections of 20 ms or more "
+                   "(bench/gc_probe) and report those of 50 ms or more per half")  # fmt: skip
     args = p.parse_args()
     work = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="bench-serve-"))
     start = date.today() - timedelta(days=args.days)
@@ -137,7 +140,8 @@ def main() -> int:
                 *base,
                 ("member_filter", "1", ""),
             ]:
-                runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args, code)
+                logs = work / "logs" / f"{name}-{turn}"
+                runs[name] = serve_and_load(server.local_url, flag, mixes, texts, args, code, logs)
             if args.baseline:
                 this, old = _brief(runs["member_filter"]), _brief(runs["baseline"])
                 turns.append({"gains": _gains(runs, "baseline"), "this": this, "baseline": old})
@@ -197,33 +201,116 @@ def user_mixes(exposed: list[str], args: argparse.Namespace) -> dict[str, list[s
 
 def serve_and_load(
     redis_url: str, member_filter: str, mixes: dict[str, list[str]], texts: list[str],
-    args: argparse.Namespace, code: str = "",
+    args: argparse.Namespace, code: str = "", logs: Path | None = None,
 ) -> dict[str, object]:  # fmt: skip
     """Start ``debunk serve`` (``DEBUNK_MEMBER_FILTER`` = ``member_filter``; from the checkout
-    ``code`` when given, else this one), run the load against it, stop it."""
+    ``code`` when given, else this one), run the load against it, stop it. With ``logs`` (a
+    folder), the server's log and the collector probe's go there and are counted: store reads
+    given up, and with ``--gc-probe`` the long collections."""
     metrics_port = free_port_run(args.workers)
     port = free_port()
     while metrics_port <= port < metrics_port + args.workers:  # a port just freed comes back
         port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter}
-    if code:  # its own packages first: python -m runs from the checkout
-        env["PYTHONPATH"] = str(Path(code).resolve())
+    paths = [str(Path(code).resolve())] if code else []  # its own packages first
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
+        for old in ("server.log", "gc.log", "gc.log.loop", "gc.log.types", "stalls.log"):
+            (logs / old).unlink(missing_ok=True)
+        if args.gc_probe:
+            env["DEBUNK_GC_PROBE"] = str(logs / "gc.log")
+            paths.append(str(Path(__file__).parent / "gc_probe"))
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    log_file = open(logs / "server.log", "wb") if logs is not None else None  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "--log-level", "WARNING", "serve",
          "--port", str(port), "--feed-daily-cap", "1000000",
          "--workers", str(args.workers), "--metrics-port", str(metrics_port)],
-        env=env, cwd=Path(code).resolve() if code else None,
+        env=env, cwd=Path(code).resolve() if code else None, stderr=log_file,
     )  # fmt: skip
     store = redis.Redis.from_url(redis_url)
+    watch = None
     try:
         wait_for_workers(metrics_port, args.workers)  # each builds its library index first
+        if logs is not None and args.gc_probe:
+            watcher = Path(__file__).parent / "gc_probe" / "stall_watch.py"
+            watch = subprocess.Popen(
+                [sys.executable, str(watcher), redis_url, str(logs / "stalls.log")]
+            )
         store.execute_command("LATENCY", "RESET")
         got = asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
-        return {**got, "redis_latency_events": _latency_events(store)}
+        got = {**got, "redis_latency_events": _latency_events(store)}
     finally:
+        if watch is not None:
+            watch.kill()
+            watch.wait()
         store.close()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        if log_file is not None:
+            log_file.close()
+    if logs is not None:
+        got["store_reads_given_up"] = server_log_counts(logs / "server.log")
+        if args.gc_probe:
+            got["long_collections"] = long_collections(logs / "gc.log")
+            got["long_loop_turns"] = long_turns(logs / "gc.log.loop")
+            stalls = logs / "stalls.log"
+            lines = stalls.read_text().splitlines() if stalls.exists() else []
+            got["redis_or_machine_stalls"] = [line.split() for line in lines]
+    return got
+
+
+def server_log_counts(path: Path) -> dict[str, object]:
+    """The RPCs the server answered degraded because a store read was given up (its
+    ``<rpc> degraded: <error>`` warnings), by RPC and error, and the first and last time."""
+    counts: dict[str, int] = {}
+    times = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        msg = str(record.get("msg", ""))
+        if " degraded: " in msg:
+            counts[msg] = counts.get(msg, 0) + 1
+            times.append(record.get("ts", ""))
+    return {"by_message": counts, "first": min(times, default=""), "last": max(times, default="")}
+
+
+def long_turns(path: Path) -> dict[str, object]:
+    """The probe's event-loop turns of 100 ms or more: count, longest, and each (pid, time, ms)."""
+    turns = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[2] == "turn":
+                turns.append((int(parts[0]), float(parts[1]), float(parts[3])))
+    return {"count": len(turns), "max_ms": max((t[2] for t in turns), default=0.0),
+            "turns": turns}  # fmt: skip
+
+
+def long_collections(path: Path, min_ms: float = 50.0) -> dict[str, object]:
+    """The probe's collections of ``min_ms`` or more, per generation: count, longest, total ms,
+    the CPU ms of the thread that ran them, objects collected; and each such pass's (pid, time,
+    generation, ms)."""
+    passes = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            pid, ts, gen, ms, collected, cpu = line.split()
+            if float(ms) >= min_ms:
+                passes.append((int(pid), float(ts), int(gen), float(ms), int(collected),
+                               float(cpu)))  # fmt: skip
+    by_gen: dict[str, dict[str, float]] = {}
+    for _, _, gen, ms, collected, cpu in passes:
+        g = by_gen.setdefault(str(gen), {"count": 0, "max_ms": 0.0, "total_ms": 0.0,
+                                         "cpu_ms": 0.0, "collected": 0})  # fmt: skip
+        g["count"] += 1
+        g["max_ms"] = max(g["max_ms"], ms)
+        g["total_ms"] = round(g["total_ms"] + ms, 1)
+        g["cpu_ms"] = round(g["cpu_ms"] + cpu, 1)
+        g["collected"] += collected
+    return {"min_ms": min_ms, "by_generation": by_gen, "passes": [p[:4] for p in passes]}
 
 
 def _latency_events(store: redis.Redis) -> dict[str, dict[str, int]]:
@@ -245,7 +332,13 @@ def _brief(run: dict) -> dict[str, float]:
     out = {"empty_unary_per_s": run["empty_unary_per_s"]}
     for mix in ("exposed", "mix"):
         out[f"{mix}_rank_feed_over_empty"] = run[mix]["rank_feed_over_empty"]
+        out[f"{mix}_p99_over_empty_p99"] = run[mix]["p99_over_empty_p99"]
         out[f"{mix}_rank_feed_batch_users_per_s"] = run[mix]["rank_feed_batch_users_per_s"]
+    if "store_reads_given_up" in run:
+        out["store_reads_given_up"] = sum(run["store_reads_given_up"]["by_message"].values())
+    if "long_collections" in run:
+        out["collections_over_50_ms"] = len(run["long_collections"]["passes"])
+        out["loop_turns_over_100_ms"] = run["long_loop_turns"]["count"]
     return out
 
 
