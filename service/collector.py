@@ -7,7 +7,9 @@ garbage among the kept rows, so each time the cache has grown by ``step`` users 
 generations are collected (cheap: they are small) and everything alive is frozen
 (``gc.freeze``: moved where no pass walks it; still freed as usual when its count drops). What
 freezing gives up is the collection of reference cycles that were already in the old
-generation at that moment; freezes are bounded by the cache's size over ``step`` per version."""
+generation at that moment; freezes are bounded by the cache's size over ``step`` per version.
+Full passes are also spaced (``tune``): with the long-lived heap frozen, CPython's own brake on
+them no longer holds."""
 
 from __future__ import annotations
 
@@ -20,23 +22,25 @@ from collections.abc import Callable
 POLL_S = 1.0
 # Kept users between two freezes, as a share of the cache's bound.
 STEP_SHARE = 0.1
-# Middle-generation passes between two full ones when DEBUNK_GC_FULL_EVERY asks for spacing
-# (CPython's default: 10). A RankFeedBatch holds ~30,000 tracked objects (its users' exposure
-# states) across its awaits, so with 16 in flight they reach the old generation and, at the
-# default, set off a full pass every batch or two that walks them all. Cycles still die in
-# the young passes; only those reaching the old generation wait longer. Off by default: not
-# measured on the serving benchmark before it was due (decision 0060).
+# Middle-generation passes between two full ones (CPython's default: 10). Once the long-lived
+# heap is frozen, CPython's other brake on full passes (a quarter of the old generation's
+# survivors made since the last one) counts only the few unfrozen survivors, so at the default
+# a full pass came every ~0.2 s under RankFeedBatch load, walking the in-flight batches'
+# objects (20-60 ms each), and several at once while a snapshot loaded (100-180 ms each;
+# decision 0071). Full passes in the serving benchmark found nothing or next to nothing
+# (reference cycles are rare here and die in the young passes); the ones that reach the old
+# generation wait longer, at most this many middle passes.
 FULL_PASS_EVERY = 1000
 
 
 def configured_full_every() -> int:
-    """``DEBUNK_GC_FULL_EVERY`` (e.g. FULL_PASS_EVERY), or 0: leave CPython's threshold."""
-    return int(os.environ.get("DEBUNK_GC_FULL_EVERY", "0"))
+    """``DEBUNK_GC_FULL_EVERY`` (default FULL_PASS_EVERY; 0: leave CPython's threshold)."""
+    return int(os.environ.get("DEBUNK_GC_FULL_EVERY", str(FULL_PASS_EVERY)))
 
 
 def tune(full_every: int | None = None) -> None:
-    """Full passes at most every ``full_every`` middle-generation passes (server start; 0:
-    CPython's own threshold)."""
+    """Full passes at most every ``full_every`` middle-generation passes (server start;
+    default ``configured_full_every()``; 0: CPython's own threshold)."""
     every = configured_full_every() if full_every is None else full_every
     if every > 0:
         young, middle, _ = gc.get_threshold()
