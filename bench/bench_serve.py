@@ -21,6 +21,10 @@ time per call (all workers, from /proc) is reported beside each rate. RankFeedBa
 is the best of ``--batch-rounds`` rounds (outside load only ever slows a round down); every
 round is reported. Each latency is measured in ``--latency-rounds`` rounds and the round with
 the median p99 is reported, with every round's p99 beside it.
+Every half counts the reads its server gave up (``store_reads_given_up``, from the server's log,
+kept under ``DIR/logs``); ``--gc-probe`` also logs the servers' long collections and event-loop
+turns (``bench/gc_probe/sitecustomize.py`` on their PYTHONPATH) and Redis's unanswered stretches
+(``bench/gc_probe/stall_watch.py``), to tell a worker's stall from Redis's.
 
     make bench-serve
     .venv/bin/python bench/bench_serve.py --users 300000 --rumors 30000 --seconds 5 --workers 1
@@ -46,6 +50,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import serve_logs
 from bench.index_build import index_build
 from bench.serve_process import ServerCpu, free_port_run, set_policy, wait_for_workers
 from bench.serve_rounds import run_load
@@ -214,12 +219,7 @@ def serve_and_load(
     env = {**os.environ, "REDIS_URL": redis_url, "DEBUNK_MEMBER_FILTER": member_filter}
     paths = [str(Path(code).resolve())] if code else []  # its own packages first
     if logs is not None:
-        logs.mkdir(parents=True, exist_ok=True)
-        for old in ("server.log", "gc.log", "gc.log.loop", "gc.log.types", "stalls.log"):
-            (logs / old).unlink(missing_ok=True)
-        if args.gc_probe:
-            env["DEBUNK_GC_PROBE"] = str(logs / "gc.log")
-            paths.append(str(Path(__file__).parent / "gc_probe"))
+        paths += serve_logs.prepare(logs, env, args.gc_probe)
     if paths:
         env["PYTHONPATH"] = os.pathsep.join(paths)
     log_file = open(logs / "server.log", "wb") if logs is not None else None  # noqa: SIM115
@@ -234,10 +234,7 @@ def serve_and_load(
     try:
         wait_for_workers(metrics_port, args.workers)  # each builds its library index first
         if logs is not None and args.gc_probe:
-            watcher = Path(__file__).parent / "gc_probe" / "stall_watch.py"
-            watch = subprocess.Popen(
-                [sys.executable, str(watcher), redis_url, str(logs / "stalls.log")]
-            )
+            watch = serve_logs.watch_stalls(redis_url, logs)
         store.execute_command("LATENCY", "RESET")
         got = asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
         got = {**got, "redis_latency_events": _latency_events(store)}
@@ -251,66 +248,8 @@ def serve_and_load(
         if log_file is not None:
             log_file.close()
     if logs is not None:
-        got["store_reads_given_up"] = server_log_counts(logs / "server.log")
-        if args.gc_probe:
-            got["long_collections"] = long_collections(logs / "gc.log")
-            got["long_loop_turns"] = long_turns(logs / "gc.log.loop")
-            stalls = logs / "stalls.log"
-            lines = stalls.read_text().splitlines() if stalls.exists() else []
-            got["redis_or_machine_stalls"] = [line.split() for line in lines]
+        got.update(serve_logs.report(logs, args.gc_probe))
     return got
-
-
-def server_log_counts(path: Path) -> dict[str, object]:
-    """The RPCs the server answered degraded because a store read was given up (its
-    ``<rpc> degraded: <error>`` warnings), by RPC and error, and the first and last time."""
-    counts: dict[str, int] = {}
-    times = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        msg = str(record.get("msg", ""))
-        if " degraded: " in msg:
-            counts[msg] = counts.get(msg, 0) + 1
-            times.append(record.get("ts", ""))
-    return {"by_message": counts, "first": min(times, default=""), "last": max(times, default="")}
-
-
-def long_turns(path: Path) -> dict[str, object]:
-    """The probe's event-loop turns of 100 ms or more: count, longest, and each (pid, time, ms)."""
-    turns = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 4 and parts[2] == "turn":
-                turns.append((int(parts[0]), float(parts[1]), float(parts[3])))
-    return {"count": len(turns), "max_ms": max((t[2] for t in turns), default=0.0),
-            "turns": turns}  # fmt: skip
-
-
-def long_collections(path: Path, min_ms: float = 50.0) -> dict[str, object]:
-    """The probe's collections of ``min_ms`` or more, per generation: count, longest, total ms,
-    the CPU ms of the thread that ran them, objects collected; and each such pass's (pid, time,
-    generation, ms)."""
-    passes = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            pid, ts, gen, ms, collected, cpu = line.split()
-            if float(ms) >= min_ms:
-                passes.append((int(pid), float(ts), int(gen), float(ms), int(collected),
-                               float(cpu)))  # fmt: skip
-    by_gen: dict[str, dict[str, float]] = {}
-    for _, _, gen, ms, collected, cpu in passes:
-        g = by_gen.setdefault(str(gen), {"count": 0, "max_ms": 0.0, "total_ms": 0.0,
-                                         "cpu_ms": 0.0, "collected": 0})  # fmt: skip
-        g["count"] += 1
-        g["max_ms"] = max(g["max_ms"], ms)
-        g["total_ms"] = round(g["total_ms"] + ms, 1)
-        g["cpu_ms"] = round(g["cpu_ms"] + cpu, 1)
-        g["collected"] += collected
-    return {"min_ms": min_ms, "by_generation": by_gen, "passes": [p[:4] for p in passes]}
 
 
 def _latency_events(store: redis.Redis) -> dict[str, dict[str, int]]:
