@@ -247,7 +247,7 @@ def _scan(
             return Partial(PAIR_SCHEMA.empty_table(), surface_counts)
         if not buckets:
             return Partial(buckets.reduced(pool), surface_counts)
-        buckets.spill_all()  # the fold streams the groups: nothing stays held beside them
+        buckets.finish()  # the fold streams the groups: held pieces are read where they are
         return SpilledPartial(
             PAIR_SCHEMA.empty_table(), surface_counts, runs=buckets, limit=merge_limit or 0
         )
