@@ -96,13 +96,16 @@ def report(
     for phase, lo, hi in (("scan", started, scan_end), ("end", scan_end, ended)):
         used = cpu.at(hi) - cpu.at(lo)
         print(f"\n{phase}: {hi - lo:.3f} s wall, {used:.3f} s CPU ({used / (hi - lo):.2f} cores)")
-        table: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for thread, step, a, b, _ in spans:
+        table: dict[str, dict[str, list[float]]] = defaultdict(dict)
+        for thread, step, a, b, spent in spans:
             if lo <= a < hi:
-                table[step][thread] += b - a
-        print("  " + f"{'step':22s}" + "".join(f"{t[-12:]:>14s}" for t in threads))
+                wall_cpu = table[step].setdefault(thread, [0.0, 0.0])
+                wall_cpu[0] += b - a
+                wall_cpu[1] += spent
+        print("  " + f"{'step (wall / CPU s)':22s}" + "".join(f"{t[-12:]:>14s}" for t in threads))
         for step, by in sorted(table.items()):
-            print("  " + f"{step:22s}" + "".join(f"{by.get(t, 0.0):14.3f}" for t in threads))
+            cells = [by.get(t, [0.0, 0.0]) for t in threads]
+            print("  " + f"{step:22s}" + "".join(f"{w:7.3f}/{c:.3f}"[:14].rjust(14) for w, c in cells))
 
 
 def main() -> None:
@@ -140,6 +143,10 @@ def main() -> None:
     print(f"{args.layout} {args.rate}: wall {ended - started:.3f} s, process CPU {cpu:.3f} s "
           f"({cpu / (ended - started):.2f} cores busy)")  # fmt: skip
     sampler.stop.set()
+    screens = [s for s in spans if s[1] == "screen"]
+    if screens:
+        print(f"first screen starts at {min(s[2] for s in screens) - started:.3f} s, the last "
+              f"ends at {max(s[3] for s in screens) - started:.3f} s; {len(screens)} screens")
     report(spans, started, scan_end, ended, sampler)
 
 

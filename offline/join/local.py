@@ -183,7 +183,7 @@ def _scan(
     known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
 
-    def joined(done: Future[tuple[int, Partial | None, Pieces]]) -> None:
+    def joined(done: Future[tuple[int, Partial | None, Pieces]], last: bool = False) -> None:
         kept, partial, pieces = done.result()
         summary.rows_kept += kept
         if partial is None:
@@ -192,8 +192,11 @@ def _scan(
         if buckets is None:
             return
         buckets.put(pieces)
-        if limit is not None and buckets.held > limit:
-            buckets.spill_oldest(limit // 2)  # only what overflows: the rest stays held
+        if limit is not None and buckets.held > limit and not last:
+            # Only what overflows, down to half (the rest stays held). The scan's last partials
+            # (at most ``workers`` joins of ``join_rows`` rows) are kept over the limit: they
+            # are reduced next, and writing them would leave both cores waiting.
+            buckets.spill_oldest(limit // 2)
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal buffered, known, buffered_rows, buckets
@@ -241,7 +244,7 @@ def _scan(
                 screened(path, result, pool)
         flush(pool)
         while joins:
-            joined(joins.popleft())
+            joined(joins.popleft(), last=True)
         surface_counts = merge_surfaces(surfaces)
         if buckets is None:
             return Partial(PAIR_SCHEMA.empty_table(), surface_counts)
