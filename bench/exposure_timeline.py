@@ -105,7 +105,8 @@ def report(
         print("  " + f"{'step (wall / CPU s)':22s}" + "".join(f"{t[-12:]:>14s}" for t in threads))
         for step, by in sorted(table.items()):
             cells = [by.get(t, [0.0, 0.0]) for t in threads]
-            print("  " + f"{step:22s}" + "".join(f"{w:7.3f}/{c:.3f}"[:14].rjust(14) for w, c in cells))
+            row = "".join(f"{w:7.3f}/{c:.3f}"[:14].rjust(14) for w, c in cells)
+            print("  " + f"{step:22s}" + row)
 
 
 def main() -> None:
@@ -145,8 +146,10 @@ def main() -> None:
     sampler.stop.set()
     screens = [s for s in spans if s[1] == "screen"]
     if screens:
-        print(f"first screen starts at {min(s[2] for s in screens) - started:.3f} s, the last "
-              f"ends at {max(s[3] for s in screens) - started:.3f} s; {len(screens)} screens")
+        print(
+            f"first screen starts at {min(s[2] for s in screens) - started:.3f} s, the last "
+            f"ends at {max(s[3] for s in screens) - started:.3f} s; {len(screens)} screens"
+        )
     report(spans, started, scan_end, ended, sampler)
 
 
