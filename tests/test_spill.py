@@ -268,7 +268,7 @@ def test_a_scan_spills_only_what_overflows_and_writes_each_pair_row_once(
     _, files = unbounded.log_files(logs)
     summary = JoinSummary()
     want = unbounded.scan(files, prepare_tags(tags), summary).pairs
-    engine = LocalEngine(memory_mb=want.nbytes / (1 << 20), work_dir=work, batch_size=4096)
+    engine = LocalEngine(memory_mb=0.5 * want.nbytes / (1 << 20), work_dir=work, batch_size=4096)
     assert engine.scan_limit is not None and engine.scan_limit < want.nbytes
     partial = engine.scan(files, prepare_tags(tags), JoinSummary())
     assert isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets)

@@ -58,12 +58,13 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     else:
         starts = offsets[at].astype(np.int64)
         lengths = offsets[at + 1] - offsets[at]
-    for k in range(8):
-        has = lengths > k
-        if not has.any():
-            break
-        byte = data[starts[has] + k].astype(np.uint64)
-        out[has] |= byte << np.uint64(8 * (7 - k))
+    # One gather of 8 bytes an id (the data padded so no read runs past it), bytes past an id's
+    # end zeroed, read as big-endian words.
+    padded = np.concatenate([data, np.zeros(8, np.uint8)])
+    k = np.arange(8, dtype=np.int64)
+    window = padded[starts[:, None] + k]
+    window[k >= lengths[:, None]] = 0
+    out[:] = window.view(">u8").ravel()
     if users.null_count:
         null = ~users.is_valid().to_numpy(zero_copy_only=False)
         out[null if at is None else null[at]] = _NULL_PREFIX

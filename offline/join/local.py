@@ -194,11 +194,11 @@ def _scan(
         buckets.put(pieces)
         if limit is not None and buckets.held > limit and not last:
             # Only what overflows, down to half (the rest stays held). The scan's last partials
-            # (at most ``workers`` joins of ``join_rows`` rows) are kept over the limit: they
-            # are reduced next, and writing them would leave both cores waiting.
+            # (at most ``workers`` + 2 joins of ``join_rows`` rows) are kept over the limit:
+            # they are reduced next, and writing them would leave both cores waiting.
             buckets.spill_oldest(limit // 2)
 
-    def flush(pool: ThreadPoolExecutor) -> None:
+    def flush(pool: ThreadPoolExecutor, last: bool = False) -> None:
         nonlocal buffered, known, buffered_rows, buckets
         if buckets is None and (buffered or known):
             # Cut at the first candidates' users: a sample of the users every later pair has.
@@ -212,7 +212,7 @@ def _scan(
             joins.append(pool.submit(_cut, join_known, pa.concat_tables(known), index, buckets))
         buffered, known, buffered_rows = [], [], 0
         while len(joins) > workers:
-            joined(joins.popleft())
+            joined(joins.popleft(), last)
 
     def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
         nonlocal buffered_rows
@@ -242,7 +242,7 @@ def _scan(
             path, done = screens.popleft()
             for result in done.result():
                 screened(path, result, pool)
-        flush(pool)
+        flush(pool, last=True)
         while joins:
             joined(joins.popleft(), last=True)
         surface_counts = merge_surfaces(surfaces)
