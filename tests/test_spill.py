@@ -259,23 +259,26 @@ def test_a_scan_spills_only_what_overflows_and_writes_each_pair_row_once(
     world: tuple[Path, pa.Table], tmp_path: Path
 ) -> None:
     """Past the scan's share the oldest held pairs are spilled as they are, into their user
-    buckets, while the rest stay held (decision 0067): every row the join aggregated is written
-    once, none twice, and the state is the unbounded one."""
+    buckets, while the rest stay held (decision 0067) and are not written at the end either
+    (decision 0070): every row the join aggregated is on disk once or held, none written twice,
+    and the state is the unbounded one."""
     logs, tags = world
     work = tmp_path / "work"
     unbounded = LocalEngine(memory_mb=None, work_dir=work)
     _, files = unbounded.log_files(logs)
     summary = JoinSummary()
     want = unbounded.scan(files, prepare_tags(tags), summary).pairs
-    engine = LocalEngine(memory_mb=1.5 * want.nbytes / (1 << 20), work_dir=work, batch_size=4096)
+    engine = LocalEngine(memory_mb=0.5 * want.nbytes / (1 << 20), work_dir=work, batch_size=4096)
     assert engine.scan_limit is not None and engine.scan_limit < want.nbytes
     partial = engine.scan(files, prepare_tags(tags), JoinSummary())
     assert isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets)
     buckets = partial.runs
-    assert 0 < buckets.overflowed_rows < buckets.spilled_rows  # some overflowed mid-scan...
-    assert buckets.spilled_rows >= want.num_rows  # ...yet every row is on disk at the end,
-    assert buckets.spilled_rows < 2 * want.num_rows  # once: the partials repeat a few pairs
+    held = sum(t.num_rows for tables in buckets.tables for t in tables)
+    assert 0 < buckets.overflowed_rows == buckets.spilled_rows  # some overflowed mid-scan...
+    assert held > 0  # ...the rest stay held, unwritten,
+    assert want.num_rows <= buckets.spilled_rows + held < 2 * want.num_rows  # each row once
     got = pa.concat_tables(list(pair_chunks(partial)))
+    assert not any(buckets.tables) and buckets.held == 0  # let go as their groups were reduced
     partial.close()
     _no_spill_left(work)
     assert got.equals(want)
@@ -301,6 +304,33 @@ def test_a_bucket_over_the_limit_merges_through_sorted_runs(
     want = reduce_pairs(pa.concat_tables([*parts, parts[0]]))
     assert pa.concat_tables(chunks).equals(want)
     one.close()
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_held_and_spilled_buckets_merge_in_order_on_several_threads(
+    world: tuple[Path, pa.Table], tmp_path: Path, workers: int
+) -> None:
+    """Buckets partly spilled and partly held, reduced in small groups by several threads at
+    once (decision 0070): the chunks come in order, give the pairs of one reduce, and every
+    held piece is let go."""
+    logs, tags = world
+    engine = LocalEngine(memory_mb=None)
+    _, files = engine.log_files(logs)
+    parts = [engine.scan([f], prepare_tags(tags), JoinSummary()).pairs for f in files]
+    users = pa.chunked_array([p["user_id"] for p in parts])
+    buckets = UserBuckets.around(users, tmp_path / "b", count=16)
+    for pairs in parts:
+        buckets.add(pairs)
+    buckets.spill_oldest(buckets.held // 2)
+    buckets.finish()
+    assert buckets and buckets.held > 0  # some spilled, some held
+    limit = sum(p.nbytes for p in parts) // 3
+    chunks = list(buckets.merged(limit, workers=workers))
+    assert len(chunks) > workers
+    assert pa.concat_tables(chunks).equals(reduce_pairs(pa.concat_tables(parts)))
+    assert buckets.held == 0 and not any(buckets.tables)
+    buckets.close()
     assert not (tmp_path / "b").exists()
 
 

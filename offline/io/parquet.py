@@ -13,13 +13,24 @@ from offline.io.tempfiles import temp_path
 
 # pq.write_table's default row group length (pyarrow >= 15).
 ROW_GROUP_ROWS = 1 << 20
+# Columns written without a dictionary: nearly one value a row, so a dictionary only costs the
+# hashing of every value before the writer falls back to plain pages (decision 0070).
+_PLAIN_NAMES = frozenset({"user_id"})
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth a dictionary: all but user ids and timestamps (the exposure state's
+    2M rows write ~15% faster and ~6% smaller so)."""
+    return [
+        f.name for f in schema if f.name not in _PLAIN_NAMES and not pa.types.is_timestamp(f.type)
+    ]
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` beside ``path`` and rename it into place, so readers never see half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary_columns(table.schema))
     os.replace(tmp, path)
     return path
 
@@ -35,7 +46,9 @@ def write_parquet_chunks_atomic(
     tmp = temp_path(path)
     rows = 0
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(
+            tmp, schema, compression="zstd", use_dictionary=dictionary_columns(schema)
+        ) as writer:
             buffered: list[pa.Table] = []
             held = 0
             for chunk in chunks:

@@ -161,7 +161,7 @@ def reduce_pairs(pairs: pa.Table) -> pa.Table:
     user_rank, users = _ranks(pairs["user_id"])
     rumor_rank, rumors = _ranks(pairs["rumor_id"])
     key = user_rank * len(rumors) + rumor_rank
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # equal keys' rows in any order: every reduce is commutative
     key = key[order]
     starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
     run_key = key[starts]

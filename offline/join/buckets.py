@@ -58,12 +58,13 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     else:
         starts = offsets[at].astype(np.int64)
         lengths = offsets[at + 1] - offsets[at]
-    for k in range(8):
-        has = lengths > k
-        if not has.any():
-            break
-        byte = data[starts[has] + k].astype(np.uint64)
-        out[has] |= byte << np.uint64(8 * (7 - k))
+    # One gather of 8 bytes an id (the data padded so no read runs past it), bytes past an id's
+    # end zeroed, read as big-endian words.
+    padded = np.concatenate([data, np.zeros(8, np.uint8)])
+    k = np.arange(8, dtype=np.int64)
+    window = padded[starts[:, None] + k]
+    window[k >= lengths[:, None]] = 0
+    out[:] = window.view(">u8").ravel()
     if users.null_count:
         null = ~users.is_valid().to_numpy(zero_copy_only=False)
         out[null if at is None else null[at]] = _NULL_PREFIX
@@ -167,11 +168,10 @@ class UserBuckets:
                 self._write(b, self.tables[b].pop(0))
         self.overflowed_rows = self.spilled_rows
 
-    def spill_all(self) -> None:
-        """Spill every held piece and close the files (the end of a scan that spilled)."""
-        while self._partials:
-            for b in self._partials.popleft():
-                self._write(b, self.tables[b].pop(0))
+    def finish(self) -> None:
+        """The end of a scan that spilled: its files closed, the held pieces kept (read with
+        the spilled ones, each let go once its group is reduced: no write and read back)."""
+        self._partials.clear()
         self._close_writers()
 
     def _write(self, b: int, table: pa.Table) -> None:
@@ -221,31 +221,35 @@ class UserBuckets:
         out.append(range(start, len(sizes)))
         return out
 
-    def merged(self, limit: int) -> Iterator[pa.Table]:
-        """Every pair once, in (user_id, rumor_id) order, one reduced group at a time (the next
-        read and reduced on another thread meanwhile); a bucket over ``limit`` streams through
-        sorted runs of its own."""
+    def merged(self, limit: int, workers: int = 2) -> Iterator[pa.Table]:
+        """Every pair once, in (user_id, rumor_id) order, one reduced group at a time: groups
+        of up to ``limit / workers`` bytes, read and reduced on ``workers`` threads while the
+        caller writes the one before (so at most ``limit`` bytes of groups are being reduced);
+        a bucket over ``limit`` streams through sorted runs of its own."""
         self._close_writers()
         sizes = self.held_bytes + self.spilled_bytes
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            ahead: Future[pa.Table] | None = None
-            for group in self.groups(limit):
+        workers = max(1, workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            ahead: deque[Future[pa.Table]] = deque()
+            for group in self.groups(max(1, limit // workers)):
                 if len(group) == 1 and sizes[group[0]] > limit:
-                    if ahead is not None:
-                        yield ahead.result()
-                        ahead = None
+                    while ahead:
+                        yield ahead.popleft().result()
                     yield from self._oversized(group[0], limit)
                     continue
-                task = pool.submit(self._reduced, group)
-                if ahead is not None:
-                    yield ahead.result()
-                ahead = task
-            if ahead is not None:
-                yield ahead.result()
+                ahead.append(pool.submit(self._reduced, group))
+                if len(ahead) > workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     def _pieces(self, b: int) -> Iterator[pa.Table]:
-        """Bucket ``b``'s tables: the held ones, then the spilled ones batch by batch."""
-        yield from self.tables[b]
+        """Bucket ``b``'s tables: the held ones (let go here), then the spilled ones batch by
+        batch."""
+        held, self.tables[b] = self.tables[b], []
+        self.held_bytes[b] = 0
+        while held:
+            yield held.pop(0)
         path = self._files.get(b)
         if path is not None:
             with pa.OSFile(str(path)) as source:

@@ -183,7 +183,7 @@ def _scan(
     known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
 
-    def joined(done: Future[tuple[int, Partial | None, Pieces]]) -> None:
+    def joined(done: Future[tuple[int, Partial | None, Pieces]], last: bool = False) -> None:
         kept, partial, pieces = done.result()
         summary.rows_kept += kept
         if partial is None:
@@ -192,10 +192,13 @@ def _scan(
         if buckets is None:
             return
         buckets.put(pieces)
-        if limit is not None and buckets.held > limit:
-            buckets.spill_oldest(limit // 2)  # only what overflows: the rest stays held
+        if limit is not None and buckets.held > limit and not last:
+            # Only what overflows, down to half (the rest stays held). The scan's last partials
+            # (at most ``workers`` + 2 joins of ``join_rows`` rows) are kept over the limit:
+            # they are reduced next, and writing them would leave both cores waiting.
+            buckets.spill_oldest(limit // 2)
 
-    def flush(pool: ThreadPoolExecutor) -> None:
+    def flush(pool: ThreadPoolExecutor, last: bool = False) -> None:
         nonlocal buffered, known, buffered_rows, buckets
         if buckets is None and (buffered or known):
             # Cut at the first candidates' users: a sample of the users every later pair has.
@@ -209,7 +212,7 @@ def _scan(
             joins.append(pool.submit(_cut, join_known, pa.concat_tables(known), index, buckets))
         buffered, known, buffered_rows = [], [], 0
         while len(joins) > workers:
-            joined(joins.popleft())
+            joined(joins.popleft(), last)
 
     def screened(path: str, result: BatchResult, pool: ThreadPoolExecutor) -> None:
         nonlocal buffered_rows
@@ -239,15 +242,15 @@ def _scan(
             path, done = screens.popleft()
             for result in done.result():
                 screened(path, result, pool)
-        flush(pool)
+        flush(pool, last=True)
         while joins:
-            joined(joins.popleft())
+            joined(joins.popleft(), last=True)
         surface_counts = merge_surfaces(surfaces)
         if buckets is None:
             return Partial(PAIR_SCHEMA.empty_table(), surface_counts)
         if not buckets:
             return Partial(buckets.reduced(pool), surface_counts)
-        buckets.spill_all()  # the fold streams the groups: nothing stays held beside them
+        buckets.finish()  # the fold streams the groups: held pieces are read where they are
         return SpilledPartial(
             PAIR_SCHEMA.empty_table(), surface_counts, runs=buckets, limit=merge_limit or 0
         )

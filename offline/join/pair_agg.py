@@ -107,7 +107,8 @@ def aggregate_rows(
     ends = None
     if pivots is not None:  # the groups in bucket order: numpy gathers
         bucket = bucket_of(users, pivots, row[group_of[:groups]])
-        take = np.argsort(bucket, kind="stable")
+        bucket = bucket.astype(np.int16 if len(pivots) < 1 << 15 else np.int64)
+        take = np.argsort(bucket, kind="stable")  # a radix sort, on 16-bit keys
         ends = np.cumsum(np.bincount(bucket, minlength=len(pivots) + 1))
     opened = group_of[take]
     mask = mask[take]
