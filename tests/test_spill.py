@@ -349,3 +349,23 @@ def test_user_prefixes_keep_the_ids_byte_order() -> None:
     assert sliced[0] == np.iinfo(np.uint64).max and np.array_equal(sliced[1:], prefixes)
     at = rng.integers(0, len(ordered) + 1, 500)
     assert np.array_equal(user_prefixes(pa.array(["x", None, *ordered]).slice(1), at), sliced[at])
+
+
+def test_the_reports_exposed_pairs_read_a_spilled_scan_whole(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """A report window whose scan spills gets every pair (not the empty in-memory table)."""
+    from offline.report.outcomes import exposed_pairs
+
+    logs, tags = world
+    days = [t(day).date().isoformat() for day in range(1, DAYS + 1)]
+    window = (t(1).timestamp(), t(DAYS).timestamp() + 43_200)
+    work = tmp_path / "work"
+    tiny = LocalEngine(memory_mb=TINY_MB, work_dir=work, batch_size=4096)
+    got, summary = exposed_pairs(logs, tags, days, window, engine=tiny)
+    want, _ = exposed_pairs(logs, tags, days, window, engine=LocalEngine(memory_mb=None))
+    order = [("user_id", "ascending"), ("rumor_id", "ascending")]
+    assert want.num_rows > 10_000
+    assert summary.pairs == want.num_rows
+    assert got.sort_by(order).equals(want.sort_by(order))
+    _no_spill_left(work)

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from offline.io import logs as logfiles
-from offline.join.contracts import JoinSummary, prepare_tags
+from offline.join.contracts import PAIR_SCHEMA, JoinSummary, prepare_tags
+from offline.join.fold import SpilledPartial, pair_chunks
 from offline.join.local import LocalEngine
 
 TS = pa.timestamp("us", tz="UTC")
@@ -54,6 +55,7 @@ _AGG_SCHEMA = pa.schema(
 )
 _LABEL_SCHEMA = pa.schema([("user_id", pa.string()), ("arm", pa.string()), ("events", pa.int64())])
 _KEYS = ["user_id", "rumor_id"]
+_PAIR_COLUMNS = ["user_id", "rumor_id", "first_ts", "last_share_ts"]
 _COMPACT_ROWS = 2_000_000
 # What the event pass counts beside the pairs (the report's scope section).
 SCOPE_COUNTS = (
@@ -97,16 +99,32 @@ def exposed_pairs(
     days: list[str],
     window: tuple[float, float],
     on_batch: Callable[[int], None] | None = None,
+    engine: LocalEngine | None = None,
 ) -> tuple[pa.Table, JoinSummary]:
-    """(user_id, rumor_id, first_ts, last_share_ts) of pairs first exposed inside ``window``."""
+    """(user_id, rumor_id, first_ts, last_share_ts) of pairs first exposed inside ``window``.
+    A scan past its memory budget leaves its pairs on disk: they are read back group by group
+    (pair_chunks), each group filtered to the window before the next is read."""
     summary = JoinSummary(partitions=len(days))
-    partial = LocalEngine().scan(_files(logs, days), prepare_tags(tags), summary, on_batch=on_batch)
-    pairs = partial.pairs.select(["user_id", "rumor_id", "first_ts", "last_share_ts"])
+    engine = engine if engine is not None else LocalEngine()
+    partial = engine.scan(_files(logs, days), prepare_tags(tags), summary, on_batch=on_batch)
     lo, hi = (pa.scalar(_micros(t), pa.int64()).cast(TS) for t in window)
-    inside = pc.and_(pc.greater_equal(pairs["first_ts"], lo), pc.less(pairs["first_ts"], hi))
-    pairs = pairs.filter(inside)
+    try:
+        kept = [_inside(chunk, lo, hi) for chunk in pair_chunks(partial)]
+    finally:
+        if isinstance(partial, SpilledPartial):
+            partial.close()
+    empty = PAIR_SCHEMA.empty_table().select(_PAIR_COLUMNS)
+    pairs = pa.concat_tables(kept) if kept else empty
     summary.pairs = pairs.num_rows
     return pairs, summary
+
+
+def _inside(chunk: pa.Table, lo: pa.Scalar, hi: pa.Scalar) -> pa.Table:
+    """The pairs of ``chunk`` first exposed in [lo, hi), with the columns outcomes need."""
+    pairs = chunk.select(_PAIR_COLUMNS)
+    return pairs.filter(
+        pc.and_(pc.greater_equal(pairs["first_ts"], lo), pc.less(pairs["first_ts"], hi))
+    )
 
 
 def _event_scanner(events: Path, days: list[str]) -> ds.Scanner | None:
