@@ -97,6 +97,13 @@ class ScoreParams:
     claim_numbers: bool = True  # a bare search is a claim search for a rumor holding one of
     # its numbers (26万, 十分之一: decision 0066)
     claim_words: int = 2  # ... or holding this many of its other non-name words (0: never)
+    claim_counts: bool = False  # a count with its measure word (一箱) is one of its numbers
+    # (0066: True; 0069: only a digit, fraction, rank or percentage is)
+    claim_rare: int = 0  # a word counts only when at most this many rumors hold it (0: any)
+    claim_names: bool = True  # the rumor must also hold every name of the bare search (0069)
+    claim_generic: int = 0  # a word counts only when jieba's dictionary count is at most this
+    claim_specific: int = 2000  # ... and one word the rumor holds must be at most this (0069;
+    # 0: off): a search of common words (旅游 签证, 高考 成绩) names a topic, not a claim
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
