@@ -20,6 +20,13 @@ too): a short text holding a navigational or information-seeking word
 (``INFO``: 名单, 流程, 攻略, 排名, 在哪 …) is bare for a rumor unless the rumor holds one of its
 numbers (26万, 十分之一) or two of its other units that are no name and no word of the class
 (「萧山 死猪 饲料 养鸭场 曝光 视频」: 曝光, which jieba tags a noun, counts like any word).
+
+Decision 0069 narrowed what counts (``ScoreParams.claim_counts``, ``claim_names``,
+``claim_specific``): a count with its measure word (一箱, 一斤) is no claim number, only a digit,
+fraction, rank or percentage is; of the two words one must be uncommon in the language
+(``frequency``: 旅游 签证 or 高考 成绩 name a topic people look up, 火车盒饭 or 外星人 a claim);
+and the rumor must hold every name the search types (「伦敦 旅游 签证 材料」 is not about a
+Thailand-visa rumor).
 """
 
 from __future__ import annotations
@@ -184,9 +191,7 @@ def units(text: str, cls: str = "navigational") -> Units:
     typed = len(text.split()) > 1
     for piece in pieces(text, cls):
         tagged = [(w.strip(), t) for w, t in rjieba.tag(piece) if w.strip() and w not in skip]
-        cut = (
-            [(piece.strip(), [t for _, t in tagged])] if typed else [(w, [t]) for w, t in tagged]
-        )
+        cut = [(piece.strip(), [t for _, t in tagged])] if typed else [(w, [t]) for w, t in tagged]
         for unit, tags in cut:
             if not tags:
                 continue

@@ -36,7 +36,9 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   or (decision 0066) one holding its claim predicates: a number of it, or two of its other
   non-name units (``claim_numbers``, ``claim_words``; information-seeking words count as
   navigational ones for this, ``bare_words``; the part-of-speech test is kept for texts typed
-  without spaces only, ``bare_pos``).
+  without spaces only, ``bare_pos``); since decision 0069 a count with its measure word (一箱)
+  is no such number, one of the two words must be uncommon in the language, and the rumor must
+  hold the search's names (``claim_counts``, ``claim_specific``, ``claim_names``).
   Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
