@@ -258,7 +258,7 @@ class BareRule:
     names: bool = False  # the rumor must hold every name of the text too
     holding: Callable[[str], int] | None = None
     generic: int = 0  # a content unit counts when its general frequency is at most this
-    specific: int = 0  # ... or: one unit the rumor holds must be at most this (0: off)
+    specific: int = 0  # and one unit the rumor holds must be at most this (0: off)
 
     def states(self, claim: Units, rumor: int) -> bool:
         """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
