@@ -1,10 +1,14 @@
 """Compare candidate `search` thresholds of the one scorer on one judging round's rows alone.
 
-Run: ``python -m bench.round_thresholds --round 10 --search 0.6729 0.7807``. Every row of the
+Run: ``python -m bench.round_thresholds --round 10 --search 0.7807 0.6729``. Every row of the
 round, both halves, is scored by the matcher (the service's scorer) at each candidate `search`
 (posted text at ``Thresholds().high``), and by BM25 and TF-IDF at thresholds tuned on the tune
 halves of the other rounds only, so no threshold shown was chosen with the round's rows
-(docs/decisions/0069). Exits 0 with the reason when the CED folder is absent.
+(docs/decisions/0069). Prints the verdict of the re-pick rule: a candidate below the current
+value (the first ``--search``) is adopted only when it answers no more everyday + same_topic rows
+of the round with search p@1 >= 0.95 and r@1 >= 0.85 there; the fewest false answers win, a tie
+goes to the higher search recall, then to the current value. Exits 0 with the reason when the
+CED folder is absent.
 """
 
 from __future__ import annotations
@@ -43,6 +47,27 @@ def round_metrics(rows, names, score, per_family: dict[str, float], held: int) -
             acc["right"] += m["right"]
             acc["false"] += m["answered"] - m["right"]
     return out
+
+
+def verdict(candidates: list[tuple[float, dict]]) -> float:
+    """The `search` value the re-pick rule adopts from (value, round metrics), current first."""
+    current = candidates[0][0]
+
+    def passes(m: dict) -> bool:
+        s = m["search"]
+        return (
+            bool(s["answered"])
+            and s["right"] / s["answered"] >= 0.95
+            and (s["right"] / s["rows"] >= 0.85)
+        )
+
+    def key(item: tuple[float, dict]) -> tuple:
+        value, m = item
+        false = m["everyday"]["false"] + m["same_topic"]["false"]
+        return (false, -m["search"]["right"], value != current)
+
+    ok = [c for c in candidates if passes(c[1])]
+    return min(ok, key=key)[0] if ok else current
 
 
 def line(label: str, kind: str, m: dict) -> str:
@@ -90,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             and sc[i] >= t[r.family]
         ]
         print(f"{label} false answers: " + ("; ".join(answered) or "none"))
+    picked = verdict(list(zip(args.search, (m for _, m in results), strict=False)))
+    print(f"re-pick rule: search {picked:g} (current {args.search[0]:g})")
     return 0
 
 
