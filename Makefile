@@ -170,7 +170,8 @@ sweep-intent: $(STAMP)
 sweep-names: $(STAMP)
 	$(PY) -m bench.name_sweep $(BENCH_ARGS)
 
-# Tune-half counts of the navigational gate and the bare-search rule (docs/decisions/0062).
+# Tune-half counts of the navigational gate and the bare-search rule (docs/decisions/0062), its
+# claim predicates (0066) and their distinctiveness, names and counts tests (0069; --grid 0069).
 sweep-navigation: $(STAMP)
 	$(PY) -m bench.navigation_sweep $(BENCH_ARGS)
 

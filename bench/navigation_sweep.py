@@ -1,7 +1,9 @@
 """Measure, on the tune half of the judged search rows only, the navigational rules of
 docs/decisions/0062 (``ScoreParams.name_gate``, ``bare_scale``) and the claim predicates of
-0066 (``bare_words``, ``claim_numbers``, ``claim_words``): for each setting, the `search`
-threshold the documented rule picks, the tune rows answered there, and the tune rows read.
+0066 (``bare_words``, ``claim_numbers``, ``claim_words``) and 0069 (``claim_counts``,
+``claim_rare``, ``claim_names``): for each setting, the `search` threshold the documented rule
+picks, the tune rows answered there, and the tune rows read (``--show``: against the first
+setting of its grid).
 
 Run: ``python -m bench.navigation_sweep`` (``make sweep-navigation``); needs ``../shared/data/ced``
 like ``make eval-search`` (prints the reason and exits 0 without it). The test half is never
@@ -20,7 +22,7 @@ from bench import judged as judged_sets
 from bench.eval_search import DATA
 from bench.intent_sweep import counts, rule_threshold
 from bench.search_scoring import right_answers
-from bench.tune_half import load_tune_half
+from bench.tune_half import TuneHalf, load_tune_half
 from matching import Thresholds
 
 BARE_0062 = {
@@ -57,6 +59,29 @@ GRID: tuple[dict[str, float | str | bool], ...] = (
         for nums, least in ((True, 1), (True, 2), (True, 3), (False, 1), (False, 2), (False, 3))
     ),  # "untyped", True, 2: adopted (decision 0066)
 )
+ADOPTED_0066 = {"bare_words": "information", "bare_pos": "untyped", "claim_numbers": True,
+                "claim_words": 2, "claim_counts": True, "claim_rare": 0, "claim_names": False,
+                "claim_generic": 0, "claim_specific": 0}  # fmt: skip
+# decision 0069: a count with its measure word is no claim number; a content unit counts only
+# when few rumors hold it (a document-frequency cap); the rumor must hold the search's names
+GRID_0069: tuple[dict[str, float | str | bool], ...] = (
+    ADOPTED_0066,  # the base the others are read against
+    *(
+        {**ADOPTED_0066, "claim_counts": counts, "claim_rare": rare, "claim_names": names}
+        for counts in (True, False)
+        for names in (False, True)
+        for rare in (0, 2, 3, 5, 10, 20, 50)
+        if (counts, names, rare) != (True, False, 0)
+    ),
+    # distinctiveness by the language instead of the library: jieba's dictionary counts
+    *(
+        {**ADOPTED_0066, "claim_counts": False, "claim_names": names, mode: cap}
+        for names in (False, True)
+        for mode in ("claim_generic", "claim_specific")
+        for cap in (250, 500, 1000, 2000, 4000, 8000)
+    ),
+)
+GRIDS = {"0066": GRID, "0069": GRID_0069}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,14 +89,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--show", action="store_true", help="list the tune rows that change")
+    ap.add_argument("--grid", choices=sorted(GRIDS), action="append",
+                    help="which decision's grid (default: all)")  # fmt: skip
     args = ap.parse_args(argv)
     tune = load_tune_half(args.data, "navigation-sweep")
     if tune is None:
         return 0
+    print(f"tune half, {len(tune.rows)} rows; text family at high {Thresholds().high}")
+    for grid in args.grid or sorted(GRIDS):
+        print(f"grid of decision {grid}")
+        _sweep(tune, GRIDS[grid], args.show)
+    return 0
+
+
+def _sweep(tune: TuneHalf, grid: tuple[dict[str, float | str | bool], ...], show: bool) -> None:
+    """Print each setting's counts at its rule (and main's `search`), and with ``show`` the
+    tune rows that change against the grid's first setting."""
     rows, shipped = tune.rows, Thresholds()
-    print(f"tune half, {len(rows)} rows; text family at high {shipped.high}")
     base = None
-    for setting in GRID:
+    for setting in grid:
         names, score = tune.top1(**setting)
         right = right_answers(rows, names)
         rule = rule_threshold(rows, right, score)
@@ -83,13 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         answered = score >= th
         if base is None:
             base = answered, right
-        elif args.show:
+        elif show:
             for i, r in enumerate(rows):
                 was, now = base[0][i] and base[1][i], answered[i] and right[i]
                 neg = r.kind in judged_sets.NEGATIVE_KINDS
                 if (neg and answered[i]) or (not neg and was != now):
                     print(f"    {r.id} {r.query} {score[i]:.4f} {'+' if now else '-'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -45,10 +45,12 @@ class Thresholds:
     - a search query (SearchTop): ``score >= search`` is answered.
 
     All three were chosen on tune halves only (docs/decisions/0018, 0026, 0035, 0048, 0057, 0058,
-    0062): ``search`` is the lowest score whose answers to the search-style rows of ``make
-    eval-search`` reach precision 0.95 with at most 1 % of the everyday tune rows answered, in
-    whole rows (2 of 235 with round 7, the navigational gate and the bare-search rule: 0.7807,
-    just above the third highest everyday tune score; docs/decisions/0062);
+    0062, 0066, 0069): ``search`` is the lowest score whose answers to the search-style rows of
+    ``make eval-search`` reach precision 0.95 with at most 1 % of the everyday tune rows answered,
+    in whole rows; a pick below the current value is adopted only when a fresh round of judged
+    rows, committed before scoring, answers no more everyday + same_topic rows at it with search
+    p@1 >= 0.95 and r@1 >= 0.85 there (``bench.round_thresholds``). Round 9's pick 0.6729 failed
+    that on round 10 (6 false answers of 89 against 3), so 0.7807 stays (docs/decisions/0069);
     ``high`` the higher of the lowest score reaching 0.90 on its posted-text rows (at most 3 %
     of the same-topic rows answered) and the lowest reaching precision 0.99 on ``make
     eval-matching``'s repost quotes (a margin over the auto-tag target, 0.98; 0.9696, the
@@ -117,8 +119,13 @@ class Matcher:
         p = self.params
         flags = None
         if p.name_gate == "navigational" or p.bare_scale != 1.0:
-            holds = self.claim_text.holds if self.claim_text is not None else None
-            rule = BareRule(p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words, holds)
+            ct = self.claim_text
+            rule = BareRule(
+                p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words,
+                ct.holds if ct is not None else None, p.claim_counts, p.claim_rare,
+                p.claim_names, ct.rumors_holding if ct is not None else None,
+                p.claim_generic, p.claim_specific,
+            )  # fmt: skip
             flags = text_flags(texts, self.aliases, rule)
         return score_pairs(self.index, owner, grams, len(texts), p, flags)
 

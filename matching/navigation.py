@@ -20,6 +20,13 @@ too): a short text holding a navigational or information-seeking word
 (``INFO``: 名单, 流程, 攻略, 排名, 在哪 …) is bare for a rumor unless the rumor holds one of its
 numbers (26万, 十分之一) or two of its other units that are no name and no word of the class
 (「萧山 死猪 饲料 养鸭场 曝光 视频」: 曝光, which jieba tags a noun, counts like any word).
+
+Decision 0069 narrowed what counts (``ScoreParams.claim_counts``, ``claim_names``,
+``claim_specific``): a count with its measure word (一箱, 一斤) is no claim number, only a digit,
+fraction, rank or percentage is; of the two words one must be uncommon in the language
+(``frequency``: 旅游 签证 or 高考 成绩 name a topic people look up, 火车盒饭 or 外星人 a claim);
+and the rumor must hold every name the search types (「伦敦 旅游 签证 材料」 is not about a
+Thailand-visa rumor).
 """
 
 from __future__ import annotations
@@ -139,32 +146,72 @@ def bare(text: str, cls: str = "navigational", pos: str = "all") -> bool:
 NAME_TAGS = ("nr", "ns", "nt")  # jieba's person, place and organisation names
 
 
-def predicates(text: str, cls: str = "navigational") -> tuple[list[str], list[str]]:
-    """The units of a bare text that can state a claim when a rumor holds them (decision 0066):
-    its numbers and quantities (jieba's m, or a digit: 26万, 十分之一, 167), and its other units
-    of two characters or more that are no name and no word of the class. A unit is a piece the
-    user typed between spaces (恰恰瓜子 is one, though jieba cuts it in two), or, in a text
-    typed without spaces, a jieba word."""
-    numbers: list[str] = []
-    content: list[str] = []
+def claim_number(unit: str) -> bool:
+    """Whether a number-like unit states a claim's figure (decision 0069): it holds a digit
+    (26万, 167名, 1.2%), or is a fraction (十分之一), a rank (第一, 第三名) or a percentage
+    (百分之八十); a count with its measure word (一箱, 一斤, 三天) says how much of a thing is
+    asked about, not what a rumor claims."""
+    return (
+        any(c.isdigit() for c in unit)
+        or unit.startswith("第")
+        or any(m in unit for m in ("分之", "%", "百分"))
+    )
+
+
+@cache
+def frequency(word: str) -> int:
+    """How common ``word`` is in general Chinese: its count in jieba's dictionary (a large
+    general corpus), by ``rjieba.suggest_freq`` (a dictionary word's count plus one; a unit the
+    dictionary lacks, such as a typed compound 火车盒饭, gets the small count that would join
+    it). A unit common in the language (旅游, 传统, 成绩) names a topic, not a claim."""
+    return int(rjieba.suggest_freq(word))
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units of a bare text (``units``): claim numbers, counts with a measure word,
+    other content units, and names (jieba's person, place and organisation tags)."""
+
+    numbers: list[str]
+    quantities: list[str]
+    content: list[str]
+    names: list[str]
+
+
+def units(text: str, cls: str = "navigational") -> Units:
+    """The units of a bare text that can state a claim when a rumor holds them (decisions
+    0066, 0069): its numbers (jieba's m, or a digit: 26万, 十分之一, 167), split into claim
+    numbers and counts (``claim_number``), its names, and its other units of two characters or
+    more that are no word of the class. A unit is a piece the user typed between spaces
+    (恰恰瓜子 is one, though jieba cuts it in two), or, in a text typed without spaces, a
+    jieba word."""
+    found: tuple[list[str], list[str], list[str], list[str]] = ([], [], [], [])
+    numbers, counts, content, names = found
     skip = set(class_words(cls))
     typed = len(text.split()) > 1
     for piece in pieces(text, cls):
         tagged = [(w.strip(), t) for w, t in rjieba.tag(piece) if w.strip() and w not in skip]
-        units = (
-            [(piece.strip(), [t for _, t in tagged])] if typed else [(w, [t]) for w, t in tagged]
-        )
-        for unit, tags in units:
+        cut = [(piece.strip(), [t for _, t in tagged])] if typed else [(w, [t]) for w, t in tagged]
+        for unit, tags in cut:
             if not tags:
                 continue
             if any(c.isdigit() for c in unit) or (
                 tags[0].startswith("m") and all(t.startswith(("m", "q")) for t in tags)
             ):
                 if len(unit) > 1 or unit.isdigit():
-                    numbers.append(unit)
-            elif len(unit) > 1 and not all(t.startswith(NAME_TAGS) for t in tags):
+                    (numbers if claim_number(unit) else counts).append(unit)
+            elif all(t.startswith(NAME_TAGS) for t in tags):
+                names.append(unit)
+            elif len(unit) > 1:
                 content.append(unit)
-    return list(dict.fromkeys(numbers)), list(dict.fromkeys(content))
+    return Units(*(list(dict.fromkeys(f)) for f in found))
+
+
+def predicates(text: str, cls: str = "navigational") -> tuple[list[str], list[str]]:
+    """Decision 0066's claim predicates of a bare text: its numbers and counts together, and
+    its content units (see ``units``)."""
+    got = units(text, cls)
+    return [*got.numbers, *got.quantities], got.content
 
 
 def claimed(
@@ -184,31 +231,53 @@ class TextFlags:
     """What this module says of each text of a batch: it holds a navigational word jieba cuts
     (``split``), it is a bare navigational search (``bare``), and the (text, rumor) pairs whose
     rumor has an alias among the text's pieces (``exempt``, as ``text << 32 | rumor``);
-    ``claims`` gives a bare text's claim predicates and ``states`` tells, for one of them and a
-    rumor, whether the rumor holds them (decision 0066; checked only for the scored cells)."""
+    ``claims`` gives a bare text's units and ``states`` tells, for them and a rumor, whether
+    the rumor holds its claim predicates (decisions 0066, 0069; checked only for the scored
+    cells)."""
 
     split: np.ndarray
     bare: np.ndarray
     exempt: np.ndarray
-    claims: Mapping[int, tuple[list[str], list[str]]] = field(default_factory=dict)
-    states: Callable[[tuple[list[str], list[str]], int], bool] | None = None
+    claims: Mapping[int, Units] = field(default_factory=dict)
+    states: Callable[[Units, int], bool] | None = None
 
 
 @dataclass(frozen=True)
 class BareRule:
     """Which bare searches go unanswered (``ScoreParams``' bare_words, bare_pos,
-    claim_numbers, claim_words) and whether a rumor holds a word (``ClaimText.holds``)."""
+    claim_numbers, claim_words, claim_counts, claim_rare, claim_names), whether a rumor holds
+    a word (``ClaimText.holds``) and how many rumors do (``ClaimText.rumors_holding``)."""
 
     cls: str = "navigational"
     pos: str = "all"
     numbers: bool = False
     least: int = 0
     holds: Callable[[int, str], bool] | None = None
+    counts: bool = True  # a count with its measure word (一箱) is a number (0066)
+    rare: int = 0  # a content unit counts when at most this many rumors hold it (0: any)
+    names: bool = False  # the rumor must hold every name of the text too
+    holding: Callable[[str], int] | None = None
+    generic: int = 0  # a content unit counts when its general frequency is at most this
+    specific: int = 0  # and one unit the rumor holds must be at most this (0: off)
 
-    def states(self, claim: tuple[list[str], list[str]], rumor: int) -> bool:
-        """Whether ``rumor`` holds the claim predicates ``claim`` (see ``claimed``)."""
+    def states(self, claim: Units, rumor: int) -> bool:
+        """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
         assert self.holds is not None
-        return claimed(claim[0], claim[1], self.holds, rumor, self.numbers, self.least)
+        if self.names and not all(self.holds(rumor, n) for n in claim.names):
+            return False
+        nums = [*claim.numbers, *claim.quantities] if self.counts else claim.numbers
+        content = claim.content
+        if self.rare and self.holding is not None:
+            content = [w for w in content if self.holding(w) <= self.rare]
+        if self.generic:
+            content = [w for w in content if frequency(w) <= self.generic]
+        if claimed(nums, [], self.holds, rumor, self.numbers, 0):
+            return True
+        if self.specific and not any(
+            frequency(w) <= self.specific and self.holds(rumor, w) for w in content
+        ):
+            return False
+        return claimed([], content, self.holds, rumor, False, self.least)
 
 
 def flags(
@@ -223,7 +292,7 @@ def flags(
     asks = np.fromiter((any(w in t for w in split) for t in raw), bool, len(raw))
     is_bare = np.zeros(len(raw), dtype=bool)
     exempt: set[int] = set()
-    claims: dict[int, tuple[list[str], list[str]]] = {}
+    claims: dict[int, Units] = {}
     checks = rule.holds is not None and (rule.numbers or rule.least > 0)
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
@@ -234,6 +303,6 @@ def flags(
         for p in dict.fromkeys([text, *text.split(), *pieces(text, rule.cls)]):
             exempt.update((i << 32) | r for r in aliases.get(p, ()))
         if checks:
-            claims[i] = predicates(text, rule.cls)
+            claims[i] = units(text, rule.cls)
     exempts = np.array(sorted(exempt), dtype=np.int64)
     return TextFlags(asks, is_bare, exempts, claims, rule.states if checks else None)

@@ -36,7 +36,9 @@ not as the rarest one) and sizes in units of ``idf_max`` (the idf of a gram one 
   or (decision 0066) one holding its claim predicates: a number of it, or two of its other
   non-name units (``claim_numbers``, ``claim_words``; information-seeking words count as
   navigational ones for this, ``bare_words``; the part-of-speech test is kept for texts typed
-  without spaces only, ``bare_pos``).
+  without spaces only, ``bare_pos``); since decision 0069 a count with its measure word (一箱)
+  is no such number, one of the two words must be uncommon in the language, and the rumor must
+  hold the search's names (``claim_counts``, ``claim_specific``, ``claim_names``).
   Keywords and
   aliases are grams of D like any other: evidence inside the same sums, never a separate path
   to a fixed score.
@@ -97,6 +99,13 @@ class ScoreParams:
     claim_numbers: bool = True  # a bare search is a claim search for a rumor holding one of
     # its numbers (26万, 十分之一: decision 0066)
     claim_words: int = 2  # ... or holding this many of its other non-name words (0: never)
+    claim_counts: bool = False  # a count with its measure word (一箱) is one of its numbers
+    # (0066: True; 0069: only a digit, fraction, rank or percentage is)
+    claim_rare: int = 0  # a word counts only when at most this many rumors hold it (0: any)
+    claim_names: bool = True  # the rumor must also hold every name of the bare search (0069)
+    claim_generic: int = 0  # a word counts only when jieba's dictionary count is at most this
+    claim_specific: int = 2000  # ... and one word the rumor holds must be at most this (0069;
+    # 0: off): a search of common words (旅游 签证, 高考 成绩) names a topic, not a claim
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25

@@ -11,10 +11,10 @@ from matching import LibraryEntry, Matcher, ScoreParams
 from matching.grams import batch_grams
 from matching.places import document_masks, names, text_masks, unmet
 
-# the place charge alone: the unmet-name charge (decision 0058) also sees 「英国」 as a name the
-# Thailand-visa rumor lacks, so it is off on both sides here
-NO_PLACES = ScoreParams(name_weight=0.0)  # the place charge is off when shipped (decision 0057)
-PLACES = ScoreParams(place_weight=1.0, name_weight=0.0)
+# the place charge alone: the unmet-name charge (decision 0058) and the bare rule's names test
+# (0069) also see 「英国」 as a name the Thailand-visa rumor lacks, so they are off on both sides
+NO_PLACES = ScoreParams(name_weight=0.0, claim_names=False)  # the place charge is off (0057)
+PLACES = ScoreParams(place_weight=1.0, name_weight=0.0, claim_names=False)
 VISA = LibraryEntry(
     "v1",
     "泰国签证最新动态：明年起泰国严格区分旅游团体签证和个人签证，个人签证须本人递交材料",
