@@ -22,7 +22,9 @@ is the best of ``--batch-rounds`` rounds (outside load only ever slows a round d
 round is reported. Each latency is measured in ``--latency-rounds`` rounds and the round with
 the median p99 is reported, with every round's p99 beside it.
 Every half counts the reads its server gave up (``store_reads_given_up``, from the server's log,
-kept under ``DIR/logs``); ``--gc-probe`` also logs the servers' long collections and event-loop
+kept under ``DIR/logs``) and what Redis did meanwhile (``redis_side``: its commands, writes and
+AOF growth, ``LATENCY HISTORY``, its main thread's CPU run and runnable-but-waiting time, context
+switches, and the cores' steal, iowait and idle, ``bench/redis_side.py``); ``--gc-probe`` also logs the servers' long collections and event-loop
 turns (``bench/gc_probe/sitecustomize.py`` on their PYTHONPATH) and Redis's unanswered stretches
 (``bench/gc_probe/stall_watch.py``), to tell a worker's stall from Redis's.
 
@@ -52,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import serve_logs
 from bench.index_build import index_build
+from bench.redis_side import RedisSide
 from bench.serve_process import ServerCpu, free_port_run, set_policy, wait_for_workers
 from bench.serve_rounds import run_load
 from feature_store.connection import RedisSettings
@@ -60,7 +63,7 @@ from offline.nightly.job import run_nightly
 from offline.synth.world import synthesize
 
 # Redis records an event (LATENCY LATEST) for any stall of its own at least this long.
-REDIS_LATENCY_MS = 50
+REDIS_LATENCY_MS = 20
 
 
 def main() -> int:
@@ -236,8 +239,9 @@ def serve_and_load(
         if logs is not None and args.gc_probe:
             watch = serve_logs.watch_stalls(redis_url, logs)
         store.execute_command("LATENCY", "RESET")
+        side = RedisSide(store)
         got = asyncio.run(run_load(f"127.0.0.1:{port}", mixes, texts, args, ServerCpu(proc.pid)))
-        got = {**got, "redis_latency_events": _latency_events(store)}
+        got = {**got, "redis_latency_events": _latency_events(store), "redis_side": side.report()}
     finally:
         if watch is not None:
             watch.kill()
@@ -275,6 +279,12 @@ def _brief(run: dict) -> dict[str, float]:
         out[f"{mix}_rank_feed_batch_users_per_s"] = run[mix]["rank_feed_batch_users_per_s"]
     if "store_reads_given_up" in run:
         out["store_reads_given_up"] = sum(run["store_reads_given_up"]["by_message"].values())
+    side = run.get("redis_side", {}).get("os", {})
+    if side:
+        out["redis_ran_ms"], out["redis_waited_ms"] = side["ran_ms"], side["waited_ms"]
+    if "redis_or_machine_stalls" in run:
+        pings = [w for w in run["redis_or_machine_stalls"] if w[1] == "ping"]
+        out["redis_pings_over_50_ms"] = len(pings)
     if "long_collections" in run:
         out["collections_over_50_ms"] = len(run["long_collections"]["passes"])
         out["loop_turns_over_100_ms"] = run["long_loop_turns"]["count"]
