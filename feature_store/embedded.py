@@ -319,7 +319,11 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches us, and we shut the server down cleanly
+            # Its own process group, so Ctrl-C reaches us and we shut it down cleanly; but our
+            # session, so the kernel schedules it in our autogroup: alone in a session of its
+            # own it waited 0.1-2.8 s at a time for a core while our workers held both
+            # (docs/decisions/0074-store-in-the-service-session.md).
+            process_group=0,
             umask=0o077,  # files it creates are its owner's only
             preexec_fn=_child_setup,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def test_starts_answers_and_stops(tmp_path: Path) -> None:
     assert server._proc is not None and server._proc.poll() is not None
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+
+
+def test_runs_in_the_owners_session_and_a_process_group_of_its_own(tmp_path: Path) -> None:
+    """Our session (so our autogroup: in a session of its own it waited for a core for up to
+    seconds while the service held both, 0074), but not our process group (Ctrl-C is ours to
+    handle, then we stop it cleanly)."""
+    with EmbeddedRedis(tmp_path) as server:
+        pid = int(redis.Redis.from_url(server.url).info("server")["process_id"])
+        assert os.getsid(pid) == os.getsid(0)
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+        group = Path(f"/proc/{pid}/autogroup")
+        if group.exists():
+            assert group.read_text() == Path("/proc/self/autogroup").read_text()
 
 
 def test_data_survives_a_restart_in_the_same_folder(tmp_path: Path) -> None:
