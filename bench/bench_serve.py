@@ -24,8 +24,9 @@ the median p99 is reported, with every round's p99 beside it.
 Every half counts the reads its server gave up (``store_reads_given_up``, from the server's log,
 kept under ``DIR/logs``) and what Redis did meanwhile (``redis_side``: its commands, writes and
 AOF growth, ``LATENCY HISTORY``, its main thread's CPU run and runnable-but-waiting time, context
-switches, and the cores' steal, iowait and idle, ``bench/redis_side.py``); ``--gc-probe`` also logs the servers' long collections and event-loop
-turns (``bench/gc_probe/sitecustomize.py`` on their PYTHONPATH) and Redis's unanswered stretches
+switches, and the cores' steal, iowait and idle, ``bench/redis_side.py``); ``--gc-probe`` also
+logs the servers' long collections and event-loop turns (``bench/gc_probe/sitecustomize.py``
+on their PYTHONPATH) and Redis's unanswered stretches with where its main thread was meanwhile
 (``bench/gc_probe/stall_watch.py``), to tell a worker's stall from Redis's.
 
     make bench-serve

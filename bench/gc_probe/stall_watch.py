@@ -5,7 +5,8 @@ cores were held elsewhere, or the machine stalled). A slow ping with no late wak
 is Redis's own. Each slow ping's line also says where Redis's main thread was meanwhile, from
 /proc (``os_side``): ms it ran, ms it waited runnable for a core, its voluntary (it slept: a
 disk wait, a page fault) and involuntary (preempted) switches, its major faults, its moves
-between cores and the core it last ran on, and each core's ms stolen by the hypervisor, in iowait and idle over the ping.
+between cores and the core it last ran on; and each core's ms in user and system code, stolen
+by the hypervisor, in iowait and idle over the ping.
 ``python stall_watch.py REDIS_URL LOG``; runs until killed. Bench only."""
 
 from __future__ import annotations
