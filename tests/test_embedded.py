@@ -1,4 +1,5 @@
-"""The embedded redis-server: starts, answers, is shared, saves its data, and always stops."""
+"""The embedded redis-server: starts, answers, is shared, saves its data, is scheduled with its
+owner, and always stops."""
 
 from __future__ import annotations
 
