@@ -351,6 +351,22 @@ def test_user_prefixes_keep_the_ids_byte_order() -> None:
     assert np.array_equal(user_prefixes(pa.array(["x", None, *ordered]).slice(1), at), sliced[at])
 
 
+def test_user_prefixes_in_c_equal_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C pass gives numpy's gathers' prefixes, of slices and of rows ``at`` too."""
+    import offline.join.buckets as buckets
+    from tests.fixtures.ids import ADVERSARIAL, noise
+
+    if buckets._pairsort is None:
+        pytest.skip("offline.join._pairsort is not built")
+    ids = pa.array(["x", None, *ADVERSARIAL, *noise(800, 5), ""], pa.string()).slice(1)
+    at = np.random.default_rng(3).integers(0, len(ids), 300)
+    native = [user_prefixes(ids), user_prefixes(ids, at), user_prefixes(ids.slice(0, 0))]
+    monkeypatch.setattr(buckets, "_pairsort", None)
+    gathered = [user_prefixes(ids), user_prefixes(ids, at), user_prefixes(ids.slice(0, 0))]
+    assert all(np.array_equal(a, b) for a, b in zip(native, gathered, strict=True))
+    assert native[0][0] == np.iinfo(np.uint64).max  # the null
+
+
 def test_the_reports_exposed_pairs_read_a_spilled_scan_whole(
     world: tuple[Path, pa.Table], tmp_path: Path
 ) -> None:

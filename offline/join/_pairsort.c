@@ -8,7 +8,8 @@
  * skipped, so the ids of one user range cost a few passes. Ids longer than 16 bytes that share
  * their first 16 are put in order by a comparison sort of that run alone. numpy's path hashes
  * and sorts the distinct ids, sorts an int64 key and gathers each column (about 5x the time).
- * Both steps run without the GIL.
+ * Both steps run without the GIL, as does the third: the ids' 8-byte prefixes a scan cuts its
+ * pairs into user buckets by (offline/join/buckets.py).
  *
  * Built as an optional extension: when it is missing, reduce_pairs takes numpy's path, and the
  * tests check that both give the same pairs.
@@ -181,6 +182,57 @@ static PyObject *pair_order(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(runs);
 }
 
+PyDoc_STRVAR(prefixes_doc,
+             "prefixes(offsets, first, n, data, rows, out) -> None\n\n"
+             "Write into ``out`` (uint64) each id's first 8 bytes as a big-endian word, zero-padded\n"
+             "(so the words are in the ids' byte order): of the string array's n values from value\n"
+             "``first`` (int32 ``offsets``, value bytes ``data``), or of those at ``rows`` (int64,\n"
+             "or None for every value in turn). Nulls are left to the caller.");
+
+static PyObject *prefixes(PyObject *self, PyObject *args) {
+    Py_buffer offsets, data, out, rows = {0};
+    PyObject *rows_obj;
+    Py_ssize_t first, n;
+    const char *error = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nny*Ow*", &offsets, &first, &n, &data, &rows_obj, &out))
+        return NULL;
+    if (rows_obj != Py_None && PyObject_GetBuffer(rows_obj, &rows, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&offsets);
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    Py_ssize_t m = rows.buf != NULL ? rows.len / 8 : n;
+    if (first < 0 || n < 0 || offsets.len < (first + n + 1) * 4 || out.len < m * 8 ||
+        (rows.buf != NULL && rows.len != m * 8))
+        error = "prefixes: bad buffer sizes";
+    if (!error) {
+        const int32_t *o = (const int32_t *)offsets.buf + first;
+        const int64_t *at = rows.buf;
+        const uint8_t *bytes = data.buf;
+        uint64_t *dst = out.buf;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < m; i++) {
+            int64_t r = at != NULL ? at[i] : i;
+            if (r < 0 || r >= n) { error = "prefixes: row out of range"; break; }
+            int64_t s = o[r], len = o[r + 1] - s;
+            if (s < 0 || len < 0 || o[r + 1] > data.len) { error = "prefixes: bad offsets"; break; }
+            dst[i] = load_be(bytes + s, len);
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&out);
+    if (rows.buf != NULL) PyBuffer_Release(&rows);
+    if (error) {
+        PyErr_SetString(PyExc_ValueError, error);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 enum { SUM_I64, MIN_I64, MAX_I64, MAX_I8, ANY_BIT, MAX_F32 };
 
 static inline int bit(const uint8_t *bits, int64_t i) { return (bits[i >> 3] >> (i & 7)) & 1; }
@@ -277,11 +329,12 @@ static PyObject *reduce_runs(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"pair_order", pair_order, METH_VARARGS, pair_order_doc},
     {"reduce_runs", reduce_runs, METH_VARARGS, reduce_runs_doc},
+    {"prefixes", prefixes, METH_VARARGS, prefixes_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_pairsort", "The pair reduce's order and run reduces.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_pairsort", "The pair reduce's order and run reduces, and the ids' 8-byte prefixes.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__pairsort(void) { return PyModule_Create(&module); }

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from offline.join.aggregate import reduce_pairs
+from offline.join.aggregate import _pairsort, reduce_pairs
 from offline.join.contracts import PAIR_SCHEMA, Partial
 from offline.join.spill import SpillRuns
 
@@ -49,6 +49,26 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     if n == 0:
         return out
     _, offsets_buf, data_buf = users.buffers()
+    if _pairsort is not None:  # one C pass
+        rows = None if at is None else np.ascontiguousarray(at, dtype=np.int64)
+        data_bytes = b"" if data_buf is None else data_buf
+        _pairsort.prefixes(offsets_buf, users.offset, len(users), data_bytes, rows, out)
+    else:
+        _gathered_prefixes(offsets_buf, data_buf, users, at, out)
+    if users.null_count:
+        null = ~users.is_valid().to_numpy(zero_copy_only=False)
+        out[null if at is None else null[at]] = _NULL_PREFIX
+    return out
+
+
+def _gathered_prefixes(
+    offsets_buf: pa.Buffer,
+    data_buf: pa.Buffer | None,
+    users: pa.Array,
+    at: np.ndarray | None,
+    out: np.ndarray,
+) -> None:
+    """user_prefixes without the C extension: numpy gathers into ``out``."""
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[
         users.offset : users.offset + len(users) + 1
     ]
@@ -65,10 +85,6 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     window = padded[starts[:, None] + k]
     window[k >= lengths[:, None]] = 0
     out[:] = window.view(">u8").ravel()
-    if users.null_count:
-        null = ~users.is_valid().to_numpy(zero_copy_only=False)
-        out[null if at is None else null[at]] = _NULL_PREFIX
-    return out
 
 
 def bucket_of(
