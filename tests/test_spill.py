@@ -111,6 +111,35 @@ def test_a_tiny_budget_spills_and_the_join_file_is_byte_identical(
     _no_spill_left(work)
 
 
+def test_a_scan_that_never_spilled_streams_its_buckets_into_the_same_file(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """write_exposures hands an unspilled scan's buckets over unreduced (scan_state): they are
+    reduced in several groups, nothing is written to disk, and the file is the eager one's,
+    under the default budget and unbounded alike."""
+    logs, tags = world
+    unbounded, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    want = write_parquet_atomic(unbounded, tmp_path / "want.parquet").read_bytes()
+    for name, engine in (
+        ("default", LocalEngine(work_dir=tmp_path / "work", batch_size=4096)),
+        ("unbounded", LocalEngine(memory_mb=None, work_dir=tmp_path / "work", batch_size=4096)),
+    ):
+        _, files = engine.log_files(logs)
+        with engine.scan_state(files, prepare_tags(tags), JoinSummary()) as state:
+            (partial,) = state.spilled
+            assert isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets)
+            assert not partial.runs and partial.runs.held  # nothing spilled, every pair held
+            limit = partial.limit
+            size = min(limit // 2, partial.runs.group_bytes or limit)
+            assert len(partial.runs.groups(size)) >= 4, name  # streamed in several groups
+            chunks = list(state.chunks())
+        assert pa.concat_tables(chunks).equals(unbounded), name
+        summary = write_exposures(logs, tags, tmp_path / f"{name}.parquet", engine=engine)
+        assert summary.pairs == unbounded.num_rows
+        assert (tmp_path / f"{name}.parquet").read_bytes() == want, name
+        _no_spill_left(tmp_path / "work")
+
+
 def test_the_nightly_state_under_a_tiny_budget_is_byte_identical(
     world: tuple[Path, pa.Table], tmp_path: Path
 ) -> None:
