@@ -11,6 +11,13 @@ setup(
             optional=True,
             extra_compile_args=["-O3"],
         ),
+        # Optional: without it reduce_pairs sorts and reduces with numpy (the same pairs).
+        Extension(
+            "offline.join._pairsort",
+            ["offline/join/_pairsort.c"],
+            optional=True,
+            extra_compile_args=["-O3"],
+        ),
         # Optional: without it the local join decodes every row group with pyarrow (same rows).
         Extension(
             "offline.join._pqdecode",

@@ -111,6 +111,35 @@ def test_a_tiny_budget_spills_and_the_join_file_is_byte_identical(
     _no_spill_left(work)
 
 
+def test_a_scan_that_never_spilled_streams_its_buckets_into_the_same_file(
+    world: tuple[Path, pa.Table], tmp_path: Path
+) -> None:
+    """write_exposures hands an unspilled scan's buckets over unreduced (scan_state): they are
+    reduced in several groups, nothing is written to disk, and the file is the eager one's,
+    under the default budget and unbounded alike."""
+    logs, tags = world
+    unbounded, _ = join_exposures(logs, tags, engine=LocalEngine(memory_mb=None))
+    want = write_parquet_atomic(unbounded, tmp_path / "want.parquet").read_bytes()
+    for name, engine in (
+        ("default", LocalEngine(work_dir=tmp_path / "work", batch_size=4096)),
+        ("unbounded", LocalEngine(memory_mb=None, work_dir=tmp_path / "work", batch_size=4096)),
+    ):
+        _, files = engine.log_files(logs)
+        with engine.scan_state(files, prepare_tags(tags), JoinSummary()) as state:
+            (partial,) = state.spilled
+            assert isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets)
+            assert not partial.runs and partial.runs.held  # nothing spilled, every pair held
+            limit = partial.limit
+            size = min(limit // 2, partial.runs.group_bytes or limit)
+            assert len(partial.runs.groups(size)) >= 4, name  # streamed in several groups
+            chunks = list(state.chunks())
+        assert pa.concat_tables(chunks).equals(unbounded), name
+        summary = write_exposures(logs, tags, tmp_path / f"{name}.parquet", engine=engine)
+        assert summary.pairs == unbounded.num_rows
+        assert (tmp_path / f"{name}.parquet").read_bytes() == want, name
+        _no_spill_left(tmp_path / "work")
+
+
 def test_the_nightly_state_under_a_tiny_budget_is_byte_identical(
     world: tuple[Path, pa.Table], tmp_path: Path
 ) -> None:
@@ -349,6 +378,22 @@ def test_user_prefixes_keep_the_ids_byte_order() -> None:
     assert sliced[0] == np.iinfo(np.uint64).max and np.array_equal(sliced[1:], prefixes)
     at = rng.integers(0, len(ordered) + 1, 500)
     assert np.array_equal(user_prefixes(pa.array(["x", None, *ordered]).slice(1), at), sliced[at])
+
+
+def test_user_prefixes_in_c_equal_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C pass gives numpy's gathers' prefixes, of slices and of rows ``at`` too."""
+    import offline.join.buckets as buckets
+    from tests.fixtures.ids import ADVERSARIAL, noise
+
+    if buckets._pairsort is None:
+        pytest.skip("offline.join._pairsort is not built")
+    ids = pa.array(["x", None, *ADVERSARIAL, *noise(800, 5), ""], pa.string()).slice(1)
+    at = np.random.default_rng(3).integers(0, len(ids), 300)
+    native = [user_prefixes(ids), user_prefixes(ids, at), user_prefixes(ids.slice(0, 0))]
+    monkeypatch.setattr(buckets, "_pairsort", None)
+    gathered = [user_prefixes(ids), user_prefixes(ids, at), user_prefixes(ids.slice(0, 0))]
+    assert all(np.array_equal(a, b) for a, b in zip(native, gathered, strict=True))
+    assert native[0][0] == np.iinfo(np.uint64).max  # the null
 
 
 def test_the_reports_exposed_pairs_read_a_spilled_scan_whole(

@@ -25,11 +25,28 @@ from offline.join.contracts import (
     Partial,
 )
 
+try:
+    from offline.join import _pairsort
+except ImportError:  # built without a C compiler: numpy sorts and reduces (the same pairs)
+    _pairsort = None
+
 SORT_KEYS = [("user_id", "ascending"), ("rumor_id", "ascending")]
 # Below this many rows one sort is about as fast as splitting in two.
 _PARALLEL_SORT_ROWS = 200_000
 # Below this many pair rows one merge is about as fast as two halves at once.
 _PARALLEL_MERGE_ROWS = 200_000
+# _pairsort.reduce_runs' kind of each (PAIR_MERGE reduce, Arrow storage type), and the numpy
+# type of its output.
+_NATIVE_KINDS = {
+    ("sum", pa.int64()): (0, np.int64),
+    ("min", pa.int64()): (1, np.int64),
+    ("max", pa.int64()): (2, np.int64),
+    ("max", pa.int8()): (3, np.int8),
+    ("any", pa.bool_()): (4, np.uint8),
+    ("max", pa.float32()): (5, np.float32),
+}
+# The rumor ranks _pairsort.pair_order takes: below 2**27.
+_NATIVE_RANKS = 1 << 27
 
 
 def aggregate_hits(hits: pa.Table) -> Partial:
@@ -144,9 +161,10 @@ def merge_sorted(pairs: pa.Table) -> pa.Table:
     return pa.table(columns, schema=PAIR_SCHEMA)
 
 
-def reduce_pairs(pairs: pa.Table) -> pa.Table:
+def reduce_pairs(pairs: pa.Table, *, native: bool = True) -> pa.Table:
     """Pair aggregates combined so each (user, rumor) appears once, sorted by (user, rumor):
-    the same result as merge_sorted, cheaper for many rows.
+    the same result as merge_sorted, cheaper for many rows. With the C extension (and
+    ``native``) the rows are put in order and each run reduced in C (_reduce_native); else:
 
     Each id column is dictionary-encoded once and its distinct values sorted, so every row gets
     its user's and its rumor's rank; one int64 key (user rank x rumors + rumor rank) then sorts
@@ -158,6 +176,10 @@ def reduce_pairs(pairs: pa.Table) -> pa.Table:
     pairs = pairs.select(PAIR_SCHEMA.names).cast(PAIR_SCHEMA)
     if pairs["user_id"].null_count or pairs["rumor_id"].null_count:
         return merge_sorted(pairs)
+    if _pairsort is not None and native:
+        reduced = _reduce_native(pairs)
+        if reduced is not None:
+            return reduced
     user_rank, users = _ranks(pairs["user_id"])
     rumor_rank, rumors = _ranks(pairs["rumor_id"])
     key = user_rank * len(rumors) + rumor_rank
@@ -173,6 +195,52 @@ def reduce_pairs(pairs: pa.Table) -> pa.Table:
         **{name: _reduce_runs(pairs[name], starts, reduce[how], order) for name, how in PAIR_MERGE},
     }
     return pa.table(columns, schema=PAIR_SCHEMA)
+
+
+def _reduce_native(pairs: pa.Table) -> pa.Table | None:
+    """reduce_pairs' result (pairs: PAIR_SCHEMA, no null ids) by _pairsort: the rows ordered
+    by (user id bytes, rumor rank) in one radix sort and each value column reduced over the
+    runs of equal pairs; None when it cannot (too many rumors, or offsets past 2 GB)."""
+    users = pairs["user_id"].combine_chunks()
+    rumor_rank, rumors = _ranks(pairs["rumor_id"])
+    n = pairs.num_rows
+    if len(rumors) >= _NATIVE_RANKS or n >= np.iinfo(np.int32).max:
+        return None
+    _, offsets, data = users.buffers()
+    order, starts = np.empty(n, np.int64), np.empty(n, np.int64)
+    ranks = rumor_rank.astype(np.uint32)
+    runs = _pairsort.pair_order(
+        offsets, users.offset, n, b"" if data is None else data, ranks, order, starts
+    )
+    starts = starts[:runs]
+    first = order[starts]
+    columns = {
+        "user_id": users.take(pa.array(first)),
+        "rumor_id": rumors.take(pa.array(rumor_rank[first])),
+        **{name: _native_runs(pairs[name], how, order, starts) for name, how in PAIR_MERGE},
+    }
+    return pa.table(columns, schema=PAIR_SCHEMA)
+
+
+def _native_runs(
+    column: pa.ChunkedArray, how: str, order: np.ndarray, starts: np.ndarray
+) -> pa.Array:
+    """``how`` (PAIR_MERGE's) over each run of ``column`` in ``order`` from ``starts``, in C,
+    skipping nulls (a run of nulls only gives null), as _reduce_runs does."""
+    array = column.combine_chunks()
+    storage = pa.int64() if pa.types.is_timestamp(array.type) else array.type
+    kind, dtype = _NATIVE_KINDS[(how, storage)]
+    validity, values = array.buffers()[:2]
+    runs = len(starts)
+    out, valid = np.empty(runs, dtype), np.empty(runs, np.uint8)
+    _pairsort.reduce_runs(
+        kind, values, validity if array.null_count else None, array.offset, len(array),
+        order, starts, runs, out, valid,
+    )  # fmt: skip
+    mask = (valid == 0) if array.null_count else None
+    if kind == 4:
+        return pa.array(out.view(np.bool_), pa.bool_(), mask=mask)
+    return pa.array(out, storage, mask=mask).cast(array.type)
 
 
 def _ranks(ids: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:

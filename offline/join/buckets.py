@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from offline.join.aggregate import reduce_pairs
+from offline.join.aggregate import _pairsort, reduce_pairs
 from offline.join.contracts import PAIR_SCHEMA, Partial
 from offline.join.spill import SpillRuns
 
@@ -30,7 +30,7 @@ from offline.join.spill import SpillRuns
 # under the fold's limit (no sorted-runs pass); neighbours are grouped before they are reduced.
 BUCKETS = 128
 # A scan that never spilled reduces its buckets in about this many groups (the pool's tasks).
-_HELD_GROUPS = 16
+HELD_GROUPS = 16
 _OPTIONS = ipc.IpcWriteOptions(compression="lz4")
 # (bucket, its rows) pieces of one partial's pairs, cut in a pool task and held after.
 Pieces = list[tuple[int, pa.Table]]
@@ -49,6 +49,26 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     if n == 0:
         return out
     _, offsets_buf, data_buf = users.buffers()
+    if _pairsort is not None:  # one C pass
+        rows = None if at is None else np.ascontiguousarray(at, dtype=np.int64)
+        data_bytes = b"" if data_buf is None else data_buf
+        _pairsort.prefixes(offsets_buf, users.offset, len(users), data_bytes, rows, out)
+    else:
+        _gathered_prefixes(offsets_buf, data_buf, users, at, out)
+    if users.null_count:
+        null = ~users.is_valid().to_numpy(zero_copy_only=False)
+        out[null if at is None else null[at]] = _NULL_PREFIX
+    return out
+
+
+def _gathered_prefixes(
+    offsets_buf: pa.Buffer,
+    data_buf: pa.Buffer | None,
+    users: pa.Array,
+    at: np.ndarray | None,
+    out: np.ndarray,
+) -> None:
+    """user_prefixes without the C extension: numpy gathers into ``out``."""
     offsets = np.frombuffer(offsets_buf, dtype=np.int32)[
         users.offset : users.offset + len(users) + 1
     ]
@@ -65,10 +85,6 @@ def user_prefixes(users: pa.Array | pa.ChunkedArray, at: np.ndarray | None = Non
     window = padded[starts[:, None] + k]
     window[k >= lengths[:, None]] = 0
     out[:] = window.view(">u8").ravel()
-    if users.null_count:
-        null = ~users.is_valid().to_numpy(zero_copy_only=False)
-        out[null if at is None else null[at]] = _NULL_PREFIX
-    return out
 
 
 def bucket_of(
@@ -102,6 +118,7 @@ class UserBuckets:
         self._partials: deque[list[int]] = deque()  # each held partial's buckets, oldest first
         self._writers: dict[int, tuple[pa.NativeFile, ipc.RecordBatchStreamWriter]] = {}
         self._files: dict[int, Path] = {}
+        self.group_bytes: int | None = None  # the groups merged() reduces, when set by finish
 
     @classmethod
     def around(cls, users: pa.ChunkedArray, folder: Path, count: int = BUCKETS) -> UserBuckets:
@@ -168,11 +185,13 @@ class UserBuckets:
                 self._write(b, self.tables[b].pop(0))
         self.overflowed_rows = self.spilled_rows
 
-    def finish(self) -> None:
-        """The end of a scan that spilled: its files closed, the held pieces kept (read with
-        the spilled ones, each let go once its group is reduced: no write and read back)."""
+    def finish(self, group_bytes: int | None = None) -> None:
+        """The end of a scan handed over unreduced: its files closed, the held pieces kept
+        (read with the spilled ones, each let go once its group is reduced: no write and read
+        back); with ``group_bytes``, merged() reduces groups of at most that many bytes."""
         self._partials.clear()
         self._close_writers()
+        self.group_bytes = group_bytes
 
     def _write(self, b: int, table: pa.Table) -> None:
         if b not in self._writers:
@@ -196,7 +215,7 @@ class UserBuckets:
         """Every held pair once, in (user_id, rumor_id) order (nothing spilled): the buckets
         reduced in the pool, their tables let go as they are handed over."""
         tasks = []
-        for group in self.groups(max(1, self.held // _HELD_GROUPS)):
+        for group in self.groups(max(1, self.held // HELD_GROUPS)):
             tables = [t for b in group for t in self.tables[b]]
             if tables:
                 tasks.append(pool.submit(_reduce_tables, tables))
@@ -221,27 +240,39 @@ class UserBuckets:
         out.append(range(start, len(sizes)))
         return out
 
-    def merged(self, limit: int, workers: int = 2) -> Iterator[pa.Table]:
+    def merged(
+        self, limit: int, workers: int = 2, finish: Callable[[pa.Table], pa.Table] | None = None
+    ) -> Iterator[pa.Table]:
         """Every pair once, in (user_id, rumor_id) order, one reduced group at a time: groups
-        of up to ``limit / workers`` bytes, read and reduced on ``workers`` threads while the
-        caller writes the one before (so at most ``limit`` bytes of groups are being reduced);
-        a bucket over ``limit`` streams through sorted runs of its own."""
+        of up to ``limit / workers`` bytes (or finish's ``group_bytes``, if smaller), read and
+        reduced on ``workers`` threads while the caller writes the ones before, as many ahead
+        as hold ``limit`` bytes (at least ``workers`` + 1); a bucket over ``limit`` streams
+        through sorted runs of its own. ``finish`` is applied to each group where it was
+        reduced."""
         self._close_writers()
-        sizes = self.held_bytes + self.spilled_bytes
+        sizes = (self.held_bytes + self.spilled_bytes).tolist()
         workers = max(1, workers)
+        size = max(1, limit // workers)
+        then = finish or _same
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            ahead: deque[Future[pa.Table]] = deque()
-            for group in self.groups(max(1, limit // workers)):
+            ahead: deque[tuple[Future[pa.Table], int]] = deque()
+            pending = 0  # bytes of the groups ahead
+            for group in self.groups(min(size, self.group_bytes or size)):
                 if len(group) == 1 and sizes[group[0]] > limit:
                     while ahead:
-                        yield ahead.popleft().result()
-                    yield from self._oversized(group[0], limit)
+                        yield ahead.popleft()[0].result()
+                    pending = 0
+                    yield from map(then, self._oversized(group[0], limit))
                     continue
-                ahead.append(pool.submit(self._reduced, group))
-                if len(ahead) > workers:
-                    yield ahead.popleft().result()
+                held = sum(sizes[b] for b in group)
+                ahead.append((pool.submit(lambda g=group: then(self._reduced(g))), held))
+                pending += held
+                while len(ahead) > workers and pending > limit:
+                    done, held = ahead.popleft()
+                    pending -= held
+                    yield done.result()
             while ahead:
-                yield ahead.popleft().result()
+                yield ahead.popleft()[0].result()
 
     def _pieces(self, b: int) -> Iterator[pa.Table]:
         """Bucket ``b``'s tables: the held ones (let go here), then the spilled ones batch by
@@ -287,6 +318,10 @@ class UserBuckets:
         self._partials.clear()
         self._files = {}
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _same(table: pa.Table) -> pa.Table:
+    return table
 
 
 def _reduce_tables(tables: list[pa.Table]) -> pa.Table:

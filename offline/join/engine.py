@@ -106,6 +106,16 @@ class JoinEngine(ABC):
         live layer counts those (offline.nightly.cutoff).
         Every file's schema is checked before any row is read: an unusable one raises
         LogSchemaError naming the file and the column."""
+        checked = self.checked_files(files, summary)
+        return self.scan_checked(
+            checked, tags, summary, sink=sink, on_batch=on_batch, before=before
+        )
+
+    def checked_files(
+        self, files: Sequence[Path | str], summary: JoinSummary
+    ) -> list[tuple[str, bool]]:
+        """``files`` as scan_checked takes them, every schema checked first (counted in
+        ``summary.files``); here local files only."""
         remote = next((f for f in files if is_remote(f)), None)
         if remote is not None:
             raise ValueError(
@@ -114,9 +124,20 @@ class JoinEngine(ABC):
             )
         checked = logfiles.check_files([Path(f) for f in files])
         summary.files += len(checked)
-        return self.scan_checked(
-            checked, tags, summary, sink=sink, on_batch=on_batch, before=before
-        )
+        return checked
+
+    def scan_state(
+        self,
+        files: Sequence[Path | str],
+        tags: pa.Table,
+        summary: JoinSummary,
+        *,
+        sink: RejectSink | None = None,
+    ) -> StreamedState:
+        """merge_stream of one ``scan``: the state of these files for a writer that takes it
+        chunk by chunk. An engine that can hand a scan's pairs over group by group while the
+        caller writes (the local one) overrides it; the chunks are the same."""
+        return self.merge_stream([self.scan(files, tags, summary, sink=sink)])
 
     @abstractmethod
     def scan_checked(
@@ -200,8 +221,7 @@ def write_exposures(
     summary = JoinSummary()
     wanted, files = runner.log_files(logs)
     summary.partitions = len(wanted)
-    partial = runner.scan(files, prepare_tags(tags), summary, sink=sink)
-    with runner.merge_stream([partial]) as state:
+    with runner.scan_state(files, prepare_tags(tags), summary, sink=sink) as state:
         _, summary.pairs = write_parquet_chunks_atomic(state.chunks(), STATE_SCHEMA, out)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

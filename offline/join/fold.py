@@ -9,7 +9,7 @@ gives the same file as the one in-memory table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,12 +36,23 @@ class SpilledPartial(Partial):
             self.runs.close()
 
 
-def pair_chunks(partial: Partial) -> Iterator[pa.Table]:
-    """The pairs of ``partial``: its table, or a spilled one's reduced groups in order."""
-    if isinstance(partial, SpilledPartial) and partial.runs is not None:
-        yield from partial.runs.merged(partial.limit)
+def pair_chunks(
+    partial: Partial, finish: Callable[[pa.Table], pa.Table] | None = None
+) -> Iterator[pa.Table]:
+    """The pairs of ``partial``: its table, or a spilled one's reduced groups in order; with
+    ``finish``, each chunk passed through it (a scan's bucket groups on the thread that reduced
+    them)."""
+    then = finish or _same
+    if isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets):
+        yield from partial.runs.merged(partial.limit, finish=finish)
+    elif isinstance(partial, SpilledPartial) and partial.runs is not None:
+        yield from map(then, partial.runs.merged(partial.limit))
     if partial.pairs.num_rows:
-        yield partial.pairs
+        yield then(partial.pairs)
+
+
+def _same(table: pa.Table) -> pa.Table:
+    return table
 
 
 @dataclass
@@ -69,14 +80,17 @@ class StreamedState:
             yield self.done
         if self.held is not None and self.held.num_rows:
             yield finish_state(self.held)
-        sources: list[Iterator[pa.Table]] = [pair_chunks(p) for p in self.spilled]
+        sources: list[Iterator[pa.Table]] = [pair_chunks(p, self._finish) for p in self.spilled]
         if self.runs is not None:
-            sources.append(self.runs.merged(self.limit))
+            sources.append(map(self._finish, self.runs.merged(self.limit)))
         for source in sources:
-            for pairs in source:  # reduced groups: in order already
-                pairs = _kept(pairs, self.keep)
-                if pairs.num_rows:
-                    yield finish_state(pairs, ordered=True)
+            for chunk in source:  # reduced groups: in order already
+                if chunk.num_rows:
+                    yield chunk
+
+    def _finish(self, pairs: pa.Table) -> pa.Table:
+        """A reduced group's state rows (of the kept rumors)."""
+        return finish_state(_kept(pairs, self.keep), ordered=True)
 
     def table(self) -> ExposureState:
         """The whole state in memory (what merge_state returns)."""

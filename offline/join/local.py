@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from offline.join.aggregate import merge_surfaces
-from offline.join.buckets import BucketedPartial, Pieces, UserBuckets
+from offline.join.buckets import HELD_GROUPS, BucketedPartial, Pieces, UserBuckets
 from offline.join.contracts import PAIR_SCHEMA, ExposureState, JoinSummary, Partial, RejectSink
 from offline.join.engine import JoinEngine
 from offline.join.fold import SpilledPartial, StreamedState, fold
@@ -102,6 +102,25 @@ class LocalEngine(JoinEngine):
             spill_limit=self.scan_limit, work_dir=self.work_dir, merge_limit=self.spill_limit,
         )  # fmt: skip
 
+    def scan_state(
+        self,
+        files: Sequence[Path | str],
+        tags: pa.Table,
+        summary: JoinSummary,
+        *,
+        sink: RejectSink | None = None,
+    ) -> StreamedState:
+        """The scan's state streamed: its buckets are handed over unreduced even when nothing
+        spilled, so each group is reduced (and finished) on the pool's two threads while the
+        caller writes the one before, instead of every bucket being reduced before the first
+        row is written (the chunks are the same)."""
+        partial = scan_files(
+            self.checked_files(files, summary), tags, summary, sink=sink,
+            batch_size=self.batch_size, workers=self.workers, spill_limit=self.scan_limit,
+            work_dir=self.work_dir, merge_limit=self.spill_limit, lazy=True,
+        )  # fmt: skip
+        return self.merge_stream([partial])
+
     def merge_state(
         self, partials: Iterable[Partial], confirmed: set[str] | None = None
     ) -> ExposureState:
@@ -131,6 +150,7 @@ def scan_files(
     spill_limit: int | None = None,
     work_dir: Path | None = None,
     merge_limit: int | None = None,
+    lazy: bool = False,
 ) -> Partial:
     """Aggregate the rows of checked ``files`` (path, ts is text) on tagged items (``tags``
     from prepare_tags); with ``row_groups``, only the row groups it lists for each path (a
@@ -143,13 +163,14 @@ def scan_files(
     memory stays flat. With ``spill_limit``, held pairs beyond that many bytes are spilled (the
     largest buckets) under ``work_dir`` and a SpilledPartial is returned (its spill is removed
     here if the scan fails), whose groups of buckets hold at most ``merge_limit`` bytes
-    (default: ``spill_limit``).
+    (default: ``spill_limit``). ``lazy``: a SpilledPartial even when nothing spilled (its held
+    buckets reduced group by group as the fold reads them, for a caller that streams them).
     """
     folder = spill_folder(work_dir or Path(tempfile.gettempdir()))
     try:
         return _scan(
             files, tags, summary, sink, on_batch, batch_size, workers, row_groups, before,
-            spill_limit, folder, spill_limit if merge_limit is None else merge_limit,
+            spill_limit, folder, spill_limit if merge_limit is None else merge_limit, lazy,
         )  # fmt: skip
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -169,9 +190,10 @@ def _scan(
     limit: int | None,
     folder: Path,
     merge_limit: int | None,
+    lazy: bool = False,
 ) -> Partial:
     """scan_files' body; buckets that outgrow ``limit`` are spilled under ``folder``, and a
-    spilled result is read back in groups of at most ``merge_limit`` bytes."""
+    spilled (or ``lazy``) result is read back in groups of at most ``merge_limit`` bytes."""
     index = TagIndex.build(tags)
     # Under a small budget the candidates are joined in smaller calls: they are held meanwhile.
     join_rows = _JOIN_ROWS if limit is None else min(_JOIN_ROWS, max(1024, limit // 64))
@@ -248,12 +270,14 @@ def _scan(
         surface_counts = merge_surfaces(surfaces)
         if buckets is None:
             return Partial(PAIR_SCHEMA.empty_table(), surface_counts)
-        if not buckets:
+        if not buckets and not lazy:
             return Partial(buckets.reduced(pool), surface_counts)
-        buckets.finish()  # the fold streams the groups: held pieces are read where they are
-        return SpilledPartial(
-            PAIR_SCHEMA.empty_table(), surface_counts, runs=buckets, limit=merge_limit or 0
-        )
+        # The fold streams the groups: held pieces are read where they are, in about
+        # HELD_GROUPS groups (as reduced() cuts them), so the first is written early.
+        pairs = buckets.held + int(buckets.spilled_bytes.sum())
+        buckets.finish(max(1, pairs // HELD_GROUPS))
+        limit = merge_limit or max(1, pairs)  # unbounded: no bucket over it
+        return SpilledPartial(PAIR_SCHEMA.empty_table(), surface_counts, runs=buckets, limit=limit)
 
 
 def _cut(

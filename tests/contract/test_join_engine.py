@@ -260,6 +260,23 @@ def test_join_exposures_equals_the_reference(
     }
 
 
+def test_the_streamed_scan_state_equals_the_merged_scan(engine: JoinEngine, tmp_path: Path) -> None:
+    """scan_state (what write_exposures writes chunk by chunk) gives merge_state's rows in the
+    same order and the same counts, a held scan's buckets read group by group."""
+    logs = write_logs(tmp_path / "logs", ROWS)
+    _, files = engine.log_files(logs)
+    summary, streamed = JoinSummary(), JoinSummary()
+    want = engine.merge_state([engine.scan(files, prepare_tags(TAGS), summary)])
+    with engine.scan_state(files, prepare_tags(TAGS), streamed) as state:
+        chunks = list(state.chunks())
+        surfaces = state.surfaces
+    got = pa.concat_tables(chunks) if chunks else STATE_SCHEMA.empty_table()
+    assert got.equals(want.exposures) and got.num_rows == 4
+    order = [("rumor_id", "ascending"), ("surface", "ascending")]
+    assert surfaces.sort_by(order).equals(want.surfaces.sort_by(order))
+    assert streamed.as_dict() | {"seconds": 0} == summary.as_dict() | {"seconds": 0}
+
+
 # --- through the incremental state ----------------------------------------------------------
 
 STATE_ROWS = [
