@@ -1,6 +1,7 @@
 """Compare candidate `search` thresholds of the one scorer on one judging round's rows alone.
 
-Run: ``python -m bench.round_thresholds --round 10 --search 0.7807 0.6729``. Every row of the
+Run: ``python -m bench.round_thresholds --round 10 --search 0.7807 0.6729`` (``--set
+claim_shared=2 ...``: another setting of the scorer, decision 0072). Every row of the
 round, both halves, is scored by the matcher (the service's scorer) at each candidate `search`
 (posted text at ``Thresholds().high``), and by BM25 and TF-IDF at thresholds tuned on the tune
 halves of the other rounds only, so no threshold shown was chosen with the round's rows
@@ -14,6 +15,7 @@ CED folder is absent.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from bench import judged as judged_sets
 from bench.eval_search import DATA, evaluate, fmt, load_library, run_method
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
 from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers
-from matching import Thresholds
+from matching import Matcher, ScoreParams, Thresholds
 
 
 def tuned_without(rows, names, score, held: int) -> dict[str, float]:
@@ -47,6 +49,19 @@ def round_metrics(rows, names, score, per_family: dict[str, float], held: int) -
             acc["right"] += m["right"]
             acc["false"] += m["answered"] - m["right"]
     return out
+
+
+def score_params(settings: list[str]) -> ScoreParams:
+    """ScoreParams' defaults with ``name=value`` settings (true/false, ints, floats, words)."""
+    fields = {f.name: f.type for f in dataclasses.fields(ScoreParams)}
+    out = {}
+    for item in settings:
+        name, _, raw = item.partition("=")
+        if name not in fields or not raw:
+            raise SystemExit(f"round-thresholds: --set {item!r}: not a ScoreParams name=value")
+        kind = type(getattr(ScoreParams(), name))
+        out[name] = raw == "true" if kind is bool else kind(raw)
+    return dataclasses.replace(ScoreParams(), **out)
 
 
 def verdict(candidates: list[tuple[float, dict]]) -> float:
@@ -84,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--round", type=int, choices=judged_sets.ROUNDS, required=True)
     ap.add_argument("--search", type=float, nargs="+", required=True)
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="ScoreParams changed from the defaults (decision 0072)")  # fmt: skip
     args = ap.parse_args(argv)
+    params = score_params(args.set)
     if not (args.data / "posts.parquet").exists():
         print(f"round-thresholds: skipped, no CED data at {args.data}")
         return 0
@@ -93,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     post_ids = [e.rumor_id for e in library]
     high = Thresholds().high
     runs = []
-    matcher = MatcherRetriever(library)
+    matcher = MatcherRetriever(library, Matcher(params=params))
     names, score, _ = run_method(matcher, rows, post_ids)
     for s in args.search:
         runs.append((f"matcher@search={s:g}", names, score, {"search": s, "text": high}))
