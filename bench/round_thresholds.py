@@ -15,7 +15,6 @@ CED folder is absent.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,8 @@ import numpy as np
 from bench import judged as judged_sets
 from bench.eval_search import DATA, evaluate, fmt, load_library, run_method
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
-from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers
-from matching import Matcher, ScoreParams, Thresholds
+from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers, score_params
+from matching import Matcher, Thresholds
 
 
 def tuned_without(rows, names, score, held: int) -> dict[str, float]:
@@ -49,19 +48,6 @@ def round_metrics(rows, names, score, per_family: dict[str, float], held: int) -
             acc["right"] += m["right"]
             acc["false"] += m["answered"] - m["right"]
     return out
-
-
-def score_params(settings: list[str]) -> ScoreParams:
-    """ScoreParams' defaults with ``name=value`` settings (true/false, ints, floats, words)."""
-    fields = {f.name: f.type for f in dataclasses.fields(ScoreParams)}
-    out = {}
-    for item in settings:
-        name, _, raw = item.partition("=")
-        if name not in fields or not raw:
-            raise SystemExit(f"round-thresholds: --set {item!r}: not a ScoreParams name=value")
-        kind = type(getattr(ScoreParams(), name))
-        out[name] = raw == "true" if kind is bool else kind(raw)
-    return dataclasses.replace(ScoreParams(), **out)
 
 
 def verdict(candidates: list[tuple[float, dict]]) -> float:

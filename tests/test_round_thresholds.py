@@ -3,7 +3,8 @@ scorer settings it compares (0072)."""
 
 import pytest
 
-from bench.round_thresholds import score_params, verdict
+from bench.round_thresholds import verdict
+from bench.search_scoring import score_params
 from matching import ScoreParams
 
 
