@@ -15,8 +15,9 @@ matcher without the intent charge at its old thresholds (docs/decisions/0048), i
 run. The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
 test half is read once per version); ``--rows 1``, ``2``, ``3`` or ``4`` restricts the tables to one
-judging round (rounds 2, 3 and 4 were each written before any of their rows was scored). Writes
-``bench/out/eval_search.json``.
+judging round (rounds 2, 3 and 4 were each written before any of their rows was scored);
+``--set name=value ...`` scores with the matcher's ScoreParams changed (docs/decisions/0072).
+Writes ``bench/out/eval_search.json``.
 """
 
 from __future__ import annotations
