@@ -9,7 +9,7 @@ import pytest
 
 from matching import LibraryEntry, Matcher, ScoreParams
 from matching.navigation import predicative, topical
-from tests.fixtures.matching import LIBRARY
+from tests.fixtures.matching import LIBRARY, best_score
 
 TAX = LibraryEntry("t1", "国税总局：继续提高个税起征点没可能，政协委员的呼吁被否", ())
 PRIZE = LibraryEntry("p1", "假如本届伦敦奥运会结束时中国还在金牌榜第一，转发本微博送一台手机", ())
@@ -21,9 +21,8 @@ RULE = ScoreParams(claim_shared=2, claim_predicate=True, claim_loose=True)
 
 
 def _score(params: ScoreParams, text: str, book: list[LibraryEntry] = BOOK) -> float:
-    """The best score ``text`` gets (0 when nothing matches)."""
-    got = Matcher(params=params).build(book).match(text, k=1)
-    return got[0].score if got else 0.0
+    """The best score ``text`` gets against ``book``."""
+    return best_score(params, text, book)
 
 
 @pytest.mark.parametrize(
