@@ -15,8 +15,9 @@ matcher without the intent charge at its old thresholds (docs/decisions/0048), i
 run. The tables are the test half;
 ``--half tune`` prints them for the tune half instead (what every choice is made on, so the
 test half is read once per version); ``--rows 1``, ``2``, ``3`` or ``4`` restricts the tables to one
-judging round (rounds 2, 3 and 4 were each written before any of their rows was scored). Writes
-``bench/out/eval_search.json``.
+judging round (rounds 2, 3 and 4 were each written before any of their rows was scored);
+``--set name=value ...`` scores with the matcher's ScoreParams changed (docs/decisions/0072).
+Writes ``bench/out/eval_search.json``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ import numpy as np
 
 from bench import judged as judged_sets
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
-from bench.search_scoring import PRECISION_TARGET, kind_metrics, pick_threshold, right_answers
+from bench.search_scoring import (
+    PRECISION_TARGET,
+    kind_metrics,
+    pick_threshold,
+    right_answers,
+    score_params,
+)
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="the tables for the rows of one judging round only (thresholds use every tune row)",
     )
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="the matcher's ScoreParams changed from the defaults")  # fmt: skip
     args = ap.parse_args(argv)
+    params = score_params(args.set)
     rounds = judged_sets.ROUNDS if args.rows == "all" else (int(args.rows),)
     if not (args.data / "posts.parquet").exists():
         print(f"eval-search: skipped, no CED data at {args.data}")
@@ -183,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"library {len(library)} CED rumors; judged rows {len(rows)}; "
           f"rumors covered {len({r.expected for r in rows if r.expected})}")  # fmt: skip
-    matcher = MatcherRetriever(library)
+    matcher = MatcherRetriever(library, Matcher(params=params))
     old = ScoreParams(intent_cost=0.0, bare_scale=1.0)  # no intent charge, no bare rule
     before = MatcherRetriever(library, Matcher(BEFORE_INTENT, old), name="no-intent")
     methods = [matcher, before, Bm25Retriever(library), TfidfRetriever(library)]

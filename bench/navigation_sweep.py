@@ -81,7 +81,21 @@ GRID_0069: tuple[dict[str, float | str | bool], ...] = (
         for cap in (250, 500, 1000, 2000, 4000, 8000)
     ),
 )
-GRIDS = {"0066": GRID, "0069": GRID_0069}
+ADOPTED_0069 = {"bare_words": "information", "bare_pos": "untyped", "claim_numbers": True,
+                "claim_words": 2, "claim_counts": False, "claim_names": True,
+                "claim_specific": 2000}  # fmt: skip
+# decision 0072: a short typed search with no word of the class answers a rumor only when it
+# shares this many units with it, or (predicate) one that states something
+GRID_0072: tuple[dict[str, float | str | bool], ...] = (
+    {**ADOPTED_0069, "claim_shared": 0},  # the base: main's scorer
+    *(
+        {**ADOPTED_0069, "claim_shared": shared, "claim_predicate": pred, "claim_loose": loose}
+        for shared in (2, 3, 4)
+        for pred in (False, True)
+        for loose in (False, True)
+    ),
+)
+GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", action="store_true", help="list the tune rows that change")
     ap.add_argument("--grid", choices=sorted(GRIDS), action="append",
                     help="which decision's grid (default: all)")  # fmt: skip
+    ap.add_argument("--upto", type=int, choices=judged_sets.ROUNDS,
+                    help="only the rows of this round and earlier ones")  # fmt: skip
     args = ap.parse_args(argv)
     tune = load_tune_half(args.data, "navigation-sweep")
     if tune is None:
         return 0
+    if args.upto:
+        tune.rows = [r for r in tune.rows if r.round <= args.upto]
     print(f"tune half, {len(tune.rows)} rows; text family at high {Thresholds().high}")
     for grid in args.grid or sorted(GRIDS):
         print(f"grid of decision {grid}")

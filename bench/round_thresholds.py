@@ -1,6 +1,7 @@
 """Compare candidate `search` thresholds of the one scorer on one judging round's rows alone.
 
-Run: ``python -m bench.round_thresholds --round 10 --search 0.7807 0.6729``. Every row of the
+Run: ``python -m bench.round_thresholds --round 10 --search 0.7807 0.6729`` (``--set
+claim_shared=2 ...``: another setting of the scorer, decision 0072). Every row of the
 round, both halves, is scored by the matcher (the service's scorer) at each candidate `search`
 (posted text at ``Thresholds().high``), and by BM25 and TF-IDF at thresholds tuned on the tune
 halves of the other rounds only, so no threshold shown was chosen with the round's rows
@@ -21,8 +22,8 @@ import numpy as np
 from bench import judged as judged_sets
 from bench.eval_search import DATA, evaluate, fmt, load_library, run_method
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
-from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers
-from matching import Thresholds
+from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers, score_params
+from matching import Matcher, Thresholds
 
 
 def tuned_without(rows, names, score, held: int) -> dict[str, float]:
@@ -84,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--round", type=int, choices=judged_sets.ROUNDS, required=True)
     ap.add_argument("--search", type=float, nargs="+", required=True)
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="ScoreParams changed from the defaults (decision 0072)")  # fmt: skip
     args = ap.parse_args(argv)
+    params = score_params(args.set)
     if not (args.data / "posts.parquet").exists():
         print(f"round-thresholds: skipped, no CED data at {args.data}")
         return 0
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     post_ids = [e.rumor_id for e in library]
     high = Thresholds().high
     runs = []
-    matcher = MatcherRetriever(library)
+    matcher = MatcherRetriever(library, Matcher(params=params))
     names, score, _ = run_method(matcher, rows, post_ids)
     for s in args.search:
         runs.append((f"matcher@search={s:g}", names, score, {"search": s, "text": high}))

@@ -11,11 +11,13 @@ reach the family's precision target (negative rows count: any answer there is a 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from bench.judged import NEGATIVE_KINDS, Judged
+from matching import ScoreParams
 
 # The issue's targets: search-style p@1 >= 0.95, paraphrases >= 0.90.
 PRECISION_TARGET = {"search": 0.95, "text": 0.90}
@@ -76,3 +78,16 @@ def kind_metrics(
         near = np.array([nm == r.near for r, nm in zip(rows, names, strict=True)])
         out["near_answer_rate"] = round(float((near & answered).sum()) / n, 4) if n else None
     return out
+
+
+def score_params(settings: list[str]) -> ScoreParams:
+    """ScoreParams' defaults with ``name=value`` settings (true/false, ints, floats, words)."""
+    fields = {f.name: f.type for f in dataclasses.fields(ScoreParams)}
+    out = {}
+    for item in settings:
+        name, _, raw = item.partition("=")
+        if name not in fields or not raw:
+            raise SystemExit(f"round-thresholds: --set {item!r}: not a ScoreParams name=value")
+        kind = type(getattr(ScoreParams(), name))
+        out[name] = raw == "true" if kind is bool else kind(raw)
+    return dataclasses.replace(ScoreParams(), **out)

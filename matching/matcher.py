@@ -124,7 +124,8 @@ class Matcher:
                 p.bare_words, p.bare_pos, p.claim_numbers, p.claim_words,
                 ct.holds if ct is not None else None, p.claim_counts, p.claim_rare,
                 p.claim_names, ct.rumors_holding if ct is not None else None,
-                p.claim_generic, p.claim_specific,
+                p.claim_generic, p.claim_specific, p.claim_shared, p.claim_predicate,
+                p.claim_loose,
             )  # fmt: skip
             flags = text_flags(texts, self.aliases, rule)
         return score_pairs(self.index, owner, grams, len(texts), p, flags)

@@ -31,6 +31,7 @@ Thailand-visa rumor).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,7 @@ class Units:
     quantities: list[str]
     content: list[str]
     names: list[str]
+    topical: bool = False  # a short typed search with no word of the class (decision 0072)
 
 
 def units(text: str, cls: str = "navigational") -> Units:
@@ -259,10 +261,15 @@ class BareRule:
     holding: Callable[[str], int] | None = None
     generic: int = 0  # a content unit counts when its general frequency is at most this
     specific: int = 0  # and one unit the rumor holds must be at most this (0: off)
+    shared: int = 0  # a short typed search shares this many units with a rumor or is topical
+    predicate: bool = False  # ... or one shared unit is a predicate or a figure (0072)
+    loose: bool = False  # a unit is shared when the rumor holds one of its words too
 
     def states(self, claim: Units, rumor: int) -> bool:
         """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
         assert self.holds is not None
+        if claim.topical:
+            return self.shares(claim, rumor)
         if self.names and not all(self.holds(rumor, n) for n in claim.names):
             return False
         nums = [*claim.numbers, *claim.quantities] if self.counts else claim.numbers
@@ -278,6 +285,57 @@ class BareRule:
         ):
             return False
         return claimed([], content, self.holds, rumor, False, self.least)
+
+    def shares(self, claim: Units, rumor: int) -> bool:
+        """Whether a short typed search with units ``claim`` shares part of ``rumor``'s claim,
+        not only its subject (decision 0072): the rumor holds ``shared`` of its units, or, with
+        ``predicate``, one that states something (a verb, adjective or other non-noun word, or
+        a figure: ``predicative``)."""
+        assert self.holds is not None
+        every = (*claim.numbers, *claim.quantities, *claim.content, *claim.names)
+        held = [w for w in every if self._shared(rumor, w)]
+        if self.predicate and any(predicative(w) for w in held):
+            return True
+        return len(held) >= self.shared
+
+    def _shared(self, rumor: int, unit: str) -> bool:
+        """Whether ``rumor`` holds ``unit``, or with ``loose`` one of its words of two
+        characters or more (a typed compound the rumor words apart)."""
+        assert self.holds is not None
+        if self.holds(rumor, unit):
+            return True
+        return self.loose and any(self.holds(rumor, w) for w in _words(unit) if len(w) > 1)
+
+
+NOUNISH = ("n", "j", "l", "eng", "x", "q", "f", "s", "m", "r")  # jieba tags naming things
+
+
+@cache
+def _tagged(unit: str) -> tuple[tuple[str, str], ...]:
+    """jieba's words and tags of a unit standing alone."""
+    return tuple((w, t) for w, t in rjieba.tag(unit) if w.strip())
+
+
+def _words(unit: str) -> list[str]:
+    """jieba's words of a unit."""
+    return [w for w, _ in _tagged(unit)]
+
+
+def predicative(unit: str) -> bool:
+    """Whether a unit states something rather than naming it (decision 0072): one of its
+    words is no noun, name, number, measure or pronoun by jieba's tags (破产 v, 去世 t, 嫩模 b,
+    黑苹果 a + n, 没可能 d + v), or it is a figure: a claim number whose last word is no noun
+    (26万, 第79位, 105万; 110米栏 and 3D name a thing)."""
+    tags = [t for _, t in _tagged(unit)]
+    if any(c.isdigit() for c in unit) or claim_number(unit):
+        return claim_number(unit) and bool(tags) and not tags[-1].startswith("n")
+    return any(not t.startswith(NOUNISH) for t in tags)
+
+
+def topical(text: str, cls: str) -> bool:
+    """Whether a normalised text is a short search typed as terms that holds no word of
+    ``class_words(cls)`` (those are ``bare``'s): the searches decision 0072 examines."""
+    return len(text) <= SHORT and len(text.split()) > 1 and not _pattern(cls).search(text)
 
 
 def flags(
@@ -297,6 +355,12 @@ def flags(
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
         text = "\n".join(segs)
+        if checks and rule.shared and topical(text, rule.cls):
+            is_bare[i] = True
+            claims[i] = dataclasses.replace(units(text, rule.cls), topical=True)
+            for p in dict.fromkeys([text, *text.split()]):
+                exempt.update((i << 32) | r for r in aliases.get(p, ()))
+            continue
         if not bare(text, rule.cls, rule.pos):
             continue
         is_bare[i] = True

@@ -106,6 +106,11 @@ class ScoreParams:
     claim_generic: int = 0  # a word counts only when jieba's dictionary count is at most this
     claim_specific: int = 2000  # ... and one word the rumor holds must be at most this (0069;
     # 0: off): a search of common words (旅游 签证, 高考 成绩) names a topic, not a claim
+    claim_shared: int = 0  # a short typed search with no word of the class answers a rumor
+    # only when it holds one of its numbers or this many of its units (0: off; decision 0072)
+    claim_predicate: bool = False  # ... or one shared unit that states something (a verb,
+    # an adjective, a figure: not only the subject's names and nouns)
+    claim_loose: bool = False  # a unit is shared when the rumor holds one of its words too
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25

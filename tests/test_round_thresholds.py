@@ -1,6 +1,11 @@
-"""The search re-pick rule of bench.round_thresholds (docs/decisions/0069): pure verdicts."""
+"""The search re-pick rule of bench.round_thresholds (docs/decisions/0069): pure verdicts; the
+scorer settings it compares (0072)."""
+
+import pytest
 
 from bench.round_thresholds import verdict
+from bench.search_scoring import score_params
+from matching import ScoreParams
 
 
 def metrics(right: int, answered: int, everyday: int, same_topic: int = 0) -> dict:
@@ -27,3 +32,12 @@ def test_a_tie_goes_to_recall_then_to_the_current_value():
     """Equal false answers: the higher search recall, then the value already in use."""
     assert verdict([(0.7807, metrics(25, 26, 3)), (0.6729, metrics(26, 27, 2, 1))]) == 0.6729
     assert verdict([(0.7807, metrics(25, 26, 3)), (0.6729, metrics(25, 26, 3))]) == 0.7807
+
+
+def test_settings_change_the_scorer_and_a_bad_one_is_refused() -> None:
+    got = score_params(["claim_shared=2", "claim_predicate=true", "claim_specific=1000"])
+    assert (got.claim_shared, got.claim_predicate, got.claim_specific) == (2, True, 1000)
+    assert score_params([]) == ScoreParams()
+    for bad in (["claim_shred=2"], ["claim_shared"]):
+        with pytest.raises(SystemExit, match="not a ScoreParams"):
+            score_params(bad)
