@@ -40,6 +40,7 @@ from bench.search_scoring import (
     score_params,
 )
 from matching import LibraryEntry, Matcher, ScoreParams, Thresholds
+from matching.background import Background
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "ced"
@@ -59,6 +60,19 @@ def load_library(data: Path) -> list[LibraryEntry]:
         (p["post_id"], p["text"] or "") for p in posts.to_pylist() if p["label"] == "rumor"
     )
     return [LibraryEntry(pid, text) for pid, text in rumors]
+
+
+def load_background(data: Path) -> Background:
+    """The CED ``non-rumor`` posts as the background of ordinary text (decision 0075): what a
+    platform serves that is not a tagged rumor. Used only when ``--set claim_background=...``
+    turns the test on."""
+    import pyarrow.parquet as pq
+
+    posts = pq.read_table(data / "posts.parquet", columns=["post_id", "label", "text"])
+    texts = sorted(
+        (p["post_id"], p["text"] or "") for p in posts.to_pylist() if p["label"] == "non-rumor"
+    )
+    return Background.from_texts(t for _, t in texts)
 
 
 def run_method(method, rows, post_ids: list[str]) -> tuple[list[str | None], np.ndarray, float]:
@@ -193,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"library {len(library)} CED rumors; judged rows {len(rows)}; "
           f"rumors covered {len({r.expected for r in rows if r.expected})}")  # fmt: skip
-    matcher = MatcherRetriever(library, Matcher(params=params))
+    matcher = MatcherRetriever(
+        library, Matcher(params=params, background=load_background(args.data))
+    )
     old = ScoreParams(intent_cost=0.0, bare_scale=1.0)  # no intent charge, no bare rule
     before = MatcherRetriever(library, Matcher(BEFORE_INTENT, old), name="no-intent")
     methods = [matcher, before, Bm25Retriever(library), TfidfRetriever(library)]

@@ -95,7 +95,25 @@ GRID_0072: tuple[dict[str, float | str | bool], ...] = (
         for loose in (False, True)
     ),
 )
-GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072}
+# decision 0075: ... only when a unit it shares is rarer in ordinary posts (CED's non-rumor
+# posts) than in the library: the ratio of their rates below claim_background
+GRID_0075: tuple[dict[str, float | str | bool], ...] = (
+    {**ADOPTED_0069, "claim_background": 0.0},  # the base: main's scorer
+    *(
+        {
+            **ADOPTED_0069,
+            "claim_background": ratio,
+            "background_prior": prior,
+            "background_numbers": nums,
+            "claim_loose": loose,
+        }
+        for ratio in (0.1, 0.2, 0.3, 0.5, 1.0)
+        for prior in (0.5, 2.0)
+        for nums in (True, False)
+        for loose in (False, True)
+    ),  # fmt: skip
+)
+GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072, "0075": GRID_0075}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import judged as judged_sets
-from bench.eval_search import DATA, evaluate, fmt, load_library, run_method
+from bench.eval_search import DATA, evaluate, fmt, load_background, load_library, run_method
 from bench.retrievers import Bm25Retriever, MatcherRetriever, TfidfRetriever
 from bench.search_scoring import PRECISION_TARGET, pick_threshold, right_answers, score_params
 from matching import Matcher, Thresholds
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     post_ids = [e.rumor_id for e in library]
     high = Thresholds().high
     runs = []
-    matcher = MatcherRetriever(library, Matcher(params=params))
+    matcher = MatcherRetriever(
+        library, Matcher(params=params, background=load_background(args.data))
+    )
     names, score, _ = run_method(matcher, rows, post_ids)
     for s in args.search:
         runs.append((f"matcher@search={s:g}", names, score, {"search": s, "text": high}))

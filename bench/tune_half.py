@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import judged as judged_sets
-from bench.eval_search import load_library
+from bench.eval_search import load_background, load_library
 from bench.retrievers import MatcherRetriever
-from matching import ScoreParams
+from matching import Matcher, ScoreParams
 
 
 @dataclass
@@ -38,4 +38,5 @@ def load_tune_half(data: Path, sweep: str) -> TuneHalf | None:
         return None
     library = load_library(data)
     rows = [r for r in judged_sets.load(judged_sets.FOLDER) if r.half == "tune"]
-    return TuneHalf(rows, MatcherRetriever(library), [e.rumor_id for e in library])
+    matcher = Matcher(background=load_background(data))  # used only by decision 0075's test
+    return TuneHalf(rows, MatcherRetriever(library, matcher), [e.rumor_id for e in library])

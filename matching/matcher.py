@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 
+from matching.background import Background
 from matching.claimtext import ClaimText
 from matching.grams import batch_grams
 from matching.index import Index, IndexParams, build_index
@@ -76,11 +77,15 @@ class Matcher:
         params: ScoreParams | None = None,
         index_params: IndexParams | None = None,
         reranker: Reranker | None = None,
+        background: Background | None = None,
     ) -> None:
         self.thresholds = thresholds or Thresholds()
         self.params = params or ScoreParams()
         self.index_params = index_params or IndexParams()
         self.reranker = reranker
+        # ordinary posts, for the subject test of short searches (``ScoreParams``'
+        # claim_background; decision 0075): an explicit input, unused unless that is set
+        self.background = background
         self.rumor_ids: list[str] = []
         self.claims: list[str] = []
         self.doc_texts: list[str] = []
@@ -125,10 +130,22 @@ class Matcher:
                 ct.holds if ct is not None else None, p.claim_counts, p.claim_rare,
                 p.claim_names, ct.rumors_holding if ct is not None else None,
                 p.claim_generic, p.claim_specific, p.claim_shared, p.claim_predicate,
-                p.claim_loose,
+                p.claim_loose, **self._background_rule(),
             )  # fmt: skip
             flags = text_flags(texts, self.aliases, rule)
         return score_pairs(self.index, owner, grams, len(texts), p, flags)
+
+    def _background_rule(self) -> dict:
+        """``BareRule``'s background settings: empty (off) unless ``claim_background`` is set
+        and a background was given."""
+        p, bg, ct = self.params, self.background, self.claim_text
+        if p.claim_background <= 0 or bg is None or ct is None:
+            return {}
+        return {
+            "background": bg.holding, "background_size": bg.size,
+            "library_size": len(self.rumor_ids), "background_ratio": p.claim_background,
+            "background_prior": p.background_prior, "background_numbers": p.background_numbers,
+        }  # fmt: skip
 
     def match(self, text: str | None, k: int = 3) -> list[Match]:
         """The ``k`` best rumors for ``text``, best first (possibly fewer, possibly none)."""

@@ -40,6 +40,7 @@ from functools import cache
 import numpy as np
 import rjieba
 
+from matching.background import ratio
 from matching.normalize import batch_segments
 
 WORDS = """
@@ -264,11 +265,21 @@ class BareRule:
     shared: int = 0  # a short typed search shares this many units with a rumor or is topical
     predicate: bool = False  # ... or one shared unit is a predicate or a figure (0072)
     loose: bool = False  # a unit is shared when the rumor holds one of its words too
+    # decision 0075: a short typed search answers a rumor only when one unit it shares is rare
+    # in ordinary posts relative to the library (``matching.background``); None: off
+    background: Callable[[str], int] | None = None  # posts of the background holding a word
+    background_size: int = 0
+    library_size: int = 0
+    background_ratio: float = 0.0  # a shared unit below this ratio states the claim
+    background_prior: float = 0.5
+    background_numbers: bool = True  # a shared claim number states the claim too
 
     def states(self, claim: Units, rumor: int) -> bool:
         """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
         assert self.holds is not None
         if claim.topical:
+            if self.background is not None:
+                return self.distinct(claim, rumor)
             return self.shares(claim, rumor)
         if self.names and not all(self.holds(rumor, n) for n in claim.names):
             return False
@@ -297,6 +308,37 @@ class BareRule:
         if self.predicate and any(predicative(w) for w in held):
             return True
         return len(held) >= self.shared
+
+    def distinct(self, claim: Units, rumor: int) -> bool:
+        """Whether a short typed search with units ``claim`` shares with ``rumor`` a unit that
+        states its claim rather than its subject (decision 0075): one whose rate in the
+        background of ordinary posts over its rate in the library (``background.ratio``) is
+        below ``background_ratio``, or, with ``background_numbers``, one of its claim numbers.
+        A unit is judged by the forms the rumor holds: itself, or with ``loose`` its words."""
+        assert self.holds is not None and self.background is not None
+        assert self.holding is not None
+        for unit in (*claim.numbers, *claim.quantities, *claim.content, *claim.names):
+            forms = self._forms(rumor, unit)
+            if forms and self.background_numbers and unit in claim.numbers:
+                return True
+            for w in forms:
+                r = ratio(
+                    self.background(w), self.background_size, self.holding(w),
+                    self.library_size, self.background_prior,
+                )  # fmt: skip
+                if r < self.background_ratio:
+                    return True
+        return False
+
+    def _forms(self, rumor: int, unit: str) -> list[str]:
+        """The forms of ``unit`` that ``rumor`` holds: the unit, or with ``loose`` its jieba
+        words of two characters or more."""
+        assert self.holds is not None
+        if self.holds(rumor, unit):
+            return [unit]
+        if not self.loose:
+            return []
+        return [w for w in _words(unit) if len(w) > 1 and self.holds(rumor, w)]
 
     def _shared(self, rumor: int, unit: str) -> bool:
         """Whether ``rumor`` holds ``unit``, or with ``loose`` one of its words of two
@@ -355,7 +397,8 @@ def flags(
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
         text = "\n".join(segs)
-        if checks and rule.shared and topical(text, rule.cls):
+        subject_test = rule.shared or rule.background is not None
+        if checks and subject_test and topical(text, rule.cls):
             is_bare[i] = True
             claims[i] = dataclasses.replace(units(text, rule.cls), topical=True)
             for p in dict.fromkeys([text, *text.split()]):

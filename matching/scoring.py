@@ -111,6 +111,12 @@ class ScoreParams:
     claim_predicate: bool = False  # ... or one shared unit that states something (a verb,
     # an adjective, a figure: not only the subject's names and nouns)
     claim_loose: bool = False  # a unit is shared when the rumor holds one of its words too
+    claim_background: float = 0.0  # a short typed search answers a rumor only when a unit it
+    # shares is this much rarer in the background of ordinary posts than in the library (its
+    # ``matching.background.ratio`` below this; 0: off; needs ``Matcher(background=...)``;
+    # decision 0075, measured and not adopted)
+    background_prior: float = 0.5  # the posts each rate is smoothed by
+    background_numbers: bool = True  # ... or shares one of the search's claim numbers
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
