@@ -111,7 +111,7 @@ GRID_0075: tuple[dict[str, float | str | bool], ...] = (
         for prior in (0.5, 2.0)
         for nums in (True, False)
         for loose in (False, True)
-    ),  # fmt: skip
+    ),
 )
 GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072, "0075": GRID_0075}
 
