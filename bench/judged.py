@@ -8,8 +8,8 @@ One row: ``id``, ``kind``, ``query``, ``expected`` (the post_id of the rumor a r
 or null when no rumor should be answered), ``half`` (tune or test), ``note``; optional ``also``
 (other post_ids of the same claim, checked by hand, accepted as right answers), ``style``
 (search or paraphrase: how a ``traditional`` row was written), ``near`` (for ``same_topic``: the
-post whose topic the row shares without sharing its claim) and ``round`` (2 to 12 for the rows
-written in the second to twelfth round, each before any of its rows was scored: the held-out
+post whose topic the row shares without sharing its claim) and ``round`` (2 to 13 for the rows
+written in the second to thirteenth round, each before any of its rows was scored: the held-out
 measure of the round that wrote them; absent means round 1).
 """
 
@@ -36,7 +36,7 @@ FAMILY_OF_KIND = {
 }
 REQUIRED = ("id", "kind", "query", "expected", "half", "note")
 OPTIONAL = ("also", "style", "near", "round")
-ROUNDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+ROUNDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 
 
 @dataclass(frozen=True)
