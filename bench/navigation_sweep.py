@@ -113,7 +113,23 @@ GRID_0075: tuple[dict[str, float | str | bool], ...] = (
         for loose in (False, True)
     ),
 )
-GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072, "0075": GRID_0075}
+# decision 0078: ... not when a unit it types and the rumor does not hold names an aspect of
+# the subject (a lexicon, or jieba's noun tags); alone, with 0072's predicate test, with 0075's
+WITH_0072 = {"claim_loose": True, "claim_shared": 2, "claim_predicate": True}
+WITH_0075 = {"claim_loose": True, "claim_background": 0.3, "background_prior": 0.5,
+             "background_numbers": True}  # fmt: skip
+GRID_0078: tuple[dict[str, float | str | bool], ...] = (
+    {**ADOPTED_0069, "claim_unshared": ""},  # the base: main's scorer
+    *(
+        {**ADOPTED_0069, "claim_unshared": mode, "claim_loose": loose}
+        for mode in ("aspect", "noun", "names")
+        for loose in (False, True)
+    ),
+    *({**ADOPTED_0069, **WITH_0072, "claim_unshared": m} for m in ("aspect", "noun")),
+    *({**ADOPTED_0069, **WITH_0075, "claim_unshared": m} for m in ("aspect", "noun")),
+)
+GRIDS = {"0066": GRID, "0069": GRID_0069, "0072": GRID_0072, "0075": GRID_0075,
+         "0078": GRID_0078}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

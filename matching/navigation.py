@@ -60,6 +60,22 @@ INFO = """
 时间 时间表 日期 安排 位置 地图 路线 费用 学费 收费标准 汇率 天气 分数线 录取分数线
 年龄 身高 体重 真名 型号 参数 配置 节目单
 """
+# Aspect nouns (docs/decisions/0078): nouns that name an attribute or an aspect of a thing
+# rather than a thing, written from what people look up about a subject, not from rows: its
+# measures and figures, its money, its rules, its times, how it is done or made and what it
+# is made of, what it does and how it differs, and the people around a work or a team. A
+# short search holding one that the rumor does not hold asks about the rumor's subject
+# (``ScoreParams.claim_unshared`` "aspect").
+ASPECTS = """
+深度 高度 长度 宽度 面积 体积 重量 容量 含量 人口 寿命 落差 距离 温度 气温 速度 产量 发电量
+销量 票房 规模 数量 比例 比率 概率 成绩 纪录 记录 排名 级别 等级 分数 得分
+价格 价钱 税率 利率 费率 工资 薪水 收入 费用 成本 预算 额度 赔偿标准 待遇 福利
+政策 制度 规定 法规 条例 法律 规则 程序 手续 原则
+时间 日期 年份 季节 历史 由来 起源 周期 任期 期限 有效期 保质期 时长 近况 现状 进展 前景
+做法 方法 技巧 工艺 原理 用途 功效 作用 副作用 区别 种类 类型 特点 成分 配料 配方 营养
+症状 原因 途径 渠道 影响 意义 结果 数据 统计 分布 范围 条件 风俗 习俗 文化 服饰 特产
+教练 主演 导演 作者 演员 成员 阵容 主题曲 剧照 歌曲 作品 电影 代表作 参数 型号 配置 产地
+"""
 SHORT = 24  # characters: the longest text examined for bareness (queries are short)
 NOUN_HEADS = ("n", "m", "q", "j", "eng", "x")  # jieba tags (prefixes) of a noun phrase's head
 
@@ -273,11 +289,16 @@ class BareRule:
     background_ratio: float = 0.0  # a shared unit below this ratio states the claim
     background_prior: float = 0.5
     background_numbers: bool = True  # a shared claim number states the claim too
+    # decision 0078: a short typed search does not answer a rumor when one of its units that
+    # the rumor does not hold names an aspect of the subject (``aspect``'s mode; "": off)
+    unshared: str = ""
 
     def states(self, claim: Units, rumor: int) -> bool:
         """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
         assert self.holds is not None
         if claim.topical:
+            if self.unshared and self.asks(claim, rumor):
+                return False
             if self.background is not None:
                 return self.distinct(claim, rumor)
             return self.shares(claim, rumor)
@@ -308,6 +329,17 @@ class BareRule:
         if self.predicate and any(predicative(w) for w in held):
             return True
         return len(held) >= self.shared
+
+    def asks(self, claim: Units, rumor: int) -> bool:
+        """Whether a short typed search with units ``claim`` asks about ``rumor``'s subject
+        (decision 0078): one of its units that the rumor does not hold (not even, with
+        ``loose``, one of its words) names an aspect (``aspect`` by ``unshared``: 税率, 深度,
+        政策 beside 北京 房产税). What the search adds that the rumor lacks tells what the user
+        is doing; an unshared verb or state (死了 for 去世) may be the claim in their words."""
+        return any(
+            not self._shared(rumor, w) and aspect(w, self.unshared)
+            for w in (*claim.content, *claim.names)
+        )
 
     def distinct(self, claim: Units, rumor: int) -> bool:
         """Whether a short typed search with units ``claim`` shares with ``rumor`` a unit that
@@ -347,6 +379,30 @@ class BareRule:
         if self.holds(rumor, unit):
             return True
         return self.loose and any(self.holds(rumor, w) for w in _words(unit) if len(w) > 1)
+
+
+@cache
+def aspect_words() -> frozenset[str]:
+    """The aspect nouns (``ASPECTS``)."""
+    return frozenset(ASPECTS.split())
+
+
+def aspect(unit: str, mode: str) -> bool:
+    """Whether a typed unit names an aspect of a subject (decision 0078), by ``mode``:
+    "aspect", the unit or its last jieba word is an aspect noun (``ASPECTS``); "noun", its
+    last jieba word, the head of a Chinese compound, is a common noun by jieba's tags (n, vn,
+    ng, nz: not a person, place or organisation name); "names", any noun or name."""
+    tagged = _tagged(unit)
+    if not tagged:
+        return False
+    head, tag = tagged[-1]
+    if mode == "aspect":
+        return unit in aspect_words() or head in aspect_words()
+    if mode == "noun":
+        return tag.startswith(("n", "vn")) and not tag.startswith(NAME_TAGS)
+    if mode == "names":
+        return tag.startswith(("n", "vn"))
+    raise ValueError(f"claim_unshared {mode!r} is not one of aspect, noun, names")
 
 
 NOUNISH = ("n", "j", "l", "eng", "x", "q", "f", "s", "m", "r")  # jieba tags naming things
@@ -397,7 +453,7 @@ def flags(
     short = [i for i, t in enumerate(raw) if len(t) <= 2 * SHORT]  # before its noise goes
     for i, segs in zip(short, batch_segments([raw[i] for i in short]), strict=True):
         text = "\n".join(segs)
-        subject_test = rule.shared or rule.background is not None
+        subject_test = rule.shared or rule.background is not None or rule.unshared
         if checks and subject_test and topical(text, rule.cls):
             is_bare[i] = True
             claims[i] = dataclasses.replace(units(text, rule.cls), topical=True)

@@ -117,6 +117,9 @@ class ScoreParams:
     # decision 0075, measured and not adopted)
     background_prior: float = 0.5  # the posts each rate is smoothed by
     background_numbers: bool = True  # ... or shares one of the search's claim numbers
+    claim_unshared: str = ""  # a short typed search does not answer a rumor when a unit it
+    # types and the rumor does not hold names an aspect of the subject: "aspect" (a lexicon),
+    # "noun" or "names" (jieba's tags); "": off (decision 0078)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25
