@@ -8,7 +8,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: demo test browser lint format proto proto-check venv bench bench-offline bench-spark bench-store bench-serve bench-report bench-durability bench-materialize bench-outbox bench-live bench-trim bench-members bench-train-memory bench-prebunk-logits calibrate-report eval-matching bench-matching match-same eval-search sweep-short-queries sweep-intent sweep-names sweep-navigation eval-service eval-models chaos clean
 
-$(STAMP): pyproject.toml setup.py offline/join/_idscan.c offline/join/_pairsort.c offline/join/_pqdecode.c offline/join/_pqthrift.c offline/join/_pqdecode.h ranking/_fastrank.c service/_cardwire.c feature_store/_expdecode.c
+$(STAMP): pyproject.toml setup.py offline/join/_idscan.c offline/join/_pairsort.c offline/join/_pqdecode.c offline/join/_pqthrift.c offline/join/_pqdecode.h ranking/_fastrank.c service/_cardwire.c feature_store/_expdecode.c domain/_idbloom.c
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

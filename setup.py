@@ -45,5 +45,9 @@ setup(
         Extension(
             "service._cardwire", ["service/_cardwire.c"], optional=True, extra_compile_args=["-O3"]
         ),
+        # Optional: without it the member filter hashes with hashlib and tests with numpy.
+        Extension(
+            "domain._idbloom", ["domain/_idbloom.c"], optional=True, extra_compile_args=["-O3"]
+        ),
     ]
 )

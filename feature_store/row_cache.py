@@ -11,6 +11,7 @@ rows read from a Redis that lost the snapshot are never kept."""
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 from domain.models import UserModel
 from domain.records import ExposureState
@@ -38,7 +39,10 @@ class SnapshotRows:
     def __init__(self, users: int = DEFAULT_USERS, versions: int = 2) -> None:
         self.users = users
         self.versions = versions
-        self._by_version: dict[str, dict[str, Packed]] = {}
+        # Per version in insertion order; an OrderedDict drops its oldest in O(1), where a dict's
+        # first key is found by walking past every slot deleted before it (at 20,000 users
+        # cycled through, ~7.6 us a put instead of ~0.5: decision 0077).
+        self._by_version: dict[str, OrderedDict[str, Packed]] = {}
         self._size = 0
         self.hits = 0
         self.misses = 0
@@ -64,7 +68,7 @@ class SnapshotRows:
             return
         kept = self._by_version.get(version)
         if kept is None:
-            kept = self._by_version[version] = {}
+            kept = self._by_version[version] = OrderedDict()
             while len(self._by_version) > self.versions:
                 self._size -= len(self._by_version.pop(next(iter(self._by_version))))
         if user_id not in kept:
@@ -78,7 +82,7 @@ class SnapshotRows:
         """Drop the oldest entry of the oldest version holding any."""
         for version, kept in self._by_version.items():
             if kept:
-                del kept[next(iter(kept))]
+                kept.popitem(last=False)
                 self._size -= 1
                 return
             del self._by_version[version]

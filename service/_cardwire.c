@@ -5,6 +5,13 @@
  * first_ts, last_ts, surfaces, text, affinity, update) one length-delimited field ``tag``
  * holding a DebunkCard: the card's static fields (already encoded, once per rumor and
  * debunk), its score, its Reason and its update mark.
+ *
+ * feeds(user_ids, cards, tails, end) -> bytes: a RankFeedBatchResponse's repeated ``feeds``
+ * (field 1), one UserFeed per user in order: its user_id (field 1; left out when empty, as
+ * proto3 writes it), then ``cards[i]`` (its cards field, already encoded) and ``tails[i]`` (its
+ * experiment and arm fields, already encoded), each None for nothing; then ``end`` (the
+ * response's own fields after ``feeds``). ``cards`` and ``tails`` are lists as long as
+ * ``user_ids``, or None for all None.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -57,6 +64,16 @@ static int varint_size(unsigned long long v) {
         n++;
     }
     return n;
+}
+
+/* A varint written at ``w`` (room checked by the caller); returns the byte after it. */
+static unsigned char *write_varint(unsigned char *w, unsigned long long v) {
+    while (v >= 0x80) {
+        *w++ = (unsigned char)(v & 0x7F) | 0x80;
+        v >>= 7;
+    }
+    *w++ = (unsigned char)v;
+    return w;
 }
 
 static int put_fixed64(Buf *b, double d) {
@@ -131,8 +148,91 @@ done:
     return ret;
 }
 
+/* Item ``i`` of ``list`` (None: no list) as a byte span; 0 when it is None or empty. */
+static int span(PyObject *list, Py_ssize_t i, const char **p, Py_ssize_t *n) {
+    *n = 0;
+    if (list == Py_None) return 0;
+    PyObject *item = PyList_GET_ITEM(list, i);
+    if (item == Py_None) return 0;
+    if (!PyBytes_Check(item)) {
+        PyErr_SetString(PyExc_TypeError, "feeds: cards and tails hold bytes or None");
+        return -1;
+    }
+    *p = PyBytes_AS_STRING(item);
+    *n = PyBytes_GET_SIZE(item);
+    return 0;
+}
+
+static int check_list(PyObject *list, Py_ssize_t n, const char *what) {
+    if (list == Py_None) return 0;
+    if (!PyList_Check(list) || PyList_GET_SIZE(list) != n) {
+        PyErr_Format(PyExc_TypeError, "feeds: %s must be None or a list as long as user_ids",
+                     what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *feeds(PyObject *self, PyObject *args) {
+    PyObject *users, *cardl, *tails;
+    const char *end;
+    Py_ssize_t end_n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!OOy#", &PyList_Type, &users, &cardl, &tails, &end, &end_n))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(users);
+    if (check_list(cardl, n, "cards") || check_list(tails, n, "tails")) return NULL;
+    /* Sizes first (one allocation), then the bytes. */
+    Py_ssize_t total = end_n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *u = PyList_GET_ITEM(users, i);
+        const char *p;
+        Py_ssize_t un, cn, tn;
+        if (!PyUnicode_Check(u)) {
+            PyErr_SetString(PyExc_TypeError, "feeds: user ids are str");
+            return NULL;
+        }
+        if (PyUnicode_AsUTF8AndSize(u, &un) == NULL) return NULL;
+        if (span(cardl, i, &p, &cn) || span(tails, i, &p, &tn)) return NULL;
+        Py_ssize_t body = (un ? 1 + varint_size(un) + un : 0) + cn + tn;
+        total += 1 + varint_size(body) + body;
+    }
+    PyObject *ret = PyBytes_FromStringAndSize(NULL, total);
+    if (ret == NULL) return NULL;
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(ret), *stop = w + total;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t un, cn, tn;
+        const char *c = NULL, *t = NULL;
+        const char *uid = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(users, i), &un);
+        span(cardl, i, &c, &cn);
+        span(tails, i, &t, &tn);
+        Py_ssize_t body = (un ? 1 + varint_size(un) + un : 0) + cn + tn;
+        if (stop - w < 1 + varint_size(body) + body) goto changed;
+        *w++ = 0x0a;
+        w = write_varint(w, body);
+        if (un) {
+            *w++ = 0x0a;
+            w = write_varint(w, un);
+            memcpy(w, uid, un);
+            w += un;
+        }
+        if (cn) memcpy(w, c, cn);
+        w += cn;
+        if (tn) memcpy(w, t, tn);
+        w += tn;
+    }
+    if (stop - w != end_n) goto changed;
+    memcpy(w, end, end_n);
+    return ret;
+changed: /* the sizes differ from the first pass: cannot happen with the GIL held */
+    Py_DECREF(ret);
+    PyErr_SetString(PyExc_RuntimeError, "feeds: size mismatch");
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"cards", cards, METH_VARARGS, "Feed cards as wire bytes (see service/cards.py)."},
+    {"feeds", feeds, METH_VARARGS, "A batch answer's user feeds as wire bytes (service/cards.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -180,3 +180,45 @@ def feed_cards_wire(ranked: Iterable[Candidate], tag: bytes = FEED_CARDS) -> byt
 def feed_cards_wire_python(ranked: Iterable[Candidate], tag: bytes = FEED_CARDS) -> bytes:
     """``feed_cards_wire`` written in Python (the C encoder's reference)."""
     return b"".join([_field(tag, card_wire(c)) for c in ranked])
+
+
+def feeds_wire(
+    user_ids: list[str], cards: list[bytes | None] | None, tails: list[bytes | None] | None,
+    snapshot_version: str = "", degraded: bool = False,
+) -> bytes:  # fmt: skip
+    """A RankFeedBatchResponse as wire bytes: one UserFeed per user in order (its user_id,
+    ``cards[i]``: its cards field as ``feed_cards_wire(..., USER_FEED_CARDS)`` wrote it,
+    ``tails[i]``: its labels as ``label_wire`` wrote them; None for nothing, and a list of
+    None may be given as None), then ``snapshot_version`` and ``degraded``: the fields in
+    number order, as upb writes them."""
+    end = _response_end(snapshot_version, degraded)
+    if _cardwire is None:
+        return feeds_wire_python(user_ids, cards, tails, end)
+    return _cardwire.feeds(user_ids, cards, tails, end)
+
+
+def _response_end(snapshot_version: str, degraded: bool) -> bytes:
+    """A batch response's fields after its feeds: snapshot_version (2), degraded (3)."""
+    version = _field(b"\x12", snapshot_version.encode()) if snapshot_version else b""
+    return version + (b"\x18\x01" if degraded else b"")
+
+
+def feeds_wire_python(
+    user_ids: list[str], cards: list[bytes | None] | None, tails: list[bytes | None] | None,
+    end: bytes = b"",
+) -> bytes:  # fmt: skip
+    """``feeds_wire``'s feeds written in Python (the C encoder's reference), then ``end``."""
+    out = []
+    for i, user_id in enumerate(user_ids):
+        head = _field(b"\x0a", user_id.encode()) if user_id else b""
+        body = head + (cards and cards[i] or b"") + (tails and tails[i] or b"")
+        out.append(_field(b"\x0a", body))
+    return b"".join(out) + end
+
+
+@functools.lru_cache(maxsize=256)
+def label_wire(experiment: str, arm: str) -> bytes:
+    """A UserFeed's experiment (3) and arm (4) fields; an empty one is left out, as proto3
+    writes it."""
+    fields = ((b"\x1a", experiment), (b"\x22", arm))
+    return b"".join(_field(tag, value.encode()) for tag, value in fields if value)

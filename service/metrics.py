@@ -68,8 +68,12 @@ class Metrics:
             self.assignments.labels(reply.experiment, reply.arm).inc()
 
     def count_batch_assignments(self, reply: Any) -> None:
-        """Count the experiment arms of a batch answer (one per user)."""
-        arms = Tally((f.experiment, f.arm) for f in reply.feeds if f.experiment)
+        """Count the experiment arms of a batch answer (one per user): a ``BatchReply``'s, or a
+        message's."""
+        if hasattr(reply, "arm_counts"):
+            arms = reply.arm_counts()
+        else:
+            arms = Tally((f.experiment, f.arm) for f in reply.feeds if f.experiment)
         for (experiment, arm), n in arms.items():
             self.assignments.labels(experiment, arm).inc(n)
 

@@ -16,13 +16,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from debunk.v1 import debunk_pb2 as pb
-from debunk.v1 import debunk_pb2_grpc as pb_grpc
 from feature_store.connection import RedisSettings
 from feature_store.durability import warn_unless_durable
 from feature_store.reader import SnapshotReader
 from feature_store.row_cache import SnapshotRows
 from feature_store.transport.factory import open_transport
 from service import collector
+from service.batch_reply import add_to_server
 from service.collector import STEP_SHARE, FreezeOnGrowth
 from service.config import ServerConfig
 from service.experiments import ExperimentBook
@@ -111,7 +111,7 @@ class DebunkServer:
 
     async def start(self) -> int:
         """Bind, start serving, and begin following the snapshot pointer; returns the port."""
-        pb_grpc.add_DebunkServiceServicer_to_server(
+        add_to_server(
             DebunkServicer(
                 self._reader,
                 self._watcher,

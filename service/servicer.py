@@ -35,6 +35,7 @@ from ranking.pinned import (
 )
 from ranking.policy import FeedRules, ServingPolicy, feed_rules
 from service import validation
+from service.batch_reply import BatchReply
 from service.cards import FEED_CARDS, USER_FEED_CARDS, feed_cards_wire, pinned_card
 from service.experiments import ExperimentBook
 from service.ingest import ExposureIntake
@@ -137,30 +138,27 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
             return rumors
         return [self.live.item_rumors(i, r) for i, r in zip(item_ids, rumors, strict=True)]
 
-    def _rank(
+    def _ranked_wire(
         self,
-        into: Any,
         tag: bytes,
         rules: FeedRules,
         view: tuple[list[ExposureState], Delivery, UserModel | None],
         catalog: Catalog,
         now: float,
         limit: int,
-    ) -> None:
-        """Rank one user's cards under their feed rules and merge them into ``into`` (a reply,
-        or a batch's user feed, whose cards field is ``tag``): the fused pass, its cards as
-        wire bytes (ranking.fused, service.cards: the reference pipeline's answer, byte for
-        byte)."""
+    ) -> bytes:
+        """One user's cards under their feed rules as the wire bytes of a repeated cards field
+        ``tag`` (a reply's, or a batch's user feed's; empty for none): the fused pass
+        (ranking.fused, service.cards: the reference pipeline's answer)."""
         exposures, delivery, model = view
         budget = rules.budget(limit, delivery.served_today)
         if budget <= 0:
-            return
+            return b""
         model = model if rules.learned_ranker else None
         ranked = rank_feed_fused(
             exposures, catalog, now=now, limit=budget, delivery=delivery, model=model
         )
-        if ranked:
-            into.MergeFromString(feed_cards_wire(ranked, tag))
+        return feed_cards_wire(ranked, tag) if ranked else b""
 
     def _rules_of(self, arm: Arm | None) -> FeedRules:
         """``feed_rules`` of ``arm``, built once per arm object (the experiment book keeps its
@@ -207,18 +205,17 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         rules = self._rules_of(arm)
         catalog = await self._catalog(call)
         view = await self._feed_view(call, user_id)
-        self._rank(reply, FEED_CARDS, rules, view, catalog, call.now, limit)
+        cards = self._ranked_wire(FEED_CARDS, rules, view, catalog, call.now, limit)
+        if cards:  # upb parses them, so the reply's bytes are the reference's
+            reply.MergeFromString(cards)
 
-    @rpc(validation.batch_request, pb.RankFeedBatchResponse)
-    async def RankFeedBatch(
-        self, call: Call[validation.BatchRequest], reply: pb.RankFeedBatchResponse
-    ) -> None:
+    @rpc(validation.batch_request, BatchReply)
+    async def RankFeedBatch(self, call: Call[validation.BatchRequest], reply: BatchReply) -> None:
+        """Each user's feed, labelled; the answer is kept as its parts and written to the wire
+        in one pass (``service.batch_reply``): a non-member's feed costs no message."""
         user_ids, limit = call.args
         exp, arms = self.experiments.assign_batch(user_ids, call.now)
-        feeds = [reply.feeds.add(user_id=u) for u in user_ids]
-        if exp is not None:
-            for feed, arm in zip(feeds, arms, strict=True):
-                _label(feed, exp, arm)
+        reply.open(user_ids, exp, arms)
         rules_of = {arm: self._rules_of(arm) for arm in set(arms)}
         targeted = [i for i, arm in enumerate(arms) if rules_of[arm].targeted]
         if self.membership is not None and targeted:
@@ -230,7 +227,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
                     return
         catalog = await self._catalog(call)
         views = await self._feeds_view(call, [user_ids[i] for i in targeted])
-        rank = functools.partial(self._rank_users, feeds, targeted, arms, rules_of, views,
+        rank = functools.partial(self._rank_users, reply.cards, targeted, arms, rules_of, views,
                                  catalog, call.now, limit)  # fmt: skip
         if len(targeted) > OFFLOAD_USERS:
             await self.cpu.run(rank)  # off the loop: a 1,000-user batch is milliseconds of CPU
@@ -298,7 +295,7 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
 
     def _rank_users(
         self,
-        feeds: list[Any],
+        cards: list[bytes | None],
         targeted: list[int],
         arms: list[Arm | None],
         rules_of: dict[Arm | None, FeedRules],
@@ -307,9 +304,10 @@ class DebunkServicer(pb_grpc.DebunkServiceServicer):
         now: float,
         limit: int,
     ) -> None:
-        """Rank each targeted user of a batch into their ``feeds`` entry."""
+        """Rank each targeted user of a batch: their cards' wire bytes into ``cards``."""
+        rank = self._ranked_wire
         for i, view in zip(targeted, views, strict=True):
-            self._rank(feeds[i], USER_FEED_CARDS, rules_of[arms[i]], view, catalog, now, limit)
+            cards[i] = rank(USER_FEED_CARDS, rules_of[arms[i]], view, catalog, now, limit) or None
 
     async def _match(self, matcher: Matcher, texts: list[str], k: int) -> list[list[Match]]:
         """``matcher.match_batch``: on the CPU pool when the texts are long, else inline."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pyarrow as pa
+import pytest
 import redis
 from google.protobuf.json_format import MessageToDict
 
@@ -78,6 +79,28 @@ def test_the_filter_holds_every_member_and_about_its_rate_of_others() -> None:
     assert 0.003 < sum(one_by_one) / len(others) < 0.02  # the chosen 1%
     empty = MemberFilter.build(id_hashes([]))
     assert "user-1" not in empty and empty.contains_many(["a", "b"]) == [False, False]
+
+
+def test_the_c_test_hashes_as_hashlib_and_answers_as_numpy() -> None:
+    """``domain._idbloom`` (decision 0077): its BLAKE2b is hashlib's at every length around the
+    128-byte block, and its answers are the numpy reference's, one id or many."""
+    import hashlib
+
+    from domain import membership
+
+    if membership._idbloom is None:
+        pytest.skip("domain._idbloom is not built (no C compiler at install)")
+    rng = np.random.default_rng(11)
+    for n in [*range(0, 300), 1000, 4096]:
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert membership._idbloom.digest16(data) == hashlib.blake2b(data, digest_size=16).digest()
+    ids = [f"user-{i}" for i in range(5_000)] + ["用户-1", "ｕｓｅｒ", "x" * 500]
+    f = MemberFilter.build(id_hashes(ids))
+    others = [f"other-{i}" for i in range(20_000)] + ["用户-2", "y" * 300, ""]
+    assert f.contains_many(ids) == f.contains_many_numpy(ids) == [True] * len(ids)
+    many = f.contains_many(others)
+    assert many == f.contains_many_numpy(others) == [u in f for u in others]
+    assert 0 < sum(many) < len(others) // 20
 
 
 def test_every_user_with_rows_in_a_nightly_snapshot_passes_its_filter(

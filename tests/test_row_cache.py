@@ -65,6 +65,19 @@ def test_rows_are_bounded_per_process_and_per_version() -> None:
     assert len(off) == 0 and off.get("v1", "u1") is None
 
 
+def test_cycling_past_the_bound_keeps_the_newest_in_order() -> None:
+    """Users cycled through past the bound (as a feed's traffic): the oldest put goes first
+    every time, whatever was dropped before it (an O(1) drop, decision 0077)."""
+    rows = SnapshotRows(users=100)
+    users = [f"u{i}" for i in range(130)]
+    for _ in range(5):
+        for u in users:
+            rows.put("v1", u, ([], UserModel()))
+    assert len(rows) == 100
+    assert list(rows._by_version["v1"]) == users[30:]
+    assert rows.get("v1", "u29") is None and rows.get("v1", "u30") is not None
+
+
 @pytest.fixture
 def servers(
     client: redis.Redis, settings: RedisSettings, monkeypatch: pytest.MonkeyPatch
