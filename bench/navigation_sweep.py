@@ -121,7 +121,7 @@ WITH_0075 = {"claim_loose": True, "claim_background": 0.3, "background_prior": 0
 GRID_0078: tuple[dict[str, float | str | bool], ...] = (
     {**ADOPTED_0069, "claim_unshared": ""},  # the base: main's scorer
     *(
-        {**ADOPTED_0069, "claim_unshared": mode, "claim_loose": loose}
+        {**ADOPTED_0069, "claim_unshared": mode, "unshared_loose": loose}
         for mode in ("aspect", "noun", "names")
         for loose in (False, True)
     ),

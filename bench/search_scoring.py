@@ -81,13 +81,14 @@ def kind_metrics(
 
 
 def score_params(settings: list[str]) -> ScoreParams:
-    """ScoreParams' defaults with ``name=value`` settings (true/false, ints, floats, words)."""
+    """ScoreParams' defaults with ``name=value`` settings (true/false, ints, floats, words;
+    a word may be empty: ``claim_unshared=`` turns decision 0078's test off)."""
     fields = {f.name: f.type for f in dataclasses.fields(ScoreParams)}
     out = {}
     for item in settings:
-        name, _, raw = item.partition("=")
-        if name not in fields or not raw:
+        name, sep, raw = item.partition("=")
+        kind = type(getattr(ScoreParams(), name)) if name in fields else None
+        if kind is None or not sep or (not raw and kind is not str):
             raise SystemExit(f"round-thresholds: --set {item!r}: not a ScoreParams name=value")
-        kind = type(getattr(ScoreParams(), name))
         out[name] = raw == "true" if kind is bool else kind(raw)
     return dataclasses.replace(ScoreParams(), **out)

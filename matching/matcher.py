@@ -130,7 +130,8 @@ class Matcher:
                 ct.holds if ct is not None else None, p.claim_counts, p.claim_rare,
                 p.claim_names, ct.rumors_holding if ct is not None else None,
                 p.claim_generic, p.claim_specific, p.claim_shared, p.claim_predicate,
-                p.claim_loose, unshared=p.claim_unshared, **self._background_rule(),
+                p.claim_loose, unshared=p.claim_unshared, unshared_loose=p.unshared_loose,
+                **self._background_rule(),
             )  # fmt: skip
             flags = text_flags(texts, self.aliases, rule)
         return score_pairs(self.index, owner, grams, len(texts), p, flags)

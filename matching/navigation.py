@@ -292,6 +292,7 @@ class BareRule:
     # decision 0078: a short typed search does not answer a rumor when one of its units that
     # the rumor does not hold names an aspect of the subject (``aspect``'s mode; "": off)
     unshared: str = ""
+    unshared_loose: bool = True  # ... a unit is held when the rumor holds one of its words
 
     def states(self, claim: Units, rumor: int) -> bool:
         """Whether ``rumor`` holds the claim predicates of a bare text's units ``claim``."""
@@ -333,11 +334,11 @@ class BareRule:
     def asks(self, claim: Units, rumor: int) -> bool:
         """Whether a short typed search with units ``claim`` asks about ``rumor``'s subject
         (decision 0078): one of its units that the rumor does not hold (not even, with
-        ``loose``, one of its words) names an aspect (``aspect`` by ``unshared``: 税率, 深度,
-        政策 beside 北京 房产税). What the search adds that the rumor lacks tells what the user
-        is doing; an unshared verb or state (死了 for 去世) may be the claim in their words."""
+        ``unshared_loose``, one of its words) names an aspect (``aspect`` by ``unshared``: 税率,
+        深度, 政策 beside 北京 房产税). What the search adds that the rumor lacks tells what the
+        user is doing; an unshared verb or state (死了 for 去世) may be the claim in their words."""
         return any(
-            not self._shared(rumor, w) and aspect(w, self.unshared)
+            not self._shared(rumor, w, self.unshared_loose) and aspect(w, self.unshared)
             for w in (*claim.content, *claim.names)
         )
 
@@ -372,13 +373,14 @@ class BareRule:
             return []
         return [w for w in _words(unit) if len(w) > 1 and self.holds(rumor, w)]
 
-    def _shared(self, rumor: int, unit: str) -> bool:
-        """Whether ``rumor`` holds ``unit``, or with ``loose`` one of its words of two
-        characters or more (a typed compound the rumor words apart)."""
+    def _shared(self, rumor: int, unit: str, loose: bool | None = None) -> bool:
+        """Whether ``rumor`` holds ``unit``, or with ``loose`` (``self.loose`` when None) one
+        of its words of two characters or more (a typed compound the rumor words apart)."""
         assert self.holds is not None
         if self.holds(rumor, unit):
             return True
-        return self.loose and any(self.holds(rumor, w) for w in _words(unit) if len(w) > 1)
+        loose = self.loose if loose is None else loose
+        return loose and any(self.holds(rumor, w) for w in _words(unit) if len(w) > 1)
 
 
 @cache

@@ -111,15 +111,18 @@ class ScoreParams:
     claim_predicate: bool = False  # ... or one shared unit that states something (a verb,
     # an adjective, a figure: not only the subject's names and nouns)
     claim_loose: bool = False  # a unit is shared when the rumor holds one of its words too
+    # (0072's and 0075's tests only; the unshared test reads ``unshared_loose``)
     claim_background: float = 0.0  # a short typed search answers a rumor only when a unit it
     # shares is this much rarer in the background of ordinary posts than in the library (its
     # ``matching.background.ratio`` below this; 0: off; needs ``Matcher(background=...)``;
     # decision 0075, measured and not adopted)
     background_prior: float = 0.5  # the posts each rate is smoothed by
     background_numbers: bool = True  # ... or shares one of the search's claim numbers
-    claim_unshared: str = ""  # a short typed search does not answer a rumor when a unit it
-    # types and the rumor does not hold names an aspect of the subject: "aspect" (a lexicon),
-    # "noun" or "names" (jieba's tags); "": off (decision 0078)
+    claim_unshared: str = "aspect"  # a short typed search does not answer a rumor when a unit
+    # it types and the rumor does not hold names an aspect of the subject: "aspect" (a
+    # lexicon), "noun" or "names" (jieba's tags); "": off (decision 0078; on since 0079)
+    unshared_loose: bool = True  # ... and a unit is held when the rumor holds one of its
+    # words too (0078's ``claim_loose=true``, scoped to this test by 0079)
     sharpness: float = 2.0
     candidates: int = 20
     candidate_floor: float = 0.25

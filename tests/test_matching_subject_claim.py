@@ -16,7 +16,7 @@ PRIZE = LibraryEntry("p1", "假如本届伦敦奥运会结束时中国还在金�
 STAR = LibraryEntry("s1", "芙蓉姐姐于下午在家中自杀身亡，原因不明", ())
 SONY = LibraryEntry("y1", "一代商业帝国索尼申请破产，全球裁员十万", ())
 BOOK = [*LIBRARY, TAX, PRIZE, STAR, SONY]
-MAIN = ScoreParams()  # decision 0069's scorer: no subject-vs-claim test
+MAIN = ScoreParams()  # the default scorer (0078's unshared test on since 0079): no 0072 test
 RULE = ScoreParams(claim_shared=2, claim_predicate=True, claim_loose=True)
 
 

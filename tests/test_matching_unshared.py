@@ -2,7 +2,8 @@
 terms, holding no navigational or information-seeking word, does not answer a rumor when one
 of its units that the rumor does not hold names an aspect of the rumor's subject (税率, 深度,
 做法: the user asks about the subject); an unshared verb or state (死了 for 去世) still answers.
-Off by default."""
+On by default since decision 0079 (the aspect lexicon, a unit held when the rumor holds one of
+its words)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ SUB = LibraryEntry("s1", "蛟龙号下潜到七千米海底，拍到了外星人
 DEATH = LibraryEntry("d1", "网传郭美美昨天在澳门去世，家人证实消息", ())
 SNAKE = LibraryEntry("k1", "埃及潜水员在红海抓到一条十米长的巨蛇", aliases=("巨型海蛇",))
 BOOK = [*LIBRARY, SUB, DEATH, SNAKE]
-MAIN = ScoreParams()
-ASPECT = ScoreParams(claim_unshared="aspect", claim_loose=True)
-NOUN = ScoreParams(claim_unshared="noun", claim_loose=True)
+MAIN = ScoreParams(claim_unshared="")  # main's scorer before 0079: no unshared-term test
+ASPECT = ScoreParams()  # the default since 0079: 0078's claim_unshared=aspect claim_loose=true
+NOUN = ScoreParams(claim_unshared="noun")
+TEXTS = ["蛟龙号 下潜 深度", "蛟龙号 下潜深度", "蛟龙号 外星人 基地", "郭美美 死了",
+         "今天 天气 不错"]  # fmt: skip
 
 
 def _score(params: ScoreParams, text: str) -> float:
@@ -36,23 +39,48 @@ def test_the_modes_read_the_head_of_a_unit() -> None:
         aspect("税率", "verbs")
 
 
-def test_off_by_default_nothing_changes() -> None:
-    assert MAIN.claim_unshared == ""
-    texts = ["蛟龙号 下潜 深度", "蛟龙号 外星人 基地", "郭美美 死了", "今天 天气 不错"]
+def test_on_by_default_as_measured() -> None:
+    """0079 turned on 0078's measured setting; 0078's ``--set`` spelling still means it."""
+    assert (ASPECT.claim_unshared, ASPECT.unshared_loose) == ("aspect", True)
+    assert not ASPECT.claim_loose  # 0072's and 0075's tests keep their own default
+    texts = TEXTS
     plain = Matcher().build(BOOK)
-    same = Matcher(params=ScoreParams(claim_unshared="")).build(BOOK)
+    measured = Matcher(params=ScoreParams(claim_unshared="aspect", claim_loose=True)).build(BOOK)
     for text in texts:
-        assert same.match(text, k=3) == plain.match(text, k=3)
+        assert measured.match(text, k=3) == plain.match(text, k=3)
+
+
+def test_off_nothing_changes() -> None:
+    """With the test off, neither looseness setting reaches the score (0072's and 0075's tests
+    are off too)."""
+    texts = TEXTS
+    plain = Matcher(params=MAIN).build(BOOK)
+    for p in (ScoreParams(claim_unshared="", claim_loose=True),
+              ScoreParams(claim_unshared="", unshared_loose=False)):  # fmt: skip
+        same = Matcher(params=p).build(BOOK)
+        for text in texts:
+            assert same.match(text, k=3) == plain.match(text, k=3)
+
+
+def test_the_unshared_test_reads_only_its_own_looseness() -> None:
+    """A typed compound whose first word the rumor holds (下潜 of 下潜深度) is held with
+    ``unshared_loose`` (the default) and unheld without it; ``claim_loose`` does not reach
+    the unshared test."""
+    assert _score(ASPECT, "蛟龙号 下潜深度") == pytest.approx(_score(MAIN, "蛟龙号 下潜深度"))
+    assert _score(ASPECT, "蛟龙号 下潜深度") > 0.78
+    assert _score(ScoreParams(unshared_loose=False), "蛟龙号 下潜深度") == 0.0
+    tight = ScoreParams(unshared_loose=False, claim_loose=True)
+    assert _score(tight, "蛟龙号 下潜深度") == 0.0
 
 
 def test_an_unshared_aspect_noun_is_a_question_about_the_subject() -> None:
-    assert _score(MAIN, "蛟龙号 下潜 深度") > 0.78  # main's scorer answers it
+    assert _score(MAIN, "蛟龙号 下潜 深度") > 0.78  # main's scorer before 0079 answers it
     assert _score(ASPECT, "蛟龙号 下潜 深度") == 0.0
     assert _score(NOUN, "蛟龙号 下潜 深度") > 0.78  # jieba tags 深度 ns, a place name
 
 
 def test_an_unshared_common_noun_by_the_tags() -> None:
-    assert _score(MAIN, "蛟龙号 下潜 纪录") > 0.78
+    assert _score(MAIN, "蛟龙号 下潜 纪录") > 0.78  # MAIN is the scorer before 0079 (test off)
     assert _score(NOUN, "蛟龙号 下潜 纪录") == 0.0
 
 

@@ -38,6 +38,7 @@ def test_settings_change_the_scorer_and_a_bad_one_is_refused() -> None:
     got = score_params(["claim_shared=2", "claim_predicate=true", "claim_specific=1000"])
     assert (got.claim_shared, got.claim_predicate, got.claim_specific) == (2, True, 1000)
     assert score_params([]) == ScoreParams()
-    for bad in (["claim_shred=2"], ["claim_shared"]):
+    assert score_params(["claim_unshared="]).claim_unshared == ""  # 0079: the test off
+    for bad in (["claim_shred=2"], ["claim_shared"], ["claim_shared="], ["claim_unshared"]):
         with pytest.raises(SystemExit, match="not a ScoreParams"):
             score_params(bad)
