@@ -63,6 +63,7 @@ class LocalEngine(JoinEngine):
     ) -> None:
         self.batch_size = batch_size
         self.workers = workers
+        self.write_threads = max(1, workers)
         self.memory_mb = memory_mb
         self.work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
         self._work_dir_given = work_dir is not None
@@ -204,6 +205,7 @@ def _scan(
     buffered: list[pa.Table] = []  # candidates, still to be joined exactly
     known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
+    ending = False  # lazy, every screen submitted: what is still to come is reduced next
 
     def joined(done: Future[tuple[int, Partial | None, Pieces]], last: bool = False) -> None:
         kept, partial, pieces = done.result()
@@ -214,10 +216,11 @@ def _scan(
         if buckets is None:
             return
         buckets.put(pieces)
-        if limit is not None and buckets.held > limit and not last:
+        if limit is not None and buckets.held > limit and not (last or ending):
             # Only what overflows, down to half (the rest stays held). The scan's last partials
-            # (at most ``workers`` + 2 joins of ``join_rows`` rows) are kept over the limit:
-            # they are reduced next, and writing them would leave both cores waiting.
+            # (the joins in flight at the end; for a lazy scan, whose buckets are reduced and
+            # written next, all those of its last 2 * ``workers`` screens) are kept over the
+            # limit: writing them on this thread, the workers done, left both cores waiting.
             buckets.spill_oldest(limit // 2)
 
     def flush(pool: ThreadPoolExecutor, last: bool = False) -> None:
@@ -260,6 +263,7 @@ def _scan(
                 path, done = screens.popleft()
                 for result in done.result():
                     screened(path, result, pool)
+        ending = lazy
         while screens:
             path, done = screens.popleft()
             for result in done.result():
