@@ -256,7 +256,7 @@ def _scan(
             flush(pool)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, ts_is_text, groups in _tasks(files, row_groups):
+        for path, ts_is_text, groups in _tasks(files, row_groups, batch_size):
             task = pool.submit(screen_file, path, ts_is_text, index, batch_size, groups, before)
             screens.append((path, task))
             while len(screens) > 2 * workers:
@@ -300,20 +300,37 @@ def _cut(
 
 
 def _tasks(
-    files: list[tuple[str, bool]], row_groups: dict[str, list[int]] | None
+    files: list[tuple[str, bool]],
+    row_groups: dict[str, list[int]] | None,
+    task_rows: int = 1 << 20,
 ) -> Iterator[tuple[str, bool, list[int] | None]]:
-    """(path, ts is text, row groups) screening tasks: one per row group of each file, so two
-    workers share out a day of few large files evenly (all of a file's groups when its footer
-    cannot be read: the read that follows names the file)."""
+    """(path, ts is text, row groups) screening tasks: neighbouring row groups of a file up to
+    ``task_rows`` rows (a batch: one group of pyarrow's default 1Mi rows, eight of 128Ki), so
+    two workers share out a day of few large files evenly and small groups do not make the
+    main thread's bookkeeping the scan's pace (all of a file's groups when its footer cannot
+    be read: the read that follows names the file)."""
     for path, ts_is_text in files:
         groups = None if row_groups is None else row_groups.get(path, [])
+        try:
+            meta = footer(path)
+        except (OSError, ValueError):
+            yield path, ts_is_text, groups
+            continue
         if groups is None:
-            try:
-                groups = list(range(footer(path).num_row_groups))
-            except (OSError, ValueError):
-                yield path, ts_is_text, None
-                continue
+            groups = list(range(meta.num_row_groups))
         if not groups:
             yield path, ts_is_text, []
+        if any(not 0 <= g < meta.num_row_groups for g in groups):
+            for group in groups:  # one task a group: the read names the missing one
+                yield path, ts_is_text, [group]
+            continue
+        task: list[int] = []
+        rows = 0
         for group in groups:
-            yield path, ts_is_text, [group]
+            if task and rows + meta.row_group(group).num_rows > task_rows:
+                yield path, ts_is_text, task
+                task, rows = [], 0
+            task.append(group)
+            rows += meta.row_group(group).num_rows
+        if task:
+            yield path, ts_is_text, task
