@@ -64,15 +64,30 @@ def _chunked(table: pa.Table, size: int) -> list[pa.Table]:
     return [table.slice(i, size) for i in range(0, table.num_rows, size)] or [table]
 
 
+class _Counted(ThreadPoolExecutor):
+    """A pool that counts the column pieces it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.pieces = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.pieces += fn is column_pieces._encoded
+        return super().submit(fn, *args, **kwargs)
+
+
 def _both(
     tmp_path: Path, chunks: list[pa.Table], schema: pa.Schema, rows: int
 ) -> tuple[bytes, bytes]:
-    """The file of ParquetWriter, then of column pieces on a pool of two."""
+    """The file of ParquetWriter, then of column pieces on a pool of two (every row group's
+    columns encoded there when there are rows, not by the fallback)."""
     plain, pieces = tmp_path / "plain.parquet", tmp_path / "pieces.parquet"
     write_parquet_chunks_atomic(iter(chunks), schema, plain, rows)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with _Counted() as pool:
         _, written = write_parquet_chunks_atomic(iter(chunks), schema, pieces, rows, pool=pool)
     assert written == sum(c.num_rows for c in chunks)
+    if written:  # an empty file is ParquetWriter's own (its self-check has no rows)
+        assert pool.pieces == pq.read_metadata(pieces).num_row_groups * len(schema)
     return plain.read_bytes(), pieces.read_bytes()
 
 
@@ -128,19 +143,12 @@ def test_a_footer_it_cannot_carry_falls_back_to_parquet_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(column_pieces, "_stitched_bytes", lambda *a: None)
-    submitted: list[object] = []
-
-    class Watched(ThreadPoolExecutor):
-        def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
-            submitted.append(args[0])
-            return super().submit(*args, **kwargs)
-
     table = _state(10_000, seed=7)
     plain, pieces = tmp_path / "plain.parquet", tmp_path / "pieces.parquet"
     write_parquet_chunks_atomic(_chunked(table, 3_000), STATE_SCHEMA, plain, 4_096)
-    with Watched(max_workers=2) as pool:
+    with _Counted() as pool:
         write_parquet_chunks_atomic(_chunked(table, 3_000), STATE_SCHEMA, pieces, 4_096, pool=pool)
-    assert not submitted  # written by ParquetWriter on the caller's thread
+    assert not pool.pieces  # written by ParquetWriter on the caller's thread
     assert plain.read_bytes() == pieces.read_bytes()
 
 
@@ -204,3 +212,4 @@ def test_compact_thrift_round_trips_every_kind_of_value() -> None:
     assert back == fields and end == len(data)
     with pytest.raises(ValueError):
         read_struct(data[:-3])
+    assert read_struct(pa.py_buffer(data))[0] == fields  # a buffer's bytes read unsigned

@@ -63,7 +63,7 @@ class _Options:
 
 def _footer(data: pa.Buffer | bytes) -> Struct:
     """A Parquet file's FileMetaData."""
-    view = memoryview(data)
+    view = memoryview(data).cast("B")  # a pa.Buffer's view holds signed chars
     if len(view) < 12 or view[:4] != MAGIC or view[-4:] != MAGIC:
         raise StitchError("not a Parquet file")
     size = int.from_bytes(view[-8:-4], "little")

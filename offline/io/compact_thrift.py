@@ -21,7 +21,7 @@ _MAX_DEPTH = 32
 def read_struct(data: bytes | memoryview, pos: int = 0) -> tuple[Struct, int]:
     """The struct that starts at ``pos`` and where it ends."""
     try:
-        return _struct(memoryview(data), pos, 0)
+        return _struct(memoryview(data).cast("B"), pos, 0)  # bytes, not signed chars
     except IndexError:
         raise ValueError("compact thrift: truncated input") from None
 
