@@ -67,6 +67,10 @@ def instrument() -> None:
     buckets._reduce_tables = traced("reduce_pairs", buckets._reduce_tables)  # type: ignore[assignment]
     fold.finish_state = traced("finish_state", fold.finish_state)  # type: ignore[assignment]
     pq.ParquetWriter.write_table = traced("write row group", pq.ParquetWriter.write_table)  # type: ignore[method-assign]
+    import offline.io.column_pieces as pieces  # the row groups' columns encoded on the pool
+
+    pieces._encoded = traced("encode column", pieces._encoded)  # type: ignore[assignment]
+    pieces.ColumnPieceWriter._copy = traced("copy row group", pieces.ColumnPieceWriter._copy)  # type: ignore[method-assign]
     Future.result = traced("wait", Future.result)  # type: ignore[method-assign]
 
 

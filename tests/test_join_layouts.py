@@ -19,7 +19,7 @@ from offline.io.rejects import RejectWriter
 from offline.join.contracts import JoinSummary, prepare_tags
 from offline.join.engine import engine_named
 from offline.join.layout import dictionary_ids
-from offline.join.local import LocalEngine
+from offline.join.local import LocalEngine, _tasks
 from tests.fixtures.logs import t
 
 LAYOUTS: dict[str, dict[str, Any]] = {
@@ -134,3 +134,38 @@ def test_row_groups_are_screened_apart_and_counted_once(tmp_path: Path) -> None:
     LocalEngine(batch_size=100).scan([path], prepare_tags(TAGS), summary)
     assert summary.rows_read == 3000
     assert sum(summary.rows_rejected.values()) == 5
+
+
+def test_small_row_groups_are_screened_in_tasks_of_a_batch(tmp_path: Path) -> None:
+    path = str(_write(tmp_path, "small-row-groups", _rows(3000, seed=5)))
+    groups = pq.read_metadata(path).num_row_groups  # 24 groups of 128 rows (the last 56)
+    tasks = list(_tasks([(path, False)], None, task_rows=300))
+    assert [g for _, _, task in tasks for g in task] == list(range(groups))
+    assert all(len(task) == 2 for _, _, task in tasks[:-1])  # 256 rows each, a third is over
+    assert list(_tasks([(path, False)], None, task_rows=100)) == [
+        (path, False, [g]) for g in range(groups)
+    ]
+    # A backfill's named groups are grouped the same; a group the footer lacks is a task of its
+    # own (the read names it), and so is a file whose footer cannot be read.
+    assert list(_tasks([(path, False)], {path: [1, 2, 7]}, task_rows=300)) == [
+        (path, False, [1, 2]),
+        (path, False, [7]),
+    ]
+    assert list(_tasks([(path, False)], {path: [0, 99]}, task_rows=1 << 20)) == [
+        (path, False, [0]),
+        (path, False, [99]),
+    ]
+    assert list(_tasks([(path, False)], {path: []})) == [(path, False, [])]
+    missing = str(tmp_path / "missing.parquet")
+    assert list(_tasks([(missing, False)], None)) == [(missing, False, None)]
+
+
+def test_grouped_tasks_give_the_state_of_one_group_a_task(tmp_path: Path) -> None:
+    path = _write(tmp_path, "small-row-groups", _rows(3000, seed=6))
+    states = []
+    for batch in (100, 1 << 20):  # a group a task, then every group in one task
+        summary = JoinSummary()
+        engine = LocalEngine(batch_size=batch)
+        partial = engine.scan([path], prepare_tags(TAGS), summary)
+        states.append((engine.merge_state([partial]).exposures, summary.as_dict()))
+    assert states[0][0].equals(states[1][0]) and states[0][1] == states[1][1]

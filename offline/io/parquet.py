@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from offline.io.column_pieces import ColumnPieceWriter
 from offline.io.tempfiles import temp_path
 
 # pq.write_table's default row group length (pyarrow >= 15).
@@ -36,19 +38,23 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
 
 
 def write_parquet_chunks_atomic(
-    chunks: Iterable[pa.Table], schema: pa.Schema, path: Path, row_group_rows: int = ROW_GROUP_ROWS
+    chunks: Iterable[pa.Table],
+    schema: pa.Schema,
+    path: Path,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    pool: Executor | None = None,
 ) -> tuple[Path, int]:
     """Write the tables of ``chunks`` (in order) as one file, aside then renamed like
     write_parquet_atomic, holding one row group at a time; (path, rows written). Row groups are
     cut at every ``row_group_rows`` rows, as pq.write_table cuts one table, so the file equals
-    write_parquet_atomic's of the chunks concatenated. A failure removes the temp file."""
+    write_parquet_atomic's of the chunks concatenated. With ``pool``, each row group's columns
+    are encoded as its tasks while the next chunks are read (offline.io.column_pieces: the same
+    bytes; one more row group held meanwhile). A failure removes the temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     rows = 0
     try:
-        with pq.ParquetWriter(
-            tmp, schema, compression="zstd", use_dictionary=dictionary_columns(schema)
-        ) as writer:
+        with _writer(tmp, schema, pool) as writer:
             buffered: list[pa.Table] = []
             held = 0
             for chunk in chunks:
@@ -70,3 +76,37 @@ def write_parquet_chunks_atomic(
         tmp.unlink(missing_ok=True)
         raise
     return path, rows
+
+
+def _writer(tmp: Path, schema: pa.Schema, pool: Executor | None) -> _Writer:
+    """ParquetWriter, or its column-piece twin on ``pool``: the options every output uses."""
+    if pool is None:
+        return pq.ParquetWriter(
+            tmp, schema, compression="zstd", use_dictionary=dictionary_columns(schema)
+        )
+    return _PieceFile(tmp, schema, pool)
+
+
+class _PieceFile(ColumnPieceWriter):
+    """A ColumnPieceWriter that owns its file."""
+
+    def __init__(self, path: Path, schema: pa.Schema, pool: Executor) -> None:
+        super().__init__(
+            pa.OSFile(str(path), "wb"), schema, pool, compression="zstd",
+            use_dictionary=dictionary_columns(schema),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.sink.close()
+
+    def abort(self) -> None:
+        try:
+            super().abort()
+        finally:
+            self.sink.close()
+
+
+_Writer = pq.ParquetWriter | _PieceFile

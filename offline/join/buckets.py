@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,38 +241,49 @@ class UserBuckets:
         return out
 
     def merged(
-        self, limit: int, workers: int = 2, finish: Callable[[pa.Table], pa.Table] | None = None
+        self,
+        limit: int,
+        workers: int = 2,
+        finish: Callable[[pa.Table], pa.Table] | None = None,
+        pool: Executor | None = None,
     ) -> Iterator[pa.Table]:
         """Every pair once, in (user_id, rumor_id) order, one reduced group at a time: groups
         of up to ``limit / workers`` bytes (or finish's ``group_bytes``, if smaller), read and
-        reduced on ``workers`` threads while the caller writes the ones before, as many ahead
-        as hold ``limit`` bytes (at least ``workers`` + 1); a bucket over ``limit`` streams
-        through sorted runs of its own. ``finish`` is applied to each group where it was
-        reduced."""
+        reduced on ``workers`` threads (of ``pool``, when given: the caller's, which it may
+        share with its writer) while the caller writes the ones before, as many ahead as hold
+        ``limit`` bytes (at least ``workers`` + 1); a bucket over ``limit`` streams through
+        sorted runs of its own. ``finish`` is applied to each group where it was reduced."""
         self._close_writers()
-        sizes = (self.held_bytes + self.spilled_bytes).tolist()
         workers = max(1, workers)
+        if pool is not None:
+            yield from self._merged(limit, workers, finish or _same, pool)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as own:
+            yield from self._merged(limit, workers, finish or _same, own)
+
+    def _merged(
+        self, limit: int, workers: int, then: Callable[[pa.Table], pa.Table], pool: Executor
+    ) -> Iterator[pa.Table]:
+        sizes = (self.held_bytes + self.spilled_bytes).tolist()
         size = max(1, limit // workers)
-        then = finish or _same
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            ahead: deque[tuple[Future[pa.Table], int]] = deque()
-            pending = 0  # bytes of the groups ahead
-            for group in self.groups(min(size, self.group_bytes or size)):
-                if len(group) == 1 and sizes[group[0]] > limit:
-                    while ahead:
-                        yield ahead.popleft()[0].result()
-                    pending = 0
-                    yield from map(then, self._oversized(group[0], limit))
-                    continue
-                held = sum(sizes[b] for b in group)
-                ahead.append((pool.submit(lambda g=group: then(self._reduced(g))), held))
-                pending += held
-                while len(ahead) > workers and pending > limit:
-                    done, held = ahead.popleft()
-                    pending -= held
-                    yield done.result()
-            while ahead:
-                yield ahead.popleft()[0].result()
+        ahead: deque[tuple[Future[pa.Table], int]] = deque()
+        pending = 0  # bytes of the groups ahead
+        for group in self.groups(min(size, self.group_bytes or size)):
+            if len(group) == 1 and sizes[group[0]] > limit:
+                while ahead:
+                    yield ahead.popleft()[0].result()
+                pending = 0
+                yield from map(then, self._oversized(group[0], limit))
+                continue
+            held = sum(sizes[b] for b in group)
+            ahead.append((pool.submit(lambda g=group: then(self._reduced(g))), held))
+            pending += held
+            while len(ahead) > workers and pending > limit:
+                done, held = ahead.popleft()
+                pending -= held
+                yield done.result()
+        while ahead:
+            yield ahead.popleft()[0].result()
 
     def _pieces(self, b: int) -> Iterator[pa.Table]:
         """Bucket ``b``'s tables: the held ones (let go here), then the spilled ones batch by

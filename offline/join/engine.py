@@ -10,6 +10,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class JoinEngine(ABC):
     """
 
     name: str = ""
+    # Threads write_exposures reduces a streamed state's groups and encodes its columns on.
+    write_threads: int = 2
 
     def spill_under(self, folder: Path) -> None:
         """Where the engine may spill when it was given no work folder of its own (the
@@ -221,7 +224,12 @@ def write_exposures(
     summary = JoinSummary()
     wanted, files = runner.log_files(logs)
     summary.partitions = len(wanted)
-    with runner.scan_state(files, prepare_tags(tags), summary, sink=sink) as state:
-        _, summary.pairs = write_parquet_chunks_atomic(state.chunks(), STATE_SCHEMA, out)
+    with (
+        runner.scan_state(files, prepare_tags(tags), summary, sink=sink) as state,
+        ThreadPoolExecutor(max_workers=max(1, runner.write_threads)) as pool,
+    ):
+        # One pool reduces the state's groups and encodes the output's columns (the same file).
+        chunks = state.chunks(pool)
+        _, summary.pairs = write_parquet_chunks_atomic(chunks, STATE_SCHEMA, out, pool=pool)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

@@ -10,6 +10,7 @@ gives the same file as the one in-memory table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,14 +38,16 @@ class SpilledPartial(Partial):
 
 
 def pair_chunks(
-    partial: Partial, finish: Callable[[pa.Table], pa.Table] | None = None
+    partial: Partial,
+    finish: Callable[[pa.Table], pa.Table] | None = None,
+    pool: Executor | None = None,
 ) -> Iterator[pa.Table]:
     """The pairs of ``partial``: its table, or a spilled one's reduced groups in order; with
     ``finish``, each chunk passed through it (a scan's bucket groups on the thread that reduced
-    them)."""
+    them, of ``pool`` when given)."""
     then = finish or _same
     if isinstance(partial, SpilledPartial) and isinstance(partial.runs, UserBuckets):
-        yield from partial.runs.merged(partial.limit, finish=finish)
+        yield from partial.runs.merged(partial.limit, finish=finish, pool=pool)
     elif isinstance(partial, SpilledPartial) and partial.runs is not None:
         yield from map(then, partial.runs.merged(partial.limit))
     if partial.pairs.num_rows:
@@ -74,13 +77,14 @@ class StreamedState:
         """A whole in-memory state as a stream of one chunk."""
         return cls(state.surfaces, done=state.exposures)
 
-    def chunks(self) -> Iterator[pa.Table]:
-        """The state, chunk by chunk (empty chunks skipped; none at all for no pairs)."""
+    def chunks(self, pool: Executor | None = None) -> Iterator[pa.Table]:
+        """The state, chunk by chunk (empty chunks skipped; none at all for no pairs); a
+        streamed scan's groups are reduced on ``pool`` when given (the writer's)."""
         if self.done is not None and self.done.num_rows:
             yield self.done
         if self.held is not None and self.held.num_rows:
             yield finish_state(self.held)
-        sources: list[Iterator[pa.Table]] = [pair_chunks(p, self._finish) for p in self.spilled]
+        sources = [pair_chunks(p, self._finish, pool) for p in self.spilled]
         if self.runs is not None:
             sources.append(map(self._finish, self.runs.merged(self.limit)))
         for source in sources:

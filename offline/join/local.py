@@ -63,6 +63,7 @@ class LocalEngine(JoinEngine):
     ) -> None:
         self.batch_size = batch_size
         self.workers = workers
+        self.write_threads = max(1, workers)
         self.memory_mb = memory_mb
         self.work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.gettempdir())
         self._work_dir_given = work_dir is not None
@@ -204,6 +205,7 @@ def _scan(
     buffered: list[pa.Table] = []  # candidates, still to be joined exactly
     known: list[pa.Table] = []  # hits of dictionary-screened batches, tag already known
     buffered_rows = 0
+    ending = False  # lazy, every screen submitted: what is still to come is reduced next
 
     def joined(done: Future[tuple[int, Partial | None, Pieces]], last: bool = False) -> None:
         kept, partial, pieces = done.result()
@@ -214,10 +216,11 @@ def _scan(
         if buckets is None:
             return
         buckets.put(pieces)
-        if limit is not None and buckets.held > limit and not last:
+        if limit is not None and buckets.held > limit and not (last or ending):
             # Only what overflows, down to half (the rest stays held). The scan's last partials
-            # (at most ``workers`` + 2 joins of ``join_rows`` rows) are kept over the limit:
-            # they are reduced next, and writing them would leave both cores waiting.
+            # (the joins in flight at the end; for a lazy scan, whose buckets are reduced and
+            # written next, all those of its last 2 * ``workers`` screens) are kept over the
+            # limit: writing them on this thread, the workers done, left both cores waiting.
             buckets.spill_oldest(limit // 2)
 
     def flush(pool: ThreadPoolExecutor, last: bool = False) -> None:
@@ -253,13 +256,14 @@ def _scan(
             flush(pool)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for path, ts_is_text, groups in _tasks(files, row_groups):
+        for path, ts_is_text, groups in _tasks(files, row_groups, batch_size):
             task = pool.submit(screen_file, path, ts_is_text, index, batch_size, groups, before)
             screens.append((path, task))
             while len(screens) > 2 * workers:
                 path, done = screens.popleft()
                 for result in done.result():
                     screened(path, result, pool)
+        ending = lazy
         while screens:
             path, done = screens.popleft()
             for result in done.result():
@@ -296,20 +300,37 @@ def _cut(
 
 
 def _tasks(
-    files: list[tuple[str, bool]], row_groups: dict[str, list[int]] | None
+    files: list[tuple[str, bool]],
+    row_groups: dict[str, list[int]] | None,
+    task_rows: int = 1 << 20,
 ) -> Iterator[tuple[str, bool, list[int] | None]]:
-    """(path, ts is text, row groups) screening tasks: one per row group of each file, so two
-    workers share out a day of few large files evenly (all of a file's groups when its footer
-    cannot be read: the read that follows names the file)."""
+    """(path, ts is text, row groups) screening tasks: neighbouring row groups of a file up to
+    ``task_rows`` rows (a batch: one group of pyarrow's default 1Mi rows, eight of 128Ki), so
+    two workers share out a day of few large files evenly and small groups do not make the
+    main thread's bookkeeping the scan's pace (all of a file's groups when its footer cannot
+    be read: the read that follows names the file)."""
     for path, ts_is_text in files:
         groups = None if row_groups is None else row_groups.get(path, [])
+        try:
+            meta = footer(path)
+        except (OSError, ValueError):
+            yield path, ts_is_text, groups
+            continue
         if groups is None:
-            try:
-                groups = list(range(footer(path).num_row_groups))
-            except (OSError, ValueError):
-                yield path, ts_is_text, None
-                continue
+            groups = list(range(meta.num_row_groups))
         if not groups:
             yield path, ts_is_text, []
+        if any(not 0 <= g < meta.num_row_groups for g in groups):
+            for group in groups:  # one task a group: the read names the missing one
+                yield path, ts_is_text, [group]
+            continue
+        task: list[int] = []
+        rows = 0
         for group in groups:
-            yield path, ts_is_text, [group]
+            if task and rows + meta.row_group(group).num_rows > task_rows:
+                yield path, ts_is_text, task
+                task, rows = [], 0
+            task.append(group)
+            rows += meta.row_group(group).num_rows
+        if task:
+            yield path, ts_is_text, task
